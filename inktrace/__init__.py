@@ -1,0 +1,10 @@
+"""InkTrace: train and use a network that traces ink (skeleton, keypoints, tangent, width, offset).
+
+Importing the package has no side effects: nothing is read, written, seeded or printed.
+"""
+
+from .config import Config, ConfigError
+
+__version__ = "0.1.0"
+
+__all__ = ["Config", "ConfigError", "__version__"]

@@ -1,0 +1,1 @@
+"""Command-line entry points (``inktrace`` and the root scripts) on top of the package API."""

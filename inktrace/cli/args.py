@@ -1,0 +1,110 @@
+"""Command-line parsing shared by every InkTrace entry point.
+
+``StrictParser`` refuses prefixes of long options (``--e`` is not ``--epochs``), reports an unknown
+flag in one line with the closest known flag, and exits with status 2 as CONTRACTS.md requires.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import NoReturn, Sequence
+
+import yaml
+
+from ..config import ConfigError, Overrides
+from ..config.schema import suggest
+
+__all__ = ["StrictParser", "UsageError", "add_override_flags", "overrides_from_args", "parse_set"]
+
+
+class UsageError(Exception):
+    """Bad command line: printed as one line, exit status 2."""
+
+
+class StrictParser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace=None):  # type: ignore[override]
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            flags = [s for a in self._actions for s in a.option_strings]
+            word = extra[0]
+            hint = suggest(word.split("=")[0], flags) if word.startswith("-") else ""
+            what = "unknown option" if word.startswith("-") else "unexpected argument"
+            self.error(f"{what} {word!r}{hint}")
+        return parsed
+
+
+def spellings(name: str) -> list[str]:
+    """``--batch_size`` and ``--batch-size``: every InkTrace flag is accepted with either."""
+    a, b = name.replace("-", "_"), name.replace("_", "-")
+    return [f"--{a}"] if a == b else [f"--{a}", f"--{b}"]
+
+
+# Flag -> dotted config key. The generic `--set key=value` covers everything else.
+OVERRIDE_FLAGS = {
+    "lr": "training.lr",
+    "epochs": "training.epochs",
+    "batch_size": "training.batch_size",
+    "save_dir": "checkpoint.save_dir",
+    "init_from": "init_from",
+}
+
+
+def add_override_flags(parser: argparse.ArgumentParser) -> None:
+    """The override flags every training entry point shares."""
+    g = parser.add_argument_group("overrides (highest precedence)")
+    g.add_argument(*spellings("lr"), dest="lr", metavar="X", help="learning rate (training.lr)")
+    g.add_argument(*spellings("epochs"), dest="epochs", metavar="N", help="epochs (training.epochs)")
+    g.add_argument(*spellings("batch_size"), dest="batch_size", metavar="N", help="batch size (training.batch_size)")
+    g.add_argument(*spellings("save_dir"), dest="save_dir", metavar="DIR",
+                   help="checkpoint root (checkpoint.save_dir); stages write DIR/<stage>/")
+    g.add_argument(*spellings("init_from"), dest="init_from", metavar="CKPT",
+                   help="initialise weights from CKPT ('auto' = best of the previous stage)")
+    g.add_argument("--set", dest="set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any setting, e.g. --set model.embed_dim=64 (VALUE is read as YAML)")
+
+
+def parse_set(item: str) -> tuple[str, object]:
+    """``section.key=value`` with the value read as a YAML scalar (``1e-3`` -> 0.001 later)."""
+    key, sep, text = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise UsageError(f"--set expects KEY=VALUE (e.g. training.lr=1e-3), got {item!r}")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or "cannot be parsed"
+        raise UsageError(f"--set {item}: malformed value ({problem})") from None
+    return key, value
+
+
+def overrides_from_args(args: argparse.Namespace) -> Overrides:
+    out = Overrides()
+    for attr, key in OVERRIDE_FLAGS.items():
+        value = getattr(args, attr, None)
+        if value is not None:
+            out.add(key, value, f"--{attr}")
+    for item in getattr(args, "set", []) or []:
+        key, value = parse_set(item)
+        out.add(key, value, f"--set {item}")
+    return out
+
+
+def fail(prog: str, message: str, status: int) -> int:
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return status
+
+
+def run_guarded(prog: str, fn, *args) -> int:
+    """Run ``fn``; bad usage or input becomes one line on stderr and status 2."""
+    try:
+        return fn(*args)
+    except (UsageError, ConfigError) as exc:
+        return fail(prog, str(exc), 2)

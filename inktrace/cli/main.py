@@ -1,0 +1,38 @@
+"""The ``inktrace`` command: one subcommand per tool (``inktrace train``, ``inktrace config`` ...)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable, Sequence
+
+from .. import __version__
+from ..config.schema import suggest
+from . import train
+
+# name -> (entry point taking argv and prog, one-line description)
+COMMANDS: dict[str, tuple[Callable[..., int], str]] = {
+    "train": (lambda argv, prog: train.main(argv, prog), "train one stage or the whole pipeline (as train.py)"),
+    "config": (lambda argv, prog: train.main(argv, prog, print_only=True),
+               "print the resolved config (--explain: with the origin of every value)"),
+}
+
+
+def usage() -> str:
+    rows = "\n".join(f"  {name:<8} {desc}" for name, (_, desc) in COMMANDS.items())
+    return f"usage: inktrace COMMAND [options]\n\ncommands:\n{rows}\n\n'inktrace COMMAND --help' for a command's options.\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        sys.stdout.write(usage())
+        return 0 if argv else 2
+    if argv[0] == "--version":
+        print(f"inktrace {__version__}")
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"inktrace: error: unknown command {name!r}{suggest(name, COMMANDS)} (see inktrace --help)",
+              file=sys.stderr)
+        return 2
+    return COMMANDS[name][0](rest, f"inktrace {name}")

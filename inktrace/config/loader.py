@@ -1,0 +1,197 @@
+"""Reading config files: YAML with line numbers, ``extends:`` chains, and where each value came from.
+
+A file is read into a raw tree (nested dicts of plain values, nothing validated yet) together with
+an *origin* for every dotted key: which file and line set it. Merging a chain keeps, for each key,
+the origin of the file that set it last, so errors and ``--explain`` can point at the right line.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping
+
+import yaml
+
+from .schema import ConfigError
+
+__all__ = ["Origin", "DEFAULT", "display_path", "load_file_tree", "merge_tree", "origin_of", "walk_keys"]
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a value came from: a default, a file line, a stage block, or an override."""
+
+    kind: str  # "default" | "file" | "stage" | "override" | "dict"
+    source: str = ""  # file path, command-line flag or label
+    line: int | None = None
+    stage: str | None = None
+
+    def where(self) -> str:
+        """The location prefix of an error message."""
+        if self.kind == "default":
+            return "defaults"
+        loc = f"{self.source}:{self.line}" if self.line else self.source
+        if self.kind == "override":
+            return f"command line ({self.source})" if self.source.startswith("-") else self.source
+        return loc
+
+    def __str__(self) -> str:
+        if self.kind == "stage":
+            return f"stage '{self.stage}' ({self.where()})"
+        return self.where() if self.kind != "default" else "default"
+
+    def as_stage(self, stage: str) -> "Origin":
+        return Origin("stage", self.source, self.line, stage)
+
+
+DEFAULT = Origin("default")
+
+
+def walk_keys(tree: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Every (dotted key, value) of a nested mapping, parents before children."""
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        yield dotted, value
+        if isinstance(value, dict):
+            yield from walk_keys(value, dotted + ".")
+
+
+def origin_of(origins: Mapping[str, Origin], dotted: str, fallback: Origin = DEFAULT) -> Origin:
+    """The origin of ``dotted`` or of its closest recorded parent."""
+    parts = dotted.split(".")
+    for n in range(len(parts), 0, -1):
+        hit = origins.get(".".join(parts[:n]))
+        if hit is not None:
+            return hit
+    return fallback
+
+
+def merge_tree(dst: dict, dst_origins: dict, src: Mapping, src_origins: Mapping, prefix: str = "") -> None:
+    """Deep-merge ``src`` into ``dst``: mappings merge key by key, lists and scalars replace."""
+    for key, value in src.items():
+        dotted = f"{prefix}{key}"
+        if dotted in src_origins:
+            dst_origins[dotted] = src_origins[dotted]
+        if isinstance(value, dict) and isinstance(dst.get(key), dict):
+            merge_tree(dst[key], dst_origins, value, src_origins, dotted + ".")
+            continue
+        for stale in [k for k in dst_origins if k.startswith(dotted + ".")]:
+            del dst_origins[stale]
+        dst[key] = copy.deepcopy(value)
+        for k, o in src_origins.items():
+            if k.startswith(dotted + "."):
+                dst_origins[k] = o
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _key_lines(node: yaml.Node, path: str, prefix: str = "") -> dict[str, int]:
+    """Line (1-based) of every mapping key; a key given twice in one mapping is an error."""
+    lines: dict[str, int] = {}
+    if not isinstance(node, yaml.MappingNode):
+        return lines
+    for key_node, value_node in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.value == "<<":
+            continue  # complex keys are rejected later; '<<' merge keys carry no own line
+        dotted = f"{prefix}{key_node.value}"
+        line = key_node.start_mark.line + 1
+        if dotted in lines:
+            raise ConfigError(f"{path}:{line}: {dotted}: key given twice (first on line {lines[dotted]})")
+        lines[dotted] = line
+        lines.update(_key_lines(value_node, path, dotted + "."))
+    return lines
+
+
+def _read_yaml(path: str) -> tuple[Any, dict[str, int]]:
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}): is this a config file?") from None
+    try:
+        data = yaml.safe_load(text)  # plain data only: never constructs Python objects
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else path
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: malformed YAML: {_one_line(problem)}") from None
+    return data, (_key_lines(node, path) if node is not None else {})
+
+
+def _check_string_keys(tree: Mapping, path: str, lines: Mapping[str, int], prefix: str = "") -> None:
+    for key, value in tree.items():
+        if not isinstance(key, str):
+            line = lines.get(f"{prefix}{key}")
+            where = f"{path}:{line}" if line else path
+            raise ConfigError(f"{where}: {prefix}{key!r}: keys must be strings")
+        if isinstance(value, dict):
+            _check_string_keys(value, path, lines, f"{prefix}{key}.")
+
+
+def display_path(path: str) -> str:
+    """A path as short as is unambiguous: relative to the working directory when inside it."""
+    path = os.path.normpath(path)
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return rel if not rel.startswith("..") else os.path.abspath(path)
+
+
+def load_file_tree(
+    path: str | os.PathLike,
+    _chain: tuple[str, ...] = (),
+    _requested_at: str | None = None,
+) -> tuple[dict, dict[str, Origin]]:
+    """The merged raw tree of ``path`` and its ``extends:`` chain, with an origin for every key.
+
+    ``extends`` takes a path or a list of paths, relative to the extending file; parents are
+    merged in order, then the file itself on top.
+    """
+    display = display_path(os.fspath(path))
+    real = os.path.realpath(path)
+    if real in _chain:
+        names = [display_path(p) for p in _chain[_chain.index(real):]] + [display]
+        raise ConfigError(f"{_requested_at}: extends: circular chain {' -> '.join(names)}")
+    if not os.path.exists(path):
+        prefix = f"{_requested_at}: extends: " if _requested_at else ""
+        raise ConfigError(f"{prefix}{display}: config file not found")
+    data, lines = _read_yaml(display)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{display}: the top level must be a mapping of sections, got {type(data).__name__}")
+    _check_string_keys(data, display, lines)
+
+    parents = data.pop("extends", None)
+    ext_where = f"{display}:{lines['extends']}" if "extends" in lines else display
+    if parents is None:
+        parents = []
+    elif isinstance(parents, str):
+        parents = [parents]
+    elif not (isinstance(parents, list) and all(isinstance(p, str) for p in parents)):
+        raise ConfigError(f"{ext_where}: extends: expected a file path or a list of paths, got {parents!r}")
+
+    tree: dict = {}
+    origins: dict[str, Origin] = {}
+    base_dir = os.path.dirname(os.fspath(path))
+    for parent in parents:
+        parent_path = os.path.join(base_dir, os.path.expanduser(parent))
+        p_tree, p_origins = load_file_tree(parent_path, _chain + (real,), ext_where)
+        merge_tree(tree, origins, p_tree, p_origins)
+    own = {k: Origin("file", display, line) for k, line in lines.items() if k.split(".")[0] != "extends"}
+    for dotted, _ in walk_keys(data):  # keys without a recorded line (e.g. from '<<' merges)
+        own.setdefault(dotted, Origin("file", display))
+    merge_tree(tree, origins, data, own)
+    return tree, origins

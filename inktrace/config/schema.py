@@ -1,0 +1,359 @@
+"""The typed configuration schema: one dataclass per section, one documented field per value.
+
+Every field carries a one-line ``help`` and, where it matters, bounds (``min``/``max``: inclusive,
+``gt``/``lt``: exclusive). Assigning to a field coerces and checks the value, so a section can
+never hold ``"1e-3"`` (a string) where a float belongs, whether it came from YAML, the command
+line or a notebook.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import typing
+from dataclasses import dataclass
+from typing import Any, Literal, Optional
+
+__all__ = [
+    "ConfigError",
+    "InvalidValue",
+    "Section",
+    "SECTIONS",
+    "PipelineConfig",
+    "coerce_value",
+    "field_help",
+    "suggest",
+]
+
+
+class ConfigError(ValueError):
+    """A configuration problem, described in one line naming the file (or flag) and dotted key."""
+
+
+class InvalidValue(Exception):
+    """Raised by coercion; carries the problem text without the key (the caller adds it)."""
+
+
+def opt(default: Any, help: str, **bounds: Any) -> Any:
+    """A schema field: default value, one-line help, optional bounds (min, max, gt, lt)."""
+    meta = {"help": help, **bounds}
+    if isinstance(default, list):
+        return dataclasses.field(default_factory=lambda: list(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def suggest(word: str, candidates: typing.Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for the closest candidate, or '' when nothing is close."""
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+_TRUE = {"true", "yes", "on"}
+_FALSE = {"false", "no", "off"}
+
+
+def _describe(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def coerce_value(value: Any, tp: Any) -> Any:
+    """Coerce ``value`` to the annotated type ``tp`` or raise ``InvalidValue``.
+
+    Strings that spell a number become numbers (PyYAML reads ``1e-3`` as a string because YAML 1.1
+    wants a dot in a float); bools are never numbers; integral floats become ints.
+    """
+    origin = typing.get_origin(tp)
+    if origin is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        if isinstance(value, str) and value.strip().lower() in {"null", "none", "~"}:
+            return None
+        return coerce_value(value, args[0])
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if isinstance(value, str) and value.strip().lower() in choices:
+            return value.strip().lower()
+        shown = ", ".join(repr(c) for c in choices)
+        hint = suggest(str(value), [str(c) for c in choices])
+        raise InvalidValue(f"expected one of {shown}, got {_describe(value)}{hint}")
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise InvalidValue(f"expected a list, got {_describe(value)}")
+        out = []
+        for i, item in enumerate(value):
+            try:
+                out.append(coerce_value(item, item_tp))
+            except InvalidValue as exc:
+                raise InvalidValue(f"item {i}: {exc}") from None
+        return out
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        raise InvalidValue(f"expected true or false, got {_describe(value)}")
+    if tp is int:
+        if isinstance(value, bool):
+            raise InvalidValue(f"expected an integer, got {_describe(value)}")
+        if isinstance(value, int):
+            return value
+        number = _parse_number(value, "an integer")
+        if float(number).is_integer():
+            return int(number)
+        raise InvalidValue(f"expected an integer, got {_describe(value)}")
+    if tp is float:
+        if isinstance(value, bool):
+            raise InvalidValue(f"expected a number, got {_describe(value)}")
+        number = _parse_number(value, "a number")
+        if number != number or number in (float("inf"), float("-inf")):
+            raise InvalidValue(f"expected a finite number, got {_describe(value)}")
+        return float(number)
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise InvalidValue(f"expected a string, got {_describe(value)}")
+    raise TypeError(f"unsupported schema type {tp!r}")  # a bug in the schema, not in the input
+
+
+def _parse_number(value: Any, what: str) -> float | int:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = value.strip().replace("_", "")
+        try:
+            return int(text)
+        except ValueError:
+            pass
+        try:
+            return float(text)
+        except ValueError:
+            pass
+    raise InvalidValue(f"expected {what}, got {_describe(value)}")
+
+
+def _check_bounds(value: Any, meta: typing.Mapping[str, Any]) -> None:
+    if value is None:
+        return
+    items = value if isinstance(value, list) else [value]
+    for v in items:
+        if "min" in meta and v < meta["min"]:
+            raise InvalidValue(f"must be >= {meta['min']}, got {v!r}")
+        if "max" in meta and v > meta["max"]:
+            raise InvalidValue(f"must be <= {meta['max']}, got {v!r}")
+        if "gt" in meta and not v > meta["gt"]:
+            raise InvalidValue(f"must be > {meta['gt']}, got {v!r}")
+        if "lt" in meta and not v < meta["lt"]:
+            raise InvalidValue(f"must be < {meta['lt']}, got {v!r}")
+    if "length" in meta and len(items) != meta["length"]:
+        raise InvalidValue(f"expected {meta['length']} items, got {len(items)}")
+    if meta.get("nonempty") and not items:
+        raise InvalidValue("must not be empty")
+
+
+class Section:
+    """Base of every config section: validated assignment, plain-dict export."""
+
+    SECTION: typing.ClassVar[str] = ""
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        fields = self.fields()
+        if key not in fields:
+            raise ConfigError(f"{self.SECTION}.{key}: unknown key{suggest(key, fields)}")
+        object.__setattr__(self, key, self.coerce(key, value))
+
+    @classmethod
+    def fields(cls) -> dict[str, dataclasses.Field]:
+        return {f.name: f for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def check_value(cls, key: str, value: Any) -> Any:
+        """The coerced value for ``key``, or ``InvalidValue`` saying what is wrong with it."""
+        value = coerce_value(value, typing.get_type_hints(cls)[key])
+        _check_bounds(value, cls.fields()[key].metadata)
+        return value
+
+    @classmethod
+    def coerce(cls, key: str, value: Any) -> Any:
+        """The checked value for ``key``; ConfigError names the dotted key."""
+        try:
+            return cls.check_value(key, value)
+        except InvalidValue as exc:
+            raise ConfigError(f"{cls.SECTION}.{key}: {exc}") from None
+
+    def check(self) -> list[tuple[str, str]]:
+        """Cross-field problems as (key, message) pairs; empty when consistent."""
+        return []
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, list) else v) for k, v in vars(self).items()}
+
+
+def field_help(section: type[Section], key: str) -> str:
+    return section.fields()[key].metadata.get("help", "")
+
+
+@dataclass(repr=True, eq=True)
+class ExperimentConfig(Section):
+    SECTION: typing.ClassVar[str] = "experiment"
+    name: str = opt("inktrace", "experiment name: names the run directory and the banners")
+    description: str = opt("", "free text stored with the run")
+
+
+@dataclass(repr=True, eq=True)
+class ModelConfig(Section):
+    SECTION: typing.ClassVar[str] = "model"
+    embed_dim: int = opt(128, "channels of the first encoder level (doubled at each level)", min=1)
+    num_layers: int = opt(4, "resolution levels of the U-Net (input is padded to 2**num_layers)", min=1, max=8)
+    full_heads: bool = opt(True, "all five heads (true) or skeleton + tangent only (structural)")
+    skip_connections: bool = opt(True, "U-Net skips; off forces everything through the bottleneck")
+    mask_ratio: float = opt(0.0, "fraction of input patches hidden (MAE-style); 0 disables masking", min=0.0, lt=1.0)
+    mask_patch_size: int = opt(8, "side in pixels of a masked patch", min=1)
+    norm: Literal["group", "batch", "instance"] = opt("group", "normalisation layer")
+    dropout: float = opt(0.0, "dropout before the heads", min=0.0, lt=1.0)
+    freeze_encoder: bool = opt(False, "keep encoder weights fixed (finetune unfreezes)")
+
+
+@dataclass(repr=True, eq=True)
+class TrainingConfig(Section):
+    SECTION: typing.ClassVar[str] = "training"
+    lr: float = opt(1e-3, "peak learning rate of AdamW", gt=0.0)
+    batch_size: int = opt(128, "samples per optimizer step", min=1)
+    epochs: int = opt(50, "epochs of this stage", min=1)
+    weight_decay: float = opt(1e-4, "AdamW decoupled weight decay", min=0.0)
+    betas: list[float] = opt([0.9, 0.999], "AdamW betas", min=0.0, lt=1.0, length=2)
+    scheduler: Literal["cosine", "constant"] = opt("cosine", "LR schedule after warmup")
+    warmup_epochs: float = opt(1.0, "linear warmup length in epochs (fractions allowed)", min=0.0)
+    min_lr_ratio: float = opt(0.01, "final LR of the cosine schedule as a fraction of lr", min=0.0, max=1.0)
+    grad_clip: Optional[float] = opt(1.0, "max global grad norm, after unscaling; null disables", gt=0.0)
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = opt(
+        "auto", "autocast precision; auto = bf16 on CUDA when supported else fp16, fp32 on CPU")
+    seed: int = opt(42, "seed of weights, data order and synthetic samples", min=0)
+    max_nonfinite_steps: int = opt(3, "consecutive non-finite losses tolerated before stopping", min=1)
+
+
+@dataclass(repr=True, eq=True)
+class DataConfig(Section):
+    SECTION: typing.ClassVar[str] = "data"
+    img_size: int = opt(64, "side in pixels of the synthetic training images", min=16)
+    curriculum_stage: int = opt(0, "difficulty 0-9 used when the curriculum is off", min=0, max=9)
+    train_size: int = opt(20000, "synthetic samples per training epoch", min=1)
+    val_size: int = opt(1000, "fixed, seeded validation samples", min=1)
+    num_workers: int = opt(0, "DataLoader worker processes (0 = in the main process)", min=0)
+    svg_dir: Optional[str] = opt(None, "folder of centreline SVG files to train on instead (e.g. KanjiVG)")
+
+
+@dataclass(repr=True, eq=True)
+class CurriculumConfig(Section):
+    SECTION: typing.ClassVar[str] = "curriculum"
+    enabled: bool = opt(False, "step the data difficulty from start_stage to end_stage")
+    start_stage: int = opt(0, "first curriculum stage", min=0, max=9)
+    end_stage: int = opt(6, "last curriculum stage (kept until the end)", min=0, max=9)
+    epochs_per_stage: int = opt(10, "epochs spent at each stage", min=1)
+
+    def check(self) -> list[tuple[str, str]]:
+        if self.start_stage > self.end_stage:
+            return [("start_stage", f"start_stage {self.start_stage} is after end_stage {self.end_stage}")]
+        return []
+
+
+@dataclass(repr=True, eq=True)
+class LossWeightsConfig(Section):
+    SECTION: typing.ClassVar[str] = "loss_weights"
+    skeleton: float = opt(10.0, "weight of the skeleton loss", min=0.0)
+    keypoints: float = opt(5.0, "weight of the keypoint heatmap loss", min=0.0)
+    tangent: float = opt(2.0, "weight of the tangent loss", min=0.0)
+    width: float = opt(1.0, "weight of the width loss", min=0.0)
+    offset: float = opt(1.0, "weight of the sub-pixel offset loss", min=0.0)
+
+
+@dataclass(repr=True, eq=True)
+class CheckpointConfig(Section):
+    SECTION: typing.ClassVar[str] = "checkpoint"
+    save_dir: str = opt("checkpoints", "root folder; each stage writes to <save_dir>/<stage>/")
+    keep_top_k: int = opt(3, "best checkpoints kept by the monitored metric (0 = none)", min=0)
+    save_last: bool = opt(True, "write last.ckpt every epoch")
+    save_best: bool = opt(True, "write best.ckpt whenever the monitored metric improves")
+    monitor: str = opt("val/loss", "metric that ranks checkpoints")
+    mode: Literal["min", "max"] = opt("min", "whether a lower or a higher monitored value is better")
+
+
+@dataclass(repr=True, eq=True)
+class VisualizationConfig(Section):
+    SECTION: typing.ClassVar[str] = "visualization"
+    enabled: bool = opt(True, "log input | ground truth | prediction panels to TensorBoard")
+    num_samples: int = opt(4, "validation samples per panel", min=1)
+    log_interval: int = opt(1, "epochs between panels", min=1)
+
+
+@dataclass(repr=True, eq=True)
+class LoggingConfig(Section):
+    SECTION: typing.ClassVar[str] = "logging"
+    log_dir: str = opt("runs", "root of run directories (TensorBoard events and JSON logs)")
+    log_every_n_steps: int = opt(10, "steps between scalar logs", min=1)
+    grad_norm_every_n_steps: int = opt(100, "steps between train/grad_norm logs", min=1)
+    progress_bar: Optional[bool] = opt(None, "tqdm bars; null = only when output is a terminal")
+
+
+@dataclass(repr=True, eq=True)
+class SystemConfig(Section):
+    SECTION: typing.ClassVar[str] = "system"
+    device: str = opt("auto", "auto, cpu, cuda or cuda:N")
+    num_threads: int = opt(0, "torch CPU threads (0 = torch's default)", min=0)
+    deterministic: bool = opt(False, "ask torch for deterministic kernels (slower on GPU)")
+
+
+@dataclass(repr=True, eq=True)
+class PipelineConfig(Section):
+    SECTION: typing.ClassVar[str] = "pipeline"
+    order: list[str] = opt(["structural", "dense"], "stages run by --run-all-stages, in order", nonempty=True)
+    auto_transfer: bool = opt(True, "init_from: auto takes the best checkpoint of the previous stage")
+
+
+# Sections a stage may override, in the order they are printed.
+SECTIONS: dict[str, type[Section]] = {
+    cls.SECTION: cls
+    for cls in (
+        ExperimentConfig,
+        ModelConfig,
+        TrainingConfig,
+        DataConfig,
+        CurriculumConfig,
+        LossWeightsConfig,
+        CheckpointConfig,
+        VisualizationConfig,
+        LoggingConfig,
+        SystemConfig,
+    )
+}
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is typing.Union:
+        return _type_name([a for a in typing.get_args(tp) if a is not type(None)][0]) + " or null"
+    if origin is Literal:
+        return " \\| ".join(typing.get_args(tp))
+    if origin is list:
+        return f"list of {_type_name(typing.get_args(tp)[0])}"
+    return tp.__name__
+
+
+def reference_markdown() -> str:
+    """The settings reference of README.md, generated from the schema (a test keeps them equal)."""
+    out = []
+    for cls in [*SECTIONS.values(), PipelineConfig]:
+        out.append(f"**`{cls.SECTION}`**\n\n| key | type | default | meaning |\n|---|---|---|---|")
+        hints = typing.get_type_hints(cls)
+        for key, f in cls.fields().items():
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            bounds = [f"{sym} {f.metadata[k]}" for k, sym in (("min", ">="), ("gt", ">"), ("max", "<="), ("lt", "<"))
+                      if k in f.metadata]
+            meaning = f.metadata["help"] + (f" ({', '.join(bounds)})" if bounds else "")
+            out.append(f"| `{key}` | {_type_name(hints[key])} | `{json.dumps(default)}` | {meaning} |")
+        out.append("")
+    return "\n".join(out)

@@ -1,0 +1,28 @@
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+# Ranges that the CPU build torch==2.13.0 satisfies: install it first (see README), or a bare
+# `torch` requirement pulls a multi-GB CUDA build.
+setup(
+    name="inktrace",
+    version="0.1.0",
+    description="Train and use InkTrace, a network that traces ink into vector strokes",
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["inktrace", "inktrace.*"]),
+    py_modules=["train_lib"],
+    install_requires=[
+        "torch>=2.1,<3",
+        "numpy>=1.24",
+        "pyyaml>=6.0",
+        "tensorboard>=2.14",
+        "tqdm>=4.64",
+        "pillow>=9.0",
+    ],
+    extras_require={
+        "dev": ["pytest>=7.0"],
+    },
+    entry_points={"console_scripts": ["inktrace=inktrace.cli.main:main"]},
+)
