@@ -114,3 +114,22 @@ def test_root_script_and_facade_in_a_fresh_process(tmp_path):
                           env={"PYTHONPATH": str(REPO), "PATH": ""})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "" and proc.stderr == "" and list(tmp_path.iterdir()) == [bad]
+
+
+def test_repeated_flags_and_run_all_stages_init_from(capsys):
+    status, _, err = run(train_main, ["--config", DEFAULT, "--stage", "dense", "--lr", "1", "--lr", "2"], capsys)
+    assert status == 2 and "--lr given twice" in err
+    status, out, _ = run(train_main, ["--config", DEFAULT, "--run-all-stages", "--init_from", "x.ckpt",
+                                      "--print-config"], capsys)
+    docs = list(yaml.safe_load_all(out))
+    assert [(d["stage"], d["init_from"]) for d in docs] == [("structural", "x.ckpt"), ("dense", "auto")]
+
+
+def test_config_subcommand_needs_no_stage_and_pipeline_must_be_defined(tmp_path, capsys):
+    status, out, _ = run(inktrace_main, ["config", "--config", DEFAULT], capsys)
+    assert status == 0 and yaml.safe_load(out)["stage"] is None
+    only_debug = tmp_path / "d.yaml"
+    only_debug.write_text("stages:\n  debug: {}\n")
+    status, _, err = run(train_main, ["--config", str(only_debug), "--run-all-stages"], capsys)
+    assert status == 2 and "pipeline.order names stage 'structural', which is not defined" in err
+    assert run(inktrace_main, [], capsys)[0] == 2

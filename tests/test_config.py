@@ -65,7 +65,7 @@ def test_three_level_inheritance_deep_merges_mappings_and_replaces_lists(chain):
     assert cfg.training.epochs == 11
     assert cfg.training.batch_size == 9  # top overrides
     assert cfg.training.lr == 0.001
-    assert cfg.training.betas == [0.5, 0.6]  # lists are replaced, not merged
+    assert cfg.training.betas == (0.5, 0.6)  # lists are replaced, not merged
     assert cfg.training.seed == 42  # schema default
     assert cfg.stage is None and cfg.stages == ("dense",)
 
@@ -301,7 +301,7 @@ def test_default_yaml_has_the_seed_values():
     assert (base.model.embed_dim, base.model.num_layers) == (128, 4)
     assert (base.training.lr, base.training.batch_size, base.training.epochs) == (0.001, 128, 50)
     assert base.data.img_size == 64
-    assert base.pipeline.order == ["structural", "dense"] and base.pipeline.auto_transfer
+    assert base.pipeline.order == ("structural", "dense") and base.pipeline.auto_transfer
     s = Config.from_yaml(REPO / "configs/default.yaml", stage="structural")
     assert (s.model.full_heads, s.model.skip_connections, s.model.mask_ratio) == (False, False, 0.6)
     assert (s.training.epochs, s.training.lr, s.data.curriculum_stage) == (30, 0.001, 2)
@@ -350,3 +350,100 @@ def test_readme_settings_reference_matches_the_schema():
 
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert reference_markdown() in readme, "regenerate the README's settings reference from the schema"
+
+
+# ---------------------------------------------------------------- edge cases found in review
+
+def test_an_empty_section_or_stage_block_changes_nothing(tmp_path):
+    write(tmp_path / "base.yaml", "model: {embed_dim: 64}\nstages:\n  dense: {model: {embed_dim: 32}}\n")
+    child = write(tmp_path / "child.yaml", "extends: base.yaml\nmodel:\n  # embed_dim: 16\nstages:\n")
+    assert Config.from_yaml(child).model.embed_dim == 64
+    assert Config.from_yaml(child, stage="dense").model.embed_dim == 32
+    own = write(tmp_path / "own.yaml", "model: {embed_dim: 64}\nstages:\n  dense:\n    model:\n")
+    assert Config.from_yaml(own, stage="dense").model.embed_dim == 64
+
+
+def test_a_files_own_stage_key_selects_its_block(tmp_path):
+    path = write(tmp_path / "c.yaml", "stage: dense\nstages:\n  dense: {training: {epochs: 7}}\n")
+    cfg = Config.from_yaml(path)
+    assert (cfg.stage, cfg.training.epochs) == ("dense", 7)
+    assert "unknown stage 'nosuch'" in error_of(tmp_path, "stage: nosuch\nstages:\n  dense: {}\n")
+
+
+def test_hostile_yaml_gets_one_line_errors_quickly(tmp_path):
+    assert "refers to itself" in error_of(tmp_path, "training: &a\n  x: *a\n")
+    bomb = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        bomb.append(f"{chr(97 + i)}: &{chr(97 + i)} [" + ", ".join([f"*{chr(96 + i)}"] * 9) + "]")
+    assert "more than 100000 values" in error_of(tmp_path, "\n".join(bomb) + "\n")
+    assert "nested too deeply" in error_of(tmp_path, "[" * 5000 + "\n")
+    assert "expected a finite number" in error_of(tmp_path, f"training: {{lr: {'9' * 400}}}\n")
+    assert "training.epochs: expected an integer" in error_of(tmp_path, "training: {epochs: 1e400}\n")
+
+
+def test_from_dict_refuses_non_string_keys():
+    with pytest.raises(ConfigError, match="keys must be strings"):
+        Config.from_dict({"training": {1: 2}})
+    with pytest.raises(ConfigError, match="keys must be strings"):
+        Config.from_dict({"stages": {1: {}}})
+
+
+def test_extends_is_relative_to_the_file_reached_through_a_symlink(tmp_path):
+    (tmp_path / "real" / "sub").mkdir(parents=True)
+    write(tmp_path / "real" / "p.yaml", "training: {epochs: 3}\n")
+    write(tmp_path / "p.yaml", "training: {epochs: 99}\n")
+    write(tmp_path / "real" / "sub" / "c.yaml", "extends: ../p.yaml\n")
+    (tmp_path / "link").symlink_to(tmp_path / "real" / "sub")
+    (tmp_path / "q.yaml").symlink_to(tmp_path / "real" / "sub" / "c.yaml")
+    assert Config.from_yaml(tmp_path / "link" / "c.yaml").training.epochs == 3
+    assert Config.from_yaml(tmp_path / "q.yaml").training.epochs == 3
+
+
+def test_overrides_blame_the_flag_and_refuse_whole_sections(chain):
+    from inktrace.config import Overrides
+
+    def fails(key, value, match):
+        o = Overrides()
+        o.add(key, value, f"--set {key}=...")
+        with pytest.raises(ConfigError, match=match):
+            Config.from_yaml(chain, overrides=o)
+
+    fails("Training.lr", 1, r"^command line \(--set Training.lr=...\): Training: unknown key \(did you mean 'training'\?\)")
+    fails("training.lr.x", 1, r"^command line \(--set training.lr.x=...\): training.lr: expected a number")
+    fails("training", {}, r"training: is a section")
+    fails("model", None, r"model: is a section")
+    o = Overrides()
+    o.add("training.lr", 1, "--lr")
+    with pytest.raises(ConfigError, match=r"training.lr: already set by --lr"):
+        o.add("training", {"lr": 2}, "--set training={lr: 2}")
+
+
+def test_cross_field_error_blames_the_later_setting(tmp_path):
+    path = write(tmp_path / "cf.yaml", "curriculum:\n  start_stage: 5\n")
+    with pytest.raises(ConfigError, match=r"^overrides=: curriculum.end_stage: start_stage 5 is after end_stage 1"):
+        Config.from_yaml(path, overrides={"curriculum.end_stage": 1})
+
+
+def test_config_objects_cannot_be_put_in_an_invalid_state():
+    cfg = Config.from_yaml(REPO / "configs/default.yaml", stage="dense")
+    with pytest.raises(ConfigError, match=r"trainig: unknown config attribute \(did you mean 'training'\?\)"):
+        cfg.trainig = 1
+    with pytest.raises(AttributeError):
+        cfg.training.betas.append(5)
+    with pytest.raises(ConfigError, match="curriculum.start_stage: start_stage 9 is after end_stage 6"):
+        cfg.curriculum.start_stage = 9
+    assert cfg.curriculum.start_stage == 0
+    assert Config.from_dict(cfg.to_dict()) == cfg
+    copy = cfg.copy()
+    copy.training.lr = 0.5
+    assert str(copy.origin("training.lr")) == "assigned in Python"
+    assert str(cfg.origin("training.lr")).startswith("stage 'dense'")
+
+
+def test_small_file_mistakes_are_named(tmp_path):
+    assert "write 'lr' under 'training:'" in error_of(tmp_path, "training.lr: 1\n")
+    assert "stages: expected a mapping" in error_of(tmp_path, "stages: []\n")
+    assert "extends: expected a file path" in error_of(tmp_path, "extends: ''\n")
+    assert "pipeline.order: stage 'a' listed twice" in error_of(tmp_path, "pipeline: {order: [a, a]}\n")
+    (tmp_path / "adir").mkdir()
+    assert "bad.yaml:1: extends: adir: is a directory" in error_of(tmp_path, "extends: adir\n").replace(str(tmp_path) + "/", "")

@@ -22,10 +22,20 @@ class UsageError(Exception):
     """Bad command line: printed as one line, exit status 2."""
 
 
+class _Once(argparse.Action):
+    """Store a value, refusing a second occurrence of the flag (``--lr 1 --lr 2`` is a mistake)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error(f"{option_string} given twice")
+        setattr(namespace, self.dest, values)
+
+
 class StrictParser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
+        self.register("action", "once", _Once)
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see {self.prog} --help)")
@@ -60,13 +70,15 @@ OVERRIDE_FLAGS = {
 def add_override_flags(parser: argparse.ArgumentParser) -> None:
     """The override flags every training entry point shares."""
     g = parser.add_argument_group("overrides (highest precedence)")
-    g.add_argument(*spellings("lr"), dest="lr", metavar="X", help="learning rate (training.lr)")
-    g.add_argument(*spellings("epochs"), dest="epochs", metavar="N", help="epochs (training.epochs)")
-    g.add_argument(*spellings("batch_size"), dest="batch_size", metavar="N", help="batch size (training.batch_size)")
-    g.add_argument(*spellings("save_dir"), dest="save_dir", metavar="DIR",
+    g.add_argument(*spellings("lr"), dest="lr", action="once", metavar="X", help="learning rate (training.lr)")
+    g.add_argument(*spellings("epochs"), dest="epochs", action="once", metavar="N", help="epochs (training.epochs)")
+    g.add_argument(*spellings("batch_size"), dest="batch_size", action="once", metavar="N",
+                   help="batch size (training.batch_size)")
+    g.add_argument(*spellings("save_dir"), dest="save_dir", action="once", metavar="DIR",
                    help="checkpoint root (checkpoint.save_dir); stages write DIR/<stage>/")
-    g.add_argument(*spellings("init_from"), dest="init_from", metavar="CKPT",
-                   help="initialise weights from CKPT ('auto' = best of the previous stage)")
+    g.add_argument(*spellings("init_from"), dest="init_from", action="once", metavar="CKPT",
+                   help="initialise weights from CKPT ('auto' = best of the previous stage); "
+                   "with --run-all-stages, the first stage's")
     g.add_argument("--set", dest="set", action="append", default=[], metavar="KEY=VALUE",
                    help="any setting, e.g. --set model.embed_dim=64 (VALUE is read as YAML)")
 
@@ -85,11 +97,12 @@ def parse_set(item: str) -> tuple[str, object]:
     return key, value
 
 
-def overrides_from_args(args: argparse.Namespace) -> Overrides:
+def overrides_from_args(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> Overrides:
+    """The command line's overrides (flags named in ``skip`` left out)."""
     out = Overrides()
     for attr, key in OVERRIDE_FLAGS.items():
         value = getattr(args, attr, None)
-        if value is not None:
+        if value is not None and attr not in skip:
             out.add(key, value, f"--{attr}")
     for item in getattr(args, "set", []) or []:
         key, value = parse_set(item)

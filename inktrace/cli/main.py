@@ -24,9 +24,12 @@ def usage() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
+    if not argv:
+        print("inktrace: error: a command is needed (see inktrace --help)", file=sys.stderr)
+        return 2
+    if argv[0] in ("-h", "--help"):
         sys.stdout.write(usage())
-        return 0 if argv else 2
+        return 0
     if argv[0] == "--version":
         print(f"inktrace {__version__}")
         return 0

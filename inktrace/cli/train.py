@@ -19,14 +19,14 @@ def build_parser(prog: str = "train.py") -> StrictParser:
         epilog="Precedence, lowest to highest: config defaults < extends: parents < the file "
         "< the stage's block < command line.",
     )
-    p.add_argument("--config", metavar="FILE", help="YAML config (e.g. configs/default.yaml)")
+    p.add_argument("--config", action="once", metavar="FILE", help="YAML config (e.g. configs/default.yaml)")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--stage", metavar="NAME", help="stage to run (structural, dense, finetune, debug ...)")
+    which.add_argument("--stage", action="once", metavar="NAME", help="stage to run (structural, dense, finetune, debug ...)")
     which.add_argument(*spellings("run-all-stages"), dest="run_all_stages", action="store_true",
                        help="run every stage of pipeline.order, handing weights on")
-    p.add_argument(*spellings("start-from"), dest="start_from", metavar="NAME",
+    p.add_argument(*spellings("start-from"), dest="start_from", action="once", metavar="NAME",
                    help="with --run-all-stages: skip the stages before NAME")
-    p.add_argument("--resume", metavar="CKPT", help="continue a run from its checkpoint")
+    p.add_argument("--resume", action="once", metavar="CKPT", help="continue a run from its checkpoint")
     add_override_flags(p)
     p.add_argument(*spellings("print-config"), dest="print_config", action="store_true",
                    help="print the resolved config as YAML and exit")
@@ -45,12 +45,20 @@ def resolve_configs(args: argparse.Namespace) -> list[Config]:
         raise UsageError("--config FILE is required (or --resume CKPT to continue a run)")
     overrides = overrides_from_args(args)
     if args.run_all_stages:
-        order = Config.from_yaml(args.config, overrides=overrides).pipeline.order
+        base = Config.from_yaml(args.config, overrides=overrides)
+        order = list(base.pipeline.order)
+        missing = [s for s in order if s not in base.stages]
+        if missing:
+            raise UsageError(f"{base.source}: pipeline.order names stage '{missing[0]}', which is not defined "
+                             f"under stages: ({', '.join(base.stages) or 'none'})")
         if args.start_from:
             if args.start_from not in order:
-                raise UsageError(f"--start-from {args.start_from}: not in pipeline.order {order}")
+                raise UsageError(f"--start-from {args.start_from}: not in pipeline.order ({', '.join(order)})")
             order = order[order.index(args.start_from):]
-        return [Config.from_yaml(args.config, stage=s, overrides=overrides) for s in order]
+        # --init_from seeds the first stage; later ones keep their own (init_from: auto hands weights on).
+        later = overrides_from_args(args, skip=("init_from",))
+        return [Config.from_yaml(args.config, stage=s, overrides=overrides if i == 0 else later)
+                for i, s in enumerate(order)]
     if args.stage is None and not (args.print_config or args.explain):
         raise UsageError("choose --stage NAME or --run-all-stages")
     return [Config.from_yaml(args.config, stage=args.stage, overrides=overrides)]
@@ -58,8 +66,9 @@ def resolve_configs(args: argparse.Namespace) -> list[Config]:
 
 def _main(argv: Sequence[str] | None, prog: str, print_only: bool) -> int:
     args = build_parser(prog).parse_args(argv)
+    args.print_config = args.print_config or print_only
     configs = resolve_configs(args)
-    if args.print_config or args.explain or print_only:
+    if args.print_config or args.explain:
         docs = [cfg.explain() if args.explain else cfg.to_yaml() for cfg in configs]
         sys.stdout.write(("---\n" if not args.explain else "\n").join(docs))
         return 0

@@ -14,7 +14,8 @@ from typing import Any, Mapping, Optional
 
 import yaml
 
-from .loader import DEFAULT, Origin, display_path, load_file_tree, merge_tree, origin_of, walk_keys
+from .loader import (DEFAULT, Origin, check_plain, check_string_keys, display_path, load_file_tree, merge_tree,
+                     origin_of, walk_keys)
 from .schema import SECTIONS, ConfigError, PipelineConfig, Section, InvalidValue, coerce_value, suggest
 
 __all__ = ["Config", "Overrides"]
@@ -23,6 +24,7 @@ _ROOT_SCALARS = ("stage", "init_from")
 _ROOT_KEYS = (*_ROOT_SCALARS, *SECTIONS, "pipeline", "stages")
 _STAGE_KEYS = ("init_from", *SECTIONS)
 _ALL_SECTIONS: dict[str, type[Section]] = {**SECTIONS, "pipeline": PipelineConfig}
+_OTHER_ATTRS = ("source", "stages", "_origins")
 
 
 class _Dumper(yaml.SafeDumper):
@@ -40,10 +42,13 @@ class Overrides(dict):
         self.origins: dict[str, Origin] = {}
 
     def add(self, key: str, value: Any, flag: str) -> None:
-        if key in self:
-            raise ConfigError(f"command line ({flag}): {key}: already set by {self.origins[key].source}")
-        self[key] = value
-        self.origins[key] = Origin("override", flag)
+        leaves = [(k, v) for k, v in walk_keys(value, key + ".") if not isinstance(v, dict)] \
+            if isinstance(value, dict) and value else [(key, value)]
+        for k, v in leaves:
+            if k in self:
+                raise ConfigError(f"command line ({flag}): {k}: already set by {self.origins[k].source}")
+            self[k] = v
+            self.origins[k] = Origin("override", flag)
 
 
 def _did_you_mean(key: str, candidates: tuple[str, ...] | list[str]) -> str:
@@ -89,8 +94,14 @@ def _check_keys(tree: Mapping, allowed: tuple[str, ...], prefix: str, origins: M
     for key in tree:
         if key not in allowed:
             dotted = f"{prefix}{key}"
-            extra = " (extends: is only read in files)" if key == "extends" else ""
-            raise _fail(origins, dotted, f"unknown key{_did_you_mean(key, allowed)}{extra}")
+            head, dot, rest = key.partition(".")
+            if key == "extends":
+                extra = " (extends: is only read at the top of a file)"
+            elif dot and head in allowed:
+                extra = f" (dotted keys are not expanded in files: write '{rest}' under '{head}:')"
+            else:
+                extra = _did_you_mean(key, allowed)
+            raise _fail(origins, dotted, f"unknown key{extra}")
 
 
 def _flatten_overrides(overrides: Mapping[str, Any] | None) -> list[tuple[str, Any, Origin]]:
@@ -104,6 +115,8 @@ def _flatten_overrides(overrides: Mapping[str, Any] | None) -> list[tuple[str, A
         origin = known.get(key, Origin("override", "overrides="))
         if not isinstance(key, str) or not key:
             raise ConfigError(f"{origin.where()}: {key!r}: override keys must be dotted strings")
+        if key in _ALL_SECTIONS and not (isinstance(value, dict) and value):
+            raise ConfigError(f"{origin.where()}: {key}: is a section: set its keys (e.g. {key}.<key>=...)")
         if isinstance(value, dict) and value:
             for sub, v in walk_keys(value, key + "."):
                 if not isinstance(v, dict):
@@ -111,6 +124,14 @@ def _flatten_overrides(overrides: Mapping[str, Any] | None) -> list[tuple[str, A
         else:
             flat.append((key, value, origin))
     return flat
+
+
+_RANK = {"default": 0, "dict": 1, "file": 1, "stage": 2, "override": 3}
+
+
+def _blame(origins: Mapping[str, Origin], keys: list[str]) -> str:
+    """Of the keys behind a cross-field problem, the one set with the highest precedence."""
+    return max(keys, key=lambda k: _RANK[origin_of(origins, k).kind])
 
 
 class Config:
@@ -132,13 +153,13 @@ class Config:
     pipeline: PipelineConfig
 
     def __init__(self) -> None:
+        self._origins: dict[str, Origin] = {}
         for name, cls in _ALL_SECTIONS.items():
             setattr(self, name, cls())
         self.stage: str | None = None
         self.init_from: str | None = None
         self.source: str | None = None
         self.stages: tuple[str, ...] = ()
-        self._origins: dict[str, Origin] = {}
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -163,6 +184,8 @@ class Config:
         """Build from a plain dict: ``to_dict()`` output, or a whole file's content as a dict."""
         if not isinstance(data, Mapping):
             raise ConfigError(f"{source}: expected a mapping of sections, got {type(data).__name__}")
+        check_plain(data, source)
+        check_string_keys(data, source, {})
         tree = copy.deepcopy(dict(data))
         origins = {k: Origin("dict", source) for k, _ in walk_keys(tree)}
         return cls._resolve(tree, origins, stage, overrides, source)
@@ -170,7 +193,8 @@ class Config:
     @classmethod
     def _resolve(cls, tree: dict, origins: dict, stage: str | None, overrides, source: str) -> "Config":
         _check_keys(tree, _ROOT_KEYS, "", origins)
-        stages = tree.pop("stages", None) or {}
+        stages = tree.pop("stages", None)
+        stages = {} if stages is None else stages
         if not isinstance(stages, dict):
             raise _fail(origins, "stages", f"expected a mapping of stage name to settings, got {stages!r}")
         for name, block in stages.items():
@@ -187,6 +211,8 @@ class Config:
                     _check_section(SECTIONS[section], sub, f"{prefix}.{section}", origins)
 
         label = _coerce_root(origins, "stage", tree.pop("stage", None))
+        selected = stage is not None
+        stage = label if stage is None else stage  # a file's own `stage:` picks its default stage
         if stage is not None:
             if stage in stages:
                 block = stages[stage]
@@ -200,7 +226,8 @@ class Config:
                 known = ", ".join(stages) or "none"
                 raise ConfigError(f"{source}: unknown stage '{stage}'{suggest(stage, stages)}; stages defined: {known}")
             label = stage
-            origins["stage"] = Origin("override", "selected stage")
+            if selected:
+                origins["stage"] = Origin("override", "selected stage")
         tree["stage"] = label
 
         for dotted, value, origin in _flatten_overrides(overrides):
@@ -210,9 +237,10 @@ class Config:
             origins[dotted] = origin
             node = tree
             parts = dotted.split(".")
-            for part in parts[:-1]:
+            for i, part in enumerate(parts[:-1]):
                 if not isinstance(node.get(part), dict):
                     node[part] = {}
+                    origins[".".join(parts[: i + 1])] = origin  # an unknown or misused key is this flag's
                 node = node[part]
             node[parts[-1]] = value
         _check_keys(tree, _ROOT_KEYS, "", origins)
@@ -225,10 +253,10 @@ class Config:
         for name, section_cls in _ALL_SECTIONS.items():
             values = _check_section(section_cls, tree.get(name), name, origins)
             section = section_cls(**values)
-            for key, problem in section.check():
-                raise _fail(origins, f"{name}.{key}", problem)
+            for keys, problem in section.check():
+                raise _fail(origins, _blame(origins, [f"{name}.{k}" for k in keys]), problem)
             setattr(cfg, name, section)
-        cfg._origins = {key: cls._leaf_origin(tree, origins, key) for key in cfg.flat()}
+        cfg._origins.update({key: cls._leaf_origin(tree, origins, key) for key in cfg.flat()})
         unknown = [s for s in cfg.pipeline.order if s not in stages]
         if stages and unknown and cfg._origins["pipeline.order"] is not DEFAULT:
             raise _fail(origins, "pipeline.order", f"unknown stage '{unknown[0]}'{suggest(unknown[0], stages)}")
@@ -253,7 +281,7 @@ class Config:
 
     def to_yaml(self) -> str:
         """YAML that ``from_yaml`` reads back to an equal config (sections in block style)."""
-        return yaml.dump(self.to_dict(), Dumper=_Dumper, sort_keys=False)
+        return yaml.dump(self.to_dict(), Dumper=_Dumper, sort_keys=False, allow_unicode=True)
 
     def flat(self) -> dict[str, Any]:
         """Dotted key -> value for every setting."""
@@ -272,9 +300,9 @@ class Config:
 
     def explain(self) -> str:
         """One line per setting: ``key = value  # origin``."""
-        rows = [(k, json.dumps(v), str(self.origin(k))) for k, v in self.flat().items()]
+        rows = [(k, json.dumps(v, ensure_ascii=False), str(self.origin(k))) for k, v in self.flat().items()]
         kw = max(len(k) for k, _, _ in rows)
-        vw = max(len(v) for _, v, _ in rows)
+        vw = min(max(len(v) for _, v, _ in rows), 30)  # a long value overflows its column, not all rows
         source = self.source or "defaults"
         head = f"# resolved config for stage {self.stage!r} from {source}" if self.stage else f"# resolved config from {source}"
         return "\n".join([head] + [f"{k:<{kw}} = {v:<{vw}}  # {o}" for k, v, o in rows]) + "\n"
@@ -289,13 +317,17 @@ class Config:
 
     # ------------------------------------------------------------------ dunder
     def __setattr__(self, key: str, value: Any) -> None:
-        if key in _ALL_SECTIONS and not isinstance(value, _ALL_SECTIONS[key]):
-            raise ConfigError(f"{key}: expected a {_ALL_SECTIONS[key].__name__}, got {type(value).__name__}")
-        if key in _ROOT_SCALARS:
+        if key in _ALL_SECTIONS:
+            if not isinstance(value, _ALL_SECTIONS[key]):
+                raise ConfigError(f"{key}: expected a {_ALL_SECTIONS[key].__name__}, got {type(value).__name__}")
+            object.__setattr__(value, "_origins", self._origins)  # assignments are recorded
+        elif key in _ROOT_SCALARS:
             try:
                 value = coerce_value(value, Optional[str])
             except InvalidValue as exc:
                 raise ConfigError(f"{key}: {exc}") from None
+        elif key not in _OTHER_ATTRS:
+            raise ConfigError(f"{key}: unknown config attribute{suggest(key, [*_ALL_SECTIONS, *_ROOT_SCALARS])}")
         object.__setattr__(self, key, value)
 
     def __eq__(self, other: object) -> bool:

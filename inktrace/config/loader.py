@@ -16,7 +16,7 @@ import yaml
 
 from .schema import ConfigError
 
-__all__ = ["Origin", "DEFAULT", "display_path", "load_file_tree", "merge_tree", "origin_of", "walk_keys"]
+__all__ = ["Origin", "DEFAULT", "check_plain", "check_string_keys", "display_path", "load_file_tree", "merge_tree", "origin_of", "walk_keys"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,8 @@ def merge_tree(dst: dict, dst_origins: dict, src: Mapping, src_origins: Mapping,
     """Deep-merge ``src`` into ``dst``: mappings merge key by key, lists and scalars replace."""
     for key, value in src.items():
         dotted = f"{prefix}{key}"
+        if value is None and isinstance(dst.get(key), dict):
+            continue  # an empty section (`model:` with its keys commented out) changes nothing
         if dotted in src_origins:
             dst_origins[dotted] = src_origins[dotted]
         if isinstance(value, dict) and isinstance(dst.get(key), dict):
@@ -89,26 +91,50 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def _key_lines(node: yaml.Node, path: str, prefix: str = "") -> dict[str, int]:
-    """Line (1-based) of every mapping key; a key given twice in one mapping is an error."""
-    lines: dict[str, int] = {}
-    if not isinstance(node, yaml.MappingNode):
-        return lines
+_MAX_VALUES = 100_000  # far beyond any real config; stops alias bombs before they expand
+
+
+def _key_lines(node: yaml.Node, path: str, lines: dict[str, int], prefix: str = "", seen: frozenset = frozenset()) -> None:
+    """Line (1-based) of every mapping key; a key given twice in one mapping is an error.
+
+    Aliased nodes are not entered again (``seen``), so recursive or exponential aliases stay cheap.
+    """
+    if not isinstance(node, yaml.MappingNode) or id(node) in seen:
+        return
+    seen = seen | {id(node)}
+    own: dict[str, int] = {}
     for key_node, value_node in node.value:
         if not isinstance(key_node, yaml.ScalarNode) or key_node.value == "<<":
             continue  # complex keys are rejected later; '<<' merge keys carry no own line
         dotted = f"{prefix}{key_node.value}"
         line = key_node.start_mark.line + 1
-        if dotted in lines:
-            raise ConfigError(f"{path}:{line}: {dotted}: key given twice (first on line {lines[dotted]})")
-        lines[dotted] = line
-        lines.update(_key_lines(value_node, path, dotted + "."))
-    return lines
+        if dotted in own:
+            raise ConfigError(f"{path}:{line}: {dotted}: key given twice (first on line {own[dotted]})")
+        own[dotted] = line
+        lines.setdefault(dotted, line)
+        _key_lines(value_node, path, lines, dotted + ".", seen)
 
 
-def _read_yaml(path: str) -> tuple[Any, dict[str, int]]:
+def check_plain(data: Any, path: str) -> None:
+    """Refuse recursive aliases and structures too large to be a config (alias bombs)."""
+    count = 0
+    stack = [(data, ())]
+    while stack:
+        value, parents = stack.pop()
+        count += 1
+        if count > _MAX_VALUES:
+            raise ConfigError(f"{path}: more than {_MAX_VALUES} values (aliases expanding?): not a config file")
+        if isinstance(value, (dict, list)):
+            if id(value) in parents:
+                raise ConfigError(f"{path}: an alias refers to itself (recursive structure)")
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, parents + (id(value),)) for child in children)
+
+
+def _read_yaml(real_path: str, path: str) -> tuple[Any, dict[str, int]]:
+    """Parse the file at ``real_path``; messages name it ``path``."""
     try:
-        with open(path, "rb") as fh:
+        with open(real_path, "rb") as fh:
             raw = fh.read()
     except IsADirectoryError:
         raise ConfigError(f"{path}: is a directory, not a config file") from None
@@ -125,18 +151,26 @@ def _read_yaml(path: str) -> tuple[Any, dict[str, int]]:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else path
         problem = getattr(exc, "problem", None) or str(exc)
+        context = getattr(exc, "context", None)
+        problem = f"{context}, {problem}" if context else problem
         raise ConfigError(f"{where}: malformed YAML: {_one_line(problem)}") from None
-    return data, (_key_lines(node, path) if node is not None else {})
+    except RecursionError:
+        raise ConfigError(f"{path}: malformed YAML: nested too deeply") from None
+    check_plain(data, path)
+    lines: dict[str, int] = {}
+    if node is not None:
+        _key_lines(node, path, lines)
+    return data, lines
 
 
-def _check_string_keys(tree: Mapping, path: str, lines: Mapping[str, int], prefix: str = "") -> None:
+def check_string_keys(tree: Mapping, path: str, lines: Mapping[str, int], prefix: str = "") -> None:
     for key, value in tree.items():
         if not isinstance(key, str):
             line = lines.get(f"{prefix}{key}")
             where = f"{path}:{line}" if line else path
             raise ConfigError(f"{where}: {prefix}{key!r}: keys must be strings")
         if isinstance(value, dict):
-            _check_string_keys(value, path, lines, f"{prefix}{key}.")
+            check_string_keys(value, path, lines, f"{prefix}{key}.")
 
 
 def display_path(path: str) -> str:
@@ -161,18 +195,21 @@ def load_file_tree(
     """
     display = display_path(os.fspath(path))
     real = os.path.realpath(path)
+    prefix = f"{_requested_at}: extends: " if _requested_at else ""
     if real in _chain:
         names = [display_path(p) for p in _chain[_chain.index(real):]] + [display]
         raise ConfigError(f"{_requested_at}: extends: circular chain {' -> '.join(names)}")
     if not os.path.exists(path):
-        prefix = f"{_requested_at}: extends: " if _requested_at else ""
         raise ConfigError(f"{prefix}{display}: config file not found")
-    data, lines = _read_yaml(display)
+    try:
+        data, lines = _read_yaml(os.fspath(path), display)
+    except ConfigError as exc:
+        raise ConfigError(f"{prefix}{exc}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{display}: the top level must be a mapping of sections, got {type(data).__name__}")
-    _check_string_keys(data, display, lines)
+    check_string_keys(data, display, lines)
 
     parents = data.pop("extends", None)
     ext_where = f"{display}:{lines['extends']}" if "extends" in lines else display
@@ -180,12 +217,12 @@ def load_file_tree(
         parents = []
     elif isinstance(parents, str):
         parents = [parents]
-    elif not (isinstance(parents, list) and all(isinstance(p, str) for p in parents)):
+    if not (isinstance(parents, list) and all(isinstance(p, str) and p.strip() for p in parents)):
         raise ConfigError(f"{ext_where}: extends: expected a file path or a list of paths, got {parents!r}")
 
     tree: dict = {}
     origins: dict[str, Origin] = {}
-    base_dir = os.path.dirname(os.fspath(path))
+    base_dir = os.path.dirname(real)  # relative to the file itself, also when reached by a symlink
     for parent in parents:
         parent_path = os.path.join(base_dir, os.path.expanduser(parent))
         p_tree, p_origins = load_file_tree(parent_path, _chain + (real,), ext_where)

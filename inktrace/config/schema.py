@@ -30,6 +30,9 @@ __all__ = [
 class ConfigError(ValueError):
     """A configuration problem, described in one line naming the file (or flag) and dotted key."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))  # one line, whatever the input held
+
 
 class InvalidValue(Exception):
     """Raised by coercion; carries the problem text without the key (the caller adds it)."""
@@ -66,11 +69,7 @@ def coerce_value(value: Any, tp: Any) -> Any:
     origin = typing.get_origin(tp)
     if origin is typing.Union:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
-            return None
-        if isinstance(value, str) and value.strip().lower() in {"null", "none", "~"}:
-            return None
-        return coerce_value(value, args[0])
+        return None if value is None else coerce_value(value, args[0])
     if origin is Literal:
         choices = typing.get_args(tp)
         if isinstance(value, str) and value.strip().lower() in choices:
@@ -101,16 +100,20 @@ def coerce_value(value: Any, tp: Any) -> Any:
         if isinstance(value, int):
             return value
         number = _parse_number(value, "an integer")
-        if float(number).is_integer():
+        if number == number and abs(number) != float("inf") and float(number).is_integer():
             return int(number)
         raise InvalidValue(f"expected an integer, got {_describe(value)}")
     if tp is float:
         if isinstance(value, bool):
             raise InvalidValue(f"expected a number, got {_describe(value)}")
         number = _parse_number(value, "a number")
+        try:
+            number = float(number)
+        except OverflowError:
+            number = float("inf")
         if number != number or number in (float("inf"), float("-inf")):
-            raise InvalidValue(f"expected a finite number, got {_describe(value)}")
-        return float(number)
+            raise InvalidValue(f"expected a finite number, got {_describe(value)[:60]}")
+        return number
     if tp is str:
         if isinstance(value, str):
             return value
@@ -156,15 +159,39 @@ def _check_bounds(value: Any, meta: typing.Mapping[str, Any]) -> None:
 
 
 class Section:
-    """Base of every config section: validated assignment, plain-dict export."""
+    """Base of every config section: validated assignment, plain-dict export.
+
+    Lists are stored as tuples so that they cannot be changed behind the validation's back.
+    Once constructed, an assignment is also checked against the other fields (``check``), and
+    recorded in the owning Config's origins as assigned in Python.
+    """
 
     SECTION: typing.ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_ready", True)
 
     def __setattr__(self, key: str, value: Any) -> None:
         fields = self.fields()
         if key not in fields:
             raise ConfigError(f"{self.SECTION}.{key}: unknown key{suggest(key, fields)}")
-        object.__setattr__(self, key, self.coerce(key, value))
+        value = self.coerce(key, value)
+        if isinstance(value, list):
+            value = tuple(value)
+        if not self.__dict__.get("_ready"):
+            object.__setattr__(self, key, value)
+            return
+        old = getattr(self, key)
+        object.__setattr__(self, key, value)
+        problems = self.check()
+        if problems:
+            object.__setattr__(self, key, old)
+            raise ConfigError(f"{self.SECTION}.{key}: {problems[0][1]}")
+        origins = self.__dict__.get("_origins")
+        if origins is not None:
+            from .loader import Origin  # late: loader imports this module
+
+            origins[f"{self.SECTION}.{key}"] = Origin("override", "assigned in Python")
 
     @classmethod
     def fields(cls) -> dict[str, dataclasses.Field]:
@@ -185,12 +212,17 @@ class Section:
         except InvalidValue as exc:
             raise ConfigError(f"{cls.SECTION}.{key}: {exc}") from None
 
-    def check(self) -> list[tuple[str, str]]:
-        """Cross-field problems as (key, message) pairs; empty when consistent."""
+    def check(self) -> list[tuple[tuple[str, ...], str]]:
+        """Cross-field problems as (keys involved, message); empty when consistent. Errors blame
+        whichever of the keys was set with the highest precedence."""
         return []
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, list) else v) for k, v in vars(self).items()}
+        out = {}
+        for key in self.fields():
+            value = getattr(self, key)
+            out[key] = list(value) if isinstance(value, tuple) else value
+        return out
 
 
 def field_help(section: type[Section], key: str) -> str:
@@ -255,9 +287,9 @@ class CurriculumConfig(Section):
     end_stage: int = opt(6, "last curriculum stage (kept until the end)", min=0, max=9)
     epochs_per_stage: int = opt(10, "epochs spent at each stage", min=1)
 
-    def check(self) -> list[tuple[str, str]]:
+    def check(self) -> list[tuple[tuple[str, ...], str]]:
         if self.start_stage > self.end_stage:
-            return [("start_stage", f"start_stage {self.start_stage} is after end_stage {self.end_stage}")]
+            return [(("start_stage", "end_stage"), f"start_stage {self.start_stage} is after end_stage {self.end_stage}")]
         return []
 
 
@@ -312,6 +344,10 @@ class PipelineConfig(Section):
     SECTION: typing.ClassVar[str] = "pipeline"
     order: list[str] = opt(["structural", "dense"], "stages run by --run-all-stages, in order", nonempty=True)
     auto_transfer: bool = opt(True, "init_from: auto takes the best checkpoint of the previous stage")
+
+    def check(self) -> list[tuple[tuple[str, ...], str]]:
+        twice = sorted({s for s in self.order if self.order.count(s) > 1})
+        return [(("order",), f"stage '{twice[0]}' listed twice")] if twice else []
 
 
 # Sections a stage may override, in the order they are printed.

@@ -1,0 +1,110 @@
+"""Counter-based random numbers: every draw is a pure function of (seed, split, epoch, index, slot).
+
+This is what makes sample ``k`` of epoch ``e`` bit-identical whatever the batch it is rendered in,
+the DataLoader worker or process that renders it, or the device: there is no generator state to
+share or to advance, only integer hashing (splitmix64 finalisers), which is exact everywhere.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["Draws", "sample_keys", "uniform_field"]
+
+_M64 = (1 << 64) - 1
+
+
+def _signed(v: int) -> int:
+    """A uint64 constant as the int64 with the same bits (torch has no uint64 arithmetic)."""
+    v &= _M64
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+_C1 = _signed(0xBF58476D1CE4E5B9)
+_C2 = _signed(0x94D049BB133111EB)
+_GOLDEN = _signed(0x9E3779B97F4A7C15)
+
+
+def _mix_int(z: int) -> int:
+    """splitmix64 finaliser on a Python int (used for the scalar parts of a key)."""
+    z &= _M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return z ^ (z >> 31)
+
+
+def _srl(z: torch.Tensor, k: int) -> torch.Tensor:
+    """Logical right shift of int64 bits (torch's >> is arithmetic)."""
+    return (z >> k) & ((1 << (64 - k)) - 1)
+
+
+def _mix(z: torch.Tensor) -> torch.Tensor:
+    """splitmix64 finaliser on int64 tensors; multiplication wraps modulo 2**64 on CPU and CUDA."""
+    z = (z ^ _srl(z, 30)) * _C1
+    z = (z ^ _srl(z, 27)) * _C2
+    return z ^ _srl(z, 31)
+
+
+def sample_keys(seed: int, stream: int, epoch: int, indices: torch.Tensor) -> torch.Tensor:
+    """One int64 key per sample: (B,) from the scalar seed/stream/epoch and the sample indices."""
+    base = _mix_int(_mix_int(_mix_int(seed + 0x51ED) ^ (stream + 0xA5A5)) ^ (epoch + 0x1234567))
+    return _mix(indices.to(torch.int64) * _GOLDEN + _signed(base))
+
+
+def _uniform_from_bits(z: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    # 53 high-quality bits -> [0, 1) exactly representable in float64, then cast.
+    return (_srl(z, 11).to(torch.float64) * (1.0 / (1 << 53))).to(dtype)
+
+
+class Draws:
+    """Hands out uniforms for a batch of samples, slot by slot, in the fixed order of the code.
+
+    ``d.uniform(3, 2)`` returns (B, 3, 2) values in [0, 1); the slots it used are the next six
+    of every sample's key, so a sample gets the same numbers in any batch. ``d.fork(tag)`` opens
+    an independent sub-stream (used so that optional parts do not shift the slots of the rest).
+    """
+
+    def __init__(self, keys: torch.Tensor, dtype: torch.dtype = torch.float64) -> None:
+        self.keys = keys
+        self.dtype = dtype
+        self.counter = 0
+
+    @property
+    def batch(self) -> int:
+        return self.keys.shape[0]
+
+    def fork(self, tag: int) -> "Draws":
+        return Draws(_mix(self.keys ^ _signed(_mix_int(tag + 0xF0F0))), self.dtype)
+
+    def uniform(self, *shape: int, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
+        n = 1
+        for s in shape:
+            n *= s
+        slots = torch.arange(self.counter, self.counter + n, device=self.keys.device, dtype=torch.int64)
+        self.counter += n
+        z = _mix(self.keys[:, None] + (slots[None, :] + 1) * _GOLDEN)
+        u = _uniform_from_bits(z, self.dtype).reshape(self.batch, *shape)
+        return low + (high - low) * u if (low, high) != (0.0, 1.0) else u
+
+    def choice(self, probs: list[float], *shape: int) -> torch.Tensor:
+        """Integer categories with the given probabilities, shape (B, *shape)."""
+        u = self.uniform(*shape)
+        edges = torch.tensor(probs, dtype=self.dtype, device=self.keys.device).cumsum(0)
+        edges = edges / edges[-1]
+        return (u[..., None] >= edges[:-1]).sum(-1)
+
+    def integers(self, low: int, high: int, *shape: int) -> torch.Tensor:
+        """Uniform integers in [low, high], shape (B, *shape)."""
+        return (low + (self.uniform(*shape) * (high - low + 1)).floor()).long().clamp(max=high)
+
+    def log_uniform(self, low: float, high: float, *shape: int) -> torch.Tensor:
+        u = self.uniform(*shape)
+        return torch.exp(torch.log(torch.tensor(low, dtype=self.dtype)) + u * (torch.log(torch.tensor(high / low, dtype=self.dtype))))
+
+
+def uniform_field(keys: torch.Tensor, tag: int, height: int, width: int, dtype=torch.float32) -> torch.Tensor:
+    """Per-pixel uniforms (B, H, W) for noise and texture: independent of the batch layout."""
+    sub = _mix(keys ^ _signed(_mix_int(tag + 0x7E57)))
+    pix = torch.arange(height * width, device=keys.device, dtype=torch.int64)
+    z = _mix(sub[:, None] + (pix[None, :] + 1) * _GOLDEN)
+    return _uniform_from_bits(z, dtype).reshape(-1, height, width)
