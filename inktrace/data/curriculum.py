@@ -1,0 +1,219 @@
+"""The curriculum: what each stage 0-9 draws. Every number below is a documented design choice.
+
+| stage | content |
+|---|---|
+| 0 | one stroke: line 25 %, smooth curve 30 %, arc 15 %, polyline with corners 15 %, hook 10 %, closed loop 5 % |
+| 1 | two independent strokes, each in its own band of the image (gap 12 % of the side) |
+| 2 | two or three independent strokes, gap 6 % |
+| 3 | three to five independent strokes, gap 2 %, neighbouring bands overlap slightly |
+| 4 | one connected structure (X, T, Y, L junction 85 %, multi-corner polyline 15 %) + 50 % a free stroke |
+| 5 | two structures (X crossings 10 % shallow, 12-30 degrees) + 50 % a free stroke; more curved members, tails |
+| 6 | two or three structures, 25 % shallow crossings, strongly curved members, corner tails |
+| 7-9 | mixed: 15 % stage-0, 30 % stage-3, 55 % stage-6 content, with scan degradations (see degrade.py) |
+
+Structures are built around an exact junction point: crossing members pass through it with the
+chosen tangent (so a crossing angle is exact), T stems and Y/L members start exactly on it.
+Widths are log-uniform, about 1 to 8 px at 64 px (scaled with the image size); from stage 0,
+15 % of strokes are drawn in a box larger than the image, so they touch or leave the border.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .geometry import PIECES, Strokes, arc_length_param, fit_to_box, flatten_pieces, out_member, primitive, \
+    width_profile
+from .rng import Draws
+
+__all__ = ["NUM_STAGES", "StageSpec", "STAGES", "make_strokes", "DEGRADED_FROM"]
+
+NUM_STAGES = 10
+DEGRADED_FROM = 7  # stages from here on get scan degradations
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    kind: str  # "single" | "independent" | "connected" | "mixed"
+    strokes: tuple[int, int] = (1, 1)  # independent strokes, min and max
+    gap: float = 0.0  # independent: empty space between bands, fraction of the side
+    motifs: tuple[int, int] = (0, 0)  # connected: structures, min and max
+    extra: float = 0.0  # connected: probability of one more free stroke
+    shallow: float = 0.0  # connected: probability that a crossing is shallow (12-30 degrees)
+    tails: float = 0.0  # connected: probability that a member ends in a corner tail
+    bend: float = 0.25  # connected: max bend of a member, radians
+    width: tuple[float, float] = (1.5, 6.0)  # stroke width range in px at 64 px
+
+
+STAGES: dict[int, StageSpec] = {
+    0: StageSpec("single", width=(1.5, 6.0)),
+    1: StageSpec("independent", strokes=(2, 2), gap=0.12, width=(1.2, 6.0)),
+    2: StageSpec("independent", strokes=(2, 3), gap=0.06, width=(1.2, 6.0)),
+    3: StageSpec("independent", strokes=(3, 5), gap=0.02, width=(1.0, 6.5)),
+    4: StageSpec("connected", motifs=(1, 1), extra=0.5, tails=0.1, bend=0.25, width=(1.0, 7.0)),
+    5: StageSpec("connected", motifs=(2, 2), extra=0.5, shallow=0.1, tails=0.2, bend=0.35, width=(1.0, 7.0)),
+    6: StageSpec("connected", motifs=(2, 3), shallow=0.25, tails=0.3, bend=0.5, width=(1.0, 7.0)),
+    7: StageSpec("mixed", width=(0.8, 8.0)),
+    8: StageSpec("mixed", width=(0.8, 8.0)),
+    9: StageSpec("mixed", width=(0.8, 8.0)),
+}
+
+_SINGLE_KINDS = [0.25, 0.30, 0.15, 0.15, 0.10, 0.05]
+_FREE_KINDS = [0.20, 0.30, 0.15, 0.15, 0.10, 0.10]
+_BORDER = 0.15  # strokes drawn in a box larger than the image
+_MOTIF_TYPES = [0.25, 0.25, 0.20, 0.15, 0.15]  # X, T, Y, L, polyline
+
+
+def _placed_primitives(d: Draws, n: int, probs: list[float], box: torch.Tensor, img: float):
+    """``n`` free strokes per sample, each fitted into its own box (B, n, 4)."""
+    kinds = d.choice(probs, n)
+    ctrl, valid, closed = primitive(d, (n,), kinds)
+    border = d.uniform(n) < _BORDER
+    grow = 0.12 * img
+    big = box + torch.tensor([-grow, -grow, grow, grow], dtype=box.dtype)
+    box = torch.where(border[..., None], big, box)
+    fill = torch.where(border, 1.0, d.uniform(n, low=0.55, high=1.0))
+    ctrl = fit_to_box(ctrl, valid, box, fill, d.uniform(n, 2))
+    return ctrl, valid, closed
+
+
+def _single(d: Draws, img: float):
+    m = 0.08 * img
+    box = torch.tensor([m, m, img - m, img - m], dtype=d.dtype).expand(d.batch, 1, 4)
+    ctrl, valid, closed = _placed_primitives(d, 1, _SINGLE_KINDS, box, img)
+    return ctrl, valid, closed, torch.zeros(d.batch, 1, dtype=torch.long)
+
+
+def _independent(d: Draws, spec: StageSpec, img: float):
+    lo, hi = spec.strokes
+    count = d.integers(lo, hi, )
+    vertical = d.uniform() < 0.5  # bands side by side (True) or stacked
+    j = torch.arange(hi, dtype=d.dtype)
+    k = count.to(d.dtype)[:, None]
+    m = 0.06 * img
+    span = img - 2 * m
+    overlap = 0.05 if spec.gap < 0.05 else 0.0
+    a = m + span * (j / k) - span * overlap / k
+    b = m + span * ((j + 1) / k) - span * spec.gap + span * overlap / k
+    across0 = torch.full_like(a, m)
+    across1 = torch.full_like(a, img - m)
+    box_v = torch.stack([a, across0, b, across1], -1)
+    box_h = torch.stack([across0, a, across1, b], -1)
+    box = torch.where(vertical[:, None, None], box_v, box_h)
+    ctrl, valid, closed = _placed_primitives(d, hi, _FREE_KINDS, box, img)
+    valid = valid & (torch.arange(hi) < count[:, None])[..., None]
+    return ctrl, valid, closed & valid[..., 0], torch.arange(hi).expand(d.batch, hi)
+
+
+def _motifs(d: Draws, spec: StageSpec, img: float):
+    """Connected structures: (B, M*3 + 1) strokes and a group id per stroke (members share a pen)."""
+    n_lo, n_hi = spec.motifs
+    M = n_hi
+    n = d.integers(n_lo, n_hi)
+    dt = d.dtype
+    spread = (0.25, 0.75) if M == 1 else (0.18, 0.82)
+    c = d.uniform(M, 2, low=spread[0] * img, high=spread[1] * img)  # (B, M, 2) junction points
+    theta = d.uniform(M, high=2 * math.pi)
+    types = d.choice(_MOTIF_TYPES, M)
+    shallow = d.uniform(M) < spec.shallow
+    x_angle = torch.where(shallow, d.uniform(M, low=math.radians(12), high=math.radians(30)),
+                          d.uniform(M, low=math.radians(40), high=math.radians(90)))
+    t_angle = d.uniform(M, low=math.radians(50), high=math.radians(130))
+    y_gap = d.uniform(M, 2, low=math.radians(70), high=math.radians(140))
+    l_angle = d.uniform(M, low=math.radians(45), high=math.radians(150))
+    lengths = d.uniform(M, 3, 2, low=0.18 * img, high=0.42 * img)
+    bends = d.uniform(M, 3, 2, low=-spec.bend, high=spec.bend)
+    has_tail = d.uniform(M, 3) < spec.tails
+    tail_turn = d.uniform(M, 3, low=math.radians(60), high=math.radians(140))
+    tail_turn = torch.where(d.uniform(M, 3) < 0.5, -tail_turn, tail_turn)
+    tail_len = d.uniform(M, 3, low=0.08 * img, high=0.18 * img)
+    poly_ctrl, poly_valid, _ = primitive(d, (M,), torch.full((d.batch, M), 3))
+    poly_box = torch.cat([c - 0.35 * img, c + 0.35 * img], -1)
+    poly_ctrl = fit_to_box(poly_ctrl, poly_valid, poly_box, d.uniform(M, low=0.7, high=1.0), d.uniform(M, 2))
+
+    # member directions per type (B, M, 3); kind 0 none, 1 out from c, 2 through c
+    X, T, Y, L, P = (types == i for i in range(5))
+    zero = torch.zeros_like(theta)
+    dirs = torch.stack([theta, theta + torch.where(X, x_angle, torch.where(T, t_angle, torch.where(
+        Y, y_gap[..., 0], l_angle))), theta + y_gap[..., 0] + y_gap[..., 1]], -1)
+    through = torch.stack([X | T, X, zero.bool()], -1)
+    exists = torch.stack([torch.ones_like(P), ~P, Y], -1)
+
+    cm = c[:, :, None, :].expand(-1, -1, 3, -1)
+    piece_b = out_member(cm, dirs, lengths[..., 1], bends[..., 1])
+    piece_a = torch.flip(out_member(cm, dirs + math.pi, lengths[..., 0], bends[..., 0]), dims=[-2])
+    end = piece_b[..., 3, :]
+    end_dir = dirs + 2 * bends[..., 1]
+    tail = out_member(end, end_dir + tail_turn, tail_len, torch.zeros_like(tail_len))
+
+    B = d.batch
+    ctrl = torch.zeros(B, M, 3, PIECES, 4, 2, dtype=dt)
+    # through members: [A reversed, B, tail]; out members: [B, tail]
+    ctrl[..., 0, :, :] = torch.where(through[..., None, None], piece_a, piece_b)
+    ctrl[..., 1, :, :] = torch.where(through[..., None, None], piece_b, tail)
+    ctrl[..., 2, :, :] = tail
+    count = torch.where(through, 2, 1) + has_tail.long()
+    ctrl[:, :, 0] = torch.where(P[..., None, None, None], poly_ctrl, ctrl[:, :, 0])
+    count[..., 0] = torch.where(P, poly_valid.sum(-1), count[..., 0])
+    count = torch.where(exists, count, 0)
+    count = torch.where((torch.arange(M) < n[:, None])[..., None], count, 0)
+    valid = torch.arange(PIECES) < count[..., None]
+    group = torch.arange(M)[:, None].expand(M, 3).reshape(-1)
+    ctrl, valid = ctrl.reshape(B, M * 3, PIECES, 4, 2), valid.reshape(B, M * 3, PIECES)
+
+    m = 0.08 * img
+    box = torch.tensor([m, m, img - m, img - m], dtype=dt).expand(B, 1, 4)
+    e_ctrl, e_valid, e_closed = _placed_primitives(d, 1, _FREE_KINDS, box, img)
+    e_valid = e_valid & (d.uniform(1) < spec.extra)[..., None]
+    ctrl = torch.cat([ctrl, e_ctrl], 1)
+    valid = torch.cat([valid, e_valid], 1)
+    closed = torch.cat([torch.zeros(B, M * 3, dtype=torch.bool), e_closed & e_valid[..., 0]], 1)
+    return ctrl, valid, closed, torch.cat([group, torch.tensor([M])]).expand(B, -1)
+
+
+def _pieces(stage: int, d: Draws, img: float):
+    spec = STAGES[stage]
+    if spec.kind == "single":
+        return _single(d, img)
+    if spec.kind == "independent":
+        return _independent(d, spec, img)
+    if spec.kind == "connected":
+        return _motifs(d, spec, img)
+    # mixed: every recipe is drawn from its own sub-stream, then one is chosen per sample
+    parts = [_pieces(0, d.fork(0), img), _pieces(3, d.fork(3), img), _pieces(6, d.fork(6), img)]
+    which = d.choice([0.15, 0.30, 0.55])
+    S = max(p[0].shape[1] for p in parts)
+    out = None
+    for i, (ctrl, valid, closed, group) in enumerate(parts):
+        pad = S - ctrl.shape[1]
+        ctrl = torch.cat([ctrl, ctrl.new_zeros(ctrl.shape[0], pad, *ctrl.shape[2:])], 1)
+        valid = torch.cat([valid, valid.new_zeros(valid.shape[0], pad, valid.shape[2])], 1)
+        closed = torch.cat([closed, closed.new_zeros(closed.shape[0], pad)], 1)
+        group = torch.cat([group, group.new_full((group.shape[0], pad), S)], 1)
+        if out is None:
+            out = [ctrl, valid, closed, group]
+        else:
+            sel = which == i
+            out = [torch.where(sel.view(-1, *([1] * (x.dim() - 1))), x, o)
+                   for x, o in zip((ctrl, valid, closed, group), out)]
+    return tuple(out)
+
+
+def make_strokes(stage: int, draws: Draws, img_size: int) -> Strokes:
+    """The strokes of a batch of samples at curriculum ``stage`` (0-9), in pixels of ``img_size``."""
+    if stage not in STAGES:
+        raise ValueError(f"curriculum stage must be 0-{NUM_STAGES - 1}, got {stage}")
+    img = float(img_size)
+    ctrl, valid, closed, group = _pieces(stage, draws.fork(100), img)
+    points, seg_valid = flatten_pieces(ctrl, valid)
+    spec = STAGES[stage]
+    wd = draws.fork(200)
+    scale = img / 64.0
+    S = points.shape[1]
+    lo, hi = spec.width
+    pen = wd.log_uniform(lo * scale, hi * scale, S + 1)  # one pen per group (members share it)
+    base = pen.gather(1, group.clamp(max=S)) * wd.uniform(S, low=0.85, high=1.2)
+    widths = width_profile(wd, arc_length_param(points, seg_valid), base).clamp(max=hi * scale * 1.15)
+    return Strokes(points, widths, seg_valid, closed)

@@ -1,0 +1,155 @@
+"""Datasets: synthetic ink by curriculum stage, a fixed validation set, and batched loading.
+
+Sample ``k`` of epoch ``e`` with seed ``s`` at a stage is a pure function of those numbers (see
+rng.py), so it is bit-identical whatever the batch size, the DataLoader workers, the process or
+the DDP rank that renders it. ``__getitems__`` renders a whole batch in one vectorised pass;
+PyTorch's DataLoader calls it with each batch's indices.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .curriculum import DEGRADED_FROM, NUM_STAGES, make_strokes
+from .degrade import compose_clean, degrade
+from .geometry import Strokes
+from .keypoints import SHALLOW, Keypoints, find_keypoints, pack
+from .render import render
+from .rng import Draws, sample_keys
+
+__all__ = ["SyntheticInk", "render_batch", "collate", "make_loader", "validation_set", "TARGET_KEYS",
+           "sample_of"]
+
+TARGET_KEYS = ("skeleton", "keypoints", "tangent", "width", "offset", "mask", "tangent_mask")
+_SPLITS = {"train": 0, "val": 1}
+
+
+def render_batch(strokes: Strokes, height: int, width: int, stage: int | None = None,
+                 draws: Draws | None = None, keys: torch.Tensor | None = None,
+                 device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    """Image, targets and keypoint lists of a batch of strokes (the engine's one rendering path).
+
+    With ``stage`` >= 7 (and the samples' ``draws``/``keys``) the image gets scan degradations.
+    """
+    kp = find_keypoints(strokes)
+    maps = render(strokes, kp, height, width, device)
+    ink = maps.pop("ink")
+    if stage is not None and stage >= DEGRADED_FROM:
+        image = degrade(ink, stage, draws.fork(300), keys.to(ink.device))
+    else:
+        image = compose_clean(ink)
+    points, num = _point_lists(kp, height, width)
+    return {"image": image, **maps, "points": points.to(device), "num_points": num.to(device)}
+
+
+def _point_lists(kp: Keypoints, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, K, 3) rows of (x, y, kind) inside the image, padded with kind -1, and the counts."""
+    B = kp.kind.shape[0]
+    x, y = kp.xy[..., 0], kp.xy[..., 1]
+    keep = (kp.kind >= 0) & (kp.kind != SHALLOW) & (x >= 0) & (x < width) & (y >= 0) & (y < height)
+    bi, ki = keep.nonzero(as_tuple=True)
+    rows = torch.cat([kp.xy[bi, ki], kp.kind[bi, ki, None].to(kp.xy.dtype)], 1).to(torch.float32)
+    (out,) = pack(bi, B, rows, fill=-1.0)
+    return out, torch.bincount(bi, minlength=B)
+
+
+def sample_of(batch: dict[str, torch.Tensor], b: int) -> dict[str, torch.Tensor]:
+    """One sample of a batch dict, with its keypoint list cut to its own length."""
+    out = {k: v[b] for k, v in batch.items() if k not in ("points", "num_points")}
+    out["points"] = batch["points"][b, : int(batch["num_points"][b])]
+    return out
+
+
+def collate(items: Any) -> dict[str, torch.Tensor]:
+    """DataLoader collate: passes a ready batch through, stacks a list of single samples."""
+    if isinstance(items, dict):
+        return items
+    items = list(items)
+    out = {k: torch.stack([it[k] for it in items]) for k in items[0] if k != "points"}
+    K = max(it["points"].shape[0] for it in items)
+    pts = torch.full((len(items), K, 3), -1.0)
+    for b, it in enumerate(items):
+        pts[b, : it["points"].shape[0]] = it["points"]
+    out["points"] = pts
+    out["num_points"] = torch.tensor([it["points"].shape[0] for it in items], dtype=torch.long)
+    return out
+
+
+class SyntheticInk(Dataset):
+    """Synthetic ink at one curriculum stage: ``size`` samples per epoch, ``img_size`` square.
+
+    ``split="val"`` draws from a stream disjoint from training, fixed across epochs.
+    ``device`` is where rendering runs (geometry is always built on the CPU).
+    """
+
+    def __init__(self, stage: int, size: int, img_size: int = 64, seed: int = 0, split: str = "train",
+                 epoch: int = 0, device: torch.device | str = "cpu") -> None:
+        if not 0 <= int(stage) < NUM_STAGES:
+            raise ValueError(f"curriculum stage must be 0-{NUM_STAGES - 1}, got {stage}")
+        if split not in _SPLITS:
+            raise ValueError(f"split must be one of {sorted(_SPLITS)}, got {split!r}")
+        if img_size < 16:
+            raise ValueError(f"img_size must be at least 16, got {img_size}")
+        self.stage, self.size, self.img_size, self.seed = int(stage), int(size), int(img_size), int(seed)
+        self.split, self.epoch, self.device = split, int(epoch), device
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def set_stage(self, stage: int) -> None:
+        if not 0 <= int(stage) < NUM_STAGES:
+            raise ValueError(f"curriculum stage must be 0-{NUM_STAGES - 1}, got {stage}")
+        self.stage = int(stage)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def keys(self, indices: Sequence[int] | torch.Tensor) -> torch.Tensor:
+        idx = torch.as_tensor(list(indices) if not torch.is_tensor(indices) else indices, dtype=torch.long)
+        epoch = 0 if self.split == "val" else self.epoch
+        return sample_keys(self.seed, _SPLITS[self.split] * 16 + self.stage, epoch, idx)
+
+    def render(self, indices: Sequence[int] | torch.Tensor) -> dict[str, torch.Tensor]:
+        """A batch dict for the given sample indices (see README: image, targets, points)."""
+        idx = torch.as_tensor(list(indices) if not torch.is_tensor(indices) else indices, dtype=torch.long)
+        if idx.numel() and (idx.min() < 0 or idx.max() >= self.size):
+            raise IndexError(f"sample index out of range 0-{self.size - 1}")
+        keys = self.keys(idx)
+        draws = Draws(keys)
+        strokes = make_strokes(self.stage, draws, self.img_size)
+        out = render_batch(strokes, self.img_size, self.img_size, self.stage, draws, keys, self.device)
+        out["index"] = idx.to(out["image"].device)
+        return out
+
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        return self.render(indices)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return sample_of(self.render([index]), 0)
+
+
+def make_loader(dataset: Dataset, batch_size: int, num_workers: int = 0, shuffle: bool = False,
+                drop_last: bool = False, generator: torch.Generator | None = None, **kwargs) -> DataLoader:
+    """A DataLoader that renders whole batches in its workers (``__getitems__``)."""
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
+                      collate_fn=collate, drop_last=drop_last, generator=generator,
+                      persistent_workers=False, **kwargs)
+
+
+def validation_set(stage: int, size: int, img_size: int = 64, seed: int = 0, chunk: int = 256) -> dict[str, torch.Tensor]:
+    """The fixed validation samples of a stage, rendered once and kept in memory (CPU tensors)."""
+    ds = SyntheticInk(stage, size, img_size, seed, split="val")
+    parts = [ds.render(range(i, min(i + chunk, size))) for i in range(0, size, chunk)]
+    return concat_batches(parts)
+
+
+def concat_batches(parts: Iterable[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    parts = list(parts)
+    K = max(p["points"].shape[1] for p in parts)
+    out = {k: torch.cat([p[k] for p in parts]) for k in parts[0] if k != "points"}
+    out["points"] = torch.cat([torch.nn.functional.pad(p["points"], (0, 0, 0, K - p["points"].shape[1]), value=-1.0)
+                               for p in parts])
+    return out

@@ -1,0 +1,290 @@
+"""Stroke geometry: batched centrelines with a width profile, built from cubic Bézier pieces.
+
+A batch of strokes is a set of padded polylines, ``points`` (B, S, N, 2) in the pixel frame of
+CONTRACTS.md (x right, y down, pixel (i, j) centred at (j + .5, i + .5)), with ``widths`` (B, S, N)
+and ``seg_valid`` (B, S, N-1) marking the segments that exist. Everything downstream (keypoints,
+rendering, targets) is computed from this one description, so image and targets cannot disagree.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from .rng import Draws
+
+__all__ = [
+    "Strokes",
+    "PIECES",
+    "flatten_pieces",
+    "width_profile",
+    "primitive",
+    "fit_to_box",
+    "out_member",
+]
+
+PIECES = 4  # Bézier pieces per stroke at most
+SAMPLES_PER_PIECE = 8  # polyline segments per piece: below 0.15 px from the curve at our curvatures
+
+
+@dataclass
+class Strokes:
+    """A padded batch of stroke centrelines (see the module docstring)."""
+
+    points: torch.Tensor  # (B, S, N, 2) float64
+    widths: torch.Tensor  # (B, S, N) float64, stroke width in pixels at each point
+    seg_valid: torch.Tensor  # (B, S, N-1) bool
+    closed: torch.Tensor  # (B, S) bool: the stroke ends where it starts
+
+    @property
+    def stroke_valid(self) -> torch.Tensor:
+        return self.seg_valid.any(-1)
+
+    def to(self, device: torch.device | str) -> "Strokes":
+        return Strokes(self.points.to(device), self.widths.to(device), self.seg_valid.to(device),
+                       self.closed.to(device))
+
+    @staticmethod
+    def from_polylines(batch: Sequence[Sequence[tuple]], closed_tol: float = 1e-6) -> "Strokes":
+        """Build from Python data: per sample, a list of ``(points (n, 2), widths (n,) or float)``."""
+        S = max(1, max((len(sample) for sample in batch), default=1))
+        N = max(2, max((len(p) for sample in batch for p, _ in sample), default=2))
+        B = len(batch)
+        points = torch.zeros(B, S, N, 2, dtype=torch.float64)
+        widths = torch.ones(B, S, N, dtype=torch.float64)
+        seg_valid = torch.zeros(B, S, N - 1, dtype=torch.bool)
+        for b, sample in enumerate(batch):
+            for s, (pts, w) in enumerate(sample):
+                pts = torch.as_tensor(pts, dtype=torch.float64).reshape(-1, 2)
+                n = pts.shape[0]
+                if n < 2:
+                    raise ValueError(f"stroke {s} of sample {b} has {n} point(s); a stroke needs two")
+                w = torch.as_tensor(w, dtype=torch.float64).expand(n) if torch.as_tensor(w).ndim == 0 \
+                    else torch.as_tensor(w, dtype=torch.float64)
+                points[b, s, :n], points[b, s, n:] = pts, pts[-1]
+                widths[b, s, :n], widths[b, s, n:] = w, w[-1]
+                seg_valid[b, s, : n - 1] = True
+        last = _last_points(points, seg_valid)
+        closed = ((last - points[:, :, 0]).norm(dim=-1) <= closed_tol) & seg_valid.any(-1)
+        return Strokes(points, widths, seg_valid, closed)
+
+
+def _last_points(points: torch.Tensor, seg_valid: torch.Tensor) -> torch.Tensor:
+    n_seg = seg_valid.sum(-1)  # (B, S)
+    idx = n_seg.clamp(min=0)[..., None, None].expand(*n_seg.shape, 1, 2)
+    return points.gather(2, idx)[:, :, 0]
+
+
+# ----------------------------------------------------------------------------- Bézier pieces
+def _bezier(ctrl: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Evaluate cubic Béziers ``ctrl`` (..., 4, 2) at parameters ``t`` (T,) -> (..., T, 2)."""
+    s = 1.0 - t
+    basis = torch.stack([s * s * s, 3 * s * s * t, 3 * s * t * t, t * t * t], dim=-1)  # (T, 4)
+    return torch.einsum("tk,...kd->...td", basis.to(ctrl.dtype), ctrl)
+
+
+def flatten_pieces(ctrl: torch.Tensor, piece_valid: torch.Tensor, samples: int = SAMPLES_PER_PIECE,
+                   tolerance: float = 0.05):
+    """Polylines from Bézier chains: ``ctrl`` (B, S, P, 4, 2), ``piece_valid`` (B, S, P) a prefix.
+
+    Each piece gets 1, 2, 4 or ``samples`` uniform segments, the fewest that keep the polyline
+    within about ``tolerance`` px of the curve (a straight piece is one segment), so rendering
+    cost follows the geometry. Returns points (B, S, N, 2) and seg_valid (B, S, N-1); points past
+    a stroke's end repeat its last point, so every array stays finite.
+    """
+    B, S, P = piece_valid.shape
+    T = samples
+    p0, c1, c2, p3 = ctrl.unbind(-2)
+    chord = p3 - p0
+    clen = chord.norm(dim=-1).clamp(min=1e-12)
+
+    def off(c: torch.Tensor) -> torch.Tensor:  # distance of a control point from the chord line
+        v = c - p0
+        return (v[..., 0] * chord[..., 1] - v[..., 1] * chord[..., 0]).abs() / clen
+
+    flat = torch.maximum(off(c1), off(c2))  # (B, S, P): the curve deviates by at most 3/4 of this
+    need = 0.75 * flat / tolerance  # segments n with deviation / n^2 below tolerance
+    n = torch.where(need <= 1, 1, torch.where(need <= 4, 2, torch.where(need <= 16, 4, T)))
+    n = torch.minimum(n, torch.full_like(n, T))
+    t = torch.arange(T, dtype=ctrl.dtype, device=ctrl.device) / T
+    pts = _bezier(ctrl, t)  # (B, S, P, T, 2): each piece from t=0, without its end
+    k = torch.arange(T, device=ctrl.device)
+    keep = (k % (T // n)[..., None] == 0) & piece_valid[..., None]  # (B, S, P, T)
+    n_valid = piece_valid.sum(-1)
+    end = ctrl.gather(2, (n_valid - 1).clamp(min=0)[..., None, None, None].expand(B, S, 1, 4, 2))[:, :, 0, 3]
+    pts = torch.cat([pts.reshape(B, S, P * T, 2), end[:, :, None]], 2)
+    keep = torch.cat([keep.reshape(B, S, P * T), torch.ones(B, S, 1, dtype=torch.bool, device=ctrl.device)], 2)
+    count = keep.sum(-1)  # points per stroke
+    N = int(count.max())
+    slot = keep.long().cumsum(-1) - 1
+    out = end[:, :, None].expand(B, S, N, 2).clone()
+    bi, si, ki = keep.nonzero(as_tuple=True)
+    out[bi, si, slot[bi, si, ki]] = pts[bi, si, ki]
+    seg_valid = torch.arange(N - 1, device=ctrl.device) < (count - 1)[..., None]
+    return out, seg_valid
+
+
+def arc_length_param(points: torch.Tensor, seg_valid: torch.Tensor) -> torch.Tensor:
+    """Normalised arc length u in [0, 1] at every point (B, S, N)."""
+    seg = (points[:, :, 1:] - points[:, :, :-1]).norm(dim=-1) * seg_valid
+    cum = torch.cat([torch.zeros_like(seg[..., :1]), seg.cumsum(-1)], dim=-1)
+    return cum / cum[..., -1:].clamp(min=1e-9)
+
+
+def _smoothstep(x: torch.Tensor) -> torch.Tensor:
+    x = x.clamp(0.0, 1.0)
+    return x * x * (3.0 - 2.0 * x)
+
+
+def width_profile(draws: Draws, u: torch.Tensor, base: torch.Tensor, taper: float = 1.0, swell: float = 0.25,
+                  slots: int | None = None):
+    """Pen pressure along each stroke: tapering ends and brush-like swelling.
+
+    ``u`` (B, S, N) arc-length parameter, ``base`` (B, S) width; ``taper`` scales how strongly ends
+    thin (0 = none), ``swell`` the amplitude of the slow width oscillation. ``slots`` (>= S) fixes
+    how many strokes' worth of numbers are drawn, so that padding S to a batch's largest sample
+    does not move any sample's draws.
+    """
+    S = u.shape[1]
+    n = S if slots is None else slots
+    tips = 1.0 - taper * draws.uniform(n, 2, low=0.0, high=0.7)[:, :S]  # width fraction left at each tip
+    length = draws.uniform(n, 2, low=0.08, high=0.3)[:, :S]  # fraction of the stroke the taper takes
+    amp = swell * draws.uniform(n)[:, :S]
+    freq = draws.uniform(n, low=0.5, high=1.6)[:, :S]
+    phase = draws.uniform(n)[:, :S]
+    start = tips[..., 0:1] + (1 - tips[..., 0:1]) * _smoothstep(u / length[..., 0:1])
+    end = tips[..., 1:2] + (1 - tips[..., 1:2]) * _smoothstep((1 - u) / length[..., 1:2])
+    wave = 1.0 + amp[..., None] * torch.sin(2 * math.pi * (freq[..., None] * u + phase[..., None]))
+    return (base[..., None] * start * end * wave).clamp(min=0.7)
+
+
+# ----------------------------------------------------------------------------- primitives
+def _rot(v: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+    c, s = torch.cos(angle)[..., None], torch.sin(angle)[..., None]
+    return torch.cat([c * v[..., :1] - s * v[..., 1:], s * v[..., :1] + c * v[..., 1:]], dim=-1)
+
+
+def _dir(angle: torch.Tensor) -> torch.Tensor:
+    return torch.stack([torch.cos(angle), torch.sin(angle)], dim=-1)
+
+
+def _line_piece(a: torch.Tensor, b: torch.Tensor, bow: torch.Tensor | None = None) -> torch.Tensor:
+    d = b - a
+    n = torch.stack([-d[..., 1], d[..., 0]], dim=-1)
+    off = 0.0 if bow is None else bow[..., None] * n
+    return torch.stack([a, a + d / 3 + off, a + 2 * d / 3 + off, b], dim=-2)
+
+
+def out_member(c: torch.Tensor, angle: torch.Tensor, length: torch.Tensor, bend: torch.Tensor) -> torch.Tensor:
+    """One Bézier piece leaving ``c`` in direction ``angle``: tangent at ``c`` exactly that direction,
+    curving by ``bend`` radians towards its end (a circular-looking arc for small bends)."""
+    d = _dir(angle)
+    e = c + length[..., None] * _dir(angle + bend)
+    return torch.stack([c, c + d * length[..., None] / 3, e - _dir(angle + 2 * bend) * length[..., None] / 3, e],
+                       dim=-2)
+
+
+def _reverse(piece: torch.Tensor) -> torch.Tensor:
+    return piece.flip(-2)
+
+
+def primitive(draws: Draws, shape: tuple[int, ...], kinds: torch.Tensor):
+    """Free-standing strokes of the given kinds, in an arbitrary frame (fit them with ``fit_to_box``).
+
+    kinds: 0 line, 1 smooth curve, 2 arc, 3 polyline with sharp corners, 4 hook, 5 closed loop.
+    Returns ctrl (B, *shape, PIECES, 4, 2), piece_valid (B, *shape, PIECES), closed (B, *shape).
+    Every kind draws its numbers whatever is chosen, so the slots of later draws never move.
+    """
+    dt, dev = draws.dtype, draws.keys.device
+    B = draws.batch
+    zero = torch.zeros(B, *shape, 2, dtype=dt, device=dev)
+
+    # line: one piece, a slight bow
+    a0 = zero
+    ang = draws.uniform(*shape, high=2 * math.pi)
+    line = _line_piece(a0, _dir(ang), draws.uniform(*shape, low=-0.08, high=0.08))
+
+    # smooth curve: two Hermite pieces through a middle point, tangents off the chords
+    turn1 = draws.uniform(*shape, low=-0.9, high=0.9)
+    turn2 = draws.uniform(*shape, low=-0.9, high=0.9)
+    mid_len = draws.uniform(*shape, low=0.4, high=1.0)
+    p1 = _dir(ang)
+    p2 = p1 + mid_len[..., None] * _dir(ang + turn1)
+    t0 = _dir(ang + draws.uniform(*shape, low=-0.6, high=0.6))
+    t1 = _dir(ang + turn1 / 2)
+    t2 = _dir(ang + turn1 + turn2)
+    arm = draws.uniform(*shape, 4, low=0.2, high=0.4)
+    curve1 = torch.stack([a0, a0 + t0 * arm[..., 0:1], p1 - t1 * arm[..., 1:2], p1], dim=-2)
+    curve2 = torch.stack([p1, p1 + t1 * arm[..., 2:3] * mid_len[..., None],
+                          p2 - t2 * arm[..., 3:4] * mid_len[..., None], p2], dim=-2)
+
+    # arc (and closed loop): four pieces of a quarter of the sweep; ellipse by axis scaling
+    sweep = draws.uniform(*shape, low=math.radians(60), high=math.radians(300))
+    start = draws.uniform(*shape, high=2 * math.pi)
+    aspect = draws.uniform(*shape, low=0.6, high=1.0)
+    arcs, loops = [], []
+    for total, out in ((sweep, arcs), (torch.full_like(sweep, 2 * math.pi), loops)):
+        step = total / PIECES
+        k = 4.0 / 3.0 * torch.sin(step / 4) / torch.cos(step / 4)
+        for i in range(PIECES):
+            a, b = start + i * step, start + (i + 1) * step
+            pa, pb = _dir(a), _dir(b)
+            ta, tb = _dir(a + math.pi / 2), _dir(b + math.pi / 2)
+            piece = torch.stack([pa, pa + k[..., None] * ta, pb - k[..., None] * tb, pb], dim=-2)
+            out.append(piece * torch.stack([torch.ones_like(aspect), aspect], -1)[..., None, :])
+
+    # polyline: up to four straight pieces turning by 50-150 degrees at each corner
+    n_poly = draws.integers(2, PIECES, *shape)
+    steps = draws.uniform(*shape, PIECES, low=0.5, high=1.0)
+    turns = draws.uniform(*shape, PIECES, low=math.radians(50), high=math.radians(150))
+    signs = torch.where(draws.uniform(*shape, PIECES) < 0.5, -1.0, 1.0).to(dt)
+    heading = ang[..., None] + torch.cat([torch.zeros_like(turns[..., :1]), (turns * signs)[..., 1:]], -1).cumsum(-1)
+    verts = torch.cat([zero[..., None, :], (steps[..., None] * _dir(heading)).cumsum(-2)], dim=-2)  # (.., P+1, 2)
+    poly = [_line_piece(verts[..., i, :], verts[..., i + 1, :]) for i in range(PIECES)]
+
+    # hook: a long stroke ending in a short sharp turn
+    hook_turn = draws.uniform(*shape, low=math.radians(100), high=math.radians(160)) * signs[..., 0]
+    hook_len = draws.uniform(*shape, low=0.12, high=0.25)
+    body = _line_piece(a0, _dir(ang), draws.uniform(*shape, low=-0.12, high=0.12))
+    tip = out_member(_dir(ang), ang + hook_turn, hook_len, torch.zeros_like(hook_len))
+
+    P = PIECES
+    ctrl = torch.zeros(B, *shape, P, 4, 2, dtype=dt, device=dev)
+    count = torch.zeros(B, *shape, dtype=torch.long, device=dev)
+    options = [
+        ([line], 1),
+        ([curve1, curve2], 2),
+        (arcs, P),
+        (poly, n_poly),
+        ([body, tip], 2),
+        (loops, P),
+    ]
+    for kind, (pieces, n) in enumerate(options):
+        sel = kinds == kind
+        for i, piece in enumerate(pieces):
+            ctrl[..., i, :, :] = torch.where(sel[..., None, None], piece, ctrl[..., i, :, :])
+        count = torch.where(sel, torch.as_tensor(n, device=dev).expand_as(count), count)
+    piece_valid = torch.arange(P, device=dev) < count[..., None]
+    return ctrl, piece_valid, kinds == 5
+
+
+def fit_to_box(ctrl: torch.Tensor, piece_valid: torch.Tensor, box: torch.Tensor, fill: torch.Tensor,
+               offset: torch.Tensor) -> torch.Tensor:
+    """Scale (keeping the aspect ratio) and move strokes into ``box`` (..., 4) = x0, y0, x1, y1.
+
+    ``fill`` in (0, 1] is the fraction of the box the stroke's larger side takes; ``offset`` (..., 2)
+    in [0, 1] places it in the free space. The control hull bounds the curve, so it stays inside.
+    """
+    valid = piece_valid[..., None, None].expand_as(ctrl)
+    big = torch.finfo(ctrl.dtype).max
+    lo = torch.where(valid, ctrl, big).amin(dim=(-3, -2))
+    hi = torch.where(valid, ctrl, -big).amax(dim=(-3, -2))
+    size = (hi - lo).clamp(min=1e-9)
+    box_size = box[..., 2:] - box[..., :2]
+    scale = fill * (box_size / size).amin(-1)  # (...)
+    free = box_size - size * scale[..., None]
+    origin = box[..., :2] + free * offset
+    return (ctrl - lo[..., None, None, :]) * scale[..., None, None, None] + origin[..., None, None, :]
