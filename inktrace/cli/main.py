@@ -7,18 +7,19 @@ from typing import Callable, Sequence
 
 from .. import __version__
 from ..config.schema import suggest
-from . import train
+from . import preview, train
 
 # name -> (entry point taking argv and prog, one-line description)
 COMMANDS: dict[str, tuple[Callable[..., int], str]] = {
     "train": (lambda argv, prog: train.main(argv, prog), "train one stage or the whole pipeline (as train.py)"),
     "config": (lambda argv, prog: train.main(argv, prog, print_only=True),
                "print the resolved config (--explain: with the origin of every value)"),
+    "preview-data": (preview.main, "draw synthetic (or SVG) training samples and their targets as a PNG grid"),
 }
 
 
 def usage() -> str:
-    rows = "\n".join(f"  {name:<8} {desc}" for name, (_, desc) in COMMANDS.items())
+    rows = "\n".join(f"  {name:<13} {desc}" for name, (_, desc) in COMMANDS.items())
     return f"usage: inktrace COMMAND [options]\n\ncommands:\n{rows}\n\n'inktrace COMMAND --help' for a command's options.\n"
 
 
