@@ -70,8 +70,24 @@ def _blur(img: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     return img
 
 
+def _gaussian_field(keys: torch.Tensor, tag: int, height: int, width: int) -> torch.Tensor:
+    """Per-pixel standard-normal-like noise (B, H, W): Irwin-Hall sum of the four 16-bit parts of
+    one 64-bit hash per pixel (mean 0, std 1, bounded by +-3.5)."""
+    from .rng import _mix, _signed, _mix_int, _GOLDEN
+
+    sub = _mix(keys ^ _signed(_mix_int(tag + 0x7E57)))
+    pix = torch.arange(height * width, device=keys.device, dtype=torch.int64)
+    z = _mix(sub[:, None] + (pix[None, :] + 1) * _GOLDEN)
+    total = sum(((z >> (16 * i)) & 0xFFFF).to(torch.float32) for i in range(4))
+    return ((total * (1.0 / 65536.0) - 2.0) * math.sqrt(3.0)).reshape(-1, height, width)
+
+
 def degrade(ink: torch.Tensor, stage: int, draws: Draws, keys: torch.Tensor) -> torch.Tensor:
-    """The degraded image (B, 1, H, W) for coverage ``ink`` (B, H, W) at ``stage`` (7-9)."""
+    """The degraded image (B, 1, H, W) for coverage ``ink`` (B, H, W) at ``stage`` (7-9).
+
+    Every random number is drawn for every sample (so the slots never move); each effect is then
+    computed only for the samples that use it.
+    """
     B, H, W = ink.shape
     dev = ink.device
     lo_n, hi_n, lo_s, hi_s = LEVELS[stage]
@@ -80,46 +96,57 @@ def degrade(ink: torch.Tensor, stage: int, draws: Draws, keys: torch.Tensor) -> 
     chosen = torch.zeros(B, len(KINDS), dtype=torch.bool, device=dev)
     chosen.scatter_(1, order, (torch.arange(len(KINDS), device=dev)[None] < count[:, None]))
     sev = torch.where(chosen, draws.uniform(len(KINDS), low=lo_s, high=hi_s).to(dev, torch.float32), 0.0)
-    on = {k: sev[:, i] for i, k in enumerate(KINDS)}
-    scale = W / 64.0
-    col = lambda v: v[:, None, None]  # noqa: E731  (B,) -> (B, 1, 1)
-
-    # ink: density varies slowly; dry brush drops specks; ink is not always pure black
-    density = 1.0 - col(on["ink"]) * 0.5 * _smooth_field(draws.fork(1), 4, H, W, dev)
-    speck = uniform_field(keys, 11, H, W).to(dev) < col(on["ink"]) * 0.3
-    ink_eff = ink * density * torch.where(speck, 0.3, 1.0)
-    ink_tone = col(on["ink"]) * 0.25
-
-    # paper: tone gradient along a random direction, and texture
     angle = draws.uniform(high=2 * math.pi).to(dev, torch.float32)
-    ys = (torch.arange(H, device=dev, dtype=torch.float32)[None, :, None] + 0.5) / H
-    xs = (torch.arange(W, device=dev, dtype=torch.float32)[None, None, :] + 0.5) / W
-    ramp = (col(torch.cos(angle)) * (xs - 0.5) + col(torch.sin(angle)) * (ys - 0.5)) * 0.7071 + 0.5
-    texture = 0.7 * _smooth_field(draws.fork(2), 9, H, W, dev) + 0.3 * uniform_field(keys, 12, H, W).to(dev)
-    paper = 1.0 - col(on["paper"]) * (0.25 * ramp + 0.1 * texture)
-
-    # guide lines: ruled (horizontal) or grid, every 8-16 px at 64 px
-    spacing = draws.uniform(low=8.0, high=16.0).to(dev, torch.float32) * scale
+    spacing = draws.uniform(low=8.0, high=16.0).to(dev, torch.float32) * (W / 64.0)
     phase = draws.uniform().to(dev, torch.float32) * spacing
     grid = (draws.uniform() < 0.4).to(dev)
+    density_field = _smooth_field(draws.fork(1), 4, H, W, dev)
+    paper_field = _smooth_field(draws.fork(2), 9, H, W, dev)
+    scale = W / 64.0
+    ys = (torch.arange(H, device=dev, dtype=torch.float32)[None, :, None] + 0.5) / H
+    xs = (torch.arange(W, device=dev, dtype=torch.float32)[None, None, :] + 0.5) / W
 
-    def line(coord: torch.Tensor) -> torch.Tensor:
-        u = (coord - col(phase)) / col(spacing)
-        return torch.clamp(1.0 - (u - torch.round(u)).abs() * col(spacing), min=0.0)
+    def users(kind: str) -> torch.Tensor:
+        return chosen[:, KINDS.index(kind)].nonzero(as_tuple=True)[0]
 
-    rows = line(ys * H)
-    cols = torch.where(col(grid), line(xs * W), 0.0)
-    guides = torch.maximum(rows, cols) * col(on["guides"]) * 0.35
-    paper = paper * (1.0 - guides)
+    def col(v: torch.Tensor) -> torch.Tensor:
+        return v[:, None, None]
 
-    # bleed-through: the strokes seen mirrored through the paper, faint and soft
-    ghost = _blur(ink.flip(-1), torch.full((B,), 1.2 * scale, device=dev))
-    paper = paper * (1.0 - col(on["bleed"]) * 0.22 * ghost)
+    s = {k: sev[:, i] for i, k in enumerate(KINDS)}
+    ink_eff = ink.clone()
+    ink_tone = torch.zeros(B, 1, 1, device=dev)
+    paper = torch.ones_like(ink)
 
+    i = users("ink")  # uneven density, dry-brush specks, ink not quite black
+    if i.numel():
+        speck = uniform_field(keys[i], 11, H, W).to(dev) < col(s["ink"][i]) * 0.3
+        density = 1.0 - col(s["ink"][i]) * 0.5 * density_field[i]
+        ink_eff[i] = ink[i] * density * torch.where(speck, 0.3, 1.0)
+        ink_tone[i] = col(s["ink"][i]) * 0.25
+    i = users("paper")  # tone gradient along a random direction, and texture
+    if i.numel():
+        ramp = (col(torch.cos(angle[i])) * (xs - 0.5) + col(torch.sin(angle[i])) * (ys - 0.5)) * 0.7071 + 0.5
+        texture = 0.7 * paper_field[i] + 0.3 * uniform_field(keys[i], 12, H, W).to(dev)
+        paper[i] = 1.0 - col(s["paper"][i]) * (0.25 * ramp + 0.1 * texture)
+    i = users("guides")  # ruled or grid lines, printed under the ink
+
+    def line(coord: torch.Tensor, sp: torch.Tensor, ph: torch.Tensor) -> torch.Tensor:
+        u = (coord - col(ph)) / col(sp)
+        return torch.clamp(1.0 - (u - torch.round(u)).abs() * col(sp), min=0.0)
+
+    if i.numel():
+        rows = line(ys * H, spacing[i], phase[i])
+        cols = torch.where(col(grid[i]), line(xs * W, spacing[i], phase[i]), 0.0)
+        paper[i] = paper[i] * (1.0 - torch.maximum(rows, cols) * col(s["guides"][i]) * 0.35)
+    i = users("bleed")  # the strokes seen mirrored through the paper, faint and soft
+    if i.numel():
+        ghost = _blur(ink[i].flip(-1), torch.full((i.numel(),), 1.2 * scale, device=dev))
+        paper[i] = paper[i] * (1.0 - col(s["bleed"][i]) * 0.22 * ghost)
     img = paper * (1.0 - ink_eff) + ink_eff * ink_tone
-    sigma = (0.4 + 0.8 * on["blur"]) * scale
-    img = torch.where(col(on["blur"] > 0), _blur(img, sigma.clamp(min=0.1)), img)
-    u = [uniform_field(keys, 20 + i, H, W).to(dev) for i in range(4)]
-    gauss = (u[0] + u[1] + u[2] + u[3] - 2.0) * math.sqrt(3.0)  # Irwin-Hall: mean 0, std 1
-    img = img + col(on["noise"]) * 0.07 * gauss
+    i = users("blur")
+    if i.numel():
+        img[i] = _blur(img[i], (0.4 + 0.8 * s["blur"][i]) * scale)
+    i = users("noise")
+    if i.numel():
+        img[i] = img[i] + col(s["noise"][i]) * 0.07 * _gaussian_field(keys[i], 20, H, W).to(dev)
     return img.clamp(0.0, 1.0)[:, None]
