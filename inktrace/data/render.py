@@ -1,9 +1,11 @@
 """Rasterising strokes into the image and the five dense targets, all from the same vector geometry.
 
-Every stroke segment visits only the pixels of its bounding box grown by its half width plus
-1.5 px (pixel-segment pairs built with ``repeat_interleave``), so the cost follows the ink, not
-the image area; per-pixel results are combined with order-independent reductions (max, min of an
-integer key), which keeps a sample's maps bit-identical whatever batch it is rendered in.
+Every centreline segment visits only the pixels of its *capsule* (the segment grown by the
+larger of its ink radius + 1 px edge and the target band), row by row, in fixed-width column
+windows whose per-row quantities broadcast (no per-pixel gathers), so the cost follows the ink,
+not the image area. Per-pixel results are combined with order-independent reductions (max, and
+min of an integer key holding the quantised distance and the segment index), which keeps a
+sample's maps bit-identical whatever batch it is rendered in.
 
 Target definitions (pixel (i, j) has its centre at (j + .5, i + .5)):
 
@@ -41,20 +43,20 @@ _SEG_BITS = 24
 _NO_KEY = torch.iinfo(torch.int64).max
 
 
-def _disc_pairs(xy: torch.Tensor, radius: torch.Tensor, height: int, width: int, max_radius: float):
-    """Pixels within ``radius`` (<= ``max_radius``) of each point: (item, row, col, squared distance)."""
+def _disc_window(xy: torch.Tensor, batch: torch.Tensor, radius: torch.Tensor, height: int, width: int,
+                 max_radius: float, trash: int):
+    """Square windows around points: flat pixel index (``trash`` outside the disc or the image),
+    and squared distance, each (P, 2k+1, 2k+1). Fixed-size windows need no per-pixel gathers."""
     k = int(math.ceil(max_radius)) + 1
     offs = torch.arange(-k, k + 1, device=xy.device)
-    r0 = torch.floor(xy[:, 1]).long()
-    c0 = torch.floor(xy[:, 0]).long()
-    row = (r0[:, None, None] + offs[None, :, None]).expand(-1, -1, offs.numel())
-    col = (c0[:, None, None] + offs[None, None, :]).expand(-1, offs.numel(), -1)
+    row = torch.floor(xy[:, 1]).long()[:, None, None] + offs[None, :, None]
+    col = torch.floor(xy[:, 0]).long()[:, None, None] + offs[None, None, :]
     dy = row.to(xy.dtype) + 0.5 - xy[:, 1, None, None]
     dx = col.to(xy.dtype) + 0.5 - xy[:, 0, None, None]
     d2 = dx * dx + dy * dy
     keep = (d2 <= (radius * radius)[:, None, None]) & (row >= 0) & (row < height) & (col >= 0) & (col < width)
-    item, i, j = keep.nonzero(as_tuple=True)
-    return item, row[item, i, j], col[item, i, j], d2[item, i, j]
+    pix = torch.where(keep, batch[:, None, None] * (height * width) + row * width + col, trash)
+    return pix, d2
 
 
 def _pairs(item: dict, slots: int, seg_data: list, HW: int, width: int, ink, skeleton, nearest) -> None:
@@ -218,18 +220,21 @@ def render(strokes: Strokes, keypoints: Keypoints, height: int, width: int,
     krad = keypoints.radius.to(**f32)
     kb, kk = ((kind == JUNCTION) | (kind == CROSSING) | (kind == SHALLOW)).nonzero(as_tuple=True)
     rad = krad[kb, kk]
-    item, r_, c_, _ = _disc_pairs(kxy[kb, kk], rad, height, width, float(rad.max()) if rad.numel() else 0.0)
-    tangent_mask = mask.clone()
-    tangent_mask[kb[item] * HW + r_ * width + c_] = 0.0
+    pix, _ = _disc_window(kxy[kb, kk], kb, rad, height, width, float(rad.max()) if rad.numel() else 0.0, B * HW)
+    tangent_mask = torch.cat([mask, mask.new_zeros(1)])
+    tangent_mask[pix.flatten()] = 0.0
+    tangent_mask = tangent_mask[:-1]
 
     # keypoint heatmaps
-    heat = torch.zeros(B * 2 * HW, **f32)
+    heat = torch.zeros(B * 2 * HW + 1, **f32)
     kb, kk = ((kind >= 0) & (kind != SHALLOW)).nonzero(as_tuple=True)
     channel = (kind[kb, kk] == CORNER).long()
     radius = torch.full((kb.numel(),), 3.0 * KEYPOINT_SIGMA, **f32)
-    item, r_, c_, d2 = _disc_pairs(kxy[kb, kk], radius, height, width, 3.0 * KEYPOINT_SIGMA)
+    # heat maps are (B, 2, H, W): the window of a point of sample b, channel c starts at (2b + c) HW
+    pix, d2 = _disc_window(kxy[kb, kk], kb * 2 + channel, radius, height, width, 3.0 * KEYPOINT_SIGMA, B * 2 * HW)
     value = torch.exp(d2 * (-0.5 / (KEYPOINT_SIGMA * KEYPOINT_SIGMA)))
-    heat.scatter_reduce_(0, (kb[item] * 2 + channel[item]) * HW + r_ * width + c_, value, reduce="amax")
+    heat.scatter_reduce_(0, pix.flatten(), value.flatten(), reduce="amax")
+    heat = heat[:-1]
 
     one, two = (B, height, width), (B, 2, height, width)
     return {
