@@ -140,7 +140,8 @@ def test_t_y_junctions_and_closed_strokes():
 def test_keypoints_outside_the_image_are_not_listed():
     s = draw([([[-10, 20], [30, 20]], 2.0)])
     assert torch.allclose(s["points"], torch.tensor([[30.0, 20.0, ENDPOINT]]))
-    assert s["skeleton"][20, :30].all() and s["skeleton"][20, 30:].sum() == 0
+    # the skeleton runs to the pixel holding the end (x = 30.0 lies in pixel 30), no further
+    assert s["skeleton"][20, :31].all() and s["skeleton"][20, 31:].sum() == 0 and s["skeleton"].sum() == 31
 
 
 def render_stage(stage, indices, seed=0, size=64):
@@ -303,3 +304,62 @@ def test_bad_svg_files_get_one_line_errors(tmp_path):
     assert "no strokes" in messages["empty.svg"] and "'p1'" in messages["badpath.svg"]
     with pytest.raises(SvgError, match="no such file or folder"):
         SvgInk(tmp_path / "missing")
+
+
+# ---------------------------------------------------------------- cases found in review
+
+def test_every_corner_of_a_staircase_and_a_square():
+    stairs = draw([([[10, 10], [20, 10], [20, 20], [30, 20], [30, 30]], 2.0)])
+    assert torch.allclose(kinds(stairs, CORNER), torch.tensor([[20.0, 10], [20, 20], [30, 20]]))
+    square = draw([([[10, 10], [30, 10], [30, 30], [10, 30], [10, 10]], 2.0)])
+    assert len(kinds(square, CORNER)) == 4 and len(square["points"]) == 4
+
+
+def test_a_tight_smooth_turn_is_a_corner_a_gentle_one_is_not():
+    t = torch.linspace(0, 1, 50)[:, None]
+    p0, c, p1 = torch.tensor([20.0, 45]), torch.tensor([30.0, 5]), torch.tensor([40.0, 45])
+    tight = (1 - t) ** 2 * p0 + 2 * (1 - t) * t * c + t ** 2 * p1  # a hairpin, apex radius 2.5 px
+    apex = kinds(draw([(tight, 2.0)]), CORNER)
+    assert apex.shape == (1, 2) and torch.allclose(apex, torch.tensor([[30.0, 25.0]]), atol=0.5)
+    ang = torch.linspace(0, 1.5, 60)
+    arc = torch.stack([32 + 12 * torch.cos(ang), 24 + 12 * torch.sin(ang)], 1)  # radius 12 px
+    assert len(kinds(draw([(arc, 2.0)]), CORNER)) == 0
+
+
+def test_a_stroke_crossing_itself_and_a_t_that_overshoots():
+    loop = draw([([[10, 40], [50, 40], [40, 55], [30, 20]], 2.0)])
+    cross = kinds(loop, CROSSING)
+    assert cross.shape == (1, 2) and torch.allclose(cross, torch.tensor([[35.7143, 40.0]]), atol=1e-3)
+    t = draw([([[12.3, 30.6], [52.3, 30.6]], 6.0), ([[32.3, 28.6], [32.3, 50.6]], 6.0)])
+    assert torch.allclose(kinds(t, JUNCTION), torch.tensor([[32.3, 28.6]])) and len(kinds(t, CROSSING)) == 0
+
+
+def test_skeleton_stays_connected_where_the_major_axis_changes_and_reaches_the_ends():
+    s = draw([([[27.92, 43.33], [26.42, 45.28], [24.42, 46.72]], 2.0)], size=(64, 64))
+    assert s["skeleton"][45, 26] == 1 and s["skeleton"][44, 27] == 1 and s["skeleton"][45, 25] == 1
+    short = draw([([[10.6, 20.5], [30.4, 20.5]], 2.0)])
+    assert short["skeleton"][20, 10] == 1 and short["skeleton"][20, 30] == 1  # the pixels of the ends
+    assert short["skeleton"].sum() == 21
+    dot = draw([([[10.0, 10.0], [10.0, 10.0], [30.0, 10.0]], 3.0)])  # a repeated point
+    on = dot["tangent_mask"] > 0
+    assert torch.allclose(dot["tangent"].norm(dim=0)[on], torch.tensor(1.0), atol=1e-5)
+
+
+def test_empty_batches_render():
+    b = SyntheticInk(9, 10, 64).render([])
+    assert b["image"].shape == (0, 1, 64, 64) and b["points"].shape == (0, 0, 3)
+
+
+def test_svg_path_syntax_edge_cases(tmp_path):
+    from inktrace.data.svg import SvgInk, parse_path
+
+    with pytest.raises(ValueError, match="numbers without a command"):
+        parse_path("M0 0 L 10 0 Z 5 5")  # used to loop forever
+    with pytest.raises(ValueError, match="unknown path command 'X'"):
+        parse_path("M0 0 X 10 10")
+    (arc, _), = parse_path("M0,0 A 40 40 0 0150 50")  # flags written without separators
+    assert np.allclose(arc[-1][3], (50, 50))
+    (implicit, _), = parse_path("m10 10 20 20 10 -10")  # pairs after a move are line-tos
+    assert np.allclose([p[3] for p in implicit], [(30, 30), (40, 20)])
+    (tmp_path / "loop.svg").write_text('<svg viewBox="0 0 100 100"><path d="M 30 30 C 90 0 90 60 30 30"/></svg>')
+    assert SvgInk(tmp_path)[0]["skeleton"].sum() > 30  # a cubic whose ends meet is not a dot

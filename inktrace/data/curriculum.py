@@ -5,7 +5,7 @@
 | 0 | one stroke: line 25 %, smooth curve 30 %, arc 15 %, polyline with corners 15 %, hook 10 %, closed loop 5 % |
 | 1 | two independent strokes, each in its own band of the image (gap 12 % of the side) |
 | 2 | two or three independent strokes, gap 6 % |
-| 3 | three to five independent strokes, gap 2 %, neighbouring bands overlap slightly |
+| 3 | three to five independent strokes, gap 2 % |
 | 4 | one connected structure (X, T, Y, L junction 85 %, multi-corner polyline 15 %) + 50 % a free stroke |
 | 5 | two structures (X crossings 10 % shallow, 12-30 degrees) + 50 % a free stroke; more curved members, tails |
 | 6 | two or three structures, 25 % shallow crossings, strongly curved members, corner tails |
@@ -66,13 +66,19 @@ _BORDER = 0.15  # strokes drawn in a box larger than the image
 _MOTIF_TYPES = [0.25, 0.25, 0.20, 0.15, 0.15]  # X, T, Y, L, polyline
 
 
-def _placed_primitives(d: Draws, n: int, probs: list[float], box: torch.Tensor, img: float):
-    """``n`` free strokes per sample, each fitted into its own box (B, n, 4)."""
+def _placed_primitives(d: Draws, n: int, probs: list[float], box: torch.Tensor, img: float,
+                       outward: torch.Tensor | None = None):
+    """``n`` free strokes per sample, each fitted into its own box (B, n, 4).
+
+    A border stroke's box grows by 12 % of the image on the sides where ``outward`` (B, n, 4) is
+    set (all by default), so it leaves the image there without reaching a neighbour's box.
+    """
     kinds = d.choice(probs, n)
     ctrl, valid, closed = primitive(d, (n,), kinds)
     border = d.uniform(n) < _BORDER
     grow = 0.12 * img
-    big = box + torch.tensor([-grow, -grow, grow, grow], dtype=box.dtype)
+    sides = torch.tensor([-grow, -grow, grow, grow], dtype=box.dtype)
+    big = box + sides * (1.0 if outward is None else outward.to(box.dtype))
     box = torch.where(border[..., None], big, box)
     fill = torch.where(border, 1.0, d.uniform(n, low=0.55, high=1.0))
     ctrl = fit_to_box(ctrl, valid, box, fill, d.uniform(n, 2))
@@ -94,15 +100,20 @@ def _independent(d: Draws, spec: StageSpec, img: float):
     k = count.to(d.dtype)[:, None]
     m = 0.06 * img
     span = img - 2 * m
-    overlap = 0.05 if spec.gap < 0.05 else 0.0
-    a = m + span * (j / k) - span * overlap / k
-    b = m + span * ((j + 1) / k) - span * spec.gap + span * overlap / k
+    a = m + span * (j / k)
+    b = m + span * ((j + 1) / k) - span * spec.gap
     across0 = torch.full_like(a, m)
     across1 = torch.full_like(a, img - m)
     box_v = torch.stack([a, across0, b, across1], -1)
     box_h = torch.stack([across0, a, across1, b], -1)
     box = torch.where(vertical[:, None, None], box_v, box_h)
-    ctrl, valid, closed = _placed_primitives(d, hi, _FREE_KINDS, box, img)
+    # border strokes leave the image across their band, and along it only from the outer bands
+    first, last = (j == 0).expand_as(a), j == (k - 1)
+    ones = torch.ones_like(first)
+    out_v = torch.stack([first, ones, last, ones], -1)
+    out_h = torch.stack([ones, first, ones, last], -1)
+    outward = torch.where(vertical[:, None, None], out_v, out_h)
+    ctrl, valid, closed = _placed_primitives(d, hi, _FREE_KINDS, box, img, outward)
     valid = valid & (torch.arange(hi) < count[:, None])[..., None]
     return ctrl, valid, closed & valid[..., 0], torch.arange(hi).expand(d.batch, hi)
 

@@ -4,7 +4,7 @@ Kinds (each with a per-sample severity in [0, 1]):
 
 | kind | what it does |
 |---|---|
-| blur | separable Gaussian blur, sigma 0.4-1.2 px (scaled with image size) |
+| blur | separable Gaussian blur, sigma 0.4-1.2 px at 64 px (scaled with the image size) |
 | noise | sensor noise, std up to 0.07 |
 | paper | paper tone gradient (up to 25 % darker across the page) and texture |
 | ink | uneven ink (slowly varying density, ink not quite black) and dry-brush speckle dropouts |
@@ -54,17 +54,22 @@ def _smooth_field(draws: Draws, grid: int, height: int, width: int, device) -> t
     return top + (bottom - top) * fy
 
 
-def _blur(img: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """Separable Gaussian blur of (B, H, W) with a per-sample sigma, 7 taps, edges replicated."""
-    taps = torch.arange(-3, 4, device=img.device, dtype=torch.float32)
+def _blur(img: torch.Tensor, sigma: torch.Tensor, max_sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (B, H, W) with a per-sample sigma (at most ``max_sigma``, which
+    fixes the kernel to +-3 max_sigma, so a sample blurs the same in any batch), edges replicated."""
+    r = max(1, math.ceil(3 * max_sigma))
+    taps = torch.arange(-r, r + 1, device=img.device, dtype=torch.float32)
     weights = torch.exp(-(taps[None] ** 2) / (2 * sigma[:, None] ** 2))
-    weights = weights / weights.sum(-1, keepdim=True)  # (B, 7)
+    weights = weights / weights.sum(-1, keepdim=True)  # (B, 2r+1)
     for dim in (1, 2):
         n = img.shape[dim]
-        padded = torch.cat([img.narrow(dim, 0, 1).expand_as(img.narrow(dim, 0, 3)), img,
-                            img.narrow(dim, n - 1, 1).expand_as(img.narrow(dim, 0, 3))], dim)
+        edge_lo = img.narrow(dim, 0, 1)
+        edge_hi = img.narrow(dim, n - 1, 1)
+        shape = list(img.shape)
+        shape[dim] = r
+        padded = torch.cat([edge_lo.expand(shape), img, edge_hi.expand(shape)], dim)
         out = torch.zeros_like(img)
-        for k in range(7):
+        for k in range(2 * r + 1):
             out = out + weights[:, k, None, None] * padded.narrow(dim, k, n)
         img = out
     return img
@@ -140,12 +145,12 @@ def degrade(ink: torch.Tensor, stage: int, draws: Draws, keys: torch.Tensor) -> 
         paper[i] = paper[i] * (1.0 - torch.maximum(rows, cols) * col(s["guides"][i]) * 0.35)
     i = users("bleed")  # the strokes seen mirrored through the paper, faint and soft
     if i.numel():
-        ghost = _blur(ink[i].flip(-1), torch.full((i.numel(),), 1.2 * scale, device=dev))
+        ghost = _blur(ink[i].flip(-1), torch.full((i.numel(),), 1.2 * scale, device=dev), 1.2 * scale)
         paper[i] = paper[i] * (1.0 - col(s["bleed"][i]) * 0.22 * ghost)
     img = paper * (1.0 - ink_eff) + ink_eff * ink_tone
     i = users("blur")
     if i.numel():
-        img[i] = _blur(img[i], (0.4 + 0.8 * s["blur"][i]) * scale)
+        img[i] = _blur(img[i], (0.4 + 0.8 * s["blur"][i]) * scale, 1.2 * scale)
     i = users("noise")
     if i.numel():
         img[i] = img[i] + col(s["noise"][i]) * 0.07 * _gaussian_field(keys[i], 20, H, W).to(dev)

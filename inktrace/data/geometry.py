@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 PIECES = 4  # Bézier pieces per stroke at most
-SAMPLES_PER_PIECE = 8  # polyline segments per piece: below 0.15 px from the curve at our curvatures
+SAMPLES_PER_PIECE = 16  # most polyline segments per Bézier piece (fewer where the piece is flatter)
 
 
 @dataclass
@@ -68,7 +68,8 @@ class Strokes:
                 widths[b, s, :n], widths[b, s, n:] = w, w[-1]
                 seg_valid[b, s, : n - 1] = True
         last = _last_points(points, seg_valid)
-        closed = ((last - points[:, :, 0]).norm(dim=-1) <= closed_tol) & seg_valid.any(-1)
+        length = ((points[:, :, 1:] - points[:, :, :-1]).norm(dim=-1) * seg_valid).sum(-1)
+        closed = ((last - points[:, :, 0]).norm(dim=-1) <= closed_tol) & (length > closed_tol)  # not a dot
         return Strokes(points, widths, seg_valid, closed)
 
 
@@ -90,24 +91,27 @@ def flatten_pieces(ctrl: torch.Tensor, piece_valid: torch.Tensor, samples: int =
                    tolerance: float = 0.05):
     """Polylines from Bézier chains: ``ctrl`` (B, S, P, 4, 2), ``piece_valid`` (B, S, P) a prefix.
 
-    Each piece gets 1, 2, 4 or ``samples`` uniform segments, the fewest that keep the polyline
-    within about ``tolerance`` px of the curve (a straight piece is one segment), so rendering
-    cost follows the geometry. Returns points (B, S, N, 2) and seg_valid (B, S, N-1); points past
+    Each piece gets 1, 2, 4, 8 or 16 uniform segments, the fewest that keep the polyline within
+    about ``tolerance`` px of the curve (a straight piece is one segment), so rendering cost
+    follows the geometry; pieces that would need more than 16 are cut at 16. Returns points (B, S, N, 2) and seg_valid (B, S, N-1); points past
     a stroke's end repeat its last point, so every array stays finite.
     """
     B, S, P = piece_valid.shape
     T = samples
     p0, c1, c2, p3 = ctrl.unbind(-2)
     chord = p3 - p0
-    clen = chord.norm(dim=-1).clamp(min=1e-12)
+    clen2 = (chord * chord).sum(-1).clamp(min=1e-18)
 
-    def off(c: torch.Tensor) -> torch.Tensor:  # distance of a control point from the chord line
-        v = c - p0
-        return (v[..., 0] * chord[..., 1] - v[..., 1] * chord[..., 0]).abs() / clen
+    def off(c: torch.Tensor) -> torch.Tensor:  # distance of a control point from the chord segment
+        t = (((c - p0) * chord).sum(-1) / clen2).clamp(0.0, 1.0)
+        return (c - p0 - t[..., None] * chord).norm(dim=-1)
 
-    flat = torch.maximum(off(c1), off(c2))  # (B, S, P): the curve deviates by at most 3/4 of this
-    need = 0.75 * flat / tolerance  # segments n with deviation / n^2 below tolerance
-    n = torch.where(need <= 1, 1, torch.where(need <= 4, 2, torch.where(need <= 16, 4, T)))
+    # the curve stays within 3/4 of this of its chord (a loop, whose ends meet, is never "flat")
+    flat = torch.maximum(off(c1), off(c2))  # (B, S, P)
+    need = 0.75 * flat / tolerance  # n segments leave about flat / n^2: n^2 >= need
+    n = torch.full_like(flat, T, dtype=torch.long)
+    for m in (8, 4, 2, 1):
+        n = torch.where(need <= m * m, m, n)
     n = torch.minimum(n, torch.full_like(n, T))
     t = torch.arange(T, dtype=ctrl.dtype, device=ctrl.device) / T
     pts = _bezier(ctrl, t)  # (B, S, P, T, 2): each piece from t=0, without its end
@@ -118,7 +122,7 @@ def flatten_pieces(ctrl: torch.Tensor, piece_valid: torch.Tensor, samples: int =
     pts = torch.cat([pts.reshape(B, S, P * T, 2), end[:, :, None]], 2)
     keep = torch.cat([keep.reshape(B, S, P * T), torch.ones(B, S, 1, dtype=torch.bool, device=ctrl.device)], 2)
     count = keep.sum(-1)  # points per stroke
-    N = int(count.max())
+    N = max(int(count.max()) if count.numel() else 2, 2)
     slot = keep.long().cumsum(-1) - 1
     out = end[:, :, None].expand(B, S, N, 2).clone()
     bi, si, ki = keep.nonzero(as_tuple=True)

@@ -10,7 +10,9 @@ Rules (as in keypoint-driven vectorisation, e.g. PolyVector flow):
   tangent is masked around them like around every junction and crossing. A stroke crossing itself
   counts the same way.
 - A **corner** (geo) is a centreline vertex where the direction turns by more than 40 degrees
-  (interior angle below 140 degrees), the sharpest of adjacent candidates.
+  (interior angle below 140 degrees) between the chords to the points 2 px of arc length before
+  and after it: sharp corners, and turns tighter than a radius of about 5.7 px. Of candidates
+  closer than 2 px, the sharpest is kept.
 - Topo points closer than 1.5 px merge, keeping junction over crossing over endpoint.
 """
 
@@ -31,6 +33,7 @@ KIND_NAMES = {ENDPOINT: "endpoint", JUNCTION: "junction", CROSSING: "crossing", 
               SHALLOW: "shallow crossing"}
 CROSSING_MIN_ANGLE = 35.0  # degrees
 CORNER_MIN_TURN = 40.0  # degrees, i.e. interior angle below 140
+CORNER_SPAN = 2.0  # px of arc length either side of a vertex over which its turn is measured
 MERGE_RADIUS = 1.5  # px
 CHUNK = 8  # segments per box when searching crossings
 TOUCH_TOLERANCE = 0.75  # px
@@ -136,8 +139,7 @@ def find_keypoints(strokes: Strokes) -> Keypoints:
     lox, loy, hix, hiy = lo[..., 0], lo[..., 1], hi[..., 0] + 0.01, hi[..., 1] + 0.01
     overlap = ((lox[:, :, None] <= hix[:, None, :]) & (lox[:, None, :] <= hix[:, :, None])
                & (loy[:, :, None] <= hiy[:, None, :]) & (loy[:, None, :] <= hiy[:, :, None]))
-    # each pair once; a chunk with itself is skipped (8 segments of a piece cannot loop)
-    overlap &= torch.triu(torch.ones(S * Pc, S * Pc, dtype=torch.bool), diagonal=1)
+    overlap &= torch.triu(torch.ones(S * Pc, S * Pc, dtype=torch.bool))  # each pair once, self included
     bi, i, j = overlap.nonzero(as_tuple=True)
     p, r = pa[bi, i][:, :, None], (pb[bi, i] - pa[bi, i])[:, :, None]  # (K, C, 1, 2)
     q, s = pa[bi, j][:, None, :], (pb[bi, j] - pa[bi, j])[:, None, :]  # (K, 1, C, 2)
@@ -153,22 +155,27 @@ def find_keypoints(strokes: Strokes) -> Keypoints:
     # same stroke: neighbouring segments (and first/last of a closed stroke) meet by construction
     si, sj = i[k_idx] // Pc, j[k_idx] // Pc
     gi, gj = (i[k_idx] % Pc) * C + ei, (j[k_idx] % Pc) * C + ej
-    gap = (gi - gj).abs()
+    gap = gj - gi  # within a stroke: segment pairs once (gj > gi), and not neighbours
     adjacent = (gap <= 1) | (strokes.closed[bi[k_idx], si] & (gap == n_seg[bi[k_idx], si] - 1))
     real = ~((si == sj) & adjacent)
     k_idx, ei, ej = k_idx[real], ei[real], ej[real]
     cross_b = bi[k_idx]
+    si, sj = si[real], sj[real]
     rr, ss = r[k_idx, ei, 0], s[k_idx, 0, ej]
     cross_xy = p[k_idx, ei, 0] + tt[k_idx, ei, ej][:, None] * rr
-    # near an open stroke's end the touch rule decides (junction), not the crossing rule
-    ends_k = ends[cross_b]  # (X, S, 2, 2)
-    ddx = cross_xy[:, None, None, 0] - ends_k[..., 0]
-    ddy = cross_xy[:, None, None, 1] - ends_k[..., 1]
-    near_end = (ddx * ddx + ddy * ddy < TOUCH_TOLERANCE ** 2) & is_open[cross_b][..., None]
-    keep = ~near_end.flatten(1).any(-1)
+    wi_x, wj_x = pw[bi, i][k_idx, ei], pw[bi, j][k_idx, ej]
+    # near an open end of one of the two strokes, within the other's touch reach, the touch rule
+    # decides (a junction at the end: e.g. a T whose stem overshoots the bar a little)
+    def near_end_of(stroke, other_w):
+        e = ends[cross_b, stroke]  # (X, 2, 2)
+        dd = ((cross_xy[:, None] - e) ** 2).sum(-1)
+        reach2 = torch.clamp(0.5 * other_w, min=TOUCH_TOLERANCE)[:, None] ** 2
+        return ((dd < reach2) & is_open[cross_b, stroke][:, None]).any(-1)
+
+    keep = ~(near_end_of(si, wj_x) | near_end_of(sj, wi_x))
     sin = denom[k_idx, ei, ej].abs() / torch.sqrt((rr * rr).sum(-1) * (ss * ss).sum(-1)).clamp(min=1e-18)
     cross_kind = torch.where(sin > math.sin(math.radians(CROSSING_MIN_ANGLE)), CROSSING, SHALLOW)
-    cross_radius = 0.5 * torch.maximum(pw[bi, i][k_idx, ei], pw[bi, j][k_idx, ej]) + 1.0
+    cross_radius = 0.5 * torch.maximum(wi_x, wj_x) + 1.0
     cross_b, cross_xy, cross_kind, cross_radius = (x[keep] for x in (cross_b, cross_xy, cross_kind, cross_radius))
 
     # --- merge topo candidates: junction > crossing > endpoint ------------------------------
@@ -191,27 +198,39 @@ def find_keypoints(strokes: Strokes) -> Keypoints:
     suppressed = (close & better & valid[:, None, :] & ~shallow_pair).any(-1)
     kind_t = torch.where(valid & ~suppressed, kind_t, -1)
 
-    # --- corners --------------------------------------------------------------------------------
-    d_in, d_out = pts[:, :, 1:-1] - pts[:, :, :-2], pts[:, :, 2:] - pts[:, :, 1:-1]  # vertices 1..N-2
-    ok = seg_valid[:, :, :-1] & seg_valid[:, :, 1:]
-    # closed strokes: the vertex where the last segment meets the first
-    first_dir = pts[:, :, 1] - pts[:, :, 0]
-    last_dir = last - pts.gather(2, (n_seg - 1).clamp(min=0)[..., None, None].expand(B, S, 1, 2))[:, :, 0]
-    d_in = torch.cat([last_dir[:, :, None], d_in], 2)
-    d_out = torch.cat([first_dir[:, :, None], d_out], 2)
-    ok = torch.cat([strokes.closed[..., None], ok], 2)
-    li, lo_ = d_in.norm(dim=-1), d_out.norm(dim=-1)
-    ok &= (li > 1e-6) & (lo_ > 1e-6)
-    cos = (d_in * d_out).sum(-1) / (li * lo_).clamp(min=1e-18)
-    cand = ok & (cos < math.cos(math.radians(CORNER_MIN_TURN)))
-    sharpness = torch.where(cand, -cos, -2.0)
-    left = torch.cat([torch.full_like(sharpness[..., :1], -3.0), sharpness[..., :-1]], -1)
-    right = torch.cat([sharpness[..., 1:], torch.full_like(sharpness[..., :1], -3.0)], -1)
-    cand &= (sharpness > left) & (sharpness >= right)
-    vert_xy = torch.cat([pts[:, :, :1], pts[:, :, 1:-1]], 2)
-    cb, cs, cv = cand.nonzero(as_tuple=True)
-    corner_xy = vert_xy[cb, cs, cv]
-    corner_w = torch.cat([w[:, :, :1], w[:, :, 1:-1]], 2)[cb, cs, cv]
-    xy_c, kind_c, rad_c = pack(cb, B, corner_xy, torch.full_like(cb, CORNER), 0.5 * corner_w + 1.0)
+    # --- corners: the direction change over CORNER_SPAN px of arc length either side of a vertex --
+    seg_len = torch.sqrt(((b - a) ** 2).sum(-1)) * seg_valid  # (B, S, E)
+    cum = torch.cat([torch.zeros_like(seg_len[..., :1]), seg_len.cumsum(-1)], -1)  # (B, S, N)
+    total = cum[..., -1:]
+    closed = strokes.closed[..., None]
+
+    def point_at(s: torch.Tensor) -> torch.Tensor:
+        s = torch.where(closed, torch.remainder(s, total.clamp(min=1e-9)), s.clamp(min=0.0).minimum(total))
+        e = (torch.searchsorted(cum.contiguous(), s.contiguous(), right=True) - 1).clamp(0, E - 1)
+        t = ((s - cum.gather(-1, e)) / seg_len.gather(-1, e).clamp(min=1e-12)).clamp(0.0, 1.0)
+        e2 = e[..., None].expand(*e.shape, 2)
+        return a.gather(2, e2) + t[..., None] * (b.gather(2, e2) - a.gather(2, e2))
+
+    before = pts - point_at(cum - CORNER_SPAN)
+    after = point_at(cum + CORNER_SPAN) - pts
+    vertex = torch.arange(N)
+    inner = (vertex >= 1) & (vertex[None, None] < n_seg[..., None])  # not a stroke's first or last point
+    ok = (inner | ((vertex == 0) & closed)) & (n_seg[..., None] >= 1)
+    lb, la = (before ** 2).sum(-1), (after ** 2).sum(-1)
+    ok &= (lb > 1e-12) & (la > 1e-12)
+    cos = (before * after).sum(-1) / torch.sqrt(lb * la).clamp(min=1e-18)
+    cb, cs, cv = (ok & (cos < math.cos(math.radians(CORNER_MIN_TURN)))).nonzero(as_tuple=True)
+    xy_c, sharp_c, w_c, kind_c = pack(cb, B, pts[cb, cs, cv], -cos[cb, cs, cv], w[cb, cs, cv],
+                                      torch.full_like(cb, CORNER))
+    Kc = xy_c.shape[1]
+    valid_c = kind_c >= 0
+    cx, cy = xy_c[..., 0], xy_c[..., 1]
+    near = (cx[:, :, None] - cx[:, None, :]) ** 2 + (cy[:, :, None] - cy[:, None, :]) ** 2 < CORNER_SPAN ** 2
+    idx = torch.arange(Kc)
+    sharper = (sharp_c[:, None, :] > sharp_c[:, :, None]) | (
+        (sharp_c[:, None, :] == sharp_c[:, :, None]) & (idx[None, :] < idx[:, None]))
+    keep_c = valid_c & ~(near & sharper & valid_c[:, None, :]).any(-1)
+    kind_c = torch.where(keep_c, kind_c, -1)
+    rad_c = 0.5 * w_c + 1.0
 
     return Keypoints(torch.cat([xy_t, xy_c], 1), torch.cat([kind_t, kind_c], 1), torch.cat([rad_t, rad_c], 1))

@@ -13,8 +13,9 @@ Target definitions (pixel (i, j) has its centre at (j + .5, i + .5)):
   centreline with a 1 px linear edge (hair-lines thinner than 1 px are lighter, not thinner).
 - ``skeleton``: the digital centreline: for a segment running mostly along x, the pixel of each
   column whose centre line x = j + .5 the segment crosses, in the row where it crosses (and the
-  same with rows for mostly-vertical segments). One pixel wide, 8-connected, exact for straight
-  strokes.
+  same with rows for mostly-vertical segments), plus the pixels holding the stroke's ends and the
+  vertices where the centreline turns from mostly-x to mostly-y. One pixel wide, 8-connected,
+  exact for straight strokes.
 - ``offset`` (dx, dy): from the pixel centre to the nearest centreline point; ``width``: the
   stroke width there; ``tangent`` (cos 2θ, sin 2θ) of the centreline direction there.
 - ``mask``: where offset, width and tangent are defined: the pixels within max(half the width,
@@ -22,7 +23,7 @@ Target definitions (pixel (i, j) has its centre at (j + .5, i + .5)):
   among those whose band holds the pixel. ``tangent_mask``: ``mask`` minus discs around junctions
   and crossings (radius half the widest stroke there + 1 px), where the direction is ambiguous.
 - ``keypoints``: Gaussian heatmaps (sigma 1 px, peak 1) of topo points (channel 0: endpoints,
-  junctions, crossings) and geo points (channel 1: corners).
+  junctions, crossings) and geo points (channel 1: corners) inside the image (those listed).
 """
 
 from __future__ import annotations
@@ -59,6 +60,40 @@ def _disc_window(xy: torch.Tensor, batch: torch.Tensor, radius: torch.Tensor, he
     return pix, d2
 
 
+def _join_skeleton(strokes: Strokes, x_major: torch.Tensor, height: int, width: int, skeleton) -> None:
+    """Add the pixel holding a stroke's end, and the pixel of a vertex where the centreline turns
+    from running mostly along x to mostly along y (or back), when no incident segment already
+    marks that pixel's column (x-major) or row (y-major). Per-segment columns and rows alone can
+    stop short of an end or leave a one-pixel gap at such a turn."""
+    dev = skeleton.device
+    pts, valid = strokes.points.to(dev), strokes.seg_valid.to(dev)
+    B, S, N, _ = pts.shape
+    major = torch.full(valid.shape, -1, dtype=torch.long, device=dev)  # 1 x, 0 y, -1 none
+    major[valid.nonzero(as_tuple=True)] = x_major.long().to(dev)
+    px, py = torch.floor(pts[..., 0]), torch.floor(pts[..., 1])  # the pixel holding each vertex
+
+    def covers(seg_major, a, b, px, py):
+        """Does a segment a-b mark a pixel in the vertex pixel's column (x-major) or row (y-major)?"""
+        lo, hi = torch.minimum(a, b), torch.maximum(a, b)
+        cx, cy = px + 0.5, py + 0.5
+        on_x = (seg_major == 1) & (cx >= lo[..., 0]) & (cx <= hi[..., 0])
+        on_y = (seg_major == 0) & (cy >= lo[..., 1]) & (cy <= hi[..., 1])
+        return on_x | on_y
+
+    # the segment before (index v-1) and after (index v) each vertex v; -1 where there is none
+    m_in = torch.cat([torch.full_like(major[..., :1], -1), major], -1)  # (B, S, N)
+    m_out = torch.cat([major, torch.full_like(major[..., :1], -1)], -1)
+    a_in = torch.cat([pts[..., :1, :], pts[..., :-1, :]], 2)  # previous vertex
+    a_out = torch.cat([pts[..., 1:, :], pts[..., -1:, :]], 2)  # next vertex
+    seen = covers(m_in, a_in, pts, px, py) | covers(m_out, pts, a_out, px, py)
+    is_end = (m_in < 0) != (m_out < 0)
+    turn = (m_in >= 0) & (m_out >= 0) & (m_in != m_out)
+    bi, si, vi = ((is_end | turn) & ~seen).nonzero(as_tuple=True)
+    col, row = px[bi, si, vi].long(), py[bi, si, vi].long()
+    inside = (col >= 0) & (col < width) & (row >= 0) & (row < height)
+    skeleton[(bi * height * width + row * width + col)[inside]] = 1.0
+
+
 def _pairs(item: dict, slots: int, seg_data: list, HW: int, width: int, ink, skeleton, nearest) -> None:
     """Evaluate a chunk of (segment, row) items, each over ``slots`` columns from its first one,
     into the ink, skeleton and nearest-key buffers (whose last element takes the unused slots).
@@ -78,7 +113,8 @@ def _pairs(item: dict, slots: int, seg_data: list, HW: int, width: int, ink, ske
     cover = torch.minimum(torch.clamp(w * 0.5 + 0.5 - dist, min=0.0), w.clamp(max=1.0))
     ink.scatter_reduce_(0, pix.flatten(), cover.flatten(), reduce="amax")
     key = (torch.round(dist * _DIST_SCALE).long() << _SEG_BITS) | item["seg"][:, None]
-    key = torch.where(dist <= torch.clamp(w * 0.5, min=BAND), key, _NO_KEY)  # only segments whose band holds it
+    # only segments whose band holds the pixel, and never a zero-length one (no direction)
+    key = torch.where((dist <= torch.clamp(w * 0.5, min=BAND)) & item["live"][:, None], key, _NO_KEY)
     nearest.scatter_reduce_(0, pix.flatten(), key.flatten(), reduce="amin")
     # digital centreline: centreline pixels lie within 1/sqrt(2) px of it
     ii, jj = (valid & (dist < 0.75)).nonzero(as_tuple=True)
@@ -178,7 +214,7 @@ def render(strokes: Strokes, keypoints: Keypoints, height: int, width: int,
     dx, dy, ax = d[seg, 0], d[seg, 1], a[seg, 0]
     items = {"seg": seg, "row": row, "c0": c0, "n": n, "dx": dx, "dy": dy, "ax": ax, "ry": ry,
              "alpha": dx * inv[seg], "beta": (ry * dy - ax * dx) * inv[seg], "wa": wa[seg], "dw": dw[seg],
-             "base": bb[seg] * HW + row * width}
+             "base": bb[seg] * HW + row * width, "live": (len2 > 0)[seg]}
     ink = torch.zeros(B * HW + 1, **f32)
     skeleton = torch.zeros(B * HW + 1, **f32)
     nearest = torch.full((B * HW + 1,), _NO_KEY, dtype=torch.int64, device=device)
@@ -193,6 +229,7 @@ def render(strokes: Strokes, keypoints: Keypoints, height: int, width: int,
             _pairs({k: v[part] for k, v in items.items()}, slots, seg_data, HW, width, ink, skeleton, nearest)
         lower = slots
     ink, skeleton, nearest = ink[:-1], skeleton[:-1], nearest[:-1]
+    _join_skeleton(strokes, x_major & (len2 > 0), height, width, skeleton)
     # targets at the pixels some band holds, from the nearest centreline segment among those
     pb, prow, pcol = (nearest.view(B, height, width) != _NO_KEY).nonzero(as_tuple=True)
     p_idx = pb * HW + prow * width + pcol
@@ -227,7 +264,9 @@ def render(strokes: Strokes, keypoints: Keypoints, height: int, width: int,
 
     # keypoint heatmaps
     heat = torch.zeros(B * 2 * HW + 1, **f32)
-    kb, kk = ((kind >= 0) & (kind != SHALLOW)).nonzero(as_tuple=True)
+    kx, ky = kxy[..., 0], kxy[..., 1]
+    listed = (kind >= 0) & (kind != SHALLOW) & (kx >= 0) & (kx < width) & (ky >= 0) & (ky < height)
+    kb, kk = listed.nonzero(as_tuple=True)  # the points the lists hold: those inside the image
     channel = (kind[kb, kk] == CORNER).long()
     radius = torch.full((kb.numel(),), 3.0 * KEYPOINT_SIGMA, **f32)
     # heat maps are (B, 2, H, W): the window of a point of sample b, channel c starts at (2b + c) HW

@@ -26,15 +26,57 @@ from .rng import Draws, sample_keys
 
 __all__ = ["SvgError", "parse_path", "read_svg", "SvgInk", "find_svg_files", "kanjivg_dir"]
 
-_SVG_STREAM = 2
+_SVG_STREAM = 15  # synthetic stages use streams split*16 + 0..9: SVG samples draw from their own
 MAX_STROKES = 256  # per file: the pen draws of every sample are laid out for this many
 
 class SvgError(ValueError):
     """A centreline SVG that cannot be read; the message names the file."""
 
 
-_TOKEN = re.compile(r"[MmLlHhVvCcSsQqTtAaZz]|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_SEPARATORS = " \t\r\n,"
 _ARGS = {"M": 2, "L": 2, "H": 1, "V": 1, "C": 6, "S": 4, "Q": 4, "T": 2, "A": 7, "Z": 0}
+
+
+def _tokens(d: str):
+    """(command letter, [numbers]) in order; arc flags may be written without separators ("0150")."""
+    i, n = 0, len(d)
+    out: list[tuple[str, list[float]]] = []
+    cmd = None
+    while True:
+        while i < n and d[i] in _SEPARATORS:
+            i += 1
+        if i >= n:
+            return out
+        if d[i].isalpha():
+            if d[i].upper() not in _ARGS:
+                raise ValueError(f"unknown path command {d[i]!r} at position {i}")
+            cmd = d[i]
+            i += 1
+            if cmd in "Zz":
+                out.append((cmd, []))
+                continue
+        elif cmd is None or cmd in "Zz":
+            raise ValueError(f"numbers without a command at position {i}")
+        args: list[float] = []
+        for k in range(_ARGS[cmd.upper()]):
+            while i < n and d[i] in _SEPARATORS:
+                i += 1
+            if cmd.upper() == "A" and k in (3, 4):  # flags: a single 0 or 1
+                if i >= n or d[i] not in "01":
+                    raise ValueError(f"arc flag (0 or 1) expected at position {i}")
+                args.append(float(d[i]))
+                i += 1
+                continue
+            m = _NUMBER.match(d, i)
+            if not m:
+                found = repr(d[i]) if i < n else "the end"
+                raise ValueError(f"command {cmd!r} needs {_ARGS[cmd.upper()]} numbers, found {found} at position {i}")
+            args.append(float(m.group()))
+            i = m.end()
+        out.append((cmd, args))
+        if cmd in "Mm":
+            cmd = "l" if cmd == "m" else "L"  # further pairs after a move are line-tos
 
 
 def _line(p, q):
@@ -103,17 +145,12 @@ def _third(p, q):
 
 def parse_path(d: str) -> list[tuple[list[list[tuple[float, float]]], bool]]:
     """Subpaths of an SVG path ``d`` as (cubic pieces, closed); raises ValueError on bad data."""
-    tokens = _TOKEN.findall(d)
-    if "".join(tokens).replace(" ", "") == "" and d.strip():
-        raise ValueError(f"no path commands in {d[:40]!r}")
     strokes: list[tuple[list, bool]] = []
     pieces: list = []
     closed = False
     cur = start = (0.0, 0.0)
-    last_ctrl = None  # for S/T reflection
+    last_ctrl = None  # the control point that S and T reflect
     last_cmd = ""
-    i = 0
-    cmd = None
 
     def flush():
         nonlocal pieces, closed
@@ -121,33 +158,20 @@ def parse_path(d: str) -> list[tuple[list[list[tuple[float, float]]], bool]]:
             strokes.append((pieces, closed))
         pieces, closed = [], False
 
-    while i < len(tokens):
-        tok = tokens[i]
-        if tok.isalpha():
-            cmd = tok
-            i += 1
-            if cmd in "Zz":
-                if cur != start:
-                    pieces.append(_cubic(cur, *_third(cur, start), start))
-                closed = bool(pieces)
-                cur = start
-                flush()
-                last_cmd, last_ctrl = "Z", None
-                continue
-        elif cmd is None:
-            raise ValueError(f"path data must start with a command, found {tok!r}")
+    for cmd, v in _tokens(d):
         up = cmd.upper()
-        n = _ARGS[up]
-        if i + n > len(tokens) or any(t.isalpha() for t in tokens[i:i + n]):
-            raise ValueError(f"command {cmd!r} needs {n} numbers (at token {i})")
-        v = [float(t) for t in tokens[i:i + n]]
-        i += n
         rel = cmd.islower()
         ox, oy = cur if rel else (0.0, 0.0)
-        if up == "M":
+        if up == "Z":
+            if cur != start:
+                pieces.append(_cubic(cur, *_third(cur, start), start))
+            closed = bool(pieces)
+            cur = start
+            flush()
+            last_ctrl = None
+        elif up == "M":
             flush()
             cur = start = (ox + v[0], oy + v[1])
-            cmd = "l" if rel else "L"  # further pairs are implicit line-tos
             last_ctrl = None
         elif up in "LHV":
             if up == "L":
@@ -212,6 +236,8 @@ def _parse_transform(text: str | None):
             t = (1, math.tan(math.radians(v[0])), 0, 1, 0, 0)
         else:
             raise ValueError(f"bad transform {name}({args})")
+        if len(v) < {"matrix": 6, "translate": 1, "scale": 1, "rotate": 1, "skewX": 1, "skewY": 1}[name]:
+            raise ValueError(f"bad transform {name}({args})")
         m = _compose(m, t)
     return m
 
@@ -252,10 +278,10 @@ def read_svg(path: str | os.PathLike) -> tuple[list[tuple[list, bool]], tuple[fl
     strokes: list[tuple[list, bool]] = []
 
     def walk(el, m):
-        m = _compose(m, _parse_transform(el.get("transform")))
         tag = el.tag.rsplit("}", 1)[-1]
         found = []
         try:
+            m = _compose(m, _parse_transform(el.get("transform")))
             if tag == "path":
                 found = parse_path(el.get("d", ""))
             elif tag == "line":
@@ -268,7 +294,7 @@ def read_svg(path: str | os.PathLike) -> tuple[list[tuple[list, bool]], tuple[fl
                 if tag == "polygon" and pts:
                     pts.append(pts[0])
                 found = [([_cubic(p, *_third(p, q), q) for p, q in zip(pts, pts[1:])], tag == "polygon")]
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, IndexError, ZeroDivisionError) as exc:
             ident = el.get("id") or tag
             raise SvgError(f"{name}: <{tag} id={ident!r}>: {exc}") from None
         for pieces, closed in found:
