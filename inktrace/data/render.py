@@ -131,7 +131,7 @@ def _pairs(item: dict, slots: int, seg_data: list, HW: int, width: int, ink, ske
 
 
 _CHUNK_PAIRS = 1 << 17  # pixel-segment pairs processed at once: their arrays stay in cache
-_SLOT_BUCKETS = (8, 16, 32)  # items are grouped by span so that few slots go unused
+_SLOT_BUCKETS = (4, 6, 8, 12, 16, 32)  # items are grouped by span so that few slots go unused
 
 
 def _capsule_rows(a: torch.Tensor, d: torch.Tensor, reach: torch.Tensor, height: int, width: int):
