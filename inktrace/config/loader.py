@@ -16,7 +16,8 @@ import yaml
 
 from .schema import ConfigError
 
-__all__ = ["Origin", "DEFAULT", "check_plain", "check_string_keys", "display_path", "load_file_tree", "merge_tree", "origin_of", "walk_keys"]
+__all__ = ["Origin", "DEFAULT", "check_plain", "check_string_keys", "display_path", "load_file_tree",
+           "merge_tree", "origin_of", "walk_keys"]
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from .keypoints import SHALLOW, Keypoints, find_keypoints, pack
 from .render import render
 from .rng import Draws, sample_keys
 
-__all__ = ["SyntheticInk", "render_batch", "collate", "make_loader", "validation_set", "TARGET_KEYS",
+__all__ = ["BatchRendered", "SyntheticInk", "render_batch", "collate", "make_loader", "validation_set", "TARGET_KEYS",
            "sample_of"]
 
 TARGET_KEYS = ("skeleton", "keypoints", "tangent", "width", "offset", "mask", "tangent_mask")
@@ -78,7 +78,36 @@ def collate(items: Any) -> dict[str, torch.Tensor]:
     return out
 
 
-class SyntheticInk(Dataset):
+class BatchRendered(Dataset):
+    """A dataset whose samples are rendered a whole batch at a time by ``render(indices)``."""
+
+    size: int
+    epoch: int = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def indices(self, indices: Sequence[int] | torch.Tensor) -> torch.Tensor:
+        """Sample indices as a long tensor, checked against the dataset's size."""
+        idx = torch.as_tensor(list(indices) if not torch.is_tensor(indices) else indices, dtype=torch.long)
+        if idx.numel() and (idx.min() < 0 or idx.max() >= self.size):
+            raise IndexError(f"sample index out of range 0-{self.size - 1}")
+        return idx
+
+    def render(self, indices: Sequence[int] | torch.Tensor) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        return self.render(indices)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return sample_of(self.render([index]), 0)
+
+
+class SyntheticInk(BatchRendered):
     """Synthetic ink at one curriculum stage: ``size`` samples per epoch, ``img_size`` square.
 
     ``split="val"`` draws from a stream disjoint from training, fixed across epochs.
@@ -96,16 +125,10 @@ class SyntheticInk(Dataset):
         self.stage, self.size, self.img_size, self.seed = int(stage), int(size), int(img_size), int(seed)
         self.split, self.epoch, self.device = split, int(epoch), device
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
     def set_stage(self, stage: int) -> None:
         if not 0 <= int(stage) < NUM_STAGES:
             raise ValueError(f"curriculum stage must be 0-{NUM_STAGES - 1}, got {stage}")
         self.stage = int(stage)
-
-    def __len__(self) -> int:
-        return self.size
 
     def keys(self, indices: Sequence[int] | torch.Tensor) -> torch.Tensor:
         idx = torch.as_tensor(list(indices) if not torch.is_tensor(indices) else indices, dtype=torch.long)
@@ -114,21 +137,13 @@ class SyntheticInk(Dataset):
 
     def render(self, indices: Sequence[int] | torch.Tensor) -> dict[str, torch.Tensor]:
         """A batch dict for the given sample indices (see README: image, targets, points)."""
-        idx = torch.as_tensor(list(indices) if not torch.is_tensor(indices) else indices, dtype=torch.long)
-        if idx.numel() and (idx.min() < 0 or idx.max() >= self.size):
-            raise IndexError(f"sample index out of range 0-{self.size - 1}")
+        idx = self.indices(indices)
         keys = self.keys(idx)
         draws = Draws(keys)
         strokes = make_strokes(self.stage, draws, self.img_size)
         out = render_batch(strokes, self.img_size, self.img_size, self.stage, draws, keys, self.device)
         out["index"] = idx.to(out["image"].device)
         return out
-
-    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        return self.render(indices)
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return sample_of(self.render([index]), 0)
 
 
 def make_loader(dataset: Dataset, batch_size: int, num_workers: int = 0, shuffle: bool = False,

@@ -93,8 +93,9 @@ def flatten_pieces(ctrl: torch.Tensor, piece_valid: torch.Tensor, samples: int =
 
     Each piece gets 1, 2, 4, 8 or 16 uniform segments, the fewest that keep the polyline within
     about ``tolerance`` px of the curve (a straight piece is one segment), so rendering cost
-    follows the geometry; pieces that would need more than 16 are cut at 16. Returns points (B, S, N, 2) and seg_valid (B, S, N-1); points past
-    a stroke's end repeat its last point, so every array stays finite.
+    follows the geometry; pieces that would need more than 16 are cut at 16. Returns points
+    (B, S, N, 2) and seg_valid (B, S, N-1); points past a stroke's end repeat its last point, so
+    every array stays finite.
     """
     B, S, P = piece_valid.shape
     T = samples

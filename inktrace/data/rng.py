@@ -7,6 +7,8 @@ share or to advance, only integer hashing (splitmix64 finalisers), which is exac
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 __all__ = ["Draws", "sample_keys", "uniform_field"]
@@ -98,8 +100,8 @@ class Draws:
         return (low + (self.uniform(*shape) * (high - low + 1)).floor()).long().clamp(max=high)
 
     def log_uniform(self, low: float, high: float, *shape: int) -> torch.Tensor:
-        u = self.uniform(*shape)
-        return torch.exp(torch.log(torch.tensor(low, dtype=self.dtype)) + u * (torch.log(torch.tensor(high / low, dtype=self.dtype))))
+        """Values spread evenly in log scale between ``low`` and ``high`` (widths, scales)."""
+        return torch.exp(math.log(low) + self.uniform(*shape) * math.log(high / low))
 
 
 def uniform_field(keys: torch.Tensor, tag: int, height: int, width: int, dtype=torch.float32) -> torch.Tensor:

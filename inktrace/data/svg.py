@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
-from torch.utils.data import Dataset
 
-from .dataset import _SPLITS, render_batch, sample_of
+from .dataset import _SPLITS, BatchRendered, render_batch
 from .geometry import Strokes, arc_length_param, flatten_pieces, width_profile
 from .rng import Draws, sample_keys
 
@@ -344,7 +343,7 @@ def _cached(path: str):
     return read_svg(path)
 
 
-class SvgInk(Dataset):
+class SvgInk(BatchRendered):
     """Samples from centreline SVG files: sample ``k`` is file ``k`` with its own pen and placement.
 
     Same output as ``SyntheticInk`` (image, targets, keypoint lists), clean images.
@@ -353,17 +352,12 @@ class SvgInk(Dataset):
     def __init__(self, source, img_size: int = 64, seed: int = 0, split: str = "train", epoch: int = 0,
                  width: tuple[float, float] = (1.2, 5.0), device: torch.device | str = "cpu") -> None:
         self.files = find_svg_files(source)
+        self.size = len(self.files)
         self.img_size, self.seed, self.split, self.epoch = int(img_size), int(seed), split, int(epoch)
         self.width, self.device = width, device
 
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
     def render(self, indices: Sequence[int] | torch.Tensor) -> dict[str, torch.Tensor]:
-        idx = torch.as_tensor(list(indices) if not torch.is_tensor(indices) else indices, dtype=torch.long)
+        idx = self.indices(indices)
         parsed = [_cached(str(self.files[int(i)])) for i in idx]
         for i, (strokes, _) in zip(idx, parsed):
             if len(strokes) > MAX_STROKES:
@@ -401,9 +395,3 @@ class SvgInk(Dataset):
         out = render_batch(strokes, self.img_size, self.img_size, device=self.device)
         out["index"] = idx.to(out["image"].device)
         return out
-
-    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        return self.render(indices)
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return sample_of(self.render([index]), 0)
