@@ -88,9 +88,6 @@ def merge_tree(dst: dict, dst_origins: dict, src: Mapping, src_origins: Mapping,
                 dst_origins[k] = o
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
 
 _MAX_VALUES = 100_000  # far beyond any real config; stops alias bombs before they expand
 
@@ -154,7 +151,7 @@ def _read_yaml(real_path: str, path: str) -> tuple[Any, dict[str, int]]:
         problem = getattr(exc, "problem", None) or str(exc)
         context = getattr(exc, "context", None)
         problem = f"{context}, {problem}" if context else problem
-        raise ConfigError(f"{where}: malformed YAML: {_one_line(problem)}") from None
+        raise ConfigError(f"{where}: malformed YAML: {problem}") from None
     except RecursionError:
         raise ConfigError(f"{path}: malformed YAML: nested too deeply") from None
     check_plain(data, path)

@@ -22,7 +22,6 @@ __all__ = [
     "SECTIONS",
     "PipelineConfig",
     "coerce_value",
-    "field_help",
     "suggest",
 ]
 
@@ -224,9 +223,6 @@ class Section:
             out[key] = list(value) if isinstance(value, tuple) else value
         return out
 
-
-def field_help(section: type[Section], key: str) -> str:
-    return section.fields()[key].metadata.get("help", "")
 
 
 @dataclass(repr=True, eq=True)

@@ -167,11 +167,6 @@ def width_profile(draws: Draws, u: torch.Tensor, base: torch.Tensor, taper: floa
 
 
 # ----------------------------------------------------------------------------- primitives
-def _rot(v: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
-    c, s = torch.cos(angle)[..., None], torch.sin(angle)[..., None]
-    return torch.cat([c * v[..., :1] - s * v[..., 1:], s * v[..., :1] + c * v[..., 1:]], dim=-1)
-
-
 def _dir(angle: torch.Tensor) -> torch.Tensor:
     return torch.stack([torch.cos(angle), torch.sin(angle)], dim=-1)
 
@@ -190,10 +185,6 @@ def out_member(c: torch.Tensor, angle: torch.Tensor, length: torch.Tensor, bend:
     e = c + length[..., None] * _dir(angle + bend)
     return torch.stack([c, c + d * length[..., None] / 3, e - _dir(angle + 2 * bend) * length[..., None] / 3, e],
                        dim=-2)
-
-
-def _reverse(piece: torch.Tensor) -> torch.Tensor:
-    return piece.flip(-2)
 
 
 def primitive(draws: Draws, shape: tuple[int, ...], kinds: torch.Tensor):

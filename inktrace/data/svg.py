@@ -78,10 +78,6 @@ def _tokens(d: str):
             cmd = "l" if cmd == "m" else "L"  # further pairs after a move are line-tos
 
 
-def _line(p, q):
-    return [p, (2 * p[0] + q[0]) / 3, (2 * p[1] + q[1]) / 3, (p[0] + 2 * q[0]) / 3, (p[1] + 2 * q[1]) / 3, q]
-
-
 def _cubic(p0, c1, c2, p3) -> list[tuple[float, float]]:
     return [p0, c1, c2, p3]
 
