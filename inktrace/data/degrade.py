@@ -32,8 +32,9 @@ LEVELS = {7: (1, 1, 0.3, 0.6), 8: (1, 2, 0.4, 0.8), 9: (2, 2, 0.6, 1.0)}
 
 
 def compose_clean(ink: torch.Tensor) -> torch.Tensor:
-    """Dark ink on white paper: (B, H, W) coverage -> (B, 1, H, W) image in [0, 1]."""
-    return (1.0 - ink)[:, None]
+    """Dark ink on white paper: (B, H, W) coverage -> (B, 1, H, W) image in [0, 1].
+    The coverage buffer is reused for the image (it is not needed afterwards)."""
+    return ink.neg_().add_(1.0)[:, None]
 
 
 def _smooth_field(draws: Draws, grid: int, height: int, width: int, device) -> torch.Tensor:
