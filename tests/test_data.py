@@ -149,8 +149,9 @@ def render_stage(stage, indices, seed=0, size=64):
 
 
 @pytest.mark.parametrize("stage", range(10))
-def test_every_stage_renders_sane_targets(stage):
-    b = render_stage(stage, range(160), seed=stage + 11)
+@pytest.mark.parametrize("seed", [0, 1, 7, 12345])
+def test_every_stage_renders_sane_targets(stage, seed):
+    b = render_stage(stage, range(48), seed=seed)
     for key in ("image", *TARGETS):
         assert torch.isfinite(b[key]).all(), key
     assert b["image"].min() >= 0 and b["image"].max() <= 1
@@ -161,7 +162,7 @@ def test_every_stage_renders_sane_targets(stage):
     assert (b["offset"].norm(dim=1)[m] <= torch.clamp(b["width"][m] / 2, min=1.5) + 1e-3).all()
     assert (b["offset"][:, :][b["mask"][:, None].expand_as(b["offset"]) == 0] == 0).all()
     assert b["keypoints"].max() <= 1 and b["keypoints"].min() >= 0
-    assert (b["skeleton"].flatten(1).sum(1) > 0).float().mean() > 0.97  # (almost) every sample has ink
+    assert (b["skeleton"].flatten(1).sum(1) > 0).float().mean() > 0.95  # (almost) every sample has ink
     pts = b["points"]
     inside = pts[..., 2] >= 0
     assert ((pts[..., 0][inside] >= 0) & (pts[..., 0][inside] < 64)).all()
