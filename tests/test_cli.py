@@ -133,3 +133,27 @@ def test_config_subcommand_needs_no_stage_and_pipeline_must_be_defined(tmp_path,
     status, _, err = run(train_main, ["--config", str(only_debug), "--run-all-stages"], capsys)
     assert status == 2 and "pipeline.order names stage 'structural', which is not defined" in err
     assert run(inktrace_main, [], capsys)[0] == 2
+
+
+def test_preview_data_writes_a_grid(tmp_path, capsys):
+    from PIL import Image
+
+    out = tmp_path / "grid.png"
+    status, text, err = run(inktrace_main, ["preview-data", "--stage", "4", "--samples", "3", "--zoom", "2",
+                                            "--img-size", "32", "--output", str(out)], capsys)
+    assert status == 0 and err == "" and "3 samples of stage 4" in text
+    with Image.open(out) as im:  # 5 tiles of 64 px with 2 px gaps, 3 rows
+        assert im.size == (5 * 64 + 4 * 2, 3 * 64 + 2 * 2) and im.mode == "RGB"
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--stage", "10"], "curriculum stages are 0-9"),
+    ([], "give exactly one of --stage N or --svg DIR"),
+    (["--stage", "1", "--svg", "x"], "give exactly one of"),
+    (["--stage", "1", "--samples", "0"], "--samples 0: must be at least 1"),
+    (["--svg", "/nonexistent/dir"], "/nonexistent/dir: no such file or folder"),
+])
+def test_preview_data_bad_arguments(tmp_path, capsys, argv, expected):
+    status, out, err = run(inktrace_main, ["preview-data", *argv, "--output", str(tmp_path / "g.png")], capsys)
+    assert status == 2 and out == "" and err.count("\n") == 1 and expected in err
+    assert not (tmp_path / "g.png").exists()
