@@ -84,65 +84,77 @@ def _point_segment(p: torch.Tensor, a: torch.Tensor, b: torch.Tensor):
     return torch.sqrt(dx * dx + dy * dy), t
 
 
-def find_keypoints(strokes: Strokes) -> Keypoints:
-    # float32 is ample for coordinates of a few hundred pixels and twice as fast as float64
-    pts, w, seg_valid = strokes.points.float(), strokes.widths.float(), strokes.seg_valid
-    B, S, N, _ = pts.shape
-    E = N - 1
-    stroke_valid = seg_valid.any(-1)
-    a, b = pts[:, :, :-1], pts[:, :, 1:]  # (B, S, E, 2)
+@dataclass
+class _Chunks:
+    """The centreline cut into chunks of CHUNK segments (B, S*Pc, CHUNK), with bounding boxes."""
 
-    # --- the centreline in chunks of CHUNK segments, with their bounding boxes ---------------
-    C = CHUNK
-    Pc = -(-E // C)
-    pad = Pc * C - E
-    seg_w = torch.maximum(w[:, :, :-1], w[:, :, 1:])
-    pa, pb, pv, pw, pwa, pwb = (
-        torch.nn.functional.pad(x, (0, 0, 0, pad)) if x.dim() == 4 else torch.nn.functional.pad(x, (0, pad))
-        for x in (a, b, seg_valid, seg_w, w[:, :, :-1], w[:, :, 1:]))
-    pa, pb = pa.reshape(B, S * Pc, C, 2), pb.reshape(B, S * Pc, C, 2)
-    pv, pw, pwa, pwb = (x.reshape(B, S * Pc, C) for x in (pv, pw, pwa, pwb))
+    a: torch.Tensor  # (B, S*Pc, C, 2) segment starts
+    b: torch.Tensor  # segment ends
+    valid: torch.Tensor  # (B, S*Pc, C)
+    w_a: torch.Tensor  # width at the segment start
+    w_b: torch.Tensor  # width at the segment end
+    lo: torch.Tensor  # (B, S*Pc, 2) box corners
+    hi: torch.Tensor
+    per_stroke: int  # Pc
+
+
+def _chunks(a: torch.Tensor, b: torch.Tensor, seg_valid: torch.Tensor, w: torch.Tensor) -> _Chunks:
+    B, S, E, _ = a.shape
+    Pc = -(-E // CHUNK)
+    pad = Pc * CHUNK - E
+    padded = [torch.nn.functional.pad(x, (0, 0, 0, pad)) if x.dim() == 4 else torch.nn.functional.pad(x, (0, pad))
+              for x in (a, b, seg_valid, w[:, :, :-1], w[:, :, 1:])]
+    ca, cb = (x.reshape(B, S * Pc, CHUNK, 2) for x in padded[:2])
+    cv, wa, wb = (x.reshape(B, S * Pc, CHUNK) for x in padded[2:])
     big = 1e30
-    lo = torch.where(pv[..., None], torch.minimum(pa, pb), big).amin(2)
-    hi = torch.where(pv[..., None], torch.maximum(pa, pb), -big).amax(2)
+    lo = torch.where(cv[..., None], torch.minimum(ca, cb), big).amin(2)
+    hi = torch.where(cv[..., None], torch.maximum(ca, cb), -big).amax(2)
+    return _Chunks(ca, cb, cv, wa, wb, lo, hi, Pc)
 
-    # --- stroke ends: endpoint or junction (only chunks whose box is near the end are searched) -
-    last = _last_points(pts, seg_valid)
+
+def _stroke_ends(strokes: Strokes, pts, w, ch: _Chunks):
+    """Each stroke's two ends (B, S, 2, 2), their kind (endpoint, junction or -1) and mask radius.
+    Only chunks whose box lies near an end are searched for a touch."""
+    B, S = pts.shape[:2]
+    seg_valid = strokes.seg_valid
     n_seg = seg_valid.sum(-1)
-    ends = torch.stack([pts[:, :, 0], last], dim=2)  # (B, S, 2, 2)
+    ends = torch.stack([pts[:, :, 0], _last_points(pts, seg_valid)], dim=2)
     end_w = torch.stack([w[:, :, 0], w.gather(2, n_seg[..., None]).squeeze(-1)], dim=2)
-    is_open = stroke_valid & ~strokes.closed
-    reach = torch.clamp(0.5 * w.amax(dim=(1, 2)), min=TOUCH_TOLERANCE).view(B, 1, 1, 1)
+    is_open = seg_valid.any(-1) & ~strokes.closed
+    reach = torch.clamp(0.5 * w.amax(dim=(1, 2)), min=TOUCH_TOLERANCE).view(B, 1, 1)
     e_flat = ends.reshape(B, S * 2, 1, 2)
     ex, ey = e_flat[..., 0], e_flat[..., 1]  # (B, 2S, 1)
-    lox, loy, hix, hiy = (v[:, None, :] for v in (lo[..., 0], lo[..., 1], hi[..., 0], hi[..., 1]))
-    r1 = reach[..., 0]
-    near = (ex >= lox - r1) & (ex <= hix + r1) & (ey >= loy - r1) & (ey <= hiy + r1)  # (B, 2S, S*Pc)
+    lox, loy, hix, hiy = (v[:, None, :] for v in (ch.lo[..., 0], ch.lo[..., 1], ch.hi[..., 0], ch.hi[..., 1]))
+    near = (ex >= lox - reach) & (ex <= hix + reach) & (ey >= loy - reach) & (ey <= hiy + reach)  # (B, 2S, S*Pc)
     end_stroke = torch.arange(S * 2) // 2
-    chunk_stroke = torch.arange(S * Pc) // Pc
+    chunk_stroke = torch.arange(near.shape[-1]) // ch.per_stroke
     near &= (end_stroke[:, None] != chunk_stroke[None, :]) & is_open.repeat_interleave(2, 1)[..., None]
     nb, ne, nc = near.nonzero(as_tuple=True)
-    dist, t = _point_segment(e_flat[nb, ne], pa[nb, nc], pb[nb, nc])  # (K, C)
-    w_at = pwa[nb, nc] + t * (pwb[nb, nc] - pwa[nb, nc])
-    touch = (dist <= torch.clamp(0.5 * w_at, min=TOUCH_TOLERANCE)) & pv[nb, nc]
-    hit = touch.any(-1)
+    dist, t = _point_segment(e_flat[nb, ne], ch.a[nb, nc], ch.b[nb, nc])  # (K, C)
+    w_at = ch.w_a[nb, nc] + t * (ch.w_b[nb, nc] - ch.w_a[nb, nc])
+    touch = (dist <= torch.clamp(0.5 * w_at, min=TOUCH_TOLERANCE)) & ch.valid[nb, nc]
+    flat = nb * S * 2 + ne
     touching = torch.zeros(B * S * 2, dtype=torch.bool)
-    touching[(nb * S * 2 + ne)[hit]] = True
+    touching[flat[touch.any(-1)]] = True
     other_w = torch.zeros(B * S * 2, dtype=w.dtype)
-    other_w.scatter_reduce_(0, nb * S * 2 + ne, torch.where(touch, w_at, 0.0).amax(-1), reduce="amax")
-    touching, other_w = touching.reshape(B, S, 2), other_w.reshape(B, S, 2)
-    end_kind = torch.where(touching, JUNCTION, ENDPOINT)
-    end_kind = torch.where(is_open[..., None], end_kind, -1)
-    end_radius = 0.5 * torch.maximum(end_w, other_w) + 1.0
+    other_w.scatter_reduce_(0, flat, torch.where(touch, w_at, 0.0).amax(-1), reduce="amax")
+    kind = torch.where(touching.reshape(B, S, 2), JUNCTION, ENDPOINT)
+    kind = torch.where(is_open[..., None], kind, -1)
+    return ends, kind, 0.5 * torch.maximum(end_w, other_w.reshape(B, S, 2)) + 1.0, is_open
 
-    # --- crossings: segment pairs from chunks whose boxes overlap ----------------------------
-    lox, loy, hix, hiy = lo[..., 0], lo[..., 1], hi[..., 0] + 0.01, hi[..., 1] + 0.01
+
+def _crossings(strokes: Strokes, ch: _Chunks, ends, is_open):
+    """Crossings of centreline segments from chunks whose boxes overlap (a stroke with itself
+    too): (sample index, xy, kind CROSSING or SHALLOW, mask radius) per crossing."""
+    C, Pc = CHUNK, ch.per_stroke
+    n_seg = strokes.seg_valid.sum(-1)
+    lox, loy, hix, hiy = ch.lo[..., 0], ch.lo[..., 1], ch.hi[..., 0] + 0.01, ch.hi[..., 1] + 0.01
     overlap = ((lox[:, :, None] <= hix[:, None, :]) & (lox[:, None, :] <= hix[:, :, None])
                & (loy[:, :, None] <= hiy[:, None, :]) & (loy[:, None, :] <= hiy[:, :, None]))
-    overlap &= torch.triu(torch.ones(S * Pc, S * Pc, dtype=torch.bool))  # each pair once, self included
+    overlap &= torch.triu(torch.ones(overlap.shape[1:], dtype=torch.bool))  # each pair once, self included
     bi, i, j = overlap.nonzero(as_tuple=True)
-    p, r = pa[bi, i][:, :, None], (pb[bi, i] - pa[bi, i])[:, :, None]  # (K, C, 1, 2)
-    q, s = pa[bi, j][:, None, :], (pb[bi, j] - pa[bi, j])[:, None, :]  # (K, 1, C, 2)
+    p, r = ch.a[bi, i][:, :, None], (ch.b[bi, i] - ch.a[bi, i])[:, :, None]  # (K, C, 1, 2)
+    q, s = ch.a[bi, j][:, None, :], (ch.b[bi, j] - ch.a[bi, j])[:, None, :]  # (K, 1, C, 2)
     denom = r[..., 0] * s[..., 1] - r[..., 1] * s[..., 0]
     qp = q - p
     safe = torch.where(denom.abs() > 1e-12, denom, 1.0)
@@ -150,63 +162,68 @@ def find_keypoints(strokes: Strokes) -> Keypoints:
     uu = (qp[..., 0] * r[..., 1] - qp[..., 1] * r[..., 0]) / safe
     eps = 1e-5  # a crossing exactly at shared vertices must not fall between segments
     hit = (denom.abs() > 1e-12) & (tt >= -eps) & (tt <= 1 + eps) & (uu >= -eps) & (uu <= 1 + eps)
-    hit &= pv[bi, i][:, :, None] & pv[bi, j][:, None, :]
+    hit &= ch.valid[bi, i][:, :, None] & ch.valid[bi, j][:, None, :]
     k_idx, ei, ej = hit.nonzero(as_tuple=True)
-    # same stroke: neighbouring segments (and first/last of a closed stroke) meet by construction
+    # within a stroke: each segment pair once (gj > gi), and never neighbours (nor the first and
+    # last segments of a closed stroke), which meet by construction
     si, sj = i[k_idx] // Pc, j[k_idx] // Pc
     gi, gj = (i[k_idx] % Pc) * C + ei, (j[k_idx] % Pc) * C + ej
-    gap = gj - gi  # within a stroke: segment pairs once (gj > gi), and not neighbours
+    gap = gj - gi
     adjacent = (gap <= 1) | (strokes.closed[bi[k_idx], si] & (gap == n_seg[bi[k_idx], si] - 1))
     real = ~((si == sj) & adjacent)
-    k_idx, ei, ej = k_idx[real], ei[real], ej[real]
+    k_idx, ei, ej, si, sj = k_idx[real], ei[real], ej[real], si[real], sj[real]
     cross_b = bi[k_idx]
-    si, sj = si[real], sj[real]
     rr, ss = r[k_idx, ei, 0], s[k_idx, 0, ej]
-    cross_xy = p[k_idx, ei, 0] + tt[k_idx, ei, ej][:, None] * rr
-    wi_x, wj_x = pw[bi, i][k_idx, ei], pw[bi, j][k_idx, ej]
-    # near an open end of one of the two strokes, within the other's touch reach, the touch rule
-    # decides (a junction at the end: e.g. a T whose stem overshoots the bar a little)
+    xy = p[k_idx, ei, 0] + tt[k_idx, ei, ej][:, None] * rr
+    w_i = torch.maximum(ch.w_a, ch.w_b)[bi, i][k_idx, ei]
+    w_j = torch.maximum(ch.w_a, ch.w_b)[bi, j][k_idx, ej]
+
     def near_end_of(stroke, other_w):
-        e = ends[cross_b, stroke]  # (X, 2, 2)
-        dd = ((cross_xy[:, None] - e) ** 2).sum(-1)
+        """Within the other stroke's touch reach of an open end: the touch rule decides there
+        (a junction at the end, e.g. a T whose stem overshoots the bar a little)."""
+        dd = ((xy[:, None] - ends[cross_b, stroke]) ** 2).sum(-1)
         reach2 = torch.clamp(0.5 * other_w, min=TOUCH_TOLERANCE)[:, None] ** 2
         return ((dd < reach2) & is_open[cross_b, stroke][:, None]).any(-1)
 
-    keep = ~(near_end_of(si, wj_x) | near_end_of(sj, wi_x))
+    keep = ~(near_end_of(si, w_j) | near_end_of(sj, w_i))
     sin = denom[k_idx, ei, ej].abs() / torch.sqrt((rr * rr).sum(-1) * (ss * ss).sum(-1)).clamp(min=1e-18)
-    cross_kind = torch.where(sin > math.sin(math.radians(CROSSING_MIN_ANGLE)), CROSSING, SHALLOW)
-    cross_radius = 0.5 * torch.maximum(wi_x, wj_x) + 1.0
-    cross_b, cross_xy, cross_kind, cross_radius = (x[keep] for x in (cross_b, cross_xy, cross_kind, cross_radius))
+    kind = torch.where(sin > math.sin(math.radians(CROSSING_MIN_ANGLE)), CROSSING, SHALLOW)
+    radius = 0.5 * torch.maximum(w_i, w_j) + 1.0
+    return tuple(x[keep] for x in (cross_b, xy, kind, radius))
 
-    # --- merge topo candidates: junction > crossing > endpoint ------------------------------
-    end_b = torch.arange(B)[:, None, None].expand(B, S, 2)
-    keep_end = end_kind >= 0
-    cand_b = torch.cat([end_b[keep_end], cross_b])
-    cand_xy = torch.cat([ends[keep_end], cross_xy])
-    cand_kind = torch.cat([end_kind[keep_end], cross_kind])
-    cand_r = torch.cat([end_radius[keep_end], cross_radius])
-    xy_t, kind_t, rad_t = pack(cand_b, B, cand_xy, cand_kind, cand_r)
-    rank = torch.tensor([2, 0, 1, 3, 1])[kind_t.clamp(min=0)]  # endpoint 2, junction 0, crossing 1
-    K = kind_t.shape[1]
-    valid = kind_t >= 0
-    gx, gy = xy_t[..., 0], xy_t[..., 1]
-    ddx, ddy = gx[:, :, None] - gx[:, None, :], gy[:, :, None] - gy[:, None, :]
-    close = ddx * ddx + ddy * ddy < MERGE_RADIUS ** 2
-    idx = torch.arange(K)
-    better = (rank[:, None, :] < rank[:, :, None]) | ((rank[:, None, :] == rank[:, :, None]) & (idx[None, :] < idx[:, None]))
-    shallow_pair = (kind_t[:, :, None] == SHALLOW) != (kind_t[:, None, :] == SHALLOW)
-    suppressed = (close & better & valid[:, None, :] & ~shallow_pair).any(-1)
-    kind_t = torch.where(valid & ~suppressed, kind_t, -1)
 
-    # --- corners: the direction change over CORNER_SPAN px of arc length either side of a vertex --
+def _suppress(xy: torch.Tensor, score: torch.Tensor, valid: torch.Tensor, radius: float,
+              exempt: torch.Tensor | None = None) -> torch.Tensor:
+    """Which of the padded candidates (B, K) survive: a candidate goes when a valid one with a
+    higher score (or the same score, listed earlier) lies within ``radius``, unless ``exempt``
+    (B, K, K) excuses the pair."""
+    x, y = xy[..., 0], xy[..., 1]
+    close = (x[:, :, None] - x[:, None, :]) ** 2 + (y[:, :, None] - y[:, None, :]) ** 2 < radius ** 2
+    idx = torch.arange(xy.shape[1])
+    better = (score[:, None, :] > score[:, :, None]) | (
+        (score[:, None, :] == score[:, :, None]) & (idx[None, :] < idx[:, None]))
+    beaten = close & better & valid[:, None, :]
+    if exempt is not None:
+        beaten &= ~exempt
+    return valid & ~beaten.any(-1)
+
+
+def _corners(strokes: Strokes, pts, w):
+    """Candidate corners: vertices where the chords to the points CORNER_SPAN px of arc length
+    before and after them turn by more than CORNER_MIN_TURN; (sample, xy, sharpness, width)."""
+    seg_valid = strokes.seg_valid
+    B, S, N, _ = pts.shape
+    E = N - 1
+    a, b = pts[:, :, :-1], pts[:, :, 1:]
+    n_seg = seg_valid.sum(-1)
     seg_len = torch.sqrt(((b - a) ** 2).sum(-1)) * seg_valid  # (B, S, E)
-    cum = torch.cat([torch.zeros_like(seg_len[..., :1]), seg_len.cumsum(-1)], -1)  # (B, S, N)
+    cum = torch.cat([torch.zeros_like(seg_len[..., :1]), seg_len.cumsum(-1)], -1).contiguous()  # (B, S, N)
     total = cum[..., -1:]
     closed = strokes.closed[..., None]
 
     def point_at(s: torch.Tensor) -> torch.Tensor:
         s = torch.where(closed, torch.remainder(s, total.clamp(min=1e-9)), s.clamp(min=0.0).minimum(total))
-        e = (torch.searchsorted(cum.contiguous(), s.contiguous(), right=True) - 1).clamp(0, E - 1)
+        e = (torch.searchsorted(cum, s.contiguous(), right=True) - 1).clamp(0, E - 1)
         t = ((s - cum.gather(-1, e)) / seg_len.gather(-1, e).clamp(min=1e-12)).clamp(0.0, 1.0)
         e2 = e[..., None].expand(*e.shape, 2)
         return a.gather(2, e2) + t[..., None] * (b.gather(2, e2) - a.gather(2, e2))
@@ -220,17 +237,33 @@ def find_keypoints(strokes: Strokes) -> Keypoints:
     ok &= (lb > 1e-12) & (la > 1e-12)
     cos = (before * after).sum(-1) / torch.sqrt(lb * la).clamp(min=1e-18)
     cb, cs, cv = (ok & (cos < math.cos(math.radians(CORNER_MIN_TURN)))).nonzero(as_tuple=True)
-    xy_c, sharp_c, w_c, kind_c = pack(cb, B, pts[cb, cs, cv], -cos[cb, cs, cv], w[cb, cs, cv],
-                                      torch.full_like(cb, CORNER))
-    Kc = xy_c.shape[1]
-    valid_c = kind_c >= 0
-    cx, cy = xy_c[..., 0], xy_c[..., 1]
-    near = (cx[:, :, None] - cx[:, None, :]) ** 2 + (cy[:, :, None] - cy[:, None, :]) ** 2 < CORNER_SPAN ** 2
-    idx = torch.arange(Kc)
-    sharper = (sharp_c[:, None, :] > sharp_c[:, :, None]) | (
-        (sharp_c[:, None, :] == sharp_c[:, :, None]) & (idx[None, :] < idx[:, None]))
-    keep_c = valid_c & ~(near & sharper & valid_c[:, None, :]).any(-1)
-    kind_c = torch.where(keep_c, kind_c, -1)
-    rad_c = 0.5 * w_c + 1.0
+    return cb, pts[cb, cs, cv], -cos[cb, cs, cv], w[cb, cs, cv]
 
-    return Keypoints(torch.cat([xy_t, xy_c], 1), torch.cat([kind_t, kind_c], 1), torch.cat([rad_t, rad_c], 1))
+
+_RANK = torch.tensor([1, 3, 2, 0, 2])  # merge priority by kind: junction > crossing = shallow > endpoint
+
+
+def find_keypoints(strokes: Strokes) -> Keypoints:
+    """All keypoints of a batch of strokes, by the rules in the module docstring."""
+    # float32 is ample for coordinates of a few hundred pixels and twice as fast as float64
+    pts, w = strokes.points.float(), strokes.widths.float()
+    B, S = pts.shape[:2]
+    ch = _chunks(pts[:, :, :-1], pts[:, :, 1:], strokes.seg_valid, w)
+    ends, end_kind, end_radius, is_open = _stroke_ends(strokes, pts, w, ch)
+    cross_b, cross_xy, cross_kind, cross_radius = _crossings(strokes, ch, ends, is_open)
+
+    keep_end = end_kind >= 0
+    end_b = torch.arange(B)[:, None, None].expand(B, S, 2)[keep_end]
+    xy_t, kind_t, rad_t = pack(torch.cat([end_b, cross_b]), B, torch.cat([ends[keep_end], cross_xy]),
+                               torch.cat([end_kind[keep_end], cross_kind]),
+                               torch.cat([end_radius[keep_end], cross_radius]))
+    is_shallow = kind_t == SHALLOW  # shallow crossings only mask the tangent: they never merge
+    exempt = is_shallow[:, :, None] != is_shallow[:, None, :]
+    keep_t = _suppress(xy_t, _RANK[kind_t.clamp(min=0)], kind_t >= 0, MERGE_RADIUS, exempt)
+    kind_t = torch.where(keep_t, kind_t, -1)
+
+    cb, c_xy, c_sharp, c_w = _corners(strokes, pts, w)
+    xy_c, sharp_c, w_c, kind_c = pack(cb, B, c_xy, c_sharp, c_w, torch.full_like(cb, CORNER))
+    kind_c = torch.where(_suppress(xy_c, sharp_c, kind_c >= 0, CORNER_SPAN), kind_c, -1)
+    return Keypoints(torch.cat([xy_t, xy_c], 1), torch.cat([kind_t, kind_c], 1),
+                     torch.cat([rad_t, 0.5 * w_c + 1.0], 1))
