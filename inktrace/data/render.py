@@ -179,26 +179,20 @@ def _capsule_rows(a: torch.Tensor, d: torch.Tensor, reach: torch.Tensor, height:
     return seg, row, c0, (c1 - c0 + 1).clamp(min=0)
 
 
-def render(strokes: Strokes, keypoints: Keypoints, height: int, width: int,
-           device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
-    """Image coverage and dense targets for a batch, as float32 tensors on ``device``."""
-    B = strokes.points.shape[0]
-    HW = height * width
+def _segments(strokes: Strokes, device) -> dict[str, torch.Tensor]:
+    """Every valid centreline segment of the batch, flattened: start ``a``, direction ``d``, widths,
+    sample index ``b``, and what the digital centreline needs (``seg_data``)."""
     f32 = dict(dtype=torch.float32, device=device)
     bb, ss, ee = strokes.seg_valid.nonzero(as_tuple=True)
-    G = bb.numel()
-    if G >= 1 << _SEG_BITS:
-        raise ValueError(f"too many stroke segments in one batch ({G}); render smaller batches")
+    if bb.numel() >= 1 << _SEG_BITS:
+        raise ValueError(f"too many stroke segments in one batch ({bb.numel()}); render smaller batches")
     pts = strokes.points.to(**f32)
     wid = strokes.widths.to(**f32)
     bb, ss, ee = bb.to(device), ss.to(device), ee.to(device)
     a = pts[bb, ss, ee]  # (G, 2)
     d = pts[bb, ss, ee + 1] - a
     wa = wid[bb, ss, ee]
-    dw = wid[bb, ss, ee + 1] - wa
     len2 = (d * d).sum(-1)
-    # a segment visits the pixels of its ink (up to half the width + the 1 px edge) and of its band
-    reach = torch.clamp(torch.maximum(wa, wa + dw) * 0.5 + 0.5, min=BAND)
     # for the digital centreline: walk along the major axis, read the crossing on the other one
     x_major = d[:, 0].abs() >= d[:, 1].abs()
     along0 = torch.where(x_major, a[:, 0], a[:, 1])
@@ -207,16 +201,26 @@ def render(strokes: Strokes, keypoints: Keypoints, height: int, width: int,
     major = torch.where(len2 > 0, x_major.float(), 2.0)  # 1 along x, 0 along y, 2 degenerate (no pixel)
     seg_data = [major, along0, torch.where(x_major, a[:, 1], a[:, 0]), slope,
                 torch.minimum(along0, along0 + d_along), torch.maximum(along0, along0 + d_along)]
+    return {"a": a, "d": d, "wa": wa, "dw": wid[bb, ss, ee + 1] - wa, "len2": len2, "b": bb,
+            "x_major": x_major & (len2 > 0), "seg_data": seg_data}
 
+
+def _rasterise(segs: dict, B: int, height: int, width: int, device):
+    """Ink coverage, skeleton and nearest-segment keys (each B*H*W) from every segment's capsule."""
+    HW = height * width
+    a, d, wa, dw, len2 = segs["a"], segs["d"], segs["wa"], segs["dw"], segs["len2"]
+    # a segment visits the pixels of its ink (up to half the width + the 1 px edge) and of its band
+    reach = torch.clamp(torch.maximum(wa, wa + dw) * 0.5 + 0.5, min=BAND)
     seg, row, c0, n = _capsule_rows(a, d, reach, height, width)
     inv = 1.0 / len2.clamp(min=1e-12)
     ry = row.to(torch.float32) + 0.5 - a[seg, 1]
     dx, dy, ax = d[seg, 0], d[seg, 1], a[seg, 0]
     items = {"seg": seg, "row": row, "c0": c0, "n": n, "dx": dx, "dy": dy, "ax": ax, "ry": ry,
              "alpha": dx * inv[seg], "beta": (ry * dy - ax * dx) * inv[seg], "wa": wa[seg], "dw": dw[seg],
-             "base": bb[seg] * HW + row * width, "live": (len2 > 0)[seg]}
-    ink = torch.zeros(B * HW + 1, **f32)
-    skeleton = torch.zeros(B * HW + 1, **f32)
+             "base": segs["b"][seg] * HW + row * width, "live": (len2 > 0)[seg]}
+    # one extra element at the end takes the unused slots of the fixed-width windows
+    ink = torch.zeros(B * HW + 1, dtype=torch.float32, device=device)
+    skeleton = torch.zeros(B * HW + 1, dtype=torch.float32, device=device)
     nearest = torch.full((B * HW + 1,), _NO_KEY, dtype=torch.int64, device=device)
     lower = 0
     for slots in (*_SLOT_BUCKETS, max(int(n.max()) if n.numel() else 1, 1)):
@@ -226,55 +230,74 @@ def render(strokes: Strokes, keypoints: Keypoints, height: int, width: int,
         step = max(1, _CHUNK_PAIRS // slots)
         for start in range(0, sel.numel(), step):
             part = sel[start:start + step]
-            _pairs({k: v[part] for k, v in items.items()}, slots, seg_data, HW, width, ink, skeleton, nearest)
+            _pairs({k: v[part] for k, v in items.items()}, slots, segs["seg_data"], HW, width, ink, skeleton, nearest)
         lower = slots
-    ink, skeleton, nearest = ink[:-1], skeleton[:-1], nearest[:-1]
-    _join_skeleton(strokes, x_major & (len2 > 0), height, width, skeleton)
-    # targets at the pixels some band holds, from the nearest centreline segment among those
+    return ink[:-1], skeleton[:-1], nearest[:-1]
+
+
+def _nearest_targets(segs: dict, nearest: torch.Tensor, B: int, height: int, width: int):
+    """mask, width, offset and tangent at the pixels some band holds, from the nearest centreline
+    segment among those (its index sits in the low bits of ``nearest``)."""
+    HW = height * width
+    dev = nearest.device
     pb, prow, pcol = (nearest.view(B, height, width) != _NO_KEY).nonzero(as_tuple=True)
     p_idx = pb * HW + prow * width + pcol
     g = nearest[p_idx] & ((1 << _SEG_BITS) - 1)
     qx, qy = pcol.to(torch.float32) + 0.5, prow.to(torch.float32) + 0.5
-    ga, gd = a[g], d[g]
+    ga, gd = segs["a"][g], segs["d"][g]
     glen2 = (gd * gd).sum(-1).clamp(min=1e-12)
     gt = (((qx - ga[:, 0]) * gd[:, 0] + (qy - ga[:, 1]) * gd[:, 1]) / glen2).clamp(0.0, 1.0)
-    mask = torch.zeros(B * HW, **f32)
+    mask = torch.zeros(B * HW, dtype=torch.float32, device=dev)
     mask[p_idx] = 1.0
-    width_map = torch.zeros(B * HW, **f32)
-    width_map[p_idx] = wa[g] + gt * dw[g]
+    width_map = torch.zeros(B * HW, dtype=torch.float32, device=dev)
+    width_map[p_idx] = segs["wa"][g] + gt * segs["dw"][g]
     # two-channel maps are (B, 2, H, W): channel c of pixel (b, i) sits at b*2*HW + c*HW + i
     p2 = p_idx + pb * HW
-    offset = torch.zeros(B * 2 * HW, **f32)
+    offset = torch.zeros(B * 2 * HW, dtype=torch.float32, device=dev)
     offset[p2] = ga[:, 0] + gt * gd[:, 0] - qx
     offset[p2 + HW] = ga[:, 1] + gt * gd[:, 1] - qy
-    tangent = torch.zeros(B * 2 * HW, **f32)
+    tangent = torch.zeros(B * 2 * HW, dtype=torch.float32, device=dev)
     tangent[p2] = (gd[:, 0] * gd[:, 0] - gd[:, 1] * gd[:, 1]) / glen2
     tangent[p2 + HW] = 2 * gd[:, 0] * gd[:, 1] / glen2
+    return mask, width_map, offset, tangent
 
-    # tangent is ambiguous around junctions and crossings (shallow ones included)
-    kind = keypoints.kind.to(device)
-    kxy = keypoints.xy.to(**f32)
-    krad = keypoints.radius.to(**f32)
+
+def _keypoint_maps(keypoints: Keypoints, mask: torch.Tensor, B: int, height: int, width: int):
+    """The tangent mask (``mask`` minus discs around junctions and crossings, shallow ones included)
+    and the keypoint heatmaps of the listed points (those inside the image)."""
+    HW = height * width
+    dev = mask.device
+    kind = keypoints.kind.to(dev)
+    kxy = keypoints.xy.to(device=dev, dtype=torch.float32)
+    krad = keypoints.radius.to(device=dev, dtype=torch.float32)
     kb, kk = ((kind == JUNCTION) | (kind == CROSSING) | (kind == SHALLOW)).nonzero(as_tuple=True)
     rad = krad[kb, kk]
     pix, _ = _disc_window(kxy[kb, kk], kb, rad, height, width, float(rad.max()) if rad.numel() else 0.0, B * HW)
     tangent_mask = torch.cat([mask, mask.new_zeros(1)])
     tangent_mask[pix.flatten()] = 0.0
-    tangent_mask = tangent_mask[:-1]
 
-    # keypoint heatmaps
-    heat = torch.zeros(B * 2 * HW + 1, **f32)
+    heat = torch.zeros(B * 2 * HW + 1, dtype=torch.float32, device=dev)
     kx, ky = kxy[..., 0], kxy[..., 1]
     listed = (kind >= 0) & (kind != SHALLOW) & (kx >= 0) & (kx < width) & (ky >= 0) & (ky < height)
-    kb, kk = listed.nonzero(as_tuple=True)  # the points the lists hold: those inside the image
+    kb, kk = listed.nonzero(as_tuple=True)
     channel = (kind[kb, kk] == CORNER).long()
-    radius = torch.full((kb.numel(),), 3.0 * KEYPOINT_SIGMA, **f32)
+    radius = torch.full((kb.numel(),), 3.0 * KEYPOINT_SIGMA, dtype=torch.float32, device=dev)
     # heat maps are (B, 2, H, W): the window of a point of sample b, channel c starts at (2b + c) HW
     pix, d2 = _disc_window(kxy[kb, kk], kb * 2 + channel, radius, height, width, 3.0 * KEYPOINT_SIGMA, B * 2 * HW)
     value = torch.exp(d2 * (-0.5 / (KEYPOINT_SIGMA * KEYPOINT_SIGMA)))
     heat.scatter_reduce_(0, pix.flatten(), value.flatten(), reduce="amax")
-    heat = heat[:-1]
+    return tangent_mask[:-1], heat[:-1]
 
+
+def render(strokes: Strokes, keypoints: Keypoints, height: int, width: int,
+           device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    """Image coverage and dense targets for a batch, as float32 tensors on ``device``."""
+    B = strokes.points.shape[0]
+    segs = _segments(strokes, device)
+    ink, skeleton, nearest = _rasterise(segs, B, height, width, device)
+    _join_skeleton(strokes, segs["x_major"], height, width, skeleton)
+    mask, width_map, offset, tangent = _nearest_targets(segs, nearest, B, height, width)
+    tangent_mask, heat = _keypoint_maps(keypoints, mask, B, height, width)
     one, two = (B, height, width), (B, 2, height, width)
     return {
         "ink": ink.reshape(one),
