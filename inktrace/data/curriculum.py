@@ -144,7 +144,8 @@ def _motifs(d: Draws, spec: StageSpec, img: float):
     poly_box = torch.cat([c - 0.35 * img, c + 0.35 * img], -1)
     poly_ctrl = fit_to_box(poly_ctrl, poly_valid, poly_box, d.uniform(M, low=0.7, high=1.0), d.uniform(M, 2))
 
-    # member directions per type (B, M, 3); kind 0 none, 1 out from c, 2 through c
+    # per structure three members (B, M, 3): their direction at c, whether they pass through c
+    # (else they start there), and whether they exist for this structure type
     X, T, Y, L, P = (types == i for i in range(5))
     zero = torch.zeros_like(theta)
     dirs = torch.stack([theta, theta + torch.where(X, x_angle, torch.where(T, t_angle, torch.where(
