@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 from .curriculum import DEGRADED_FROM, NUM_STAGES, make_strokes
 from .degrade import compose_clean, degrade
 from .geometry import Strokes
-from .keypoints import SHALLOW, Keypoints, find_keypoints, pack
+from .keypoints import Keypoints, find_keypoints, pack
 from .render import render
 from .rng import Draws, sample_keys
 
@@ -48,9 +48,7 @@ def render_batch(strokes: Strokes, height: int, width: int, stage: int | None = 
 def _point_lists(kp: Keypoints, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, K, 3) rows of (x, y, kind) inside the image, padded with kind -1, and the counts."""
     B = kp.kind.shape[0]
-    x, y = kp.xy[..., 0], kp.xy[..., 1]
-    keep = (kp.kind >= 0) & (kp.kind != SHALLOW) & (x >= 0) & (x < width) & (y >= 0) & (y < height)
-    bi, ki = keep.nonzero(as_tuple=True)
+    bi, ki = kp.listed(height, width).nonzero(as_tuple=True)
     rows = torch.cat([kp.xy[bi, ki], kp.kind[bi, ki, None].to(kp.xy.dtype)], 1).to(torch.float32)
     (out,) = pack(bi, B, rows, fill=-1.0)
     return out, torch.bincount(bi, minlength=B)

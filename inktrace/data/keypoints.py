@@ -48,14 +48,11 @@ class Keypoints:
     kind: torch.Tensor
     radius: torch.Tensor
 
-    def sample(self, b: int, height: int | None = None, width: int | None = None) -> torch.Tensor:
-        """Sample ``b``'s keypoints as rows (x, y, kind), shallow crossings left out, optionally only
-        those inside an image of the given size."""
-        keep = (self.kind[b] >= 0) & (self.kind[b] != SHALLOW)
-        if height is not None and width is not None:
-            x, y = self.xy[b, :, 0], self.xy[b, :, 1]
-            keep &= (x >= 0) & (x < width) & (y >= 0) & (y < height)
-        return torch.cat([self.xy[b][keep], self.kind[b][keep, None].to(self.xy.dtype)], dim=1)
+    def listed(self, height: int, width: int) -> torch.Tensor:
+        """(B, K) mask of the keypoints a sample lists: real ones (not padding, not shallow
+        crossings) inside an image of the given size. Heatmaps and point lists use the same."""
+        x, y = self.xy[..., 0], self.xy[..., 1]
+        return (self.kind >= 0) & (self.kind != SHALLOW) & (x >= 0) & (x < width) & (y >= 0) & (y < height)
 
 
 def pack(batch_index: torch.Tensor, B: int, *values: torch.Tensor, fill: float = -1):

@@ -277,9 +277,7 @@ def _keypoint_maps(keypoints: Keypoints, mask: torch.Tensor, B: int, height: int
     tangent_mask[pix.flatten()] = 0.0
 
     heat = torch.zeros(B * 2 * HW + 1, dtype=torch.float32, device=dev)
-    kx, ky = kxy[..., 0], kxy[..., 1]
-    listed = (kind >= 0) & (kind != SHALLOW) & (kx >= 0) & (kx < width) & (ky >= 0) & (ky < height)
-    kb, kk = listed.nonzero(as_tuple=True)
+    kb, kk = keypoints.listed(height, width).to(dev).nonzero(as_tuple=True)
     channel = (kind[kb, kk] == CORNER).long()
     radius = torch.full((kb.numel(),), 3.0 * KEYPOINT_SIGMA, dtype=torch.float32, device=dev)
     # heat maps are (B, 2, H, W): the window of a point of sample b, channel c starts at (2b + c) HW
