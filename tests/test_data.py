@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from inktrace.data import (CORNER, CROSSING, ENDPOINT, JUNCTION, STAGES, Strokes, SyntheticInk, find_keypoints,
+from inktrace.data import (CORNER, CROSSING, ENDPOINT, JUNCTION, STAGES, Strokes, SyntheticInk, collate,
                            make_loader, render_batch, sample_of, validation_set)
+from inktrace.data.dataset import TARGET_KEYS
 from inktrace.data.curriculum import make_strokes
 from inktrace.data.rng import Draws
 
-TARGETS = ("skeleton", "keypoints", "tangent", "width", "offset", "mask", "tangent_mask")
+TARGETS = TARGET_KEYS
 
 
 def draw(polylines, size=(48, 64)):
@@ -176,11 +177,11 @@ def test_curriculum_content_matches_its_description():
     assert junction_fraction(0) < 0.05 and junction_fraction(1) < 0.05  # independent strokes
     for stage in (4, 5, 6):
         assert junction_fraction(stage) >= 0.8, stage
-    counts = [Strokes_per_sample(stage) for stage in (0, 1, 3, 6)]
+    counts = [strokes_per_sample(stage) for stage in (0, 1, 3, 6)]
     assert counts[0] == 1 and counts[1] == 2 and 3 <= counts[2] <= 5 and counts[3] > counts[1]
 
 
-def Strokes_per_sample(stage):
+def strokes_per_sample(stage):
     keys = SyntheticInk(stage, 1000, 64, seed=1).keys(range(200))
     s = make_strokes(stage, Draws(keys), 64)
     return s.stroke_valid.sum(1).float().mean().round().item()
@@ -248,7 +249,17 @@ def test_odd_sizes_and_empty_samples():
 
 def test_stage_table_is_complete():
     assert sorted(STAGES) == list(range(10))
-    assert find_keypoints(Strokes.from_polylines([[([[0, 0], [5, 5]], 1.0)]])).kind.shape[0] == 1
+    with pytest.raises(ValueError, match=r"\(3,\) widths for 2 points"):
+        Strokes.from_polylines([[([[0, 0], [5, 5]], [1.0, 2.0, 3.0])]])
+
+
+def test_collate_of_single_samples_matches_the_batch():
+    ds = SyntheticInk(6, 10, 48, seed=4)
+    whole = ds.render(range(5))
+    stacked = collate([ds[i] for i in range(5)])
+    assert stacked.keys() == whole.keys()
+    assert all(torch.equal(stacked[k], whole[k]) for k in whole)
+    assert collate(whole) is whole
 
 
 # ---------------------------------------------------------------- centreline SVG files

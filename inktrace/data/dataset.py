@@ -65,15 +65,8 @@ def collate(items: Any) -> dict[str, torch.Tensor]:
     """DataLoader collate: passes a ready batch through, stacks a list of single samples."""
     if isinstance(items, dict):
         return items
-    items = list(items)
-    out = {k: torch.stack([it[k] for it in items]) for k in items[0] if k != "points"}
-    K = max(it["points"].shape[0] for it in items)
-    pts = torch.full((len(items), K, 3), -1.0)
-    for b, it in enumerate(items):
-        pts[b, : it["points"].shape[0]] = it["points"]
-    out["points"] = pts
-    out["num_points"] = torch.tensor([it["points"].shape[0] for it in items], dtype=torch.long)
-    return out
+    return concat_batches({**{k: v[None] for k, v in it.items()},
+                           "num_points": torch.tensor([it["points"].shape[0]])} for it in items)
 
 
 class BatchRendered(Dataset):
@@ -129,7 +122,8 @@ class SyntheticInk(BatchRendered):
         self.stage = int(stage)
 
     def keys(self, indices: Sequence[int] | torch.Tensor) -> torch.Tensor:
-        idx = torch.as_tensor(list(indices) if not torch.is_tensor(indices) else indices, dtype=torch.long)
+        """The random-number keys of these samples (see rng.py)."""
+        idx = self.indices(indices)
         epoch = 0 if self.split == "val" else self.epoch
         return sample_keys(self.seed, _SPLITS[self.split] * 16 + self.stage, epoch, idx)
 
@@ -160,6 +154,7 @@ def validation_set(stage: int, size: int, img_size: int = 64, seed: int = 0, chu
 
 
 def concat_batches(parts: Iterable[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """One batch from several, keypoint lists padded to the longest."""
     parts = list(parts)
     K = max(p["points"].shape[1] for p in parts)
     out = {k: torch.cat([p[k] for p in parts]) for k in parts[0] if k != "points"}

@@ -22,7 +22,7 @@ import math
 
 import torch
 
-from .rng import Draws, uniform_field
+from .rng import Draws, normal_field, uniform_field
 
 __all__ = ["KINDS", "LEVELS", "degrade", "compose_clean"]
 
@@ -76,18 +76,6 @@ def _blur(img: torch.Tensor, sigma: torch.Tensor, max_sigma: float) -> torch.Ten
     return img
 
 
-def _gaussian_field(keys: torch.Tensor, tag: int, height: int, width: int) -> torch.Tensor:
-    """Per-pixel standard-normal-like noise (B, H, W): Irwin-Hall sum of the four 16-bit parts of
-    one 64-bit hash per pixel (mean 0, std 1, bounded by +-3.5)."""
-    from .rng import _mix, _signed, _mix_int, _GOLDEN
-
-    sub = _mix(keys ^ _signed(_mix_int(tag + 0x7E57)))
-    pix = torch.arange(height * width, device=keys.device, dtype=torch.int64)
-    z = _mix(sub[:, None] + (pix[None, :] + 1) * _GOLDEN)
-    total = sum(((z >> (16 * i)) & 0xFFFF).to(torch.float32) for i in range(4))
-    return ((total * (1.0 / 65536.0) - 2.0) * math.sqrt(3.0)).reshape(-1, height, width)
-
-
 def degrade(ink: torch.Tensor, stage: int, draws: Draws, keys: torch.Tensor) -> torch.Tensor:
     """The degraded image (B, 1, H, W) for coverage ``ink`` (B, H, W) at ``stage`` (7-9).
 
@@ -125,14 +113,14 @@ def degrade(ink: torch.Tensor, stage: int, draws: Draws, keys: torch.Tensor) -> 
 
     i = users("ink")  # uneven density, dry-brush specks, ink not quite black
     if i.numel():
-        speck = uniform_field(keys[i], 11, H, W).to(dev) < col(s["ink"][i]) * 0.3
+        speck = uniform_field(keys[i], 11, H, W) < col(s["ink"][i]) * 0.3
         density = 1.0 - col(s["ink"][i]) * 0.5 * density_field[i]
         ink_eff[i] = ink[i] * density * torch.where(speck, 0.3, 1.0)
         ink_tone[i] = col(s["ink"][i]) * 0.25
     i = users("paper")  # tone gradient along a random direction, and texture
     if i.numel():
         ramp = (col(torch.cos(angle[i])) * (xs - 0.5) + col(torch.sin(angle[i])) * (ys - 0.5)) * 0.7071 + 0.5
-        texture = 0.7 * paper_field[i] + 0.3 * uniform_field(keys[i], 12, H, W).to(dev)
+        texture = 0.7 * paper_field[i] + 0.3 * uniform_field(keys[i], 12, H, W)
         paper[i] = 1.0 - col(s["paper"][i]) * (0.25 * ramp + 0.1 * texture)
     i = users("guides")  # ruled or grid lines, printed under the ink
 
@@ -154,5 +142,5 @@ def degrade(ink: torch.Tensor, stage: int, draws: Draws, keys: torch.Tensor) -> 
         img[i] = _blur(img[i], (0.4 + 0.8 * s["blur"][i]) * scale, 1.2 * scale)
     i = users("noise")
     if i.numel():
-        img[i] = img[i] + col(s["noise"][i]) * 0.07 * _gaussian_field(keys[i], 20, H, W).to(dev)
+        img[i] = img[i] + col(s["noise"][i]) * 0.07 * normal_field(keys[i], 20, H, W)
     return img.clamp(0.0, 1.0)[:, None]

@@ -43,10 +43,6 @@ class Strokes:
     def stroke_valid(self) -> torch.Tensor:
         return self.seg_valid.any(-1)
 
-    def to(self, device: torch.device | str) -> "Strokes":
-        return Strokes(self.points.to(device), self.widths.to(device), self.seg_valid.to(device),
-                       self.closed.to(device))
-
     @staticmethod
     def from_polylines(batch: Sequence[Sequence[tuple]], closed_tol: float = 1e-6) -> "Strokes":
         """Build from Python data: per sample, a list of ``(points (n, 2), widths (n,) or float)``."""
@@ -62,8 +58,10 @@ class Strokes:
                 n = pts.shape[0]
                 if n < 2:
                     raise ValueError(f"stroke {s} of sample {b} has {n} point(s); a stroke needs two")
-                w = torch.as_tensor(w, dtype=torch.float64).expand(n) if torch.as_tensor(w).ndim == 0 \
-                    else torch.as_tensor(w, dtype=torch.float64)
+                w = torch.as_tensor(w, dtype=torch.float64)
+                w = w.expand(n) if w.ndim == 0 else w
+                if w.shape != (n,):
+                    raise ValueError(f"stroke {s} of sample {b}: {tuple(w.shape)} widths for {n} points")
                 points[b, s, :n], points[b, s, n:] = pts, pts[-1]
                 widths[b, s, :n], widths[b, s, n:] = w, w[-1]
                 seg_valid[b, s, : n - 1] = True
@@ -75,16 +73,19 @@ class Strokes:
 
 def _last_points(points: torch.Tensor, seg_valid: torch.Tensor) -> torch.Tensor:
     n_seg = seg_valid.sum(-1)  # (B, S)
-    idx = n_seg.clamp(min=0)[..., None, None].expand(*n_seg.shape, 1, 2)
+    idx = n_seg[..., None, None].expand(*n_seg.shape, 1, 2)
     return points.gather(2, idx)[:, :, 0]
 
 
 # ----------------------------------------------------------------------------- Bézier pieces
 def _bezier(ctrl: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """Evaluate cubic Béziers ``ctrl`` (..., 4, 2) at parameters ``t`` (T,) -> (..., T, 2)."""
-    s = 1.0 - t
-    basis = torch.stack([s * s * s, 3 * s * s * t, 3 * s * t * t, t * t * t], dim=-1)  # (T, 4)
-    return torch.einsum("tk,...kd->...td", basis.to(ctrl.dtype), ctrl)
+    s = (1.0 - t)[:, None]
+    t = t[:, None]
+    c = ctrl[..., None, :, :]  # (..., 1, 4, 2)
+    # an explicit sum, not a matrix product: BLAS may order it differently for other batch sizes
+    return (s * s * s * c[..., 0, :] + 3 * s * s * t * c[..., 1, :]
+            + 3 * s * t * t * c[..., 2, :] + t * t * t * c[..., 3, :])
 
 
 def flatten_pieces(ctrl: torch.Tensor, piece_valid: torch.Tensor, samples: int = SAMPLES_PER_PIECE,

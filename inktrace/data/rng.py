@@ -11,7 +11,7 @@ import math
 
 import torch
 
-__all__ = ["Draws", "sample_keys", "uniform_field"]
+__all__ = ["Draws", "sample_keys", "uniform_field", "normal_field"]
 
 _M64 = (1 << 64) - 1
 
@@ -104,9 +104,21 @@ class Draws:
         return torch.exp(math.log(low) + self.uniform(*shape) * math.log(high / low))
 
 
-def uniform_field(keys: torch.Tensor, tag: int, height: int, width: int, dtype=torch.float32) -> torch.Tensor:
-    """Per-pixel uniforms (B, H, W) for noise and texture: independent of the batch layout."""
+def _pixel_bits(keys: torch.Tensor, tag: int, height: int, width: int) -> torch.Tensor:
+    """64 hashed bits per pixel and sample (B, H*W): the same for a sample in any batch."""
     sub = _mix(keys ^ _signed(_mix_int(tag + 0x7E57)))
     pix = torch.arange(height * width, device=keys.device, dtype=torch.int64)
-    z = _mix(sub[:, None] + (pix[None, :] + 1) * _GOLDEN)
-    return _uniform_from_bits(z, dtype).reshape(-1, height, width)
+    return _mix(sub[:, None] + (pix[None, :] + 1) * _GOLDEN)
+
+
+def uniform_field(keys: torch.Tensor, tag: int, height: int, width: int) -> torch.Tensor:
+    """Per-pixel uniforms in [0, 1), float32 (B, H, W), on the keys' device."""
+    return _uniform_from_bits(_pixel_bits(keys, tag, height, width), torch.float32).reshape(-1, height, width)
+
+
+def normal_field(keys: torch.Tensor, tag: int, height: int, width: int) -> torch.Tensor:
+    """Per-pixel standard-normal-like noise, float32 (B, H, W): the Irwin-Hall sum of the four
+    16-bit parts of one hash per pixel (mean 0, std 1, bounded by +-3.5)."""
+    z = _pixel_bits(keys, tag, height, width)
+    total = sum(((z >> (16 * i)) & 0xFFFF).to(torch.float32) for i in range(4))
+    return ((total * (1.0 / 65536.0) - 2.0) * math.sqrt(3.0)).reshape(-1, height, width)
