@@ -1,0 +1,73 @@
+"""The InkTrace checkpoint format (``.ckpt``): a ``torch.save`` of a dict of tensors and plain
+Python values, loadable with ``weights_only=True``.
+
+Keys: ``format`` ("inktrace"), ``format_version``, ``model`` (state dict), ``optimizer``,
+``scheduler``, ``scaler``, ``config`` (the resolved configuration as a plain dict), ``stage``,
+``epoch``, ``global_step``, ``metrics``, ``rng`` and whatever else an exact resume needs.
+A model-only checkpoint needs just ``format``, ``format_version``, ``model`` and ``config.model``.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..fileio import atomic_torch_save
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "CheckpointError", "save_checkpoint", "load_checkpoint", "read_checkpoint"]
+
+FORMAT = "inktrace"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; the message is one line naming the file."""
+
+
+def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write ``payload`` (with ``format``/``format_version`` added) atomically to ``path``."""
+    return atomic_torch_save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, path)
+
+
+def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
+    """The raw dict stored in a checkpoint file (any format), or CheckpointError saying why not."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError, OSError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if len(reason) > 160:
+            reason = reason[:157] + "..."
+        raise CheckpointError(f"{path}: not a readable checkpoint ({reason})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: not a checkpoint (holds a {type(data).__name__}, expected a dict)")
+    return data
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
+    """An InkTrace-format checkpoint as a dict, checked; CheckpointError (one line) otherwise."""
+    data = read_checkpoint(path, map_location)
+    fmt = data.get("format")
+    if fmt != FORMAT:
+        raise CheckpointError(f"{path}: not an InkTrace checkpoint (format {fmt!r})")
+    version = data.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise CheckpointError(f"{path}: bad format_version {version!r}")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: format_version {version} was written by a newer InkTrace "
+                              f"(this one reads up to {FORMAT_VERSION})")
+    if not isinstance(data.get("model"), dict):
+        raise CheckpointError(f"{path}: no model weights (key 'model')")
+    config = data.get("config")
+    if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
+        raise CheckpointError(f"{path}: no model configuration (key 'config.model')")
+    return data

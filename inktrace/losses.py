@@ -1,0 +1,107 @@
+"""The training loss: one term per head, weighted by the config's ``loss_weights``.
+
+- skeleton (``loss_skel``): the centreline is a few % of the pixels, so plain BCE would learn
+  "no ink". Class-balanced BCE (positives weighted by negatives/positives of the batch, capped at
+  ``max_pos_weight``) plus a soft Dice term: both vanish for a perfect prediction.
+- keypoints (``loss_keys``): the penalty-reduced focal loss of CornerNet/CenterNet, which rewards
+  sharp peaks: positives are the peak pixels of the target heatmaps (local 3x3 maxima above 0.5,
+  i.e. the pixel nearest each point), negatives near a point are down-weighted by (1 - target)^4;
+  normalised by the number of peaks.
+- tangent (``loss_tangent``): 1 - cos of the angle between the predicted and true (cos 2θ, sin 2θ)
+  (i.e. of twice the direction difference), averaged over ``tangent_mask``.
+- width (``loss_width``): smooth L1 (β = 1 px) on the width in pixels, over ``mask``.
+- offset (``loss_offset``): smooth L1 (β = 0.5 px) on (dx, dy), over ``mask``.
+
+A term whose head the model lacks (structural models have skeleton and tangent only) is left out,
+and so is its weight. Masked means divide by the batch's mask size (at least 1).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["InkLoss", "LOG_NAMES", "TERMS"]
+
+TERMS = ("skeleton", "keypoints", "tangent", "width", "offset")
+LOG_NAMES = {"skeleton": "loss_skel", "keypoints": "loss_keys", "tangent": "loss_tangent", "width": "loss_width",
+             "offset": "loss_offset"}
+_FOCAL_ALPHA, _FOCAL_BETA = 2.0, 4.0
+
+
+def _masked_mean(value: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return (value * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def skeleton_loss(logits: torch.Tensor, target: torch.Tensor, max_pos_weight: float = 50.0) -> torch.Tensor:
+    """Class-balanced BCE + soft Dice for a (B, H, W) thin-structure target."""
+    logits, target = logits.float(), target.float()
+    pos = target.sum()
+    neg = target.numel() - pos
+    pos_weight = (neg / pos.clamp(min=1.0)).clamp(1.0, max_pos_weight).detach()
+    bce = F.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight, reduction="sum")
+    bce = bce / (pos * pos_weight + neg).clamp(min=1.0)
+    prob = torch.sigmoid(logits)
+    inter = (prob * target).sum((1, 2))
+    dice = 1.0 - (2.0 * inter + 1.0) / (prob.sum((1, 2)) + target.sum((1, 2)) + 1.0)
+    return bce + dice.mean()
+
+
+def peak_mask(heat: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """Pixels that are 3x3 local maxima of a (B, C, H, W) heatmap and above ``threshold``."""
+    pooled = F.max_pool2d(heat, 3, stride=1, padding=1)
+    return (heat >= pooled) & (heat > threshold)
+
+
+def keypoint_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Penalty-reduced pixel-wise focal loss (CenterNet) for (B, 2, H, W) Gaussian heatmaps."""
+    logits, target = logits.float(), target.float()
+    pos = peak_mask(target).float()
+    log_p = F.logsigmoid(logits)
+    log_1mp = F.logsigmoid(-logits)
+    p = torch.sigmoid(logits)
+    pos_term = -((1 - p) ** _FOCAL_ALPHA) * log_p * pos
+    neg_term = -((1 - target) ** _FOCAL_BETA) * (p ** _FOCAL_ALPHA) * log_1mp * (1 - pos)
+    return (pos_term.sum() + neg_term.sum()) / pos.sum().clamp(min=1.0)
+
+
+def tangent_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    cos = (pred.float() * target.float()).sum(1)
+    return _masked_mean(1.0 - cos, mask.float())
+
+
+def width_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return _masked_mean(F.smooth_l1_loss(pred.float(), target.float(), reduction="none", beta=1.0), mask.float())
+
+
+def offset_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    err = F.smooth_l1_loss(pred.float(), target.float(), reduction="none", beta=0.5).sum(1)
+    return _masked_mean(err, mask.float())
+
+
+class InkLoss:
+    """Weighted sum of the per-head terms. ``__call__(out, batch)`` returns a dict with every term
+    present (unweighted, as tensors) and ``total`` (the weighted sum that is back-propagated)."""
+
+    def __init__(self, weights: Mapping[str, float] | None = None) -> None:
+        weights = dict(weights.to_dict() if hasattr(weights, "to_dict") else (weights or {}))
+        unknown = set(weights) - set(TERMS)
+        if unknown:
+            raise ValueError(f"loss_weights: unknown term(s) {sorted(unknown)} (known: {', '.join(TERMS)})")
+        self.weights = {name: float(weights.get(name, default))
+                        for name, default in zip(TERMS, (10.0, 5.0, 2.0, 1.0, 1.0))}
+
+    def __call__(self, out: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        terms: dict[str, torch.Tensor] = {"skeleton": skeleton_loss(out["skeleton_logits"], batch["skeleton"])}
+        terms["tangent"] = tangent_loss(out["tangent"], batch["tangent"], batch["tangent_mask"])
+        if "keypoints_logits" in out:
+            terms["keypoints"] = keypoint_loss(out["keypoints_logits"], batch["keypoints"])
+        if "width" in out:
+            terms["width"] = width_loss(out["width"], batch["width"], batch["mask"])
+        if "offset" in out:
+            terms["offset"] = offset_loss(out["offset"], batch["offset"], batch["mask"])
+        terms = {name: terms[name] for name in TERMS if name in terms}
+        terms["total"] = sum(self.weights[name] * value for name, value in terms.items())
+        return terms

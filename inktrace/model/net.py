@@ -1,0 +1,334 @@
+"""InkTraceNet: a U-Net-style encoder-decoder with switchable skips and heads.
+
+Input: images (B, 1, H, W), dark ink on light paper in [0, 1], any H and W (padded inside to a
+multiple of 2**num_layers with paper, outputs cropped back). The network sees two channels: the
+ink (1 - image) with hidden pixels zeroed, and the visibility mask (1 where the pixel is seen), so
+the same weights serve masked (structural) and unmasked (dense) training.
+
+Encoder: a stem at full resolution, then ``num_layers`` times a residual block and a stride-2
+convolution (channels ``embed_dim * 2**level``, capped at 4x), then two bottleneck blocks.
+Decoder: per level, nearest-neighbour upsampling and a 3x3 convolution, plus the encoder feature
+of that level when skips are on (additive skips, so a model with skips off has exactly the same
+weights as one with skips on and transfers between stages), and a residual block.
+Normalisation: GroupNorm (default; batch-size independent, fine for small CPU batches and large
+AMP batches alike), BatchNorm or per-channel (instance) GroupNorm; activation SiLU.
+
+Heads (3x3 conv, SiLU, 1x1 conv), all at full resolution; ``forward`` returns:
+
+- ``skeleton_logits`` (B, H, W) and, with ``full_heads``, ``keypoints_logits`` (B, 2, H, W),
+- ``tangent`` (B, 2, H, W), unit length (cos 2θ, sin 2θ),
+- with ``full_heads``: ``width`` (B, H, W) >= 0 (softplus, pixels), ``offset`` (B, 2, H, W) pixels,
+- ``visible`` (B, 1, H, W) when input patches were masked (MAE-style, in training).
+
+``predict`` turns logits into probabilities and returns numpy arrays named as in CONTRACTS.md.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..checkpoint.format import CheckpointError, load_checkpoint
+
+__all__ = ["InkTraceNet", "random_visibility", "MODEL_KEYS", "HEAD_CHANNELS"]
+
+# constructor arguments, which are also the keys of the config's ``model`` section that matter here
+MODEL_KEYS = ("embed_dim", "num_layers", "full_heads", "skip_connections", "mask_ratio", "mask_patch_size",
+              "norm", "dropout", "freeze_encoder")
+HEAD_CHANNELS = {"skeleton": 1, "keypoints": 2, "tangent": 2, "width": 1, "offset": 2}
+STRUCTURAL_HEADS = ("skeleton", "tangent")
+_MAX_WIDTH_FACTOR = 4
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "instance":
+        return nn.GroupNorm(channels, channels)
+    if kind != "group":
+        raise ValueError(f"model.norm: unknown normalisation {kind!r} (group, batch or instance)")
+    groups = math.gcd(channels, 8)
+    return nn.GroupNorm(groups, channels)
+
+
+class ConvNormAct(nn.Sequential):
+    def __init__(self, cin: int, cout: int, norm: str, stride: int = 1) -> None:
+        super().__init__(nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), _norm(norm, cout), nn.SiLU())
+
+
+class ResBlock(nn.Module):
+    def __init__(self, channels: int, norm: str) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.norm1 = _norm(norm, channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.norm2 = _norm(norm, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.silu(self.norm1(self.conv1(x)))
+        return F.silu(x + self.norm2(self.conv2(y)))
+
+
+class Head(nn.Sequential):
+    def __init__(self, channels: int, out: int) -> None:
+        super().__init__(nn.Conv2d(channels, channels, 3, padding=1), nn.SiLU(), nn.Conv2d(channels, out, 1))
+
+
+def random_visibility(batch: int, height: int, width: int, ratio: float, patch: int,
+                      generator: torch.Generator | None = None, device: Any = "cpu") -> torch.Tensor:
+    """(B, 1, H, W) float mask, 0 on hidden patches: exactly ``round(ratio * patches)`` of the
+    ``ceil(H/patch) * ceil(W/patch)`` patches of each image are hidden, chosen uniformly."""
+    gh, gw = -(-height // patch), -(-width // patch)
+    n = gh * gw
+    hidden = int(round(ratio * n))
+    noise = torch.rand(batch, n, generator=generator, device="cpu" if generator is None else generator.device)
+    rank = noise.argsort(1).argsort(1)
+    grid = (rank >= hidden).to(torch.float32).view(batch, 1, gh, gw).to(device)
+    vis = grid.repeat_interleave(patch, 2).repeat_interleave(patch, 3)
+    return vis[:, :, :height, :width].contiguous()
+
+
+class InkTraceNet(nn.Module):
+    def __init__(self, embed_dim: int = 128, num_layers: int = 4, full_heads: bool = True,
+                 skip_connections: bool = True, mask_ratio: float = 0.0, mask_patch_size: int = 8,
+                 norm: str = "group", dropout: float = 0.0, freeze_encoder: bool = False) -> None:
+        super().__init__()
+        if embed_dim < 1 or num_layers < 1:
+            raise ValueError(f"embed_dim and num_layers must be positive (got {embed_dim}, {num_layers})")
+        if not 0.0 <= mask_ratio < 1.0:
+            raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}")
+        self.hparams = {"embed_dim": int(embed_dim), "num_layers": int(num_layers), "full_heads": bool(full_heads),
+                        "skip_connections": bool(skip_connections), "mask_ratio": float(mask_ratio),
+                        "mask_patch_size": int(mask_patch_size), "norm": str(norm), "dropout": float(dropout),
+                        "freeze_encoder": bool(freeze_encoder)}
+        self.num_layers = int(num_layers)
+        self.skip_connections = bool(skip_connections)
+        self.mask_ratio = float(mask_ratio)
+        self.mask_patch_size = int(mask_patch_size)
+        self.full_heads = bool(full_heads)
+        chans = [embed_dim * min(2 ** level, _MAX_WIDTH_FACTOR) for level in range(num_layers + 1)]
+
+        self.stem = ConvNormAct(2, chans[0], norm)
+        self.enc_blocks = nn.ModuleList(ResBlock(chans[i], norm) for i in range(num_layers))
+        self.downs = nn.ModuleList(ConvNormAct(chans[i], chans[i + 1], norm, stride=2) for i in range(num_layers))
+        self.bottleneck = nn.Sequential(ResBlock(chans[-1], norm), ResBlock(chans[-1], norm))
+        self.ups = nn.ModuleList(ConvNormAct(chans[i + 1], chans[i], norm) for i in range(num_layers))
+        self.dec_blocks = nn.ModuleList(ResBlock(chans[i], norm) for i in range(num_layers))
+        self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
+        names = tuple(HEAD_CHANNELS) if full_heads else STRUCTURAL_HEADS
+        self.heads = nn.ModuleDict({name: Head(chans[0], HEAD_CHANNELS[name]) for name in names})
+        self._encoder_frozen = False
+        if freeze_encoder:
+            self.freeze_encoder(True)
+
+    # ----------------------------------------------------------------- construction and info
+    @classmethod
+    def from_config(cls, model_cfg: Any) -> "InkTraceNet":
+        """From a ``model`` config section (a ModelConfig or a plain dict); unknown keys are ignored."""
+        values = model_cfg.to_dict() if hasattr(model_cfg, "to_dict") else dict(model_cfg)
+        return cls(**{k: values[k] for k in MODEL_KEYS if k in values})
+
+    @property
+    def head_names(self) -> tuple[str, ...]:
+        return tuple(self.heads.keys())
+
+    def get_num_params(self, trainable_only: bool = False) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+
+    def encoder_modules(self) -> list[nn.Module]:
+        """The encoder: stem, encoder blocks, downsampling convolutions and the bottleneck."""
+        return [self.stem, self.enc_blocks, self.downs, self.bottleneck]
+
+    def freeze_encoder(self, frozen: bool = True) -> None:
+        """Fix (or free) the encoder weights; a frozen encoder also stays in eval mode (its
+        normalisation statistics do not move) while the rest trains."""
+        self._encoder_frozen = bool(frozen)
+        self.hparams["freeze_encoder"] = bool(frozen)
+        for module in self.encoder_modules():
+            for p in module.parameters():
+                p.requires_grad_(not frozen)
+        self.train(self.training)
+
+    @property
+    def encoder_frozen(self) -> bool:
+        return self._encoder_frozen
+
+    def train(self, mode: bool = True) -> "InkTraceNet":
+        super().train(mode)
+        if self._encoder_frozen:
+            for module in self.encoder_modules():
+                module.eval()
+        return self
+
+    # ----------------------------------------------------------------- forward
+    def forward(self, image: torch.Tensor, visible: torch.Tensor | None = None,
+                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Raw outputs for (B, 1, H, W) images; see the module docstring. In training mode with
+        ``mask_ratio`` > 0 random patches are hidden (or pass ``visible`` to choose them)."""
+        if image.dim() != 4 or image.shape[1] != 1:
+            raise ValueError(f"expected images of shape (B, 1, H, W), got {tuple(image.shape)}")
+        B, _, H, W = image.shape
+        masked = visible is not None or (self.training and self.mask_ratio > 0)
+        if visible is None:
+            visible = (random_visibility(B, H, W, self.mask_ratio, self.mask_patch_size, generator, image.device)
+                       if masked else torch.ones_like(image))
+        visible = visible.to(dtype=image.dtype, device=image.device)
+        x = torch.cat([(1.0 - image) * visible, visible], 1)
+        m = 2 ** self.num_layers
+        ph, pw = (-H) % m, (-W) % m
+        if ph or pw:  # paper (no ink), seen, on the right and bottom
+            x = torch.cat([F.pad(x[:, :1], (0, pw, 0, ph), value=0.0), F.pad(x[:, 1:], (0, pw, 0, ph), value=1.0)], 1)
+
+        x = self.stem(x)
+        skips = []
+        for block, down in zip(self.enc_blocks, self.downs):
+            x = block(x)
+            skips.append(x)
+            x = down(x)
+        x = self.bottleneck(x)
+        for i in reversed(range(self.num_layers)):
+            x = self.ups[i](F.interpolate(x, scale_factor=2.0, mode="nearest"))
+            if self.skip_connections:
+                x = x + skips[i]
+            x = self.dec_blocks[i](x)
+        x = self.dropout(x)
+
+        out: dict[str, torch.Tensor] = {}
+        raw = {name: head(x)[:, :, :H, :W] for name, head in self.heads.items()}
+        out["skeleton_logits"] = raw["skeleton"][:, 0]
+        t = raw["tangent"].float()
+        out["tangent"] = (t / t.norm(dim=1, keepdim=True).clamp(min=1e-6)).to(raw["tangent"].dtype)
+        if "keypoints" in raw:
+            out["keypoints_logits"] = raw["keypoints"]
+            out["width"] = F.softplus(raw["width"][:, 0])
+            out["offset"] = raw["offset"]
+        if masked:
+            out["visible"] = visible
+        return out
+
+    @staticmethod
+    def probabilities(out: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The five maps of CONTRACTS.md (those the heads give) from ``forward``'s raw outputs."""
+        maps = {"skeleton": torch.sigmoid(out["skeleton_logits"].float())}
+        if "keypoints_logits" in out:
+            maps["keypoints"] = torch.sigmoid(out["keypoints_logits"].float())
+        for name in ("tangent", "width", "offset"):
+            if name in out:
+                maps[name] = out[name].float()
+        return maps
+
+    # ----------------------------------------------------------------- inference
+    @torch.no_grad()
+    def predict(self, images: Any, batch_size: int = 16, device: Any = None) -> dict[str, np.ndarray]:
+        """The dense maps for grayscale images, dark ink on light paper.
+
+        ``images``: an (H, W), (B, H, W) or (B, 1, H, W) numpy array or tensor, or a sequence of
+        equally sized (H, W) arrays; floats in [0, 1] or uint8 (divided by 255); any H and W.
+        Returns numpy float32 arrays, batch first: ``skeleton`` (B, H, W) and ``keypoints``
+        (B, 2, H, W) probabilities, ``tangent``, ``width``, ``offset`` as in CONTRACTS.md (only
+        those the heads give). Runs in eval mode without masking; the mode is restored after.
+        """
+        batch = _as_batch(images)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        device = torch.device(device) if device is not None else next(self.parameters()).device
+        was_training = self.training
+        self.eval()
+        try:
+            parts: dict[str, list[np.ndarray]] = {}
+            for start in range(0, batch.shape[0], batch_size):
+                x = batch[start:start + batch_size].to(device)
+                maps = self.probabilities(self(x))
+                for name, value in maps.items():
+                    parts.setdefault(name, []).append(value.cpu().numpy())
+        finally:
+            self.train(was_training)
+        return {name: np.concatenate(chunks, 0) for name, chunks in parts.items()}
+
+    # ----------------------------------------------------------------- checkpoints
+    @classmethod
+    def load_from_checkpoint(cls, path: str | os.PathLike, map_location: Any = "cpu") -> "InkTraceNet":
+        """The model stored in a checkpoint (InkTrace format), in eval mode."""
+        ckpt = load_checkpoint(path, map_location)
+        try:
+            model = cls.from_config(ckpt["config"]["model"])
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path}: bad model configuration ({exc})") from None
+        try:
+            model.load_state_dict(ckpt["model"])
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()
+            raise CheckpointError(f"{path}: weights do not fit the stored model configuration "
+                                  f"({' '.join(s.strip() for s in first[:2])[:200]})") from None
+        return model.eval()
+
+    def transfer_from(self, state_dict: Mapping[str, torch.Tensor]) -> dict[str, list[str]]:
+        """Copy every weight whose name and shape match (e.g. a structural model into a dense one:
+        the extra heads keep their initialisation). Returns the names ``loaded``, ``missing`` (here,
+        not there) and ``skipped`` (there, but absent here or of another shape)."""
+        own = self.state_dict()
+        loaded, skipped = [], []
+        with torch.no_grad():
+            for name, value in state_dict.items():
+                if name in own and own[name].shape == value.shape:
+                    own[name].copy_(value)
+                    loaded.append(name)
+                else:
+                    skipped.append(name)
+        missing = [name for name in own if name not in state_dict]
+        return {"loaded": loaded, "missing": missing, "skipped": skipped}
+
+
+def _as_batch(images: Any) -> torch.Tensor:
+    """(B, 1, H, W) float32 CPU tensor in [0, 1] from the inputs ``predict`` accepts."""
+    if isinstance(images, (list, tuple)):
+        if not images:
+            raise ValueError("images: empty sequence")
+        arrays = [_to_numpy(im, f"images[{i}]") for i, im in enumerate(images)]
+        shapes = {a.shape for a in arrays}
+        if len(shapes) > 1:
+            raise ValueError(f"images: sizes differ ({', '.join(str(s) for s in sorted(shapes))}); "
+                             "call predict once per size")
+        array = np.stack(arrays)
+        if array.ndim != 3:
+            raise ValueError(f"images: a sequence must hold (H, W) arrays, got shape {arrays[0].shape}")
+    else:
+        array = _to_numpy(images, "images")
+    if array.ndim == 2:
+        array = array[None, None]
+    elif array.ndim == 3:
+        array = array[:, None]
+    elif array.ndim != 4 or array.shape[1] != 1:
+        raise ValueError(f"images: expected (H, W), (B, H, W) or (B, 1, H, W) grayscale, got shape {array.shape}")
+    if 0 in array.shape:
+        raise ValueError(f"images: empty array of shape {array.shape}")
+    if array.dtype == np.uint8:
+        tensor = torch.from_numpy(array.astype(np.float32) / 255.0)
+    elif array.dtype == np.bool_ or np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer):
+        tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+        if not torch.isfinite(tensor).all():
+            raise ValueError("images: values must be finite (found NaN or infinity)")
+        lo, hi = float(tensor.min()), float(tensor.max())
+        if lo < 0.0 or hi > 1.0:
+            raise ValueError(f"images: values must be in [0, 1] (found {lo:g} to {hi:g}); "
+                             "divide 8-bit data by 255 or pass it as uint8")
+    else:
+        raise ValueError(f"images: unsupported dtype {array.dtype}")
+    return tensor
+
+
+def _to_numpy(images: Any, name: str) -> np.ndarray:
+    if isinstance(images, torch.Tensor):
+        t = images.detach().cpu()
+        if t.dtype == torch.bfloat16:
+            t = t.float()
+        return t.numpy()
+    if isinstance(images, np.ndarray):
+        return images
+    raise ValueError(f"{name}: expected a numpy array or a tensor, got {type(images).__name__}")
