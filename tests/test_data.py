@@ -357,6 +357,35 @@ def test_skeleton_stays_connected_where_the_major_axis_changes_and_reaches_the_e
     assert torch.allclose(dot["tangent"].norm(dim=0)[on], torch.tensor(1.0), atol=1e-5)
 
 
+def _eight_connected_parts(mask: torch.Tensor) -> int:
+    """Number of 8-connected components of a small binary map (plain flood fill)."""
+    todo = {tuple(p) for p in mask.nonzero().tolist()}
+    parts = 0
+    while todo:
+        parts += 1
+        stack = [todo.pop()]
+        while stack:
+            i, j = stack.pop()
+            for di in (-1, 0, 1):
+                for dj in (-1, 0, 1):
+                    if (i + di, j + dj) in todo:
+                        todo.remove((i + di, j + dj))
+                        stack.append((i + di, j + dj))
+    return parts
+
+
+def test_skeleton_has_no_gap_at_the_tip_of_a_sharp_reversal():
+    # both arms run mostly along x and turn back at x = 50.2: neither reaches the tip column's centre
+    v = draw([([[10.0, 20.0], [50.2, 24.3], [10.0, 28.0]], 2.0)], size=(64, 64))
+    assert v["skeleton"][24, 50] == 1
+    assert _eight_connected_parts(v["skeleton"]) == 1
+    for stage in (4, 6):
+        batch = SyntheticInk(stage, 64, 64, seed=1).render(range(32))
+        for sk, n in zip(batch["skeleton"], batch["num_points"]):
+            # no more pieces than one per endpoint pair could explain (loose, but catches 1-px gaps)
+            assert _eight_connected_parts(sk) <= max(int(n), 1)
+
+
 def test_empty_batches_render():
     b = SyntheticInk(9, 10, 64).render([])
     assert b["image"].shape == (0, 1, 64, 64) and b["points"].shape == (0, 0, 3)

@@ -61,10 +61,10 @@ def _disc_window(xy: torch.Tensor, batch: torch.Tensor, radius: torch.Tensor, he
 
 
 def _join_skeleton(strokes: Strokes, x_major: torch.Tensor, height: int, width: int, skeleton) -> None:
-    """Add the pixel holding a stroke's end, and the pixel of a vertex where the centreline turns
-    from running mostly along x to mostly along y (or back), when no incident segment already
-    marks that pixel's column (x-major) or row (y-major). Per-segment columns and rows alone can
-    stop short of an end or leave a one-pixel gap at such a turn."""
+    """Add the pixel holding a vertex of the centreline (a stroke's end, a turn from running mostly
+    along x to mostly along y or back, the tip of a sharp reversal) when no incident segment
+    already marks that pixel's column (x-major) or row (y-major). Per-segment columns and rows
+    alone can stop short of an end or leave a one-pixel gap at such a vertex."""
     dev = skeleton.device
     pts, valid = strokes.points.to(dev), strokes.seg_valid.to(dev)
     B, S, N, _ = pts.shape
@@ -86,9 +86,10 @@ def _join_skeleton(strokes: Strokes, x_major: torch.Tensor, height: int, width: 
     a_in = torch.cat([pts[..., :1, :], pts[..., :-1, :]], 2)  # previous vertex
     a_out = torch.cat([pts[..., 1:, :], pts[..., -1:, :]], 2)  # next vertex
     seen = covers(m_in, a_in, pts, px, py) | covers(m_out, pts, a_out, px, py)
-    is_end = (m_in < 0) != (m_out < 0)
-    turn = (m_in >= 0) & (m_out >= 0) & (m_in != m_out)
-    bi, si, vi = ((is_end | turn) & ~seen).nonzero(as_tuple=True)
+    # every vertex of a segment: ends, turns between x- and y-major, and reversals (the tip of a
+    # sharp V whose arms both run mostly along x stops short of the tip's column on both sides)
+    on_stroke = (m_in >= 0) | (m_out >= 0)
+    bi, si, vi = (on_stroke & ~seen).nonzero(as_tuple=True)
     col, row = px[bi, si, vi].long(), py[bi, si, vi].long()
     inside = (col >= 0) & (col < width) & (row >= 0) & (row < height)
     skeleton[(bi * height * width + row * width + col)[inside]] = 1.0
