@@ -88,9 +88,11 @@ def test_bad_command_lines_exit_2_with_one_line(capsys, argv, expected):
     assert expected in err
 
 
-def test_training_is_not_faked_yet(capsys):
-    status, _, err = run(train_main, ["--config", DEFAULT, "--stage", "debug"], capsys)
-    assert status == 1 and "training is not available in this version yet" in err
+def test_resume_usage_errors(capsys):
+    status, _, err = run(train_main, ["--config", DEFAULT, "--resume", "x.ckpt"], capsys)
+    assert status == 2 and "--resume with --config needs --stage NAME or --run-all-stages" in err
+    status, _, err = run(train_main, ["--stage", "dense", "--resume", "x.ckpt"], capsys)
+    assert status == 2 and "need --config FILE" in err
 
 
 def test_inktrace_command_dispatch(capsys):

@@ -1,5 +1,9 @@
-"""Checkpoints: the InkTrace format (format.py)."""
+"""Checkpoints: the InkTrace format (format.py), which files a run keeps (manager.py) and loading
+weights from other wrappers' state dicts with a report (weights.py)."""
 
 from .format import FORMAT, FORMAT_VERSION, CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
+from .manager import CheckpointManager
+from .weights import WeightsReport, load_weights, strip_prefixes
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "CheckpointError", "load_checkpoint", "read_checkpoint", "save_checkpoint"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "CheckpointError", "load_checkpoint", "read_checkpoint", "save_checkpoint",
+           "CheckpointManager", "WeightsReport", "load_weights", "strip_prefixes"]

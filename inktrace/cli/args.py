@@ -117,7 +117,13 @@ def fail(prog: str, message: str, status: int) -> int:
 
 def run_guarded(prog: str, fn, *args) -> int:
     """Run ``fn``; bad usage or input becomes one line on stderr and status 2."""
+    from ..checkpoint import CheckpointError
+    from ..data.svg import SvgError
     try:
         return fn(*args)
-    except (UsageError, ConfigError) as exc:
+    except (UsageError, ConfigError, CheckpointError, SvgError) as exc:
         return fail(prog, str(exc), 2)
+    except FloatingPointError as exc:  # NonFiniteLossError: the message says what was kept
+        return fail(prog, str(exc), 1)
+    except KeyboardInterrupt:
+        return fail(prog, "aborted", 1)

@@ -7,7 +7,8 @@ import sys
 from typing import Sequence
 
 from ..config import Config
-from .args import StrictParser, UsageError, add_override_flags, overrides_from_args, run_guarded, spellings
+from ..training.pipeline import checkpoint_config, run_stages
+from .args import StrictParser, UsageError, add_override_flags, fail, overrides_from_args, run_guarded, spellings
 
 __all__ = ["build_parser", "main", "resolve_configs"]
 
@@ -41,7 +42,10 @@ def resolve_configs(args: argparse.Namespace) -> list[Config]:
         raise UsageError("--start-from needs --run-all-stages")
     if not args.config:
         if args.resume:
-            raise UsageError("--resume without --config needs the training core, not in this version yet")
+            if args.stage or args.run_all_stages:
+                raise UsageError("--stage/--run-all-stages with --resume need --config FILE (without it, the "
+                                 "checkpoint's own stage and config are used)")
+            return [checkpoint_config(args.resume, overrides_from_args(args))]
         raise UsageError("--config FILE is required (or --resume CKPT to continue a run)")
     overrides = overrides_from_args(args)
     if args.run_all_stages:
@@ -60,6 +64,9 @@ def resolve_configs(args: argparse.Namespace) -> list[Config]:
         return [Config.from_yaml(args.config, stage=s, overrides=overrides if i == 0 else later)
                 for i, s in enumerate(order)]
     if args.stage is None and not (args.print_config or args.explain):
+        if args.resume:
+            raise UsageError("--resume with --config needs --stage NAME or --run-all-stages "
+                             "(or give --resume alone to use the checkpoint's stored config)")
         raise UsageError("choose --stage NAME or --run-all-stages")
     return [Config.from_yaml(args.config, stage=args.stage, overrides=overrides)]
 
@@ -72,9 +79,11 @@ def _main(argv: Sequence[str] | None, prog: str, print_only: bool) -> int:
         docs = [cfg.explain() if args.explain else cfg.to_yaml() for cfg in configs]
         sys.stdout.write(("---\n" if not args.explain else "\n").join(docs))
         return 0
-    print(f"{prog}: error: training is not available in this version yet (the trainers arrive with "
-          "the training-core issue); --print-config and --explain work", file=sys.stderr)
-    return 1
+    summaries = run_stages(configs, resume=args.resume)
+    last = summaries[-1] if summaries else {"status": "completed"}
+    if last["status"] == "interrupted":
+        return fail(prog, f"interrupted; continue with --resume {last.get('last_checkpoint')}", 1)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "train.py", print_only: bool = False) -> int:

@@ -123,6 +123,12 @@ class InkTraceNet(nn.Module):
         self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
         names = tuple(HEAD_CHANNELS) if full_heads else STRUCTURAL_HEADS
         self.heads = nn.ModuleDict({name: Head(chans[0], HEAD_CHANNELS[name]) for name in names})
+        # start the sparse maps near their prior (CenterNet): p = 0.05 centreline, 0.01 keypoints,
+        # so the first steps are not spent unlearning p = 0.5 everywhere
+        with torch.no_grad():
+            self.heads["skeleton"][-1].bias.fill_(math.log(0.05 / 0.95))
+            if "keypoints" in self.heads:
+                self.heads["keypoints"][-1].bias.fill_(math.log(0.01 / 0.99))
         self._encoder_frozen = False
         if freeze_encoder:
             self.freeze_encoder(True)

@@ -1,0 +1,357 @@
+"""Which checkpoint files a training run keeps: ``last.ckpt``, ``best.ckpt`` and the top-k files
+``epoch{E}-{monitor}{value:.4f}.ckpt`` ranked by one monitored metric.
+
+Rules
+-----
+* Every file is written atomically (``inktrace.fileio.atomic_write``: temporary file in the same
+  folder, fsync, ``os.replace``); the payload is serialised once and the same bytes go to every
+  file of one :meth:`CheckpointManager.save`. ``best.ckpt`` and ``last.ckpt`` are plain files,
+  never symlinks.
+* Write order within one save: the top-k file, then ``best.ckpt``, then ``last.ckpt``. So the
+  bookkeeping stored in ``last.ckpt`` only ever names files that were already on disk. Files that
+  fall out of the top-k are deleted only after all new files are written. If a write raises, the
+  files this save created are removed again and the bookkeeping is left as it was (``best.ckpt``,
+  if it was already overwritten, then holds a checkpoint better than the recorded best; the next
+  improvement overwrites it).
+* A missing, non-numeric, NaN or infinite monitored value is never best and never enters the
+  top-k; ``last.ckpt`` is still written. Ties: the earlier checkpoint stays ahead (a later one
+  with an equal value is neither best nor pushes the earlier one out).
+* Saving an epoch that is already in the top-k replaces that entry.
+* Only files this manager wrote (or that the bookkeeping it loaded says its run wrote) are ever
+  deleted. A folder holding another run's checkpoints is left alone, except that ``last.ckpt``,
+  ``best.ckpt`` and a top-k file of the very same name are overwritten. Resuming from a file
+  older than ``last.ckpt`` restores the bookkeeping as of that file: top-k files the abandoned
+  run wrote later are unknown to it and stay on disk.
+* :meth:`CheckpointManager.protect` exempts a file (the checkpoint a run resumed from) from
+  deletion. Protection is about deletion only: ``last.ckpt``/``best.ckpt`` are still rewritten.
+
+Bookkeeping
+-----------
+Each file carries the manager's state *as it is after that save* under the payload key
+``"checkpoint_manager"`` (:data:`STATE_KEY`); a resumed run passes it to
+:meth:`CheckpointManager.load_state_dict`. The state holds plain Python values only (survives
+``torch.load(weights_only=True)``) and names files relative to the checkpoint folder, so a moved
+folder still resumes. It also lists the files that fell out of the top-k in that save
+(``pending_delete``): if a crash struck between writing and deleting, the resumed run deletes them
+after its next save.
+
+When ``load_state_dict`` finds a recorded file gone: a top-k entry is dropped; a gone
+``best.ckpt`` keeps the best *value and epoch* (so a worse checkpoint is never written as
+``best.ckpt`` and ``is_best`` stays true to the run's history) while :attr:`best_path` falls back to
+the best epoch's top-k file if that still exists, else None. Every such repair is reported in the
+returned list of warnings. A state ranked by another monitor or mode is not carried over (its
+files are then kept, as another run's).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..fileio import atomic_write
+from .format import FORMAT, FORMAT_VERSION, CheckpointError
+
+__all__ = ["CheckpointManager", "STATE_KEY", "LAST_NAME", "BEST_NAME"]
+
+STATE_KEY = "checkpoint_manager"
+LAST_NAME = "last.ckpt"
+BEST_NAME = "best.ckpt"
+_STATE_VERSION = 1
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class CheckpointManager:
+    """Keeps ``last.ckpt``, ``best.ckpt`` and the ``keep_top_k`` best checkpoints in ``directory``.
+
+    ``keep_top_k=0`` keeps no top-k files (with ``save_best`` that means "best only").
+    Nothing touches the disk before the first :meth:`save`.
+    """
+
+    def __init__(self, directory: str | os.PathLike, monitor: str = "val/loss", mode: str = "min",
+                 keep_top_k: int = 3, save_last: bool = True, save_best: bool = True):
+        if mode not in ("min", "max"):
+            raise ValueError(f"checkpoint mode must be 'min' or 'max', not {mode!r}")
+        if not isinstance(monitor, str) or not monitor:
+            raise ValueError(f"checkpoint monitor must be a metric name, not {monitor!r}")
+        if isinstance(keep_top_k, bool) or not isinstance(keep_top_k, int) or keep_top_k < 0:
+            raise ValueError(f"keep_top_k must be an integer >= 0, not {keep_top_k!r}")
+        self.directory = Path(directory)
+        self.monitor = monitor
+        self.mode = mode
+        self.keep_top_k = keep_top_k
+        self.save_last = bool(save_last)
+        self.save_best = bool(save_best)
+        self._top: list[dict[str, Any]] = []        # {"epoch", "value", "file"}, best first
+        self._best: dict[str, Any] | None = None    # {"epoch", "value", "file" (or None)}
+        self._last: str | None = None
+        self._last_epoch: int | None = None
+        self._protected: set[Path] = set()          # resolved paths
+        self._pending: list[str] = []               # our files that fell out, not yet deleted
+
+    # ------------------------------------------------------------------ naming and properties
+    @staticmethod
+    def filename(epoch: int, monitor: str, value: float) -> str:
+        """``epoch{epoch}-{monitor}{value:.4f}.ckpt`` with every character of ``monitor`` other than
+        letters, digits, ``.``, ``_`` and ``-`` replaced by ``_`` ("val/loss" -> "val_loss")."""
+        return f"epoch{epoch}-{_UNSAFE.sub('_', monitor)}{value:.4f}.ckpt"
+
+    def _path(self, name: str | None) -> str | None:
+        return None if name is None else str(self.directory / name)
+
+    @property
+    def top_k(self) -> list[dict[str, Any]]:
+        """The kept top-k checkpoints, best first: ``[{"epoch", "value", "path"}]``."""
+        return [{"epoch": e["epoch"], "value": e["value"], "path": self._path(e["file"])} for e in self._top]
+
+    @property
+    def best_value(self) -> float | None:
+        return None if self._best is None else self._best["value"]
+
+    @property
+    def best_epoch(self) -> int | None:
+        return None if self._best is None else self._best["epoch"]
+
+    @property
+    def best_path(self) -> str | None:
+        """``best.ckpt``; without it (``save_best=False``, or the file is gone) the best epoch's
+        top-k file if kept; else None."""
+        if self._best is None:
+            return None
+        if self._best["file"] is not None:
+            return self._path(self._best["file"])
+        for e in self._top:
+            if e["epoch"] == self._best["epoch"] and e["value"] == self._best["value"]:
+                return self._path(e["file"])
+        return None
+
+    @property
+    def last_path(self) -> str | None:
+        return self._path(self._last)
+
+    def protect(self, path: str | os.PathLike) -> None:
+        """Never delete ``path`` (e.g. the checkpoint this run resumed from), even when it falls out
+        of the top-k. It stays protected in the bookkeeping of later saves."""
+        self._protected.add(Path(path).resolve())
+
+    def _is_protected(self, name: str) -> bool:
+        return (self.directory / name).resolve() in self._protected
+
+    # ------------------------------------------------------------------ ranking
+    def _better(self, a: float, b: float) -> bool:
+        return a < b if self.mode == "min" else a > b
+
+    def _monitored(self, metrics: Mapping[str, Any] | None) -> float | None:
+        if not isinstance(metrics, Mapping) or metrics.get(self.monitor) is None:
+            return None
+        try:
+            value = float(metrics[self.monitor])
+        except (TypeError, ValueError, RuntimeError):
+            return None
+        return value if math.isfinite(value) else None
+
+    # ------------------------------------------------------------------ saving
+    def save(self, payload: dict[str, Any], epoch: int, metrics: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Write this epoch's checkpoint files and delete the ones that fell out of the top-k.
+
+        Returns ``{"paths": [written, in order], "is_best": bool, "removed": [deleted]}``.
+        ``format``/``format_version`` are added to the payload unless it has them.
+        """
+        if not isinstance(payload, Mapping):
+            raise TypeError(f"checkpoint payload must be a dict, not {type(payload).__name__}")
+        if isinstance(epoch, bool) or not isinstance(epoch, int):
+            raise TypeError(f"epoch must be an int, not {type(epoch).__name__}")
+        value = self._monitored(metrics)
+
+        top = [e for e in self._top if e["epoch"] != epoch]
+        dropped = [e["file"] for e in self._top if e["epoch"] == epoch]
+        new_file = None
+        if value is not None and self.keep_top_k > 0:
+            pos = next((i for i, e in enumerate(top) if self._better(value, e["value"])), len(top))
+            if pos < self.keep_top_k:
+                new_file = self.filename(epoch, self.monitor, value)
+                top.insert(pos, {"epoch": epoch, "value": value, "file": new_file})
+        dropped += [e["file"] for e in top[self.keep_top_k:]]
+        top = top[:self.keep_top_k]
+
+        is_best = value is not None and (self._best is None or self._better(value, self._best["value"]))
+        best = self._best
+        if is_best:
+            best = {"epoch": epoch, "value": value, "file": BEST_NAME if self.save_best else None}
+        last = LAST_NAME if self.save_last else self._last
+
+        keep = {e["file"] for e in top} | {LAST_NAME, BEST_NAME}
+        to_delete = [n for n in dict.fromkeys(dropped + self._pending) if n not in keep and not self._is_protected(n)]
+        state = self._state(top, best, last, epoch, to_delete)
+
+        targets = ([new_file] if new_file else []) + ([BEST_NAME] if is_best and self.save_best else []) \
+            + ([LAST_NAME] if self.save_last else [])
+        data = b""
+        if targets:
+            buffer = io.BytesIO()
+            torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload, STATE_KEY: state}, buffer)
+            data = buffer.getvalue()
+        written: list[str] = []
+        created: list[Path] = []
+        try:
+            for name in targets:
+                path = self.directory / name
+                existed = path.exists()
+                atomic_write(path, lambda f: f.write(data))
+                if not existed:
+                    created.append(path)
+                written.append(str(path))
+        except BaseException:
+            for path in created:
+                try:
+                    path.unlink()
+                except OSError:
+                    pass
+            raise
+
+        self._top, self._best, self._last, self._last_epoch = top, best, last, epoch
+        removed, failed = [], []
+        for name in to_delete:
+            path = self.directory / name
+            try:
+                path.unlink()
+                removed.append(str(path))
+            except FileNotFoundError:
+                pass
+            except OSError:
+                failed.append(name)  # retried after the next save
+        self._pending = failed
+        return {"paths": written, "is_best": is_best, "removed": removed}
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _state(self, top, best, last, last_epoch, pending) -> dict[str, Any]:
+        here = self.directory.resolve()
+        protected = sorted(p.name if p.parent == here else str(p) for p in self._protected)
+        return {
+            "version": _STATE_VERSION,
+            "monitor": self.monitor,
+            "mode": self.mode,
+            "keep_top_k": self.keep_top_k,
+            "save_last": self.save_last,
+            "save_best": self.save_best,
+            "top_k": [dict(e) for e in top],
+            "best": None if best is None else dict(best),
+            "last_file": last,
+            "last_epoch": last_epoch,
+            "protected": protected,
+            "pending_delete": list(pending),
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        """The bookkeeping as plain Python values (file names relative to the folder)."""
+        return self._state(self._top, self._best, self._last, self._last_epoch, self._pending)
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> list[str]:
+        """Restore the bookkeeping written by :meth:`state_dict` (or stored under
+        ``"checkpoint_manager"`` in a checkpoint), checked against the files on disk.
+
+        Returns warnings (one line each) about what was repaired: gone files dropped, a state
+        ranked by another monitor/mode not carried over, surplus top-k entries (smaller
+        ``keep_top_k``) scheduled for deletion after the next save. An empty dict (a checkpoint
+        without bookkeeping) changes nothing and says so. Raises CheckpointError if ``state`` is
+        not such bookkeeping at all.
+        """
+        if not isinstance(state, Mapping):
+            raise CheckpointError(f"checkpoint manager state: expected a dict, got {type(state).__name__}")
+        if not state:  # a checkpoint without bookkeeping (older or hand-made): nothing to restore
+            return ["the checkpoint holds no top-k/best bookkeeping: ranking starts afresh, files already "
+                    "in the folder are kept"]
+        version = state.get("version")
+        if not isinstance(version, int) or version < 1:
+            raise CheckpointError(f"checkpoint manager state: bad version {version!r}")
+        if version > _STATE_VERSION:
+            raise CheckpointError(f"checkpoint manager state: version {version} was written by a newer "
+                                  f"InkTrace (this one reads up to {_STATE_VERSION})")
+        warnings: list[str] = []
+        top: list[dict[str, Any]] = []
+        best = None
+        pending = [n for n in state.get("pending_delete") or [] if _plain_name(n)]
+
+        if state.get("monitor") != self.monitor or state.get("mode") != self.mode:
+            warnings.append(f"checkpoint bookkeeping ranks by {state.get('monitor')!r} ({state.get('mode')}), "
+                            f"this run by {self.monitor!r} ({self.mode}): earlier top-k and best not carried "
+                            f"over, their files are kept")
+        else:
+            for raw in state.get("top_k") or []:
+                entry = _entry(raw, need_file=True)
+                if entry is None:
+                    warnings.append(f"checkpoint bookkeeping: malformed top-k entry {raw!r} dropped")
+                elif not (self.directory / entry["file"]).is_file():
+                    warnings.append(f"top-k checkpoint {self.directory / entry['file']} (epoch {entry['epoch']}) "
+                                    f"is gone: dropped from the top-k")
+                else:
+                    top.append(entry)
+            top.sort(key=lambda e: e["value"] if self.mode == "min" else -e["value"])  # stable: ties keep order
+            if len(top) > self.keep_top_k:
+                surplus = top[self.keep_top_k:]
+                top = top[:self.keep_top_k]
+                pending += [e["file"] for e in surplus]
+                warnings.append(f"keep_top_k is {self.keep_top_k}, the bookkeeping kept {len(top) + len(surplus)}: "
+                                f"{', '.join(e['file'] for e in surplus)} will be deleted after the next save")
+            if state.get("best") is not None:
+                best = _entry(state["best"], need_file=False)
+                if best is None:
+                    warnings.append(f"checkpoint bookkeeping: malformed best entry {state['best']!r} dropped")
+                elif best["file"] is not None and not (self.directory / best["file"]).is_file():
+                    gone = self.directory / best["file"]
+                    best["file"] = None
+                    fallback = self._fallback_best(best, top)
+                    warnings.append(f"best checkpoint {gone} (epoch {best['epoch']}, {self.monitor} "
+                                    f"{best['value']:.4f}) is gone: best value kept, best path now "
+                                    f"{fallback or 'none'}")
+
+        last = state.get("last_file")
+        if last is not None and (not _plain_name(last) or not (self.directory / last).is_file()):
+            warnings.append(f"last checkpoint {self.directory / str(last)} is gone: forgotten")
+            last = None
+        last_epoch = state.get("last_epoch")
+        for name in state.get("protected") or []:
+            if isinstance(name, str) and name:
+                self._protected.add((self.directory / name).resolve())
+
+        self._top, self._best, self._last = top, best, last
+        self._last_epoch = last_epoch if isinstance(last_epoch, int) else None
+        self._pending = list(dict.fromkeys(pending))
+        return warnings
+
+    def _fallback_best(self, best, top) -> str | None:
+        for e in top:
+            if e["epoch"] == best["epoch"] and e["value"] == best["value"]:
+                return self._path(e["file"])
+        return None
+
+    def __repr__(self) -> str:
+        return (f"CheckpointManager({str(self.directory)!r}, monitor={self.monitor!r}, mode={self.mode!r}, "
+                f"keep_top_k={self.keep_top_k}, best={self.best_value!r} @ epoch {self.best_epoch!r})")
+
+
+def _plain_name(name: Any) -> bool:
+    """A bare file name (no folders, not '.'/'..'): the bookkeeping never reaches outside its folder."""
+    return isinstance(name, str) and name not in ("", ".", "..") and os.path.basename(name) == name \
+        and "/" not in name and "\\" not in name
+
+
+def _entry(raw: Any, need_file: bool) -> dict[str, Any] | None:
+    if not isinstance(raw, Mapping):
+        return None
+    epoch, value, file = raw.get("epoch"), raw.get("value"), raw.get("file")
+    if isinstance(epoch, bool) or not isinstance(epoch, int):
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    if file is None and not need_file:
+        return {"epoch": epoch, "value": float(value), "file": None}
+    if not _plain_name(file) or (need_file and file in (LAST_NAME, BEST_NAME)):
+        return None
+    return {"epoch": epoch, "value": float(value), "file": file}

@@ -1,0 +1,63 @@
+"""Learning-rate schedule: linear warmup, then cosine decay (or constant), as a pure function of
+the global step (the number of training iterations run so far).
+
+The LR of step ``s`` never depends on how many optimizer steps actually happened, so it does not
+drift when the fp16 GradScaler skips steps, and a resumed run continues on exactly the same curve.
+Extending ``training.epochs`` on resume stretches the cosine over the new length from there on.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+__all__ = ["WarmupCosine"]
+
+
+class WarmupCosine:
+    def __init__(self, optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int = 0,
+                 kind: str = "cosine", min_lr_ratio: float = 0.0) -> None:
+        if kind not in ("cosine", "constant"):
+            raise ValueError(f"training.scheduler: unknown schedule {kind!r} (cosine or constant)")
+        self.optimizer = optimizer
+        self.base_lrs = [group["lr"] for group in optimizer.param_groups]
+        self.total_steps = max(int(total_steps), 1)
+        self.warmup_steps = max(int(warmup_steps), 0)
+        self.kind, self.min_lr_ratio = kind, float(min_lr_ratio)
+        self.step_count = 0
+        self._apply()
+
+    def factor(self, step: int) -> float:
+        """LR multiplier at global step ``step`` (0-based)."""
+        if step < self.warmup_steps:
+            return (step + 1) / (self.warmup_steps + 1)
+        if self.kind == "constant":
+            return 1.0
+        span = max(self.total_steps - self.warmup_steps, 1)
+        progress = min(max(step - self.warmup_steps, 0) / span, 1.0)
+        return self.min_lr_ratio + (1.0 - self.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    def _apply(self) -> None:
+        f = self.factor(self.step_count)
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = base * f
+
+    def step(self) -> None:
+        """Advance one iteration (whether or not the optimizer stepped)."""
+        self.step_count += 1
+        self._apply()
+
+    def get_last_lr(self) -> list[float]:
+        return [group["lr"] for group in self.optimizer.param_groups]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"step_count": self.step_count, "base_lrs": list(self.base_lrs), "total_steps": self.total_steps,
+                "warmup_steps": self.warmup_steps, "kind": self.kind, "min_lr_ratio": self.min_lr_ratio}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Only the position is restored; the curve (base LR, length, warmup) stays as configured
+        now, so a changed ``lr`` or ``epochs`` applies on resume."""
+        self.step_count = int(state["step_count"])
+        self._apply()

@@ -1,0 +1,236 @@
+"""Trainers: the loop, exact resume, checkpoints and logs, the pipeline and train.py (CPU, tiny)."""
+
+import json
+import os
+import signal
+
+import pytest
+import torch
+
+from inktrace.checkpoint import CheckpointError
+from inktrace.cli.train import main as train_main
+from inktrace.config import Config
+from inktrace.training import DenseTrainer, NonFiniteLossError, StructuralTrainer
+from inktrace.training.pipeline import run_stages
+from inktrace.training.schedule import WarmupCosine
+
+
+def tiny(tmp_path, stage="dense", overrides=None, sub="run"):
+    data = {
+        "experiment": {"name": "t"},
+        "model": {"embed_dim": 4, "num_layers": 2, "dropout": 0.1},
+        "training": {"epochs": 4, "batch_size": 4, "warmup_epochs": 0.5, "precision": "fp32", "lr": 3e-3},
+        "data": {"img_size": 32, "train_size": 10, "val_size": 4},
+        "checkpoint": {"save_dir": str(tmp_path / sub / "ck"), "keep_top_k": 2},
+        "logging": {"log_dir": str(tmp_path / sub / "runs"), "log_every_n_steps": 1, "grad_norm_every_n_steps": 2,
+                    "progress_bar": False},
+        "visualization": {"num_samples": 2},
+        "pipeline": {"order": ["structural", "dense"]},
+        "stages": {
+            "structural": {"model": {"mask_ratio": 0.5, "mask_patch_size": 4}},
+            "dense": {"init_from": "none",
+                      "curriculum": {"enabled": True, "start_stage": 0, "end_stage": 4, "epochs_per_stage": 1}},
+        },
+    }
+    return Config.from_dict(data, stage=stage, overrides=overrides or {})
+
+
+def weights(path):
+    return torch.load(path, weights_only=True)["model"]
+
+
+def same_weights(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+class StopAt:
+    """Mixin: request a stop after global step ``stop_step`` (what Ctrl-C does)."""
+    stop_step = None
+
+    def after_step(self, losses):
+        if self.global_step == self.stop_step:
+            self.request_stop()
+
+
+@pytest.mark.parametrize("cls, stage", [(DenseTrainer, "dense"), (StructuralTrainer, "structural")])
+def test_interrupted_and_resumed_run_ends_bit_identical(tmp_path, cls, stage):
+    full = cls(tiny(tmp_path, stage, sub="full"), verbose=False).fit()
+    assert full["status"] == "completed" and full["total_epochs"] == 4 and full["global_step"] == 12
+
+    class Stopping(StopAt, cls):
+        stop_step = 5  # in the middle of epoch 1 (3 steps per epoch)
+
+    part = Stopping(tiny(tmp_path, stage, sub="part"), verbose=False).fit()
+    assert part["status"] == "interrupted" and part["global_step"] == 5
+    last = tmp_path / "part" / "ck" / stage / "last.ckpt"
+    ckpt = torch.load(last, weights_only=True)
+    assert ckpt["position"] == {"epoch": 1, "batch": 2}
+    resumed = cls(tiny(tmp_path, stage, sub="part"), resume=last, verbose=False).fit()
+    assert resumed["status"] == "completed" and resumed["global_step"] == 12
+
+    a, b = tmp_path / "full" / "ck" / stage, tmp_path / "part" / "ck" / stage
+    assert same_weights(weights(a / "last.ckpt"), weights(b / "last.ckpt"))
+    full_opt = torch.load(a / "last.ckpt", weights_only=True)["optimizer"]["state"]
+    part_opt = torch.load(b / "last.ckpt", weights_only=True)["optimizer"]["state"]
+    assert all(torch.equal(full_opt[k]["exp_avg_sq"], part_opt[k]["exp_avg_sq"]) for k in full_opt)
+    # the checkpoint bookkeeping came through the resume: same top-k files, same best
+    assert sorted(p.name for p in a.glob("*.ckpt")) == sorted(p.name for p in b.glob("*.ckpt"))
+    assert resumed["best_value"] == full["best_value"] and resumed["best_epoch"] == full["best_epoch"]
+    # the JSON history is continuous (no repeated or missing epoch) and equal
+    log_a = json.loads((tmp_path / "full" / "runs" / stage / "training_log.json").read_text())
+    log_b = json.loads((tmp_path / "part" / "runs" / stage / "training_log.json").read_text())
+    assert log_b["training_history"]["epoch"] == [0, 1, 2, 3]
+    assert log_a["training_history"]["val/loss"] == log_b["training_history"]["val/loss"]
+
+
+def test_stop_at_an_epoch_end_and_resume_with_more_epochs(tmp_path):
+    class StopAfterEpoch(DenseTrainer):
+        def after_epoch(self, metrics):
+            if self.epoch == 1:
+                self.request_stop()
+
+    cfg = tiny(tmp_path, overrides={"training.epochs": 2})
+    s = StopAfterEpoch(cfg, verbose=False).fit()
+    # the stop came after the last planned epoch: nothing left, so the run completed
+    assert s["status"] == "completed" and s["total_epochs"] == 2
+    last = tmp_path / "run" / "ck" / "dense" / "last.ckpt"
+    more = DenseTrainer(tiny(tmp_path, overrides={"training.epochs": 3}), resume=last, verbose=False)
+    assert any(c.startswith("training.epochs: 2 -> 3") for c in more.config_changes)
+    s = more.fit()
+    assert s["status"] == "completed" and s["total_epochs"] == 3 and s["global_step"] == 9
+
+
+def test_resume_refuses_architecture_changes_and_keeps_its_source(tmp_path):
+    DenseTrainer(tiny(tmp_path, overrides={"training.epochs": 1}), verbose=False).fit()
+    last = tmp_path / "run" / "ck" / "dense" / "last.ckpt"
+    with pytest.raises(Exception, match="model.embed_dim is 4 in the checkpoint but 8 now"):
+        DenseTrainer(tiny(tmp_path, overrides={"model.embed_dim": 8}), resume=last, verbose=False)
+    with pytest.raises(Exception, match="stage 'dense', not 'structural'"):
+        StructuralTrainer(tiny(tmp_path, "structural"), resume=last, verbose=False)
+    t = DenseTrainer(tiny(tmp_path, overrides={"training.lr": 1e-4}), resume=last, verbose=False)
+    assert "training.lr: 0.003 -> 0.0001" in t.config_changes
+    assert t.scheduler.base_lrs == [1e-4]  # a changed LR applies on resume
+
+
+def test_checkpoints_json_logs_and_tensorboard_tags(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    summary = DenseTrainer(tiny(tmp_path), verbose=False).fit()
+    ck, run = tmp_path / "run" / "ck" / "dense", tmp_path / "run" / "runs" / "dense"
+    names = sorted(p.name for p in ck.iterdir())
+    assert "last.ckpt" in names and "best.ckpt" in names
+    topk = [n for n in names if n.startswith("epoch")]
+    assert len(topk) == 2 and all(n.startswith("epoch") and "-val_loss" in n for n in topk)
+    assert not [p for p in ck.rglob("*") if p.is_dir()]  # '/' in the metric made no folder
+    for p in ck.iterdir():
+        ckpt = torch.load(p, weights_only=True)
+        assert ckpt["format"] == "inktrace" and ckpt["stage"] == "dense"
+        assert {"model", "optimizer", "scheduler", "scaler", "config", "epoch", "global_step", "metrics", "rng",
+                "checkpoint_manager", "position"} <= set(ckpt)
+    best = torch.load(ck / "best.ckpt", weights_only=True)
+    assert best["metrics"]["val/loss"] == summary["best_value"]
+
+    config = json.loads((run / "training_config.json").read_text())
+    assert {"experiment", "data", "model", "training", "loss", "system"} <= set(config)
+    assert config["model"]["total_parameters"] > 0 and config["system"]["torch"] == torch.__version__
+    log = json.loads((run / "training_log.json").read_text())
+    hist = log["training_history"]
+    assert hist["epoch"] == [0, 1, 2, 3] and hist["curriculum_stage"] == [0, 1, 2, 3]
+    assert len(hist["val/f1"]) == 4 and {"last_update", "best_metrics"} <= set(log)
+    done = json.loads((run / "training_summary.json").read_text())
+    assert done["status"] == "completed" and done["total_epochs"] == 4
+    assert done["best_checkpoint"] == str(ck / "best.ckpt") and {"completion_time"} <= set(done)
+
+    acc = EventAccumulator(str(run), size_guidance={"scalars": 0, "images": 0})
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    want = {"train/loss", "train/loss_skel", "train/loss_keys", "train/loss_tangent", "train/loss_width",
+            "train/loss_offset", "val/loss", "val/iou", "val/precision", "val/recall", "val/f1",
+            "val/kp_topo_recall", "val/kp_geo_recall", "curriculum/stage", "train/grad_norm", "train/lr"}
+    assert want <= tags, want - tags
+    assert [e.value for e in acc.Scalars("curriculum/stage")] == [0, 1, 2, 3]
+    assert len(acc.Scalars("train/loss")) >= 12
+    assert "val/panels" in acc.Tags()["images"]
+
+
+def test_non_finite_losses_stop_with_a_clear_error_and_keep_the_last_good_checkpoint(tmp_path):
+    class Exploding(DenseTrainer):
+        def model_inputs(self, batch, step, train):
+            if train and self.epoch == 1:
+                batch["image"].fill_(float("nan"))
+            return {}
+
+    t = Exploding(tiny(tmp_path), verbose=False)
+    with pytest.raises(NonFiniteLossError, match="3 consecutive non-finite losses"):
+        t.fit()
+    run, ck = tmp_path / "run" / "runs" / "dense", tmp_path / "run" / "ck" / "dense"
+    done = json.loads((run / "training_summary.json").read_text())
+    assert done["status"] == "failed" and "non-finite" in done["error"]
+    last = torch.load(ck / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 0 and all(torch.isfinite(v).all() for v in last["model"].values() if v.is_floating_point())
+    assert isinstance(NonFiniteLossError("x"), FloatingPointError)
+
+
+def test_sigterm_saves_a_resumable_checkpoint(tmp_path):
+    class Terminated(DenseTrainer):
+        def after_step(self, losses):
+            if self.global_step == 4:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    before = signal.getsignal(signal.SIGTERM)
+    s = Terminated(tiny(tmp_path), verbose=False).fit()
+    assert signal.getsignal(signal.SIGTERM) is before  # handler restored
+    assert s["status"] == "interrupted"
+    ckpt = torch.load(tmp_path / "run" / "ck" / "dense" / "last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 4 and ckpt["position"] == {"epoch": 1, "batch": 1}
+    done = json.loads((tmp_path / "run" / "runs" / "dense" / "training_summary.json").read_text())
+    assert done["status"] == "interrupted"
+
+
+def test_pipeline_hands_the_best_structural_weights_to_dense(tmp_path):
+    configs = [tiny(tmp_path, "structural", {"training.epochs": 1}),
+               tiny(tmp_path, "dense", {"training.epochs": 1, "init_from": "auto"})]
+    s1, s2 = run_stages(configs, verbose=False)
+    assert s1["status"] == s2["status"] == "completed"
+    best = tmp_path / "run" / "ck" / "structural" / "best.ckpt"
+    info = json.loads((tmp_path / "run" / "runs" / "dense" / "training_config.json").read_text())["init_from"]
+    assert info["source"] == str(best) and info["loaded"] > 0 and not info["mismatched"]
+    assert info["missing"] and all(k.startswith(("heads.keypoints", "heads.width", "heads.offset")) for k in info["missing"])
+    structural = weights(best)
+    fresh = DenseTrainer(tiny(tmp_path, "dense", {"init_from": str(best)}, sub="again"), verbose=False)
+    own = fresh.model.state_dict()
+    assert all(torch.equal(own[k], v) for k, v in structural.items())
+    # auto without a previous best is a clear error
+    with pytest.raises(CheckpointError, match="no best checkpoint of stage 'structural'"):
+        DenseTrainer(tiny(tmp_path, "dense", {"init_from": "auto"}, sub="other"), verbose=False)
+
+
+def test_train_py_runs_resumes_from_the_checkpoint_alone_and_reports_bad_input(tmp_path, capsys):
+    cfg_file = tmp_path / "cfg.yaml"
+    cfg_file.write_text(tiny(tmp_path, "dense", {"training.epochs": 1}).to_yaml())
+    assert train_main(["--config", str(cfg_file), "--stage", "dense"]) == 0
+    last = tmp_path / "run" / "ck" / "dense" / "last.ckpt"
+    assert train_main(["--resume", str(last), "--epochs", "2"]) == 0
+    assert torch.load(last, weights_only=True)["epoch"] == 1
+    capsys.readouterr()
+    assert train_main(["--resume", str(tmp_path / "nope.ckpt")]) == 2
+    err = capsys.readouterr().err
+    assert "nope.ckpt: no such checkpoint file" in err and err.count("\n") == 1
+    assert train_main(["--resume", str(last), "--set", "model.num_layers=3"]) == 2
+    assert "architecture cannot change" in capsys.readouterr().err
+
+
+def test_schedule_is_a_function_of_the_step_and_survives_skipped_steps():
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.AdamW([p], lr=1.0)
+    s = WarmupCosine(opt, total_steps=10, warmup_steps=2, min_lr_ratio=0.1)
+    lrs = [s.get_last_lr()[0]]
+    for _ in range(10):
+        s.step()
+        lrs.append(s.get_last_lr()[0])
+    assert lrs[0] == pytest.approx(1 / 3) and lrs[1] == pytest.approx(2 / 3) and lrs[2] == pytest.approx(1.0)
+    assert lrs[10] == pytest.approx(0.1)
+    assert all(a >= b for a, b in zip(lrs[2:], lrs[3:]))  # cosine: never increasing after warmup
+    t = WarmupCosine(torch.optim.AdamW([p], lr=1.0), total_steps=10, warmup_steps=2, min_lr_ratio=0.1)
+    t.load_state_dict({"step_count": 6})
+    assert t.get_last_lr()[0] == pytest.approx(lrs[6])
