@@ -234,3 +234,20 @@ def test_schedule_is_a_function_of_the_step_and_survives_skipped_steps():
     t = WarmupCosine(torch.optim.AdamW([p], lr=1.0), total_steps=10, warmup_steps=2, min_lr_ratio=0.1)
     t.load_state_dict({"step_count": 6})
     assert t.get_last_lr()[0] == pytest.approx(lrs[6])
+
+
+def test_dataloader_workers_and_bf16_autocast(tmp_path):
+    base = {"training.epochs": 1}
+    a = DenseTrainer(tiny(tmp_path, overrides=base, sub="w0"), verbose=False)
+    a.fit()
+    b = DenseTrainer(tiny(tmp_path, overrides={**base, "data.num_workers": 2}, sub="w2"), verbose=False)
+    b.fit()
+    # the samples are a pure function of their index: workers change nothing
+    assert same_weights(a.model.state_dict(), b.model.state_dict())
+    c = DenseTrainer(tiny(tmp_path, overrides={**base, "training.precision": "bf16"}, sub="bf16"), verbose=False)
+    assert c.precision == "bf16" and not c.scaler.is_enabled()
+    s = c.fit()
+    assert s["status"] == "completed" and all(torch.isfinite(torch.tensor(v)) for k, v in s["final_metrics"].items()
+                                               if k.endswith("loss"))
+    with pytest.raises(Exception, match="fp16 needs a CUDA device"):
+        DenseTrainer(tiny(tmp_path, overrides={"training.precision": "fp16"}, sub="fp16"), verbose=False)
