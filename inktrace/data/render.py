@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from .geometry import Strokes
@@ -42,6 +43,19 @@ KEYPOINT_SIGMA = 1.0  # px
 _DIST_SCALE = 1 << 16  # nearest-segment search compares distances quantised to 1/65536 px
 _SEG_BITS = 24
 _NO_KEY = torch.iinfo(torch.int64).max
+_NUMPY_DTYPES = {torch.float32: np.float32, torch.int64: np.int64}
+
+
+def _plane(n: int, dtype: torch.dtype, device, fill=0) -> torch.Tensor:
+    """A flat buffer of ``n`` elements set to ``fill``. On the CPU it is allocated by NumPy, which
+    asks the kernel for transparent huge pages on large buffers: the first touch of the output
+    planes then costs a few page faults instead of one per 4 KiB (measured: a fresh 88 MB plane
+    6-7 times cheaper than torch.zeros in this project's VM). Elsewhere, torch's allocator."""
+    if torch.device(device).type != "cpu":
+        return torch.full((n,), fill, dtype=dtype, device=device)
+    if fill == 0:
+        return torch.from_numpy(np.zeros(n, dtype=_NUMPY_DTYPES[dtype]))
+    return torch.from_numpy(np.full(n, fill, dtype=_NUMPY_DTYPES[dtype]))
 
 
 def _disc_window(xy: torch.Tensor, batch: torch.Tensor, radius: torch.Tensor, height: int, width: int,
@@ -220,9 +234,9 @@ def _rasterise(segs: dict, B: int, height: int, width: int, device):
              "alpha": dx * inv[seg], "beta": (ry * dy - ax * dx) * inv[seg], "wa": wa[seg], "dw": dw[seg],
              "base": segs["b"][seg] * HW + row * width, "live": (len2 > 0)[seg]}
     # one extra element at the end takes the unused slots of the fixed-width windows
-    ink = torch.zeros(B * HW + 1, dtype=torch.float32, device=device)
-    skeleton = torch.zeros(B * HW + 1, dtype=torch.float32, device=device)
-    nearest = torch.full((B * HW + 1,), _NO_KEY, dtype=torch.int64, device=device)
+    ink = _plane(B * HW + 1, torch.float32, device)
+    skeleton = _plane(B * HW + 1, torch.float32, device)
+    nearest = _plane(B * HW + 1, torch.int64, device, _NO_KEY)
     lower = 0
     for slots in (*_SLOT_BUCKETS, max(int(n.max()) if n.numel() else 1, 1)):
         if slots <= lower:
@@ -248,16 +262,16 @@ def _nearest_targets(segs: dict, nearest: torch.Tensor, B: int, height: int, wid
     ga, gd = segs["a"][g], segs["d"][g]
     glen2 = (gd * gd).sum(-1).clamp(min=1e-12)
     gt = (((qx - ga[:, 0]) * gd[:, 0] + (qy - ga[:, 1]) * gd[:, 1]) / glen2).clamp(0.0, 1.0)
-    mask = torch.zeros(B * HW, dtype=torch.float32, device=dev)
+    mask = _plane(B * HW, torch.float32, dev)
     mask[p_idx] = 1.0
-    width_map = torch.zeros(B * HW, dtype=torch.float32, device=dev)
+    width_map = _plane(B * HW, torch.float32, dev)
     width_map[p_idx] = segs["wa"][g] + gt * segs["dw"][g]
     # two-channel maps are (B, 2, H, W): channel c of pixel (b, i) sits at b*2*HW + c*HW + i
     p2 = p_idx + pb * HW
-    offset = torch.zeros(B * 2 * HW, dtype=torch.float32, device=dev)
+    offset = _plane(B * 2 * HW, torch.float32, dev)
     offset[p2] = ga[:, 0] + gt * gd[:, 0] - qx
     offset[p2 + HW] = ga[:, 1] + gt * gd[:, 1] - qy
-    tangent = torch.zeros(B * 2 * HW, dtype=torch.float32, device=dev)
+    tangent = _plane(B * 2 * HW, torch.float32, dev)
     tangent[p2] = (gd[:, 0] * gd[:, 0] - gd[:, 1] * gd[:, 1]) / glen2
     tangent[p2 + HW] = 2 * gd[:, 0] * gd[:, 1] / glen2
     return mask, width_map, offset, tangent
@@ -274,10 +288,11 @@ def _keypoint_maps(keypoints: Keypoints, mask: torch.Tensor, B: int, height: int
     kb, kk = ((kind == JUNCTION) | (kind == CROSSING) | (kind == SHALLOW)).nonzero(as_tuple=True)
     rad = krad[kb, kk]
     pix, _ = _disc_window(kxy[kb, kk], kb, rad, height, width, float(rad.max()) if rad.numel() else 0.0, B * HW)
-    tangent_mask = torch.cat([mask, mask.new_zeros(1)])
+    tangent_mask = _plane(B * HW + 1, torch.float32, dev)
+    tangent_mask[:-1] = mask
     tangent_mask[pix.flatten()] = 0.0
 
-    heat = torch.zeros(B * 2 * HW + 1, dtype=torch.float32, device=dev)
+    heat = _plane(B * 2 * HW + 1, torch.float32, dev)
     kb, kk = keypoints.listed(height, width).to(dev).nonzero(as_tuple=True)
     channel = (kind[kb, kk] == CORNER).long()
     radius = torch.full((kb.numel(),), 3.0 * KEYPOINT_SIGMA, dtype=torch.float32, device=dev)
