@@ -251,3 +251,125 @@ def test_dataloader_workers_and_bf16_autocast(tmp_path):
                                                if k.endswith("loss"))
     with pytest.raises(Exception, match="fp16 needs a CUDA device"):
         DenseTrainer(tiny(tmp_path, overrides={"training.precision": "fp16"}, sub="fp16"), verbose=False)
+
+
+def test_resume_from_an_older_checkpoint_keeps_logs_means_and_best_consistent(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    class Stopping(StopAt, DenseTrainer):
+        stop_step = 4  # mid-epoch 1
+
+    over = {"training.epochs": 3, "checkpoint.keep_top_k": 3}
+    full = DenseTrainer(tiny(tmp_path, overrides=over, sub="full"), verbose=False).fit()
+    Stopping(tiny(tmp_path, overrides=over, sub="part"), verbose=False).fit()
+    ck = tmp_path / "part" / "ck" / "dense"
+    DenseTrainer(tiny(tmp_path, overrides=over, sub="part"), resume=ck / "last.ckpt", verbose=False).fit()
+    hist = lambda sub: json.loads((tmp_path / sub / "runs" / "dense" / "training_log.json").read_text())["training_history"]
+    # epoch means survive the mid-epoch interrupt exactly
+    assert hist("full")["train/loss"] == hist("part")["train/loss"]
+    # the epoch-end checkpoints carry their own epoch in history and best_metrics
+    best = torch.load(ck / "best.ckpt", weights_only=True)
+    assert best["best_metrics"]["epoch"] == best["epoch"] and best["history"]["epoch"][-1] == best["epoch"]
+    # resume again from the epoch-0 file: the history continues from there, TensorBoard keeps epoch 0
+    (first,) = ck.glob("epoch0-*.ckpt")
+    again = DenseTrainer(tiny(tmp_path, overrides={**over, "training.lr": 0.5}, sub="part"), resume=first,
+                         verbose=False)
+    s = again.fit()
+    assert hist("part")["epoch"] == [0, 1, 2]
+    # best.ckpt never holds the abandoned continuation's model
+    held = torch.load(ck / "best.ckpt", weights_only=True)
+    assert held["epoch"] == s["best_epoch"] and held["global_step"] <= s["global_step"]
+    acc = EventAccumulator(str(tmp_path / "part" / "runs" / "dense"))
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("val/loss")] == [3, 6, 9]
+    assert full["global_step"] == 9
+
+
+def test_resume_applies_optimizer_settings_and_refuses_too_few_epochs(tmp_path):
+    DenseTrainer(tiny(tmp_path, overrides={"training.epochs": 2}), verbose=False).fit()
+    last = tmp_path / "run" / "ck" / "dense" / "last.ckpt"
+    t = DenseTrainer(tiny(tmp_path, overrides={"training.epochs": 3, "training.weight_decay": 0.5,
+                                               "training.betas": [0.5, 0.6]}), resume=last, verbose=False)
+    group = t.optimizer.param_groups[0]
+    assert group["weight_decay"] == 0.5 and tuple(group["betas"]) == (0.5, 0.6)
+    with pytest.raises(Exception, match="training.epochs 1 is fewer than the 2 epochs"):
+        DenseTrainer(tiny(tmp_path, overrides={"training.epochs": 1}), resume=last, verbose=False)
+
+
+def test_fit_again_after_an_interrupt_continues(tmp_path):
+    class Stopping(StopAt, DenseTrainer):
+        stop_step = 2
+
+    t = Stopping(tiny(tmp_path), verbose=False)
+    assert t.fit()["status"] == "interrupted"
+    t.stop_step = None
+    s = t.fit()
+    assert s["status"] == "completed" and s["global_step"] == 12
+
+
+def test_non_finite_gradients_never_reach_the_weights(tmp_path):
+    class BadGrad(DenseTrainer):
+        def model_inputs(self, batch, step, train):
+            if train and step == 4:  # from step 4 on, one gradient is NaN while the loss stays finite
+                self.model.stem[0].weight.register_hook(lambda g: g * float("nan"))
+            return {}
+
+    t = BadGrad(tiny(tmp_path), verbose=False)
+    with pytest.raises(NonFiniteLossError, match="non-finite losses or gradients"):
+        t.fit()
+    assert all(torch.isfinite(p).all() for p in t.model.parameters())
+    last = torch.load(tmp_path / "run" / "ck" / "dense" / "last.ckpt", weights_only=True)
+    assert all(torch.isfinite(v).all() for v in last["model"].values() if v.is_floating_point())
+
+
+def test_init_from_rules(tmp_path):
+    # None means fresh weights, whatever the config says (the notebook contract)
+    t = DenseTrainer(tiny(tmp_path, overrides={"init_from": "auto"}), init_from=None, verbose=False)
+    assert t.init_report is None
+    # a stage outside pipeline.order (finetune) takes the best of the order's last stage
+    DenseTrainer(tiny(tmp_path, overrides={"training.epochs": 1, "checkpoint.save_best": False}), verbose=False).fit()
+    from inktrace.training import FinetuneTrainer
+    from inktrace.training.base import best_checkpoint_of, previous_stage
+    cfg = Config.from_dict({**tiny(tmp_path).to_dict(), "stage": "finetune", "init_from": "auto"})
+    assert previous_stage(cfg) == "dense"
+    found = best_checkpoint_of(tmp_path / "run" / "ck" / "dense")
+    assert found is not None and found.name.startswith("epoch0-")  # no best.ckpt: the best top-k file
+    f = FinetuneTrainer(cfg, verbose=False)
+    assert f.init_report["source"] == str(found) and not f.init_report["missing"]
+    # shape mismatches are an error, not a silent partial load
+    with pytest.raises(CheckpointError, match="another shape"):
+        DenseTrainer(tiny(tmp_path, overrides={"model.embed_dim": 8, "init_from": str(found)}), verbose=False)
+
+
+def test_bad_settings_fail_early_with_one_line(tmp_path, capsys):
+    from inktrace.config import ConfigError
+    with pytest.raises(ConfigError, match=r"checkpoint.monitor: 'val/f1x' is not a metric .*did you mean 'val/f1'"):
+        DenseTrainer(tiny(tmp_path, overrides={"checkpoint.monitor": "val/f1x"}), verbose=False)
+    with pytest.raises(ConfigError, match="kp_topo_recall"):
+        StructuralTrainer(tiny(tmp_path, "structural", overrides={"checkpoint.monitor": "val/kp_topo_recall"}),
+                          verbose=False)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ConfigError, match="checkpoint.save_dir: cannot create"):
+        DenseTrainer(tiny(tmp_path, overrides={"checkpoint.save_dir": str(blocker)}), verbose=False)
+    junk = tmp_path / "junk.ckpt"
+    junk.write_text("hi")
+    assert train_main(["--resume", str(junk)]) == 2
+    assert "junk.ckpt: not a readable checkpoint" in capsys.readouterr().err
+    assert train_main(["--resume", str(junk), "--init_from", str(junk)]) == 2
+    assert "exclude each other" in capsys.readouterr().err
+    t = StructuralTrainer(tiny(tmp_path, "structural", overrides={"model.skip_connections": True}))
+    assert "model.skip_connections: True -> False" in capsys.readouterr().out and not t.cfg.model.skip_connections
+
+
+def test_a_moved_run_folder_resumes_in_place(tmp_path):
+    import shutil
+    DenseTrainer(tiny(tmp_path, overrides={"training.epochs": 1}), verbose=False).fit()
+    moved = tmp_path / "moved"
+    shutil.copytree(tmp_path / "run" / "ck" / "dense", moved)
+    shutil.rmtree(tmp_path / "run" / "ck" / "dense")
+    t = DenseTrainer(tiny(tmp_path, overrides={"training.epochs": 2}), resume=moved / "last.ckpt", verbose=False)
+    assert t.ckpt_dir == moved and t.manager.best_path is not None
+    t.fit()
+    assert not (tmp_path / "run" / "ck" / "dense").exists()
+    assert len(list(moved.glob("epoch*.ckpt"))) == 2

@@ -10,8 +10,7 @@ A model-only checkpoint needs just ``format``, ``format_version``, ``model`` and
 from __future__ import annotations
 
 import os
-import pickle
-import zipfile
+import re
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +42,22 @@ def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
         raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError, OSError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if len(reason) > 160:
-            reason = reason[:157] + "..."
-        raise CheckpointError(f"{path}: not a readable checkpoint ({reason})") from None
+    except Exception as exc:  # noqa: BLE001 - any failure of an untrusted file is bad input, one line
+        raise CheckpointError(f"{path}: not a readable checkpoint ({_reason(exc)})") from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: not a checkpoint (holds a {type(data).__name__}, expected a dict)")
     return data
+
+
+def _reason(exc: BaseException) -> str:
+    """The useful line of a torch.load failure (the offending global for weights_only refusals)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    found = next((line for line in lines if "Unsupported global" in line or "unsupported global" in line.lower()), None)
+    reason = found or (lines[0] if lines else type(exc).__name__)
+    if isinstance(exc, (KeyError, IndexError)) and not found:
+        reason = f"corrupt or truncated data ({type(exc).__name__}: {reason})"
+    return reason if len(reason) <= 200 else reason[:197] + "..."
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:

@@ -156,6 +156,11 @@ class CheckpointManager:
             return None
         return value if math.isfinite(value) else None
 
+    def improves(self, metrics: Mapping[str, Any] | None) -> bool:
+        """Would ``save`` with these metrics make a new best? (NaN or missing: never.)"""
+        value = self._monitored(metrics)
+        return value is not None and (self._best is None or self._better(value, self._best["value"]))
+
     # ------------------------------------------------------------------ saving
     def save(self, payload: dict[str, Any], epoch: int, metrics: Mapping[str, Any] | None) -> dict[str, Any]:
         """Write this epoch's checkpoint files and delete the ones that fell out of the top-k.

@@ -40,6 +40,8 @@ def resolve_configs(args: argparse.Namespace) -> list[Config]:
     """The resolved config of every stage this command runs, in order."""
     if args.start_from and not args.run_all_stages:
         raise UsageError("--start-from needs --run-all-stages")
+    if args.resume and args.init_from:
+        raise UsageError("--resume and --init_from exclude each other (a resumed run keeps its own weights)")
     if not args.config:
         if args.resume:
             if args.stage or args.run_all_stages:

@@ -32,10 +32,11 @@ import torch
 from torch.utils.data import DataLoader
 
 from .. import __version__
-from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 from ..checkpoint.manager import CheckpointManager
 from ..checkpoint.weights import load_weights
 from ..config import Config, ConfigError
+from ..fileio import atomic_write
 from ..data import SyntheticInk, collate, validation_set
 from ..data.dataset import concat_batches
 from ..losses import LOG_NAMES, InkLoss
@@ -53,6 +54,9 @@ ARCHITECTURE_KEYS = ("model.embed_dim", "model.num_layers", "model.full_heads", 
 # settings whose change mid-epoch would break the data position
 _POSITION_KEYS = ("training.batch_size", "data.train_size", "training.seed")
 _NO_INIT = ("", "none", "null", "fresh")
+# settings that define the validation set: when they change, old and new monitored values do not compare
+_VALIDATION_KEYS = ("training.seed", "data.val_size", "data.img_size", "data.curriculum_stage",
+                    "curriculum.enabled", "curriculum.end_stage", "data.svg_dir")
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -72,44 +76,80 @@ def _mix(*values: int) -> int:
     return x & 0x7FFFFFFFFFFFFFFF
 
 
-def resolve_init_from(cfg: Config, init_from: str | None) -> Path | None:
-    """The checkpoint a stage starts from: a path, ``auto`` (the best checkpoint of the previous
-    stage in ``pipeline.order``), or nothing (None, 'none')."""
+def previous_stage(cfg: Config) -> str | None:
+    """The stage whose best checkpoint ``init_from: auto`` takes: the one before this stage in
+    ``pipeline.order``; for a stage outside the order (e.g. finetune), the order's last stage."""
+    order = list(cfg.pipeline.order)
+    if cfg.stage in order:
+        i = order.index(cfg.stage)
+        return order[i - 1] if i > 0 else None
+    return order[-1] if order and order[-1] != cfg.stage else None
+
+
+def best_checkpoint_of(stage_dir: Path) -> Path | None:
+    """A finished stage's best checkpoint: ``best.ckpt``, else the best top-k file its last
+    checkpoint's bookkeeping names (runs with ``save_best: false``)."""
+    if (stage_dir / "best.ckpt").is_file():
+        return stage_dir / "best.ckpt"
+    last = stage_dir / "last.ckpt"
+    if last.is_file():
+        try:
+            state = read_checkpoint(last).get("checkpoint_manager") or {}
+        except CheckpointError:
+            return None
+        best = state.get("best") or {}
+        ranked = [e for e in state.get("top_k", []) if e.get("epoch") == best.get("epoch")]
+        for entry in ranked:
+            name = entry.get("file")
+            if isinstance(name, str) and "/" not in name and (stage_dir / name).is_file():
+                return stage_dir / name
+    return None
+
+
+def resolve_init_from(cfg: Config, init_from: str | None) -> tuple[Path | None, str]:
+    """The checkpoint a stage starts from, and a line saying why: a path, ``auto`` (the best
+    checkpoint of the previous stage, see ``previous_stage``), or nothing (None, 'none')."""
     if init_from is None or str(init_from).strip().lower() in _NO_INIT:
-        return None
+        return None, "fresh weights"
     if str(init_from) != "auto":
         path = Path(init_from)
         if not path.is_file():
             raise CheckpointError(f"init_from: {path}: no such checkpoint file")
-        return path
-    order = list(cfg.pipeline.order)
-    if cfg.stage not in order or order.index(cfg.stage) == 0:
-        return None  # the first stage (or one outside the pipeline) has no previous stage
+        return path, f"weights from {path}"
+    previous = previous_stage(cfg)
+    if previous is None:
+        return None, "fresh weights (init_from: auto, but no stage comes before this one in pipeline.order)"
     if not cfg.pipeline.auto_transfer:
-        return None
-    previous = order[order.index(cfg.stage) - 1]
-    path = Path(cfg.checkpoint.save_dir) / previous / "best.ckpt"
-    if not path.is_file():
-        raise CheckpointError(f"init_from: auto: no best checkpoint of stage '{previous}' at {path}; run that "
-                              f"stage first, or pass --init_from CKPT (or --init_from none to start fresh)")
-    return path
+        return None, "fresh weights (init_from: auto, but pipeline.auto_transfer is off)"
+    stage_dir = Path(cfg.checkpoint.save_dir) / previous
+    path = best_checkpoint_of(stage_dir)
+    if path is None:
+        raise CheckpointError(f"init_from: auto: no best checkpoint of stage '{previous}' in {stage_dir}; train "
+                              f"that stage first, or set init_from to a checkpoint path or 'none'")
+    return path, f"weights from {path} (best of stage '{previous}')"
 
 
 class BaseTrainer:
     """Builds model, data, optimizer, schedule, scaler, checkpoints and logs from a Config, and
     runs the loop. ``fit()`` returns the run summary (a dict) and never calls ``sys.exit``.
 
-    ``init_from``: a checkpoint path, ``"auto"`` or ``"none"``; None takes the config's
-    ``init_from``. ``resume``: a checkpoint of this stage to continue from (exactly).
+    ``init_from``: a checkpoint path, ``"auto"``, or None / ``"none"`` for fresh weights; by
+    default (``"config"``) the config's ``init_from``. ``resume``: a checkpoint of this stage to
+    continue from (exactly); it wins over ``init_from``.
     """
 
     name = "base"
 
-    def __init__(self, cfg: Config, init_from: str | os.PathLike | None = None,
+    def __init__(self, cfg: Config, init_from: str | os.PathLike | None = "config",
                  resume: str | os.PathLike | None = None, verbose: bool = True) -> None:
-        self.cfg = cfg.copy()
-        self.configure(self.cfg)
         self.verbose = verbose
+        self.cfg = cfg.copy()
+        before = self.cfg.flat()
+        self.configure(self.cfg)
+        forced = [f"{k}: {before[k]!r} -> {v!r}" for k, v in self.cfg.flat().items()
+                  if before.get(k) != v and self.cfg.origin(k).kind != "default"]
+        if forced:
+            self.say(f"[{self.cfg.stage or self.name}] {type(self).__name__} sets " + "; ".join(forced))
         self.stage = self.cfg.stage or self.name
         c = self.cfg
         self.device = self._device(c.system.device)
@@ -120,9 +160,21 @@ class BaseTrainer:
         self.precision = self._precision(c.training.precision)
         self.ckpt_dir = Path(c.checkpoint.save_dir) / self.stage
         self.run_dir = Path(c.logging.log_dir) / self.stage
+        if resume is not None and Path(resume).resolve().parent != self.ckpt_dir.resolve() \
+                and c.origin("checkpoint.save_dir").kind != "override":
+            # a run continues in the folder of the checkpoint it resumes from (moved or copied runs
+            # included), unless --save_dir says otherwise
+            self.ckpt_dir = Path(resume).parent
+            self.say(f"[{self.stage}] continuing in {self.ckpt_dir} (the resumed checkpoint's folder)")
+        for key, folder in (("checkpoint.save_dir", self.ckpt_dir), ("logging.log_dir", self.run_dir)):
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"{key}: cannot create {folder} ({exc.strerror or exc})") from None
 
         torch.manual_seed(c.training.seed)
         self.model = InkTraceNet.from_config(c.model).to(self.device)
+        self._check_monitor()
         self.loss_fn = InkLoss(c.loss_weights)
         self.train_set = self.build_train_set()
         self.steps_per_epoch = math.ceil(len(self.train_set) / c.training.batch_size)
@@ -151,13 +203,25 @@ class BaseTrainer:
         self.resumed_from: Path | None = None
         self.config_changes: list[str] = []
         self._stop_requested = False
+        self.epoch_sums: dict[str, float] = {}  # this epoch's training sums so far (sample-weighted)
+        self.epoch_count = 0
+        self.last_lr = self.scheduler.get_last_lr()[0]
+        self.interrupt_file: Path | None = None
 
         if resume is not None:
             self._resume(Path(resume))
         else:
-            source = resolve_init_from(self.cfg, self.cfg.init_from if init_from is None else os.fspath(init_from))
+            old = sorted(p.name for p in self.ckpt_dir.glob("*.ckpt"))
+            if old:
+                self.say(f"[{self.stage}] note: {self.ckpt_dir} holds {len(old)} checkpoint(s) of an earlier run; "
+                         "last/best will be overwritten, its other files are kept but not ranked")
+            choice = self.cfg.init_from if isinstance(init_from, str) and init_from == "config" else init_from
+            source, why = resolve_init_from(self.cfg, None if choice is None else os.fspath(choice))
+            self.init_choice = why
             if source is not None:
                 self._init_weights(source)
+            else:
+                self.say(f"[{self.stage}] {why}")
         if c.model.freeze_encoder:
             self.model.freeze_encoder(True)
 
@@ -182,6 +246,24 @@ class BaseTrainer:
     def before_epoch(self) -> None: ...
     def after_epoch(self, metrics: Mapping[str, float]) -> None: ...
     def after_step(self, losses: Mapping[str, float]) -> None: ...
+
+    def metric_names(self) -> list[str]:
+        """Every name this stage logs per epoch (what ``checkpoint.monitor`` may name)."""
+        heads = self.model.head_names
+        terms = ["loss"] + [LOG_NAMES[h] for h in ("skeleton", "keypoints", "tangent", "width", "offset") if h in heads]
+        val = ["iou", "precision", "recall", "f1", "centre_error", "spurs"]
+        if "keypoints" in heads:
+            val += ["kp_topo_recall", "kp_geo_recall"]
+        return ([f"train/{t}" for t in terms] + ["train/grad_norm"] + [f"val/{t}" for t in terms]
+                + [f"val/{m}" for m in val])
+
+    def _check_monitor(self) -> None:
+        names = self.metric_names()
+        monitor = self.cfg.checkpoint.monitor
+        if monitor not in names:
+            from ..config.schema import suggest
+            raise ConfigError(f"checkpoint.monitor: '{monitor}' is not a metric of this stage"
+                              f"{suggest(monitor, names)}; known: {', '.join(names)}")
 
     # ------------------------------------------------------------------ setup helpers
     @staticmethod
@@ -235,13 +317,13 @@ class BaseTrainer:
     def _init_weights(self, path: Path) -> None:
         ckpt = self.load_any_checkpoint(path)
         report = load_weights(self.model, ckpt["model"], strict=False)
+        if report.mismatched:  # another architecture: transferring a few tensors would be a silent mess
+            raise CheckpointError(f"init_from {path}: {len(report.mismatched)} tensors have another shape than this "
+                                  f"model's ({report.summary()}); check model.embed_dim / num_layers")
         self.init_report = {"source": str(path), "loaded": len(report.loaded), "missing": report.missing,
                             "unexpected": report.unexpected,
                             "mismatched": [[k, list(a), list(b)] for k, a, b in report.mismatched]}
-        self.say(f"[{self.stage}] weights from {path}: {report.summary()}")
-        details = report.format()
-        if details and self.verbose:
-            print("  " + details.replace("\n", "\n  "), flush=True)
+        self.say(f"[{self.stage}] {self.init_choice}:\n  " + report.format().replace("\n", "\n  "))
 
     def load_any_checkpoint(self, path: Path) -> dict[str, Any]:
         """A checkpoint as an InkTrace-format dict (legacy formats are migrated by the legacy layer)."""
@@ -266,29 +348,51 @@ class BaseTrainer:
                     raise ConfigError(f"--resume {path}: {key} changed ({saved.get(key)!r} -> {current.get(key)!r}) "
                                       "but the checkpoint is in the middle of an epoch; resume from an epoch-end "
                                       "checkpoint to change it")
+        done = int(pos["epoch"])
+        if self.cfg.training.epochs < done or (self.cfg.training.epochs == done and pos["batch"] != 0):
+            raise ConfigError(f"--resume {path}: training.epochs {self.cfg.training.epochs} is fewer than the "
+                              f"{done + (pos['batch'] != 0)} epochs this checkpoint has started")
         self.config_changes = [f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in sorted(set(saved) | set(current))
                                if saved.get(k) != current.get(k) and k not in ("init_from",)]
+        val_changed = [k for k in _VALIDATION_KEYS if saved.get(k) != current.get(k)]
         load_weights(self.model, ckpt["model"], strict=True)
         self.optimizer.load_state_dict(ckpt["optimizer"])
+        t = self.cfg.training
         for group, lr in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
-            group["initial_lr"] = lr
+            # the stored groups carry the old settings: the config's apply (and are listed above)
+            group.update(initial_lr=lr, weight_decay=t.weight_decay, betas=tuple(t.betas))
         self.scheduler.load_state_dict(ckpt["scheduler"])
         if ckpt.get("scaler") and self.scaler.is_enabled():
             self.scaler.load_state_dict(ckpt["scaler"])
-        self.epoch, self.batch_in_epoch = int(pos["epoch"]), int(pos["batch"])
+        self.epoch, self.batch_in_epoch = done, int(pos["batch"])
         self.global_step = int(ckpt["global_step"])
+        # the remaining steps follow this config (a changed batch size or epoch count included)
+        remaining = (t.epochs - self.epoch) * self.steps_per_epoch - self.batch_in_epoch
+        self.scheduler.total_steps = max(self.global_step + remaining, 1)
+        self.scheduler.step_count = self.global_step
+        self.scheduler._apply()
+        self.last_lr = float(ckpt.get("last_lr", self.scheduler.get_last_lr()[0]))
         self.nonfinite_run = int(ckpt.get("nonfinite_run", 0))
         self.skipped_steps = int(ckpt.get("skipped_steps", 0))
         self.history = {k: list(v) for k, v in ckpt.get("history", {}).items()}
         self.best_metrics = dict(ckpt.get("best_metrics", {}))
         self.last_metrics = dict(ckpt.get("metrics") or {})
         self.init_report = ckpt.get("init_report")
+        partial = ckpt.get("epoch_partial") or {}
+        self.epoch_sums = {k: float(v) for k, v in partial.get("sums", {}).items()} if self.batch_in_epoch else {}
+        self.epoch_count = int(partial.get("count", 0)) if self.batch_in_epoch else 0
         rng = ckpt.get("rng", {})
         if "torch" in rng:
             torch.set_rng_state(rng["torch"])
         if rng.get("cuda") and self.device.type == "cuda":
             torch.cuda.set_rng_state_all(rng["cuda"])
-        warnings = self.manager.load_state_dict(ckpt.get("checkpoint_manager") or {})
+        if val_changed:
+            warnings = [f"the validation set changed ({', '.join(val_changed)}): the best/top-k ranking starts "
+                        f"again; the earlier files in {self.ckpt_dir} are kept"]
+            self.best_metrics = {}
+        else:
+            warnings = self.manager.load_state_dict(ckpt.get("checkpoint_manager") or {})
+            warnings += self._check_best_file()
         self.manager.protect(path)
         self.resumed_from = path
         self.say(f"[{self.stage}] resuming from {path}: epoch {self.epoch}, batch {self.batch_in_epoch}/"
@@ -297,6 +401,28 @@ class BaseTrainer:
             self.say(f"[{self.stage}] note: {line}")
         if self.config_changes:
             self.say(f"[{self.stage}] settings changed since the checkpoint (applied): " + "; ".join(self.config_changes))
+
+    def _check_best_file(self) -> list[str]:
+        """After resuming from an older checkpoint (a top-k file, best.ckpt), ``best.ckpt`` may hold
+        a model of the abandoned continuation: put the bookkeeping's best back (from its top-k
+        file), or move the stray one aside as ``best.abandoned.ckpt`` (nothing is deleted)."""
+        best = self.ckpt_dir / "best.ckpt"
+        if not best.is_file():
+            return []
+        try:
+            held = read_checkpoint(best)
+        except CheckpointError as exc:
+            return [f"{best} is unreadable ({exc}); it will be replaced at the next improvement"]
+        if held.get("epoch") == self.manager.best_epoch and int(held.get("global_step", 0)) <= self.global_step:
+            return []
+        source = next((Path(e["path"]) for e in self.manager.top_k if e["epoch"] == self.manager.best_epoch
+                       and Path(e["path"]).is_file()), None)
+        if source is not None:
+            atomic_write(best, lambda f: f.write(source.read_bytes()))
+            return [f"best.ckpt held epoch {held.get('epoch')} of an abandoned continuation; restored epoch "
+                    f"{self.manager.best_epoch} from {source.name}"]
+        os.replace(best, self.ckpt_dir / "best.abandoned.ckpt")
+        return [f"best.ckpt held epoch {held.get('epoch')} of an abandoned continuation; moved to best.abandoned.ckpt"]
 
     # ------------------------------------------------------------------ checkpoints out
     def checkpoint_payload(self, metrics: Mapping[str, float], epoch_done: bool) -> dict[str, Any]:
@@ -312,7 +438,9 @@ class BaseTrainer:
                          "batch": 0 if epoch_done else self.batch_in_epoch},
             "rng": rng, "history": self.history, "best_metrics": self.best_metrics,
             "nonfinite_run": self.nonfinite_run, "skipped_steps": self.skipped_steps,
-            "init_report": self.init_report, "inktrace_version": __version__,
+            "init_report": self.init_report, "inktrace_version": __version__, "last_lr": self.last_lr,
+            "epoch_partial": {"sums": {} if epoch_done else dict(self.epoch_sums),
+                              "count": 0 if epoch_done else self.epoch_count},
         }
 
     # ------------------------------------------------------------------ the loop
@@ -345,6 +473,7 @@ class BaseTrainer:
         loss = terms["total"]
         values = None
         if torch.isfinite(loss):
+            run_before = self.nonfinite_run
             self.nonfinite_run = 0
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
@@ -352,13 +481,23 @@ class BaseTrainer:
             clip = self.cfg.training.grad_clip
             params = [p for p in self.model.parameters() if p.grad is not None]
             norm = torch.nn.utils.clip_grad_norm_(params, clip if clip is not None else float("inf"))
-            scale = self.scaler.get_scale() if self.scaler.is_enabled() else None
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            if scale is not None and self.scaler.get_scale() < scale:
-                self.skipped_steps += 1
+            self.last_lr = self.scheduler.get_last_lr()[0]
+            if self.scaler.is_enabled():  # fp16: the scaler skips overflowing steps and lowers its scale
+                scale = self.scaler.get_scale()
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                if self.scaler.get_scale() < scale:
+                    self.skipped_steps += 1
+            elif torch.isfinite(norm):
+                self.optimizer.step()
+            else:  # fp32/bf16: a non-finite gradient must never reach the weights
+                self.nonfinite_run = run_before + 1
+                self.say(f"[{self.stage}] step {self.global_step}: non-finite gradient, step skipped "
+                         f"({self.nonfinite_run}/{self.cfg.training.max_nonfinite_steps})")
             values = {k: float(v.detach()) for k, v in terms.items()}
             values["grad_norm"] = float(norm)
+            if not math.isfinite(values["grad_norm"]) and not self.scaler.is_enabled():
+                values = None
         else:
             self.nonfinite_run += 1
             self.say(f"[{self.stage}] step {self.global_step}: non-finite loss ({float(loss.detach())}), step skipped "
@@ -374,8 +513,8 @@ class BaseTrainer:
         if hasattr(self.train_set, "set_stage"):
             self.train_set.set_stage(stage)
         batches = self._batches(self.epoch)[self.batch_in_epoch:]
-        sums: dict[str, float] = {}
-        count = 0
+        if self.batch_in_epoch == 0:
+            self.epoch_sums, self.epoch_count = {}, 0
         bar = self._progress(len(batches), f"{self.stage} epoch {self.epoch + 1}/{self.cfg.training.epochs}")
         log = self.cfg.logging
         try:
@@ -394,31 +533,34 @@ class BaseTrainer:
                 if values is None:
                     if self.nonfinite_run >= self.cfg.training.max_nonfinite_steps:
                         raise NonFiniteLossError(
-                            f"training stopped: {self.nonfinite_run} consecutive non-finite losses (last at step "
+                            f"training stopped: {self.nonfinite_run} consecutive non-finite losses or gradients (last at step "
                             f"{self.global_step - 1}, epoch {self.epoch}); the last good checkpoint is kept in "
                             f"{self.ckpt_dir}")
                     continue
                 n = batch["image"].shape[0]
-                count += n
+                self.epoch_count += n
                 for k, v in values.items():
-                    sums[k] = sums.get(k, 0.0) + v * n
+                    if math.isfinite(v):  # a step the fp16 scaler skipped has an infinite grad norm
+                        self.epoch_sums[k] = self.epoch_sums.get(k, 0.0) + v * n
                 step = self.global_step
                 if step % log.log_every_n_steps == 0 or self.batch_in_epoch == self.steps_per_epoch:
-                    scalars = {"train/loss": values["total"], "train/lr": self.scheduler.get_last_lr()[0]}
+                    scalars = {"train/loss": values["total"], "train/lr": self.last_lr}
                     scalars.update({f"train/{LOG_NAMES[k]}": v for k, v in values.items() if k in LOG_NAMES})
                     self.logger.scalars(scalars, step)
                 if step % log.grad_norm_every_n_steps == 0:
                     self.logger.scalars({"train/grad_norm": values["grad_norm"]}, step)
                 if bar is not None:
+                    bar.set_postfix(loss=f"{values['total']:.4f}", refresh=False)
                     bar.update(1)
-                    bar.set_postfix(loss=f"{values['total']:.4f}")
                 self.after_step(values)
         finally:
             if bar is not None:
                 bar.close()
-        means = {("train/loss" if k == "total" else f"train/{LOG_NAMES.get(k, k)}"): v / max(count, 1)
-                 for k, v in sums.items()}
-        return means
+
+    def train_means(self) -> dict[str, float]:
+        """This epoch's sample-weighted means of the training losses (and grad norm) so far."""
+        return {("train/loss" if k == "total" else f"train/{LOG_NAMES.get(k, k)}"): v / max(self.epoch_count, 1)
+                for k, v in self.epoch_sums.items()}
 
     @torch.no_grad()
     def validate(self, log_images: bool = False) -> dict[str, float]:
@@ -467,8 +609,11 @@ class BaseTrainer:
         raise ``NonFiniteLossError`` after writing a ``failed`` summary; other errors propagate
         the same way."""
         c = self.cfg
+        self._stop_requested = False
+        # TensorBoard: a resumed run hides what an abandoned continuation logged after its step; a
+        # fresh run into an old run directory hides all of the old run's events
         self.logger = RunLogger(self.run_dir, self.history, self.best_metrics,
-                                purge_step=self.global_step if self.resumed_from else None)
+                                purge_step=self.global_step + 1 if self.resumed_from else 0)
         self.history = self.logger.history
         start_time, t0 = now(), time.perf_counter()
         self.logger.write_config(self.run_info(start_time))
@@ -480,7 +625,9 @@ class BaseTrainer:
             while self.epoch < c.training.epochs:
                 self.before_epoch()
                 stage = self.data_stage(self.epoch)
-                train = self.train_epoch() if self.batch_in_epoch < self.steps_per_epoch else {}
+                if self.batch_in_epoch < self.steps_per_epoch:
+                    self.train_epoch()
+                train = self.train_means()
                 self._check_stop()
                 log_images = c.visualization.enabled and (self.epoch + 1) % c.visualization.log_interval == 0
                 val = self.validate(log_images)
@@ -496,7 +643,7 @@ class BaseTrainer:
             # always written, whatever save_last says: it is the only way back into this run
             payload = self.checkpoint_payload({}, epoch_done=False)
             payload["checkpoint_manager"] = self.manager.state_dict()
-            save_checkpoint(payload, self.ckpt_dir / "last.ckpt")
+            self.interrupt_file = save_checkpoint(payload, self.ckpt_dir / "last.ckpt")
             self.say(f"[{self.stage}] interrupted: state saved to {self.ckpt_dir / 'last.ckpt'}; continue with "
                      f"--resume {self.ckpt_dir / 'last.ckpt'}")
         except NonFiniteLossError as exc:
@@ -516,22 +663,27 @@ class BaseTrainer:
         return summary
 
     def _end_epoch(self, metrics: dict[str, float], stage: int) -> None:
-        lr = self.scheduler.get_last_lr()[0]
+        """Log the epoch, then save its checkpoints, which carry the history and best metrics
+        including this epoch (a resume from any of them continues the logs seamlessly)."""
+        bad = [name for name, p in self.model.state_dict().items() if p.is_floating_point() and not torch.isfinite(p).all()]
+        if bad:  # never overwrite a good checkpoint with broken weights
+            raise NonFiniteLossError(f"training stopped: non-finite weights after epoch {self.epoch} ({bad[0]} ...); "
+                                     f"the last good checkpoint is kept in {self.ckpt_dir}")
         self.last_metrics = {k: float(v) for k, v in metrics.items()}
-        info = self.manager.save(self.checkpoint_payload(metrics, epoch_done=True), self.epoch, self.last_metrics)
-        if info["is_best"]:
+        is_best = self.manager.improves(self.last_metrics)
+        if is_best:
             self.best_metrics = {"epoch": self.epoch, "global_step": self.global_step, **self.last_metrics}
-            # the best checkpoint holds the best metrics of its own time: rewrite it now consistent
         self.logger.scalars({**{k: v for k, v in metrics.items() if k.startswith("val/")},
-                             "curriculum/stage": stage, "train/epoch_loss": metrics.get("train/loss", float("nan")),
-                             "train/lr": lr}, self.global_step)
-        record = {"epoch": self.epoch, "global_step": self.global_step, "curriculum_stage": stage, "lr": lr,
+                             "curriculum/stage": stage, "train/epoch_loss": metrics.get("train/loss", float("nan"))},
+                            self.global_step)
+        record = {"epoch": self.epoch, "global_step": self.global_step, "curriculum_stage": stage, "lr": self.last_lr,
                   "time": now(), **self.last_metrics}
         self.logger.log_epoch(record, self.best_metrics)
+        self.manager.save(self.checkpoint_payload(metrics, epoch_done=True), self.epoch, self.last_metrics)
         shown = ", ".join(f"{k.replace('/', ' ')} {v:.4f}" for k, v in metrics.items()
                           if k in ("train/loss", "val/loss", "val/f1", "val/iou", "val/kp_topo_recall", "val/centre_error"))
         self.say(f"[{self.stage}] epoch {self.epoch + 1}/{self.cfg.training.epochs} (data stage {stage}): {shown}"
-                 + ("  * best" if info["is_best"] else ""))
+                 + ("  * best" if is_best else ""))
 
     def _install_signals(self):
         """Ctrl-C / SIGTERM request a clean stop (main thread only); returns the restorer."""
@@ -588,7 +740,7 @@ class BaseTrainer:
             "start_time": start_time, "completion_time": now(), "duration_seconds": round(seconds, 3),
             "best_checkpoint": str(m.best_path) if m.best_path else None, "monitor": self.cfg.checkpoint.monitor,
             "best_value": m.best_value, "best_epoch": m.best_epoch,
-            "last_checkpoint": str(self.ckpt_dir / "last.ckpt") if (self.ckpt_dir / "last.ckpt").exists() else None,
+            "last_checkpoint": str(self.interrupt_file) if status == "interrupted" and self.interrupt_file else m.last_path,
             "total_epochs": self.epoch, "planned_epochs": self.cfg.training.epochs, "global_step": self.global_step,
             "skipped_steps": self.skipped_steps, "final_metrics": self.last_metrics, "error": error,
             "run_dir": str(self.run_dir),
