@@ -1,9 +1,11 @@
 """Checkpoints: the InkTrace format (format.py), which files a run keeps (manager.py) and loading
-weights from other wrappers' state dicts with a report (weights.py)."""
+weights from other wrappers' state dicts with a report (weights.py), and checkpoints of earlier
+versions (legacy.py: safe loading, layout detection, the migration registry)."""
 
-from .format import FORMAT, FORMAT_VERSION, CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
+from .format import (FORMAT, FORMAT_VERSION, CheckpointError, load_checkpoint, migration_report, read_checkpoint,
+                     save_checkpoint)
 from .manager import CheckpointManager
 from .weights import WeightsReport, load_weights, strip_prefixes
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "CheckpointError", "load_checkpoint", "read_checkpoint", "save_checkpoint",
-           "CheckpointManager", "WeightsReport", "load_weights", "strip_prefixes"]
+           "CheckpointManager", "WeightsReport", "load_weights", "strip_prefixes", "migration_report"]

@@ -40,8 +40,10 @@ def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
         raise CheckpointError(f"{path}: no such checkpoint file")
     if path.is_dir():
         raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
+    from .legacy import SAFE_GLOBALS
     try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
+        with torch.serialization.safe_globals(SAFE_GLOBALS):
+            data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure of an untrusted file is bad input, one line
         raise CheckpointError(f"{path}: not a readable checkpoint ({_reason(exc)})") from None
     if not isinstance(data, dict):
@@ -53,7 +55,11 @@ def _reason(exc: BaseException) -> str:
     """The useful line of a torch.load failure (the offending global for weights_only refusals)."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    found = next((line for line in lines if "Unsupported global" in line or "unsupported global" in line.lower()), None)
+    found = next((line for line in lines if "unsupported global" in line.lower()), None)
+    name = re.search(r"GLOBAL ([\w.]+)", found or "")
+    if name:
+        return (f"refused: it needs {name.group(1)}, which is not on the allow-list of plain values; "
+                "loading it could run code")
     reason = found or (lines[0] if lines else type(exc).__name__)
     if isinstance(exc, (KeyError, IndexError)) and not found:
         reason = f"corrupt or truncated data ({type(exc).__name__}: {reason})"
@@ -61,20 +67,39 @@ def _reason(exc: BaseException) -> str:
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
-    """An InkTrace-format checkpoint as a dict, checked; CheckpointError (one line) otherwise."""
+    """A checkpoint of any supported format as a current-format dict, checked; CheckpointError
+    (one line) otherwise. Older formats (legacy layouts A-D, see legacy.py) are migrated in
+    memory; ``data["migration"]`` then says from what and what could not be recovered."""
+    from .legacy import LAYOUT_NAMES, detect_layout, upgrade
+
     data = read_checkpoint(path, map_location)
-    fmt = data.get("format")
-    if fmt != FORMAT:
-        raise CheckpointError(f"{path}: not an InkTrace checkpoint (format {fmt!r})")
-    version = data.get("format_version")
-    if not isinstance(version, int) or version < 1:
-        raise CheckpointError(f"{path}: bad format_version {version!r}")
-    if version > FORMAT_VERSION:
-        raise CheckpointError(f"{path}: format_version {version} was written by a newer InkTrace "
-                              f"(this one reads up to {FORMAT_VERSION})")
+    if data.get("format") == FORMAT:
+        version = data.get("format_version")
+        if not isinstance(version, int) or version < 1:
+            raise CheckpointError(f"{path}: bad format_version {version!r}")
+        if version > FORMAT_VERSION:
+            raise CheckpointError(f"{path}: format_version {version} was written by a newer InkTrace "
+                                  f"(this one reads up to {FORMAT_VERSION})")
+    elif data.get("format") is not None:
+        raise CheckpointError(f"{path}: not an InkTrace checkpoint (format {data.get('format')!r})")
+    try:
+        layout = detect_layout(data)
+        data, notes = upgrade(data, FORMAT_VERSION)
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: not an InkTrace checkpoint ({exc})") from None
+    if notes:
+        data["migration"] = {"layout": layout, "description": LAYOUT_NAMES[layout], "notes": notes}
     if not isinstance(data.get("model"), dict):
         raise CheckpointError(f"{path}: no model weights (key 'model')")
     config = data.get("config")
     if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
         raise CheckpointError(f"{path}: no model configuration (key 'config.model')")
     return data
+
+
+def migration_report(path: str | os.PathLike, data: dict[str, Any]) -> str:
+    """The short block saying how an older checkpoint was read ("" for a current one)."""
+    info = data.get("migration")
+    if not info:
+        return ""
+    return "\n".join([f"{path}: legacy checkpoint, {info['notes'][0]}", *(f"  {n}" for n in info["notes"][1:])])

@@ -97,6 +97,13 @@ class CheckpointManager:
 
     # ------------------------------------------------------------------ naming and properties
     @staticmethod
+    def load(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
+        """A checkpoint of any supported format (current, or legacy layouts A-D migrated in memory:
+        ``["migration"]`` says what was recovered), as a current-format dict."""
+        from .format import load_checkpoint
+        return load_checkpoint(path, map_location)
+
+    @staticmethod
     def filename(epoch: int, monitor: str, value: float) -> str:
         """``epoch{epoch}-{monitor}{value:.4f}.ckpt`` with every character of ``monitor`` other than
         letters, digits, ``.``, ``_`` and ``-`` replaced by ``_`` ("val/loss" -> "val_loss")."""

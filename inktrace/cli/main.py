@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 
 from .. import __version__
 from ..config.schema import suggest
-from . import preview, train
+from . import checkpoints, preview, train
 
 # name -> (entry point taking argv and prog, one-line description)
 COMMANDS: dict[str, tuple[Callable[..., int], str]] = {
@@ -15,6 +15,8 @@ COMMANDS: dict[str, tuple[Callable[..., int], str]] = {
     "config": (lambda argv, prog: train.main(argv, prog, print_only=True),
                "print the resolved config (--explain: with the origin of every value)"),
     "preview-data": (preview.main, "draw synthetic (or SVG) training samples and their targets as a PNG grid"),
+    "migrate": (checkpoints.migrate_main, "convert an old checkpoint (layouts A-D) to the current format"),
+    "compare": (checkpoints.compare_main, "compare checkpoints side by side (metrics, settings, weights)"),
 }
 
 

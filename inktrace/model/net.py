@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from typing import Any, Mapping
 
 import numpy as np
@@ -34,7 +35,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..checkpoint.format import CheckpointError, load_checkpoint
+from ..checkpoint.format import CheckpointError, load_checkpoint, migration_report
 
 __all__ = ["InkTraceNet", "random_visibility", "MODEL_KEYS", "HEAD_CHANNELS"]
 
@@ -259,8 +260,12 @@ class InkTraceNet(nn.Module):
 
     # ----------------------------------------------------------------- checkpoints
     @classmethod
-    def load_from_checkpoint(cls, path: str | os.PathLike, map_location: Any = "cpu") -> "InkTraceNet":
-        """The model stored in a checkpoint (InkTrace format), in eval mode."""
+    def load_from_checkpoint(cls, path: str | os.PathLike, map_location: Any = "cpu",
+                             report: bool = True) -> "InkTraceNet":
+        """The model stored in a checkpoint of any supported format (the current one and the legacy
+        layouts A-D, whose architecture is inferred from the tensor shapes), in eval mode. For a
+        legacy file a short report goes to stderr (``report=False`` silences it); it is also
+        kept as ``model.load_report``."""
         ckpt = load_checkpoint(path, map_location)
         try:
             model = cls.from_config(ckpt["config"]["model"])
@@ -272,6 +277,9 @@ class InkTraceNet(nn.Module):
             first = str(exc).strip().splitlines()
             raise CheckpointError(f"{path}: weights do not fit the stored model configuration "
                                   f"({' '.join(s.strip() for s in first[:2])[:200]})") from None
+        model.load_report = migration_report(path, ckpt)
+        if report and model.load_report:
+            print(model.load_report, file=sys.stderr)
         return model.eval()
 
     def transfer_from(self, state_dict: Mapping[str, torch.Tensor]) -> dict[str, list[str]]:

@@ -32,7 +32,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from .. import __version__
-from ..checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
+from ..checkpoint import CheckpointError, load_checkpoint, migration_report, read_checkpoint, save_checkpoint
 from ..checkpoint.manager import CheckpointManager
 from ..checkpoint.weights import load_weights
 from ..config import Config, ConfigError
@@ -54,6 +54,7 @@ ARCHITECTURE_KEYS = ("model.embed_dim", "model.num_layers", "model.full_heads", 
 # settings whose change mid-epoch would break the data position
 _POSITION_KEYS = ("training.batch_size", "data.train_size", "training.seed")
 _NO_INIT = ("", "none", "null", "fresh")
+TRAINER_STAGES = ("structural", "dense", "finetune")
 # settings that define the validation set: when they change, old and new monitored values do not compare
 _VALIDATION_KEYS = ("training.seed", "data.val_size", "data.img_size", "data.curriculum_stage",
                     "curriculum.enabled", "curriculum.end_stage", "data.svg_dir")
@@ -316,6 +317,8 @@ class BaseTrainer:
     # ------------------------------------------------------------------ weights in
     def _init_weights(self, path: Path) -> None:
         ckpt = self.load_any_checkpoint(path)
+        if ckpt.get("migration"):
+            self.say(f"[{self.stage}] " + migration_report(path, ckpt).replace("\n", f"\n[{self.stage}] "))
         report = load_weights(self.model, ckpt["model"], strict=False)
         if report.mismatched:  # another architecture: transferring a few tensors would be a silent mess
             raise CheckpointError(f"init_from {path}: {len(report.mismatched)} tensors have another shape than this "
@@ -331,17 +334,17 @@ class BaseTrainer:
 
     def _resume(self, path: Path) -> None:
         ckpt = self.load_any_checkpoint(path)
-        if ckpt.get("stage") not in (None, self.stage):
+        legacy = ckpt.get("migration")
+        if ckpt.get("stage") not in (None, self.stage) and not (legacy and self.stage not in TRAINER_STAGES):
             raise ConfigError(f"--resume {path}: checkpoint of stage '{ckpt.get('stage')}', not '{self.stage}'")
-        if "position" not in ckpt or "optimizer" not in ckpt:
-            raise CheckpointError(f"{path}: holds weights only, not a resumable training state (use --init_from)")
+        # legacy files may lack the position (bare weights: epoch 0) or the optimizer (fresh one)
+        pos = ckpt.get("position") or {"epoch": 0, "batch": 0}
         saved = Config.from_dict(ckpt["config"]).flat()
         current = self.cfg.flat()
         for key in ARCHITECTURE_KEYS:
             if saved.get(key) != current.get(key):
                 raise ConfigError(f"--resume {path}: {key} is {saved.get(key)!r} in the checkpoint but "
                                   f"{current.get(key)!r} now; the architecture cannot change on resume")
-        pos = ckpt["position"]
         if pos["batch"] != 0:  # in the middle of an epoch: the data position must mean the same
             for key in _POSITION_KEYS:
                 if saved.get(key) != current.get(key):
@@ -356,16 +359,21 @@ class BaseTrainer:
                                if saved.get(k) != current.get(k) and k not in ("init_from",)]
         val_changed = [k for k in _VALIDATION_KEYS if saved.get(k) != current.get(k)]
         load_weights(self.model, ckpt["model"], strict=True)
-        self.optimizer.load_state_dict(ckpt["optimizer"])
+        notes = list(legacy["notes"]) if legacy else []
+        if ckpt.get("optimizer") is not None:
+            try:
+                self.optimizer.load_state_dict(ckpt["optimizer"])
+            except (ValueError, KeyError, RuntimeError) as exc:
+                notes.append(f"optimizer state does not fit this model ({str(exc).splitlines()[0]}): a fresh optimizer")
         t = self.cfg.training
         for group, lr in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
             # the stored groups carry the old settings: the config's apply (and are listed above)
             group.update(initial_lr=lr, weight_decay=t.weight_decay, betas=tuple(t.betas))
-        self.scheduler.load_state_dict(ckpt["scheduler"])
         if ckpt.get("scaler") and self.scaler.is_enabled():
             self.scaler.load_state_dict(ckpt["scaler"])
         self.epoch, self.batch_in_epoch = done, int(pos["batch"])
-        self.global_step = int(ckpt["global_step"])
+        stored_step = ckpt.get("global_step")
+        self.global_step = int(stored_step) if stored_step is not None else done * self.steps_per_epoch
         # the remaining steps follow this config (a changed batch size or epoch count included)
         remaining = (t.epochs - self.epoch) * self.steps_per_epoch - self.batch_in_epoch
         self.scheduler.total_steps = max(self.global_step + remaining, 1)
@@ -397,6 +405,10 @@ class BaseTrainer:
         self.resumed_from = path
         self.say(f"[{self.stage}] resuming from {path}: epoch {self.epoch}, batch {self.batch_in_epoch}/"
                  f"{self.steps_per_epoch}, step {self.global_step}")
+        if legacy:
+            self.say(f"[{self.stage}] {path}: legacy checkpoint, " + "\n  ".join(notes))
+        elif notes:
+            self.say(f"[{self.stage}] note: " + "; ".join(notes))
         for line in warnings:
             self.say(f"[{self.stage}] note: {line}")
         if self.config_changes:

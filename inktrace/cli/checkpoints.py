@@ -1,0 +1,58 @@
+"""``inktrace migrate`` (convert any supported checkpoint to the current format) and
+``inktrace compare`` / ``scripts/compare_checkpoints.py`` (checkpoints side by side)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from ..checkpoint import CheckpointError, load_checkpoint, migration_report, save_checkpoint
+from ..checkpoint.compare import compare_text
+from .args import StrictParser, run_guarded
+
+__all__ = ["migrate_main", "compare_main"]
+
+
+def _migrate(argv: Sequence[str] | None, prog: str) -> int:
+    p = StrictParser(prog=prog, description="Convert a checkpoint of any supported format (legacy layouts A-D "
+                     "included) to the current InkTrace format, and say what was recovered.")
+    p.add_argument("old", metavar="OLD", help="checkpoint to read")
+    p.add_argument("new", metavar="NEW.ckpt", help="file to write (current format)")
+    p.add_argument("--force", action="store_true", help="overwrite NEW if it exists")
+    args = p.parse_args(argv)
+    old, new = Path(args.old), Path(args.new)
+    if new.exists() and new.resolve() == old.resolve():
+        raise CheckpointError(f"{new}: the same file as OLD; write the converted checkpoint elsewhere")
+    if new.exists() and not args.force:
+        raise CheckpointError(f"{new}: exists; pass --force to overwrite it")
+    data = load_checkpoint(old)
+    migration = data.pop("migration", None)
+    payload = {k: v for k, v in data.items() if k not in ("format", "format_version")}
+    if migration:
+        payload["migrated_from"] = {"path": str(old), "layout": migration["layout"], "notes": migration["notes"]}
+    save_checkpoint(payload, new)
+    report = migration_report(old, {"migration": migration}) if migration else f"{old}: already the current format"
+    print(report)
+    print(f"written: {new}")
+    return 0
+
+
+def _compare(argv: Sequence[str] | None, prog: str) -> int:
+    p = StrictParser(prog=prog, description="Compare checkpoints of any supported format side by side.")
+    p.add_argument("paths", nargs="+", metavar="CKPT")
+    p.add_argument("--top", type=int, default=20, help="layers shown in the weight-distance table (default 20)")
+    p.add_argument("--all", action="store_true", help="show every layer")
+    args = p.parse_args(argv)
+    if len(args.paths) < 2:
+        p.error("give at least two checkpoints")
+    sys.stdout.write(compare_text(args.paths, top=None if args.all else max(args.top, 1)))
+    return 0
+
+
+def migrate_main(argv: Sequence[str] | None = None, prog: str = "inktrace migrate") -> int:
+    return run_guarded(prog, _migrate, argv, prog)
+
+
+def compare_main(argv: Sequence[str] | None = None, prog: str = "inktrace compare") -> int:
+    return run_guarded(prog, _compare, argv, prog)
