@@ -365,7 +365,7 @@ def test_bad_settings_fail_early_with_one_line(tmp_path, capsys):
 def test_a_moved_run_folder_resumes_in_place(tmp_path):
     import shutil
     DenseTrainer(tiny(tmp_path, overrides={"training.epochs": 1}), verbose=False).fit()
-    moved = tmp_path / "moved"
+    moved = tmp_path / "moved" / "dense"
     shutil.copytree(tmp_path / "run" / "ck" / "dense", moved)
     shutil.rmtree(tmp_path / "run" / "ck" / "dense")
     t = DenseTrainer(tiny(tmp_path, overrides={"training.epochs": 2}), resume=moved / "last.ckpt", verbose=False)

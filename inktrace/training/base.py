@@ -162,9 +162,10 @@ class BaseTrainer:
         self.ckpt_dir = Path(c.checkpoint.save_dir) / self.stage
         self.run_dir = Path(c.logging.log_dir) / self.stage
         if resume is not None and Path(resume).resolve().parent != self.ckpt_dir.resolve() \
+                and Path(resume).resolve().parent.name == self.stage \
                 and c.origin("checkpoint.save_dir").kind != "override":
-            # a run continues in the folder of the checkpoint it resumes from (moved or copied runs
-            # included), unless --save_dir says otherwise
+            # a run continues in the run folder (named after its stage) of the checkpoint it resumes
+            # from, moved or copied runs included, unless --save_dir says otherwise
             self.ckpt_dir = Path(resume).parent
             self.say(f"[{self.stage}] continuing in {self.ckpt_dir} (the resumed checkpoint's folder)")
         for key, folder in (("checkpoint.save_dir", self.ckpt_dir), ("logging.log_dir", self.run_dir)):
