@@ -51,6 +51,15 @@ def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     return data
 
 
+def check_version(what: str, version: Any, newest: int) -> None:
+    """A stored format version this InkTrace can read (1 to ``newest``), or CheckpointError."""
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CheckpointError(f"{what}: bad version {version!r}")
+    if version > newest:
+        raise CheckpointError(f"{what}: version {version} was written by a newer InkTrace "
+                              f"(this one reads up to {newest})")
+
+
 def _reason(exc: BaseException) -> str:
     """The useful line of a torch.load failure (the offending global for weights_only refusals)."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
@@ -74,12 +83,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
 
     data = read_checkpoint(path, map_location)
     if data.get("format") == FORMAT:
-        version = data.get("format_version")
-        if not isinstance(version, int) or version < 1:
-            raise CheckpointError(f"{path}: bad format_version {version!r}")
-        if version > FORMAT_VERSION:
-            raise CheckpointError(f"{path}: format_version {version} was written by a newer InkTrace "
-                                  f"(this one reads up to {FORMAT_VERSION})")
+        check_version(f"{path}: format_version", data.get("format_version"), FORMAT_VERSION)
     elif data.get("format") is not None:
         raise CheckpointError(f"{path}: not an InkTrace checkpoint (format {data.get('format')!r})")
     try:

@@ -56,7 +56,7 @@ from typing import Any
 import torch
 
 from ..fileio import atomic_write
-from .format import FORMAT, FORMAT_VERSION, CheckpointError
+from .format import FORMAT, FORMAT_VERSION, CheckpointError, check_version
 
 __all__ = ["CheckpointManager", "STATE_KEY", "LAST_NAME", "BEST_NAME"]
 
@@ -279,12 +279,7 @@ class CheckpointManager:
         if not state:  # a checkpoint without bookkeeping (older or hand-made): nothing to restore
             return ["the checkpoint holds no top-k/best bookkeeping: ranking starts afresh, files already "
                     "in the folder are kept"]
-        version = state.get("version")
-        if not isinstance(version, int) or version < 1:
-            raise CheckpointError(f"checkpoint manager state: bad version {version!r}")
-        if version > _STATE_VERSION:
-            raise CheckpointError(f"checkpoint manager state: version {version} was written by a newer "
-                                  f"InkTrace (this one reads up to {_STATE_VERSION})")
+        check_version("checkpoint manager state", state.get("version"), _STATE_VERSION)
         warnings: list[str] = []
         top: list[dict[str, Any]] = []
         best = None
