@@ -305,6 +305,10 @@ def test_fit_again_after_an_interrupt_continues(tmp_path):
     t.stop_step = None
     s = t.fit()
     assert s["status"] == "completed" and s["global_step"] == 12
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    acc = EventAccumulator(str(tmp_path / "run" / "runs" / "dense"))
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("train/loss")] == list(range(1, 13))  # the first fit's steps are kept
 
 
 def test_non_finite_gradients_never_reach_the_weights(tmp_path):

@@ -623,10 +623,10 @@ class BaseTrainer:
         the same way."""
         c = self.cfg
         self._stop_requested = False
-        # TensorBoard: a resumed run hides what an abandoned continuation logged after its step; a
-        # fresh run into an old run directory hides all of the old run's events
+        # TensorBoard: a resumed (or continued) run hides what an abandoned continuation logged after
+        # its step; a fresh run into an old run directory hides all of the old run's events
         self.logger = RunLogger(self.run_dir, self.history, self.best_metrics,
-                                purge_step=self.global_step + 1 if self.resumed_from else 0)
+                                purge_step=self.global_step + 1 if self.resumed_from or self.global_step else 0)
         self.history = self.logger.history
         start_time, t0 = now(), time.perf_counter()
         self.logger.write_config(self.run_info(start_time))
