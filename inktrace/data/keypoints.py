@@ -150,16 +150,24 @@ def _crossings(strokes: Strokes, ch: _Chunks, ends, is_open):
                & (loy[:, :, None] <= hiy[:, None, :]) & (loy[:, None, :] <= hiy[:, :, None]))
     overlap &= torch.triu(torch.ones(overlap.shape[1:], dtype=torch.bool))  # each pair once, self included
     bi, i, j = overlap.nonzero(as_tuple=True)
-    p, r = ch.a[bi, i][:, :, None], (ch.b[bi, i] - ch.a[bi, i])[:, :, None]  # (K, C, 1, 2)
-    q, s = ch.a[bi, j][:, None, :], (ch.b[bi, j] - ch.a[bi, j])[:, None, :]  # (K, 1, C, 2)
-    denom = r[..., 0] * s[..., 1] - r[..., 1] * s[..., 0]
-    qp = q - p
+    # flat row gathers and separate x/y components (contiguous), not strided (..., 2) slices
+    nck = ch.a.shape[1]
+    fi, fj = bi * nck + i, bi * nck + j
+    a_flat, d_flat = ch.a.reshape(-1, C, 2), (ch.b - ch.a).reshape(-1, C, 2)
+    ai, aj, di, dj = (x.index_select(0, f) for x, f in ((a_flat, fi), (a_flat, fj), (d_flat, fi), (d_flat, fj)))
+    px, py = ai[..., 0].contiguous()[:, :, None], ai[..., 1].contiguous()[:, :, None]  # (K, C, 1)
+    rx, ry = di[..., 0].contiguous()[:, :, None], di[..., 1].contiguous()[:, :, None]
+    qx, qy = aj[..., 0].contiguous()[:, None, :], aj[..., 1].contiguous()[:, None, :]  # (K, 1, C)
+    sx, sy = dj[..., 0].contiguous()[:, None, :], dj[..., 1].contiguous()[:, None, :]
+    denom = rx * sy - ry * sx
+    qpx, qpy = qx - px, qy - py
     safe = torch.where(denom.abs() > 1e-12, denom, 1.0)
-    tt = (qp[..., 0] * s[..., 1] - qp[..., 1] * s[..., 0]) / safe
-    uu = (qp[..., 0] * r[..., 1] - qp[..., 1] * r[..., 0]) / safe
+    tt = (qpx * sy - qpy * sx) / safe
+    uu = (qpx * ry - qpy * rx) / safe
     eps = 1e-5  # a crossing exactly at shared vertices must not fall between segments
     hit = (denom.abs() > 1e-12) & (tt >= -eps) & (tt <= 1 + eps) & (uu >= -eps) & (uu <= 1 + eps)
-    hit &= ch.valid[bi, i][:, :, None] & ch.valid[bi, j][:, None, :]
+    v_flat = ch.valid.reshape(-1, C)
+    hit &= v_flat.index_select(0, fi)[:, :, None] & v_flat.index_select(0, fj)[:, None, :]
     k_idx, ei, ej = hit.nonzero(as_tuple=True)
     # within a stroke: each segment pair once (gj > gi), and never neighbours (nor the first and
     # last segments of a closed stroke), which meet by construction
@@ -170,8 +178,8 @@ def _crossings(strokes: Strokes, ch: _Chunks, ends, is_open):
     real = ~((si == sj) & adjacent)
     k_idx, ei, ej, si, sj = k_idx[real], ei[real], ej[real], si[real], sj[real]
     cross_b = bi[k_idx]
-    rr, ss = r[k_idx, ei, 0], s[k_idx, 0, ej]
-    xy = p[k_idx, ei, 0] + tt[k_idx, ei, ej][:, None] * rr
+    rr, ss = di[k_idx, ei], dj[k_idx, ej]
+    xy = ai[k_idx, ei] + tt[k_idx, ei, ej][:, None] * rr
     w_i = torch.maximum(ch.w_a, ch.w_b)[bi, i][k_idx, ei]
     w_j = torch.maximum(ch.w_a, ch.w_b)[bi, j][k_idx, ej]
 
@@ -212,8 +220,9 @@ def _corners(strokes: Strokes, pts, w):
     B, S, N, _ = pts.shape
     E = N - 1
     a, b = pts[:, :, :-1], pts[:, :, 1:]
+    ab = b - a
     n_seg = seg_valid.sum(-1)
-    seg_len = torch.sqrt(((b - a) ** 2).sum(-1)) * seg_valid  # (B, S, E)
+    seg_len = torch.sqrt((ab ** 2).sum(-1)) * seg_valid  # (B, S, E)
     cum = torch.cat([torch.zeros_like(seg_len[..., :1]), seg_len.cumsum(-1)], -1).contiguous()  # (B, S, N)
     total = cum[..., -1:]
     closed = strokes.closed[..., None]
@@ -223,7 +232,7 @@ def _corners(strokes: Strokes, pts, w):
         e = (torch.searchsorted(cum, s.contiguous(), right=True) - 1).clamp(0, E - 1)
         t = ((s - cum.gather(-1, e)) / seg_len.gather(-1, e).clamp(min=1e-12)).clamp(0.0, 1.0)
         e2 = e[..., None].expand(*e.shape, 2)
-        return a.gather(2, e2) + t[..., None] * (b.gather(2, e2) - a.gather(2, e2))
+        return a.gather(2, e2) + t[..., None] * ab.gather(2, e2)
 
     before = pts - point_at(cum - CORNER_SPAN)
     after = point_at(cum + CORNER_SPAN) - pts

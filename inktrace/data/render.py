@@ -69,8 +69,10 @@ def _disc_window(xy: torch.Tensor, batch: torch.Tensor, radius: torch.Tensor, he
     dy = row.to(xy.dtype) + 0.5 - xy[:, 1, None, None]
     dx = col.to(xy.dtype) + 0.5 - xy[:, 0, None, None]
     d2 = dx * dx + dy * dy
-    keep = (d2 <= (radius * radius)[:, None, None]) & (row >= 0) & (row < height) & (col >= 0) & (col < width)
-    pix = torch.where(keep, batch[:, None, None] * (height * width) + row * width + col, trash)
+    # the bounds and the row offsets are per row / per column: only the last steps are full size
+    inside = ((row >= 0) & (row < height)) & ((col >= 0) & (col < width))
+    keep = (d2 <= (radius * radius)[:, None, None]) & inside
+    pix = torch.where(keep, (batch[:, None, None] * (height * width) + row * width) + col, trash)
     return pix, d2
 
 
@@ -132,18 +134,18 @@ def _pairs(item: dict, slots: int, seg_data: list, HW: int, width: int, ink, ske
     key = torch.where((dist <= torch.clamp(w * 0.5, min=BAND)) & item["live"][:, None], key, _NO_KEY)
     nearest.scatter_reduce_(0, pix.flatten(), key.flatten(), reduce="amin")
     # digital centreline: centreline pixels lie within 1/sqrt(2) px of it
-    ii, jj = (valid & (dist < 0.75)).nonzero(as_tuple=True)
-    seg = item["seg"][ii]
+    flat = (valid & (dist < 0.75)).flatten().nonzero().squeeze(1)
+    ii = flat // slots
+    seg = item["seg"].index_select(0, ii)
     major, along0, cross0, slope, lo_al, hi_al = (torch.index_select(c, 0, seg) for c in seg_data)
-    c_pix = col[ii, jj]
-    r_pix = item["row"][ii]
+    c_pix = col.flatten().index_select(0, flat)
+    r_pix = item["row"].index_select(0, ii)
     x_major = major == 1
     along = torch.where(x_major, c_pix, r_pix).to(torch.float32) + 0.5
     across = torch.where(x_major, r_pix, c_pix).to(torch.float32)
     c = cross0 + (along - along0) * slope
     on = (major < 2) & (along >= lo_al) & (along <= hi_al) & (torch.floor(c) == across)
-    skeleton[pix[ii, jj][on]] = 1.0
-
+    skeleton.scatter_(0, torch.where(on, pix.flatten().index_select(0, flat), skeleton.numel() - 1), 1.0)
 
 _CHUNK_PAIRS = 1 << 17  # pixel-segment pairs processed at once: their arrays stay in cache
 _SLOT_BUCKETS = (4, 6, 8, 12, 16, 32)  # items are grouped by span so that few slots go unused
@@ -158,7 +160,8 @@ def _capsule_rows(a: torch.Tensor, d: torch.Tensor, reach: torch.Tensor, height:
     seg = torch.repeat_interleave(torch.arange(n.numel(), device=n.device), n)
     row = r0[seg] + torch.arange(seg.numel(), device=n.device) - torch.repeat_interleave(torch.cumsum(n, 0) - n, n)
     y = row.to(a.dtype) + 0.5
-    ax, ay, dx, dy, R = a[seg, 0], a[seg, 1], d[seg, 0], d[seg, 1], reach[seg]
+    a_seg, d_seg = a.index_select(0, seg), d.index_select(0, seg)
+    ax, ay, dx, dy, R = a_seg[:, 0], a_seg[:, 1], d_seg[:, 0], d_seg[:, 1], reach.index_select(0, seg)
     R2 = R * R
     lo = torch.full_like(y, float("inf"))
     hi = torch.full_like(y, float("-inf"))
@@ -227,26 +230,37 @@ def _rasterise(segs: dict, B: int, height: int, width: int, device):
     # a segment visits the pixels of its ink (up to half the width + the 1 px edge) and of its band
     reach = torch.clamp(torch.maximum(wa, wa + dw) * 0.5 + 0.5, min=BAND)
     seg, row, c0, n = _capsule_rows(a, d, reach, height, width)
+    # group the (segment, row) items by span into fixed-width buckets, in one stable sort: each
+    # bucket (and each chunk of one) is then a slice, in the same order as before
+    slots_of = torch.tensor(_SLOT_BUCKETS, device=n.device)
+    bucket = torch.bucketize(n, slots_of)  # i: _SLOT_BUCKETS[i-1] < n <= _SLOT_BUCKETS[i]; len(...) beyond
+    live_items = (n > 0).nonzero(as_tuple=True)[0]
+    order = live_items[torch.argsort(bucket[live_items], stable=True)]
+    counts = torch.bincount(bucket[order], minlength=len(_SLOT_BUCKETS) + 1).tolist()
+    seg, row, c0, n = seg[order], row[order], c0[order], n[order]
+    a_seg, d_seg = a.index_select(0, seg), d.index_select(0, seg)
     inv = 1.0 / len2.clamp(min=1e-12)
-    ry = row.to(torch.float32) + 0.5 - a[seg, 1]
-    dx, dy, ax = d[seg, 0], d[seg, 1], a[seg, 0]
+    ry = row.to(torch.float32) + 0.5 - a_seg[:, 1]
+    dx, dy, ax = d_seg[:, 0], d_seg[:, 1], a_seg[:, 0]
+    inv_seg = inv.index_select(0, seg)
     items = {"seg": seg, "row": row, "c0": c0, "n": n, "dx": dx, "dy": dy, "ax": ax, "ry": ry,
-             "alpha": dx * inv[seg], "beta": (ry * dy - ax * dx) * inv[seg], "wa": wa[seg], "dw": dw[seg],
-             "base": segs["b"][seg] * HW + row * width, "live": (len2 > 0)[seg]}
+             "alpha": dx * inv_seg, "beta": (ry * dy - ax * dx) * inv_seg, "wa": wa.index_select(0, seg),
+             "dw": dw.index_select(0, seg), "base": segs["b"].index_select(0, seg) * HW + row * width,
+             "live": (len2 > 0).index_select(0, seg)}
     # one extra element at the end takes the unused slots of the fixed-width windows
     ink = _plane(B * HW + 1, torch.float32, device)
     skeleton = _plane(B * HW + 1, torch.float32, device)
     nearest = _plane(B * HW + 1, torch.int64, device, _NO_KEY)
-    lower = 0
-    for slots in (*_SLOT_BUCKETS, max(int(n.max()) if n.numel() else 1, 1)):
-        if slots <= lower:
-            continue
-        sel = ((n > lower) & (n <= slots)).nonzero(as_tuple=True)[0]
+    widest = max(int(n.max()) if n.numel() else 1, 1)
+    begin = 0
+    for i, count in enumerate(counts):
+        slots = _SLOT_BUCKETS[i] if i < len(_SLOT_BUCKETS) else widest
         step = max(1, _CHUNK_PAIRS // slots)
-        for start in range(0, sel.numel(), step):
-            part = sel[start:start + step]
-            _pairs({k: v[part] for k, v in items.items()}, slots, segs["seg_data"], HW, width, ink, skeleton, nearest)
-        lower = slots
+        for start in range(begin, begin + count, step):
+            stop = min(start + step, begin + count)
+            _pairs({k: v[start:stop] for k, v in items.items()}, slots, segs["seg_data"], HW, width, ink, skeleton,
+                   nearest)
+        begin += count
     return ink[:-1], skeleton[:-1], nearest[:-1]
 
 
@@ -255,25 +269,29 @@ def _nearest_targets(segs: dict, nearest: torch.Tensor, B: int, height: int, wid
     segment among those (its index sits in the low bits of ``nearest``)."""
     HW = height * width
     dev = nearest.device
-    pb, prow, pcol = (nearest.view(B, height, width) != _NO_KEY).nonzero(as_tuple=True)
-    p_idx = pb * HW + prow * width + pcol
-    g = nearest[p_idx] & ((1 << _SEG_BITS) - 1)
+    # flat gathers and scatters (index_select / scatter_) are several times faster on the CPU than
+    # advanced indexing of 2-D tensors and index_put
+    p_idx = (nearest != _NO_KEY).nonzero().squeeze(1)
+    pb, rem = p_idx // HW, p_idx % HW
+    prow, pcol = rem // width, rem % width
+    g = nearest.index_select(0, p_idx) & ((1 << _SEG_BITS) - 1)
     qx, qy = pcol.to(torch.float32) + 0.5, prow.to(torch.float32) + 0.5
-    ga, gd = segs["a"][g], segs["d"][g]
+    ga, gd = segs["a"].index_select(0, g), segs["d"].index_select(0, g)
+    gax, gay, gdx, gdy = ga[:, 0], ga[:, 1], gd[:, 0], gd[:, 1]
     glen2 = (gd * gd).sum(-1).clamp(min=1e-12)
-    gt = (((qx - ga[:, 0]) * gd[:, 0] + (qy - ga[:, 1]) * gd[:, 1]) / glen2).clamp(0.0, 1.0)
+    gt = (((qx - gax) * gdx + (qy - gay) * gdy) / glen2).clamp(0.0, 1.0)
     mask = _plane(B * HW, torch.float32, dev)
-    mask[p_idx] = 1.0
+    mask.index_fill_(0, p_idx, 1.0)
     width_map = _plane(B * HW, torch.float32, dev)
-    width_map[p_idx] = segs["wa"][g] + gt * segs["dw"][g]
+    width_map.scatter_(0, p_idx, segs["wa"].index_select(0, g) + gt * segs["dw"].index_select(0, g))
     # two-channel maps are (B, 2, H, W): channel c of pixel (b, i) sits at b*2*HW + c*HW + i
     p2 = p_idx + pb * HW
     offset = _plane(B * 2 * HW, torch.float32, dev)
-    offset[p2] = ga[:, 0] + gt * gd[:, 0] - qx
-    offset[p2 + HW] = ga[:, 1] + gt * gd[:, 1] - qy
+    offset.scatter_(0, p2, gax + gt * gdx - qx)
+    offset.scatter_(0, p2 + HW, gay + gt * gdy - qy)
     tangent = _plane(B * 2 * HW, torch.float32, dev)
-    tangent[p2] = (gd[:, 0] * gd[:, 0] - gd[:, 1] * gd[:, 1]) / glen2
-    tangent[p2 + HW] = 2 * gd[:, 0] * gd[:, 1] / glen2
+    tangent.scatter_(0, p2, (gdx * gdx - gdy * gdy) / glen2)
+    tangent.scatter_(0, p2 + HW, 2 * gdx * gdy / glen2)
     return mask, width_map, offset, tangent
 
 
