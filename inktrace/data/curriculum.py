@@ -24,8 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .geometry import PIECES, Strokes, arc_length_param, fit_to_box, flatten_pieces, out_member, primitive, \
-    width_profile
+from .geometry import PIECES, Strokes, fit_to_box, flatten_pieces, out_member, primitive, stroke_widths
 from .rng import Draws
 
 __all__ = ["NUM_STAGES", "StageSpec", "STAGES", "make_strokes", "DEGRADED_FROM"]
@@ -73,6 +72,7 @@ def _placed_primitives(d: Draws, n: int, probs: list[float], box: torch.Tensor, 
     A border stroke's box grows by 12 % of the image on the sides where ``outward`` (B, n, 4) is
     set (all by default), so it leaves the image there without reaching a neighbour's box.
     """
+    d.reserve(34 * n)  # all the slots drawn below, hashed at once
     kinds = d.choice(probs, n)
     ctrl, valid, closed = primitive(d, (n,), kinds)
     border = d.uniform(n) < _BORDER
@@ -94,6 +94,7 @@ def _single(d: Draws, img: float):
 
 def _independent(d: Draws, spec: StageSpec, img: float):
     lo, hi = spec.strokes
+    d.reserve(2 + 34 * hi)
     count = d.integers(lo, hi, )
     vertical = d.uniform() < 0.5  # bands side by side (True) or stacked
     j = torch.arange(hi, dtype=d.dtype)
@@ -122,6 +123,7 @@ def _motifs(d: Draws, spec: StageSpec, img: float):
     """Connected structures: (B, M*3 + 1) strokes and a group id per stroke (members share a pen)."""
     n_lo, n_hi = spec.motifs
     M = n_hi
+    d.reserve(67 * M + 36)
     n = d.integers(n_lo, n_hi)
     dt = d.dtype
     spread = (0.25, 0.75) if M == 1 else (0.18, 0.82)
@@ -140,7 +142,7 @@ def _motifs(d: Draws, spec: StageSpec, img: float):
     tail_turn = d.uniform(M, 3, low=math.radians(60), high=math.radians(140))
     tail_turn = torch.where(d.uniform(M, 3) < 0.5, -tail_turn, tail_turn)
     tail_len = d.uniform(M, 3, low=0.08 * img, high=0.18 * img)
-    poly_ctrl, poly_valid, _ = primitive(d, (M,), torch.full((d.batch, M), 3))
+    poly_ctrl, poly_valid, _ = primitive(d, (M,), torch.full((d.batch, M), 3), only=3)
     poly_box = torch.cat([c - 0.35 * img, c + 0.35 * img], -1)
     poly_ctrl = fit_to_box(poly_ctrl, poly_valid, poly_box, d.uniform(M, low=0.7, high=1.0), d.uniform(M, 2))
 
@@ -225,7 +227,8 @@ def make_strokes(stage: int, draws: Draws, img_size: int) -> Strokes:
     scale = img / 64.0
     S = points.shape[1]
     lo, hi = spec.width
+    wd.reserve(9 * S + 1)
     pen = wd.log_uniform(lo * scale, hi * scale, S + 1)  # one pen per group (members share it)
     base = pen.gather(1, group.clamp(max=S)) * wd.uniform(S, low=0.85, high=1.2)
-    widths = width_profile(wd, arc_length_param(points, seg_valid), base).clamp(max=hi * scale * 1.15)
+    widths = stroke_widths(wd, points, seg_valid, base, hi * scale * 1.15)
     return Strokes(points, widths, seg_valid, closed)

@@ -21,6 +21,7 @@ __all__ = [
     "PIECES",
     "flatten_pieces",
     "width_profile",
+    "stroke_widths",
     "primitive",
     "fit_to_box",
     "out_member",
@@ -100,36 +101,57 @@ def flatten_pieces(ctrl: torch.Tensor, piece_valid: torch.Tensor, samples: int =
     """
     B, S, P = piece_valid.shape
     T = samples
+    dev = ctrl.device
     p0, c1, c2, p3 = ctrl.unbind(-2)
     chord = p3 - p0
-    clen2 = (chord * chord).sum(-1).clamp(min=1e-18)
+    cx, cy = chord[..., 0], chord[..., 1]
+    clen2 = (cx * cx + cy * cy).clamp(min=1e-18)
 
     def off(c: torch.Tensor) -> torch.Tensor:  # distance of a control point from the chord segment
-        t = (((c - p0) * chord).sum(-1) / clen2).clamp(0.0, 1.0)
-        return (c - p0 - t[..., None] * chord).norm(dim=-1)
+        v = c - p0
+        t = ((v[..., 0] * cx + v[..., 1] * cy) / clen2).clamp(0.0, 1.0)
+        return (v - t[..., None] * chord).norm(dim=-1)
 
     # the curve stays within 3/4 of this of its chord (a loop, whose ends meet, is never "flat")
     flat = torch.maximum(off(c1), off(c2))  # (B, S, P)
     need = 0.75 * flat / tolerance  # n segments leave about flat / n^2: n^2 >= need
-    n = torch.full_like(flat, T, dtype=torch.long)
-    for m in (8, 4, 2, 1):
-        n = torch.where(need <= m * m, m, n)
-    n = torch.minimum(n, torch.full_like(n, T))
-    t = torch.arange(T, dtype=ctrl.dtype, device=ctrl.device) / T
-    pts = _bezier(ctrl, t)  # (B, S, P, T, 2): each piece from t=0, without its end
-    k = torch.arange(T, device=ctrl.device)
-    keep = (k % (T // n)[..., None] == 0) & piece_valid[..., None]  # (B, S, P, T)
+    # level 0 -> T segments, then 8, 4, 2, 1 (each capped at T); a piece keeps its samples k = 0, step, ...
+    level = torch.zeros_like(flat, dtype=torch.long)
+    for j, m in enumerate((8, 4, 2, 1)):
+        level = torch.where(need <= m * m, j + 1, level)
+    steps = [T // min(m, T) for m in (T, 8, 4, 2, 1)]
+    level = level.reshape(-1)
+    step = torch.tensor(steps, device=dev).index_select(0, level)  # (B*S*P,)
+    npc = torch.where(piece_valid.reshape(-1), torch.tensor([-(-T // s) for s in steps], device=dev).index_select(0, level), 0)
+    # the kept samples, in order: piece index and parameter index k of each
+    piece = torch.repeat_interleave(torch.arange(B * S * P, device=dev), npc)
+    rank = torch.arange(piece.shape[0], device=dev)
+    ki = (rank - (npc.cumsum(0) - npc).index_select(0, piece)) * step.index_select(0, piece)
+    kept = npc.reshape(B * S, P).sum(-1)  # points per stroke before its end point
+    count = (kept + 1).reshape(B, S)  # points per stroke
+    N = max(int(count.max()) if count.numel() else 2, 2)
+    # the curves at the kept parameters (the same products and sums, element by element, as a full
+    # evaluation of every piece from t=0, without its end)
+    t = torch.arange(T, dtype=ctrl.dtype, device=dev) / T
+    s = (1.0 - t)[:, None]
+    t = t[:, None]
+    coef = torch.cat([s * s * s, 3 * s * s * t, 3 * s * t * t, t * t * t], -1)  # (T, 4)
+    # rows gathered as complex numbers x + iy (fast copies); products taken on the real numbers
+    rows = torch.view_as_complex(ctrl.reshape(B * S * P, 4, 2)).index_select(0, piece)
+    coef = torch.view_as_complex(coef.repeat_interleave(2, 1).reshape(T, 4, 2)).index_select(0, ki)
+    prod = torch.view_as_real(coef) * torch.view_as_real(rows)  # (K, 4, 2)
+    prod = torch.view_as_complex(prod)  # so that a sum adds x and y alike
+    pts = prod[:, 0] + prod[:, 1] + prod[:, 2] + prod[:, 3]
     n_valid = piece_valid.sum(-1)
     end = ctrl.gather(2, (n_valid - 1).clamp(min=0)[..., None, None, None].expand(B, S, 1, 4, 2))[:, :, 0, 3]
-    pts = torch.cat([pts.reshape(B, S, P * T, 2), end[:, :, None]], 2)
-    keep = torch.cat([keep.reshape(B, S, P * T), torch.ones(B, S, 1, dtype=torch.bool, device=ctrl.device)], 2)
-    count = keep.sum(-1)  # points per stroke
-    N = max(int(count.max()) if count.numel() else 2, 2)
-    slot = keep.long().cumsum(-1) - 1
-    out = end[:, :, None].expand(B, S, N, 2).clone()
-    bi, si, ki = keep.nonzero(as_tuple=True)
-    out[bi, si, slot[bi, si, ki]] = pts[bi, si, ki]
-    seg_valid = torch.arange(N - 1, device=ctrl.device) < (count - 1)[..., None]
+    # each stroke's points, then its end point repeated to the length N
+    j = torch.arange(N, device=dev)
+    src = torch.where(j < kept[:, None], (kept.cumsum(0) - kept)[:, None] + j,
+                      pts.shape[0] + torch.arange(B * S, device=dev)[:, None])
+    out = torch.cat([pts, torch.view_as_complex(end.reshape(B * S, 2))]).index_select(0, src.reshape(-1))
+    out = torch.view_as_real(out)
+    out = out.reshape(B, S, N, 2)
+    seg_valid = torch.arange(N - 1, device=dev) < (count - 1)[..., None]
     return out, seg_valid
 
 
@@ -138,6 +160,29 @@ def arc_length_param(points: torch.Tensor, seg_valid: torch.Tensor) -> torch.Ten
     seg = (points[:, :, 1:] - points[:, :, :-1]).norm(dim=-1) * seg_valid
     cum = torch.cat([torch.zeros_like(seg[..., :1]), seg.cumsum(-1)], dim=-1)
     return cum / cum[..., -1:].clamp(min=1e-9)
+
+
+def _arc_length_at_points(points: torch.Tensor, count: torch.Tensor):
+    """``arc_length_param`` at each stroke's first ``count`` points only (past them it is constant).
+
+    Returns u (K,) for the K = count.sum() points, stroke by stroke, and for each of them the stroke
+    index (into B*S) and position. The same numbers as ``arc_length_param``, element by element.
+    """
+    B, S, N, _ = points.shape
+    dev = points.device
+    cnt = count.reshape(-1)
+    first = cnt.cumsum(0) - cnt
+    sid = torch.repeat_interleave(torch.arange(B * S, device=dev), cnt)
+    pos = torch.arange(sid.shape[0], device=dev) - first.index_select(0, sid)
+    seg_at = (sid * N + pos)[pos > 0]  # the end point of every segment
+    pc = torch.view_as_complex(points.reshape(B * S * N, 2))  # points as x + iy: fast gathers
+    d = torch.view_as_real(pc.index_select(0, seg_at) - pc.index_select(0, seg_at - 1))
+    seg = torch.zeros(B * S * N, dtype=points.dtype, device=dev)
+    seg[seg_at] = d.norm(dim=-1)  # segment j of a stroke at its point j + 1; a stroke's point 0 keeps 0
+    cum = seg.view(B * S, N).cumsum(-1)  # cum[:, 0] = 0, as arc_length_param's leading zero
+    total = cum[:, -1].clamp(min=1e-9)
+    u = cum.reshape(-1).index_select(0, sid * N + pos) / total.index_select(0, sid)
+    return u, sid, pos
 
 
 def _smoothstep(x: torch.Tensor) -> torch.Tensor:
@@ -154,17 +199,42 @@ def width_profile(draws: Draws, u: torch.Tensor, base: torch.Tensor, taper: floa
     how many strokes' worth of numbers are drawn, so that padding S to a batch's largest sample
     does not move any sample's draws.
     """
-    S = u.shape[1]
+    return _profile(u, base, *_pressure(draws, u.shape[1], slots, taper, swell), None)
+
+
+def _pressure(draws: Draws, S: int, slots: int | None, taper: float, swell: float):
     n = S if slots is None else slots
     tips = 1.0 - taper * draws.uniform(n, 2, low=0.0, high=0.7)[:, :S]  # width fraction left at each tip
     length = draws.uniform(n, 2, low=0.08, high=0.3)[:, :S]  # fraction of the stroke the taper takes
     amp = swell * draws.uniform(n)[:, :S]
     freq = draws.uniform(n, low=0.5, high=1.6)[:, :S]
     phase = draws.uniform(n)[:, :S]
+    return tips, length, amp, freq, phase
+
+
+def stroke_widths(draws: Draws, points: torch.Tensor, seg_valid: torch.Tensor, base: torch.Tensor,
+                  max_width: float, taper: float = 1.0, swell: float = 0.25) -> torch.Tensor:
+    """``width_profile(draws, arc_length_param(points, seg_valid), base, taper, swell).clamp(max=max_width)``,
+    the same numbers, computed once per distinct point: past a stroke's end u, so the width, is constant."""
+    B, S, N, _ = points.shape
+    count = seg_valid.sum(-1) + 1  # points per stroke (seg_valid is a prefix)
+    u, sid, pos = _arc_length_at_points(points, count)
+    tips, length, amp, freq, phase = _pressure(draws, S, None, taper, swell)
+    par = torch.cat([base[..., None], tips, length, amp[..., None], freq[..., None], phase[..., None]], -1)
+    par = par.reshape(B * S, 8).index_select(0, sid)  # each point's stroke's numbers
+    w = _profile(u[:, None], par[:, 0], par[:, 1:3], par[:, 3:5], par[:, 5], par[:, 6], par[:, 7], max_width)
+    cnt = count.reshape(-1)
+    last = cnt.cumsum(0) - 1  # each stroke's last point
+    src = (last - cnt + 1)[:, None] + torch.minimum(torch.arange(N, device=points.device), (cnt - 1)[:, None])
+    return w.reshape(-1).index_select(0, src.reshape(-1)).reshape(B, S, N)
+
+
+def _profile(u, base, tips, length, amp, freq, phase, max_width):
     start = tips[..., 0:1] + (1 - tips[..., 0:1]) * _smoothstep(u / length[..., 0:1])
     end = tips[..., 1:2] + (1 - tips[..., 1:2]) * _smoothstep((1 - u) / length[..., 1:2])
     wave = 1.0 + amp[..., None] * torch.sin(2 * math.pi * (freq[..., None] * u + phase[..., None]))
-    return (base[..., None] * start * end * wave).clamp(min=0.7)
+    w = (base[..., None] * start * end * wave).clamp(min=0.7)
+    return w if max_width is None else w.clamp(max=max_width)
 
 
 # ----------------------------------------------------------------------------- primitives
@@ -188,84 +258,101 @@ def out_member(c: torch.Tensor, angle: torch.Tensor, length: torch.Tensor, bend:
                        dim=-2)
 
 
-def primitive(draws: Draws, shape: tuple[int, ...], kinds: torch.Tensor):
+def primitive(draws: Draws, shape: tuple[int, ...], kinds: torch.Tensor, only: int | None = None):
     """Free-standing strokes of the given kinds, in an arbitrary frame (fit them with ``fit_to_box``).
 
     kinds: 0 line, 1 smooth curve, 2 arc, 3 polyline with sharp corners, 4 hook, 5 closed loop.
     Returns ctrl (B, *shape, PIECES, 4, 2), piece_valid (B, *shape, PIECES), closed (B, *shape).
     Every kind draws its numbers whatever is chosen, so the slots of later draws never move.
+    ``only``: every entry of ``kinds`` is this kind (a shortcut: the other kinds are not built).
     """
     dt, dev = draws.dtype, draws.keys.device
     B = draws.batch
+    P = PIECES
     zero = torch.zeros(B, *shape, 2, dtype=dt, device=dev)
+    a0 = zero
+    # every number, in the fixed order of the slots
+    ang = draws.uniform(*shape, high=2 * math.pi)
+    if only == 3:
+        draws.skip(_numel(shape) * 12)  # line, curve and arc numbers
+    else:
+        line_bow = draws.uniform(*shape, low=-0.08, high=0.08)
+        turn1 = draws.uniform(*shape, low=-0.9, high=0.9)
+        turn2 = draws.uniform(*shape, low=-0.9, high=0.9)
+        mid_len = draws.uniform(*shape, low=0.4, high=1.0)
+        t0_turn = draws.uniform(*shape, low=-0.6, high=0.6)
+        arm = draws.uniform(*shape, 4, low=0.2, high=0.4)
+        sweep = draws.uniform(*shape, low=math.radians(60), high=math.radians(300))
+        start = draws.uniform(*shape, high=2 * math.pi)
+        aspect = draws.uniform(*shape, low=0.6, high=1.0)
+    n_poly = draws.integers(2, PIECES, *shape)
+    steps = draws.uniform(*shape, PIECES, low=0.5, high=1.0)
+    turns = draws.uniform(*shape, PIECES, low=math.radians(50), high=math.radians(150))
+    signs = torch.where(draws.uniform(*shape, PIECES) < 0.5, -1.0, 1.0).to(dt)
+
+    # polyline: up to four straight pieces turning by 50-150 degrees at each corner
+    heading = ang[..., None] + torch.cat([torch.zeros_like(turns[..., :1]), (turns * signs)[..., 1:]], -1).cumsum(-1)
+    verts = torch.cat([zero[..., None, :], (steps[..., None] * _dir(heading)).cumsum(-2)], dim=-2)  # (.., P+1, 2)
+    poly = _line_piece(verts[..., :-1, :], verts[..., 1:, :])  # (..., P, 4, 2)
+    if only == 3:
+        draws.skip(_numel(shape) * 3)  # hook numbers
+        return poly, torch.arange(P, device=dev) < n_poly[..., None], kinds == 5
+
+    hook_turn = draws.uniform(*shape, low=math.radians(100), high=math.radians(160)) * signs[..., 0]
+    hook_len = draws.uniform(*shape, low=0.12, high=0.25)
+    body_bow = draws.uniform(*shape, low=-0.12, high=0.12)
 
     # line: one piece, a slight bow
-    a0 = zero
-    ang = draws.uniform(*shape, high=2 * math.pi)
-    line = _line_piece(a0, _dir(ang), draws.uniform(*shape, low=-0.08, high=0.08))
+    p1 = _dir(ang)
+    line = _line_piece(a0, p1, line_bow)
 
     # smooth curve: two Hermite pieces through a middle point, tangents off the chords
-    turn1 = draws.uniform(*shape, low=-0.9, high=0.9)
-    turn2 = draws.uniform(*shape, low=-0.9, high=0.9)
-    mid_len = draws.uniform(*shape, low=0.4, high=1.0)
-    p1 = _dir(ang)
     p2 = p1 + mid_len[..., None] * _dir(ang + turn1)
-    t0 = _dir(ang + draws.uniform(*shape, low=-0.6, high=0.6))
+    t0 = _dir(ang + t0_turn)
     t1 = _dir(ang + turn1 / 2)
     t2 = _dir(ang + turn1 + turn2)
-    arm = draws.uniform(*shape, 4, low=0.2, high=0.4)
     curve1 = torch.stack([a0, a0 + t0 * arm[..., 0:1], p1 - t1 * arm[..., 1:2], p1], dim=-2)
     curve2 = torch.stack([p1, p1 + t1 * arm[..., 2:3] * mid_len[..., None],
                           p2 - t2 * arm[..., 3:4] * mid_len[..., None], p2], dim=-2)
 
     # arc (and closed loop): four pieces of a quarter of the sweep; ellipse by axis scaling
-    sweep = draws.uniform(*shape, low=math.radians(60), high=math.radians(300))
-    start = draws.uniform(*shape, high=2 * math.pi)
-    aspect = draws.uniform(*shape, low=0.6, high=1.0)
-    arcs, loops = [], []
-    for total, out in ((sweep, arcs), (torch.full_like(sweep, 2 * math.pi), loops)):
-        step = total / PIECES
-        k = 4.0 / 3.0 * torch.sin(step / 4) / torch.cos(step / 4)
-        for i in range(PIECES):
-            a, b = start + i * step, start + (i + 1) * step
-            pa, pb = _dir(a), _dir(b)
-            ta, tb = _dir(a + math.pi / 2), _dir(b + math.pi / 2)
-            piece = torch.stack([pa, pa + k[..., None] * ta, pb - k[..., None] * tb, pb], dim=-2)
-            out.append(piece * torch.stack([torch.ones_like(aspect), aspect], -1)[..., None, :])
-
-    # polyline: up to four straight pieces turning by 50-150 degrees at each corner
-    n_poly = draws.integers(2, PIECES, *shape)
-    steps = draws.uniform(*shape, PIECES, low=0.5, high=1.0)
-    turns = draws.uniform(*shape, PIECES, low=math.radians(50), high=math.radians(150))
-    signs = torch.where(draws.uniform(*shape, PIECES) < 0.5, -1.0, 1.0).to(dt)
-    heading = ang[..., None] + torch.cat([torch.zeros_like(turns[..., :1]), (turns * signs)[..., 1:]], -1).cumsum(-1)
-    verts = torch.cat([zero[..., None, :], (steps[..., None] * _dir(heading)).cumsum(-2)], dim=-2)  # (.., P+1, 2)
-    poly = [_line_piece(verts[..., i, :], verts[..., i + 1, :]) for i in range(PIECES)]
+    total = torch.stack([sweep, torch.full_like(sweep, 2 * math.pi)])  # (2, B, *shape): arc, loop
+    step = total / PIECES
+    k = (4.0 / 3.0 * torch.sin(step / 4) / torch.cos(step / 4))[..., None, None]
+    at = start[..., None] + torch.arange(P + 1, dtype=dt, device=dev) * step[..., None]  # piece ends' angles
+    pd, td = _dir(at), _dir(at + math.pi / 2)
+    pa, pb, ta, tb = pd[..., :-1, :], pd[..., 1:, :], td[..., :-1, :], td[..., 1:, :]
+    arcs = torch.stack([pa, pa + k * ta, pb - k * tb, pb], dim=-2)  # (2, B, *shape, P, 4, 2)
+    arcs = arcs * torch.stack([torch.ones_like(aspect), aspect], -1)[..., None, None, :]
 
     # hook: a long stroke ending in a short sharp turn
-    hook_turn = draws.uniform(*shape, low=math.radians(100), high=math.radians(160)) * signs[..., 0]
-    hook_len = draws.uniform(*shape, low=0.12, high=0.25)
-    body = _line_piece(a0, _dir(ang), draws.uniform(*shape, low=-0.12, high=0.12))
-    tip = out_member(_dir(ang), ang + hook_turn, hook_len, torch.zeros_like(hook_len))
+    body = _line_piece(a0, p1, body_bow)
+    tip = out_member(p1, ang + hook_turn, hook_len, torch.zeros_like(hook_len))
 
-    P = PIECES
-    ctrl = torch.zeros(B, *shape, P, 4, 2, dtype=dt, device=dev)
-    count = torch.zeros(B, *shape, dtype=torch.long, device=dev)
-    options = [
-        ([line], 1),
-        ([curve1, curve2], 2),
-        (arcs, P),
-        (poly, n_poly),
-        ([body, tip], 2),
-        (loops, P),
-    ]
-    for kind, (pieces, n) in enumerate(options):
-        sel = kinds == kind
-        for i, piece in enumerate(pieces):
-            ctrl[..., i, :, :] = torch.where(sel[..., None, None], piece, ctrl[..., i, :, :])
-        count = torch.where(sel, torch.as_tensor(n, device=dev).expand_as(count), count)
+    z = torch.zeros_like(line)
+    options = torch.stack([
+        torch.stack([line, z, z, z], -3),
+        torch.stack([curve1, curve2, z, z], -3),
+        arcs[0],
+        poly,
+        torch.stack([body, tip, z, z], -3),
+        arcs[1],
+        torch.stack([z, z, z, z], -3),  # an unknown kind: no pieces
+    ], -4)  # (B, *shape, 7, P, 4, 2)
+    known = (kinds >= 0) & (kinds < 6)
+    pick = torch.where(known, kinds, 6)
+    ctrl = options.gather(-4, pick[..., None, None, None, None].expand(*pick.shape, 1, P, 4, 2)).squeeze(-4)
+    count = torch.tensor([1, 2, P, 0, 2, P, 0], device=dev).index_select(0, pick.reshape(-1)).reshape(pick.shape)
+    count = torch.where(kinds == 3, n_poly, count)
     piece_valid = torch.arange(P, device=dev) < count[..., None]
     return ctrl, piece_valid, kinds == 5
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
 
 
 def fit_to_box(ctrl: torch.Tensor, piece_valid: torch.Tensor, box: torch.Tensor, fill: torch.Tensor,

@@ -70,6 +70,8 @@ class Draws:
         self.keys = keys
         self.dtype = dtype
         self.counter = 0
+        self._buf: torch.Tensor | None = None  # uniforms of slots _buf_start.. drawn ahead (see reserve)
+        self._buf_start = 0
 
     @property
     def batch(self) -> int:
@@ -78,14 +80,35 @@ class Draws:
     def fork(self, tag: int) -> "Draws":
         return Draws(_mix(self.keys ^ _signed(_mix_int(tag + 0xF0F0))), self.dtype)
 
+    def _raw(self, start: int, n: int) -> torch.Tensor:
+        """(B, n) uniforms of slots start..start+n-1 (each a pure function of key and slot)."""
+        slots = torch.arange(start + 1, start + n + 1, device=self.keys.device, dtype=torch.int64)
+        return _uniform_from_bits(_mix(self.keys[:, None] + slots[None, :] * _GOLDEN), self.dtype)
+
+    def reserve(self, n: int) -> "Draws":
+        """Hash the next ``n`` slots in one go, for the draws that follow (a speed hint only: the
+        numbers are the same with or without it, and draws past the reserved slots still work)."""
+        off = self.counter - self._buf_start
+        if self._buf is None or off < 0 or off + n > self._buf.shape[1]:
+            self._buf = self._raw(self.counter, n)
+            self._buf_start = self.counter
+        return self
+
+    def skip(self, n: int) -> None:
+        """Pass over the next ``n`` slots (as a draw whose numbers are not needed would)."""
+        self.counter += n
+
     def uniform(self, *shape: int, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
         n = 1
         for s in shape:
             n *= s
-        slots = torch.arange(self.counter, self.counter + n, device=self.keys.device, dtype=torch.int64)
+        off = self.counter - self._buf_start
+        if self._buf is not None and 0 <= off and off + n <= self._buf.shape[1]:
+            u = self._buf[:, off:off + n]
+        else:
+            u = self._raw(self.counter, n)
         self.counter += n
-        z = _mix(self.keys[:, None] + (slots[None, :] + 1) * _GOLDEN)
-        u = _uniform_from_bits(z, self.dtype).reshape(self.batch, *shape)
+        u = u.reshape(self.batch, *shape)
         return low + (high - low) * u if (low, high) != (0.0, 1.0) else u
 
     def choice(self, probs: list[float], *shape: int) -> torch.Tensor:
