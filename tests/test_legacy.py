@@ -212,6 +212,8 @@ def test_old_two_script_chain_runs_unchanged(tmp_path, monkeypatch, capsys):
     # unknown old flag: the same clear error as train.py
     assert dense_main(["--stgae", "2", *common]) == 2
     assert "unknown option '--stgae' (did you mean '--stage'?)" in capsys.readouterr().err
+    assert dense_main(["--resume", "x.pth", "--from-scratch", *common]) == 2
+    assert "--resume excludes --init_from and --from-scratch" in capsys.readouterr().err
     # the old guide's train_pl.py command line is train.py's
     assert train_main(["--config", "old.yaml", "--stage", "dense", "--print-config"], prog="train_pl.py") == 0
 

@@ -59,6 +59,8 @@ def _overrides(args: argparse.Namespace, stage: str) -> tuple[Overrides, list[st
 
     if args.from_scratch and args.init_from:
         raise UsageError("--from-scratch and --init_from exclude each other")
+    if args.resume and (args.init_from or args.from_scratch):
+        raise UsageError("--resume excludes --init_from and --from-scratch (a resumed run keeps its own weights)")
     if args.from_scratch:
         put("init_from", "none", "--from-scratch", ["--init_from", "none"])
     if args.init_from:
