@@ -181,6 +181,7 @@ def test_compare_across_formats(tmp_path, capsys):
     assert "legacy B (old train_structural.py / train_dense.py)" in out and "inktrace v1" in out
     assert "settings that differ:" in out and "training.epochs" in out
     assert "heads.skeleton.2" in out and "weight distance" in out
+    assert f"{InkTraceNet(embed_dim=4, num_layers=2).get_num_params():,}" in out  # parameters, not buffers
     assert compare_main([str(old)]) == 2
 
 
@@ -225,3 +226,10 @@ def test_resume_from_bare_weights_starts_at_epoch_zero_with_a_fresh_optimizer(tm
     trainer = DenseTrainer(tiny(tmp_path, overrides={"training.epochs": 1}), resume=path)
     assert trainer.epoch == 0 and same(trainer.model.state_dict(), model.state_dict())
     assert "optimizer state (a fresh optimizer)" in capsys.readouterr().out
+
+
+def test_compare_counts_parameters_not_batch_norm_statistics(tmp_path):
+    from inktrace.checkpoint.compare import describe
+    model = InkTraceNet(embed_dim=4, num_layers=2, norm="batch")
+    torch.save(model.state_dict(), tmp_path / "bn.pth")
+    assert describe(tmp_path / "bn.pth")["parameters"] == model.get_num_params()

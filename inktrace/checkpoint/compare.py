@@ -14,6 +14,7 @@ from .format import load_checkpoint
 
 __all__ = ["describe", "compare_text", "layer_distances"]
 
+_STATISTICS = ("running_mean", "running_var")  # batch-norm buffers are not parameters
 _METRICS = ("val/loss", "val/f1", "val/iou", "val/kp_topo_recall", "val/centre_error", "train/loss", "loss", "best_loss")
 
 
@@ -33,14 +34,10 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
         "global_step": ckpt.get("global_step"),
         "best": f"{monitor} {best['value']:.4f} (epoch {best.get('epoch')})" if best.get("value") is not None else None,
         "metrics": {k: v for k, v in (ckpt.get("metrics") or {}).items() if isinstance(v, (int, float))},
-        "parameters": sum(v.numel() for v in model.values() if isinstance(v, torch.Tensor) and v.is_floating_point()
-                          and not _is_buffer(v, model)),
+        "parameters": sum(v.numel() for k, v in model.items() if isinstance(v, torch.Tensor) and v.is_floating_point()
+                          and not k.endswith(_STATISTICS)),
         "config": Config.from_dict(ckpt["config"]).flat(), "model": model,
     }
-
-
-def _is_buffer(value: torch.Tensor, model: dict) -> bool:
-    return any(value is model.get(k) for k in model if k.endswith(("running_mean", "running_var")))
 
 
 def layer_distances(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> dict[str, float | str]:

@@ -38,11 +38,9 @@ from ..checkpoint.weights import load_weights
 from ..config import Config, ConfigError
 from ..fileio import atomic_write
 from ..data import SyntheticInk, collate, validation_set
-from ..data.dataset import concat_batches
 from ..losses import LOG_NAMES, InkLoss
 from ..metrics import InkMetrics
 from ..model import InkTraceNet
-from ..model.net import random_visibility
 from .panels import panel
 from .runlog import RunLogger, now
 from .schedule import WarmupCosine
@@ -317,7 +315,7 @@ class BaseTrainer:
 
     # ------------------------------------------------------------------ weights in
     def _init_weights(self, path: Path) -> None:
-        ckpt = self.load_any_checkpoint(path)
+        ckpt = load_checkpoint(path)  # any format: legacy layouts are migrated
         if ckpt.get("migration"):
             self.say(f"[{self.stage}] " + migration_report(path, ckpt).replace("\n", f"\n[{self.stage}] "))
         report = load_weights(self.model, ckpt["model"], strict=False)
@@ -329,12 +327,8 @@ class BaseTrainer:
                             "mismatched": [[k, list(a), list(b)] for k, a, b in report.mismatched]}
         self.say(f"[{self.stage}] {self.init_choice}:\n  " + report.format().replace("\n", "\n  "))
 
-    def load_any_checkpoint(self, path: Path) -> dict[str, Any]:
-        """A checkpoint as an InkTrace-format dict (legacy formats are migrated by the legacy layer)."""
-        return load_checkpoint(path)
-
     def _resume(self, path: Path) -> None:
-        ckpt = self.load_any_checkpoint(path)
+        ckpt = load_checkpoint(path)  # any format: legacy layouts are migrated
         legacy = ckpt.get("migration")
         if ckpt.get("stage") not in (None, self.stage) and not (legacy and self.stage not in TRAINER_STAGES):
             raise ConfigError(f"--resume {path}: checkpoint of stage '{ckpt.get('stage')}', not '{self.stage}'")
@@ -377,9 +371,7 @@ class BaseTrainer:
         self.global_step = int(stored_step) if stored_step is not None else done * self.steps_per_epoch
         # the remaining steps follow this config (a changed batch size or epoch count included)
         remaining = (t.epochs - self.epoch) * self.steps_per_epoch - self.batch_in_epoch
-        self.scheduler.total_steps = max(self.global_step + remaining, 1)
-        self.scheduler.step_count = self.global_step
-        self.scheduler._apply()
+        self.scheduler.seek(self.global_step, total_steps=self.global_step + remaining)
         self.last_lr = float(ckpt.get("last_lr", self.scheduler.get_last_lr()[0]))
         self.nonfinite_run = int(ckpt.get("nonfinite_run", 0))
         self.skipped_steps = int(ckpt.get("skipped_steps", 0))

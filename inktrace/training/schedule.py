@@ -52,6 +52,13 @@ class WarmupCosine:
     def get_last_lr(self) -> list[float]:
         return [group["lr"] for group in self.optimizer.param_groups]
 
+    def seek(self, step: int, total_steps: int | None = None) -> None:
+        """Jump to global step ``step`` (optionally with a new total length) and set the LR there."""
+        if total_steps is not None:
+            self.total_steps = max(int(total_steps), 1)
+        self.step_count = int(step)
+        self._apply()
+
     def state_dict(self) -> dict[str, Any]:
         return {"step_count": self.step_count, "base_lrs": list(self.base_lrs), "total_steps": self.total_steps,
                 "warmup_steps": self.warmup_steps, "kind": self.kind, "min_lr_ratio": self.min_lr_ratio}
@@ -59,5 +66,4 @@ class WarmupCosine:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Only the position is restored; the curve (base LR, length, warmup) stays as configured
         now, so a changed ``lr`` or ``epochs`` applies on resume."""
-        self.step_count = int(state["step_count"])
-        self._apply()
+        self.seek(int(state["step_count"]))
