@@ -8,7 +8,7 @@ __version__ = "0.1.0"  # first: submodules read it
 from .checkpoint import CheckpointError
 from .config import Config, ConfigError
 from .model import InkTraceNet
-from .training import BaseTrainer, DenseTrainer, FinetuneTrainer, StructuralTrainer
+from .training import BaseTrainer, Callback, DenseTrainer, FinetuneTrainer, StructuralTrainer
 
 __all__ = ["Config", "ConfigError", "CheckpointError", "InkTraceNet", "BaseTrainer", "StructuralTrainer",
-           "DenseTrainer", "FinetuneTrainer", "__version__"]
+           "DenseTrainer", "FinetuneTrainer", "Callback", "__version__"]

@@ -23,12 +23,20 @@ from typing import Mapping
 import torch
 import torch.nn.functional as F
 
-__all__ = ["InkLoss", "LOG_NAMES", "TERMS"]
+from .config.schema import LossWeightsConfig
+
+__all__ = ["InkLoss", "LOG_NAMES", "TERMS", "metric_key"]
 
 TERMS = ("skeleton", "keypoints", "tangent", "width", "offset")
 LOG_NAMES = {"skeleton": "loss_skel", "keypoints": "loss_keys", "tangent": "loss_tangent", "width": "loss_width",
              "offset": "loss_offset"}
 _FOCAL_ALPHA, _FOCAL_BETA = 2.0, 4.0
+
+
+def metric_key(split: str, term: str) -> str:
+    """The logged name of a loss term: ``metric_key("train", "total")`` is ``train/loss``,
+    ``metric_key("val", "skeleton")`` is ``val/loss_skel``; other names (``grad_norm``) as they are."""
+    return f"{split}/{'loss' if term == 'total' else LOG_NAMES.get(term, term)}"
 
 
 def _masked_mean(value: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -90,8 +98,8 @@ class InkLoss:
         unknown = set(weights) - set(TERMS)
         if unknown:
             raise ValueError(f"loss_weights: unknown term(s) {sorted(unknown)} (known: {', '.join(TERMS)})")
-        self.weights = {name: float(weights.get(name, default))
-                        for name, default in zip(TERMS, (10.0, 5.0, 2.0, 1.0, 1.0))}
+        defaults = LossWeightsConfig().to_dict()  # the schema holds the defaults (seed: 10, 5, 2, 1, 1)
+        self.weights = {name: float(weights.get(name, defaults[name])) for name in TERMS}
 
     def __call__(self, out: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         terms: dict[str, torch.Tensor] = {"skeleton": skeleton_loss(out["skeleton_logits"], batch["skeleton"])}

@@ -53,7 +53,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["COUNTERS", "InkMetrics", "peaks"]
+__all__ = ["COUNTERS", "METRIC_NAMES", "InkMetrics", "peaks"]
 
 COUNTERS = (
     "images",  # images accumulated
@@ -65,6 +65,9 @@ COUNTERS = (
     "spurs",
 )
 _IDX = {name: i for i, name in enumerate(COUNTERS)}
+# what ``compute`` returns, in order; the keypoint recalls only when keypoints were accumulated
+METRIC_NAMES = ("iou", "precision", "recall", "f1", "kp_topo_recall", "kp_geo_recall", "centre_error", "spurs")
+_KEYPOINT_METRICS = ("kp_topo_recall", "kp_geo_recall")
 _TOPO_KINDS = (0, 1, 2)
 _GEO_KINDS = (3,)
 _CHUNK = 1 << 16  # points per distance block in _near_any
@@ -284,6 +287,11 @@ class InkMetrics:
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
         self.counts = t.to(self.counts.device)
 
+    @staticmethod
+    def names(keypoints: bool = True) -> list[str]:
+        """The names ``compute`` returns (without prefix), for a model with or without keypoints."""
+        return [n for n in METRIC_NAMES if keypoints or n not in _KEYPOINT_METRICS]
+
     def compute(self) -> dict[str, float]:
         """The metrics (keys without prefix) from the accumulated counters; see the module docstring."""
         c = {name: float(v) for name, v in zip(COUNTERS, self.counts.cpu().tolist())}
@@ -295,18 +303,17 @@ class InkMetrics:
 
         precision = ratio(c["matched"], c["pred"], 1.0)
         recall = ratio(c["matched"], c["gt"], 1.0)
-        out = {
+        values = {
             "iou": ratio(c["inter"], c["union"], 1.0),
             "precision": precision,
             "recall": recall,
             "f1": ratio(2 * precision * recall, precision + recall, 0.0),
+            "kp_topo_recall": ratio(c["kp_topo_matched"], c["kp_topo_total"], 1.0),
+            "kp_geo_recall": ratio(c["kp_geo_matched"], c["kp_geo_total"], 1.0),
+            "centre_error": ratio(c["centre_sum"], c["centre_count"], float("nan")),
+            "spurs": c["spurs"] / c["images"],
         }
-        if c["kp_images"] > 0:
-            out["kp_topo_recall"] = ratio(c["kp_topo_matched"], c["kp_topo_total"], 1.0)
-            out["kp_geo_recall"] = ratio(c["kp_geo_matched"], c["kp_geo_total"], 1.0)
-        out["centre_error"] = ratio(c["centre_sum"], c["centre_count"], float("nan"))
-        out["spurs"] = c["spurs"] / c["images"]
-        return out
+        return {name: values[name] for name in self.names(keypoints=c["kp_images"] > 0)}
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, torch.Tensor]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from inktrace.data import (CORNER, CROSSING, ENDPOINT, JUNCTION, STAGES, Strokes, SyntheticInk, collate,
+from inktrace.data import (CORNER, CROSSING, ENDPOINT, JUNCTION, LEVELS, Strokes, SyntheticInk, collate,
                            make_loader, render_batch, sample_of, validation_set)
 from inktrace.data.dataset import TARGET_KEYS
 from inktrace.data.curriculum import make_strokes
@@ -145,14 +145,14 @@ def test_keypoints_outside_the_image_are_not_listed():
     assert s["skeleton"][20, :31].all() and s["skeleton"][20, 31:].sum() == 0 and s["skeleton"].sum() == 31
 
 
-def render_stage(stage, indices, seed=0, size=64):
-    return SyntheticInk(stage, 100_000, size, seed=seed).render(indices)
+def render_level(level, indices, seed=0, size=64):
+    return SyntheticInk(level, 100_000, size, seed=seed).render(indices)
 
 
-@pytest.mark.parametrize("stage", range(10))
+@pytest.mark.parametrize("level", range(10))
 @pytest.mark.parametrize("seed", [0, 1, 7, 12345])
-def test_every_stage_renders_sane_targets(stage, seed):
-    b = render_stage(stage, range(48), seed=seed)
+def test_every_level_renders_sane_targets(level, seed):
+    b = render_level(level, range(48), seed=seed)
     for key in ("image", *TARGETS):
         assert torch.isfinite(b[key]).all(), key
     assert b["image"].min() >= 0 and b["image"].max() <= 1
@@ -170,20 +170,20 @@ def test_every_stage_renders_sane_targets(stage, seed):
 
 
 def test_curriculum_content_matches_its_description():
-    def junction_fraction(stage):
-        p = render_stage(stage, range(300), seed=3)["points"][..., 2]
+    def junction_fraction(level):
+        p = render_level(level, range(300), seed=3)["points"][..., 2]
         return ((p == JUNCTION) | (p == CROSSING)).any(1).float().mean().item()
 
     assert junction_fraction(0) < 0.05 and junction_fraction(1) < 0.05  # independent strokes
-    for stage in (4, 5, 6):
-        assert junction_fraction(stage) >= 0.8, stage
-    counts = [strokes_per_sample(stage) for stage in (0, 1, 3, 6)]
+    for level in (4, 5, 6):
+        assert junction_fraction(level) >= 0.8, level
+    counts = [strokes_per_sample(level) for level in (0, 1, 3, 6)]
     assert counts[0] == 1 and counts[1] == 2 and 3 <= counts[2] <= 5 and counts[3] > counts[1]
 
 
-def strokes_per_sample(stage):
-    keys = SyntheticInk(stage, 1000, 64, seed=1).keys(range(200))
-    s = make_strokes(stage, Draws(keys), 64)
+def strokes_per_sample(level):
+    keys = SyntheticInk(level, 1000, 64, seed=1).keys(range(200))
+    s = make_strokes(level, Draws(keys), 64)
     return s.stroke_valid.sum(1).float().mean().round().item()
 
 
@@ -229,8 +229,10 @@ def test_epochs_splits_and_seeds_give_different_samples():
 
 
 def test_bad_arguments_are_refused():
-    with pytest.raises(ValueError, match="curriculum stage must be 0-9"):
+    with pytest.raises(ValueError, match="curriculum level must be 0-9"):
         SyntheticInk(10, 5)
+    with pytest.raises(ValueError, match="curriculum level must be 0-9"):
+        SyntheticInk(0, 5).set_level(10)
     with pytest.raises(ValueError, match="split"):
         SyntheticInk(0, 5, split="test")
     with pytest.raises(IndexError):
@@ -247,8 +249,8 @@ def test_odd_sizes_and_empty_samples():
     assert b["tangent"].shape == (4, 2, 40, 40)
 
 
-def test_stage_table_is_complete():
-    assert sorted(STAGES) == list(range(10))
+def test_level_table_is_complete():
+    assert sorted(LEVELS) == list(range(10))
     with pytest.raises(ValueError, match=r"\(3,\) widths for 2 points"):
         Strokes.from_polylines([[([[0, 0], [5, 5]], [1.0, 2.0, 3.0])]])
 
@@ -379,8 +381,8 @@ def test_skeleton_has_no_gap_at_the_tip_of_a_sharp_reversal():
     v = draw([([[10.0, 20.0], [50.2, 24.3], [10.0, 28.0]], 2.0)], size=(64, 64))
     assert v["skeleton"][24, 50] == 1
     assert _eight_connected_parts(v["skeleton"]) == 1
-    for stage in (4, 6):
-        batch = SyntheticInk(stage, 64, 64, seed=1).render(range(32))
+    for level in (4, 6):
+        batch = SyntheticInk(level, 64, 64, seed=1).render(range(32))
         for sk, n in zip(batch["skeleton"], batch["num_points"]):
             # no more pieces than one per endpoint pair could explain (loose, but catches 1-px gaps)
             assert _eight_connected_parts(sk) <= max(int(n), 1)

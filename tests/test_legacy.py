@@ -9,11 +9,12 @@ import pytest
 import torch
 import yaml
 
-from inktrace.checkpoint import CheckpointError, load_checkpoint, read_checkpoint
-from inktrace.checkpoint.legacy import MIGRATIONS, detect_layout, infer_model_config
+from inktrace.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
+from inktrace.checkpoint.legacy import MIGRATIONS, detect_layout, infer_model_config, to_layout_b
 from inktrace.cli.checkpoints import compare_main, migrate_main
 from inktrace.cli.legacy import dense_main, structural_main
 from inktrace.cli.train import main as train_main
+from inktrace.config import Config
 from inktrace.model import InkTraceNet
 from inktrace.training import DenseTrainer
 
@@ -116,8 +117,8 @@ def test_resume_continues_the_epoch_count_and_optimizer_state(tmp_path, layout, 
     path.parent.mkdir()
     model, opt = write_layout(path, layout)
     t = DenseTrainer(tiny(tmp_path, overrides={"training.epochs": 6, "model.dropout": 0.0}), resume=path, verbose=False)
-    assert t.epoch == epoch and t.batch_in_epoch == 0
-    assert t.global_step == (step if step is not None else epoch * t.steps_per_epoch)
+    assert t.state.epoch == epoch and t.state.batch_in_epoch == 0
+    assert t.state.global_step == (step if step is not None else epoch * t.steps_per_epoch)
     assert same(t.model.state_dict(), model.state_dict())
     saved = opt.state_dict()["state"]
     mine = t.optimizer.state_dict()["state"]
@@ -135,8 +136,27 @@ def test_init_from_a_structural_layout_b_file_transfers_and_reports(tmp_path, ca
     assert "layout B" in out and "missing in checkpoint" in out
     own = t.model.state_dict()
     assert all(torch.equal(own[k], v) for k, v in structural.state_dict().items())
-    assert t.init_report["missing"] and all(k.startswith(("heads.keypoints", "heads.width", "heads.offset"))
-                                            for k in t.init_report["missing"])
+    assert t.state.init_report["missing"] and all(k.startswith(("heads.keypoints", "heads.width", "heads.offset"))
+                                            for k in t.state.init_report["missing"])
+
+
+def test_layout_b_writer_round_trips_through_the_reader(tmp_path):
+    model, opt = trained(full=True)
+    cfg = Config.from_dict({"stage": "dense", "model": {"embed_dim": 4, "num_layers": 2},
+                            "training": {"lr": 2e-3, "batch_size": 4, "epochs": 7}, "data": {"curriculum_stage": 3}})
+    save_checkpoint({"model": model.state_dict(), "optimizer": opt.state_dict(), "config": cfg.to_dict(),
+                     "stage": "dense", "epoch": 5}, tmp_path / "new.ckpt")
+    old = to_layout_b(load_checkpoint(tmp_path / "new.ckpt"), 0.25)
+    assert set(old) == {"epoch", "model_state_dict", "optimizer_state_dict", "loss", "config"}
+    assert old["config"] == {"embed_dim": 4, "num_layers": 2, "lr": 2e-3, "batch_size": 4, "epochs": 7, "stage": 3}
+    torch.save(old, tmp_path / "best_dense_model.pth")
+    back = load_checkpoint(tmp_path / "best_dense_model.pth")
+    assert back["migration"]["layout"] == "B" and back["stage"] == "dense"
+    assert same(back["model"], model.state_dict())
+    assert back["config"]["model"]["embed_dim"] == 4 and back["config"]["model"]["num_layers"] == 2
+    assert back["epoch"] == 5 and back["config"]["data"]["curriculum_stage"] == 3
+    assert back["config"]["training"]["lr"] == 2e-3 and back["metrics"] == {"loss": 0.25}
+    assert back["optimizer"]["param_groups"][0]["lr"] == opt.state_dict()["param_groups"][0]["lr"]
 
 
 def test_a_pickle_that_would_run_code_is_refused_without_running(tmp_path):
@@ -224,7 +244,7 @@ def test_resume_from_bare_weights_starts_at_epoch_zero_with_a_fresh_optimizer(tm
     path.parent.mkdir()
     model, _ = write_layout(path, "A", prefix="module.")
     trainer = DenseTrainer(tiny(tmp_path, overrides={"training.epochs": 1}), resume=path)
-    assert trainer.epoch == 0 and same(trainer.model.state_dict(), model.state_dict())
+    assert trainer.state.epoch == 0 and same(trainer.model.state_dict(), model.state_dict())
     assert "optimizer state (a fresh optimizer)" in capsys.readouterr().out
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from inktrace.checkpoint import CheckpointError, save_checkpoint
+from inktrace.checkpoint import CheckpointError, load_weights, save_checkpoint
 from inktrace.model import InkTraceNet, random_visibility
 
 
@@ -177,7 +177,7 @@ def test_load_from_bad_checkpoints_names_the_file(tmp_path):
         InkTraceNet.load_from_checkpoint(newer)
 
 
-def test_transfer_from_structural_into_dense_keeps_new_heads():
+def test_structural_weights_load_into_dense_and_keep_new_heads():
     structural = tiny(full_heads=False, skip_connections=False)
     dense = tiny(full_heads=True)
     torch.manual_seed(5)
@@ -185,9 +185,9 @@ def test_transfer_from_structural_into_dense_keeps_new_heads():
         for p in structural.parameters():
             p.normal_()
     init_width = dense.heads["width"][0].weight.clone()
-    report = dense.transfer_from(structural.state_dict())
-    assert not report["skipped"]
-    assert report["missing"] and all(k.startswith(("heads.keypoints", "heads.width", "heads.offset"))
-                                     for k in report["missing"])
+    report = load_weights(dense, structural.state_dict(), strict=False)
+    assert not report.unexpected and not report.mismatched
+    assert report.missing and all(k.startswith(("heads.keypoints", "heads.width", "heads.offset"))
+                                  for k in report.missing)
     assert torch.equal(dense.stem[0].weight, structural.stem[0].weight)
     assert torch.equal(dense.heads["width"][0].weight, init_width)

@@ -10,7 +10,7 @@ import torch
 from inktrace.checkpoint import CheckpointError
 from inktrace.cli.train import main as train_main
 from inktrace.config import Config
-from inktrace.training import DenseTrainer, NonFiniteLossError, StructuralTrainer
+from inktrace.training import Callback, DenseTrainer, NonFiniteLossError, StructuralTrainer
 from inktrace.training.pipeline import run_stages
 from inktrace.training.schedule import WarmupCosine
 
@@ -43,13 +43,15 @@ def same_weights(a, b):
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-class StopAt:
-    """Mixin: request a stop after global step ``stop_step`` (what Ctrl-C does)."""
-    stop_step = None
+class StopAt(Callback):
+    """Request a stop after global step ``step`` (what Ctrl-C does)."""
+
+    def __init__(self, step):
+        self.step = step
 
     def after_step(self, losses):
-        if self.global_step == self.stop_step:
-            self.request_stop()
+        if self.trainer.state.global_step == self.step:
+            self.trainer.request_stop()
 
 
 @pytest.mark.parametrize("cls, stage", [(DenseTrainer, "dense"), (StructuralTrainer, "structural")])
@@ -57,10 +59,8 @@ def test_interrupted_and_resumed_run_ends_bit_identical(tmp_path, cls, stage):
     full = cls(tiny(tmp_path, stage, sub="full"), verbose=False).fit()
     assert full["status"] == "completed" and full["total_epochs"] == 4 and full["global_step"] == 12
 
-    class Stopping(StopAt, cls):
-        stop_step = 5  # in the middle of epoch 1 (3 steps per epoch)
-
-    part = Stopping(tiny(tmp_path, stage, sub="part"), verbose=False).fit()
+    # step 5 is in the middle of epoch 1 (3 steps per epoch)
+    part = cls(tiny(tmp_path, stage, sub="part"), verbose=False, callbacks=[StopAt(5)]).fit()
     assert part["status"] == "interrupted" and part["global_step"] == 5
     last = tmp_path / "part" / "ck" / stage / "last.ckpt"
     ckpt = torch.load(last, weights_only=True)
@@ -84,13 +84,13 @@ def test_interrupted_and_resumed_run_ends_bit_identical(tmp_path, cls, stage):
 
 
 def test_stop_at_an_epoch_end_and_resume_with_more_epochs(tmp_path):
-    class StopAfterEpoch(DenseTrainer):
+    class StopAfterEpoch:  # any object with some of the hooks is a callback
         def after_epoch(self, metrics):
-            if self.epoch == 1:
-                self.request_stop()
+            if self.trainer.state.epoch == 1:
+                self.trainer.request_stop()
 
     cfg = tiny(tmp_path, overrides={"training.epochs": 2})
-    s = StopAfterEpoch(cfg, verbose=False).fit()
+    s = DenseTrainer(cfg, verbose=False, callbacks=[StopAfterEpoch()]).fit()
     # the stop came after the last planned epoch: nothing left, so the run completed
     assert s["status"] == "completed" and s["total_epochs"] == 2
     last = tmp_path / "run" / "ck" / "dense" / "last.ckpt"
@@ -156,7 +156,7 @@ def test_checkpoints_json_logs_and_tensorboard_tags(tmp_path):
 def test_non_finite_losses_stop_with_a_clear_error_and_keep_the_last_good_checkpoint(tmp_path):
     class Exploding(DenseTrainer):
         def model_inputs(self, batch, step, train):
-            if train and self.epoch == 1:
+            if train and self.state.epoch == 1:
                 batch["image"].fill_(float("nan"))
             return {}
 
@@ -172,13 +172,13 @@ def test_non_finite_losses_stop_with_a_clear_error_and_keep_the_last_good_checkp
 
 
 def test_sigterm_saves_a_resumable_checkpoint(tmp_path):
-    class Terminated(DenseTrainer):
+    class Terminate(Callback):
         def after_step(self, losses):
-            if self.global_step == 4:
+            if self.trainer.state.global_step == 4:
                 os.kill(os.getpid(), signal.SIGTERM)
 
     before = signal.getsignal(signal.SIGTERM)
-    s = Terminated(tiny(tmp_path), verbose=False).fit()
+    s = DenseTrainer(tiny(tmp_path), verbose=False, callbacks=[Terminate()]).fit()
     assert signal.getsignal(signal.SIGTERM) is before  # handler restored
     assert s["status"] == "interrupted"
     ckpt = torch.load(tmp_path / "run" / "ck" / "dense" / "last.ckpt", weights_only=True)
@@ -256,12 +256,9 @@ def test_dataloader_workers_and_bf16_autocast(tmp_path):
 def test_resume_from_an_older_checkpoint_keeps_logs_means_and_best_consistent(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    class Stopping(StopAt, DenseTrainer):
-        stop_step = 4  # mid-epoch 1
-
     over = {"training.epochs": 3, "checkpoint.keep_top_k": 3}
     full = DenseTrainer(tiny(tmp_path, overrides=over, sub="full"), verbose=False).fit()
-    Stopping(tiny(tmp_path, overrides=over, sub="part"), verbose=False).fit()
+    DenseTrainer(tiny(tmp_path, overrides=over, sub="part"), verbose=False, callbacks=[StopAt(4)]).fit()  # mid-epoch 1
     ck = tmp_path / "part" / "ck" / "dense"
     DenseTrainer(tiny(tmp_path, overrides=over, sub="part"), resume=ck / "last.ckpt", verbose=False).fit()
     hist = lambda sub: json.loads((tmp_path / sub / "runs" / "dense" / "training_log.json").read_text())["training_history"]
@@ -297,12 +294,10 @@ def test_resume_applies_optimizer_settings_and_refuses_too_few_epochs(tmp_path):
 
 
 def test_fit_again_after_an_interrupt_continues(tmp_path):
-    class Stopping(StopAt, DenseTrainer):
-        stop_step = 2
-
-    t = Stopping(tiny(tmp_path), verbose=False)
+    stop = StopAt(2)
+    t = DenseTrainer(tiny(tmp_path), verbose=False, callbacks=[stop])
     assert t.fit()["status"] == "interrupted"
-    t.stop_step = None
+    stop.step = None
     s = t.fit()
     assert s["status"] == "completed" and s["global_step"] == 12
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -329,17 +324,18 @@ def test_non_finite_gradients_never_reach_the_weights(tmp_path):
 def test_init_from_rules(tmp_path):
     # None means fresh weights, whatever the config says (the notebook contract)
     t = DenseTrainer(tiny(tmp_path, overrides={"init_from": "auto"}), init_from=None, verbose=False)
-    assert t.init_report is None
+    assert t.state.init_report is None
     # a stage outside pipeline.order (finetune) takes the best of the order's last stage
     DenseTrainer(tiny(tmp_path, overrides={"training.epochs": 1, "checkpoint.save_best": False}), verbose=False).fit()
     from inktrace.training import FinetuneTrainer
-    from inktrace.training.base import best_checkpoint_of, previous_stage
+    from inktrace.checkpoint import CheckpointManager
+    from inktrace.training.resume import previous_stage
     cfg = Config.from_dict({**tiny(tmp_path).to_dict(), "stage": "finetune", "init_from": "auto"})
     assert previous_stage(cfg) == "dense"
-    found = best_checkpoint_of(tmp_path / "run" / "ck" / "dense")
+    found = CheckpointManager.best_in(tmp_path / "run" / "ck" / "dense")
     assert found is not None and found.name.startswith("epoch0-")  # no best.ckpt: the best top-k file
     f = FinetuneTrainer(cfg, verbose=False)
-    assert f.init_report["source"] == str(found) and not f.init_report["missing"]
+    assert f.state.init_report["source"] == str(found) and not f.state.init_report["missing"]
     # shape mismatches are an error, not a silent partial load
     with pytest.raises(CheckpointError, match="another shape"):
         DenseTrainer(tiny(tmp_path, overrides={"model.embed_dim": 8, "init_from": str(found)}), verbose=False)

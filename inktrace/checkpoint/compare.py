@@ -10,6 +10,7 @@ from typing import Any, Sequence
 
 import torch
 
+from ..config import Config
 from .format import load_checkpoint
 
 __all__ = ["describe", "compare_text", "layer_distances"]
@@ -20,8 +21,6 @@ _METRICS = ("val/loss", "val/f1", "val/iou", "val/kp_topo_recall", "val/centre_e
 
 def describe(path: str | os.PathLike) -> dict[str, Any]:
     """What a checkpoint holds, format-independent (legacy files are migrated in memory)."""
-    from ..config import Config
-
     ckpt = load_checkpoint(path)
     info = ckpt.get("migration")
     fmt = f"legacy {info['layout']} ({info['description']})" if info else f"inktrace v{ckpt['format_version']}"

@@ -16,17 +16,12 @@ from typing import Any
 
 import torch
 
+from ..errors import CheckpointError
 from ..fileio import atomic_torch_save
+from .legacy import LAYOUT_NAMES, SAFE_GLOBALS, detect_layout, upgrade
+from .versions import FORMAT, FORMAT_VERSION, check_version
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "CheckpointError", "save_checkpoint", "load_checkpoint", "read_checkpoint"]
-
-FORMAT = "inktrace"
-FORMAT_VERSION = 1
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used; the message is one line naming the file."""
-
 
 def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike) -> Path:
     """Write ``payload`` (with ``format``/``format_version`` added) atomically to ``path``."""
@@ -40,7 +35,6 @@ def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
         raise CheckpointError(f"{path}: no such checkpoint file")
     if path.is_dir():
         raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
-    from .legacy import SAFE_GLOBALS
     try:
         with torch.serialization.safe_globals(SAFE_GLOBALS):
             data = torch.load(path, map_location=map_location, weights_only=True)
@@ -49,15 +43,6 @@ def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: not a checkpoint (holds a {type(data).__name__}, expected a dict)")
     return data
-
-
-def check_version(what: str, version: Any, newest: int) -> None:
-    """A stored format version this InkTrace can read (1 to ``newest``), or CheckpointError."""
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise CheckpointError(f"{what}: bad version {version!r}")
-    if version > newest:
-        raise CheckpointError(f"{what}: version {version} was written by a newer InkTrace "
-                              f"(this one reads up to {newest})")
 
 
 def _reason(exc: BaseException) -> str:
@@ -79,8 +64,6 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     """A checkpoint of any supported format as a current-format dict, checked; CheckpointError
     (one line) otherwise. Older formats (legacy layouts A-D, see legacy.py) are migrated in
     memory; ``data["migration"]`` then says from what and what could not be recovered."""
-    from .legacy import LAYOUT_NAMES, detect_layout, upgrade
-
     data = read_checkpoint(path, map_location)
     if data.get("format") == FORMAT:
         check_version(f"{path}: format_version", data.get("format_version"), FORMAT_VERSION)

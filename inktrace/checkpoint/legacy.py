@@ -1,6 +1,6 @@
 """Checkpoints of earlier InkTrace versions: safe loading, layout detection and migration.
 
-Layouts (``LEGACY_CHECKPOINTS.md``), all *format version 0*:
+Layouts (``docs/contracts.md``, "Legacy checkpoints and scripts"), all *format version 0*:
 
 - **A** bare weights: ``model.state_dict()`` alone (``model.pth``, ``best_model.pth``), maybe with
   ``module.`` / ``_orig_mod.`` prefixes.
@@ -20,6 +20,12 @@ The architecture comes from the tensor shapes (embed_dim, num_layers, heads, nor
 asking the user; stored settings (LR, batch size, epochs, curriculum stage) are kept where valid.
 Epoch numbers in old files are the last *completed* epoch (0-based): a resumed run continues
 with the next one.
+
+``to_layout_b`` goes the other way for layout B only: the file the old scripts' chain still reads
+(``best_structural.pth`` / ``best_dense_model.pth``), written by the ``train_*.py`` shims.
+
+Imports: ``versions``, ``weights`` and ``..config``; ``format`` imports this module (never the
+reverse).
 """
 
 from __future__ import annotations
@@ -32,10 +38,14 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from ..config import SECTIONS, Config
+from ..errors import ConfigError
+from .versions import FORMAT
 from .weights import strip_prefixes
 
 __all__ = ["MIGRATIONS", "SAFE_GLOBALS", "AttributeDict", "detect_layout", "infer_model_config", "upgrade",
-           "plain", "LAYOUT_NAMES"]
+           "plain", "LAYOUT_NAMES", "to_layout_b"]
+
 
 LAYOUT_NAMES = {"A": "bare weights", "B": "old train_structural.py / train_dense.py", "C": "early unified train.py",
                 "D": "Lightning (train_pl.py)", "inktrace": "InkTrace"}
@@ -94,7 +104,7 @@ def _is_state_dict(value: Any) -> bool:
 
 def detect_layout(data: Mapping[str, Any]) -> str:
     """Which layout a loaded checkpoint dict has: "inktrace", "A", "B", "C" or "D" (ValueError if none)."""
-    if data.get("format") == "inktrace":
+    if data.get("format") == FORMAT:
         return "inktrace"
     if isinstance(data.get("state_dict"), Mapping) and ("pytorch-lightning_version" in data or "optimizer_states"
                                                          in data or "hyper_parameters" in data):
@@ -134,9 +144,6 @@ _FLAT = {"embed_dim": "model.embed_dim", "num_layers": "model.num_layers", "lr":
 def _config_from(stored: Any, arch: Mapping[str, Any], stage: str, notes: list[str]) -> dict[str, Any]:
     """A full config dict: defaults, then the stored settings that are valid, then the
     architecture from the shapes (which wins: it is what the weights are)."""
-    from ..config import Config, ConfigError
-    from ..config.schema import SECTIONS
-
     stored = plain(stored) if stored is not None else {}
     if not isinstance(stored, Mapping):
         stored = {}
@@ -209,7 +216,8 @@ def _legacy_to_v1(data: Mapping[str, Any], notes: list[str]) -> dict[str, Any]:
     arch = infer_model_config(tensors)
     stage = "dense" if arch["full_heads"] else "structural"
     config = _config_from(stored, arch, stage, notes)
-    out: dict[str, Any] = {"format": "inktrace", "format_version": 1, "model": tensors, "config": config,
+    # format_version 1: what this step produces, whatever the current version (a later one adds MIGRATIONS[1])
+    out: dict[str, Any] = {"format": FORMAT, "format_version": 1, "model": tensors, "config": config,
                            "stage": stage, "metrics": plain(metrics)}
     recovered = [f"weights ({len(tensors)} tensors)"]
     missing = []
@@ -243,7 +251,7 @@ MIGRATIONS: dict[int, Callable[[Mapping[str, Any], list[str]], dict[str, Any]]] 
 def upgrade(data: Mapping[str, Any], current: int) -> tuple[dict[str, Any], list[str]]:
     """Run the migrations from the file's version up to ``current``; returns the dict and notes
     (empty when the file is already current)."""
-    version = data.get("format_version", 0) if data.get("format") == "inktrace" else 0
+    version = data.get("format_version", 0) if data.get("format") == FORMAT else 0
     notes: list[str] = []
     out = dict(data)
     while version < current:
@@ -252,3 +260,18 @@ def upgrade(data: Mapping[str, Any], current: int) -> tuple[dict[str, Any], list
         out = MIGRATIONS[version](out, notes)
         version = out["format_version"]
     return out, notes
+
+
+def to_layout_b(ckpt: Mapping[str, Any], loss: Any = None) -> dict[str, Any]:
+    """A current-format checkpoint dict (as ``load_checkpoint`` returns it) as the old scripts'
+    layout B: ``{"epoch", "model_state_dict", "optimizer_state_dict", "loss", "config"}`` with the
+    flat config they wrote (``stage`` = the curriculum stage). ``loss``: the value stored as
+    ``loss`` (the old scripts' best validation loss). Tensors are shared, not copied."""
+    c = Config.from_dict(ckpt["config"])
+    return {
+        "epoch": ckpt.get("epoch"), "model_state_dict": ckpt["model"],
+        "optimizer_state_dict": ckpt.get("optimizer"), "loss": loss,
+        "config": {"embed_dim": c.model.embed_dim, "num_layers": c.model.num_layers, "lr": c.training.lr,
+                   "batch_size": c.training.batch_size, "epochs": c.training.epochs,
+                   "stage": c.data.curriculum_stage},
+    }

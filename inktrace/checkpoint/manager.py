@@ -24,6 +24,10 @@ Rules
   run wrote later are unknown to it and stay on disk.
 * :meth:`CheckpointManager.protect` exempts a file (the checkpoint a run resumed from) from
   deletion. Protection is about deletion only: ``last.ckpt``/``best.ckpt`` are still rewritten.
+* :meth:`CheckpointManager.save_interrupt` writes ``last.ckpt`` whatever ``save_last`` says: a
+  stopped run's only way back. :meth:`CheckpointManager.repair_best` puts ``best.ckpt`` back in
+  line with the bookkeeping after a resume from an older file; :meth:`CheckpointManager.best_in`
+  names a finished run's best file. No other code decides which checkpoint file is which.
 
 Bookkeeping
 -----------
@@ -56,7 +60,9 @@ from typing import Any
 import torch
 
 from ..fileio import atomic_write
-from .format import FORMAT, FORMAT_VERSION, CheckpointError, check_version
+from ..errors import CheckpointError
+from .format import load_checkpoint, read_checkpoint, save_checkpoint
+from .versions import FORMAT, FORMAT_VERSION, check_version
 
 __all__ = ["CheckpointManager", "STATE_KEY", "LAST_NAME", "BEST_NAME"]
 
@@ -100,7 +106,6 @@ class CheckpointManager:
     def load(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
         """A checkpoint of any supported format (current, or legacy layouts A-D migrated in memory:
         ``["migration"]`` says what was recovered), as a current-format dict."""
-        from .format import load_checkpoint
         return load_checkpoint(path, map_location)
 
     @staticmethod
@@ -141,6 +146,31 @@ class CheckpointManager:
     @property
     def last_path(self) -> str | None:
         return self._path(self._last)
+
+    def last_file(self) -> Path:
+        """Where ``last.ckpt`` goes (written or not)."""
+        return self.directory / LAST_NAME
+
+    @staticmethod
+    def best_in(directory: str | os.PathLike) -> Path | None:
+        """A finished run's best checkpoint in ``directory``: ``best.ckpt``, else the best top-k
+        file that ``last.ckpt``'s bookkeeping names (runs with ``save_best: false``); else None."""
+        directory = Path(directory)
+        if (directory / BEST_NAME).is_file():
+            return directory / BEST_NAME
+        last = directory / LAST_NAME
+        if not last.is_file():
+            return None
+        try:
+            state = read_checkpoint(last).get(STATE_KEY) or {}
+        except CheckpointError:
+            return None
+        best = state.get("best") or {}
+        for entry in state.get("top_k", []):
+            name = entry.get("file")
+            if entry.get("epoch") == best.get("epoch") and _plain_name(name) and (directory / name).is_file():
+                return directory / name
+        return None
 
     def protect(self, path: str | os.PathLike) -> None:
         """Never delete ``path`` (e.g. the checkpoint this run resumed from), even when it falls out
@@ -240,6 +270,36 @@ class CheckpointManager:
                 failed.append(name)  # retried after the next save
         self._pending = failed
         return {"paths": written, "is_best": is_best, "removed": removed}
+
+    def save_interrupt(self, payload: Mapping[str, Any]) -> Path:
+        """Write ``last.ckpt`` for a run stopped between epochs (Ctrl-C, SIGTERM), whatever
+        ``save_last`` says: it is the only way back into that run. The ranking is unchanged."""
+        path = save_checkpoint({**payload, STATE_KEY: self.state_dict()}, self.last_file())
+        self._last = LAST_NAME
+        return path
+
+    def repair_best(self, global_step: int) -> list[str]:
+        """After resuming from a file older than the run's newest (a top-k file, ``best.ckpt``),
+        ``best.ckpt`` may hold a model of the abandoned continuation: put the bookkeeping's best
+        back from its top-k file, or move the stray one aside as ``best.abandoned.ckpt`` (nothing
+        is deleted). ``global_step`` is the resumed position. Returns what was done, one line each."""
+        best = self.directory / BEST_NAME
+        if not best.is_file():
+            return []
+        try:
+            held = read_checkpoint(best)
+        except CheckpointError as exc:
+            return [f"{best} is unreadable ({exc}); it will be replaced at the next improvement"]
+        if held.get("epoch") == self.best_epoch and int(held.get("global_step", 0)) <= global_step:
+            return []
+        source = next((Path(e["path"]) for e in self.top_k if e["epoch"] == self.best_epoch
+                       and Path(e["path"]).is_file()), None)
+        if source is not None:
+            atomic_write(best, lambda f: f.write(source.read_bytes()))
+            return [f"best.ckpt held epoch {held.get('epoch')} of an abandoned continuation; restored epoch "
+                    f"{self.best_epoch} from {source.name}"]
+        os.replace(best, self.directory / "best.abandoned.ckpt")
+        return [f"best.ckpt held epoch {held.get('epoch')} of an abandoned continuation; moved to best.abandoned.ckpt"]
 
     # ------------------------------------------------------------------ bookkeeping
     def _state(self, top, best, last, last_epoch, pending) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from .format import CheckpointError
+from ..errors import CheckpointError
 
 __all__ = ["strip_prefixes", "load_weights", "WeightsReport", "group_keys"]
 

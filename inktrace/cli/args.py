@@ -1,7 +1,7 @@
 """Command-line parsing shared by every InkTrace entry point.
 
 ``StrictParser`` refuses prefixes of long options (``--e`` is not ``--epochs``), reports an unknown
-flag in one line with the closest known flag, and exits with status 2 as CONTRACTS.md requires.
+flag in one line with the closest known flag, and exits with status 2 as docs/contracts.md requires.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ from typing import NoReturn, Sequence
 
 import yaml
 
+from ..checkpoint import CheckpointError
 from ..config import ConfigError, Overrides
 from ..config.schema import suggest
+from ..data.svg import SvgError
 
 __all__ = ["StrictParser", "UsageError", "add_override_flags", "overrides_from_args", "parse_set"]
 
@@ -97,13 +99,19 @@ def parse_set(item: str) -> tuple[str, object]:
     return key, value
 
 
-def overrides_from_args(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> Overrides:
-    """The command line's overrides (flags named in ``skip`` left out)."""
+def overrides_from_args(args: argparse.Namespace, skip: tuple[str, ...] = (),
+                        extra: Sequence[tuple[str, object, str]] = ()) -> Overrides:
+    """The command line's overrides (flags named in ``skip`` left out).
+
+    ``extra``: (dotted key, value, flag) of an entry point's own flags, added after the shared
+    flags and before ``--set``, so that a ``--set`` of the same key is the one reported."""
     out = Overrides()
     for attr, key in OVERRIDE_FLAGS.items():
         value = getattr(args, attr, None)
         if value is not None and attr not in skip:
             out.add(key, value, f"--{attr}")
+    for key, value, flag in extra:
+        out.add(key, value, flag)
     for item in getattr(args, "set", []) or []:
         key, value = parse_set(item)
         out.add(key, value, f"--set {item}")
@@ -117,8 +125,6 @@ def fail(prog: str, message: str, status: int) -> int:
 
 def run_guarded(prog: str, fn, *args) -> int:
     """Run ``fn``; bad usage or input becomes one line on stderr and status 2."""
-    from ..checkpoint import CheckpointError
-    from ..data.svg import SvgError
     try:
         return fn(*args)
     except (UsageError, ConfigError, CheckpointError, SvgError) as exc:

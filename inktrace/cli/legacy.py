@@ -2,13 +2,15 @@
 ``train_dense.py`` (their old flags, mapped onto a Config), and ``train_pl.py`` (``train.py``'s
 command line under the name the old training guide uses).
 
-Old flag -> config key: ``--embed_dim`` model.embed_dim, ``--num_layers`` model.num_layers,
-``--lr`` training.lr, ``--epochs`` training.epochs, ``--batch_size`` training.batch_size;
+Old flag -> config key: ``--embed_dim`` model.embed_dim, ``--num_layers`` model.num_layers;
 ``train_dense.py --stage N`` is the *curriculum* stage (data.curriculum_stage = N, curriculum off);
 ``--from-scratch`` is ``init_from: none``; ``--init_from`` and ``--resume`` take any checkpoint
-format. Both scripts print the equivalent ``train.py`` command, run the same trainers, and then
-leave ``<save_dir>/best_structural.pth`` / ``<save_dir>/best_dense_model.pth`` (layout B, what the
-old chain and old tools read) next to the new ``<save_dir>/<stage>/`` folders.
+format. ``--lr``, ``--epochs``, ``--batch_size``, ``--save_dir``, ``--init_from`` and ``--set`` are
+train.py's own override flags (``args.add_override_flags``), declared once for every entry point.
+Both scripts print the equivalent ``train.py`` command, run the same trainers, and then leave
+``<save_dir>/best_structural.pth`` / ``<save_dir>/best_dense_model.pth`` (layout B, what the old
+chain and old tools read; built by ``checkpoint.legacy.to_layout_b``) next to the new
+``<save_dir>/<stage>/`` folders.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from pathlib import Path
 from typing import Sequence
 
 from ..checkpoint import load_checkpoint
+from ..checkpoint.legacy import to_layout_b
 from ..config import Config, Overrides
 from ..fileio import atomic_torch_save
 from ..training.pipeline import run_stages
-from .args import StrictParser, UsageError, fail, parse_set, run_guarded, spellings
+from .args import StrictParser, UsageError, add_override_flags, fail, overrides_from_args, run_guarded, spellings
 
 __all__ = ["structural_main", "dense_main", "LEGACY_FILES"]
 
@@ -31,59 +34,65 @@ LEGACY_FILES = {"structural": "best_structural.pth", "dense": "best_dense_model.
 
 
 def _parser(prog: str, stage: str) -> StrictParser:
+    """The shared override flags (--lr --epochs --batch_size --save_dir --init_from --set, as train.py)
+    plus the old scripts' own."""
     p = StrictParser(prog=prog, description=f"Old {stage} training script (a shim over train.py --stage {stage}).")
     p.add_argument("--config", action="once", metavar="FILE", help="YAML config (default: configs/default.yaml)")
-    p.add_argument(*spellings("embed_dim"), dest="embed_dim", action="once", type=int, metavar="N")
-    p.add_argument(*spellings("num_layers"), dest="num_layers", action="once", type=int, metavar="N")
-    p.add_argument("--lr", action="once", type=float, metavar="X")
-    p.add_argument("--epochs", action="once", type=int, metavar="N")
-    p.add_argument(*spellings("batch_size"), dest="batch_size", action="once", type=int, metavar="N")
+    p.add_argument(*spellings("embed_dim"), dest="embed_dim", action="once", type=int, metavar="N",
+                   help="model.embed_dim")
+    p.add_argument(*spellings("num_layers"), dest="num_layers", action="once", type=int, metavar="N",
+                   help="model.num_layers")
     p.add_argument(*spellings("from_scratch"), dest="from_scratch", action="store_true",
                    help="start from fresh weights (init_from: none)")
-    p.add_argument(*spellings("init_from"), dest="init_from", action="once", metavar="CKPT")
-    p.add_argument("--resume", action="once", metavar="CKPT")
-    p.add_argument(*spellings("save_dir"), dest="save_dir", action="once", metavar="DIR")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any other setting")
+    p.add_argument("--resume", action="once", metavar="CKPT", help="continue a run from its checkpoint (any format)")
     if stage == "dense":
         p.add_argument("--stage", action="once", type=int, metavar="N", help="curriculum stage 0-9 to train on")
+    add_override_flags(p)
     return p
 
 
+def _shown(value: str, kind: type) -> str:
+    """A numeric flag as the old scripts' ``type=float``/``type=int`` parsing printed it
+    (``1e-3`` -> ``0.001``); a value that is not a number is shown as given (the Config refuses it)."""
+    try:
+        return str(kind(value))
+    except ValueError:
+        return value
+
+
 def _overrides(args: argparse.Namespace, stage: str) -> tuple[Overrides, list[str]]:
-    """The config overrides of the old flags, and the equivalent train.py flags."""
-    ov, flags = Overrides(), []
-
-    def put(key: str, value, flag: str, new_flag: list[str]) -> None:
-        ov.add(key, value, flag)
-        flags.extend(new_flag)
-
+    """The config overrides of the old flags, and the equivalent train.py flags (in the order the
+    old scripts printed them)."""
     if args.from_scratch and args.init_from:
         raise UsageError("--from-scratch and --init_from exclude each other")
     if args.resume and (args.init_from or args.from_scratch):
         raise UsageError("--resume excludes --init_from and --from-scratch (a resumed run keeps its own weights)")
+    own: list[tuple[str, object, str]] = []  # (key, value, flag) of this script's own flags
+    flags: list[str] = []
     if args.from_scratch:
-        put("init_from", "none", "--from-scratch", ["--init_from", "none"])
+        own.append(("init_from", "none", "--from-scratch"))
+        flags += ["--init_from", "none"]
     if args.init_from:
-        put("init_from", args.init_from, "--init_from", ["--init_from", args.init_from])
-    for flag, key in (("lr", "training.lr"), ("epochs", "training.epochs"), ("batch_size", "training.batch_size")):
+        flags += ["--init_from", args.init_from]
+    for flag, kind in (("lr", float), ("epochs", int), ("batch_size", int)):
         value = getattr(args, flag)
         if value is not None:
-            put(key, value, f"--{flag}", [f"--{flag}", str(value)])
+            flags += [f"--{flag}", _shown(value, kind)]
     for flag, key in (("embed_dim", "model.embed_dim"), ("num_layers", "model.num_layers")):
         value = getattr(args, flag)
         if value is not None:
-            put(key, value, f"--{flag}", ["--set", f"{key}={value}"])
+            own.append((key, value, f"--{flag}"))
+            flags += ["--set", f"{key}={value}"]
     if args.save_dir:
-        put("checkpoint.save_dir", args.save_dir, "--save_dir", ["--save_dir", args.save_dir])
+        flags += ["--save_dir", args.save_dir]
     if stage == "dense" and args.stage is not None:
         if not 0 <= args.stage <= 9:
             raise UsageError(f"--stage {args.stage}: the curriculum stage must be 0-9")
-        put("data.curriculum_stage", args.stage, "--stage", ["--set", f"data.curriculum_stage={args.stage}"])
-        put("curriculum.enabled", False, "--stage", ["--set", "curriculum.enabled=false"])
+        own += [("data.curriculum_stage", args.stage, "--stage"), ("curriculum.enabled", False, "--stage")]
+        flags += ["--set", f"data.curriculum_stage={args.stage}", "--set", "curriculum.enabled=false"]
     for item in args.set:
-        key, value = parse_set(item)
-        put(key, value, f"--set {item}", ["--set", item])
-    return ov, flags
+        flags += ["--set", item]
+    return overrides_from_args(args, extra=own), flags
 
 
 def _write_legacy_best(cfg: Config, summary: dict, stage: str) -> Path | None:
@@ -91,15 +100,7 @@ def _write_legacy_best(cfg: Config, summary: dict, stage: str) -> Path | None:
     best = summary.get("best_checkpoint")
     if not best:
         return None
-    ckpt = load_checkpoint(best)
-    c = Config.from_dict(ckpt["config"])
-    payload = {
-        "epoch": ckpt.get("epoch"), "model_state_dict": ckpt["model"],
-        "optimizer_state_dict": ckpt.get("optimizer"), "loss": summary.get("best_value"),
-        "config": {"embed_dim": c.model.embed_dim, "num_layers": c.model.num_layers, "lr": c.training.lr,
-                   "batch_size": c.training.batch_size, "epochs": c.training.epochs,
-                   "stage": c.data.curriculum_stage},
-    }
+    payload = to_layout_b(load_checkpoint(best), summary.get("best_value"))
     return atomic_torch_save(payload, Path(cfg.checkpoint.save_dir) / LEGACY_FILES[stage])
 
 

@@ -1,4 +1,4 @@
-"""``inktrace preview-data``: a PNG grid of what the data engine renders at a curriculum stage."""
+"""``inktrace preview-data``: a PNG grid of what the data engine renders at a curriculum level."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ __all__ = ["main"]
 def build_parser(prog: str) -> StrictParser:
     p = StrictParser(prog=prog, description="Draw synthetic samples as rows of image | skeleton | "
                      "keypoints (red topo, blue geo) | tangent (hue) | width.")
-    p.add_argument("--stage", type=int, default=None, metavar="N", help="curriculum stage 0-9")
+    p.add_argument("--stage", dest="level", type=int, default=None, metavar="N", help="curriculum level 0-9")
     p.add_argument("--svg", metavar="DIR", help="render centreline SVG files instead (a folder, a file, or 'kanjivg')")
     p.add_argument("--output", required=True, metavar="PNG", help="where to write the grid")
     p.add_argument("--samples", type=int, default=8, metavar="N", help="rows (default 8)")
@@ -26,14 +26,14 @@ def build_parser(prog: str) -> StrictParser:
 
 def _main(argv: Sequence[str] | None, prog: str) -> int:
     args = build_parser(prog).parse_args(argv)
-    from ..data import NUM_STAGES, SyntheticInk
+    from ..data import NUM_LEVELS, SyntheticInk
     from ..data.preview import save_preview
     from ..data.svg import SvgError, SvgInk
 
-    if (args.stage is None) == (args.svg is None):
+    if (args.level is None) == (args.svg is None):
         raise UsageError("give exactly one of --stage N or --svg DIR")
-    if args.stage is not None and not 0 <= args.stage < NUM_STAGES:
-        raise UsageError(f"--stage {args.stage}: curriculum stages are 0-{NUM_STAGES - 1}")
+    if args.level is not None and not 0 <= args.level < NUM_LEVELS:
+        raise UsageError(f"--stage {args.level}: curriculum stages are 0-{NUM_LEVELS - 1}")
     for flag, value, low in (("--samples", args.samples, 1), ("--img-size", args.img_size, 16), ("--zoom", args.zoom, 1),
                              ("--start", args.start, 0)):
         if value < low:
@@ -49,9 +49,9 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
             raise UsageError(str(exc)) from None
         what = f"{len(indices)} SVG samples"
     else:
-        ds = SyntheticInk(args.stage, args.start + args.samples, args.img_size, seed=args.seed)
+        ds = SyntheticInk(args.level, args.start + args.samples, args.img_size, seed=args.seed)
         batch = ds.render(range(args.start, args.start + args.samples))
-        what = f"{args.samples} samples of stage {args.stage}"
+        what = f"{args.samples} samples of stage {args.level}"
     try:
         path = save_preview(batch, args.output, zoom=args.zoom)
     except OSError as exc:

@@ -7,7 +7,8 @@ import sys
 from typing import Sequence
 
 from ..config import Config
-from ..training.pipeline import checkpoint_config, run_stages
+from ..training.pipeline import pipeline_configs, run_stages
+from ..training.resume import ResumePoint
 from .args import StrictParser, UsageError, add_override_flags, fail, overrides_from_args, run_guarded, spellings
 
 __all__ = ["build_parser", "main", "resolve_configs"]
@@ -38,6 +39,11 @@ def build_parser(prog: str = "train.py") -> StrictParser:
 
 def resolve_configs(args: argparse.Namespace) -> list[Config]:
     """The resolved config of every stage this command runs, in order."""
+    return _resolve(args)[0]
+
+
+def _resolve(args: argparse.Namespace) -> tuple[list[Config], ResumePoint | None]:
+    """The configs, and the checkpoint of ``--resume`` when reading it was needed for them."""
     if args.start_from and not args.run_all_stages:
         raise UsageError("--start-from needs --run-all-stages")
     if args.resume and args.init_from:
@@ -47,41 +53,31 @@ def resolve_configs(args: argparse.Namespace) -> list[Config]:
             if args.stage or args.run_all_stages:
                 raise UsageError("--stage/--run-all-stages with --resume need --config FILE (without it, the "
                                  "checkpoint's own stage and config are used)")
-            return [checkpoint_config(args.resume, overrides_from_args(args))]
+            point = ResumePoint.read(args.resume)
+            return [point.config(overrides_from_args(args))], point
         raise UsageError("--config FILE is required (or --resume CKPT to continue a run)")
     overrides = overrides_from_args(args)
     if args.run_all_stages:
-        base = Config.from_yaml(args.config, overrides=overrides)
-        order = list(base.pipeline.order)
-        missing = [s for s in order if s not in base.stages]
-        if missing:
-            raise UsageError(f"{base.source}: pipeline.order names stage '{missing[0]}', which is not defined "
-                             f"under stages: ({', '.join(base.stages) or 'none'})")
-        if args.start_from:
-            if args.start_from not in order:
-                raise UsageError(f"--start-from {args.start_from}: not in pipeline.order ({', '.join(order)})")
-            order = order[order.index(args.start_from):]
-        # --init_from seeds the first stage; later ones keep their own (init_from: auto hands weights on).
-        later = overrides_from_args(args, skip=("init_from",))
-        return [Config.from_yaml(args.config, stage=s, overrides=overrides if i == 0 else later)
-                for i, s in enumerate(order)]
+        return pipeline_configs(args.config, overrides, start_from=args.start_from), None
     if args.stage is None and not (args.print_config or args.explain):
         if args.resume:
             raise UsageError("--resume with --config needs --stage NAME or --run-all-stages "
                              "(or give --resume alone to use the checkpoint's stored config)")
         raise UsageError("choose --stage NAME or --run-all-stages")
-    return [Config.from_yaml(args.config, stage=args.stage, overrides=overrides)]
+    return [Config.from_yaml(args.config, stage=args.stage, overrides=overrides)], None
 
 
 def _main(argv: Sequence[str] | None, prog: str, print_only: bool) -> int:
     args = build_parser(prog).parse_args(argv)
     args.print_config = args.print_config or print_only
-    configs = resolve_configs(args)
+    configs, point = _resolve(args)
     if args.print_config or args.explain:
         docs = [cfg.explain() if args.explain else cfg.to_yaml() for cfg in configs]
         sys.stdout.write(("---\n" if not args.explain else "\n").join(docs))
         return 0
-    summaries = run_stages(configs, resume=args.resume)
+    if args.resume and point is None:  # read once: for the stage lookup and the trainer
+        point = ResumePoint.read(args.resume)
+    summaries = run_stages(configs, resume=point)
     last = summaries[-1] if summaries else {"status": "completed"}
     if last["status"] == "interrupted":
         return fail(prog, f"interrupted; continue with --resume {last.get('last_checkpoint')}", 1)

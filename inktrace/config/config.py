@@ -14,9 +14,10 @@ from typing import Any, Mapping, Optional
 
 import yaml
 
-from .loader import (DEFAULT, Origin, check_plain, check_string_keys, display_path, load_file_tree, merge_tree,
-                     origin_of, walk_keys)
-from .schema import SECTIONS, ConfigError, PipelineConfig, Section, InvalidValue, coerce_value, suggest
+from ..errors import ConfigError
+from .loader import check_plain, check_string_keys, display_path, load_file_tree, merge_tree, origin_of, walk_keys
+from .origin import DEFAULT, Origin
+from .schema import SECTIONS, PipelineConfig, Section, InvalidValue, coerce_value, suggest
 
 __all__ = ["Config", "Overrides"]
 

@@ -9,45 +9,15 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
 import yaml
 
-from .schema import ConfigError
+from ..errors import ConfigError
+from .origin import DEFAULT, Origin
 
 __all__ = ["Origin", "DEFAULT", "check_plain", "check_string_keys", "display_path", "load_file_tree",
            "merge_tree", "origin_of", "walk_keys"]
-
-
-@dataclass(frozen=True)
-class Origin:
-    """Where a value came from: a default, a file line, a stage block, or an override."""
-
-    kind: str  # "default" | "file" | "stage" | "override" | "dict"
-    source: str = ""  # file path, command-line flag or label
-    line: int | None = None
-    stage: str | None = None
-
-    def where(self) -> str:
-        """The location prefix of an error message."""
-        if self.kind == "default":
-            return "defaults"
-        loc = f"{self.source}:{self.line}" if self.line else self.source
-        if self.kind == "override":
-            return f"command line ({self.source})" if self.source.startswith("-") else self.source
-        return loc
-
-    def __str__(self) -> str:
-        if self.kind == "stage":
-            return f"stage '{self.stage}' ({self.where()})"
-        return self.where() if self.kind != "default" else "default"
-
-    def as_stage(self, stage: str) -> "Origin":
-        return Origin("stage", self.source, self.line, stage)
-
-
-DEFAULT = Origin("default")
 
 
 def walk_keys(tree: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:

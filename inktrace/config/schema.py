@@ -15,6 +15,9 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal, Optional
 
+from ..errors import ConfigError
+from .origin import Origin
+
 __all__ = [
     "ConfigError",
     "InvalidValue",
@@ -24,13 +27,6 @@ __all__ = [
     "coerce_value",
     "suggest",
 ]
-
-
-class ConfigError(ValueError):
-    """A configuration problem, described in one line naming the file (or flag) and dotted key."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(" ".join(str(message).split()))  # one line, whatever the input held
 
 
 class InvalidValue(Exception):
@@ -188,8 +184,6 @@ class Section:
             raise ConfigError(f"{self.SECTION}.{key}: {problems[0][1]}")
         origins = self.__dict__.get("_origins")
         if origins is not None:
-            from .loader import Origin  # late: loader imports this module
-
             origins[f"{self.SECTION}.{key}"] = Origin("override", "assigned in Python")
 
     @classmethod

@@ -1,6 +1,6 @@
-"""The curriculum: what each stage 0-9 draws. Every number below is a documented design choice.
+"""The curriculum: what each level 0-9 draws. Every number below is a documented design choice.
 
-| stage | content |
+| level | content |
 |---|---|
 | 0 | one stroke: line 25 %, smooth curve 30 %, arc 15 %, polyline with corners 15 %, hook 10 %, closed loop 5 % |
 | 1 | two independent strokes, each in its own band of the image (gap 12 % of the side) |
@@ -9,11 +9,11 @@
 | 4 | one connected structure (X, T, Y, L junction 85 %, multi-corner polyline 15 %) + 50 % a free stroke |
 | 5 | two structures (X crossings 10 % shallow, 12-30 degrees) + 50 % a free stroke; more curved members, tails |
 | 6 | two or three structures, 25 % shallow crossings, strongly curved members, corner tails |
-| 7-9 | mixed: 15 % stage-0, 30 % stage-3, 55 % stage-6 content, with scan degradations (see degrade.py) |
+| 7-9 | mixed: 15 % level-0, 30 % level-3, 55 % level-6 content, with scan degradations (see degrade.py) |
 
 Structures are built around an exact junction point: crossing members pass through it with the
 chosen tangent (so a crossing angle is exact), T stems and Y/L members start exactly on it.
-Widths are log-uniform, about 1 to 8 px at 64 px (scaled with the image size); from stage 0,
+Widths are log-uniform, about 1 to 8 px at 64 px (scaled with the image size); from level 0,
 15 % of strokes are drawn in a box larger than the image, so they touch or leave the border.
 """
 
@@ -27,14 +27,14 @@ import torch
 from .geometry import PIECES, Strokes, fit_to_box, flatten_pieces, out_member, primitive, stroke_widths
 from .rng import Draws
 
-__all__ = ["NUM_STAGES", "StageSpec", "STAGES", "make_strokes", "DEGRADED_FROM"]
+__all__ = ["NUM_LEVELS", "LevelSpec", "LEVELS", "make_strokes", "DEGRADED_FROM"]
 
-NUM_STAGES = 10
-DEGRADED_FROM = 7  # stages from here on get scan degradations
+NUM_LEVELS = 10
+DEGRADED_FROM = 7  # levels from here on get scan degradations
 
 
 @dataclass(frozen=True)
-class StageSpec:
+class LevelSpec:
     kind: str  # "single" | "independent" | "connected" | "mixed"
     strokes: tuple[int, int] = (1, 1)  # independent strokes, min and max
     gap: float = 0.0  # independent: empty space between bands, fraction of the side
@@ -46,17 +46,17 @@ class StageSpec:
     width: tuple[float, float] = (1.5, 6.0)  # stroke width range in px at 64 px
 
 
-STAGES: dict[int, StageSpec] = {
-    0: StageSpec("single", width=(1.5, 6.0)),
-    1: StageSpec("independent", strokes=(2, 2), gap=0.12, width=(1.2, 6.0)),
-    2: StageSpec("independent", strokes=(2, 3), gap=0.06, width=(1.2, 6.0)),
-    3: StageSpec("independent", strokes=(3, 5), gap=0.02, width=(1.0, 6.5)),
-    4: StageSpec("connected", motifs=(1, 1), extra=0.5, tails=0.1, bend=0.25, width=(1.0, 7.0)),
-    5: StageSpec("connected", motifs=(2, 2), extra=0.5, shallow=0.1, tails=0.2, bend=0.35, width=(1.0, 7.0)),
-    6: StageSpec("connected", motifs=(2, 3), shallow=0.25, tails=0.3, bend=0.5, width=(1.0, 7.0)),
-    7: StageSpec("mixed", width=(0.8, 8.0)),
-    8: StageSpec("mixed", width=(0.8, 8.0)),
-    9: StageSpec("mixed", width=(0.8, 8.0)),
+LEVELS: dict[int, LevelSpec] = {
+    0: LevelSpec("single", width=(1.5, 6.0)),
+    1: LevelSpec("independent", strokes=(2, 2), gap=0.12, width=(1.2, 6.0)),
+    2: LevelSpec("independent", strokes=(2, 3), gap=0.06, width=(1.2, 6.0)),
+    3: LevelSpec("independent", strokes=(3, 5), gap=0.02, width=(1.0, 6.5)),
+    4: LevelSpec("connected", motifs=(1, 1), extra=0.5, tails=0.1, bend=0.25, width=(1.0, 7.0)),
+    5: LevelSpec("connected", motifs=(2, 2), extra=0.5, shallow=0.1, tails=0.2, bend=0.35, width=(1.0, 7.0)),
+    6: LevelSpec("connected", motifs=(2, 3), shallow=0.25, tails=0.3, bend=0.5, width=(1.0, 7.0)),
+    7: LevelSpec("mixed", width=(0.8, 8.0)),
+    8: LevelSpec("mixed", width=(0.8, 8.0)),
+    9: LevelSpec("mixed", width=(0.8, 8.0)),
 }
 
 _SINGLE_KINDS = [0.25, 0.30, 0.15, 0.15, 0.10, 0.05]
@@ -92,7 +92,7 @@ def _single(d: Draws, img: float):
     return ctrl, valid, closed, torch.zeros(d.batch, 1, dtype=torch.long)
 
 
-def _independent(d: Draws, spec: StageSpec, img: float):
+def _independent(d: Draws, spec: LevelSpec, img: float):
     lo, hi = spec.strokes
     d.reserve(2 + 34 * hi)
     count = d.integers(lo, hi, )
@@ -119,7 +119,7 @@ def _independent(d: Draws, spec: StageSpec, img: float):
     return ctrl, valid, closed & valid[..., 0], torch.arange(hi).expand(d.batch, hi)
 
 
-def _motifs(d: Draws, spec: StageSpec, img: float):
+def _motifs(d: Draws, spec: LevelSpec, img: float):
     """Connected structures: (B, M*3 + 1) strokes and a group id per stroke (members share a pen)."""
     n_lo, n_hi = spec.motifs
     M = n_hi
@@ -187,8 +187,8 @@ def _motifs(d: Draws, spec: StageSpec, img: float):
     return ctrl, valid, closed, torch.cat([group, torch.tensor([M])]).expand(B, -1)
 
 
-def _pieces(stage: int, d: Draws, img: float):
-    spec = STAGES[stage]
+def _pieces(level: int, d: Draws, img: float):
+    spec = LEVELS[level]
     if spec.kind == "single":
         return _single(d, img)
     if spec.kind == "independent":
@@ -215,14 +215,14 @@ def _pieces(stage: int, d: Draws, img: float):
     return tuple(out)
 
 
-def make_strokes(stage: int, draws: Draws, img_size: int) -> Strokes:
-    """The strokes of a batch of samples at curriculum ``stage`` (0-9), in pixels of ``img_size``."""
-    if stage not in STAGES:
-        raise ValueError(f"curriculum stage must be 0-{NUM_STAGES - 1}, got {stage}")
+def make_strokes(level: int, draws: Draws, img_size: int) -> Strokes:
+    """The strokes of a batch of samples at curriculum ``level`` (0-9), in pixels of ``img_size``."""
+    if level not in LEVELS:
+        raise ValueError(f"curriculum level must be 0-{NUM_LEVELS - 1}, got {level}")
     img = float(img_size)
-    ctrl, valid, closed, group = _pieces(stage, draws.fork(100), img)
+    ctrl, valid, closed, group = _pieces(level, draws.fork(100), img)
     points, seg_valid = flatten_pieces(ctrl, valid)
-    spec = STAGES[stage]
+    spec = LEVELS[level]
     wd = draws.fork(200)
     scale = img / 64.0
     S = points.shape[1]

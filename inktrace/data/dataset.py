@@ -1,6 +1,6 @@
-"""Datasets: synthetic ink by curriculum stage, a fixed validation set, and batched loading.
+"""Datasets: synthetic ink by curriculum level, a fixed validation set, and batched loading.
 
-Sample ``k`` of epoch ``e`` with seed ``s`` at a stage is a pure function of those numbers (see
+Sample ``k`` of epoch ``e`` with seed ``s`` at a level is a pure function of those numbers (see
 rng.py), so it is bit-identical whatever the batch size, the DataLoader workers, the process or
 the DDP rank that renders it. ``__getitems__`` renders a whole batch in one vectorised pass;
 PyTorch's DataLoader calls it with each batch's indices.
@@ -13,7 +13,7 @@ from typing import Any, Iterable, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .curriculum import DEGRADED_FROM, NUM_STAGES, make_strokes
+from .curriculum import DEGRADED_FROM, NUM_LEVELS, make_strokes
 from .degrade import compose_clean, degrade
 from .geometry import Strokes
 from .keypoints import Keypoints, find_keypoints, pack
@@ -27,18 +27,18 @@ TARGET_KEYS = ("skeleton", "keypoints", "tangent", "width", "offset", "mask", "t
 _SPLITS = {"train": 0, "val": 1}
 
 
-def render_batch(strokes: Strokes, height: int, width: int, stage: int | None = None,
+def render_batch(strokes: Strokes, height: int, width: int, level: int | None = None,
                  draws: Draws | None = None, keys: torch.Tensor | None = None,
                  device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
     """Image, targets and keypoint lists of a batch of strokes (the engine's one rendering path).
 
-    With ``stage`` >= 7 (and the samples' ``draws``/``keys``) the image gets scan degradations.
+    With ``level`` >= 7 (and the samples' ``draws``/``keys``) the image gets scan degradations.
     """
     kp = find_keypoints(strokes)
     maps = render(strokes, kp, height, width, device)
     ink = maps.pop("ink")
-    if stage is not None and stage >= DEGRADED_FROM:
-        image = degrade(ink, stage, draws.fork(300), keys.to(ink.device))
+    if level is not None and level >= DEGRADED_FROM:
+        image = degrade(ink, level, draws.fork(300), keys.to(ink.device))
     else:
         image = compose_clean(ink)
     points, num = _point_lists(kp, height, width)
@@ -99,41 +99,41 @@ class BatchRendered(Dataset):
 
 
 class SyntheticInk(BatchRendered):
-    """Synthetic ink at one curriculum stage: ``size`` samples per epoch, ``img_size`` square.
+    """Synthetic ink at one curriculum level: ``size`` samples per epoch, ``img_size`` square.
 
     ``split="val"`` draws from a stream disjoint from training, fixed across epochs.
     ``device`` is where rendering runs (geometry is always built on the CPU).
     """
 
-    def __init__(self, stage: int, size: int, img_size: int = 64, seed: int = 0, split: str = "train",
+    def __init__(self, level: int, size: int, img_size: int = 64, seed: int = 0, split: str = "train",
                  epoch: int = 0, device: torch.device | str = "cpu") -> None:
-        if not 0 <= int(stage) < NUM_STAGES:
-            raise ValueError(f"curriculum stage must be 0-{NUM_STAGES - 1}, got {stage}")
+        if not 0 <= int(level) < NUM_LEVELS:
+            raise ValueError(f"curriculum level must be 0-{NUM_LEVELS - 1}, got {level}")
         if split not in _SPLITS:
             raise ValueError(f"split must be one of {sorted(_SPLITS)}, got {split!r}")
         if img_size < 16:
             raise ValueError(f"img_size must be at least 16, got {img_size}")
-        self.stage, self.size, self.img_size, self.seed = int(stage), int(size), int(img_size), int(seed)
+        self.level, self.size, self.img_size, self.seed = int(level), int(size), int(img_size), int(seed)
         self.split, self.epoch, self.device = split, int(epoch), device
 
-    def set_stage(self, stage: int) -> None:
-        if not 0 <= int(stage) < NUM_STAGES:
-            raise ValueError(f"curriculum stage must be 0-{NUM_STAGES - 1}, got {stage}")
-        self.stage = int(stage)
+    def set_level(self, level: int) -> None:
+        if not 0 <= int(level) < NUM_LEVELS:
+            raise ValueError(f"curriculum level must be 0-{NUM_LEVELS - 1}, got {level}")
+        self.level = int(level)
 
     def keys(self, indices: Sequence[int] | torch.Tensor) -> torch.Tensor:
         """The random-number keys of these samples (see rng.py)."""
         idx = self.indices(indices)
         epoch = 0 if self.split == "val" else self.epoch
-        return sample_keys(self.seed, _SPLITS[self.split] * 16 + self.stage, epoch, idx)
+        return sample_keys(self.seed, _SPLITS[self.split] * 16 + self.level, epoch, idx)
 
     def render(self, indices: Sequence[int] | torch.Tensor) -> dict[str, torch.Tensor]:
         """A batch dict for the given sample indices (see README: image, targets, points)."""
         idx = self.indices(indices)
         keys = self.keys(idx)
         draws = Draws(keys)
-        strokes = make_strokes(self.stage, draws, self.img_size)
-        out = render_batch(strokes, self.img_size, self.img_size, self.stage, draws, keys, self.device)
+        strokes = make_strokes(self.level, draws, self.img_size)
+        out = render_batch(strokes, self.img_size, self.img_size, self.level, draws, keys, self.device)
         out["index"] = idx.to(out["image"].device)
         return out
 
@@ -146,9 +146,9 @@ def make_loader(dataset: Dataset, batch_size: int, num_workers: int = 0, shuffle
                       persistent_workers=False, **kwargs)
 
 
-def validation_set(stage: int, size: int, img_size: int = 64, seed: int = 0, chunk: int = 256) -> dict[str, torch.Tensor]:
-    """The fixed validation samples of a stage, rendered once and kept in memory (CPU tensors)."""
-    ds = SyntheticInk(stage, size, img_size, seed, split="val")
+def validation_set(level: int, size: int, img_size: int = 64, seed: int = 0, chunk: int = 256) -> dict[str, torch.Tensor]:
+    """The fixed validation samples of a level, rendered once and kept in memory (CPU tensors)."""
+    ds = SyntheticInk(level, size, img_size, seed, split="val")
     parts = [ds.render(range(i, min(i + chunk, size))) for i in range(0, size, chunk)]
     return concat_batches(parts)
 

@@ -1,4 +1,4 @@
-"""Scan-like degradations for curriculum stages 7-9. They change the image, never the targets.
+"""Scan-like degradations for curriculum levels 7-9. They change the image, never the targets.
 
 Kinds (each with a per-sample severity in [0, 1]):
 
@@ -11,7 +11,7 @@ Kinds (each with a per-sample severity in [0, 1]):
 | bleed | faint bleed-through of mirrored strokes from the other side of the page |
 | guides | light ruled or grid guide lines printed on the paper (not ink: absent from the targets) |
 
-Stage 7 applies one kind at severity 0.3-0.6, stage 8 one or two at 0.4-0.8, stage 9 two at
+Level 7 applies one kind at severity 0.3-0.6, level 8 one or two at 0.4-0.8, level 9 two at
 0.6-1.0, chosen at random per sample. Everything is elementwise or a fixed-order weighted sum of
 shifted images, so a sample degrades identically in any batch.
 """
@@ -27,7 +27,7 @@ from .rng import Draws, normal_field, uniform_field
 __all__ = ["KINDS", "LEVELS", "degrade", "compose_clean"]
 
 KINDS = ("blur", "noise", "paper", "ink", "bleed", "guides")
-# stage -> (min kinds, max kinds, severity low, severity high)
+# level -> (min kinds, max kinds, severity low, severity high)
 LEVELS = {7: (1, 1, 0.3, 0.6), 8: (1, 2, 0.4, 0.8), 9: (2, 2, 0.6, 1.0)}
 
 
@@ -76,15 +76,15 @@ def _blur(img: torch.Tensor, sigma: torch.Tensor, max_sigma: float) -> torch.Ten
     return img
 
 
-def degrade(ink: torch.Tensor, stage: int, draws: Draws, keys: torch.Tensor) -> torch.Tensor:
-    """The degraded image (B, 1, H, W) for coverage ``ink`` (B, H, W) at ``stage`` (7-9).
+def degrade(ink: torch.Tensor, level: int, draws: Draws, keys: torch.Tensor) -> torch.Tensor:
+    """The degraded image (B, 1, H, W) for coverage ``ink`` (B, H, W) at ``level`` (7-9).
 
     Every random number is drawn for every sample (so the slots never move); each effect is then
     computed only for the samples that use it.
     """
     B, H, W = ink.shape
     dev = ink.device
-    lo_n, hi_n, lo_s, hi_s = LEVELS[stage]
+    lo_n, hi_n, lo_s, hi_s = LEVELS[level]
     count = draws.integers(lo_n, hi_n).to(dev)
     order = torch.argsort(draws.uniform(len(KINDS)), dim=1).to(dev)  # a random permutation per sample
     chosen = torch.zeros(B, len(KINDS), dtype=torch.bool, device=dev)

@@ -1,5 +1,5 @@
 """A picture of what the engine renders: one row per sample, columns
-image | skeleton | keypoints | tangent (hue) | width, so a person can judge a stage at a glance."""
+image | skeleton | keypoints | tangent (hue) | width, so a person can judge a level at a glance."""
 
 from __future__ import annotations
 

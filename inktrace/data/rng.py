@@ -11,7 +11,7 @@ import math
 
 import torch
 
-__all__ = ["Draws", "sample_keys", "uniform_field", "normal_field"]
+__all__ = ["Draws", "sample_keys", "seed_hash", "uniform_field", "normal_field"]
 
 _M64 = (1 << 64) - 1
 
@@ -35,6 +35,17 @@ def _mix_int(z: int) -> int:
     return z ^ (z >> 31)
 
 
+def seed_hash(*values: int) -> int:
+    """A 64-bit seed from several integers: the splitmix64 finaliser folded over them.
+
+    The one way InkTrace derives a seed from (seed, epoch, step, ...): the per-sample keys here,
+    and the trainer's per-epoch batch order and per-step MAE masks."""
+    z = 0
+    for v in values:
+        z = _mix_int(z ^ (int(v) & _M64))
+    return z
+
+
 def _srl(z: torch.Tensor, k: int) -> torch.Tensor:
     """Logical right shift of int64 bits (torch's >> is arithmetic)."""
     return (z >> k) & ((1 << (64 - k)) - 1)
@@ -49,7 +60,7 @@ def _mix(z: torch.Tensor) -> torch.Tensor:
 
 def sample_keys(seed: int, stream: int, epoch: int, indices: torch.Tensor) -> torch.Tensor:
     """One int64 key per sample: (B,) from the scalar seed/stream/epoch and the sample indices."""
-    base = _mix_int(_mix_int(_mix_int(seed + 0x51ED) ^ (stream + 0xA5A5)) ^ (epoch + 0x1234567))
+    base = seed_hash(seed + 0x51ED, stream + 0xA5A5, epoch + 0x1234567)
     return _mix(indices.to(torch.int64) * _GOLDEN + _signed(base))
 
 
@@ -78,7 +89,7 @@ class Draws:
         return self.keys.shape[0]
 
     def fork(self, tag: int) -> "Draws":
-        return Draws(_mix(self.keys ^ _signed(_mix_int(tag + 0xF0F0))), self.dtype)
+        return Draws(_mix(self.keys ^ _signed(seed_hash(tag + 0xF0F0))), self.dtype)
 
     def _raw(self, start: int, n: int) -> torch.Tensor:
         """(B, n) uniforms of slots start..start+n-1 (each a pure function of key and slot)."""
@@ -129,7 +140,7 @@ class Draws:
 
 def _pixel_bits(keys: torch.Tensor, tag: int, height: int, width: int) -> torch.Tensor:
     """64 hashed bits per pixel and sample (B, H*W): the same for a sample in any batch."""
-    sub = _mix(keys ^ _signed(_mix_int(tag + 0x7E57)))
+    sub = _mix(keys ^ _signed(seed_hash(tag + 0x7E57)))
     pix = torch.arange(height * width, device=keys.device, dtype=torch.int64)
     return _mix(sub[:, None] + (pix[None, :] + 1) * _GOLDEN)
 

@@ -4,7 +4,7 @@ Every ``<path>`` (and ``<line>``, ``<polyline>``, ``<polygon>``) is read as stro
 stroke per subpath; lines, quadratic and cubic Béziers and elliptical arcs all become cubic pieces.
 Element and group ``transform`` attributes are applied. Each sample gets its own pen (width,
 taper, swell) and a small random placement, drawn from the same counter-based generator as the
-synthetic stages, so SVG samples are deterministic in the same way.
+synthetic levels, so SVG samples are deterministic in the same way.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from .rng import Draws, sample_keys
 
 __all__ = ["SvgError", "parse_path", "read_svg", "SvgInk", "find_svg_files", "kanjivg_dir"]
 
-_SVG_STREAM = 15  # synthetic stages use streams split*16 + 0..9: SVG samples draw from their own
+_SVG_STREAM = 15  # synthetic levels use streams split*16 + 0..9: SVG samples draw from their own
 MAX_STROKES = 256  # per file: the pen draws of every sample are laid out for this many
 
 class SvgError(ValueError):

@@ -36,12 +36,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..checkpoint.format import CheckpointError, load_checkpoint, migration_report
+from ..config.schema import ModelConfig
 
 __all__ = ["InkTraceNet", "random_visibility", "MODEL_KEYS", "HEAD_CHANNELS"]
 
-# constructor arguments, which are also the keys of the config's ``model`` section that matter here
-MODEL_KEYS = ("embed_dim", "num_layers", "full_heads", "skip_connections", "mask_ratio", "mask_patch_size",
-              "norm", "dropout", "freeze_encoder")
+# constructor arguments: the keys of the config's ``model`` section
+MODEL_KEYS = tuple(ModelConfig.fields())
 HEAD_CHANNELS = {"skeleton": 1, "keypoints": 2, "tangent": 2, "width": 1, "offset": 2}
 STRUCTURAL_HEADS = ("skeleton", "tangent")
 _MAX_WIDTH_FACTOR = 4
@@ -96,23 +96,23 @@ def random_visibility(batch: int, height: int, width: int, ratio: float, patch: 
 
 
 class InkTraceNet(nn.Module):
-    def __init__(self, embed_dim: int = 128, num_layers: int = 4, full_heads: bool = True,
-                 skip_connections: bool = True, mask_ratio: float = 0.0, mask_patch_size: int = 8,
-                 norm: str = "group", dropout: float = 0.0, freeze_encoder: bool = False) -> None:
+    def __init__(self, **settings: Any) -> None:
+        """``settings`` are the keys of the config's ``model`` section, which holds their names,
+        defaults and bounds (``ModelConfig``), e.g. ``InkTraceNet(embed_dim=16, num_layers=3)``;
+        a value out of bounds is a ConfigError naming the key."""
         super().__init__()
-        if embed_dim < 1 or num_layers < 1:
-            raise ValueError(f"embed_dim and num_layers must be positive (got {embed_dim}, {num_layers})")
-        if not 0.0 <= mask_ratio < 1.0:
-            raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}")
-        self.hparams = {"embed_dim": int(embed_dim), "num_layers": int(num_layers), "full_heads": bool(full_heads),
-                        "skip_connections": bool(skip_connections), "mask_ratio": float(mask_ratio),
-                        "mask_patch_size": int(mask_patch_size), "norm": str(norm), "dropout": float(dropout),
-                        "freeze_encoder": bool(freeze_encoder)}
-        self.num_layers = int(num_layers)
-        self.skip_connections = bool(skip_connections)
-        self.mask_ratio = float(mask_ratio)
-        self.mask_patch_size = int(mask_patch_size)
-        self.full_heads = bool(full_heads)
+        unknown = sorted(set(settings) - set(ModelConfig.fields()))
+        if unknown:
+            raise TypeError(f"InkTraceNet: unknown setting(s) {', '.join(unknown)} "
+                            f"(known: {', '.join(ModelConfig.fields())})")
+        s = ModelConfig(**settings)
+        self.hparams = s.to_dict()
+        embed_dim, num_layers, norm = s.embed_dim, s.num_layers, s.norm
+        self.num_layers = num_layers
+        self.skip_connections = s.skip_connections
+        self.mask_ratio = s.mask_ratio
+        self.mask_patch_size = s.mask_patch_size
+        self.full_heads = s.full_heads
         chans = [embed_dim * min(2 ** level, _MAX_WIDTH_FACTOR) for level in range(num_layers + 1)]
 
         self.stem = ConvNormAct(2, chans[0], norm)
@@ -121,8 +121,8 @@ class InkTraceNet(nn.Module):
         self.bottleneck = nn.Sequential(ResBlock(chans[-1], norm), ResBlock(chans[-1], norm))
         self.ups = nn.ModuleList(ConvNormAct(chans[i + 1], chans[i], norm) for i in range(num_layers))
         self.dec_blocks = nn.ModuleList(ResBlock(chans[i], norm) for i in range(num_layers))
-        self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
-        names = tuple(HEAD_CHANNELS) if full_heads else STRUCTURAL_HEADS
+        self.dropout = nn.Dropout2d(s.dropout) if s.dropout > 0 else nn.Identity()
+        names = tuple(HEAD_CHANNELS) if s.full_heads else STRUCTURAL_HEADS
         self.heads = nn.ModuleDict({name: Head(chans[0], HEAD_CHANNELS[name]) for name in names})
         # start the sparse maps near their prior (CenterNet): p = 0.05 centreline, 0.01 keypoints,
         # so the first steps are not spent unlearning p = 0.5 everywhere
@@ -131,7 +131,7 @@ class InkTraceNet(nn.Module):
             if "keypoints" in self.heads:
                 self.heads["keypoints"][-1].bias.fill_(math.log(0.01 / 0.99))
         self._encoder_frozen = False
-        if freeze_encoder:
+        if s.freeze_encoder:
             self.freeze_encoder(True)
 
     # ----------------------------------------------------------------- construction and info
@@ -281,23 +281,6 @@ class InkTraceNet(nn.Module):
         if report and model.load_report:
             print(model.load_report, file=sys.stderr)
         return model.eval()
-
-    def transfer_from(self, state_dict: Mapping[str, torch.Tensor]) -> dict[str, list[str]]:
-        """Copy every weight whose name and shape match (e.g. a structural model into a dense one:
-        the extra heads keep their initialisation). Returns the names ``loaded``, ``missing`` (here,
-        not there) and ``skipped`` (there, but absent here or of another shape)."""
-        own = self.state_dict()
-        loaded, skipped = [], []
-        with torch.no_grad():
-            for name, value in state_dict.items():
-                if name in own and own[name].shape == value.shape:
-                    own[name].copy_(value)
-                    loaded.append(name)
-                else:
-                    skipped.append(name)
-        missing = [name for name in own if name not in state_dict]
-        return {"loaded": loaded, "missing": missing, "skipped": skipped}
-
 
 def _as_batch(images: Any) -> torch.Tensor:
     """(B, 1, H, W) float32 CPU tensor in [0, 1] from the inputs ``predict`` accepts."""

@@ -1,7 +1,14 @@
-"""Training: the loop (base.py), the stage trainers (stages.py), the pipeline (pipeline.py)."""
+"""Training: the loop (trainer.py) and the stage trainers (stages.py); the training state
+(state.py), the resume and init rules (resume.py), the side concerns as callbacks (callbacks.py,
+runlog.py), and running whole pipelines (pipeline.py)."""
 
-from .base import BaseTrainer, NonFiniteLossError
-from .stages import TRAINERS, DenseTrainer, FinetuneTrainer, StructuralTrainer, trainer_class
+from ..errors import NonFiniteLossError
+from .callbacks import Callback
+from .pipeline import pipeline_configs, run_stages
+from .resume import ResumePoint
+from .stages import DenseTrainer, FinetuneTrainer, StructuralTrainer, trainer_class
+from .state import TrainState
+from .trainer import TRAINERS, BaseTrainer
 
 __all__ = ["BaseTrainer", "NonFiniteLossError", "StructuralTrainer", "DenseTrainer", "FinetuneTrainer",
-           "TRAINERS", "trainer_class"]
+           "TRAINERS", "trainer_class", "Callback", "TrainState", "ResumePoint", "pipeline_configs", "run_stages"]

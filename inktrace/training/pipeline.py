@@ -1,52 +1,87 @@
-"""Running stages from the command line: one stage, the whole pipeline, or a resumed run."""
+"""Running stages: the configs of a pipeline, one stage or all of them in order, a resumed run.
+
+Usable from the command line (``train.py``) and from a notebook alike::
+
+    configs = pipeline_configs("configs/quickstart.yaml", start_from="dense")
+    summaries = run_stages(configs)
+"""
 
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from ..checkpoint import CheckpointError, load_checkpoint
-from ..config import Config
-from .base import BaseTrainer
+from ..config import Config, Overrides
+from ..errors import CheckpointError, ConfigError
+from .resume import ResumePoint
 from .stages import trainer_class
+from .trainer import BaseTrainer
 
-__all__ = ["run_stages", "resume_config", "checkpoint_config"]
+__all__ = ["pipeline_configs", "run_stages", "resume_config", "checkpoint_config"]
 
 
-def checkpoint_config(path: str | os.PathLike, overrides: dict | None = None) -> Config:
+def _without_init_from(overrides: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    if isinstance(overrides, Overrides):
+        out = Overrides()
+        for key, value in overrides.items():
+            if key != "init_from":
+                out[key], out.origins[key] = value, overrides.origins[key]
+        return out
+    return {k: v for k, v in (overrides or {}).items() if k != "init_from"}
+
+
+def pipeline_configs(path: str | os.PathLike, overrides: Mapping[str, Any] | None = None,
+                     start_from: str | None = None) -> list[Config]:
+    """The resolved config of every stage of ``pipeline.order`` in ``path``, from ``start_from``
+    on. An ``init_from`` override seeds the first stage only; later stages keep their own
+    (``init_from: auto`` hands the weights on)."""
+    base = Config.from_yaml(path, overrides=overrides)
+    order = list(base.pipeline.order)
+    missing = [s for s in order if s not in base.stages]
+    if missing:
+        raise ConfigError(f"{base.source}: pipeline.order names stage '{missing[0]}', which is not defined "
+                          f"under stages: ({', '.join(base.stages) or 'none'})")
+    if start_from is not None:
+        if start_from not in order:
+            raise ConfigError(f"--start-from {start_from}: not in pipeline.order ({', '.join(order)})")
+        order = order[order.index(start_from):]
+    later = _without_init_from(overrides)
+    return [Config.from_yaml(path, stage=s, overrides=overrides if i == 0 else later) for i, s in enumerate(order)]
+
+
+def checkpoint_config(resume: str | os.PathLike | ResumePoint, overrides: Mapping[str, Any] | None = None) -> Config:
     """The configuration stored in a checkpoint (with ``overrides`` on top): what
     ``train.py --resume CKPT`` runs with when no ``--config`` is given."""
-    ckpt = load_checkpoint(path)
-    config = ckpt.get("config")
-    if not isinstance(config, dict):
-        raise CheckpointError(f"{path}: holds no configuration; pass --config FILE --stage NAME with --resume")
-    return Config.from_dict(config, overrides=overrides, source=f"{path} (stored config)")
+    return ResumePoint.of(resume).config(overrides)
 
 
-def resume_config(configs: Sequence[Config], path: str | os.PathLike) -> tuple[int, str]:
-    """Index of the stage ``path`` belongs to among ``configs`` (and that stage's name)."""
-    stage = load_checkpoint(path).get("stage")
+def resume_config(configs: Sequence[Config], resume: str | os.PathLike | ResumePoint) -> tuple[int, str]:
+    """Index of the stage the checkpoint belongs to among ``configs`` (and that stage's name)."""
+    point = ResumePoint.of(resume)
     names = [c.stage for c in configs]
     if len(configs) == 1:
         return 0, names[0]
-    if stage not in names:
-        raise CheckpointError(f"{path}: checkpoint of stage {stage!r}, which this pipeline does not run "
+    if point.stage not in names:
+        raise CheckpointError(f"{point.path}: checkpoint of stage {point.stage!r}, which this pipeline does not run "
                               f"({', '.join(map(str, names))})")
-    return names.index(stage), stage
+    return names.index(point.stage), point.stage
 
 
-def run_stages(configs: Sequence[Config], resume: str | os.PathLike | None = None,
-               verbose: bool = True) -> list[dict[str, Any]]:
+def run_stages(configs: Sequence[Config], resume: str | os.PathLike | ResumePoint | None = None,
+               verbose: bool = True, callbacks: Sequence[Any] = ()) -> list[dict[str, Any]]:
     """Run the stages in order (each from its config's ``init_from``, ``auto`` handing on the
     previous stage's best checkpoint); with ``resume``, the stage it belongs to continues from it
-    and the stages before it are skipped. Stops at the first stage that does not complete."""
-    start = 0
+    and the stages before it are skipped. Stops at the first stage that does not complete.
+    ``callbacks`` are passed to every stage's trainer."""
+    start, point = 0, None
     if resume is not None:
-        start, _ = resume_config(configs, resume)
+        point = ResumePoint.of(resume)  # read once, for the stage lookup and the trainer
+        start, _ = resume_config(configs, point)
     summaries = []
     for i, cfg in enumerate(configs[start:], start):
         cls: type[BaseTrainer] = trainer_class(cfg)
-        trainer = cls(cfg, resume=resume if i == start and resume is not None else None, verbose=verbose)
+        trainer = cls(cfg, resume=point if i == start else None, verbose=verbose, callbacks=callbacks)
         summary = trainer.fit()
         summaries.append(summary)
         if summary["status"] != "completed":

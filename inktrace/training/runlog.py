@@ -1,4 +1,5 @@
-"""What a run writes beside its checkpoints: TensorBoard events and the JSON logs of CONTRACTS.md.
+"""What a run writes beside its checkpoints: TensorBoard events and the JSON logs of
+``docs/contracts.md``, as a callback of the loop.
 
 Run directory (one per stage, ``<logging.log_dir>/<stage>/``):
 
@@ -10,66 +11,73 @@ Run directory (one per stage, ``<logging.log_dir>/<stage>/``):
 - ``training_summary.json``: at the end, also for failed or interrupted runs: ``status``,
   ``completion_time``, ``best_checkpoint``, ``monitor``, ``best_value``, ``total_epochs`` ...
 
-All JSON files are written atomically. On resume the history comes from the checkpoint (so it
-matches the weights), and TensorBoard events after the resumed step are purged.
+All JSON files are written atomically. The history and best metrics are the train state's (which
+a resume restores from the checkpoint, so they match the weights); TensorBoard events logged after
+the resumed step by an abandoned continuation are purged.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import os
-from pathlib import Path
-from typing import Any, Mapping
-
-import torch
+from collections.abc import Mapping
+from typing import Any
 
 from ..fileio import atomic_write_json
+from ..losses import LOG_NAMES, metric_key
+from .callbacks import Callback
+from .report import now, run_info
 
-__all__ = ["RunLogger", "now"]
+__all__ = ["RunLogger"]
 
 
-def now() -> str:
-    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+class RunLogger(Callback):
+    def __init__(self) -> None:
+        self.writer = None
 
+    def before_train(self) -> None:
+        # tensorboard is imported only when a run starts (importing inktrace stays light)
+        from torch.utils.tensorboard import SummaryWriter
 
-class RunLogger:
-    def __init__(self, run_dir: str | os.PathLike, history: Mapping[str, list] | None = None,
-                 best_metrics: Mapping[str, Any] | None = None, purge_step: int | None = None) -> None:
-        from torch.utils.tensorboard import SummaryWriter  # tensorboard is imported only when a run starts
+        t = self.trainer
+        t.run_dir.mkdir(parents=True, exist_ok=True)
+        # a resumed (or continued) run hides what an abandoned continuation logged after its step;
+        # a fresh run into an old run directory hides all of the old run's events
+        step = t.state.global_step
+        self.writer = SummaryWriter(str(t.run_dir), purge_step=step + 1 if t.resumed_from or step else 0)
+        atomic_write_json(t.run_dir / "training_config.json", run_info(t))
 
-        self.run_dir = Path(run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.writer = SummaryWriter(str(self.run_dir), purge_step=purge_step)
-        self.history: dict[str, list] = {k: list(v) for k, v in (history or {}).items()}
-        self.best_metrics: dict[str, Any] = dict(best_metrics or {})
-
-    # TensorBoard
     def scalars(self, values: Mapping[str, float], step: int) -> None:
         for tag, value in values.items():
             self.writer.add_scalar(tag, float(value), step)
 
-    def image(self, tag: str, image: torch.Tensor, step: int) -> None:
-        self.writer.add_image(tag, image, step, dataformats="CHW")
+    def after_step(self, losses: Mapping[str, float]) -> None:
+        t, log = self.trainer, self.trainer.cfg.logging
+        step = t.state.global_step
+        if step % log.log_every_n_steps == 0 or t.state.batch_in_epoch == t.steps_per_epoch:
+            scalars = {metric_key("train", "total"): losses["total"], "train/lr": t.state.last_lr}
+            scalars.update({metric_key("train", k): v for k, v in losses.items() if k in LOG_NAMES})
+            self.scalars(scalars, step)
+        if step % log.grad_norm_every_n_steps == 0:
+            self.scalars({"train/grad_norm": losses["grad_norm"]}, step)
 
-    # JSON
-    def write_config(self, info: Mapping[str, Any]) -> Path:
-        return atomic_write_json(self.run_dir / "training_config.json", info)
-
-    def log_epoch(self, record: Mapping[str, Any], best_metrics: Mapping[str, Any]) -> Path:
-        """Append one epoch's values (missing ones as null, so the lists stay aligned)."""
-        n = len(self.history.get("epoch", []))
-        for key in record:
-            self.history.setdefault(key, [None] * n)
-        for key, values in self.history.items():
-            values.append(record.get(key))
-        self.best_metrics = dict(best_metrics)
+    def after_epoch(self, metrics: Mapping[str, float]) -> None:
+        t = self.trainer
+        s = t.state
+        if t.val_panel is not None:
+            self.writer.add_image("val/panels", t.val_panel, s.global_step, dataformats="CHW")
+        self.scalars({**{k: v for k, v in metrics.items() if k.startswith("val/")},
+                      "curriculum/stage": s.history["curriculum_stage"][-1],
+                      "train/epoch_loss": metrics.get("train/loss", float("nan"))}, s.global_step)
         self.writer.flush()
-        return atomic_write_json(self.run_dir / "training_log.json", {
-            "training_history": self.history, "best_metrics": self.best_metrics, "last_update": now()})
+        atomic_write_json(t.run_dir / "training_log.json", {
+            "training_history": s.history, "best_metrics": s.best_metrics, "last_update": now()})
 
-    def write_summary(self, summary: Mapping[str, Any]) -> Path:
-        return atomic_write_json(self.run_dir / "training_summary.json", summary)
+    def after_train(self) -> None:
+        t = self.trainer
+        try:
+            atomic_write_json(t.run_dir / "training_summary.json", t.summary)
+        finally:
+            if self.writer is not None:
+                self.writer.flush()
+                self.writer.close()
+                self.writer = None
 
-    def close(self) -> None:
-        self.writer.flush()
-        self.writer.close()

@@ -13,17 +13,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
 from ..config import Config
+from ..data.rng import seed_hash
 from ..model.net import random_visibility
-from .base import BaseTrainer, _mix
+from .trainer import TRAINERS, BaseTrainer, register_trainer
 
 __all__ = ["StructuralTrainer", "DenseTrainer", "FinetuneTrainer", "trainer_class", "TRAINERS"]
 
 
+@register_trainer
 class StructuralTrainer(BaseTrainer):
     name = "structural"
 
@@ -39,27 +42,29 @@ class StructuralTrainer(BaseTrainer):
         image = batch["image"]
         B, _, H, W = image.shape
         # training: a new mask every step; validation: batch i always gets the same mask
-        g = torch.Generator().manual_seed(_mix(self.cfg.training.seed, step, 1 if train else 2))
+        g = torch.Generator().manual_seed(seed_hash(self.cfg.training.seed, step, 1 if train else 2))
         return {"visible": random_visibility(B, H, W, ratio, self.cfg.model.mask_patch_size, g, image.device)}
 
 
+@register_trainer
 class DenseTrainer(BaseTrainer):
     name = "dense"
 
     def configure(self, cfg: Config) -> None:
         cfg.model.full_heads = True
 
-    def data_stage(self, epoch: int) -> int:
+    def data_level(self, epoch: int) -> int:
         cur = self.cfg.curriculum
         if not cur.enabled:
             return self.cfg.data.curriculum_stage
         return min(cur.start_stage + epoch // cur.epochs_per_stage, cur.end_stage)
 
-    def val_stage(self) -> int:
+    def val_level(self) -> int:
         cur = self.cfg.curriculum
         return cur.end_stage if cur.enabled else self.cfg.data.curriculum_stage
 
 
+@register_trainer
 class FinetuneTrainer(DenseTrainer):
     name = "finetune"
 
@@ -67,9 +72,6 @@ class FinetuneTrainer(DenseTrainer):
         super().configure(cfg)
         cfg.model.freeze_encoder = False
         cfg.curriculum.enabled = False
-
-
-TRAINERS = {"structural": StructuralTrainer, "dense": DenseTrainer, "finetune": FinetuneTrainer}
 
 
 def trainer_class(cfg: Config) -> type[BaseTrainer]:

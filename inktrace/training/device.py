@@ -1,0 +1,87 @@
+"""Device and precision, chosen by objects rather than by ``if``s inside the loop (timm style).
+
+- :func:`resolve_device`: ``auto`` is CUDA when available, else the CPU.
+- :func:`resolve_precision`: ``auto`` is bf16 on CUDA when supported, fp16 otherwise, fp32 on the
+  CPU; fp16 on the CPU is refused.
+- :func:`autocast`: the forward pass's context (a no-op for fp32).
+- :class:`OptimizerStep`: the one callable owning scale -> backward -> unscale_ -> clip -> step ->
+  update; its ``GradScaler`` is enabled for fp16 only (bf16 and fp32 need none).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+import torch
+
+from ..errors import ConfigError
+
+__all__ = ["resolve_device", "resolve_precision", "autocast", "to_device", "OptimizerStep"]
+
+_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"system.device: unknown device {name!r} (auto, cpu, cuda or cuda:N)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"system.device: {name} requested but CUDA is not available")
+    return device
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    if precision == "auto":
+        if device.type != "cuda":
+            return "fp32"
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if precision == "fp16" and device.type != "cuda":
+        raise ConfigError("training.precision: fp16 needs a CUDA device (use fp32 or bf16 on the CPU)")
+    return precision
+
+
+def autocast(device: torch.device, precision: str) -> torch.autocast:
+    dtype = _DTYPES.get(precision)
+    return torch.autocast(device_type=device.type, dtype=dtype, enabled=dtype is not None)
+
+
+def to_device(batch: Mapping[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    non_blocking = device.type == "cuda"
+    return {k: v.to(device, non_blocking=non_blocking) for k, v in batch.items()}
+
+
+StepOutcome = Literal["applied", "overflow", "nonfinite"]
+
+
+class OptimizerStep:
+    """Backward and optimizer step for a finite loss; returns ``(grad_norm, outcome)``.
+
+    ``outcome``: ``applied``; ``overflow`` (fp16: the scaler skipped the step and lowered its
+    scale); ``nonfinite`` (fp32/bf16: a non-finite gradient, never applied to the weights).
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, device: torch.device, precision: str,
+                 grad_clip: float | None) -> None:
+        self.optimizer = optimizer
+        self.scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+        self.grad_clip = grad_clip if grad_clip is not None else float("inf")
+
+    def __call__(self, loss: torch.Tensor, model: torch.nn.Module) -> tuple[torch.Tensor, StepOutcome]:
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)  # clip the true gradients, never the scaled ones
+        params = [p for p in model.parameters() if p.grad is not None]
+        norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
+        if self.scaler.is_enabled():
+            scale = self.scaler.get_scale()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            return norm, "overflow" if self.scaler.get_scale() < scale else "applied"
+        if torch.isfinite(norm):
+            self.optimizer.step()
+            return norm, "applied"
+        return norm, "nonfinite"

@@ -1,0 +1,366 @@
+"""BaseTrainer: the one training loop every stage uses.
+
+``fit()``: for each epoch, set the data level and epoch, train over a seeded permutation of the
+samples, validate on the stage's fixed validation set, then the callbacks log and checkpoint.
+One step: autocast forward, the loss, then :class:`~inktrace.training.device.OptimizerStep`
+(scaled backward for fp16, ``unscale_``, clipping, the step), then the LR schedule, a function of
+the global step that never drifts.
+
+Exact resume: the data of a step is a pure function of (seed, epoch, position in the epoch); the
+MAE masks of step ``s`` come from a generator seeded by (seed, step); the global RNG state and
+everything else is in the checkpoint (:mod:`.state`). A run stopped anywhere and resumed ends with
+the same weights, bit for bit on the CPU, as one never stopped. The resume rules are in
+:mod:`.resume`; which checkpoint files exist is the :class:`CheckpointManager`'s business; logging,
+epoch-end checkpoints, the progress bar and signals are callbacks (:mod:`.callbacks`).
+
+What stage trainers override: ``configure`` (force config values), ``data_level(epoch)``,
+``val_level()``, ``model_inputs(batch, step, train)``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import __version__
+from ..checkpoint import CheckpointManager
+from ..config import Config
+from ..config.schema import suggest
+from ..data import validation_set
+from ..errors import ConfigError, NonFiniteLossError
+from ..losses import TERMS, InkLoss, metric_key
+from ..metrics import InkMetrics
+from ..model import InkTraceNet
+from .batches import epoch_batches, epoch_loader, train_set
+from .callbacks import CallbackList, EpochCheckpoint, ProgressBar, StopOnSignal
+from .device import OptimizerStep, autocast, resolve_device, resolve_precision, to_device
+from .messages import RunMessages
+from .panels import panel
+from .report import banner_end, banner_start, now, run_summary
+from .resume import ResumePoint, load_init_weights, resolve_init_from, restore, resume_folder
+from .runlog import RunLogger
+from .schedule import WarmupCosine
+from .state import TrainState, checkpoint_payload
+
+__all__ = ["BaseTrainer", "NonFiniteLossError", "TRAINERS", "register_trainer"]
+
+# stage name -> trainer class, filled by @register_trainer (stages.py)
+TRAINERS: dict[str, type[BaseTrainer]] = {}
+
+
+def register_trainer(cls: type[BaseTrainer]) -> type[BaseTrainer]:
+    """A stage named ``cls.name`` uses this trainer."""
+    TRAINERS[cls.name] = cls
+    return cls
+
+
+class _Stop(Exception):
+    """Internal: a stop was requested (Ctrl-C, SIGTERM, a callback) and the state is consistent."""
+
+
+class BaseTrainer:
+    """Builds model, data, optimizer, schedule, scaler, checkpoints and logs from a Config, and
+    runs the loop. ``fit()`` returns the run summary (a dict) and never calls ``sys.exit``.
+
+    ``init_from``: a checkpoint path, ``"auto"``, or None / ``"none"`` for fresh weights; by
+    default (``"config"``) the config's ``init_from``. ``resume``: a checkpoint of this stage to
+    continue from exactly (a path or a :class:`ResumePoint`); it wins over ``init_from``.
+    ``callbacks``: objects with some of ``before_train``, ``before_epoch``, ``after_step(losses)``,
+    ``after_epoch(metrics)``, ``after_train`` (see :mod:`.callbacks`).
+    """
+
+    name = "base"
+
+    def __init__(self, cfg: Config, init_from: str | os.PathLike | None = "config",
+                 resume: str | os.PathLike | ResumePoint | None = None, verbose: bool = True,
+                 callbacks: Iterable[Any] = ()) -> None:
+        self.verbose = verbose
+        self.cfg = cfg.copy()
+        before = self.cfg.flat()
+        self.configure(self.cfg)
+        self.stage = self.cfg.stage or self.name
+        self.log = RunMessages(self.stage, verbose)
+        forced = [f"{k}: {before[k]!r} -> {v!r}" for k, v in self.cfg.flat().items()
+                  if before.get(k) != v and self.cfg.origin(k).kind != "default"]
+        if forced:
+            self.log.info(f"{type(self).__name__} sets " + "; ".join(forced))
+        c = self.cfg
+        self.device = resolve_device(c.system.device)
+        if c.system.num_threads:
+            torch.set_num_threads(c.system.num_threads)
+        if c.system.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        self.precision = resolve_precision(c.training.precision, self.device)
+        point = ResumePoint.of(resume) if resume is not None else None
+        self.ckpt_dir = Path(c.checkpoint.save_dir) / self.stage
+        self.run_dir = Path(c.logging.log_dir) / self.stage
+        if point is not None:
+            folder = resume_folder(point.path, self.ckpt_dir, self.stage,
+                                   c.origin("checkpoint.save_dir").kind == "override")
+            if folder != self.ckpt_dir:
+                self.ckpt_dir = folder
+                self.log.info(f"continuing in {folder} (the resumed checkpoint's folder)")
+        for key, folder in (("checkpoint.save_dir", self.ckpt_dir), ("logging.log_dir", self.run_dir)):
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"{key}: cannot create {folder} ({exc.strerror or exc})") from None
+
+        torch.manual_seed(c.training.seed)
+        self.model = InkTraceNet.from_config(c.model).to(self.device)
+        self._check_monitor()
+        self.loss_fn = InkLoss(c.loss_weights)
+        self.train_set = self.build_train_set()
+        self.steps_per_epoch = math.ceil(len(self.train_set) / c.training.batch_size)
+        self._val_cache: dict[int, dict[str, torch.Tensor]] = {}
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=c.training.lr,
+                                           betas=tuple(c.training.betas), weight_decay=c.training.weight_decay)
+        self.scheduler = WarmupCosine(self.optimizer, c.training.epochs * self.steps_per_epoch,
+                                      round(c.training.warmup_epochs * self.steps_per_epoch),
+                                      c.training.scheduler, c.training.min_lr_ratio)
+        self.optimizer_step = OptimizerStep(self.optimizer, self.device, self.precision, c.training.grad_clip)
+        self.scaler = self.optimizer_step.scaler
+        self.manager = CheckpointManager(self.ckpt_dir, monitor=c.checkpoint.monitor, mode=c.checkpoint.mode,
+                                         keep_top_k=c.checkpoint.keep_top_k, save_last=c.checkpoint.save_last,
+                                         save_best=c.checkpoint.save_best)
+        self.state = TrainState(last_lr=self.scheduler.get_last_lr()[0])
+        self.resumed_from: Path | None = None
+        self.config_changes: list[str] = []
+        self.stop_requested = False
+        self.status, self.error, self.summary = "not started", None, None
+        self.start_time: str | None = None
+        self.val_panel: torch.Tensor | None = None
+        self.callbacks = CallbackList([RunLogger(), EpochCheckpoint(), ProgressBar(c.logging.progress_bar),
+                                       StopOnSignal(), *callbacks], self)
+
+        if point is not None:
+            restore(self, point, TRAINERS)
+        else:
+            old = sorted(p.name for p in self.ckpt_dir.glob("*.ckpt"))
+            if old:
+                self.log.info(f"note: {self.ckpt_dir} holds {len(old)} checkpoint(s) of an earlier run; "
+                              "last/best will be overwritten, its other files are kept but not ranked")
+            choice = self.cfg.init_from if isinstance(init_from, str) and init_from == "config" else init_from
+            source, why = resolve_init_from(self.cfg, None if choice is None else os.fspath(choice))
+            if source is not None:
+                self.state.init_report = load_init_weights(self.model, source, why, self.log)
+            else:
+                self.log.info(why)
+        if c.model.freeze_encoder:
+            self.model.freeze_encoder(True)
+
+    # ------------------------------------------------------------------ what stage trainers override
+    def configure(self, cfg: Config) -> None:
+        """Force the settings this trainer needs."""
+
+    def data_level(self, epoch: int) -> int:
+        """Curriculum level of the training data in ``epoch``."""
+        return self.cfg.data.curriculum_stage
+
+    def val_level(self) -> int:
+        """Curriculum level of the validation set (fixed through the run, so epochs compare)."""
+        return self.cfg.data.curriculum_stage
+
+    def model_inputs(self, batch: Mapping[str, torch.Tensor], step: int, train: bool) -> dict[str, Any]:
+        """Keyword arguments of the model's forward for a batch (structural: the MAE mask)."""
+        return {}
+
+    def build_train_set(self):
+        return train_set(self.cfg, self.data_level(0))
+
+    def metric_names(self) -> list[str]:
+        """Every name this stage logs per epoch (what ``checkpoint.monitor`` may name)."""
+        heads = self.model.head_names
+        terms = ["total", *(h for h in TERMS if h in heads)]
+        return ([metric_key("train", t) for t in terms] + ["train/grad_norm"] + [metric_key("val", t) for t in terms]
+                + [f"val/{m}" for m in InkMetrics.names(keypoints="keypoints" in heads)])
+
+    def _check_monitor(self) -> None:
+        names, monitor = self.metric_names(), self.cfg.checkpoint.monitor
+        if monitor not in names:
+            raise ConfigError(f"checkpoint.monitor: '{monitor}' is not a metric of this stage"
+                              f"{suggest(monitor, names)}; known: {', '.join(names)}")
+
+    # ------------------------------------------------------------------ checkpoints out
+    def checkpoint_payload(self, metrics: Mapping[str, float], epoch_done: bool) -> dict[str, Any]:
+        objects = {"model": self.model, "optimizer": self.optimizer, "scheduler": self.scheduler,
+                   "scaler": self.scaler}
+        identity = {"config": self.cfg.to_dict(), "stage": self.stage, "trainer": type(self).__name__,
+                    "inktrace_version": __version__}
+        return checkpoint_payload(objects, self.state, identity, metrics, epoch_done, self.device)
+
+    # ------------------------------------------------------------------ data
+    def val_batch(self) -> dict[str, torch.Tensor]:
+        level = self.val_level()
+        if level not in self._val_cache:
+            c = self.cfg
+            self._val_cache[level] = validation_set(level, c.data.val_size, c.data.img_size, seed=c.training.seed)
+        return self._val_cache[level]
+
+    # ------------------------------------------------------------------ the loop
+    def request_stop(self) -> None:
+        """Stop after the current step with a resumable ``last.ckpt`` (what Ctrl-C does)."""
+        self.stop_requested = True
+
+    def _check_stop(self) -> None:
+        if self.stop_requested:
+            raise _Stop()
+
+    def train_step(self, batch: Mapping[str, torch.Tensor]) -> dict[str, float] | None:
+        """One optimisation step; the loss terms and grad norm as floats, or None when the loss or
+        the gradient was not finite (the step is then skipped)."""
+        s, batch = self.state, to_device(batch, self.device)
+        self.model.train()
+        with autocast(self.device, self.precision):
+            out = self.model(batch["image"], **self.model_inputs(batch, s.global_step, train=True))
+            terms = self.loss_fn(out, batch)
+        loss, values = terms["total"], None
+        limit = self.cfg.training.max_nonfinite_steps
+        if torch.isfinite(loss):
+            run_before, s.nonfinite_run = s.nonfinite_run, 0
+            s.last_lr = self.scheduler.get_last_lr()[0]
+            norm, outcome = self.optimizer_step(loss, self.model)
+            if outcome == "nonfinite":  # fp32/bf16: a non-finite gradient never reaches the weights
+                s.nonfinite_run = run_before + 1
+                self.log.info(f"step {s.global_step}: non-finite gradient, step skipped ({s.nonfinite_run}/{limit})")
+            else:
+                s.skipped_steps += outcome == "overflow"  # fp16: the scaler skipped it and lowered its scale
+                values = {k: float(v.detach()) for k, v in terms.items()}
+                values["grad_norm"] = float(norm)
+        else:
+            s.nonfinite_run += 1
+            self.log.info(f"step {s.global_step}: non-finite loss ({float(loss.detach())}), step skipped "
+                          f"({s.nonfinite_run}/{limit})")
+        self.scheduler.step()
+        s.global_step += 1
+        s.batch_in_epoch += 1
+        return values
+
+    def train_epoch(self) -> None:
+        s = self.state
+        self.train_set.set_epoch(s.epoch)
+        if hasattr(self.train_set, "set_level"):
+            self.train_set.set_level(self.data_level(s.epoch))
+        c = self.cfg
+        batches = epoch_batches(len(self.train_set), c.training.batch_size, c.training.seed, s.epoch)
+        batches = batches[s.batch_in_epoch:]
+        s.start_epoch()
+        loader = epoch_loader(self.train_set, batches, c, s.epoch, s.batch_in_epoch, self.device)
+        it: Iterator = iter(loader) if batches else iter(())
+        while True:
+            self._check_stop()
+            try:
+                batch = next(it)
+            except StopIteration:
+                break
+            except Exception:
+                if self.stop_requested:  # workers died of the same Ctrl-C
+                    raise _Stop() from None
+                raise
+            values = self.train_step(batch)
+            if values is None:
+                if s.nonfinite_run >= self.cfg.training.max_nonfinite_steps:
+                    raise NonFiniteLossError(
+                        f"training stopped: {s.nonfinite_run} consecutive non-finite losses or gradients (last at "
+                        f"step {s.global_step - 1}, epoch {s.epoch}); the last good checkpoint is kept in "
+                        f"{self.ckpt_dir}")
+                continue
+            s.add_step(values, batch["image"].shape[0])
+            self.callbacks.call("after_step", values)
+
+    @torch.no_grad()
+    def validate(self, log_images: bool = False) -> dict[str, float]:
+        """Loss terms and metrics over the whole validation set; with ``log_images`` the first
+        chunk's panel is kept as ``val_panel`` (the run log writes it)."""
+        self.model.eval()
+        data = self.val_batch()
+        metrics = InkMetrics(device=self.device)
+        sums: dict[str, float] = {}
+        n_total, bs = data["image"].shape[0], self.cfg.training.batch_size
+        self.val_panel = None
+        for i, start in enumerate(range(0, n_total, bs)):
+            self._check_stop()
+            chunk = to_device({k: v[start:start + bs] for k, v in data.items()}, self.device)
+            with autocast(self.device, self.precision):
+                out = self.model(chunk["image"], **self.model_inputs(chunk, i, train=False))
+                terms = self.loss_fn(out, chunk)
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v) * chunk["image"].shape[0]
+            probs = InkTraceNet.probabilities(out)
+            metrics.update(probs, chunk)
+            if i == 0 and log_images:
+                shown = chunk
+                if "visible" in out:  # show what the model saw
+                    shown = {**chunk, "image": 1.0 - (1.0 - chunk["image"]) * out["visible"]}
+                self.val_panel = panel(shown, probs, self.cfg.visualization.num_samples)
+        metrics.reduce()
+        result = {metric_key("val", k): v / n_total for k, v in sums.items()}
+        result.update({f"val/{k}": float(v) for k, v in metrics.compute().items()})
+        return result
+
+    def fit(self) -> dict[str, Any]:
+        """Run the remaining epochs; returns the summary (also written to training_summary.json).
+
+        Ctrl-C or SIGTERM: the current step finishes, a resumable ``last.ckpt`` is written and the
+        summary says ``interrupted`` (a second Ctrl-C aborts at once). Repeated non-finite losses
+        raise ``NonFiniteLossError`` after writing a ``failed`` summary; other errors propagate
+        the same way."""
+        c, s = self.cfg, self.state
+        self.stop_requested = False
+        self.status, self.error = "failed", None
+        self.start_time, t0 = now(), time.perf_counter()
+        self.log.plain(banner_start(self))
+        try:
+            self.callbacks.call("before_train")
+            while s.epoch < c.training.epochs:
+                self.callbacks.call("before_epoch")
+                if s.batch_in_epoch < self.steps_per_epoch:
+                    self.train_epoch()
+                train = s.train_means()
+                self._check_stop()
+                log_images = c.visualization.enabled and (s.epoch + 1) % c.visualization.log_interval == 0
+                self._end_epoch({**train, **self.validate(log_images)})
+                s.next_epoch()
+            self.status = "completed"
+        except _Stop:
+            self.status = "interrupted"
+            path = self.manager.save_interrupt(self.checkpoint_payload({}, epoch_done=False))
+            self.log.info(f"interrupted: state saved to {path}; continue with --resume {path}")
+        except NonFiniteLossError as exc:
+            self.error = str(exc)
+            raise
+        except BaseException as exc:
+            self.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            raise
+        finally:
+            self.summary = run_summary(self, time.perf_counter() - t0)
+            try:
+                self.callbacks.call("after_train")
+            finally:
+                self.log.plain(banner_end(self.summary))
+        return self.summary
+
+    def _end_epoch(self, metrics: dict[str, float]) -> None:
+        """Record the epoch in the state, then the callbacks log it and save its checkpoints,
+        which carry the history and best metrics including this epoch."""
+        s = self.state
+        bad = [n for n, p in self.model.state_dict().items() if p.is_floating_point() and not torch.isfinite(p).all()]
+        if bad:  # never overwrite a good checkpoint with broken weights
+            raise NonFiniteLossError(f"training stopped: non-finite weights after epoch {s.epoch} ({bad[0]} ...); "
+                                     f"the last good checkpoint is kept in {self.ckpt_dir}")
+        level = self.data_level(s.epoch)
+        s.last_metrics = {k: float(v) for k, v in metrics.items()}
+        is_best = self.manager.improves(s.last_metrics)
+        s.record_epoch({"epoch": s.epoch, "global_step": s.global_step, "curriculum_stage": level,
+                        "lr": s.last_lr, "time": now(), **s.last_metrics}, is_best)
+        shown = ", ".join(f"{k.replace('/', ' ')} {v:.4f}" for k, v in metrics.items()
+                          if k in ("train/loss", "val/loss", "val/f1", "val/iou", "val/kp_topo_recall", "val/centre_error"))
+        self.log.info(f"epoch {s.epoch + 1}/{self.cfg.training.epochs} (data stage {level}): {shown}"
+                      + ("  * best" if is_best else ""))
+        self.callbacks.call("after_epoch", metrics)
