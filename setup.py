@@ -1,12 +1,17 @@
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
+
+HERE = Path(__file__).resolve().parent
 
 # Ranges that the CPU build torch==2.13.0 satisfies: install it first (see README), or a bare
 # `torch` requirement pulls a multi-GB CUDA build.
 setup(
     name="inktrace",
-    version="0.1.0",
+    version=re.search(
+        r'__version__ = "([^"]+)"', (HERE / "inktrace" / "version.py").read_text()
+    ).group(1),
     description="Train and use InkTrace, a network that traces ink into vector strokes",
     long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
@@ -22,7 +27,7 @@ setup(
         "pillow>=9.0",
     ],
     extras_require={
-        "dev": ["pytest>=7.0"],
+        "dev": ["pytest>=7.0", "ruff==0.17.6"],
         "kanjivg": ["kanjivg"],  # real stroke geometry: about 11,000 centreline SVGs
     },
     entry_points={"console_scripts": ["inktrace=inktrace.cli.main:main"]},

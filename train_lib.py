@@ -9,8 +9,26 @@ from inktrace.checkpoint.manager import CheckpointManager
 from inktrace.config import Config, ConfigError
 from inktrace.losses import InkLoss
 from inktrace.model import InkTraceNet
-from inktrace.training import (BaseTrainer, DenseTrainer, FinetuneTrainer, NonFiniteLossError, StructuralTrainer,
-                               trainer_class)
+from inktrace.training import (
+    BaseTrainer,
+    DenseTrainer,
+    FinetuneTrainer,
+    NonFiniteLossError,
+    StructuralTrainer,
+    trainer_class,
+)
 
-__all__ = ["Config", "ConfigError", "CheckpointManager", "CheckpointError", "BaseTrainer", "StructuralTrainer",
-           "DenseTrainer", "FinetuneTrainer", "NonFiniteLossError", "InkTraceNet", "InkLoss", "trainer_class"]
+__all__ = [
+    "Config",
+    "ConfigError",
+    "CheckpointManager",
+    "CheckpointError",
+    "BaseTrainer",
+    "StructuralTrainer",
+    "DenseTrainer",
+    "FinetuneTrainer",
+    "NonFiniteLossError",
+    "InkTraceNet",
+    "InkLoss",
+    "trainer_class",
+]

@@ -42,7 +42,10 @@ def main() -> None:
     args = p.parse_args()
 
     torch.set_num_threads(1)
-    print(f"torch {torch.__version__}, one CPU thread, {args.img_size}x{args.img_size}, median of {args.repeats}")
+    print(
+        f"torch {torch.__version__}, one CPU thread, {args.img_size}x{args.img_size}, "
+        f"median of {args.repeats}"
+    )
     print(f"{'device':<8} {'stage':>5} {'batch':>6} {'samples/s':>10}")
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for device in devices:

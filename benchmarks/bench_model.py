@@ -23,14 +23,20 @@ from inktrace.model import InkTraceNet
 PRESETS = {"default": dict(embed_dim=128, num_layers=4), "cpu": dict(embed_dim=16, num_layers=3)}
 
 
-def measure(model: InkTraceNet, batch: dict, steps: int, device: str, precision: str, channels_last: bool) -> float:
+def measure(
+    model: InkTraceNet, batch: dict, steps: int, device: str, precision: str, channels_last: bool
+) -> float:
     model = model.to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     loss_fn = InkLoss()
     batch = {k: v.to(device) for k, v in batch.items()}
-    image = batch["image"].contiguous(memory_format=torch.channels_last) if channels_last else batch["image"]
+    image = (
+        batch["image"].contiguous(memory_format=torch.channels_last)
+        if channels_last
+        else batch["image"]
+    )
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
     scaler = torch.amp.GradScaler(device, enabled=precision == "fp16")
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
@@ -62,12 +68,21 @@ def main() -> None:
     p.add_argument("--img-size", type=int, default=64)
     args = p.parse_args()
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, {args.img_size}x{args.img_size}")
-    print(f"{'preset':<8} {'params':>10} {'device':<6} {'precision':<10} {'batch':>5} {'samples/s':>10}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
+        f"{args.img_size}x{args.img_size}"
+    )
+    print(
+        f"{'preset':<8} {'params':>10} {'device':<6} {'precision':<10} "
+        f"{'batch':>5} {'samples/s':>10}"
+    )
     rows = [("cpu", "fp32", False, args.batch_size)]
     if torch.cuda.is_available():
         bf16 = torch.cuda.is_bf16_supported()
-        rows += [("cuda", "fp32", False, args.gpu_batch_size), ("cuda", "fp16", True, args.gpu_batch_size)]
+        rows += [
+            ("cuda", "fp32", False, args.gpu_batch_size),
+            ("cuda", "fp16", True, args.gpu_batch_size),
+        ]
         rows += [("cuda", "bf16", True, args.gpu_batch_size)] if bf16 else []
     for preset in args.presets:
         for device, precision, cl, bs in rows:
@@ -77,7 +92,11 @@ def main() -> None:
             model = InkTraceNet(**PRESETS[preset])
             rate = measure(model, batch, args.steps, device, precision, cl)
             tag = precision + ("+cl" if cl else "")
-            print(f"{preset:<8} {model.get_num_params():>10,} {device:<6} {tag:<10} {bs:>5} {rate:>10.1f}", flush=True)
+            print(
+                f"{preset:<8} {model.get_num_params():>10,} {device:<6} {tag:<10} "
+                f"{bs:>5} {rate:>10.1f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

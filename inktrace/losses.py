@@ -18,7 +18,7 @@ and so is its weight. Masked means divide by the batch's mask size (at least 1).
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -28,14 +28,20 @@ from .config.schema import LossWeightsConfig
 __all__ = ["InkLoss", "LOG_NAMES", "TERMS", "metric_key"]
 
 TERMS = ("skeleton", "keypoints", "tangent", "width", "offset")
-LOG_NAMES = {"skeleton": "loss_skel", "keypoints": "loss_keys", "tangent": "loss_tangent", "width": "loss_width",
-             "offset": "loss_offset"}
+LOG_NAMES = {
+    "skeleton": "loss_skel",
+    "keypoints": "loss_keys",
+    "tangent": "loss_tangent",
+    "width": "loss_width",
+    "offset": "loss_offset",
+}
 _FOCAL_ALPHA, _FOCAL_BETA = 2.0, 4.0
 
 
 def metric_key(split: str, term: str) -> str:
     """The logged name of a loss term: ``metric_key("train", "total")`` is ``train/loss``,
-    ``metric_key("val", "skeleton")`` is ``val/loss_skel``; other names (``grad_norm``) as they are."""
+    ``metric_key("val", "skeleton")`` is ``val/loss_skel``; other names (``grad_norm``) as they
+    are."""
     return f"{split}/{'loss' if term == 'total' else LOG_NAMES.get(term, term)}"
 
 
@@ -43,7 +49,9 @@ def _masked_mean(value: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (value * mask).sum() / mask.sum().clamp(min=1.0)
 
 
-def skeleton_loss(logits: torch.Tensor, target: torch.Tensor, max_pos_weight: float = 50.0) -> torch.Tensor:
+def skeleton_loss(
+    logits: torch.Tensor, target: torch.Tensor, max_pos_weight: float = 50.0
+) -> torch.Tensor:
     """Class-balanced BCE + soft Dice for a (B, H, W) thin-structure target."""
     logits, target = logits.float(), target.float()
     pos = target.sum()
@@ -71,7 +79,7 @@ def keypoint_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     log_1mp = F.logsigmoid(-logits)
     p = torch.sigmoid(logits)
     pos_term = -((1 - p) ** _FOCAL_ALPHA) * log_p * pos
-    neg_term = -((1 - target) ** _FOCAL_BETA) * (p ** _FOCAL_ALPHA) * log_1mp * (1 - pos)
+    neg_term = -((1 - target) ** _FOCAL_BETA) * (p**_FOCAL_ALPHA) * log_1mp * (1 - pos)
     return (pos_term.sum() + neg_term.sum()) / pos.sum().clamp(min=1.0)
 
 
@@ -81,7 +89,9 @@ def tangent_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -
 
 
 def width_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    return _masked_mean(F.smooth_l1_loss(pred.float(), target.float(), reduction="none", beta=1.0), mask.float())
+    return _masked_mean(
+        F.smooth_l1_loss(pred.float(), target.float(), reduction="none", beta=1.0), mask.float()
+    )
 
 
 def offset_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -97,12 +107,20 @@ class InkLoss:
         weights = dict(weights.to_dict() if hasattr(weights, "to_dict") else (weights or {}))
         unknown = set(weights) - set(TERMS)
         if unknown:
-            raise ValueError(f"loss_weights: unknown term(s) {sorted(unknown)} (known: {', '.join(TERMS)})")
-        defaults = LossWeightsConfig().to_dict()  # the schema holds the defaults (seed: 10, 5, 2, 1, 1)
+            raise ValueError(
+                f"loss_weights: unknown term(s) {sorted(unknown)} (known: {', '.join(TERMS)})"
+            )
+        defaults = (
+            LossWeightsConfig().to_dict()
+        )  # the schema holds the defaults (seed: 10, 5, 2, 1, 1)
         self.weights = {name: float(weights.get(name, defaults[name])) for name in TERMS}
 
-    def __call__(self, out: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        terms: dict[str, torch.Tensor] = {"skeleton": skeleton_loss(out["skeleton_logits"], batch["skeleton"])}
+    def __call__(
+        self, out: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        terms: dict[str, torch.Tensor] = {
+            "skeleton": skeleton_loss(out["skeleton_logits"], batch["skeleton"])
+        }
         terms["tangent"] = tangent_loss(out["tangent"], batch["tangent"], batch["tangent_mask"])
         if "keypoints_logits" in out:
             terms["keypoints"] = keypoint_loss(out["keypoints_logits"], batch["keypoints"])

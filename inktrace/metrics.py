@@ -34,8 +34,8 @@ probabilities (not logits). ``P`` = predicted centreline pixels (``pred["skeleto
   ground-truth ``mask`` (where the true centreline is within reach and ``offset`` is defined). The
   predicted centreline point is q = centre(p) + pred offset(p) (q = centre(p) when the predictions
   have no ``offset``), the true one t = centre(p) + gt offset(p), and the error is the distance
-  across the centreline |(q - t) × u|, u = (cos θ, sin θ) with θ = atan2(sin 2θ, cos 2θ) / 2 from the
-  ground-truth ``tangent``, where ``tangent_mask`` is 1, and |q - t| where it is 0 (around
+  across the centreline |(q - t) × u|, u = (cos θ, sin θ) with θ = atan2(sin 2θ, cos 2θ) / 2 from
+  the ground-truth ``tangent``, where ``tangent_mask`` is 1, and |q - t| where it is 0 (around
   junctions and crossings, where the direction is ambiguous). NaN when no pixel was measured.
 - ``spurs``: false endpoints per image: the pixels of P with exactly one 8-neighbour in P
   (isolated pixels have none and are not counted) whose centre is farther than ``kp_radius`` from
@@ -57,16 +57,32 @@ __all__ = ["COUNTERS", "METRIC_NAMES", "InkMetrics", "peaks"]
 
 COUNTERS = (
     "images",  # images accumulated
-    "inter", "union",  # |P ∩ G|, |P ∪ G|
-    "matched", "pred", "gt",  # tolerance matches, |P|, |G|
+    "inter",
+    "union",  # |P ∩ G|, |P ∪ G|
+    "matched",
+    "pred",
+    "gt",  # tolerance matches, |P|, |G|
     "kp_images",  # images accumulated with predicted keypoints
-    "kp_topo_matched", "kp_topo_total", "kp_geo_matched", "kp_geo_total",
-    "centre_sum", "centre_count",
+    "kp_topo_matched",
+    "kp_topo_total",
+    "kp_geo_matched",
+    "kp_geo_total",
+    "centre_sum",
+    "centre_count",
     "spurs",
 )
 _IDX = {name: i for i, name in enumerate(COUNTERS)}
 # what ``compute`` returns, in order; the keypoint recalls only when keypoints were accumulated
-METRIC_NAMES = ("iou", "precision", "recall", "f1", "kp_topo_recall", "kp_geo_recall", "centre_error", "spurs")
+METRIC_NAMES = (
+    "iou",
+    "precision",
+    "recall",
+    "f1",
+    "kp_topo_recall",
+    "kp_geo_recall",
+    "centre_error",
+    "spurs",
+)
 _KEYPOINT_METRICS = ("kp_topo_recall", "kp_geo_recall")
 _TOPO_KINDS = (0, 1, 2)
 _GEO_KINDS = (3,)
@@ -87,7 +103,9 @@ def _offsets(tolerance: float) -> list[tuple[int, int]]:
     """Integer offsets (dy, dx) with dy² + dx² <= 2 tolerance², by length, then dy, then dx."""
     r2 = 2.0 * tolerance * tolerance + 1e-9
     r = math.floor(math.sqrt(r2))
-    offs = [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1) if dy * dy + dx * dx <= r2]
+    offs = [
+        (dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1) if dy * dy + dx * dx <= r2
+    ]
     return sorted(offs, key=lambda o: (o[0] * o[0] + o[1] * o[1], o[0], o[1]))
 
 
@@ -160,20 +178,23 @@ def _endpoints(X: torch.Tensor) -> torch.Tensor:
     """Pixels of a boolean map X (B, H, W) with exactly one 8-neighbour in X."""
     x = X.to(torch.uint8)
     h = F.pad(x, (1, 1, 1, 1))
-    rows = h[:, :, :-2] + h[:, :, 1:-1] + h[:, :, 2:]  # 3x3 box sum as two 1-D sums of shifted slices
+    rows = (
+        h[:, :, :-2] + h[:, :, 1:-1] + h[:, :, 2:]
+    )  # 3x3 box sum as two 1-D sums of shifted slices
     neighbours = rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:] - x
     return X & (neighbours == 1)
 
 
-def _near_any(xy: torch.Tensor, b: torch.Tensor, ref_xy: torch.Tensor, ref_valid: torch.Tensor,
-              radius: float) -> torch.Tensor:
-    """(N,) whether each point ``xy`` (N, 2) of image ``b`` lies within ``radius`` of a valid point of
-    that image among ``ref_xy`` (B, K, 2), ``ref_valid`` (B, K)."""
+def _near_any(
+    xy: torch.Tensor, b: torch.Tensor, ref_xy: torch.Tensor, ref_valid: torch.Tensor, radius: float
+) -> torch.Tensor:
+    """(N,) whether each point ``xy`` (N, 2) of image ``b`` lies within ``radius`` of a valid point
+    of that image among ``ref_xy`` (B, K, 2), ``ref_valid`` (B, K)."""
     out = torch.zeros(b.shape[0], dtype=torch.bool, device=xy.device)
     for s in range(0, b.shape[0], _CHUNK):  # bounded memory for very noisy predictions
-        bb = b[s:s + _CHUNK]
-        d2 = ((xy[s:s + _CHUNK, None, :] - ref_xy[bb]) ** 2).sum(-1)
-        out[s:s + _CHUNK] = (ref_valid[bb] & (d2 <= radius * radius)).any(1)
+        bb = b[s : s + _CHUNK]
+        d2 = ((xy[s : s + _CHUNK, None, :] - ref_xy[bb]) ** 2).sum(-1)
+        out[s : s + _CHUNK] = (ref_valid[bb] & (d2 <= radius * radius)).any(1)
     return out
 
 
@@ -191,8 +212,14 @@ class InkMetrics:
     DDP, ``reduce()`` sums the counters of all ranks (on the current CUDA device with NCCL).
     """
 
-    def __init__(self, threshold: float = 0.5, tolerance: float = 1.0, kp_threshold: float = 0.3,
-                 kp_radius: float = 3.0, device: torch.device | str | None = None) -> None:
+    def __init__(
+        self,
+        threshold: float = 0.5,
+        tolerance: float = 1.0,
+        kp_threshold: float = 0.3,
+        kp_radius: float = 3.0,
+        device: torch.device | str | None = None,
+    ) -> None:
         if tolerance < 0 or kp_radius < 0:
             raise ValueError("tolerance and kp_radius must be >= 0")
         self.threshold, self.tolerance = float(threshold), float(tolerance)
@@ -234,12 +261,19 @@ class InkMetrics:
         if pred.get("keypoints") is not None:
             stats[_IDX["kp_images"]] = B
             pk = peaks(pred["keypoints"].to(dev), self.kp_threshold)
-            for ch, valid, name in ((0, topo, "kp_topo"), (1, _kinds_mask(kind, _GEO_KINDS), "kp_geo")):
+            for ch, valid, name in (
+                (0, topo, "kp_topo"),
+                (1, _kinds_mask(kind, _GEO_KINDS), "kp_geo"),
+            ):
                 sel = pk[pk[:, 1] == ch]
                 xy = _centres(sel[:, 2], sel[:, 3])
-                near = _near_any(xy, sel[:, 0], gt_xy, valid, self.kp_radius)  # the others cannot match
+                near = _near_any(
+                    xy, sel[:, 0], gt_xy, valid, self.kp_radius
+                )  # the others cannot match
                 p_xy, p_valid = _pack(sel[near, 0], xy[near], B)
-                stats[_IDX[name + "_matched"]] = _match_points(p_xy, p_valid, gt_xy, valid, self.kp_radius)
+                stats[_IDX[name + "_matched"]] = _match_points(
+                    p_xy, p_valid, gt_xy, valid, self.kp_radius
+                )
                 stats[_IDX[name + "_total"]] = valid.sum()
 
         err, n = self._centre_error(pred, batch, P, dev)
@@ -249,7 +283,9 @@ class InkMetrics:
 
     @staticmethod
     def _centre_error(pred, batch, P, dev):
-        b, i, j = (P & (batch["mask"].to(dev) > 0.5)).nonzero(as_tuple=True)  # only the measured pixels
+        b, i, j = (P & (batch["mask"].to(dev) > 0.5)).nonzero(
+            as_tuple=True
+        )  # only the measured pixels
 
         def at(x):  # (B, C, H, W) -> (N, C) float64
             return x.to(dev)[b, :, i, j].to(torch.float64)
@@ -259,10 +295,16 @@ class InkMetrics:
         tan = at(batch["tangent"])
         theta = 0.5 * torch.atan2(tan[:, 1], tan[:, 0])
         across = (diff[:, 0] * torch.sin(theta) - diff[:, 1] * torch.cos(theta)).abs()
-        e = torch.where(batch["tangent_mask"].to(dev)[b, i, j] > 0.5, across, torch.linalg.vector_norm(diff, dim=1))
+        e = torch.where(
+            batch["tangent_mask"].to(dev)[b, i, j] > 0.5,
+            across,
+            torch.linalg.vector_norm(diff, dim=1),
+        )
         return e.sum(), b.numel()
 
-    def _spurs(self, P: torch.Tensor, G: torch.Tensor, gt_xy: torch.Tensor, topo: torch.Tensor) -> torch.Tensor:
+    def _spurs(
+        self, P: torch.Tensor, G: torch.Tensor, gt_xy: torch.Tensor, topo: torch.Tensor
+    ) -> torch.Tensor:
         b, i, j = _endpoints(P).nonzero(as_tuple=True)
         if b.numel() == 0:
             return torch.zeros((), dtype=torch.float64, device=P.device)
@@ -270,8 +312,13 @@ class InkMetrics:
         # stroke leaves the image, listing no point there)
         gb, gi, gj = _endpoints(G).nonzero(as_tuple=True)
         end_xy, end_valid = _pack(gb, _centres(gi, gj), P.shape[0])
-        near = _near_any(_centres(i, j), b, torch.cat([gt_xy, end_xy], 1), torch.cat([topo, end_valid], 1),
-                         self.kp_radius)
+        near = _near_any(
+            _centres(i, j),
+            b,
+            torch.cat([gt_xy, end_xy], 1),
+            torch.cat([topo, end_valid], 1),
+            self.kp_radius,
+        )
         return (~near).sum().to(torch.float64)
 
     # ------------------------------------------------------------------ results
@@ -293,7 +340,8 @@ class InkMetrics:
         return [n for n in METRIC_NAMES if keypoints or n not in _KEYPOINT_METRICS]
 
     def compute(self) -> dict[str, float]:
-        """The metrics (keys without prefix) from the accumulated counters; see the module docstring."""
+        """The metrics (keys without prefix) from the accumulated counters; see the module
+        docstring."""
         c = {name: float(v) for name, v in zip(COUNTERS, self.counts.cpu().tolist())}
         if c["images"] == 0:
             return {}

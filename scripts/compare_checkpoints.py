@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Compare InkTrace checkpoints (any format) side by side: scripts/compare_checkpoints.py A B [C ...]."""
+"""Compare InkTrace checkpoints (any format) side by side: scripts/compare_checkpoints.py A B
+[C ...]."""
 
 import sys
 

@@ -10,14 +10,24 @@ import torch
 from torch import nn
 
 import inktrace.checkpoint.manager as manager_mod
-from inktrace.checkpoint import CheckpointError, CheckpointManager, WeightsReport, load_weights, strip_prefixes
+from inktrace.checkpoint import (
+    CheckpointError,
+    CheckpointManager,
+    WeightsReport,
+    load_weights,
+    strip_prefixes,
+)
 from inktrace.fileio import atomic_write
 
 NAME = CheckpointManager.filename
 
 
 def payload(epoch):
-    return {"model": {"w": torch.full((2,), float(epoch))}, "epoch": epoch, "config": {"stage": "dense"}}
+    return {
+        "model": {"w": torch.full((2,), float(epoch))},
+        "epoch": epoch,
+        "config": {"stage": "dense"},
+    }
 
 
 def load(path):
@@ -67,14 +77,21 @@ def test_top_k_min_mode_exact_files_after_every_save(tmp_path):
         assert files(tmp_path) == sorted(["best.ckpt", "last.ckpt"] + top_names)
         assert [t["epoch"] for t in m.top_k] == expected_top[e]
         assert r["is_best"] is expected_best[e]
-        assert r["removed"] == [str(tmp_path / NAME(t, "val/loss", values[t])) for t in expected_removed[e]]
-        written = ([str(tmp_path / NAME(e, "val/loss", v))] if e in expected_top[e] else []) \
-            + ([str(tmp_path / "best.ckpt")] if expected_best[e] else []) + [str(tmp_path / "last.ckpt")]
+        assert r["removed"] == [
+            str(tmp_path / NAME(t, "val/loss", values[t])) for t in expected_removed[e]
+        ]
+        written = (
+            ([str(tmp_path / NAME(e, "val/loss", v))] if e in expected_top[e] else [])
+            + ([str(tmp_path / "best.ckpt")] if expected_best[e] else [])
+            + [str(tmp_path / "last.ckpt")]
+        )
         assert r["paths"] == written
         assert load(tmp_path / "last.ckpt")["epoch"] == e
     assert m.best_value == 0.2 and m.best_epoch == 5 and m.best_path == str(tmp_path / "best.ckpt")
-    assert m.top_k == [{"epoch": 5, "value": 0.2, "path": str(tmp_path / NAME(5, "val/loss", 0.2))},
-                       {"epoch": 3, "value": 0.3, "path": str(tmp_path / NAME(3, "val/loss", 0.3))}]
+    assert m.top_k == [
+        {"epoch": 5, "value": 0.2, "path": str(tmp_path / NAME(5, "val/loss", 0.2))},
+        {"epoch": 3, "value": 0.3, "path": str(tmp_path / NAME(3, "val/loss", 0.3))},
+    ]
     assert m.last_path == str(tmp_path / "last.ckpt")
 
 
@@ -85,9 +102,12 @@ def test_top_k_max_mode_and_ties_keep_the_earlier(tmp_path):
     results = run(m, values, monitor="val/f1")
     assert [r["is_best"] for r in results] == [True, True, False, False, True]
     assert [t["epoch"] for t in m.top_k] == expected_top[-1]
-    assert files(tmp_path) == sorted(["best.ckpt", "last.ckpt", NAME(4, "val/f1", 0.5), NAME(1, "val/f1", 0.3)])
+    assert files(tmp_path) == sorted(
+        ["best.ckpt", "last.ckpt", NAME(4, "val/f1", 0.5), NAME(1, "val/f1", 0.3)]
+    )
     assert load(tmp_path / "best.ckpt")["epoch"] == 4
-    # a tie never displaces the earlier checkpoint: epoch 2 (0.3) entered behind epoch 1 and left first
+    # a tie never displaces the earlier checkpoint: epoch 2 (0.3) entered behind epoch 1 and left
+    # first
     assert results[4]["removed"] == [str(tmp_path / NAME(2, "val/f1", 0.3))]
 
 
@@ -97,7 +117,11 @@ def test_best_holds_the_best_epoch_payload_and_last_the_latest(tmp_path):
     best, last = load(tmp_path / "best.ckpt"), load(tmp_path / "last.ckpt")
     assert best["epoch"] == 1 and torch.equal(best["model"]["w"], payload(1)["model"]["w"])
     assert last["epoch"] == 3 and torch.equal(last["model"]["w"], payload(3)["model"]["w"])
-    assert best["format"] == "inktrace" and best["format_version"] == 1 and best["config"] == {"stage": "dense"}
+    assert (
+        best["format"] == "inktrace"
+        and best["format_version"] == 1
+        and best["config"] == {"stage": "dense"}
+    )
     # the top-k file and best.ckpt are byte-identical copies (one serialisation), not links
     top = tmp_path / NAME(1, "val/loss", 0.2)
     assert top.read_bytes() == (tmp_path / "best.ckpt").read_bytes()
@@ -126,7 +150,9 @@ def test_save_best_false_best_path_is_the_top_k_file(tmp_path):
 
 def test_nan_inf_and_missing_metric_are_never_best_nor_top_k(tmp_path):
     m = CheckpointManager(tmp_path, keep_top_k=3)
-    results = run(m, [float("nan"), None, float("inf"), 0.5, float("-inf"), torch.tensor(float("nan"))])
+    results = run(
+        m, [float("nan"), None, float("inf"), 0.5, float("-inf"), torch.tensor(float("nan"))]
+    )
     assert [r["is_best"] for r in results] == [False, False, False, True, False, False]
     assert results[0]["paths"] == [str(tmp_path / "last.ckpt")]
     assert files(tmp_path) == sorted(["best.ckpt", "last.ckpt", NAME(3, "val/loss", 0.5)])
@@ -152,8 +178,12 @@ def test_foreign_checkpoints_in_the_folder_are_never_deleted(tmp_path):
     for f in foreign:
         (tmp_path / f).write_bytes(b"someone else's")
     m = CheckpointManager(tmp_path, keep_top_k=1)
-    run(m, [0.8, 0.7, 0.6])  # epoch 0 overwrites the same-named foreign file, which then becomes ours
-    assert files(tmp_path) == sorted(["best.ckpt", "last.ckpt", NAME(2, "val/loss", 0.6), foreign[1], foreign[2]])
+    run(
+        m, [0.8, 0.7, 0.6]
+    )  # epoch 0 overwrites the same-named foreign file, which then becomes ours
+    assert files(tmp_path) == sorted(
+        ["best.ckpt", "last.ckpt", NAME(2, "val/loss", 0.6), foreign[1], foreign[2]]
+    )
     assert (tmp_path / foreign[1]).read_bytes() == b"someone else's"
 
 
@@ -176,8 +206,10 @@ def test_state_dict_is_plain_and_survives_weights_only(tmp_path):
     torch.save(state, buffer)
     buffer.seek(0)
     assert torch.load(buffer, weights_only=True) == state
-    assert state["top_k"] == [{"epoch": 1, "value": 0.4, "file": NAME(1, "val/loss", 0.4)},
-                              {"epoch": 0, "value": 0.5, "file": NAME(0, "val/loss", 0.5)}]
+    assert state["top_k"] == [
+        {"epoch": 1, "value": 0.4, "file": NAME(1, "val/loss", 0.4)},
+        {"epoch": 0, "value": 0.5, "file": NAME(0, "val/loss", 0.5)},
+    ]
     assert state["best"] == {"epoch": 1, "value": 0.4, "file": "best.ckpt"}
     assert state["protected"] == [NAME(0, "val/loss", 0.5)]
     # the embedded state is the state after that save
@@ -190,8 +222,14 @@ def uninterrupted(directory, values, k):
     return m
 
 
-@pytest.mark.parametrize("values", [[0.5, 0.4, 0.6, 0.3, 0.45, 0.2], [0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
-                                    [0.6, 0.5, 0.4, 0.3, 0.2, 0.1]])
+@pytest.mark.parametrize(
+    "values",
+    [
+        [0.5, 0.4, 0.6, 0.3, 0.45, 0.2],
+        [0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
+        [0.6, 0.5, 0.4, 0.3, 0.2, 0.1],
+    ],
+)
 def test_resume_from_last_matches_an_uninterrupted_run(tmp_path, values):
     ref = uninterrupted(tmp_path / "ref", values, k=3)
     a = CheckpointManager(tmp_path / "run", keep_top_k=3)
@@ -202,7 +240,9 @@ def test_resume_from_last_matches_an_uninterrupted_run(tmp_path, values):
     run(b, values[3:], start=3)
     assert files(tmp_path / "run") == files(tmp_path / "ref")
     assert (b.best_value, b.best_epoch) == (ref.best_value, ref.best_epoch)
-    assert [(t["epoch"], t["value"]) for t in b.top_k] == [(t["epoch"], t["value"]) for t in ref.top_k]
+    assert [(t["epoch"], t["value"]) for t in b.top_k] == [
+        (t["epoch"], t["value"]) for t in ref.top_k
+    ]
     assert load(tmp_path / "run" / "best.ckpt")["epoch"] == ref.best_epoch
 
 
@@ -216,8 +256,9 @@ def test_protect_keeps_the_resume_source(tmp_path):
     results = run(b, [0.3, 0.2], start=2)
     assert results[0]["removed"] == [str(tmp_path / NAME(0, "val/loss", 0.5))]
     assert results[1]["removed"] == []  # epoch 1 fell out of the top-k but is protected
-    assert files(tmp_path) == sorted(["best.ckpt", "last.ckpt", source.name,
-                                      NAME(2, "val/loss", 0.3), NAME(3, "val/loss", 0.2)])
+    assert files(tmp_path) == sorted(
+        ["best.ckpt", "last.ckpt", source.name, NAME(2, "val/loss", 0.3), NAME(3, "val/loss", 0.2)]
+    )
     assert [t["epoch"] for t in b.top_k] == [3, 2]
     # protection is carried in the bookkeeping of later saves
     assert load(tmp_path / "last.ckpt")["checkpoint_manager"]["protected"] == [source.name]
@@ -267,14 +308,71 @@ def test_bad_state_raises_checkpoint_error(tmp_path):
     m = CheckpointManager(tmp_path)
     with pytest.raises(CheckpointError):
         m.load_state_dict([1, 2])
-    assert len(m.load_state_dict({})) == 1 and m.top_k == []  # no bookkeeping: a note, nothing restored
+    assert (
+        len(m.load_state_dict({})) == 1 and m.top_k == []
+    )  # no bookkeeping: a note, nothing restored
     with pytest.raises(CheckpointError, match="newer"):
         m.load_state_dict({"version": 99})
     # a tampered entry never makes the manager reach outside its folder
-    warnings = m.load_state_dict({"version": 1, "monitor": "val/loss", "mode": "min",
-                                  "top_k": [{"epoch": 0, "value": 0.1, "file": "../x.ckpt"}],
-                                  "pending_delete": ["../victim"]})
+    warnings = m.load_state_dict(
+        {
+            "version": 1,
+            "monitor": "val/loss",
+            "mode": "min",
+            "top_k": [{"epoch": 0, "value": 0.1, "file": "../x.ckpt"}],
+            "pending_delete": ["../victim"],
+        }
+    )
     assert len(warnings) == 1 and m.top_k == [] and m.state_dict()["pending_delete"] == []
+
+
+# ------------------------------------------------------------------------------ file decisions
+def test_best_in_names_a_finished_runs_best_file(tmp_path):
+    assert CheckpointManager.best_in(tmp_path) is None  # nothing there
+    m = CheckpointManager(tmp_path, keep_top_k=2, save_best=False)
+    run(m, [3.0, 1.0, 2.0])
+    best_file = tmp_path / NAME(1, "val/loss", 1.0)
+    assert CheckpointManager.best_in(tmp_path) == best_file  # named by last.ckpt's bookkeeping
+    (tmp_path / "best.ckpt").write_bytes((tmp_path / "last.ckpt").read_bytes())
+    assert CheckpointManager.best_in(tmp_path) == tmp_path / "best.ckpt"  # best.ckpt wins
+    (tmp_path / "best.ckpt").unlink()
+    (tmp_path / "last.ckpt").write_text("torn")
+    assert CheckpointManager.best_in(tmp_path) is None  # an unreadable last.ckpt names nothing
+
+
+def test_the_interrupt_last_ckpt_is_written_even_without_save_last(tmp_path):
+    m = CheckpointManager(tmp_path, keep_top_k=1, save_last=False)
+    run(m, [2.0])
+    assert "last.ckpt" not in files(tmp_path) and m.last_path is None
+    path = m.save_interrupt({**payload(1), "position": {"epoch": 1, "batch": 3}})
+    held = load(path)
+    assert path == tmp_path / "last.ckpt" and m.last_path == str(path)
+    assert held["format"] == "inktrace" and held["position"] == {"epoch": 1, "batch": 3}
+    assert held["checkpoint_manager"]["best"]["epoch"] == 0  # the ranking travels with it
+    assert m.best_epoch == 0 and len(m.top_k) == 1  # and is unchanged
+
+
+def test_repair_best_after_an_abandoned_continuation(tmp_path):
+    m = CheckpointManager(tmp_path, keep_top_k=3)
+    run(m, [3.0, 1.0])  # epoch 1 is best
+    first = NAME(0, "val/loss", 3.0)
+    state = load(tmp_path / first)["checkpoint_manager"]  # as of epoch 0
+    later = dict(load(tmp_path / "best.ckpt"), global_step=20)
+    # resumed from epoch 0: best.ckpt holds epoch 1 of the abandoned continuation
+    again = CheckpointManager(tmp_path, keep_top_k=3)
+    again.load_state_dict(state)
+    notes = again.repair_best(global_step=5)
+    assert notes == [
+        f"best.ckpt held epoch 1 of an abandoned continuation; restored epoch 0 from {first}"
+    ]
+    assert load(tmp_path / "best.ckpt")["epoch"] == 0
+    assert again.repair_best(global_step=5) == []  # consistent now: nothing to do
+    # without a top-k file of the best epoch, the stray best.ckpt is moved aside, not deleted
+    (tmp_path / first).unlink()
+    torch.save(later, tmp_path / "best.ckpt")
+    assert "moved to best.abandoned.ckpt" in again.repair_best(global_step=5)[0]
+    assert load(tmp_path / "best.abandoned.ckpt")["global_step"] == 20
+    assert "best.ckpt" not in files(tmp_path)
 
 
 # ------------------------------------------------------------------------------ atomic saves
@@ -294,6 +392,7 @@ def test_crash_while_writing_leaves_the_previous_files_intact(tmp_path, monkeypa
             write(buffer)
             f.write(buffer.getvalue()[:50])
             raise OSError("No space left on device")
+
         return atomic_write(path, partial)
 
     monkeypatch.setattr(manager_mod, "atomic_write", torn)
@@ -310,16 +409,20 @@ def test_crash_on_last_ckpt_rolls_back_the_new_top_k_file(tmp_path, monkeypatch)
 
     def fail_on_last(path, write):
         if os.path.basename(path) == "last.ckpt":
+
             def partial(f):
                 f.write(b"PK\x03\x04 torn")
                 raise KeyboardInterrupt
+
             return atomic_write(path, partial)
         return atomic_write(path, write)
 
     monkeypatch.setattr(manager_mod, "atomic_write", fail_on_last)
     with pytest.raises(KeyboardInterrupt):
         m.save(payload(2), 2, {"val/loss": 0.45})
-    assert files(tmp_path) == sorted(["best.ckpt", "last.ckpt", NAME(0, "val/loss", 0.5), NAME(1, "val/loss", 0.4)])
+    assert files(tmp_path) == sorted(
+        ["best.ckpt", "last.ckpt", NAME(0, "val/loss", 0.5), NAME(1, "val/loss", 0.4)]
+    )
     assert load(tmp_path / "last.ckpt")["epoch"] == 1
     # nothing was deleted before the new files were safely written
     monkeypatch.undo()
@@ -340,13 +443,17 @@ def test_crash_in_torch_save_writes_nothing(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         m.save(payload(1), 1, {"val/loss": 0.1})
     monkeypatch.undo()
-    assert {f: (tmp_path / f).read_bytes() for f in files(tmp_path)} == before and no_temp_files(tmp_path)
+    assert {f: (tmp_path / f).read_bytes() for f in files(tmp_path)} == before and no_temp_files(
+        tmp_path
+    )
 
 
 def test_crash_between_writing_and_deleting_is_cleaned_up_on_resume(tmp_path, monkeypatch):
     a = CheckpointManager(tmp_path, keep_top_k=1)
     run(a, [0.5])
-    monkeypatch.setattr(manager_mod.Path, "unlink", lambda self, *args, **kw: (_ for _ in ()).throw(SystemExit))
+    monkeypatch.setattr(
+        manager_mod.Path, "unlink", lambda self, *args, **kw: (_ for _ in ()).throw(SystemExit)
+    )
     with pytest.raises(SystemExit):
         a.save(payload(1), 1, {"val/loss": 0.4})  # "killed" right after writing
     monkeypatch.undo()
@@ -363,7 +470,9 @@ class Net(nn.Module):
     def __init__(self, skeleton_out=1, with_width=True):
         super().__init__()
         self.encoder = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4))
-        heads = {"skeleton": nn.Sequential(nn.Conv2d(4, 8, 1), nn.ReLU(), nn.Conv2d(8, skeleton_out, 1))}
+        heads = {
+            "skeleton": nn.Sequential(nn.Conv2d(4, 8, 1), nn.ReLU(), nn.Conv2d(8, skeleton_out, 1))
+        }
         if with_width:
             heads["width"] = nn.Sequential(nn.Conv2d(4, 8, 1), nn.ReLU(), nn.Conv2d(8, 1, 1))
         self.heads = nn.ModuleDict(heads)
@@ -373,8 +482,19 @@ def prefixed(sd, prefix):
     return OrderedDict((prefix + k, v) for k, v in sd.items())
 
 
-@pytest.mark.parametrize("prefix", ["module.", "_orig_mod.", "model.", "module._orig_mod.", "_orig_mod.module.",
-                                    "module._orig_mod.model.", "model.module.", "_orig_mod.model._orig_mod.module."])
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        "module.",
+        "_orig_mod.",
+        "model.",
+        "module._orig_mod.",
+        "_orig_mod.module.",
+        "module._orig_mod.model.",
+        "model.module.",
+        "_orig_mod.model._orig_mod.module.",
+    ],
+)
 def test_strip_prefixes_in_any_order(prefix):
     sd = Net().state_dict()
     assert list(strip_prefixes(prefixed(sd, prefix))) == list(sd)
@@ -409,7 +529,10 @@ def test_load_weights_strict_fits_and_loads():
         src.encoder[1].running_mean.fill_(3.0)
     report = load_weights(dst, prefixed(src.state_dict(), "module._orig_mod."))
     assert report.ok and len(report.loaded) == len(src.state_dict())
-    assert report.summary() == f"loaded {len(src.state_dict())} tensors; 0 missing, 0 unexpected, 0 with another shape"
+    assert (
+        report.summary()
+        == f"loaded {len(src.state_dict())} tensors; 0 missing, 0 unexpected, 0 with another shape"
+    )
     for k, v in src.state_dict().items():
         assert torch.equal(dst.state_dict()[k], v)
 
@@ -424,9 +547,11 @@ def test_load_weights_strict_raises_one_line_and_leaves_the_module_unchanged():
         load_weights(dst, sd)
     msg = str(e.value)
     assert "\n" not in msg
-    assert msg == ("weights do not fit the model: loaded 9 tensors; 4 missing (heads.width), "
-                   "2 unexpected (extra.scale, note), 2 with another shape (heads.skeleton.2.weight, "
-                   "heads.skeleton.2.bias)")
+    assert msg == (
+        "weights do not fit the model: loaded 9 tensors; 4 missing (heads.width), "
+        "2 unexpected (extra.scale, note), 2 with another shape (heads.skeleton.2.weight, "
+        "heads.skeleton.2.bias)"
+    )
     assert all(torch.equal(before[k], v) for k, v in dst.state_dict().items())
 
 
@@ -435,52 +560,88 @@ def test_load_weights_non_strict_loads_what_fits_and_reports_the_rest():
     before = {k: v.clone() for k, v in dst.state_dict().items()}
     report = load_weights(dst, src.state_dict(), strict=False)
     assert not report.ok
-    assert report.mismatched == [("heads.skeleton.2.weight", (2, 8, 1, 1), (1, 8, 1, 1)),
-                                 ("heads.skeleton.2.bias", (2,), (1,))]
-    assert report.missing == ["heads.width.0.weight", "heads.width.0.bias", "heads.width.2.weight",
-                              "heads.width.2.bias"]
+    assert report.mismatched == [
+        ("heads.skeleton.2.weight", (2, 8, 1, 1), (1, 8, 1, 1)),
+        ("heads.skeleton.2.bias", (2,), (1,)),
+    ]
+    assert report.missing == [
+        "heads.width.0.weight",
+        "heads.width.0.bias",
+        "heads.width.2.weight",
+        "heads.width.2.bias",
+    ]
     assert report.unexpected == []
     state = dst.state_dict()
     for k in report.loaded:
         assert torch.equal(state[k], src.state_dict()[k])
     for k in report.missing + [m[0] for m in report.mismatched]:
         assert torch.equal(state[k], before[k])
-    assert report.format() == "\n".join([
-        "loaded 9 tensors; 4 missing (heads.width), 0 unexpected, 2 with another shape "
-        "(heads.skeleton.2.weight, heads.skeleton.2.bias)",
-        "missing in checkpoint: heads.width.{0.weight, 0.bias, 2.weight, 2.bias}",
-        "shape mismatch: heads.skeleton.2.weight checkpoint (2, 8, 1, 1) vs model (1, 8, 1, 1)",
-        "shape mismatch: heads.skeleton.2.bias checkpoint (2,) vs model (1,)",
-    ])
+    assert report.format() == "\n".join(
+        [
+            "loaded 9 tensors; 4 missing (heads.width), 0 unexpected, 2 with another shape "
+            "(heads.skeleton.2.weight, heads.skeleton.2.bias)",
+            "missing in checkpoint: heads.width.{0.weight, 0.bias, 2.weight, 2.bias}",
+            "shape mismatch: heads.skeleton.2.weight checkpoint (2, 8, 1, 1) vs model (1, 8, 1, 1)",
+            "shape mismatch: heads.skeleton.2.bias checkpoint (2,) vs model (1,)",
+        ]
+    )
 
 
 def test_report_format_groups_keys_like_fvcore():
-    model_keys = ["enc.0.weight", "enc.0.bias", "enc.1.weight", "enc.1.running_mean", "enc.1.num_batches_tracked",
-                  "heads.a.0.weight", "heads.a.0.bias", "heads.b.0.weight", "heads.b.0.bias", "heads.b.2.weight",
-                  "scale"]
+    model_keys = [
+        "enc.0.weight",
+        "enc.0.bias",
+        "enc.1.weight",
+        "enc.1.running_mean",
+        "enc.1.num_batches_tracked",
+        "heads.a.0.weight",
+        "heads.a.0.bias",
+        "heads.b.0.weight",
+        "heads.b.0.bias",
+        "heads.b.2.weight",
+        "scale",
+    ]
     report = WeightsReport(
         loaded=["enc.0.weight", "enc.0.bias", "enc.1.weight", "heads.a.0.weight", "heads.a.0.bias"],
-        missing=["enc.1.running_mean", "enc.1.num_batches_tracked", "heads.b.0.weight", "heads.b.0.bias",
-                 "heads.b.2.weight", "scale"],
+        missing=[
+            "enc.1.running_mean",
+            "enc.1.num_batches_tracked",
+            "heads.b.0.weight",
+            "heads.b.0.bias",
+            "heads.b.2.weight",
+            "scale",
+        ],
         unexpected=["old.fc.weight", "old.fc.bias", "temperature"],
         mismatched=[],
         model_keys=model_keys,
-        checkpoint_keys=["enc.0.weight", "enc.0.bias", "enc.1.weight", "heads.a.0.weight", "heads.a.0.bias",
-                         "old.fc.weight", "old.fc.bias", "temperature"],
+        checkpoint_keys=[
+            "enc.0.weight",
+            "enc.0.bias",
+            "enc.1.weight",
+            "heads.a.0.weight",
+            "heads.a.0.bias",
+            "old.fc.weight",
+            "old.fc.bias",
+            "temperature",
+        ],
     )
-    assert report.format() == "\n".join([
-        "loaded 5 tensors; 6 missing (enc.1, heads.b, scale), "
-        "3 unexpected (old, temperature), 0 with another shape",
-        "missing in checkpoint: enc.1.{running_mean, num_batches_tracked}",
-        "missing in checkpoint: heads.b.{0.weight, 0.bias, 2.weight}",
-        "missing in checkpoint: scale",
-        "unexpected in checkpoint: old.{fc.weight, fc.bias}",
-        "unexpected in checkpoint: temperature",
-    ])
+    assert report.format() == "\n".join(
+        [
+            "loaded 5 tensors; 6 missing (enc.1, heads.b, scale), "
+            "3 unexpected (old, temperature), 0 with another shape",
+            "missing in checkpoint: enc.1.{running_mean, num_batches_tracked}",
+            "missing in checkpoint: heads.b.{0.weight, 0.bias, 2.weight}",
+            "missing in checkpoint: scale",
+            "unexpected in checkpoint: old.{fc.weight, fc.bias}",
+            "unexpected in checkpoint: temperature",
+        ]
+    )
     # without the key universes: plain parent-module grouping
     bare = WeightsReport(missing=["heads.b.0.weight", "heads.b.0.bias", "heads.b.2.weight"])
-    assert bare.format().splitlines()[1:] == ["missing in checkpoint: heads.b.0.{weight, bias}",
-                                              "missing in checkpoint: heads.b.2.weight"]
+    assert bare.format().splitlines()[1:] == [
+        "missing in checkpoint: heads.b.0.{weight, bias}",
+        "missing in checkpoint: heads.b.2.weight",
+    ]
 
 
 def test_load_weights_rejects_non_mappings():

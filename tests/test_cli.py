@@ -1,4 +1,5 @@
-"""train.py and the `inktrace` command: overrides, provenance output, one-line errors, exit codes."""
+"""train.py and the `inktrace` command: overrides, provenance output, one-line errors, exit
+codes."""
 
 import subprocess
 import sys
@@ -22,10 +23,31 @@ def run(main, argv, capsys):
 
 
 def test_print_config_applies_command_line_overrides(capsys):
-    status, out, err = run(train_main, [
-        "--config", DEFAULT, "--stage", "dense", "--print-config", "--lr", "1e-4", "--epochs", "3",
-        "--batch-size", "16", "--save_dir", "sweeps/a", "--set", "model.embed_dim=64",
-        "--set", "training.betas=[0.5, 0.6]", "--init_from", "x.ckpt"], capsys)
+    status, out, err = run(
+        train_main,
+        [
+            "--config",
+            DEFAULT,
+            "--stage",
+            "dense",
+            "--print-config",
+            "--lr",
+            "1e-4",
+            "--epochs",
+            "3",
+            "--batch-size",
+            "16",
+            "--save_dir",
+            "sweeps/a",
+            "--set",
+            "model.embed_dim=64",
+            "--set",
+            "training.betas=[0.5, 0.6]",
+            "--init_from",
+            "x.ckpt",
+        ],
+        capsys,
+    )
     assert status == 0 and err == ""
     printed = yaml.safe_load(out)
     assert printed["stage"] == "dense" and printed["init_from"] == "x.ckpt"
@@ -36,13 +58,29 @@ def test_print_config_applies_command_line_overrides(capsys):
 
 
 def test_explain_shows_the_origin_of_every_value(capsys):
-    status, out, _ = run(train_main, ["--config", DEFAULT, "--stage", "dense", "--explain", "--epochs", "2",
-                                      "--set", "data.img_size=32"], capsys)
+    status, out, _ = run(
+        train_main,
+        [
+            "--config",
+            DEFAULT,
+            "--stage",
+            "dense",
+            "--explain",
+            "--epochs",
+            "2",
+            "--set",
+            "data.img_size=32",
+        ],
+        capsys,
+    )
     assert status == 0
     rows = {line.split()[0]: line for line in out.splitlines() if not line.startswith("#")}
     assert rows["training.epochs"].endswith("# command line (--epochs)")
     assert rows["data.img_size"].endswith("# command line (--set data.img_size=32)")
-    assert rows["training.lr"].endswith("default.yaml:90)") and "# stage 'dense' (" in rows["training.lr"]
+    assert (
+        rows["training.lr"].endswith("default.yaml:90)")
+        and "# stage 'dense' (" in rows["training.lr"]
+    )
     assert rows["model.embed_dim"].endswith("default.yaml:11")
     assert rows["training.seed"].endswith("default.yaml:25")
     assert rows["stage"].endswith("# selected stage")
@@ -50,12 +88,18 @@ def test_explain_shows_the_origin_of_every_value(capsys):
 
 
 def test_run_all_stages_prints_each_stage(capsys):
-    status, out, _ = run(train_main, ["--config", str(REPO / "configs/quickstart.yaml"), "--run-all-stages",
-                                      "--print-config"], capsys)
+    status, out, _ = run(
+        train_main,
+        ["--config", str(REPO / "configs/quickstart.yaml"), "--run-all-stages", "--print-config"],
+        capsys,
+    )
     docs = list(yaml.safe_load_all(out))
     assert status == 0 and [d["stage"] for d in docs] == ["structural", "dense"]
-    status, out, _ = run(train_main, ["--config", DEFAULT, "--run-all-stages", "--start-from", "dense",
-                                      "--print-config"], capsys)
+    status, out, _ = run(
+        train_main,
+        ["--config", DEFAULT, "--run-all-stages", "--start-from", "dense", "--print-config"],
+        capsys,
+    )
     assert [d["stage"] for d in yaml.safe_load_all(out)] == ["dense"]
 
 
@@ -65,19 +109,53 @@ def test_run_all_stages_prints_each_stage(capsys):
         (["--stage", "dense"], "--config FILE is required"),
         (["--config", DEFAULT], "choose --stage NAME or --run-all-stages"),
         (["--config", DEFAULT, "--stage", "dens"], "unknown stage 'dens' (did you mean 'dense'?)"),
-        (["--config", DEFAULT, "--stage", "dense", "--lrr", "1"], "unknown option '--lrr' (did you mean '--lr'?)"),
+        (
+            ["--config", DEFAULT, "--stage", "dense", "--lrr", "1"],
+            "unknown option '--lrr' (did you mean '--lr'?)",
+        ),
         (["--config", DEFAULT, "--stage", "dense", "--ep", "1"], "unknown option '--ep'"),
-        (["--config", DEFAULT, "--stage", "dense", "--lr", "fast"],
-         "command line (--lr): training.lr: expected a number, got 'fast' (str)"),
-        (["--config", DEFAULT, "--stage", "dense", "--set", "training.lr"], "--set expects KEY=VALUE"),
-        (["--config", DEFAULT, "--stage", "dense", "--set", "training.betas=[1,"], "malformed value"),
-        (["--config", DEFAULT, "--stage", "dense", "--set", "model.embed=3"],
-         "command line (--set model.embed=3): model.embed: unknown key (did you mean 'embed_dim'?)"),
-        (["--config", DEFAULT, "--stage", "dense", "--epochs", "2", "--set", "training.epochs=3"],
-         "training.epochs: already set by --epochs"),
-        (["--config", DEFAULT, "--stage", "dense", "--run-all-stages"], "not allowed with argument"),
-        (["--config", DEFAULT, "--stage", "dense", "--start-from", "dense"], "--start-from needs --run-all-stages"),
-        (["--config", DEFAULT, "--run-all-stages", "--start-from", "x"], "--start-from x: not in pipeline.order"),
+        (
+            ["--config", DEFAULT, "--stage", "dense", "--lr", "fast"],
+            "command line (--lr): training.lr: expected a number, got 'fast' (str)",
+        ),
+        (
+            ["--config", DEFAULT, "--stage", "dense", "--set", "training.lr"],
+            "--set expects KEY=VALUE",
+        ),
+        (
+            ["--config", DEFAULT, "--stage", "dense", "--set", "training.betas=[1,"],
+            "malformed value",
+        ),
+        (
+            ["--config", DEFAULT, "--stage", "dense", "--set", "model.embed=3"],
+            "command line (--set model.embed=3): "
+            "model.embed: unknown key (did you mean 'embed_dim'?)",
+        ),
+        (
+            [
+                "--config",
+                DEFAULT,
+                "--stage",
+                "dense",
+                "--epochs",
+                "2",
+                "--set",
+                "training.epochs=3",
+            ],
+            "training.epochs: already set by --epochs",
+        ),
+        (
+            ["--config", DEFAULT, "--stage", "dense", "--run-all-stages"],
+            "not allowed with argument",
+        ),
+        (
+            ["--config", DEFAULT, "--stage", "dense", "--start-from", "dense"],
+            "--start-from needs --run-all-stages",
+        ),
+        (
+            ["--config", DEFAULT, "--run-all-stages", "--start-from", "x"],
+            "--start-from x: not in pipeline.order",
+        ),
         (["--config", "missing.yaml", "--stage", "dense"], "missing.yaml: config file not found"),
     ],
 )
@@ -96,7 +174,9 @@ def test_resume_usage_errors(capsys):
 
 
 def test_inktrace_command_dispatch(capsys):
-    status, out, _ = run(inktrace_main, ["config", "--config", DEFAULT, "--stage", "structural"], capsys)
+    status, out, _ = run(
+        inktrace_main, ["config", "--config", DEFAULT, "--stage", "structural"], capsys
+    )
     assert status == 0 and yaml.safe_load(out)["model"]["mask_ratio"] == 0.6
     status, _, err = run(inktrace_main, ["trian"], capsys)
     assert status == 2 and "unknown command 'trian' (did you mean 'train'?)" in err
@@ -104,27 +184,47 @@ def test_inktrace_command_dispatch(capsys):
 
 
 def test_root_script_and_facade_in_a_fresh_process(tmp_path):
-    """train.py runs as a script, exits 2 on bad input, and importing the package has no side effects."""
+    """train.py runs as a script, exits 2 on bad input, and importing the package has no side
+    effects."""
     bad = tmp_path / "bad.yaml"
     bad.write_text("training:\n  lr: [\n")
-    proc = subprocess.run([sys.executable, str(REPO / "train.py"), "--config", str(bad), "--stage", "x"],
-                          capture_output=True, text=True, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), "--config", str(bad), "--stage", "x"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "malformed YAML" in proc.stderr
-    code = "import inktrace, train_lib; from train_lib import Config; assert Config is inktrace.Config"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
-                          env={"PYTHONPATH": str(REPO), "PATH": ""})
+    code = (
+        "import inktrace, train_lib; from train_lib import Config; assert Config is inktrace.Config"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(REPO), "PATH": ""},
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "" and proc.stderr == "" and list(tmp_path.iterdir()) == [bad]
 
 
 def test_repeated_flags_and_run_all_stages_init_from(capsys):
-    status, _, err = run(train_main, ["--config", DEFAULT, "--stage", "dense", "--lr", "1", "--lr", "2"], capsys)
+    status, _, err = run(
+        train_main, ["--config", DEFAULT, "--stage", "dense", "--lr", "1", "--lr", "2"], capsys
+    )
     assert status == 2 and "--lr given twice" in err
-    status, out, _ = run(train_main, ["--config", DEFAULT, "--run-all-stages", "--init_from", "x.ckpt",
-                                      "--print-config"], capsys)
+    status, out, _ = run(
+        train_main,
+        ["--config", DEFAULT, "--run-all-stages", "--init_from", "x.ckpt", "--print-config"],
+        capsys,
+    )
     docs = list(yaml.safe_load_all(out))
-    assert [(d["stage"], d["init_from"]) for d in docs] == [("structural", "x.ckpt"), ("dense", "auto")]
+    assert [(d["stage"], d["init_from"]) for d in docs] == [
+        ("structural", "x.ckpt"),
+        ("dense", "auto"),
+    ]
 
 
 def test_config_subcommand_needs_no_stage_and_pipeline_must_be_defined(tmp_path, capsys):
@@ -141,21 +241,41 @@ def test_preview_data_writes_a_grid(tmp_path, capsys):
     from PIL import Image
 
     out = tmp_path / "grid.png"
-    status, text, err = run(inktrace_main, ["preview-data", "--stage", "4", "--samples", "3", "--zoom", "2",
-                                            "--img-size", "32", "--output", str(out)], capsys)
+    status, text, err = run(
+        inktrace_main,
+        [
+            "preview-data",
+            "--stage",
+            "4",
+            "--samples",
+            "3",
+            "--zoom",
+            "2",
+            "--img-size",
+            "32",
+            "--output",
+            str(out),
+        ],
+        capsys,
+    )
     assert status == 0 and err == "" and "3 samples of stage 4" in text
     with Image.open(out) as im:  # 5 tiles of 64 px with 2 px gaps, 3 rows
         assert im.size == (5 * 64 + 4 * 2, 3 * 64 + 2 * 2) and im.mode == "RGB"
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["--stage", "10"], "curriculum stages are 0-9"),
-    ([], "give exactly one of --stage N or --svg DIR"),
-    (["--stage", "1", "--svg", "x"], "give exactly one of"),
-    (["--stage", "1", "--samples", "0"], "--samples 0: must be at least 1"),
-    (["--svg", "/nonexistent/dir"], "/nonexistent/dir: no such file or folder"),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--stage", "10"], "curriculum stages are 0-9"),
+        ([], "give exactly one of --stage N or --svg DIR"),
+        (["--stage", "1", "--svg", "x"], "give exactly one of"),
+        (["--stage", "1", "--samples", "0"], "--samples 0: must be at least 1"),
+        (["--svg", "/nonexistent/dir"], "/nonexistent/dir: no such file or folder"),
+    ],
+)
 def test_preview_data_bad_arguments(tmp_path, capsys, argv, expected):
-    status, out, err = run(inktrace_main, ["preview-data", *argv, "--output", str(tmp_path / "g.png")], capsys)
+    status, out, err = run(
+        inktrace_main, ["preview-data", *argv, "--output", str(tmp_path / "g.png")], capsys
+    )
     assert status == 2 and out == "" and err.count("\n") == 1 and expected in err
     assert not (tmp_path / "g.png").exists()

@@ -23,7 +23,9 @@ def write(path: Path, text: str) -> Path:
 @pytest.fixture
 def chain(tmp_path):
     """Three levels: base.yaml <- mid/mid.yaml <- top.yaml, each setting one layer of values."""
-    write(tmp_path / "base.yaml", """
+    write(
+        tmp_path / "base.yaml",
+        """
         model:
           embed_dim: 32
           num_layers: 3
@@ -38,8 +40,11 @@ def chain(tmp_path):
               lr: 5e-4
               epochs: 20
             init_from: auto
-        """)
-    write(tmp_path / "mid" / "mid.yaml", """
+        """,
+    )
+    write(
+        tmp_path / "mid" / "mid.yaml",
+        """
         extends: ../base.yaml
         model:
           num_layers: 2
@@ -50,12 +55,16 @@ def chain(tmp_path):
           dense:
             training:
               epochs: 21
-        """)
-    return write(tmp_path / "top.yaml", """
+        """,
+    )
+    return write(
+        tmp_path / "top.yaml",
+        """
         extends: mid/mid.yaml
         training:
           batch_size: 9
-        """)
+        """,
+    )
 
 
 def test_three_level_inheritance_deep_merges_mappings_and_replaces_lists(chain):
@@ -77,27 +86,48 @@ def test_every_layer_has_its_precedence(chain):
     assert cfg.training.batch_size == 3  # overrides beat the file
     assert cfg.init_from == "auto"
     base = Path(chain).parent
-    origins = {k: str(cfg.origin(k)) for k in ("training.lr", "training.epochs", "training.batch_size",
-                                               "model.num_layers", "model.embed_dim", "training.seed")}
+    origins = {
+        k: str(cfg.origin(k))
+        for k in (
+            "training.lr",
+            "training.epochs",
+            "training.batch_size",
+            "model.num_layers",
+            "model.embed_dim",
+            "training.seed",
+        )
+    }
     assert origins["training.seed"] == "default"
     assert origins["model.embed_dim"].endswith("base.yaml:2")
     assert origins["model.num_layers"].endswith("mid.yaml:3")
-    assert origins["training.lr"].startswith("stage 'dense' (") and "base.yaml:12" in origins["training.lr"]
-    assert origins["training.epochs"].startswith("stage 'dense' (") and "mid.yaml:10" in origins["training.epochs"]
+    assert (
+        origins["training.lr"].startswith("stage 'dense' (")
+        and "base.yaml:12" in origins["training.lr"]
+    )
+    assert (
+        origins["training.epochs"].startswith("stage 'dense' (")
+        and "mid.yaml:10" in origins["training.epochs"]
+    )
     assert origins["training.batch_size"] == "overrides="
     assert Path(origins["model.embed_dim"].rsplit(":", 1)[0]).resolve() == base / "base.yaml"
 
 
 def test_stage_beats_child_file_and_command_line_beats_stage(tmp_path):
-    write(tmp_path / "base.yaml", """
+    write(
+        tmp_path / "base.yaml",
+        """
         stages:
           s:
             training: {lr: 0.3}
-        """)
-    child = write(tmp_path / "child.yaml", """
+        """,
+    )
+    child = write(
+        tmp_path / "child.yaml",
+        """
         extends: base.yaml
         training: {lr: 0.2}
-        """)
+        """,
+    )
     assert Config.from_yaml(child).training.lr == 0.2
     assert Config.from_yaml(child, stage="s").training.lr == 0.3
     assert Config.from_yaml(child, stage="s", overrides={"training.lr": "4e-1"}).training.lr == 0.4
@@ -157,8 +187,12 @@ def test_bool_is_not_a_number(tmp_path):
 
 
 def test_non_integral_int_and_out_of_range(tmp_path):
-    assert "training.epochs: expected an integer, got 2.5" in error_of(tmp_path, "training: {epochs: 2.5}\n")
-    assert "model.mask_ratio: must be < 1.0, got 1.5" in error_of(tmp_path, "model: {mask_ratio: 1.5}\n")
+    assert "training.epochs: expected an integer, got 2.5" in error_of(
+        tmp_path, "training: {epochs: 2.5}\n"
+    )
+    assert "model.mask_ratio: must be < 1.0, got 1.5" in error_of(
+        tmp_path, "model: {mask_ratio: 1.5}\n"
+    )
     assert "training.lr: must be > 0.0, got 0.0" in error_of(tmp_path, "training: {lr: 0}\n")
 
 
@@ -174,12 +208,16 @@ def test_unknown_key_suggests_the_right_one(tmp_path):
 def test_unknown_key_in_a_stage_block_is_found_even_when_another_stage_runs(tmp_path):
     text = "stages:\n  a: {}\n  b:\n    model:\n      embd_dim: 4\n"
     msg = error_of(tmp_path, text, stage="a")
-    assert msg.endswith("bad.yaml:5: stages.b.model.embd_dim: unknown key (did you mean 'embed_dim'?)")
+    assert msg.endswith(
+        "bad.yaml:5: stages.b.model.embd_dim: unknown key (did you mean 'embed_dim'?)"
+    )
 
 
 def test_unknown_stage(tmp_path):
     msg = error_of(tmp_path, "stages:\n  dense: {}\n  structural: {}\n", stage="dnese")
-    assert msg.endswith("bad.yaml: unknown stage 'dnese' (did you mean 'dense'?); stages defined: dense, structural")
+    assert msg.endswith(
+        "bad.yaml: unknown stage 'dnese' (did you mean 'dense'?); stages defined: dense, structural"
+    )
 
 
 def test_missing_extends_names_the_extending_file_and_line(tmp_path):
@@ -195,7 +233,12 @@ def test_circular_extends_shows_the_chain(tmp_path):
         Config.from_yaml(tmp_path / "a.yaml")
     msg = str(info.value)
     assert "c.yaml:1: extends: circular chain" in msg
-    assert [Path(p).name for p in msg.split("circular chain ")[1].split(" -> ")] == ["a.yaml", "b.yaml", "c.yaml", "a.yaml"]
+    assert [Path(p).name for p in msg.split("circular chain ")[1].split(" -> ")] == [
+        "a.yaml",
+        "b.yaml",
+        "c.yaml",
+        "a.yaml",
+    ]
 
 
 def test_self_extends_is_circular(tmp_path):
@@ -223,7 +266,9 @@ def test_cross_field_check(tmp_path):
 
 
 def test_pipeline_order_must_name_defined_stages(tmp_path):
-    msg = error_of(tmp_path, "pipeline:\n  order: [structural, dens]\nstages:\n  structural: {}\n  dense: {}\n")
+    msg = error_of(
+        tmp_path, "pipeline:\n  order: [structural, dens]\nstages:\n  structural: {}\n  dense: {}\n"
+    )
     assert msg.endswith("bad.yaml:2: pipeline.order: unknown stage 'dens' (did you mean 'dense'?)")
 
 
@@ -242,7 +287,9 @@ def test_yaml_loading_never_constructs_python_objects(tmp_path):
 
 
 def test_to_dict_is_plain_and_round_trips_exactly():
-    cfg = Config.from_yaml(REPO / "configs/default.yaml", stage="dense", overrides={"training.lr": "3e-4"})
+    cfg = Config.from_yaml(
+        REPO / "configs/default.yaml", stage="dense", overrides={"training.lr": "3e-4"}
+    )
     d = cfg.to_dict()
     assert json.loads(json.dumps(d)) == d
     again = Config.from_dict(d)
@@ -271,7 +318,9 @@ def test_from_dict_validates_like_a_file():
 def test_overrides_nested_dotted_and_errors(tmp_path):
     cfg = Config.from_dict({}, overrides={"model": {"embed_dim": 16}, "training.epochs": "7"})
     assert (cfg.model.embed_dim, cfg.training.epochs) == (16, 7)
-    with pytest.raises(ConfigError, match=r"^overrides=: training.epoch: unknown key \(did you mean 'epochs'\?\)"):
+    with pytest.raises(
+        ConfigError, match=r"^overrides=: training.epoch: unknown key \(did you mean 'epochs'\?\)"
+    ):
         Config.from_dict({}, overrides={"training.epoch": 1})
     with pytest.raises(ConfigError, match="stages.dense.training.lr: cannot be overridden"):
         Config.from_dict({}, overrides={"stages.dense.training.lr": 1})
@@ -325,9 +374,15 @@ def test_every_shipped_config_resolves_every_stage(name):
 
 def test_example_configs_use_extends():
     s = Config.from_yaml(REPO / "configs/structural.yaml", stage="structural")
-    assert s.training.epochs == 40 and s.model.mask_ratio == 0.75 and s.model.skip_connections is False
+    assert (
+        s.training.epochs == 40 and s.model.mask_ratio == 0.75 and s.model.skip_connections is False
+    )
     origin = s.origin("model.skip_connections")
-    assert (origin.kind, origin.stage, Path(origin.source).name) == ("stage", "structural", "default.yaml")
+    assert (origin.kind, origin.stage, Path(origin.source).name) == (
+        "stage",
+        "structural",
+        "default.yaml",
+    )
     assert s.origin("training.epochs").source.endswith("structural.yaml")
     q = Config.from_yaml(REPO / "configs/quickstart.yaml", stage="dense")
     assert q.model.embed_dim < 128 and q.init_from == "auto"
@@ -346,17 +401,25 @@ def test_explain_lists_every_value_with_its_origin(chain):
 
 
 def test_readme_settings_reference_matches_the_schema():
-    from inktrace.config.schema import reference_markdown
+    from inktrace.config.reference import reference_markdown
 
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    assert reference_markdown() in readme, "regenerate the README's settings reference from the schema"
+    assert reference_markdown() in readme, (
+        "regenerate the README's settings reference from the schema"
+    )
 
 
 # ---------------------------------------------------------------- edge cases found in review
 
+
 def test_an_empty_section_or_stage_block_changes_nothing(tmp_path):
-    write(tmp_path / "base.yaml", "model: {embed_dim: 64}\nstages:\n  dense: {model: {embed_dim: 32}}\n")
-    child = write(tmp_path / "child.yaml", "extends: base.yaml\nmodel:\n  # embed_dim: 16\nstages:\n")
+    write(
+        tmp_path / "base.yaml",
+        "model: {embed_dim: 64}\nstages:\n  dense: {model: {embed_dim: 32}}\n",
+    )
+    child = write(
+        tmp_path / "child.yaml", "extends: base.yaml\nmodel:\n  # embed_dim: 16\nstages:\n"
+    )
     assert Config.from_yaml(child).model.embed_dim == 64
     assert Config.from_yaml(child, stage="dense").model.embed_dim == 32
     own = write(tmp_path / "own.yaml", "model: {embed_dim: 64}\nstages:\n  dense:\n    model:\n")
@@ -378,7 +441,9 @@ def test_hostile_yaml_gets_one_line_errors_quickly(tmp_path):
     assert "more than 100000 values" in error_of(tmp_path, "\n".join(bomb) + "\n")
     assert "nested too deeply" in error_of(tmp_path, "[" * 5000 + "\n")
     assert "expected a finite number" in error_of(tmp_path, f"training: {{lr: {'9' * 400}}}\n")
-    assert "training.epochs: expected an integer" in error_of(tmp_path, "training: {epochs: 1e400}\n")
+    assert "training.epochs: expected an integer" in error_of(
+        tmp_path, "training: {epochs: 1e400}\n"
+    )
 
 
 def test_from_dict_refuses_non_string_keys():
@@ -408,8 +473,17 @@ def test_overrides_blame_the_flag_and_refuse_whole_sections(chain):
         with pytest.raises(ConfigError, match=match):
             Config.from_yaml(chain, overrides=o)
 
-    fails("Training.lr", 1, r"^command line \(--set Training.lr=...\): Training: unknown key \(did you mean 'training'\?\)")
-    fails("training.lr.x", 1, r"^command line \(--set training.lr.x=...\): training.lr: expected a number")
+    fails(
+        "Training.lr",
+        1,
+        r"^command line \(--set Training.lr=...\): "
+        r"Training: unknown key \(did you mean 'training'\?\)",
+    )
+    fails(
+        "training.lr.x",
+        1,
+        r"^command line \(--set training.lr.x=...\): training.lr: expected a number",
+    )
     fails("training", {}, r"training: is a section")
     fails("model", None, r"model: is a section")
     o = Overrides()
@@ -420,17 +494,23 @@ def test_overrides_blame_the_flag_and_refuse_whole_sections(chain):
 
 def test_cross_field_error_blames_the_later_setting(tmp_path):
     path = write(tmp_path / "cf.yaml", "curriculum:\n  start_stage: 5\n")
-    with pytest.raises(ConfigError, match=r"^overrides=: curriculum.end_stage: start_stage 5 is after end_stage 1"):
+    with pytest.raises(
+        ConfigError, match=r"^overrides=: curriculum.end_stage: start_stage 5 is after end_stage 1"
+    ):
         Config.from_yaml(path, overrides={"curriculum.end_stage": 1})
 
 
 def test_config_objects_cannot_be_put_in_an_invalid_state():
     cfg = Config.from_yaml(REPO / "configs/default.yaml", stage="dense")
-    with pytest.raises(ConfigError, match=r"trainig: unknown config attribute \(did you mean 'training'\?\)"):
+    with pytest.raises(
+        ConfigError, match=r"trainig: unknown config attribute \(did you mean 'training'\?\)"
+    ):
         cfg.trainig = 1
     with pytest.raises(AttributeError):
         cfg.training.betas.append(5)
-    with pytest.raises(ConfigError, match="curriculum.start_stage: start_stage 9 is after end_stage 6"):
+    with pytest.raises(
+        ConfigError, match="curriculum.start_stage: start_stage 9 is after end_stage 6"
+    ):
         cfg.curriculum.start_stage = 9
     assert cfg.curriculum.start_stage == 0
     assert Config.from_dict(cfg.to_dict()) == cfg
@@ -444,6 +524,10 @@ def test_small_file_mistakes_are_named(tmp_path):
     assert "write 'lr' under 'training:'" in error_of(tmp_path, "training.lr: 1\n")
     assert "stages: expected a mapping" in error_of(tmp_path, "stages: []\n")
     assert "extends: expected a file path" in error_of(tmp_path, "extends: ''\n")
-    assert "pipeline.order: stage 'a' listed twice" in error_of(tmp_path, "pipeline: {order: [a, a]}\n")
+    assert "pipeline.order: stage 'a' listed twice" in error_of(
+        tmp_path, "pipeline: {order: [a, a]}\n"
+    )
     (tmp_path / "adir").mkdir()
-    assert "bad.yaml:1: extends: adir: is a directory" in error_of(tmp_path, "extends: adir\n").replace(str(tmp_path) + "/", "")
+    assert "bad.yaml:1: extends: adir: is a directory" in error_of(
+        tmp_path, "extends: adir\n"
+    ).replace(str(tmp_path) + "/", "")

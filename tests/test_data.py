@@ -6,10 +6,22 @@ import numpy as np
 import pytest
 import torch
 
-from inktrace.data import (CORNER, CROSSING, ENDPOINT, JUNCTION, LEVELS, Strokes, SyntheticInk, collate,
-                           make_loader, render_batch, sample_of, validation_set)
-from inktrace.data.dataset import TARGET_KEYS
+from inktrace.data import (
+    CORNER,
+    CROSSING,
+    ENDPOINT,
+    JUNCTION,
+    LEVELS,
+    Strokes,
+    SyntheticInk,
+    collate,
+    make_loader,
+    render_batch,
+    sample_of,
+    validation_set,
+)
 from inktrace.data.curriculum import make_strokes
+from inktrace.data.dataset import TARGET_KEYS
 from inktrace.data.rng import Draws
 
 TARGETS = TARGET_KEYS
@@ -33,8 +45,12 @@ def test_straight_horizontal_stroke_has_exact_targets():
     expected[20, 5:41] = 1
     assert torch.equal(s["skeleton"], expected)
     on = s["mask"] > 0
-    assert torch.equal(on[:, 20], torch.tensor([i in range(18, 22) for i in range(48)]))  # |dy| <= 2
-    assert torch.allclose(s["tangent"][:, on], torch.tensor([[1.0], [0.0]]).expand(2, int(on.sum())))
+    assert torch.equal(
+        on[:, 20], torch.tensor([i in range(18, 22) for i in range(48)])
+    )  # |dy| <= 2
+    assert torch.allclose(
+        s["tangent"][:, on], torch.tensor([[1.0], [0.0]]).expand(2, int(on.sum()))
+    )
     assert torch.allclose(s["width"][on], torch.tensor(4.0))
     rows = torch.arange(48, dtype=torch.float32)[:, None].expand(48, 64)
     assert torch.allclose(s["offset"][1][on], 20.25 - (rows[on] + 0.5), atol=1e-5)
@@ -42,7 +58,9 @@ def test_straight_horizontal_stroke_has_exact_targets():
     # ink: full inside the stroke, a linear 1 px edge, nothing beyond
     ink = 1 - s["image"][0, :, 20]
     assert torch.allclose(ink[[19, 20, 21]], torch.ones(3)) and ink[17] == 0 and ink[23] == 0
-    assert torch.allclose(ink[18], torch.tensor(0.75)) and torch.allclose(ink[22], torch.tensor(0.25))
+    assert torch.allclose(ink[18], torch.tensor(0.75)) and torch.allclose(
+        ink[22], torch.tensor(0.25)
+    )
     ends = kinds(s, ENDPOINT)
     assert torch.allclose(ends, torch.tensor([[5.3, 20.25], [40.7, 20.25]]))
     assert s["keypoints"][1].max() == 0 and len(s["points"]) == 2
@@ -72,7 +90,9 @@ def test_skeleton_of_any_straight_line_is_one_pixel_wide_and_connected(angle):
     assert off.norm(dim=0).max() <= 0.5 * math.sqrt(2) + 1e-5
     n = torch.tensor([-math.sin(a), math.cos(a)])
     centre = torch.stack([xs + 0.5, ys + 0.5], 0).float()
-    assert torch.allclose(((centre + off - c[:, None]) * n[:, None]).sum(0), torch.zeros(len(xs)), atol=1e-4)
+    assert torch.allclose(
+        ((centre + off - c[:, None]) * n[:, None]).sum(0), torch.zeros(len(xs)), atol=1e-4
+    )
     t = torch.tensor([math.cos(2 * a), math.sin(2 * a)])
     assert torch.allclose(s["tangent"][:, sk], t[:, None].expand(2, len(xs)), atol=1e-5)
 
@@ -93,19 +113,28 @@ def test_circle_arc_tangent_follows_the_circle():
     assert len(kinds(s, ENDPOINT)) == 2 and len(kinds(s, CORNER)) == 0
 
 
-@pytest.mark.parametrize("angle, crossing", [(90, True), (50, True), (36, True), (30, False), (12, False)])
+@pytest.mark.parametrize(
+    "angle, crossing", [(90, True), (50, True), (36, True), (30, False), (12, False)]
+)
 def test_x_crossing(angle, crossing):
     a = math.radians(angle)
     c = torch.tensor([30.0, 22.0])
     d1 = torch.tensor([1.0, 0.0]) * 16
     d2 = torch.tensor([math.cos(a), math.sin(a)]) * 16
-    s = draw([([(c - d1).tolist(), (c + d1).tolist()], 2.0), ([(c - d2).tolist(), (c + d2).tolist()], 2.0)])
+    s = draw(
+        [
+            ([(c - d1).tolist(), (c + d1).tolist()], 2.0),
+            ([(c - d2).tolist(), (c + d2).tolist()], 2.0),
+        ]
+    )
     cross = kinds(s, CROSSING)
     if crossing:
         assert cross.shape == (1, 2) and torch.allclose(cross[0], c, atol=1e-4)
     else:
         assert cross.shape == (0, 2)
-    assert len(kinds(s, ENDPOINT)) == 4 and len(kinds(s, JUNCTION)) == 0 and len(kinds(s, CORNER)) == 0
+    assert (
+        len(kinds(s, ENDPOINT)) == 4 and len(kinds(s, JUNCTION)) == 0 and len(kinds(s, CORNER)) == 0
+    )
     # the tangent is masked around the crossing either way (the direction is ambiguous there)
     assert s["tangent_mask"][22, 30] == 0 and s["mask"][22, 30] == 1
 
@@ -130,7 +159,10 @@ def test_t_y_junctions_and_closed_strokes():
     assert torch.allclose(kinds(t, JUNCTION), torch.tensor([[30.0, 20.0]]))
     assert len(kinds(t, ENDPOINT)) == 3
     y = draw([([[30, 20], [30, 5]], 2.0), ([[30, 20], [15, 35]], 2.0), ([[30, 20], [45, 35]], 2.0)])
-    assert torch.allclose(kinds(y, JUNCTION), torch.tensor([[30.0, 20.0]])) and len(kinds(y, ENDPOINT)) == 3
+    assert (
+        torch.allclose(kinds(y, JUNCTION), torch.tensor([[30.0, 20.0]]))
+        and len(kinds(y, ENDPOINT)) == 3
+    )
     ang = torch.linspace(0, 2 * math.pi, 100)
     loop = torch.stack([30 + 10 * torch.cos(ang), 24 + 10 * torch.sin(ang)], 1)
     loop[-1] = loop[0]
@@ -142,7 +174,11 @@ def test_keypoints_outside_the_image_are_not_listed():
     s = draw([([[-10, 20], [30, 20]], 2.0)])
     assert torch.allclose(s["points"], torch.tensor([[30.0, 20.0, ENDPOINT]]))
     # the skeleton runs to the pixel holding the end (x = 30.0 lies in pixel 30), no further
-    assert s["skeleton"][20, :31].all() and s["skeleton"][20, 31:].sum() == 0 and s["skeleton"].sum() == 31
+    assert (
+        s["skeleton"][20, :31].all()
+        and s["skeleton"][20, 31:].sum() == 0
+        and s["skeleton"].sum() == 31
+    )
 
 
 def render_level(level, indices, seed=0, size=64):
@@ -163,7 +199,9 @@ def test_every_level_renders_sane_targets(level, seed):
     assert (b["offset"].norm(dim=1)[m] <= torch.clamp(b["width"][m] / 2, min=1.5) + 1e-3).all()
     assert (b["offset"][:, :][b["mask"][:, None].expand_as(b["offset"]) == 0] == 0).all()
     assert b["keypoints"].max() <= 1 and b["keypoints"].min() >= 0
-    assert (b["skeleton"].flatten(1).sum(1) > 0).float().mean() > 0.95  # (almost) every sample has ink
+    assert (
+        b["skeleton"].flatten(1).sum(1) > 0
+    ).float().mean() > 0.95  # (almost) every sample has ink
     pts = b["points"]
     inside = pts[..., 2] >= 0
     assert ((pts[..., 0][inside] >= 0) & (pts[..., 0][inside] < 64)).all()
@@ -244,7 +282,11 @@ def test_bad_arguments_are_refused():
 def test_odd_sizes_and_empty_samples():
     strokes = Strokes.from_polylines([[([[3, 3], [30, 30]], 2.0)], []])
     b = render_batch(strokes, 37, 53)
-    assert b["image"].shape == (2, 1, 37, 53) and b["skeleton"][1].sum() == 0 and b["num_points"].tolist() == [2, 0]
+    assert (
+        b["image"].shape == (2, 1, 37, 53)
+        and b["skeleton"][1].sum() == 0
+        and b["num_points"].tolist() == [2, 0]
+    )
     b = SyntheticInk(6, 10, 40, seed=0).render(range(4))
     assert b["tangent"].shape == (4, 2, 40, 40)
 
@@ -295,7 +337,9 @@ def test_svg_paths_become_strokes(tmp_path):
     assert len(kinds(s, JUNCTION)) == 1  # the hook starts on the bar
     assert len(ends) == 2 + 1 + 2 + 2  # bar, hook end, wave, polyline; the circle has none
     again = SvgInk(tmp_path, img_size=64, seed=0).render([0, 0])
-    assert torch.equal(again["image"][1], s["image"]) and torch.equal(again["skeleton"][0], s["skeleton"])
+    assert torch.equal(again["image"][1], s["image"]) and torch.equal(
+        again["skeleton"][0], s["skeleton"]
+    )
 
 
 def test_bad_svg_files_get_one_line_errors(tmp_path):
@@ -322,6 +366,7 @@ def test_bad_svg_files_get_one_line_errors(tmp_path):
 
 # ---------------------------------------------------------------- cases found in review
 
+
 def test_every_corner_of_a_staircase_and_a_square():
     stairs = draw([([[10, 10], [20, 10], [20, 20], [30, 20], [30, 30]], 2.0)])
     assert torch.allclose(kinds(stairs, CORNER), torch.tensor([[20.0, 10], [20, 20], [30, 20]]))
@@ -332,7 +377,7 @@ def test_every_corner_of_a_staircase_and_a_square():
 def test_a_tight_smooth_turn_is_a_corner_a_gentle_one_is_not():
     t = torch.linspace(0, 1, 50)[:, None]
     p0, c, p1 = torch.tensor([20.0, 45]), torch.tensor([30.0, 5]), torch.tensor([40.0, 45])
-    tight = (1 - t) ** 2 * p0 + 2 * (1 - t) * t * c + t ** 2 * p1  # a hairpin, apex radius 2.5 px
+    tight = (1 - t) ** 2 * p0 + 2 * (1 - t) * t * c + t**2 * p1  # a hairpin, apex radius 2.5 px
     apex = kinds(draw([(tight, 2.0)]), CORNER)
     assert apex.shape == (1, 2) and torch.allclose(apex, torch.tensor([[30.0, 25.0]]), atol=0.5)
     ang = torch.linspace(0, 1.5, 60)
@@ -343,16 +388,23 @@ def test_a_tight_smooth_turn_is_a_corner_a_gentle_one_is_not():
 def test_a_stroke_crossing_itself_and_a_t_that_overshoots():
     loop = draw([([[10, 40], [50, 40], [40, 55], [30, 20]], 2.0)])
     cross = kinds(loop, CROSSING)
-    assert cross.shape == (1, 2) and torch.allclose(cross, torch.tensor([[35.7143, 40.0]]), atol=1e-3)
+    assert cross.shape == (1, 2) and torch.allclose(
+        cross, torch.tensor([[35.7143, 40.0]]), atol=1e-3
+    )
     t = draw([([[12.3, 30.6], [52.3, 30.6]], 6.0), ([[32.3, 28.6], [32.3, 50.6]], 6.0)])
-    assert torch.allclose(kinds(t, JUNCTION), torch.tensor([[32.3, 28.6]])) and len(kinds(t, CROSSING)) == 0
+    assert (
+        torch.allclose(kinds(t, JUNCTION), torch.tensor([[32.3, 28.6]]))
+        and len(kinds(t, CROSSING)) == 0
+    )
 
 
 def test_skeleton_stays_connected_where_the_major_axis_changes_and_reaches_the_ends():
     s = draw([([[27.92, 43.33], [26.42, 45.28], [24.42, 46.72]], 2.0)], size=(64, 64))
     assert s["skeleton"][45, 26] == 1 and s["skeleton"][44, 27] == 1 and s["skeleton"][45, 25] == 1
     short = draw([([[10.6, 20.5], [30.4, 20.5]], 2.0)])
-    assert short["skeleton"][20, 10] == 1 and short["skeleton"][20, 30] == 1  # the pixels of the ends
+    assert (
+        short["skeleton"][20, 10] == 1 and short["skeleton"][20, 30] == 1
+    )  # the pixels of the ends
     assert short["skeleton"].sum() == 21
     dot = draw([([[10.0, 10.0], [10.0, 10.0], [30.0, 10.0]], 3.0)])  # a repeated point
     on = dot["tangent_mask"] > 0
@@ -377,7 +429,8 @@ def _eight_connected_parts(mask: torch.Tensor) -> int:
 
 
 def test_skeleton_has_no_gap_at_the_tip_of_a_sharp_reversal():
-    # both arms run mostly along x and turn back at x = 50.2: neither reaches the tip column's centre
+    # both arms run mostly along x and turn back at x = 50.2: neither reaches the tip column's
+    # centre
     v = draw([([[10.0, 20.0], [50.2, 24.3], [10.0, 28.0]], 2.0)], size=(64, 64))
     assert v["skeleton"][24, 50] == 1
     assert _eight_connected_parts(v["skeleton"]) == 1
@@ -400,9 +453,11 @@ def test_svg_path_syntax_edge_cases(tmp_path):
         parse_path("M0 0 L 10 0 Z 5 5")  # used to loop forever
     with pytest.raises(ValueError, match="unknown path command 'X'"):
         parse_path("M0 0 X 10 10")
-    (arc, _), = parse_path("M0,0 A 40 40 0 0150 50")  # flags written without separators
+    ((arc, _),) = parse_path("M0,0 A 40 40 0 0150 50")  # flags written without separators
     assert np.allclose(arc[-1][3], (50, 50))
-    (implicit, _), = parse_path("m10 10 20 20 10 -10")  # pairs after a move are line-tos
+    ((implicit, _),) = parse_path("m10 10 20 20 10 -10")  # pairs after a move are line-tos
     assert np.allclose([p[3] for p in implicit], [(30, 30), (40, 20)])
-    (tmp_path / "loop.svg").write_text('<svg viewBox="0 0 100 100"><path d="M 30 30 C 90 0 90 60 30 30"/></svg>')
+    (tmp_path / "loop.svg").write_text(
+        '<svg viewBox="0 0 100 100"><path d="M 30 30 C 90 0 90 60 30 30"/></svg>'
+    )
     assert SvgInk(tmp_path)[0]["skeleton"].sum() > 30  # a cubic whose ends meet is not a dot

@@ -1,4 +1,5 @@
-"""Legacy compatibility: old checkpoint layouts A-D, safe loading, migration, comparison, old scripts."""
+"""Legacy compatibility: old checkpoint layouts A-D, safe loading, migration, comparison, old
+scripts."""
 
 import pickle
 import sys
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from test_training import tiny
 
 from inktrace.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 from inktrace.checkpoint.legacy import MIGRATIONS, detect_layout, infer_model_config, to_layout_b
@@ -17,8 +19,6 @@ from inktrace.cli.train import main as train_main
 from inktrace.config import Config
 from inktrace.model import InkTraceNet
 from inktrace.training import DenseTrainer
-
-from test_training import tiny
 
 
 def trained(full=True):
@@ -40,31 +40,62 @@ def write_layout(path, layout, full=True, prefix=""):
     if layout == "A":
         obj = {prefix + k: v for k, v in sd.items()}
     elif layout == "B":
-        obj = {"epoch": 2, "model_state_dict": sd, "optimizer_state_dict": opt.state_dict(), "loss": np.float64(0.5),
-               "config": {"embed_dim": 4, "num_layers": 2, "lr": np.float32(1e-3), "batch_size": 4, "epochs": 5,
-                          "stage": 2}}
+        obj = {
+            "epoch": 2,
+            "model_state_dict": sd,
+            "optimizer_state_dict": opt.state_dict(),
+            "loss": np.float64(0.5),
+            "config": {
+                "embed_dim": 4,
+                "num_layers": 2,
+                "lr": np.float32(1e-3),
+                "batch_size": 4,
+                "epochs": 5,
+                "stage": 2,
+            },
+        }
     elif layout == "C":
-        obj = {"model": sd, "optimizer": opt.state_dict(), "scheduler": {"last_epoch": 9, "base_lrs": [1e-3]},
-               "config": {"model": {"embed_dim": 4, "num_layers": 2, "legacy_knob": 1},
-                          "training": {"lr": 2e-3, "batch_size": 4}, "data": {"img_size": 32}},
-               "epoch": 3, "best_loss": np.float32(0.25)}
-    else:  # D: Lightning; hyper_parameters pickled as lightning's AttributeDict (not installed here)
+        obj = {
+            "model": sd,
+            "optimizer": opt.state_dict(),
+            "scheduler": {"last_epoch": 9, "base_lrs": [1e-3]},
+            "config": {
+                "model": {"embed_dim": 4, "num_layers": 2, "legacy_knob": 1},
+                "training": {"lr": 2e-3, "batch_size": 4},
+                "data": {"img_size": 32},
+            },
+            "epoch": 3,
+            "best_loss": np.float32(0.25),
+        }
+    else:  # D: Lightning; hyper_parameters pickled as lightning's AttributeDict
+        # (not installed here)
         mod = types.ModuleType("lightning_fabric.utilities.data")
 
         class AttributeDict(dict):
             pass
+
         AttributeDict.__module__, AttributeDict.__qualname__ = mod.__name__, "AttributeDict"
         mod.AttributeDict = AttributeDict
-        names = ["lightning_fabric", "lightning_fabric.utilities", "lightning_fabric.utilities.data"]
+        names = [
+            "lightning_fabric",
+            "lightning_fabric.utilities",
+            "lightning_fabric.utilities.data",
+        ]
         for n in names:
             sys.modules[n] = sys.modules.get(n) or types.ModuleType(n)
         sys.modules["lightning_fabric.utilities.data"] = mod
         try:
-            obj = {"state_dict": {"model." + k: v for k, v in sd.items()}, "optimizer_states": [opt.state_dict()],
-                   "lr_schedulers": [{"last_epoch": 6}], "epoch": 1, "global_step": 6,
-                   "hyper_parameters": AttributeDict(config={"model": {"embed_dim": 4, "num_layers": 2},
-                                                             "training": {"lr": 1e-3}}),
-                   "pytorch-lightning_version": "2.1.0"}
+            obj = {
+                "state_dict": {"model." + k: v for k, v in sd.items()},
+                "optimizer_states": [opt.state_dict()],
+                "lr_schedulers": [{"last_epoch": 6}],
+                "epoch": 1,
+                "global_step": 6,
+                "hyper_parameters": AttributeDict(
+                    config={"model": {"embed_dim": 4, "num_layers": 2}, "training": {"lr": 1e-3}}
+                ),
+                "pytorch-lightning_version": "2.1.0",
+            }
             torch.save(obj, path)
         finally:
             for n in names:
@@ -78,7 +109,9 @@ def same(a, b):
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.parametrize("layout, prefix", [("A", ""), ("A", "module._orig_mod."), ("B", ""), ("C", ""), ("D", "")])
+@pytest.mark.parametrize(
+    "layout, prefix", [("A", ""), ("A", "module._orig_mod."), ("B", ""), ("C", ""), ("D", "")]
+)
 def test_every_layout_loads_with_exact_weights_and_a_report(tmp_path, layout, prefix, capsys):
     path = tmp_path / "old.pth"
     model, _ = write_layout(path, layout, prefix=prefix)
@@ -103,7 +136,11 @@ def test_migrate_writes_the_current_format(tmp_path, layout, capsys):
     out = capsys.readouterr().out
     assert f"layout {layout}" in out and "written:" in out
     ckpt = torch.load(new, weights_only=True)  # plain values only: NumPy scalars became numbers
-    assert ckpt["format"] == "inktrace" and ckpt["format_version"] == 1 and ckpt["migrated_from"]["layout"] == layout
+    assert (
+        ckpt["format"] == "inktrace"
+        and ckpt["format_version"] == 1
+        and ckpt["migrated_from"]["layout"] == layout
+    )
     assert same(ckpt["model"], model.state_dict())
     assert "migration" not in load_checkpoint(new)
     assert migrate_main([str(old), str(new)]) == 2  # never overwrites without --force
@@ -116,7 +153,11 @@ def test_resume_continues_the_epoch_count_and_optimizer_state(tmp_path, layout, 
     path = tmp_path / "old" / "ckpt.pth"
     path.parent.mkdir()
     model, opt = write_layout(path, layout)
-    t = DenseTrainer(tiny(tmp_path, overrides={"training.epochs": 6, "model.dropout": 0.0}), resume=path, verbose=False)
+    t = DenseTrainer(
+        tiny(tmp_path, overrides={"training.epochs": 6, "model.dropout": 0.0}),
+        resume=path,
+        verbose=False,
+    )
     assert t.state.epoch == epoch and t.state.batch_in_epoch == 0
     assert t.state.global_step == (step if step is not None else epoch * t.steps_per_epoch)
     assert same(t.model.state_dict(), model.state_dict())
@@ -136,19 +177,42 @@ def test_init_from_a_structural_layout_b_file_transfers_and_reports(tmp_path, ca
     assert "layout B" in out and "missing in checkpoint" in out
     own = t.model.state_dict()
     assert all(torch.equal(own[k], v) for k, v in structural.state_dict().items())
-    assert t.state.init_report["missing"] and all(k.startswith(("heads.keypoints", "heads.width", "heads.offset"))
-                                            for k in t.state.init_report["missing"])
+    assert t.state.init_report["missing"] and all(
+        k.startswith(("heads.keypoints", "heads.width", "heads.offset"))
+        for k in t.state.init_report["missing"]
+    )
 
 
 def test_layout_b_writer_round_trips_through_the_reader(tmp_path):
     model, opt = trained(full=True)
-    cfg = Config.from_dict({"stage": "dense", "model": {"embed_dim": 4, "num_layers": 2},
-                            "training": {"lr": 2e-3, "batch_size": 4, "epochs": 7}, "data": {"curriculum_stage": 3}})
-    save_checkpoint({"model": model.state_dict(), "optimizer": opt.state_dict(), "config": cfg.to_dict(),
-                     "stage": "dense", "epoch": 5}, tmp_path / "new.ckpt")
+    cfg = Config.from_dict(
+        {
+            "stage": "dense",
+            "model": {"embed_dim": 4, "num_layers": 2},
+            "training": {"lr": 2e-3, "batch_size": 4, "epochs": 7},
+            "data": {"curriculum_stage": 3},
+        }
+    )
+    save_checkpoint(
+        {
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "config": cfg.to_dict(),
+            "stage": "dense",
+            "epoch": 5,
+        },
+        tmp_path / "new.ckpt",
+    )
     old = to_layout_b(load_checkpoint(tmp_path / "new.ckpt"), 0.25)
     assert set(old) == {"epoch", "model_state_dict", "optimizer_state_dict", "loss", "config"}
-    assert old["config"] == {"embed_dim": 4, "num_layers": 2, "lr": 2e-3, "batch_size": 4, "epochs": 7, "stage": 3}
+    assert old["config"] == {
+        "embed_dim": 4,
+        "num_layers": 2,
+        "lr": 2e-3,
+        "batch_size": 4,
+        "epochs": 7,
+        "stage": 3,
+    }
     torch.save(old, tmp_path / "best_dense_model.pth")
     back = load_checkpoint(tmp_path / "best_dense_model.pth")
     assert back["migration"]["layout"] == "B" and back["stage"] == "dense"
@@ -165,13 +229,20 @@ def test_a_pickle_that_would_run_code_is_refused_without_running(tmp_path):
     class Evil:
         def __reduce__(self):
             import os
+
             return (os.system, (f"touch {marker}",))
 
     path = tmp_path / "evil.pth"
     with open(path, "wb") as f:
         torch.save({"model": Evil()}, f)
     for load in (load_checkpoint, InkTraceNet.load_from_checkpoint):
-        with pytest.raises(CheckpointError, match=r"evil.pth: not a readable checkpoint \(refused: it needs posix.system, which is not on the allow-list"):
+        with pytest.raises(
+            CheckpointError,
+            match=(
+                r"evil.pth: not a readable checkpoint \(refused: it needs posix.system, "
+                r"which is not on the allow-list"
+            ),
+        ):
             load(path)
     assert not marker.exists()
     truncated = tmp_path / "cut.pth"
@@ -186,22 +257,30 @@ def test_a_pickle_that_would_run_code_is_refused_without_running(tmp_path):
 
 def test_architecture_inference_and_registry():
     model = InkTraceNet(embed_dim=8, num_layers=3, full_heads=False, norm="batch")
-    assert infer_model_config(model.state_dict()) == {"embed_dim": 8, "num_layers": 3, "full_heads": False,
-                                                      "norm": "batch"}
+    assert infer_model_config(model.state_dict()) == {
+        "embed_dim": 8,
+        "num_layers": 3,
+        "full_heads": False,
+        "norm": "batch",
+    }
     assert sorted(MIGRATIONS) == [0]  # version 0 (layouts A-D) -> 1; a new format adds one entry
 
 
 def test_compare_across_formats(tmp_path, capsys):
     old = tmp_path / "old.pth"
     write_layout(old, "B")
-    DenseTrainer(tiny(tmp_path, overrides={"training.epochs": 1, "model.embed_dim": 4}), verbose=False).fit()
+    DenseTrainer(
+        tiny(tmp_path, overrides={"training.epochs": 1, "model.embed_dim": 4}), verbose=False
+    ).fit()
     new = tmp_path / "run" / "ck" / "dense" / "last.ckpt"
     assert compare_main([str(old), str(new), "--all"]) == 0
     out = capsys.readouterr().out
     assert "legacy B (old train_structural.py / train_dense.py)" in out and "inktrace v1" in out
     assert "settings that differ:" in out and "training.epochs" in out
     assert "heads.skeleton.2" in out and "weight distance" in out
-    assert f"{InkTraceNet(embed_dim=4, num_layers=2).get_num_params():,}" in out  # parameters, not buffers
+    assert (
+        f"{InkTraceNet(embed_dim=4, num_layers=2).get_num_params():,}" in out
+    )  # parameters, not buffers
     assert compare_main([str(old)]) == 2
 
 
@@ -210,22 +289,63 @@ def test_old_two_script_chain_runs_unchanged(tmp_path, monkeypatch, capsys):
     cfg = tiny(tmp_path).to_dict()
     cfg["checkpoint"]["save_dir"] = "checkpoints"
     cfg["logging"]["log_dir"] = "runs"
-    cfg["stages"] = {"structural": {"model": {"mask_ratio": 0.5, "mask_patch_size": 4}}, "dense": {}}
+    cfg["stages"] = {
+        "structural": {"model": {"mask_ratio": 0.5, "mask_patch_size": 4}},
+        "dense": {},
+    }
     cfg.pop("stage"), cfg.pop("init_from")
     (tmp_path / "old.yaml").write_text(yaml.safe_dump(cfg))
     common = ["--config", "old.yaml"]
-    assert structural_main(["--from-scratch", "--embed-dim", "4", "--num-layers", "2", "--lr", "1e-3", "--epochs", "1",
-                            *common]) == 0
+    assert (
+        structural_main(
+            [
+                "--from-scratch",
+                "--embed-dim",
+                "4",
+                "--num-layers",
+                "2",
+                "--lr",
+                "1e-3",
+                "--epochs",
+                "1",
+                *common,
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
-    assert "python train.py --config old.yaml --stage structural --init_from none --lr 0.001 --epochs 1" in out
+    assert (
+        "python train.py --config old.yaml --stage structural --init_from none "
+        "--lr 0.001 --epochs 1" in out
+    )
     best_structural = tmp_path / "checkpoints" / "best_structural.pth"
     b = torch.load(best_structural, weights_only=True)
     assert {"epoch", "model_state_dict", "optimizer_state_dict", "loss", "config"} <= set(b)
     assert b["config"]["embed_dim"] == 4
-    assert dense_main(["--init_from", "checkpoints/best_structural.pth", "--embed_dim", "4", "--num_layers", "2",
-                       "--lr", "5e-4", "--epochs", "1", "--stage", "2", *common]) == 0
+    assert (
+        dense_main(
+            [
+                "--init_from",
+                "checkpoints/best_structural.pth",
+                "--embed_dim",
+                "4",
+                "--num_layers",
+                "2",
+                "--lr",
+                "5e-4",
+                "--epochs",
+                "1",
+                "--stage",
+                "2",
+                *common,
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
-    assert "--set data.curriculum_stage=2 --set curriculum.enabled=false" in out and "layout B" in out
+    assert (
+        "--set data.curriculum_stage=2 --set curriculum.enabled=false" in out and "layout B" in out
+    )
     d = torch.load(tmp_path / "checkpoints" / "best_dense_model.pth", weights_only=True)
     assert d["config"]["stage"] == 2 and "heads.width.2.bias" in d["model_state_dict"]
     log = (tmp_path / "runs" / "dense" / "training_config.json").read_text()
@@ -236,7 +356,12 @@ def test_old_two_script_chain_runs_unchanged(tmp_path, monkeypatch, capsys):
     assert dense_main(["--resume", "x.pth", "--from-scratch", *common]) == 2
     assert "--resume excludes --init_from and --from-scratch" in capsys.readouterr().err
     # the old guide's train_pl.py command line is train.py's
-    assert train_main(["--config", "old.yaml", "--stage", "dense", "--print-config"], prog="train_pl.py") == 0
+    assert (
+        train_main(
+            ["--config", "old.yaml", "--stage", "dense", "--print-config"], prog="train_pl.py"
+        )
+        == 0
+    )
 
 
 def test_resume_from_bare_weights_starts_at_epoch_zero_with_a_fresh_optimizer(tmp_path, capsys):
@@ -250,6 +375,7 @@ def test_resume_from_bare_weights_starts_at_epoch_zero_with_a_fresh_optimizer(tm
 
 def test_compare_counts_parameters_not_batch_norm_statistics(tmp_path):
     from inktrace.checkpoint.compare import describe
+
     model = InkTraceNet(embed_dim=4, num_layers=2, norm="batch")
     torch.save(model.state_dict(), tmp_path / "bn.pth")
     assert describe(tmp_path / "bn.pth")["parameters"] == model.get_num_params()

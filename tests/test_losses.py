@@ -6,7 +6,15 @@ import pytest
 import torch
 
 from inktrace.data import SyntheticInk
-from inktrace.losses import LOG_NAMES, InkLoss, keypoint_loss, offset_loss, peak_mask, skeleton_loss, tangent_loss
+from inktrace.losses import (
+    LOG_NAMES,
+    InkLoss,
+    keypoint_loss,
+    offset_loss,
+    peak_mask,
+    skeleton_loss,
+    tangent_loss,
+)
 
 BIG = 30.0  # a logit saturating the sigmoid
 
@@ -17,7 +25,10 @@ def batch():
 
 
 def perfect(batch, full=True):
-    out = {"skeleton_logits": (batch["skeleton"] * 2 - 1) * BIG, "tangent": batch["tangent"].clone()}
+    out = {
+        "skeleton_logits": (batch["skeleton"] * 2 - 1) * BIG,
+        "tangent": batch["tangent"].clone(),
+    }
     # the tangent target is zero outside its mask: any unit vector there
     out["tangent"][:, 0] += (batch["tangent_mask"] == 0).float()
     if full:
@@ -39,7 +50,11 @@ def test_structural_heads_give_two_terms_and_ignore_missing_weights(batch):
     out = perfect(batch, full=False)
     out["tangent"] = -out["tangent"]
     terms = InkLoss({"skeleton": 1.0, "tangent": 3.0})(out, batch)
-    assert math.isclose(float(terms["total"]), float(terms["skeleton"]) + 3.0 * float(terms["tangent"]), rel_tol=1e-6)
+    assert math.isclose(
+        float(terms["total"]),
+        float(terms["skeleton"]) + 3.0 * float(terms["tangent"]),
+        rel_tol=1e-6,
+    )
 
 
 def test_weights_come_from_the_config_and_unknown_terms_are_refused(batch):
@@ -47,8 +62,14 @@ def test_weights_come_from_the_config_and_unknown_terms_are_refused(batch):
     out["width"] = out["width"] + 1.0
     out["offset"] = out["offset"] + 0.25
     terms = InkLoss({"width": 2.0, "offset": 0.0})(out, batch)
-    assert math.isclose(float(terms["total"]), 2.0 * float(terms["width"]) + 10 * float(terms["skeleton"]) +
-                        5 * float(terms["keypoints"]) + 2 * float(terms["tangent"]), rel_tol=1e-5)
+    assert math.isclose(
+        float(terms["total"]),
+        2.0 * float(terms["width"])
+        + 10 * float(terms["skeleton"])
+        + 5 * float(terms["keypoints"])
+        + 2 * float(terms["tangent"]),
+        rel_tol=1e-5,
+    )
     assert math.isclose(float(terms["width"]), 0.5, rel_tol=1e-5)  # smooth L1 at 1 px error, beta 1
     assert set(LOG_NAMES) == {"skeleton", "keypoints", "tangent", "width", "offset"}
     with pytest.raises(ValueError, match="unknown term"):
@@ -62,7 +83,7 @@ def test_skeleton_loss_grows_with_error_and_balances_classes():
     vals = []
     for flips in (0, 3, 6, 12):
         logits = good.clone()
-        logits[0, 8, 2:2 + flips] = -5  # missed centreline pixels
+        logits[0, 8, 2 : 2 + flips] = -5  # missed centreline pixels
         vals.append(float(skeleton_loss(logits, target)))
     assert vals == sorted(vals) and vals[-1] > 10 * vals[0]
     # predicting "no ink" everywhere is heavily penalised despite 95% of pixels being background
@@ -89,7 +110,9 @@ def test_tangent_loss_is_one_minus_cos_of_twice_the_angle_and_masked():
     for delta in (0.0, 0.2, math.pi / 4, math.pi / 2):
         pred = torch.stack([torch.cos(2 * (theta + delta)), torch.sin(2 * (theta + delta))], 1)
         pred[:, :, 2:] = -target[:, :, 2:]  # outside the mask: ignored
-        assert math.isclose(float(tangent_loss(pred, target, mask)), 1 - math.cos(2 * delta), abs_tol=1e-6)
+        assert math.isclose(
+            float(tangent_loss(pred, target, mask)), 1 - math.cos(2 * delta), abs_tol=1e-6
+        )
     # undirected: theta and theta + pi are the same direction
     pred = torch.stack([torch.cos(2 * (theta + math.pi)), torch.sin(2 * (theta + math.pi))], 1)
     assert float(tangent_loss(pred, target, mask)) < 1e-6
@@ -112,6 +135,7 @@ def test_offset_loss_counts_only_masked_pixels_and_grows():
 
 def test_losses_backpropagate_through_a_model(batch):
     from inktrace.model import InkTraceNet
+
     torch.manual_seed(0)
     model = InkTraceNet(embed_dim=8, num_layers=2)
     terms = InkLoss()(model(batch["image"]), batch)

@@ -62,11 +62,22 @@ def test_perfect_prediction():
     sk = line()
     pts = [[[5.5, 10.5, 0], [20.5, 10.5, 0], [12.5, 10.5, 3]]]
     batch = batch_of(sk, pts)
-    pred = {"skeleton": sk, "keypoints": heat_at([(0, 0, 10, 5), (0, 0, 10, 20), (0, 1, 10, 12)]),
-            "offset": batch["offset"].clone()}
+    pred = {
+        "skeleton": sk,
+        "keypoints": heat_at([(0, 0, 10, 5), (0, 0, 10, 20), (0, 1, 10, 12)]),
+        "offset": batch["offset"].clone(),
+    }
     r = metrics_of(pred, batch)
-    assert r == {"iou": 1.0, "precision": 1.0, "recall": 1.0, "f1": 1.0, "kp_topo_recall": 1.0,
-                 "kp_geo_recall": 1.0, "centre_error": 0.0, "spurs": 0.0}
+    assert r == {
+        "iou": 1.0,
+        "precision": 1.0,
+        "recall": 1.0,
+        "f1": 1.0,
+        "kp_topo_recall": 1.0,
+        "kp_geo_recall": 1.0,
+        "centre_error": 0.0,
+        "spurs": 0.0,
+    }
 
 
 def test_one_pixel_shift_is_within_tolerance_two_is_not():
@@ -76,8 +87,11 @@ def test_one_pixel_shift_is_within_tolerance_two_is_not():
     r = metrics_of({"skeleton": line(rows=(12,))}, gt)
     assert r["iou"] == 0.0 and r["precision"] == 0.0 and r["recall"] == 0.0 and r["f1"] == 0.0
     # diagonal neighbours match too, after the axis neighbours: dots shifted diagonally all match, a
-    # line shifted diagonally matches 15 of 16 (its last pixel's diagonal partner went to an axis match)
-    dots = metrics_of({"skeleton": line(rows=(11,), cols=(6, 9, 12))}, batch_of(line(rows=(10,), cols=(5, 8, 11))))
+    # line shifted diagonally matches 15 of 16 (its last pixel's diagonal partner went to an axis
+    # match)
+    dots = metrics_of(
+        {"skeleton": line(rows=(11,), cols=(6, 9, 12))}, batch_of(line(rows=(10,), cols=(5, 8, 11)))
+    )
     assert dots["precision"] == 1.0 and dots["recall"] == 1.0
     r = metrics_of({"skeleton": line(rows=(11,), cols=range(6, 22))}, gt)
     assert r["precision"] == 15 / 16 and r["recall"] == 15 / 16
@@ -134,14 +148,17 @@ def test_accumulation_sums_counts_not_batch_averages():
     r = m.compute()
 
     cat = concat_batches([b1, b2])
-    whole = metrics_of({"skeleton": torch.cat([pred1, pred2]), "keypoints": torch.cat([kp1, kp2])}, cat)
+    whole = metrics_of(
+        {"skeleton": torch.cat([pred1, pred2]), "keypoints": torch.cat([kp1, kp2])}, cat
+    )
     assert r == pytest.approx(whole, nan_ok=True)
     # the numbers: |G| = 16 + 6 + 30, |P| = 18 + 12 + 25, matched = 16 + 6 + 0
     assert r["precision"] == pytest.approx(22 / 55) and r["recall"] == pytest.approx(22 / 52)
     assert r["iou"] == pytest.approx(22 / (18 + 12 + 55))
     assert r["kp_topo_recall"] == pytest.approx(3 / 5) and r["kp_geo_recall"] == 0.0
     # spurs: image 1's branch and image 3's end (22, 24), 5.4 px from the gt end (29.5, 20.5); its
-    # other end is 2 px from (0.5, 20.5), and image 2's thick prediction has no pixel with one neighbour
+    # other end is 2 px from (0.5, 20.5), and image 2's thick prediction has no pixel with one
+    # neighbour
     assert r["spurs"] == pytest.approx(2 / 3)
     # averages of per-batch values would differ
     assert r["precision"] != pytest.approx((22 / 30 + 0.0) / 2)
@@ -150,8 +167,12 @@ def test_accumulation_sums_counts_not_batch_averages():
 
 def test_keypoint_radius_and_one_to_one():
     batch = batch_of(line(), [[[10.5, 10.5, 0]]])
-    hit = metrics_of({"skeleton": line(), "keypoints": heat_at([(0, 0, 10, 12)])}, batch)  # 2 px off
-    miss = metrics_of({"skeleton": line(), "keypoints": heat_at([(0, 0, 10, 14)])}, batch)  # 4 px off
+    hit = metrics_of(
+        {"skeleton": line(), "keypoints": heat_at([(0, 0, 10, 12)])}, batch
+    )  # 2 px off
+    miss = metrics_of(
+        {"skeleton": line(), "keypoints": heat_at([(0, 0, 10, 14)])}, batch
+    )  # 4 px off
     assert hit["kp_topo_recall"] == 1.0 and miss["kp_topo_recall"] == 0.0
     # two predictions near one point count once; the geo channel does not match topo points
     two = heat_at([(0, 0, 10, 9), (0, 0, 10, 12)])
@@ -163,20 +184,25 @@ def test_keypoint_radius_and_one_to_one():
 
 
 def test_keypoint_matching_is_greedy_by_distance():
-    # gt A at x=10.5, B at x=13.0; predictions at x=12.5 (0.5 px from B, 2 from A) and x=15.5 (2.5 px
-    # from B, 5 from A): greedy pairs 12.5-B first and leaves 15.5 nothing (a maximum matching would
-    # find both)
+    # gt A at x=10.5, B at x=13.0; predictions at x=12.5 (0.5 px from B, 2 from A) and x=15.5
+    # (2.5 px from B, 5 from A): greedy pairs 12.5-B first and leaves 15.5 nothing (a maximum
+    # matching would find both)
     batch = batch_of(line(), [[[10.5, 10.5, 0], [13.0, 10.5, 1]]])
-    r = metrics_of({"skeleton": line(), "keypoints": heat_at([(0, 0, 10, 12), (0, 0, 10, 15)])}, batch)
+    r = metrics_of(
+        {"skeleton": line(), "keypoints": heat_at([(0, 0, 10, 12), (0, 0, 10, 15)])}, batch
+    )
     assert r["kp_topo_recall"] == 0.5
 
 
 def test_keypoint_padding_rows_are_skipped():
-    # image 1 lists one far point and a padding row (-1, -1, -1) that a peak at (0.5, 0.5) would reach
+    # image 1 lists one far point and a padding row (-1, -1, -1) that a peak at (0.5, 0.5) would
+    # reach
     batch = batch_of(line(B=2), [[[5.5, 10.5, 0], [20.5, 10.5, 2]], [[30.5, 30.5, 1]]])
     assert batch["points"][1, 1].tolist() == [-1.0, -1.0, -1.0]
     kp = heat_at([(0, 0, 10, 5), (0, 0, 10, 20), (1, 0, 0, 0)], B=2)
-    assert metrics_of({"skeleton": line(B=2), "keypoints": kp}, batch)["kp_topo_recall"] == pytest.approx(2 / 3)
+    assert metrics_of({"skeleton": line(B=2), "keypoints": kp}, batch)[
+        "kp_topo_recall"
+    ] == pytest.approx(2 / 3)
 
 
 def test_peaks_are_local_maxima_above_threshold():
@@ -204,12 +230,15 @@ def test_centre_error_measures_across_the_line():
     assert metrics_of({"skeleton": sk}, batch)["centre_error"] == pytest.approx(0.25)
     # where the tangent is masked (junctions) the whole distance counts
     junction = batch_of(sk, offset=gt_off, tangent_mask=torch.zeros(1, H, W))
-    assert metrics_of({"skeleton": sk, "offset": pred_off}, junction)["centre_error"] == pytest.approx(
-        math.hypot(0.3, 0.1))
+    assert metrics_of({"skeleton": sk, "offset": pred_off}, junction)[
+        "centre_error"
+    ] == pytest.approx(math.hypot(0.3, 0.1))
     # predicted pixels outside the gt mask are not measured
     far = sk.clone()
     far[0, 25, 5:10] = 1
-    assert metrics_of({"skeleton": far, "offset": pred_off}, batch)["centre_error"] == pytest.approx(0.1)
+    assert metrics_of({"skeleton": far, "offset": pred_off}, batch)[
+        "centre_error"
+    ] == pytest.approx(0.1)
 
 
 def test_centre_error_uses_the_half_angle_of_the_tangent():
@@ -222,9 +251,13 @@ def test_centre_error_uses_the_half_angle_of_the_tangent():
     batch = batch_of(sk, tangent=tan)
     off = torch.zeros(1, 2, H, W)
     off[0, 0], off[0, 1] = 0.1, -0.1
-    assert metrics_of({"skeleton": sk, "offset": off}, batch)["centre_error"] == pytest.approx(math.sqrt(0.02))
+    assert metrics_of({"skeleton": sk, "offset": off}, batch)["centre_error"] == pytest.approx(
+        math.sqrt(0.02)
+    )
     off[0, 1] = 0.1  # along the line: no error
-    assert metrics_of({"skeleton": sk, "offset": off}, batch)["centre_error"] == pytest.approx(0.0, abs=1e-12)
+    assert metrics_of({"skeleton": sk, "offset": off}, batch)["centre_error"] == pytest.approx(
+        0.0, abs=1e-12
+    )
 
 
 def test_spurs():
@@ -239,9 +272,12 @@ def test_spurs():
     near[0, 11, 7], near[0, 12, 7] = 1, 1
     r = metrics_of({"skeleton": torch.cat([pred, near])}, batch_of(torch.cat([gt, gt]), ends * 2))
     assert r["spurs"] == 0.5
-    # a line that runs out of the image lists no end there: its gt skeleton end excuses the prediction's
+    # a line that runs out of the image lists no end there: its gt skeleton end excuses the
+    # prediction's
     out = line(rows=(10,), cols=range(5, W))
-    r = metrics_of({"skeleton": line(rows=(10,), cols=range(5, W - 1))}, batch_of(out, [[[5.5, 10.5, 0]]]))
+    r = metrics_of(
+        {"skeleton": line(rows=(10,), cols=range(5, W - 1))}, batch_of(out, [[[5.5, 10.5, 0]]])
+    )
     assert r["spurs"] == 0.0
     # geo points do not excuse an end
     r = metrics_of({"skeleton": pred}, batch_of(gt, [ends[0] + [[13.5, 12.5, 3]]]))
@@ -264,7 +300,10 @@ def test_state_dict_round_trip_and_merge():
     assert c.compute() == a.compute()
     c.merge(b)
     both = InkMetrics()
-    both.update({"skeleton": torch.cat([line(rows=(10, 11)), line(rows=(12,))])}, batch_of(torch.cat([line(), line()])))
+    both.update(
+        {"skeleton": torch.cat([line(rows=(10, 11)), line(rows=(12,))])},
+        batch_of(torch.cat([line(), line()])),
+    )
     assert c.compute() == pytest.approx(both.compute(), nan_ok=True)
     before = a.counts.clone()
     state["counts"] += 1  # a copy: changing it does not change the metric
@@ -288,7 +327,9 @@ def test_reduce_runs_one_all_reduce_in_a_process_group(tmp_path):
     dist = torch.distributed
     if not dist.is_available() or dist.is_initialized():
         pytest.skip("needs torch.distributed and no process group yet")
-    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    dist.init_process_group(
+        "gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1
+    )
     try:
         m = InkMetrics()
         m.update({"skeleton": line(rows=(10, 11))}, batch_of(line()))
@@ -312,8 +353,9 @@ def test_real_targets_score_perfectly():
 
 
 def test_close_topo_points_share_one_heatmap_peak():
-    # the documented ceiling of kp recall: in this image two junctions 1.6 px apart (the engine merges
-    # topo points only below 1.5 px) have 8-neighbouring peak pixels, so 3x3 NMS keeps one peak
+    # the documented ceiling of kp recall: in this image two junctions 1.6 px apart (the engine
+    # merges topo points only below 1.5 px) have 8-neighbouring peak pixels, so 3x3 NMS keeps one
+    # peak
     b = SyntheticInk(6, 64, 64, seed=0).render([18])
     m = InkMetrics()
     m.update({"skeleton": b["skeleton"], "keypoints": b["keypoints"]}, b)

@@ -82,7 +82,9 @@ def test_masking_only_in_training_and_hidden_ink_is_invisible():
     vis = out["visible"]
     y = torch.where(vis > 0, x, torch.rand_like(x))
     model.eval()
-    assert torch.allclose(model(x, visible=vis)["skeleton_logits"], model(y, visible=vis)["skeleton_logits"])
+    assert torch.allclose(
+        model(x, visible=vis)["skeleton_logits"], model(y, visible=vis)["skeleton_logits"]
+    )
 
 
 def test_freeze_and_unfreeze_encoder():
@@ -111,7 +113,9 @@ def test_predict_on_uint8_png_sized_array_and_restores_mode():
     maps = model.predict(img)
     assert model.training
     assert maps["skeleton"].shape == (1, 45, 70) and maps["keypoints"].shape == (1, 2, 45, 70)
-    assert maps["tangent"].shape == maps["offset"].shape == (1, 2, 45, 70) and maps["width"].shape == (1, 45, 70)
+    assert maps["tangent"].shape == maps["offset"].shape == (1, 2, 45, 70) and maps[
+        "width"
+    ].shape == (1, 45, 70)
     assert all(v.dtype == np.float32 for v in maps.values())
     assert 0 <= maps["skeleton"].min() and maps["skeleton"].max() <= 1
     same = model.predict(img.astype(np.float32) / 255.0)
@@ -125,14 +129,17 @@ def test_predict_on_uint8_png_sized_array_and_restores_mode():
     assert set(tiny(full_heads=False).predict(img)) == {"skeleton", "tangent"}
 
 
-@pytest.mark.parametrize("bad, message", [
-    (np.full((8, 8), 2.0), r"values must be in \[0, 1\]"),
-    (np.full((8, 8), np.nan), "finite"),
-    (np.zeros((2, 3, 8, 8)), "grayscale"),
-    ([np.zeros((8, 8)), np.zeros((9, 8))], "sizes differ"),
-    ("image.png", "numpy array or a tensor"),
-    (np.zeros((0, 8)), "empty"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.full((8, 8), 2.0), r"values must be in \[0, 1\]"),
+        (np.full((8, 8), np.nan), "finite"),
+        (np.zeros((2, 3, 8, 8)), "grayscale"),
+        ([np.zeros((8, 8)), np.zeros((9, 8))], "sizes differ"),
+        ("image.png", "numpy array or a tensor"),
+        (np.zeros((0, 8)), "empty"),
+    ],
+)
 def test_predict_rejects_bad_input_with_one_line(bad, message):
     with pytest.raises(ValueError, match=message) as info:
         tiny().predict(bad)
@@ -144,7 +151,9 @@ def test_checkpoint_round_trip_gives_identical_outputs(tmp_path):
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.01 * torch.randn_like(p))
-    path = save_checkpoint({"model": model.state_dict(), "config": {"model": model.hparams}}, tmp_path / "m.ckpt")
+    path = save_checkpoint(
+        {"model": model.state_dict(), "config": {"model": model.hparams}}, tmp_path / "m.ckpt"
+    )
     loaded = InkTraceNet.load_from_checkpoint(path)
     assert not loaded.training and loaded.hparams == model.hparams
     x = torch.rand(2, 1, 24, 24)
@@ -166,13 +175,17 @@ def test_load_from_bad_checkpoints_names_the_file(tmp_path):
     with pytest.raises(CheckpointError, match="not an InkTrace checkpoint"):
         InkTraceNet.load_from_checkpoint(other)
     model = tiny()
-    wrong = save_checkpoint({"model": model.state_dict(), "config": {"model": {**model.hparams, "embed_dim": 16}}},
-                            tmp_path / "wrong.ckpt")
+    wrong = save_checkpoint(
+        {"model": model.state_dict(), "config": {"model": {**model.hparams, "embed_dim": 16}}},
+        tmp_path / "wrong.ckpt",
+    )
     with pytest.raises(CheckpointError, match="weights do not fit") as info:
         InkTraceNet.load_from_checkpoint(wrong)
     assert "\n" not in str(info.value)
     newer = tmp_path / "newer.ckpt"
-    torch.save({"format": "inktrace", "format_version": 99, "model": {}, "config": {"model": {}}}, newer)
+    torch.save(
+        {"format": "inktrace", "format_version": 99, "model": {}, "config": {"model": {}}}, newer
+    )
     with pytest.raises(CheckpointError, match="newer InkTrace"):
         InkTraceNet.load_from_checkpoint(newer)
 
@@ -187,7 +200,8 @@ def test_structural_weights_load_into_dense_and_keep_new_heads():
     init_width = dense.heads["width"][0].weight.clone()
     report = load_weights(dense, structural.state_dict(), strict=False)
     assert not report.unexpected and not report.mismatched
-    assert report.missing and all(k.startswith(("heads.keypoints", "heads.width", "heads.offset"))
-                                  for k in report.missing)
+    assert report.missing and all(
+        k.startswith(("heads.keypoints", "heads.width", "heads.offset")) for k in report.missing
+    )
     assert torch.equal(dense.stem[0].weight, structural.stem[0].weight)
     assert torch.equal(dense.heads["width"][0].weight, init_width)

@@ -7,9 +7,27 @@ Layers, bottom first (each imports only those above it, all at module top): ``in
 ``manager`` and ``compare``."""
 
 from ..errors import CheckpointError
-from .format import FORMAT, FORMAT_VERSION, load_checkpoint, migration_report, read_checkpoint, save_checkpoint
+from .format import (
+    FORMAT,
+    FORMAT_VERSION,
+    load_checkpoint,
+    migration_report,
+    read_checkpoint,
+    save_checkpoint,
+)
 from .manager import CheckpointManager
 from .weights import WeightsReport, load_weights, strip_prefixes
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "CheckpointError", "load_checkpoint", "read_checkpoint", "save_checkpoint",
-           "CheckpointManager", "WeightsReport", "load_weights", "strip_prefixes", "migration_report"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "CheckpointError",
+    "load_checkpoint",
+    "read_checkpoint",
+    "save_checkpoint",
+    "CheckpointManager",
+    "WeightsReport",
+    "load_weights",
+    "strip_prefixes",
+    "migration_report",
+]

@@ -21,7 +21,15 @@ from ..fileio import atomic_torch_save
 from .legacy import LAYOUT_NAMES, SAFE_GLOBALS, detect_layout, upgrade
 from .versions import FORMAT, FORMAT_VERSION, check_version
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "CheckpointError", "save_checkpoint", "load_checkpoint", "read_checkpoint"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "CheckpointError",
+    "save_checkpoint",
+    "load_checkpoint",
+    "read_checkpoint",
+]
+
 
 def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike) -> Path:
     """Write ``payload`` (with ``format``/``format_version`` added) atomically to ``path``."""
@@ -41,7 +49,9 @@ def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     except Exception as exc:  # noqa: BLE001 - any failure of an untrusted file is bad input, one line
         raise CheckpointError(f"{path}: not a readable checkpoint ({_reason(exc)})") from None
     if not isinstance(data, dict):
-        raise CheckpointError(f"{path}: not a checkpoint (holds a {type(data).__name__}, expected a dict)")
+        raise CheckpointError(
+            f"{path}: not a checkpoint (holds a {type(data).__name__}, expected a dict)"
+        )
     return data
 
 
@@ -52,8 +62,10 @@ def _reason(exc: BaseException) -> str:
     found = next((line for line in lines if "unsupported global" in line.lower()), None)
     name = re.search(r"GLOBAL ([\w.]+)", found or "")
     if name:
-        return (f"refused: it needs {name.group(1)}, which is not on the allow-list of plain values; "
-                "loading it could run code")
+        return (
+            f"refused: it needs {name.group(1)}, which is not on the allow-list of plain values; "
+            "loading it could run code"
+        )
     reason = found or (lines[0] if lines else type(exc).__name__)
     if isinstance(exc, (KeyError, IndexError)) and not found:
         reason = f"corrupt or truncated data ({type(exc).__name__}: {reason})"
@@ -89,4 +101,6 @@ def migration_report(path: str | os.PathLike, data: dict[str, Any]) -> str:
     info = data.get("migration")
     if not info:
         return ""
-    return "\n".join([f"{path}: legacy checkpoint, {info['notes'][0]}", *(f"  {n}" for n in info["notes"][1:])])
+    return "\n".join(
+        [f"{path}: legacy checkpoint, {info['notes'][0]}", *(f"  {n}" for n in info["notes"][1:])]
+    )

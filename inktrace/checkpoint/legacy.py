@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Mapping
-from typing import Any, Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,16 +43,31 @@ from ..errors import ConfigError
 from .versions import FORMAT
 from .weights import strip_prefixes
 
-__all__ = ["MIGRATIONS", "SAFE_GLOBALS", "AttributeDict", "detect_layout", "infer_model_config", "upgrade",
-           "plain", "LAYOUT_NAMES", "to_layout_b"]
+__all__ = [
+    "MIGRATIONS",
+    "SAFE_GLOBALS",
+    "AttributeDict",
+    "detect_layout",
+    "infer_model_config",
+    "upgrade",
+    "plain",
+    "LAYOUT_NAMES",
+    "to_layout_b",
+]
 
 
-LAYOUT_NAMES = {"A": "bare weights", "B": "old train_structural.py / train_dense.py", "C": "early unified train.py",
-                "D": "Lightning (train_pl.py)", "inktrace": "InkTrace"}
+LAYOUT_NAMES = {
+    "A": "bare weights",
+    "B": "old train_structural.py / train_dense.py",
+    "C": "early unified train.py",
+    "D": "Lightning (train_pl.py)",
+    "inktrace": "InkTrace",
+}
 
 
 class AttributeDict(dict):
-    """Stand-in for Lightning's ``AttributeDict`` (a dict with attribute access) in old hyper-parameters."""
+    """Stand-in for Lightning's ``AttributeDict`` (a dict with attribute access) in old
+    hyper-parameters."""
 
     def __getattr__(self, key: str) -> Any:
         try:
@@ -63,8 +78,14 @@ class AttributeDict(dict):
 
 def _numpy_globals() -> list:
     mod = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
-    out: list = [np.ndarray, np.dtype, (mod.scalar, "numpy.core.multiarray.scalar"),
-                 (mod._reconstruct, "numpy.core.multiarray._reconstruct"), mod.scalar, mod._reconstruct]
+    out: list = [
+        np.ndarray,
+        np.dtype,
+        (mod.scalar, "numpy.core.multiarray.scalar"),
+        (mod._reconstruct, "numpy.core.multiarray._reconstruct"),
+        mod.scalar,
+        mod._reconstruct,
+    ]
     dtypes = getattr(np, "dtypes", None)
     if dtypes is not None:
         out += [getattr(dtypes, name) for name in dir(dtypes) if name.endswith("DType")]
@@ -74,10 +95,13 @@ def _numpy_globals() -> list:
 # plain values old files hold: NumPy scalars, arrays and dtypes, argparse.Namespace configs,
 # Lightning's AttributeDict (mapped onto a plain dict subclass); nothing that runs code
 # (the safe unpickler fills only plain dicts, so AttributeDict is read as one)
-SAFE_GLOBALS: list = [*_numpy_globals(), argparse.Namespace,
-                      (dict, "lightning_fabric.utilities.data.AttributeDict"),
-                      (dict, "lightning.fabric.utilities.data.AttributeDict"),
-                      (dict, "pytorch_lightning.utilities.parsing.AttributeDict")]
+SAFE_GLOBALS: list = [
+    *_numpy_globals(),
+    argparse.Namespace,
+    (dict, "lightning_fabric.utilities.data.AttributeDict"),
+    (dict, "lightning.fabric.utilities.data.AttributeDict"),
+    (dict, "pytorch_lightning.utilities.parsing.AttributeDict"),
+]
 
 
 def plain(value: Any) -> Any:
@@ -98,16 +122,23 @@ def plain(value: Any) -> Any:
 
 
 def _is_state_dict(value: Any) -> bool:
-    return isinstance(value, Mapping) and bool(value) and all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items())
+    return (
+        isinstance(value, Mapping)
+        and bool(value)
+        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items())
+    )
 
 
 def detect_layout(data: Mapping[str, Any]) -> str:
-    """Which layout a loaded checkpoint dict has: "inktrace", "A", "B", "C" or "D" (ValueError if none)."""
+    """Which layout a loaded checkpoint dict has: "inktrace", "A", "B", "C" or "D" (ValueError if
+    none)."""
     if data.get("format") == FORMAT:
         return "inktrace"
-    if isinstance(data.get("state_dict"), Mapping) and ("pytorch-lightning_version" in data or "optimizer_states"
-                                                         in data or "hyper_parameters" in data):
+    if isinstance(data.get("state_dict"), Mapping) and (
+        "pytorch-lightning_version" in data
+        or "optimizer_states" in data
+        or "hyper_parameters" in data
+    ):
         return "D"
     if isinstance(data.get("model_state_dict"), Mapping):
         return "B"
@@ -124,24 +155,41 @@ _ENC = re.compile(r"^enc_blocks\.(\d+)\.")
 
 def infer_model_config(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
     """InkTraceNet settings from a state dict's names and shapes: embed_dim (stem output channels),
-    num_layers (encoder blocks), full_heads (a keypoint head exists), norm (batch-norm statistics)."""
+    num_layers (encoder blocks), full_heads (a keypoint head exists), norm (batch-norm
+    statistics)."""
     if "stem.0.weight" not in state:
         raise ValueError("not InkTraceNet weights (no stem.0.weight)")
     levels = {int(m.group(1)) for k in state if (m := _ENC.match(k))}
     norm = "batch" if any(k.endswith("running_mean") for k in state) else "group"
-    return {"embed_dim": int(state["stem.0.weight"].shape[0]), "num_layers": max(levels) + 1 if levels else 1,
-            "full_heads": any(k.startswith("heads.keypoints.") for k in state), "norm": norm}
+    return {
+        "embed_dim": int(state["stem.0.weight"].shape[0]),
+        "num_layers": max(levels) + 1 if levels else 1,
+        "full_heads": any(k.startswith("heads.keypoints.") for k in state),
+        "norm": norm,
+    }
 
 
 # flat keys of old configs (layout B, flat hyper-parameters) -> dotted keys of the Config
-_FLAT = {"embed_dim": "model.embed_dim", "num_layers": "model.num_layers", "lr": "training.lr",
-         "learning_rate": "training.lr", "batch_size": "training.batch_size", "epochs": "training.epochs",
-         "max_epochs": "training.epochs", "stage": "data.curriculum_stage", "curriculum_stage": "data.curriculum_stage",
-         "img_size": "data.img_size", "weight_decay": "training.weight_decay", "mask_ratio": "model.mask_ratio",
-         "seed": "training.seed"}
+_FLAT = {
+    "embed_dim": "model.embed_dim",
+    "num_layers": "model.num_layers",
+    "lr": "training.lr",
+    "learning_rate": "training.lr",
+    "batch_size": "training.batch_size",
+    "epochs": "training.epochs",
+    "max_epochs": "training.epochs",
+    "stage": "data.curriculum_stage",
+    "curriculum_stage": "data.curriculum_stage",
+    "img_size": "data.img_size",
+    "weight_decay": "training.weight_decay",
+    "mask_ratio": "model.mask_ratio",
+    "seed": "training.seed",
+}
 
 
-def _config_from(stored: Any, arch: Mapping[str, Any], stage: str, notes: list[str]) -> dict[str, Any]:
+def _config_from(
+    stored: Any, arch: Mapping[str, Any], stage: str, notes: list[str]
+) -> dict[str, Any]:
     """A full config dict: defaults, then the stored settings that are valid, then the
     architecture from the shapes (which wins: it is what the weights are)."""
     stored = plain(stored) if stored is not None else {}
@@ -177,8 +225,10 @@ def _config_from(stored: Any, arch: Mapping[str, Any], stage: str, notes: list[s
     shown = ", ".join(f"{k}={v}" for k, v in arch.items())
     notes.append(f"model config inferred from tensor shapes: {shown}")
     if ignored:
-        notes.append(f"stored settings not carried over (unknown or invalid): {', '.join(ignored[:8])}"
-                     + (" ..." if len(ignored) > 8 else ""))
+        notes.append(
+            f"stored settings not carried over (unknown or invalid): {', '.join(ignored[:8])}"
+            + (" ..." if len(ignored) > 8 else "")
+        )
     return cfg.to_dict()
 
 
@@ -196,7 +246,10 @@ def _legacy_to_v1(data: Mapping[str, Any], notes: list[str]) -> dict[str, Any]:
         optimizer, epoch, step = data.get("optimizer"), data.get("epoch"), None
         metrics = {"best_loss": data["best_loss"]} if data.get("best_loss") is not None else {}
         if data.get("scheduler") is not None:
-            notes.append("scheduler state of the old format not used: the LR schedule is recomputed from the epoch")
+            notes.append(
+                "scheduler state of the old format not used: the LR schedule is recomputed "
+                "from the epoch"
+            )
     else:  # D
         state, stored = data["state_dict"], data.get("hyper_parameters")
         if isinstance(stored, Mapping) and isinstance(stored.get("config"), Mapping):
@@ -208,7 +261,9 @@ def _legacy_to_v1(data: Mapping[str, Any], notes: list[str]) -> dict[str, Any]:
         epoch, step = data.get("epoch"), data.get("global_step")
         metrics = {}
         if data.get("lr_schedulers"):
-            notes.append("Lightning scheduler state not used: the LR schedule is recomputed from the step")
+            notes.append(
+                "Lightning scheduler state not used: the LR schedule is recomputed from the step"
+            )
     state = strip_prefixes(state)
     tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
     if len(tensors) != len(state):
@@ -216,9 +271,16 @@ def _legacy_to_v1(data: Mapping[str, Any], notes: list[str]) -> dict[str, Any]:
     arch = infer_model_config(tensors)
     stage = "dense" if arch["full_heads"] else "structural"
     config = _config_from(stored, arch, stage, notes)
-    # format_version 1: what this step produces, whatever the current version (a later one adds MIGRATIONS[1])
-    out: dict[str, Any] = {"format": FORMAT, "format_version": 1, "model": tensors, "config": config,
-                           "stage": stage, "metrics": plain(metrics)}
+    # format_version 1: what this step produces, whatever the current version (a later one adds
+    # MIGRATIONS[1])
+    out: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": 1,
+        "model": tensors,
+        "config": config,
+        "stage": stage,
+        "metrics": plain(metrics),
+    }
     recovered = [f"weights ({len(tensors)} tensors)"]
     missing = []
     if epoch is not None:
@@ -236,7 +298,10 @@ def _legacy_to_v1(data: Mapping[str, Any], notes: list[str]) -> dict[str, Any]:
         recovered.append("optimizer state")
     else:
         missing.append("optimizer state (a fresh optimizer)")
-    missing += ["RNG state (not bit-exact)", "checkpoint bookkeeping (top-k/best ranking starts fresh)"]
+    missing += [
+        "RNG state (not bit-exact)",
+        "checkpoint bookkeeping (top-k/best ranking starts fresh)",
+    ]
     if layout != "D":
         missing.insert(0, "scheduler position (recomputed)")
     notes.append("recovered: " + ", ".join(recovered))
@@ -269,9 +334,16 @@ def to_layout_b(ckpt: Mapping[str, Any], loss: Any = None) -> dict[str, Any]:
     ``loss`` (the old scripts' best validation loss). Tensors are shared, not copied."""
     c = Config.from_dict(ckpt["config"])
     return {
-        "epoch": ckpt.get("epoch"), "model_state_dict": ckpt["model"],
-        "optimizer_state_dict": ckpt.get("optimizer"), "loss": loss,
-        "config": {"embed_dim": c.model.embed_dim, "num_layers": c.model.num_layers, "lr": c.training.lr,
-                   "batch_size": c.training.batch_size, "epochs": c.training.epochs,
-                   "stage": c.data.curriculum_stage},
+        "epoch": ckpt.get("epoch"),
+        "model_state_dict": ckpt["model"],
+        "optimizer_state_dict": ckpt.get("optimizer"),
+        "loss": loss,
+        "config": {
+            "embed_dim": c.model.embed_dim,
+            "num_layers": c.model.num_layers,
+            "lr": c.training.lr,
+            "batch_size": c.training.batch_size,
+            "epochs": c.training.epochs,
+            "stage": c.data.curriculum_stage,
+        },
     }

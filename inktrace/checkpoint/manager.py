@@ -31,20 +31,8 @@ Rules
 
 Bookkeeping
 -----------
-Each file carries the manager's state *as it is after that save* under the payload key
-``"checkpoint_manager"`` (:data:`STATE_KEY`); a resumed run passes it to
-:meth:`CheckpointManager.load_state_dict`. The state holds plain Python values only (survives
-``torch.load(weights_only=True)``) and names files relative to the checkpoint folder, so a moved
-folder still resumes. It also lists the files that fell out of the top-k in that save
-(``pending_delete``): if a crash struck between writing and deleting, the resumed run deletes them
-after its next save.
-
-When ``load_state_dict`` finds a recorded file gone: a top-k entry is dropped; a gone
-``best.ckpt`` keeps the best *value and epoch* (so a worse checkpoint is never written as
-``best.ckpt`` and ``is_best`` stays true to the run's history) while :attr:`best_path` falls back to
-the best epoch's top-k file if that still exists, else None. Every such repair is reported in the
-returned list of warnings. A state ranked by another monitor or mode is not carried over (its
-files are then kept, as another run's).
+Each file carries the manager's state as it is after that save (``bookkeeping.py``): a resumed
+run restores it with :meth:`CheckpointManager.load_state_dict`, checked against the disk.
 """
 
 from __future__ import annotations
@@ -59,17 +47,14 @@ from typing import Any
 
 import torch
 
-from ..fileio import atomic_write
 from ..errors import CheckpointError
+from ..fileio import atomic_write
+from .bookkeeping import BEST_NAME, LAST_NAME, STATE_KEY, Entries, decode, encode, plain_name
 from .format import load_checkpoint, read_checkpoint, save_checkpoint
-from .versions import FORMAT, FORMAT_VERSION, check_version
+from .versions import FORMAT, FORMAT_VERSION
 
 __all__ = ["CheckpointManager", "STATE_KEY", "LAST_NAME", "BEST_NAME"]
 
-STATE_KEY = "checkpoint_manager"
-LAST_NAME = "last.ckpt"
-BEST_NAME = "best.ckpt"
-_STATE_VERSION = 1
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -80,8 +65,15 @@ class CheckpointManager:
     Nothing touches the disk before the first :meth:`save`.
     """
 
-    def __init__(self, directory: str | os.PathLike, monitor: str = "val/loss", mode: str = "min",
-                 keep_top_k: int = 3, save_last: bool = True, save_best: bool = True):
+    def __init__(
+        self,
+        directory: str | os.PathLike,
+        monitor: str = "val/loss",
+        mode: str = "min",
+        keep_top_k: int = 3,
+        save_last: bool = True,
+        save_best: bool = True,
+    ):
         if mode not in ("min", "max"):
             raise ValueError(f"checkpoint mode must be 'min' or 'max', not {mode!r}")
         if not isinstance(monitor, str) or not monitor:
@@ -94,12 +86,24 @@ class CheckpointManager:
         self.keep_top_k = keep_top_k
         self.save_last = bool(save_last)
         self.save_best = bool(save_best)
-        self._top: list[dict[str, Any]] = []        # {"epoch", "value", "file"}, best first
-        self._best: dict[str, Any] | None = None    # {"epoch", "value", "file" (or None)}
+        self._top: list[dict[str, Any]] = []  # {"epoch", "value", "file"}, best first
+        self._best: dict[str, Any] | None = None  # {"epoch", "value", "file" (or None)}
         self._last: str | None = None
         self._last_epoch: int | None = None
-        self._protected: set[Path] = set()          # resolved paths
-        self._pending: list[str] = []               # our files that fell out, not yet deleted
+        self._protected: set[Path] = set()  # resolved paths
+        self._pending: list[str] = []  # our files that fell out, not yet deleted
+
+    @classmethod
+    def from_config(cls, directory: str | os.PathLike, checkpoint: Any) -> CheckpointManager:
+        """The manager of a config's ``checkpoint`` section, writing into ``directory``."""
+        return cls(
+            directory,
+            monitor=checkpoint.monitor,
+            mode=checkpoint.mode,
+            keep_top_k=checkpoint.keep_top_k,
+            save_last=checkpoint.save_last,
+            save_best=checkpoint.save_best,
+        )
 
     # ------------------------------------------------------------------ naming and properties
     @staticmethod
@@ -120,7 +124,10 @@ class CheckpointManager:
     @property
     def top_k(self) -> list[dict[str, Any]]:
         """The kept top-k checkpoints, best first: ``[{"epoch", "value", "path"}]``."""
-        return [{"epoch": e["epoch"], "value": e["value"], "path": self._path(e["file"])} for e in self._top]
+        return [
+            {"epoch": e["epoch"], "value": e["value"], "path": self._path(e["file"])}
+            for e in self._top
+        ]
 
     @property
     def best_value(self) -> float | None:
@@ -168,7 +175,11 @@ class CheckpointManager:
         best = state.get("best") or {}
         for entry in state.get("top_k", []):
             name = entry.get("file")
-            if entry.get("epoch") == best.get("epoch") and _plain_name(name) and (directory / name).is_file():
+            if (
+                entry.get("epoch") == best.get("epoch")
+                and plain_name(name)
+                and (directory / name).is_file()
+            ):
                 return directory / name
         return None
 
@@ -196,10 +207,14 @@ class CheckpointManager:
     def improves(self, metrics: Mapping[str, Any] | None) -> bool:
         """Would ``save`` with these metrics make a new best? (NaN or missing: never.)"""
         value = self._monitored(metrics)
-        return value is not None and (self._best is None or self._better(value, self._best["value"]))
+        return value is not None and (
+            self._best is None or self._better(value, self._best["value"])
+        )
 
     # ------------------------------------------------------------------ saving
-    def save(self, payload: dict[str, Any], epoch: int, metrics: Mapping[str, Any] | None) -> dict[str, Any]:
+    def save(
+        self, payload: dict[str, Any], epoch: int, metrics: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
         """Write this epoch's checkpoint files and delete the ones that fell out of the top-k.
 
         Returns ``{"paths": [written, in order], "is_best": bool, "removed": [deleted]}``.
@@ -219,25 +234,37 @@ class CheckpointManager:
             if pos < self.keep_top_k:
                 new_file = self.filename(epoch, self.monitor, value)
                 top.insert(pos, {"epoch": epoch, "value": value, "file": new_file})
-        dropped += [e["file"] for e in top[self.keep_top_k:]]
-        top = top[:self.keep_top_k]
+        dropped += [e["file"] for e in top[self.keep_top_k :]]
+        top = top[: self.keep_top_k]
 
-        is_best = value is not None and (self._best is None or self._better(value, self._best["value"]))
+        is_best = value is not None and (
+            self._best is None or self._better(value, self._best["value"])
+        )
         best = self._best
         if is_best:
             best = {"epoch": epoch, "value": value, "file": BEST_NAME if self.save_best else None}
         last = LAST_NAME if self.save_last else self._last
 
         keep = {e["file"] for e in top} | {LAST_NAME, BEST_NAME}
-        to_delete = [n for n in dict.fromkeys(dropped + self._pending) if n not in keep and not self._is_protected(n)]
+        to_delete = [
+            n
+            for n in dict.fromkeys(dropped + self._pending)
+            if n not in keep and not self._is_protected(n)
+        ]
         state = self._state(top, best, last, epoch, to_delete)
 
-        targets = ([new_file] if new_file else []) + ([BEST_NAME] if is_best and self.save_best else []) \
+        targets = (
+            ([new_file] if new_file else [])
+            + ([BEST_NAME] if is_best and self.save_best else [])
             + ([LAST_NAME] if self.save_last else [])
+        )
         data = b""
         if targets:
             buffer = io.BytesIO()
-            torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload, STATE_KEY: state}, buffer)
+            torch.save(
+                {"format": FORMAT, "format_version": FORMAT_VERSION, **payload, STATE_KEY: state},
+                buffer,
+            )
             data = buffer.getvalue()
         written: list[str] = []
         created: list[Path] = []
@@ -282,7 +309,8 @@ class CheckpointManager:
         """After resuming from a file older than the run's newest (a top-k file, ``best.ckpt``),
         ``best.ckpt`` may hold a model of the abandoned continuation: put the bookkeeping's best
         back from its top-k file, or move the stray one aside as ``best.abandoned.ckpt`` (nothing
-        is deleted). ``global_step`` is the resumed position. Returns what was done, one line each."""
+        is deleted). ``global_step`` is the resumed position. Returns what was done, one line
+        each."""
         best = self.directory / BEST_NAME
         if not best.is_file():
             return []
@@ -292,33 +320,31 @@ class CheckpointManager:
             return [f"{best} is unreadable ({exc}); it will be replaced at the next improvement"]
         if held.get("epoch") == self.best_epoch and int(held.get("global_step", 0)) <= global_step:
             return []
-        source = next((Path(e["path"]) for e in self.top_k if e["epoch"] == self.best_epoch
-                       and Path(e["path"]).is_file()), None)
+        source = next(
+            (
+                Path(e["path"])
+                for e in self.top_k
+                if e["epoch"] == self.best_epoch and Path(e["path"]).is_file()
+            ),
+            None,
+        )
         if source is not None:
             atomic_write(best, lambda f: f.write(source.read_bytes()))
-            return [f"best.ckpt held epoch {held.get('epoch')} of an abandoned continuation; restored epoch "
-                    f"{self.best_epoch} from {source.name}"]
+            return [
+                f"best.ckpt held epoch {held.get('epoch')} of an abandoned continuation; "
+                f"restored epoch {self.best_epoch} from {source.name}"
+            ]
         os.replace(best, self.directory / "best.abandoned.ckpt")
-        return [f"best.ckpt held epoch {held.get('epoch')} of an abandoned continuation; moved to best.abandoned.ckpt"]
+        return [
+            f"best.ckpt held epoch {held.get('epoch')} of an abandoned continuation; "
+            "moved to best.abandoned.ckpt"
+        ]
 
     # ------------------------------------------------------------------ bookkeeping
     def _state(self, top, best, last, last_epoch, pending) -> dict[str, Any]:
         here = self.directory.resolve()
         protected = sorted(p.name if p.parent == here else str(p) for p in self._protected)
-        return {
-            "version": _STATE_VERSION,
-            "monitor": self.monitor,
-            "mode": self.mode,
-            "keep_top_k": self.keep_top_k,
-            "save_last": self.save_last,
-            "save_best": self.save_best,
-            "top_k": [dict(e) for e in top],
-            "best": None if best is None else dict(best),
-            "last_file": last,
-            "last_epoch": last_epoch,
-            "protected": protected,
-            "pending_delete": list(pending),
-        }
+        return encode(self, Entries(top, best, last, last_epoch, pending, protected))
 
     def state_dict(self) -> dict[str, Any]:
         """The bookkeeping as plain Python values (file names relative to the folder)."""
@@ -334,91 +360,16 @@ class CheckpointManager:
         without bookkeeping) changes nothing and says so. Raises CheckpointError if ``state`` is
         not such bookkeeping at all.
         """
-        if not isinstance(state, Mapping):
-            raise CheckpointError(f"checkpoint manager state: expected a dict, got {type(state).__name__}")
-        if not state:  # a checkpoint without bookkeeping (older or hand-made): nothing to restore
-            return ["the checkpoint holds no top-k/best bookkeeping: ranking starts afresh, files already "
-                    "in the folder are kept"]
-        check_version("checkpoint manager state", state.get("version"), _STATE_VERSION)
-        warnings: list[str] = []
-        top: list[dict[str, Any]] = []
-        best = None
-        pending = [n for n in state.get("pending_delete") or [] if _plain_name(n)]
-
-        if state.get("monitor") != self.monitor or state.get("mode") != self.mode:
-            warnings.append(f"checkpoint bookkeeping ranks by {state.get('monitor')!r} ({state.get('mode')}), "
-                            f"this run by {self.monitor!r} ({self.mode}): earlier top-k and best not carried "
-                            f"over, their files are kept")
-        else:
-            for raw in state.get("top_k") or []:
-                entry = _entry(raw, need_file=True)
-                if entry is None:
-                    warnings.append(f"checkpoint bookkeeping: malformed top-k entry {raw!r} dropped")
-                elif not (self.directory / entry["file"]).is_file():
-                    warnings.append(f"top-k checkpoint {self.directory / entry['file']} (epoch {entry['epoch']}) "
-                                    f"is gone: dropped from the top-k")
-                else:
-                    top.append(entry)
-            top.sort(key=lambda e: e["value"] if self.mode == "min" else -e["value"])  # stable: ties keep order
-            if len(top) > self.keep_top_k:
-                surplus = top[self.keep_top_k:]
-                top = top[:self.keep_top_k]
-                pending += [e["file"] for e in surplus]
-                warnings.append(f"keep_top_k is {self.keep_top_k}, the bookkeeping kept {len(top) + len(surplus)}: "
-                                f"{', '.join(e['file'] for e in surplus)} will be deleted after the next save")
-            if state.get("best") is not None:
-                best = _entry(state["best"], need_file=False)
-                if best is None:
-                    warnings.append(f"checkpoint bookkeeping: malformed best entry {state['best']!r} dropped")
-                elif best["file"] is not None and not (self.directory / best["file"]).is_file():
-                    gone = self.directory / best["file"]
-                    best["file"] = None
-                    fallback = self._fallback_best(best, top)
-                    warnings.append(f"best checkpoint {gone} (epoch {best['epoch']}, {self.monitor} "
-                                    f"{best['value']:.4f}) is gone: best value kept, best path now "
-                                    f"{fallback or 'none'}")
-
-        last = state.get("last_file")
-        if last is not None and (not _plain_name(last) or not (self.directory / last).is_file()):
-            warnings.append(f"last checkpoint {self.directory / str(last)} is gone: forgotten")
-            last = None
-        last_epoch = state.get("last_epoch")
-        for name in state.get("protected") or []:
-            if isinstance(name, str) and name:
-                self._protected.add((self.directory / name).resolve())
-
-        self._top, self._best, self._last = top, best, last
-        self._last_epoch = last_epoch if isinstance(last_epoch, int) else None
-        self._pending = list(dict.fromkeys(pending))
+        entries, warnings = decode(state, self)
+        if entries is not None:
+            self._top, self._best, self._last = entries.top, entries.best, entries.last
+            self._last_epoch, self._pending = entries.last_epoch, entries.pending
+            self._protected |= {(self.directory / name).resolve() for name in entries.protected}
         return warnings
 
-    def _fallback_best(self, best, top) -> str | None:
-        for e in top:
-            if e["epoch"] == best["epoch"] and e["value"] == best["value"]:
-                return self._path(e["file"])
-        return None
-
     def __repr__(self) -> str:
-        return (f"CheckpointManager({str(self.directory)!r}, monitor={self.monitor!r}, mode={self.mode!r}, "
-                f"keep_top_k={self.keep_top_k}, best={self.best_value!r} @ epoch {self.best_epoch!r})")
-
-
-def _plain_name(name: Any) -> bool:
-    """A bare file name (no folders, not '.'/'..'): the bookkeeping never reaches outside its folder."""
-    return isinstance(name, str) and name not in ("", ".", "..") and os.path.basename(name) == name \
-        and "/" not in name and "\\" not in name
-
-
-def _entry(raw: Any, need_file: bool) -> dict[str, Any] | None:
-    if not isinstance(raw, Mapping):
-        return None
-    epoch, value, file = raw.get("epoch"), raw.get("value"), raw.get("file")
-    if isinstance(epoch, bool) or not isinstance(epoch, int):
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    if file is None and not need_file:
-        return {"epoch": epoch, "value": float(value), "file": None}
-    if not _plain_name(file) or (need_file and file in (LAST_NAME, BEST_NAME)):
-        return None
-    return {"epoch": epoch, "value": float(value), "file": file}
+        return (
+            f"CheckpointManager({str(self.directory)!r}, monitor={self.monitor!r}, "
+            f"mode={self.mode!r}, keep_top_k={self.keep_top_k}, "
+            f"best={self.best_value!r} @ epoch {self.best_epoch!r})"
+        )

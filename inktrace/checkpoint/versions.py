@@ -21,5 +21,7 @@ def check_version(what: str, version: Any, newest: int) -> None:
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise CheckpointError(f"{what}: bad version {version!r}")
     if version > newest:
-        raise CheckpointError(f"{what}: version {version} was written by a newer InkTrace "
-                              f"(this one reads up to {newest})")
+        raise CheckpointError(
+            f"{what}: version {version} was written by a newer InkTrace "
+            f"(this one reads up to {newest})"
+        )

@@ -28,7 +28,7 @@ from ..errors import CheckpointError
 __all__ = ["strip_prefixes", "load_weights", "WeightsReport", "group_keys"]
 
 _WRAPPER_PREFIXES = ("module.", "model.", "_orig_mod.")
-_MAX_GROUP = 8   # a group with more members is shown as "prefix.* (N keys)"
+_MAX_GROUP = 8  # a group with more members is shown as "prefix.* (N keys)"
 
 
 # ---------------------------------------------------------------------------------- prefixes
@@ -50,7 +50,7 @@ def _strip_steps(keys: list[str]) -> list[tuple[list[str], Any]]:
     while cur:
         for prefix in _WRAPPER_PREFIXES:
             if all(k.startswith(prefix) and len(k) > len(prefix) for k in cur):
-                nxt = [k[len(prefix):] for k in cur]
+                nxt = [k[len(prefix) :] for k in cur]
                 if len(set(nxt)) == len(nxt):
                     cur = nxt
                     steps.append((cur, prefix))
@@ -73,14 +73,14 @@ def _rename_metadata(metadata: Any, hows: list[Any]) -> Any:
             elif k == how[:-1]:
                 out[""] = v
             elif k.startswith(how):
-                out[k[len(how):]] = v
+                out[k[len(how) :]] = v
         meta = out
     return meta
 
 
-def _renamed(state_dict: Mapping, steps_taken: int) -> "OrderedDict[str, Any]":
+def _renamed(state_dict: Mapping, steps_taken: int) -> OrderedDict[str, Any]:
     keys = [k for k in state_dict.keys() if isinstance(k, str)]
-    steps = _strip_steps(keys)[:steps_taken + 1]
+    steps = _strip_steps(keys)[: steps_taken + 1]
     new_keys = steps[-1][0]
     out: OrderedDict = OrderedDict(zip(new_keys, (state_dict[k] for k in keys)))
     for k in state_dict.keys():
@@ -92,7 +92,7 @@ def _renamed(state_dict: Mapping, steps_taken: int) -> "OrderedDict[str, Any]":
     return out
 
 
-def strip_prefixes(state_dict: Mapping[str, Any]) -> "OrderedDict[str, Any]":
+def strip_prefixes(state_dict: Mapping[str, Any]) -> OrderedDict[str, Any]:
     """``state_dict`` with wrapper prefixes removed (see the module docstring): ``module.`` and
     ``model.`` when on all keys, ``_orig_mod`` segments anywhere. Values are not copied; a
     ``_metadata`` attribute (module versions) is renamed alike and kept."""
@@ -102,11 +102,16 @@ def strip_prefixes(state_dict: Mapping[str, Any]) -> "OrderedDict[str, Any]":
 
 # ---------------------------------------------------------------------------------- report
 def _shape(shape: Any) -> str:
-    return "(" + ", ".join(str(int(s)) for s in shape) + ")" if len(shape) != 1 else f"({int(shape[0])},)"
+    return (
+        "(" + ", ".join(str(int(s)) for s in shape) + ")"
+        if len(shape) != 1
+        else f"({int(shape[0])},)"
+    )
 
 
 def group_keys(keys: list[str], universe: list[str] | None = None) -> list[tuple[str, list[str]]]:
-    """Group dotted keys by module, fvcore-style: ``[(prefix, [rest, ...]), ...]`` in first-seen order.
+    """Group dotted keys by module, fvcore-style: ``[(prefix, [rest, ...]), ...]`` in first-seen
+    order.
 
     With ``universe`` (all keys of that side: the model's for missing keys, the checkpoint's for
     unexpected ones), a key goes under its highest module whose keys are *all* in ``keys`` (a whole
@@ -134,7 +139,7 @@ def group_keys(keys: list[str], universe: list[str] | None = None) -> list[tuple
         if not prefix:
             groups.setdefault(k, []).append("")
             continue
-        groups.setdefault(prefix, []).append(k[len(prefix) + 1:])
+        groups.setdefault(prefix, []).append(k[len(prefix) + 1 :])
     out = []
     for prefix, rest in groups.items():
         if len(rest) == 1 and rest[0]:
@@ -179,21 +184,33 @@ class WeightsReport:
     def summary(self) -> str:
         """One line: ``loaded 120 tensors; 6 missing (heads.width, heads.offset), 0 unexpected,
         0 with another shape``."""
+
         def part(count: int, what: str, names: list[str]) -> str:
             return f"{count} {what}" + (f" ({_names(names)})" if count else "")
+
         missing = [p for p, _ in group_keys(self.missing, self.model_keys)]
         unexpected = [p for p, _ in group_keys(self.unexpected, self.checkpoint_keys)]
-        return (f"loaded {len(self.loaded)} tensors; {part(len(self.missing), 'missing', missing)}, "
-                f"{part(len(self.unexpected), 'unexpected', unexpected)}, "
-                f"{part(len(self.mismatched), 'with another shape', [m[0] for m in self.mismatched])}")
+        return (
+            f"loaded {len(self.loaded)} tensors; {part(len(self.missing), 'missing', missing)}, "
+            f"{part(len(self.unexpected), 'unexpected', unexpected)}, "
+            f"{part(len(self.mismatched), 'with another shape', [m[0] for m in self.mismatched])}"
+        )
 
     def format(self) -> str:
         """The summary, then one line per group of missing / unexpected keys and per mismatch."""
         lines = [self.summary()]
-        lines += [f"missing in checkpoint: {_render(p, r)}" for p, r in group_keys(self.missing, self.model_keys)]
-        lines += [f"unexpected in checkpoint: {_render(p, r)}"
-                  for p, r in group_keys(self.unexpected, self.checkpoint_keys)]
-        lines += [f"shape mismatch: {k} checkpoint {_shape(c)} vs model {_shape(m)}" for k, c, m in self.mismatched]
+        lines += [
+            f"missing in checkpoint: {_render(p, r)}"
+            for p, r in group_keys(self.missing, self.model_keys)
+        ]
+        lines += [
+            f"unexpected in checkpoint: {_render(p, r)}"
+            for p, r in group_keys(self.unexpected, self.checkpoint_keys)
+        ]
+        lines += [
+            f"shape mismatch: {k} checkpoint {_shape(c)} vs model {_shape(m)}"
+            for k, c, m in self.mismatched
+        ]
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -201,7 +218,9 @@ class WeightsReport:
 
 
 # ---------------------------------------------------------------------------------- loading
-def load_weights(module: torch.nn.Module, state_dict: Mapping[str, Any], strict: bool = True) -> WeightsReport:
+def load_weights(
+    module: torch.nn.Module, state_dict: Mapping[str, Any], strict: bool = True
+) -> WeightsReport:
     """Load ``state_dict`` into ``module``: every key whose name and shape fit.
 
     Wrapper prefixes are stripped as far as that makes more keys match the module (the renaming
@@ -214,7 +233,9 @@ def load_weights(module: torch.nn.Module, state_dict: Mapping[str, Any], strict:
     report; check ``report.ok`` / log ``report.format()``.
     """
     if not isinstance(state_dict, Mapping):
-        raise CheckpointError(f"weights: expected a state dict (names -> tensors), got {type(state_dict).__name__}")
+        raise CheckpointError(
+            f"weights: expected a state dict (names -> tensors), got {type(state_dict).__name__}"
+        )
     target = module.state_dict()
     str_keys = [k for k in state_dict.keys() if isinstance(k, str)]
     steps = _strip_steps(str_keys)
@@ -229,7 +250,7 @@ def load_weights(module: torch.nn.Module, state_dict: Mapping[str, Any], strict:
             report.unexpected.append(str(key))
             continue
         wanted = target[key]
-        if not isinstance(wanted, torch.Tensor):       # get_extra_state(): any value is fine
+        if not isinstance(wanted, torch.Tensor):  # get_extra_state(): any value is fine
             to_load[key] = value
             report.loaded.append(key)
         elif not isinstance(value, torch.Tensor):

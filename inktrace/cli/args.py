@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import NoReturn, Sequence
+from collections.abc import Sequence
+from typing import NoReturn
 
 import yaml
 
@@ -59,6 +60,16 @@ def spellings(name: str) -> list[str]:
     return [f"--{a}"] if a == b else [f"--{a}", f"--{b}"]
 
 
+def flag(parser, name: str, help: str, metavar: str | None = None, **kwargs) -> None:
+    """Declare ``--name`` in both spellings, stored under ``name`` with ``_``; a flag with a
+    ``metavar`` takes a value and refuses a second occurrence, one without is a switch."""
+    action = kwargs.pop("action", "once" if metavar else "store_true")
+    dest = name.replace("-", "_")
+    if metavar:
+        kwargs["metavar"] = metavar
+    parser.add_argument(*spellings(name), dest=dest, action=action, help=help, **kwargs)
+
+
 # Flag -> dotted config key. The generic `--set key=value` covers everything else.
 OVERRIDE_FLAGS = {
     "lr": "training.lr",
@@ -72,17 +83,25 @@ OVERRIDE_FLAGS = {
 def add_override_flags(parser: argparse.ArgumentParser) -> None:
     """The override flags every training entry point shares."""
     g = parser.add_argument_group("overrides (highest precedence)")
-    g.add_argument(*spellings("lr"), dest="lr", action="once", metavar="X", help="learning rate (training.lr)")
-    g.add_argument(*spellings("epochs"), dest="epochs", action="once", metavar="N", help="epochs (training.epochs)")
-    g.add_argument(*spellings("batch_size"), dest="batch_size", action="once", metavar="N",
-                   help="batch size (training.batch_size)")
-    g.add_argument(*spellings("save_dir"), dest="save_dir", action="once", metavar="DIR",
-                   help="checkpoint root (checkpoint.save_dir); stages write DIR/<stage>/")
-    g.add_argument(*spellings("init_from"), dest="init_from", action="once", metavar="CKPT",
-                   help="initialise weights from CKPT ('auto' = best of the previous stage); "
-                   "with --run-all-stages, the first stage's")
-    g.add_argument("--set", dest="set", action="append", default=[], metavar="KEY=VALUE",
-                   help="any setting, e.g. --set model.embed_dim=64 (VALUE is read as YAML)")
+    flag(g, "lr", "learning rate (training.lr)", "X")
+    flag(g, "epochs", "epochs (training.epochs)", "N")
+    flag(g, "batch_size", "batch size (training.batch_size)", "N")
+    flag(g, "save_dir", "checkpoint root (checkpoint.save_dir); stages write DIR/<stage>/", "DIR")
+    flag(
+        g,
+        "init_from",
+        "initialise weights from CKPT ('auto' = best of the previous stage); "
+        "with --run-all-stages, the first stage's",
+        "CKPT",
+    )
+    g.add_argument(
+        "--set",
+        dest="set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any setting, e.g. --set model.embed_dim=64 (VALUE is read as YAML)",
+    )
 
 
 def parse_set(item: str) -> tuple[str, object]:
@@ -99,8 +118,11 @@ def parse_set(item: str) -> tuple[str, object]:
     return key, value
 
 
-def overrides_from_args(args: argparse.Namespace, skip: tuple[str, ...] = (),
-                        extra: Sequence[tuple[str, object, str]] = ()) -> Overrides:
+def overrides_from_args(
+    args: argparse.Namespace,
+    skip: tuple[str, ...] = (),
+    extra: Sequence[tuple[str, object, str]] = (),
+) -> Overrides:
     """The command line's overrides (flags named in ``skip`` left out).
 
     ``extra``: (dotted key, value, flag) of an entry point's own flags, added after the shared

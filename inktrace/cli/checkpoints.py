@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..checkpoint import CheckpointError, load_checkpoint, migration_report, save_checkpoint
 from ..checkpoint.compare import compare_text
@@ -15,33 +15,50 @@ __all__ = ["migrate_main", "compare_main"]
 
 
 def _migrate(argv: Sequence[str] | None, prog: str) -> int:
-    p = StrictParser(prog=prog, description="Convert a checkpoint of any supported format (legacy layouts A-D "
-                     "included) to the current InkTrace format, and say what was recovered.")
+    p = StrictParser(
+        prog=prog,
+        description="Convert a checkpoint of any supported format (legacy layouts A-D "
+        "included) to the current InkTrace format, and say what was recovered.",
+    )
     p.add_argument("old", metavar="OLD", help="checkpoint to read")
     p.add_argument("new", metavar="NEW.ckpt", help="file to write (current format)")
     p.add_argument("--force", action="store_true", help="overwrite NEW if it exists")
     args = p.parse_args(argv)
     old, new = Path(args.old), Path(args.new)
     if new.exists() and new.resolve() == old.resolve():
-        raise CheckpointError(f"{new}: the same file as OLD; write the converted checkpoint elsewhere")
+        raise CheckpointError(
+            f"{new}: the same file as OLD; write the converted checkpoint elsewhere"
+        )
     if new.exists() and not args.force:
         raise CheckpointError(f"{new}: exists; pass --force to overwrite it")
     data = load_checkpoint(old)
     migration = data.pop("migration", None)
     payload = {k: v for k, v in data.items() if k not in ("format", "format_version")}
     if migration:
-        payload["migrated_from"] = {"path": str(old), "layout": migration["layout"], "notes": migration["notes"]}
+        payload["migrated_from"] = {
+            "path": str(old),
+            "layout": migration["layout"],
+            "notes": migration["notes"],
+        }
     save_checkpoint(payload, new)
-    report = migration_report(old, {"migration": migration}) if migration else f"{old}: already the current format"
+    report = (
+        migration_report(old, {"migration": migration})
+        if migration
+        else f"{old}: already the current format"
+    )
     print(report)
     print(f"written: {new}")
     return 0
 
 
 def _compare(argv: Sequence[str] | None, prog: str) -> int:
-    p = StrictParser(prog=prog, description="Compare checkpoints of any supported format side by side.")
+    p = StrictParser(
+        prog=prog, description="Compare checkpoints of any supported format side by side."
+    )
     p.add_argument("paths", nargs="+", metavar="CKPT")
-    p.add_argument("--top", type=int, default=20, help="layers shown in the weight-distance table (default 20)")
+    p.add_argument(
+        "--top", type=int, default=20, help="layers shown in the weight-distance table (default 20)"
+    )
     p.add_argument("--all", action="store_true", help="show every layer")
     args = p.parse_args(argv)
     if len(args.paths) < 2:

@@ -1,28 +1,46 @@
-"""The ``inktrace`` command: one subcommand per tool (``inktrace train``, ``inktrace config`` ...)."""
+"""The ``inktrace`` command: one subcommand per tool (``inktrace train``, ``inktrace config``
+...)."""
 
 from __future__ import annotations
 
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
-from .. import __version__
 from ..config.schema import suggest
+from ..version import __version__
 from . import checkpoints, preview, train
 
 # name -> (entry point taking argv and prog, one-line description)
 COMMANDS: dict[str, tuple[Callable[..., int], str]] = {
-    "train": (lambda argv, prog: train.main(argv, prog), "train one stage or the whole pipeline (as train.py)"),
-    "config": (lambda argv, prog: train.main(argv, prog, print_only=True),
-               "print the resolved config (--explain: with the origin of every value)"),
-    "preview-data": (preview.main, "draw synthetic (or SVG) training samples and their targets as a PNG grid"),
-    "migrate": (checkpoints.migrate_main, "convert an old checkpoint (layouts A-D) to the current format"),
-    "compare": (checkpoints.compare_main, "compare checkpoints side by side (metrics, settings, weights)"),
+    "train": (
+        lambda argv, prog: train.main(argv, prog),
+        "train one stage or the whole pipeline (as train.py)",
+    ),
+    "config": (
+        lambda argv, prog: train.main(argv, prog, print_only=True),
+        "print the resolved config (--explain: with the origin of every value)",
+    ),
+    "preview-data": (
+        preview.main,
+        "draw synthetic (or SVG) training samples and their targets as a PNG grid",
+    ),
+    "migrate": (
+        checkpoints.migrate_main,
+        "convert an old checkpoint (layouts A-D) to the current format",
+    ),
+    "compare": (
+        checkpoints.compare_main,
+        "compare checkpoints side by side (metrics, settings, weights)",
+    ),
 }
 
 
 def usage() -> str:
     rows = "\n".join(f"  {name:<13} {desc}" for name, (_, desc) in COMMANDS.items())
-    return f"usage: inktrace COMMAND [options]\n\ncommands:\n{rows}\n\n'inktrace COMMAND --help' for a command's options.\n"
+    return (
+        f"usage: inktrace COMMAND [options]\n\ncommands:\n{rows}\n\n"
+        "'inktrace COMMAND --help' for a command's options.\n"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,7 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
-        print(f"inktrace: error: unknown command {name!r}{suggest(name, COMMANDS)} (see inktrace --help)",
-              file=sys.stderr)
+        print(
+            f"inktrace: error: unknown command {name!r}{suggest(name, COMMANDS)} "
+            "(see inktrace --help)",
+            file=sys.stderr,
+        )
         return 2
     return COMMANDS[name][0](rest, f"inktrace {name}")

@@ -3,39 +3,60 @@
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
+from ..data import NUM_LEVELS, SyntheticInk
+from ..data.preview import save_preview
+from ..data.svg import SvgError, SvgInk
 from .args import StrictParser, UsageError, run_guarded, spellings
 
 __all__ = ["main"]
 
 
 def build_parser(prog: str) -> StrictParser:
-    p = StrictParser(prog=prog, description="Draw synthetic samples as rows of image | skeleton | "
-                     "keypoints (red topo, blue geo) | tangent (hue) | width.")
-    p.add_argument("--stage", dest="level", type=int, default=None, metavar="N", help="curriculum level 0-9")
-    p.add_argument("--svg", metavar="DIR", help="render centreline SVG files instead (a folder, a file, or 'kanjivg')")
+    p = StrictParser(
+        prog=prog,
+        description="Draw synthetic samples as rows of image | skeleton | "
+        "keypoints (red topo, blue geo) | tangent (hue) | width.",
+    )
+    p.add_argument(
+        "--stage", dest="level", type=int, default=None, metavar="N", help="curriculum level 0-9"
+    )
+    p.add_argument(
+        "--svg",
+        metavar="DIR",
+        help="render centreline SVG files instead (a folder, a file, or 'kanjivg')",
+    )
     p.add_argument("--output", required=True, metavar="PNG", help="where to write the grid")
     p.add_argument("--samples", type=int, default=8, metavar="N", help="rows (default 8)")
-    p.add_argument(*spellings("img_size"), dest="img_size", type=int, default=64, metavar="PX", help="image side (default 64)")
+    p.add_argument(
+        *spellings("img_size"),
+        dest="img_size",
+        type=int,
+        default=64,
+        metavar="PX",
+        help="image side (default 64)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    p.add_argument("--start", type=int, default=0, metavar="K", help="first sample index (default 0)")
+    p.add_argument(
+        "--start", type=int, default=0, metavar="K", help="first sample index (default 0)"
+    )
     p.add_argument("--zoom", type=int, default=3, help="pixels per image pixel (default 3)")
     return p
 
 
 def _main(argv: Sequence[str] | None, prog: str) -> int:
     args = build_parser(prog).parse_args(argv)
-    from ..data import NUM_LEVELS, SyntheticInk
-    from ..data.preview import save_preview
-    from ..data.svg import SvgError, SvgInk
-
     if (args.level is None) == (args.svg is None):
         raise UsageError("give exactly one of --stage N or --svg DIR")
     if args.level is not None and not 0 <= args.level < NUM_LEVELS:
         raise UsageError(f"--stage {args.level}: curriculum stages are 0-{NUM_LEVELS - 1}")
-    for flag, value, low in (("--samples", args.samples, 1), ("--img-size", args.img_size, 16), ("--zoom", args.zoom, 1),
-                             ("--start", args.start, 0)):
+    for flag, value, low in (
+        ("--samples", args.samples, 1),
+        ("--img-size", args.img_size, 16),
+        ("--zoom", args.zoom, 1),
+        ("--start", args.start, 0),
+    ):
         if value < low:
             raise UsageError(f"{flag} {value}: must be at least {low}")
     if not args.output.lower().endswith(".png"):

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..config import Config
 from ..training.pipeline import pipeline_configs, run_stages
 from ..training.resume import ResumePoint
-from .args import StrictParser, UsageError, add_override_flags, fail, overrides_from_args, run_guarded, spellings
+from .args import (
+    StrictParser,
+    UsageError,
+    add_override_flags,
+    fail,
+    flag,
+    overrides_from_args,
+    run_guarded,
+)
 
 __all__ = ["build_parser", "main", "resolve_configs"]
 
@@ -21,19 +29,29 @@ def build_parser(prog: str = "train.py") -> StrictParser:
         epilog="Precedence, lowest to highest: config defaults < extends: parents < the file "
         "< the stage's block < command line.",
     )
-    p.add_argument("--config", action="once", metavar="FILE", help="YAML config (e.g. configs/default.yaml)")
+    p.add_argument(
+        "--config", action="once", metavar="FILE", help="YAML config (e.g. configs/default.yaml)"
+    )
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--stage", action="once", metavar="NAME", help="stage to run (structural, dense, finetune, debug ...)")
-    which.add_argument(*spellings("run-all-stages"), dest="run_all_stages", action="store_true",
-                       help="run every stage of pipeline.order, handing weights on")
-    p.add_argument(*spellings("start-from"), dest="start_from", action="once", metavar="NAME",
-                   help="with --run-all-stages: skip the stages before NAME")
-    p.add_argument("--resume", action="once", metavar="CKPT", help="continue a run from its checkpoint")
+    which.add_argument(
+        "--stage",
+        action="once",
+        metavar="NAME",
+        help="stage to run (structural, dense, finetune, debug ...)",
+    )
+    flag(which, "run-all-stages", "run every stage of pipeline.order, handing weights on")
+    flag(p, "start-from", "with --run-all-stages: skip the stages before NAME", "NAME")
+    p.add_argument(
+        "--resume", action="once", metavar="CKPT", help="continue a run from its checkpoint"
+    )
     add_override_flags(p)
-    p.add_argument(*spellings("print-config"), dest="print_config", action="store_true",
-                   help="print the resolved config as YAML and exit")
-    p.add_argument("--explain", action="store_true",
-                   help="print every resolved value with its origin (default, file:line, stage, flag) and exit")
+    flag(p, "print-config", "print the resolved config as YAML and exit")
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="print every resolved value with its origin (default, file:line, stage, flag) "
+        "and exit",
+    )
     return p
 
 
@@ -47,12 +65,16 @@ def _resolve(args: argparse.Namespace) -> tuple[list[Config], ResumePoint | None
     if args.start_from and not args.run_all_stages:
         raise UsageError("--start-from needs --run-all-stages")
     if args.resume and args.init_from:
-        raise UsageError("--resume and --init_from exclude each other (a resumed run keeps its own weights)")
+        raise UsageError(
+            "--resume and --init_from exclude each other (a resumed run keeps its own weights)"
+        )
     if not args.config:
         if args.resume:
             if args.stage or args.run_all_stages:
-                raise UsageError("--stage/--run-all-stages with --resume need --config FILE (without it, the "
-                                 "checkpoint's own stage and config are used)")
+                raise UsageError(
+                    "--stage/--run-all-stages with --resume need --config FILE (without it, the "
+                    "checkpoint's own stage and config are used)"
+                )
             point = ResumePoint.read(args.resume)
             return [point.config(overrides_from_args(args))], point
         raise UsageError("--config FILE is required (or --resume CKPT to continue a run)")
@@ -61,8 +83,10 @@ def _resolve(args: argparse.Namespace) -> tuple[list[Config], ResumePoint | None
         return pipeline_configs(args.config, overrides, start_from=args.start_from), None
     if args.stage is None and not (args.print_config or args.explain):
         if args.resume:
-            raise UsageError("--resume with --config needs --stage NAME or --run-all-stages "
-                             "(or give --resume alone to use the checkpoint's stored config)")
+            raise UsageError(
+                "--resume with --config needs --stage NAME or --run-all-stages "
+                "(or give --resume alone to use the checkpoint's stored config)"
+            )
         raise UsageError("choose --stage NAME or --run-all-stages")
     return [Config.from_yaml(args.config, stage=args.stage, overrides=overrides)], None
 
@@ -84,5 +108,7 @@ def _main(argv: Sequence[str] | None, prog: str, print_only: bool) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None, prog: str = "train.py", print_only: bool = False) -> int:
+def main(
+    argv: Sequence[str] | None = None, prog: str = "train.py", print_only: bool = False
+) -> int:
     return run_guarded(prog, _main, argv, prog, print_only)

@@ -10,14 +10,23 @@ from __future__ import annotations
 import copy
 import json
 import os
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any, Optional
 
 import yaml
 
 from ..errors import ConfigError
-from .loader import check_plain, check_string_keys, display_path, load_file_tree, merge_tree, origin_of, walk_keys
+from .loader import (
+    check_plain,
+    check_string_keys,
+    display_path,
+    load_file_tree,
+    merge_tree,
+    origin_of,
+    walk_keys,
+)
 from .origin import DEFAULT, Origin
-from .schema import SECTIONS, PipelineConfig, Section, InvalidValue, coerce_value, suggest
+from .schema import SECTIONS, InvalidValue, PipelineConfig, Section, coerce_value, suggest
 
 __all__ = ["Config", "Overrides"]
 
@@ -32,7 +41,9 @@ class _Dumper(yaml.SafeDumper):
     """Block mappings, but short lists on one line (``betas: [0.9, 0.999]``)."""
 
 
-_Dumper.add_representer(list, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
+_Dumper.add_representer(
+    list, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True)
+)
 
 
 class Overrides(dict):
@@ -43,11 +54,16 @@ class Overrides(dict):
         self.origins: dict[str, Origin] = {}
 
     def add(self, key: str, value: Any, flag: str) -> None:
-        leaves = [(k, v) for k, v in walk_keys(value, key + ".") if not isinstance(v, dict)] \
-            if isinstance(value, dict) and value else [(key, value)]
+        leaves = (
+            [(k, v) for k, v in walk_keys(value, key + ".") if not isinstance(v, dict)]
+            if isinstance(value, dict) and value
+            else [(key, value)]
+        )
         for k, v in leaves:
             if k in self:
-                raise ConfigError(f"command line ({flag}): {k}: already set by {self.origins[k].source}")
+                raise ConfigError(
+                    f"command line ({flag}): {k}: already set by {self.origins[k].source}"
+                )
             self[k] = v
             self.origins[k] = Origin("override", flag)
 
@@ -72,7 +88,9 @@ def _coerce_root(origins: Mapping[str, Origin], dotted: str, value: Any) -> str 
         raise _fail(origins, dotted, str(exc)) from None
 
 
-def _check_section(cls: type[Section], sub: Any, prefix: str, origins: Mapping[str, Origin]) -> dict:
+def _check_section(
+    cls: type[Section], sub: Any, prefix: str, origins: Mapping[str, Origin]
+) -> dict:
     """Coerce one section's raw mapping; unknown keys and bad values raise with their location."""
     if sub is None:
         return {}
@@ -91,7 +109,9 @@ def _check_section(cls: type[Section], sub: Any, prefix: str, origins: Mapping[s
     return out
 
 
-def _check_keys(tree: Mapping, allowed: tuple[str, ...], prefix: str, origins: Mapping[str, Origin]) -> None:
+def _check_keys(
+    tree: Mapping, allowed: tuple[str, ...], prefix: str, origins: Mapping[str, Origin]
+) -> None:
     for key in tree:
         if key not in allowed:
             dotted = f"{prefix}{key}"
@@ -109,7 +129,10 @@ def _flatten_overrides(overrides: Mapping[str, Any] | None) -> list[tuple[str, A
     if overrides is None:
         return []
     if not isinstance(overrides, Mapping):
-        raise ConfigError(f"overrides: expected a mapping of dotted keys to values, got {type(overrides).__name__}")
+        raise ConfigError(
+            "overrides: expected a mapping of dotted keys to values, "
+            f"got {type(overrides).__name__}"
+        )
     known = getattr(overrides, "origins", {})
     flat: list[tuple[str, Any, Origin]] = []
     for key, value in overrides.items():
@@ -117,7 +140,9 @@ def _flatten_overrides(overrides: Mapping[str, Any] | None) -> list[tuple[str, A
         if not isinstance(key, str) or not key:
             raise ConfigError(f"{origin.where()}: {key!r}: override keys must be dotted strings")
         if key in _ALL_SECTIONS and not (isinstance(value, dict) and value):
-            raise ConfigError(f"{origin.where()}: {key}: is a section: set its keys (e.g. {key}.<key>=...)")
+            raise ConfigError(
+                f"{origin.where()}: {key}: is a section: set its keys (e.g. {key}.<key>=...)"
+            )
         if isinstance(value, dict) and value:
             for sub, v in walk_keys(value, key + "."):
                 if not isinstance(v, dict):
@@ -169,7 +194,7 @@ class Config:
         path: str | os.PathLike,
         stage: str | None = None,
         overrides: Mapping[str, Any] | None = None,
-    ) -> "Config":
+    ) -> Config:
         """Load ``path`` (and its ``extends:`` chain), apply ``stage`` and ``overrides``."""
         tree, origins = load_file_tree(path)
         return cls._resolve(tree, origins, stage, overrides, source=display_path(os.fspath(path)))
@@ -181,10 +206,12 @@ class Config:
         stage: str | None = None,
         overrides: Mapping[str, Any] | None = None,
         source: str = "<dict>",
-    ) -> "Config":
+    ) -> Config:
         """Build from a plain dict: ``to_dict()`` output, or a whole file's content as a dict."""
         if not isinstance(data, Mapping):
-            raise ConfigError(f"{source}: expected a mapping of sections, got {type(data).__name__}")
+            raise ConfigError(
+                f"{source}: expected a mapping of sections, got {type(data).__name__}"
+            )
         check_plain(data, source)
         check_string_keys(data, source, {})
         tree = copy.deepcopy(dict(data))
@@ -192,12 +219,16 @@ class Config:
         return cls._resolve(tree, origins, stage, overrides, source)
 
     @classmethod
-    def _resolve(cls, tree: dict, origins: dict, stage: str | None, overrides, source: str) -> "Config":
+    def _resolve(
+        cls, tree: dict, origins: dict, stage: str | None, overrides, source: str
+    ) -> Config:
         _check_keys(tree, _ROOT_KEYS, "", origins)
         stages = tree.pop("stages", None)
         stages = {} if stages is None else stages
         if not isinstance(stages, dict):
-            raise _fail(origins, "stages", f"expected a mapping of stage name to settings, got {stages!r}")
+            raise _fail(
+                origins, "stages", f"expected a mapping of stage name to settings, got {stages!r}"
+            )
         for name, block in stages.items():
             prefix = f"stages.{name}"
             if block is None:
@@ -218,14 +249,17 @@ class Config:
             if stage in stages:
                 block = stages[stage]
                 block_origins = {
-                    k[len(f"stages.{stage}."):]: o.as_stage(stage)
+                    k[len(f"stages.{stage}.") :]: o.as_stage(stage)
                     for k, o in origins.items()
                     if k.startswith(f"stages.{stage}.")
                 }
                 merge_tree(tree, origins, block, block_origins)
             elif stages or stage != label:
                 known = ", ".join(stages) or "none"
-                raise ConfigError(f"{source}: unknown stage '{stage}'{suggest(stage, stages)}; stages defined: {known}")
+                raise ConfigError(
+                    f"{source}: unknown stage '{stage}'{suggest(stage, stages)}; "
+                    f"stages defined: {known}"
+                )
             label = stage
             if selected:
                 origins["stage"] = Origin("override", "selected stage")
@@ -234,14 +268,19 @@ class Config:
         for dotted, value, origin in _flatten_overrides(overrides):
             head, _, rest = dotted.partition(".")
             if head in ("stages", "extends", "stage"):
-                raise ConfigError(f"{origin.where()}: {dotted}: cannot be overridden (override the resolved keys instead)")
+                raise ConfigError(
+                    f"{origin.where()}: {dotted}: cannot be overridden "
+                    "(override the resolved keys instead)"
+                )
             origins[dotted] = origin
             node = tree
             parts = dotted.split(".")
             for i, part in enumerate(parts[:-1]):
                 if not isinstance(node.get(part), dict):
                     node[part] = {}
-                    origins[".".join(parts[: i + 1])] = origin  # an unknown or misused key is this flag's
+                    origins[".".join(parts[: i + 1])] = (
+                        origin  # an unknown or misused key is this flag's
+                    )
                 node = node[part]
             node[parts[-1]] = value
         _check_keys(tree, _ROOT_KEYS, "", origins)
@@ -260,7 +299,11 @@ class Config:
         cfg._origins.update({key: cls._leaf_origin(tree, origins, key) for key in cfg.flat()})
         unknown = [s for s in cfg.pipeline.order if s not in stages]
         if stages and unknown and cfg._origins["pipeline.order"] is not DEFAULT:
-            raise _fail(origins, "pipeline.order", f"unknown stage '{unknown[0]}'{suggest(unknown[0], stages)}")
+            raise _fail(
+                origins,
+                "pipeline.order",
+                f"unknown stage '{unknown[0]}'{suggest(unknown[0], stages)}",
+            )
         return cfg
 
     @staticmethod
@@ -301,26 +344,37 @@ class Config:
 
     def explain(self) -> str:
         """One line per setting: ``key = value  # origin``."""
-        rows = [(k, json.dumps(v, ensure_ascii=False), str(self.origin(k))) for k, v in self.flat().items()]
+        rows = [
+            (k, json.dumps(v, ensure_ascii=False), str(self.origin(k)))
+            for k, v in self.flat().items()
+        ]
         kw = max(len(k) for k, _, _ in rows)
-        vw = min(max(len(v) for _, v, _ in rows), 30)  # a long value overflows its column, not all rows
+        vw = min(
+            max(len(v) for _, v, _ in rows), 30
+        )  # a long value overflows its column, not all rows
         source = self.source or "defaults"
-        head = f"# resolved config for stage {self.stage!r} from {source}" if self.stage else f"# resolved config from {source}"
+        head = (
+            f"# resolved config for stage {self.stage!r} from {source}"
+            if self.stage
+            else f"# resolved config from {source}"
+        )
         return "\n".join([head] + [f"{k:<{kw}} = {v:<{vw}}  # {o}" for k, v, o in rows]) + "\n"
 
-    def diff(self, other: "Config") -> list[tuple[str, Any, Any]]:
+    def diff(self, other: Config) -> list[tuple[str, Any, Any]]:
         """(dotted key, self's value, other's value) for every setting that differs."""
         a, b = self.flat(), other.flat()
         return [(k, a.get(k), b.get(k)) for k in {**a, **b} if a.get(k) != b.get(k)]
 
-    def copy(self) -> "Config":
+    def copy(self) -> Config:
         return copy.deepcopy(self)
 
     # ------------------------------------------------------------------ dunder
     def __setattr__(self, key: str, value: Any) -> None:
         if key in _ALL_SECTIONS:
             if not isinstance(value, _ALL_SECTIONS[key]):
-                raise ConfigError(f"{key}: expected a {_ALL_SECTIONS[key].__name__}, got {type(value).__name__}")
+                raise ConfigError(
+                    f"{key}: expected a {_ALL_SECTIONS[key].__name__}, got {type(value).__name__}"
+                )
             object.__setattr__(value, "_origins", self._origins)  # assignments are recorded
         elif key in _ROOT_SCALARS:
             try:
@@ -328,7 +382,9 @@ class Config:
             except InvalidValue as exc:
                 raise ConfigError(f"{key}: {exc}") from None
         elif key not in _OTHER_ATTRS:
-            raise ConfigError(f"{key}: unknown config attribute{suggest(key, [*_ALL_SECTIONS, *_ROOT_SCALARS])}")
+            raise ConfigError(
+                f"{key}: unknown config attribute{suggest(key, [*_ALL_SECTIONS, *_ROOT_SCALARS])}"
+            )
         object.__setattr__(self, key, value)
 
     def __eq__(self, other: object) -> bool:

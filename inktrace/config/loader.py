@@ -1,4 +1,5 @@
-"""Reading config files: YAML with line numbers, ``extends:`` chains, and where each value came from.
+"""Reading config files: YAML with line numbers, ``extends:`` chains, and where each value came
+from.
 
 A file is read into a raw tree (nested dicts of plain values, nothing validated yet) together with
 an *origin* for every dotted key: which file and line set it. Merging a chain keeps, for each key,
@@ -9,15 +10,25 @@ from __future__ import annotations
 
 import copy
 import os
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import yaml
 
 from ..errors import ConfigError
 from .origin import DEFAULT, Origin
 
-__all__ = ["Origin", "DEFAULT", "check_plain", "check_string_keys", "display_path", "load_file_tree",
-           "merge_tree", "origin_of", "walk_keys"]
+__all__ = [
+    "Origin",
+    "DEFAULT",
+    "check_plain",
+    "check_string_keys",
+    "display_path",
+    "load_file_tree",
+    "merge_tree",
+    "origin_of",
+    "walk_keys",
+]
 
 
 def walk_keys(tree: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -39,7 +50,9 @@ def origin_of(origins: Mapping[str, Origin], dotted: str, fallback: Origin = DEF
     return fallback
 
 
-def merge_tree(dst: dict, dst_origins: dict, src: Mapping, src_origins: Mapping, prefix: str = "") -> None:
+def merge_tree(
+    dst: dict, dst_origins: dict, src: Mapping, src_origins: Mapping, prefix: str = ""
+) -> None:
     """Deep-merge ``src`` into ``dst``: mappings merge key by key, lists and scalars replace."""
     for key, value in src.items():
         dotted = f"{prefix}{key}"
@@ -58,11 +71,16 @@ def merge_tree(dst: dict, dst_origins: dict, src: Mapping, src_origins: Mapping,
                 dst_origins[k] = o
 
 
-
 _MAX_VALUES = 100_000  # far beyond any real config; stops alias bombs before they expand
 
 
-def _key_lines(node: yaml.Node, path: str, lines: dict[str, int], prefix: str = "", seen: frozenset = frozenset()) -> None:
+def _key_lines(
+    node: yaml.Node,
+    path: str,
+    lines: dict[str, int],
+    prefix: str = "",
+    seen: frozenset = frozenset(),
+) -> None:
     """Line (1-based) of every mapping key; a key given twice in one mapping is an error.
 
     Aliased nodes are not entered again (``seen``), so recursive or exponential aliases stay cheap.
@@ -77,7 +95,9 @@ def _key_lines(node: yaml.Node, path: str, lines: dict[str, int], prefix: str = 
         dotted = f"{prefix}{key_node.value}"
         line = key_node.start_mark.line + 1
         if dotted in own:
-            raise ConfigError(f"{path}:{line}: {dotted}: key given twice (first on line {own[dotted]})")
+            raise ConfigError(
+                f"{path}:{line}: {dotted}: key given twice (first on line {own[dotted]})"
+            )
         own[dotted] = line
         lines.setdefault(dotted, line)
         _key_lines(value_node, path, lines, dotted + ".", seen)
@@ -91,7 +111,9 @@ def check_plain(data: Any, path: str) -> None:
         value, parents = stack.pop()
         count += 1
         if count > _MAX_VALUES:
-            raise ConfigError(f"{path}: more than {_MAX_VALUES} values (aliases expanding?): not a config file")
+            raise ConfigError(
+                f"{path}: more than {_MAX_VALUES} values (aliases expanding?): not a config file"
+            )
         if isinstance(value, (dict, list)):
             if id(value) in parents:
                 raise ConfigError(f"{path}: an alias refers to itself (recursive structure)")
@@ -111,7 +133,9 @@ def _read_yaml(real_path: str, path: str) -> tuple[Any, dict[str, int]]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}): is this a config file?") from None
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start}): is this a config file?"
+        ) from None
     try:
         data = yaml.safe_load(text)  # plain data only: never constructs Python objects
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -165,7 +189,7 @@ def load_file_tree(
     real = os.path.realpath(path)
     prefix = f"{_requested_at}: extends: " if _requested_at else ""
     if real in _chain:
-        names = [display_path(p) for p in _chain[_chain.index(real):]] + [display]
+        names = [display_path(p) for p in _chain[_chain.index(real) :]] + [display]
         raise ConfigError(f"{_requested_at}: extends: circular chain {' -> '.join(names)}")
     if not os.path.exists(path):
         raise ConfigError(f"{prefix}{display}: config file not found")
@@ -176,7 +200,9 @@ def load_file_tree(
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{display}: the top level must be a mapping of sections, got {type(data).__name__}")
+        raise ConfigError(
+            f"{display}: the top level must be a mapping of sections, got {type(data).__name__}"
+        )
     check_string_keys(data, display, lines)
 
     parents = data.pop("extends", None)
@@ -186,7 +212,9 @@ def load_file_tree(
     elif isinstance(parents, str):
         parents = [parents]
     if not (isinstance(parents, list) and all(isinstance(p, str) and p.strip() for p in parents)):
-        raise ConfigError(f"{ext_where}: extends: expected a file path or a list of paths, got {parents!r}")
+        raise ConfigError(
+            f"{ext_where}: extends: expected a file path or a list of paths, got {parents!r}"
+        )
 
     tree: dict = {}
     origins: dict[str, Origin] = {}
@@ -195,7 +223,11 @@ def load_file_tree(
         parent_path = os.path.join(base_dir, os.path.expanduser(parent))
         p_tree, p_origins = load_file_tree(parent_path, _chain + (real,), ext_where)
         merge_tree(tree, origins, p_tree, p_origins)
-    own = {k: Origin("file", display, line) for k, line in lines.items() if k.split(".")[0] != "extends"}
+    own = {
+        k: Origin("file", display, line)
+        for k, line in lines.items()
+        if k.split(".")[0] != "extends"
+    }
     for dotted, _ in walk_keys(data):  # keys without a recorded line (e.g. from '<<' merges)
         own.setdefault(dotted, Origin("file", display))
     merge_tree(tree, origins, data, own)

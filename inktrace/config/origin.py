@@ -1,4 +1,5 @@
-"""Where a configuration value came from (the bottom of the config package: imports nothing from it).
+"""Where a configuration value came from (the bottom of the config package: imports nothing from
+it).
 
 ``loader`` records an ``Origin`` for every key it reads, ``schema`` records one when a field is
 assigned in Python, ``config`` uses them for error messages and ``--explain``.
@@ -34,7 +35,7 @@ class Origin:
             return f"stage '{self.stage}' ({self.where()})"
         return self.where() if self.kind != "default" else "default"
 
-    def as_stage(self, stage: str) -> "Origin":
+    def as_stage(self, stage: str) -> Origin:
         return Origin("stage", self.source, self.line, stage)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
 import typing
 from dataclasses import dataclass
 from typing import Any, Literal, Optional
@@ -218,7 +217,6 @@ class Section:
         return out
 
 
-
 @dataclass(repr=True, eq=True)
 class ExperimentConfig(Section):
     SECTION: typing.ClassVar[str] = "experiment"
@@ -230,10 +228,14 @@ class ExperimentConfig(Section):
 class ModelConfig(Section):
     SECTION: typing.ClassVar[str] = "model"
     embed_dim: int = opt(128, "channels of the first encoder level (doubled at each level)", min=1)
-    num_layers: int = opt(4, "resolution levels of the U-Net (input is padded to 2**num_layers)", min=1, max=8)
+    num_layers: int = opt(
+        4, "resolution levels of the U-Net (input is padded to 2**num_layers)", min=1, max=8
+    )
     full_heads: bool = opt(True, "all five heads (true) or skeleton + tangent only (structural)")
     skip_connections: bool = opt(True, "U-Net skips; off forces everything through the bottleneck")
-    mask_ratio: float = opt(0.0, "fraction of input patches hidden (MAE-style); 0 disables masking", min=0.0, lt=1.0)
+    mask_ratio: float = opt(
+        0.0, "fraction of input patches hidden (MAE-style); 0 disables masking", min=0.0, lt=1.0
+    )
     mask_patch_size: int = opt(8, "side in pixels of a masked patch", min=1)
     norm: Literal["group", "batch", "instance"] = opt("group", "normalisation layer")
     dropout: float = opt(0.0, "dropout before the heads", min=0.0, lt=1.0)
@@ -250,12 +252,19 @@ class TrainingConfig(Section):
     betas: list[float] = opt([0.9, 0.999], "AdamW betas", min=0.0, lt=1.0, length=2)
     scheduler: Literal["cosine", "constant"] = opt("cosine", "LR schedule after warmup")
     warmup_epochs: float = opt(1.0, "linear warmup length in epochs (fractions allowed)", min=0.0)
-    min_lr_ratio: float = opt(0.01, "final LR of the cosine schedule as a fraction of lr", min=0.0, max=1.0)
-    grad_clip: Optional[float] = opt(1.0, "max global grad norm, after unscaling; null disables", gt=0.0)
+    min_lr_ratio: float = opt(
+        0.01, "final LR of the cosine schedule as a fraction of lr", min=0.0, max=1.0
+    )
+    grad_clip: Optional[float] = opt(
+        1.0, "max global grad norm, after unscaling; null disables", gt=0.0
+    )
     precision: Literal["auto", "fp32", "fp16", "bf16"] = opt(
-        "auto", "autocast precision; auto = bf16 on CUDA when supported else fp16, fp32 on CPU")
+        "auto", "autocast precision; auto = bf16 on CUDA when supported else fp16, fp32 on CPU"
+    )
     seed: int = opt(42, "seed of weights, data order and synthetic samples", min=0)
-    max_nonfinite_steps: int = opt(3, "consecutive non-finite losses tolerated before stopping", min=1)
+    max_nonfinite_steps: int = opt(
+        3, "consecutive non-finite losses tolerated before stopping", min=1
+    )
 
 
 @dataclass(repr=True, eq=True)
@@ -266,7 +275,9 @@ class DataConfig(Section):
     train_size: int = opt(20000, "synthetic samples per training epoch", min=1)
     val_size: int = opt(1000, "fixed, seeded validation samples", min=1)
     num_workers: int = opt(0, "DataLoader worker processes (0 = in the main process)", min=0)
-    svg_dir: Optional[str] = opt(None, "folder of centreline SVG files to train on instead (e.g. KanjiVG)")
+    svg_dir: Optional[str] = opt(
+        None, "folder of centreline SVG files to train on instead (e.g. KanjiVG)"
+    )
 
 
 @dataclass(repr=True, eq=True)
@@ -279,7 +290,12 @@ class CurriculumConfig(Section):
 
     def check(self) -> list[tuple[tuple[str, ...], str]]:
         if self.start_stage > self.end_stage:
-            return [(("start_stage", "end_stage"), f"start_stage {self.start_stage} is after end_stage {self.end_stage}")]
+            return [
+                (
+                    ("start_stage", "end_stage"),
+                    f"start_stage {self.start_stage} is after end_stage {self.end_stage}",
+                )
+            ]
         return []
 
 
@@ -301,7 +317,9 @@ class CheckpointConfig(Section):
     save_last: bool = opt(True, "write last.ckpt every epoch")
     save_best: bool = opt(True, "write best.ckpt whenever the monitored metric improves")
     monitor: str = opt("val/loss", "metric that ranks checkpoints")
-    mode: Literal["min", "max"] = opt("min", "whether a lower or a higher monitored value is better")
+    mode: Literal["min", "max"] = opt(
+        "min", "whether a lower or a higher monitored value is better"
+    )
 
 
 @dataclass(repr=True, eq=True)
@@ -332,8 +350,12 @@ class SystemConfig(Section):
 @dataclass(repr=True, eq=True)
 class PipelineConfig(Section):
     SECTION: typing.ClassVar[str] = "pipeline"
-    order: list[str] = opt(["structural", "dense"], "stages run by --run-all-stages, in order", nonempty=True)
-    auto_transfer: bool = opt(True, "init_from: auto takes the best checkpoint of the previous stage")
+    order: list[str] = opt(
+        ["structural", "dense"], "stages run by --run-all-stages, in order", nonempty=True
+    )
+    auto_transfer: bool = opt(
+        True, "init_from: auto takes the best checkpoint of the previous stage"
+    )
 
     def check(self) -> list[tuple[tuple[str, ...], str]]:
         twice = sorted({s for s in self.order if self.order.count(s) > 1})
@@ -356,30 +378,3 @@ SECTIONS: dict[str, type[Section]] = {
         SystemConfig,
     )
 }
-
-
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is typing.Union:
-        return _type_name([a for a in typing.get_args(tp) if a is not type(None)][0]) + " or null"
-    if origin is Literal:
-        return " \\| ".join(typing.get_args(tp))
-    if origin is list:
-        return f"list of {_type_name(typing.get_args(tp)[0])}"
-    return tp.__name__
-
-
-def reference_markdown() -> str:
-    """The settings reference of README.md, generated from the schema (a test keeps them equal)."""
-    out = []
-    for cls in [*SECTIONS.values(), PipelineConfig]:
-        out.append(f"**`{cls.SECTION}`**\n\n| key | type | default | meaning |\n|---|---|---|---|")
-        hints = typing.get_type_hints(cls)
-        for key, f in cls.fields().items():
-            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-            bounds = [f"{sym} {f.metadata[k]}" for k, sym in (("min", ">="), ("gt", ">"), ("max", "<="), ("lt", "<"))
-                      if k in f.metadata]
-            meaning = f.metadata["help"] + (f" ({', '.join(bounds)})" if bounds else "")
-            out.append(f"| `{key}` | {_type_name(hints[key])} | `{json.dumps(default)}` | {meaning} |")
-        out.append("")
-    return "\n".join(out)

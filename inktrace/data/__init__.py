@@ -6,7 +6,21 @@ from .geometry import Strokes
 from .keypoints import CORNER, CROSSING, ENDPOINT, JUNCTION, KIND_NAMES, Keypoints, find_keypoints
 
 __all__ = [
-    "LEVELS", "NUM_LEVELS", "make_strokes", "SyntheticInk", "collate", "make_loader", "render_batch",
-    "sample_of", "validation_set", "Strokes", "Keypoints", "find_keypoints", "ENDPOINT", "JUNCTION",
-    "CROSSING", "CORNER", "KIND_NAMES",
+    "LEVELS",
+    "NUM_LEVELS",
+    "make_strokes",
+    "SyntheticInk",
+    "collate",
+    "make_loader",
+    "render_batch",
+    "sample_of",
+    "validation_set",
+    "Strokes",
+    "Keypoints",
+    "find_keypoints",
+    "ENDPOINT",
+    "JUNCTION",
+    "CROSSING",
+    "CORNER",
+    "KIND_NAMES",
 ]

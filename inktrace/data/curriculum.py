@@ -2,14 +2,18 @@
 
 | level | content |
 |---|---|
-| 0 | one stroke: line 25 %, smooth curve 30 %, arc 15 %, polyline with corners 15 %, hook 10 %, closed loop 5 % |
+| 0 | one stroke: line 25 %, smooth curve 30 %, arc 15 %, polyline with corners 15 %, hook 10 %, |
+|   | closed loop 5 % |
 | 1 | two independent strokes, each in its own band of the image (gap 12 % of the side) |
 | 2 | two or three independent strokes, gap 6 % |
 | 3 | three to five independent strokes, gap 2 % |
-| 4 | one connected structure (X, T, Y, L junction 85 %, multi-corner polyline 15 %) + 50 % a free stroke |
-| 5 | two structures (X crossings 10 % shallow, 12-30 degrees) + 50 % a free stroke; more curved members, tails |
+| 4 | one connected structure (X, T, Y, L junction 85 %, multi-corner polyline 15 %) |
+|   | + 50 % a free stroke |
+| 5 | two structures (X crossings 10 % shallow, 12-30 degrees) + 50 % a free stroke; |
+|   | more curved members, tails |
 | 6 | two or three structures, 25 % shallow crossings, strongly curved members, corner tails |
-| 7-9 | mixed: 15 % level-0, 30 % level-3, 55 % level-6 content, with scan degradations (see degrade.py) |
+| 7-9 | mixed: 15 % level-0, 30 % level-3, 55 % level-6 content, with scan degradations |
+|     | (see degrade.py) |
 
 Structures are built around an exact junction point: crossing members pass through it with the
 chosen tangent (so a crossing angle is exact), T stems and Y/L members start exactly on it.
@@ -24,7 +28,10 @@ from dataclasses import dataclass
 
 import torch
 
-from .geometry import PIECES, Strokes, fit_to_box, flatten_pieces, out_member, primitive, stroke_widths
+from .bezier import flatten_pieces
+from .geometry import Strokes
+from .pen import stroke_widths
+from .primitives import PIECES, fit_to_box, out_member, primitive
 from .rng import Draws
 
 __all__ = ["NUM_LEVELS", "LevelSpec", "LEVELS", "make_strokes", "DEGRADED_FROM"]
@@ -52,7 +59,9 @@ LEVELS: dict[int, LevelSpec] = {
     2: LevelSpec("independent", strokes=(2, 3), gap=0.06, width=(1.2, 6.0)),
     3: LevelSpec("independent", strokes=(3, 5), gap=0.02, width=(1.0, 6.5)),
     4: LevelSpec("connected", motifs=(1, 1), extra=0.5, tails=0.1, bend=0.25, width=(1.0, 7.0)),
-    5: LevelSpec("connected", motifs=(2, 2), extra=0.5, shallow=0.1, tails=0.2, bend=0.35, width=(1.0, 7.0)),
+    5: LevelSpec(
+        "connected", motifs=(2, 2), extra=0.5, shallow=0.1, tails=0.2, bend=0.35, width=(1.0, 7.0)
+    ),
     6: LevelSpec("connected", motifs=(2, 3), shallow=0.25, tails=0.3, bend=0.5, width=(1.0, 7.0)),
     7: LevelSpec("mixed", width=(0.8, 8.0)),
     8: LevelSpec("mixed", width=(0.8, 8.0)),
@@ -65,8 +74,14 @@ _BORDER = 0.15  # strokes drawn in a box larger than the image
 _MOTIF_TYPES = [0.25, 0.25, 0.20, 0.15, 0.15]  # X, T, Y, L, polyline
 
 
-def _placed_primitives(d: Draws, n: int, probs: list[float], box: torch.Tensor, img: float,
-                       outward: torch.Tensor | None = None):
+def _placed_primitives(
+    d: Draws,
+    n: int,
+    probs: list[float],
+    box: torch.Tensor,
+    img: float,
+    outward: torch.Tensor | None = None,
+):
     """``n`` free strokes per sample, each fitted into its own box (B, n, 4).
 
     A border stroke's box grows by 12 % of the image on the sides where ``outward`` (B, n, 4) is
@@ -95,7 +110,10 @@ def _single(d: Draws, img: float):
 def _independent(d: Draws, spec: LevelSpec, img: float):
     lo, hi = spec.strokes
     d.reserve(2 + 34 * hi)
-    count = d.integers(lo, hi, )
+    count = d.integers(
+        lo,
+        hi,
+    )
     vertical = d.uniform() < 0.5  # bands side by side (True) or stacked
     j = torch.arange(hi, dtype=d.dtype)
     k = count.to(d.dtype)[:, None]
@@ -120,7 +138,8 @@ def _independent(d: Draws, spec: LevelSpec, img: float):
 
 
 def _motifs(d: Draws, spec: LevelSpec, img: float):
-    """Connected structures: (B, M*3 + 1) strokes and a group id per stroke (members share a pen)."""
+    """Connected structures: (B, M*3 + 1) strokes and a group id per stroke (members share a
+    pen)."""
     n_lo, n_hi = spec.motifs
     M = n_hi
     d.reserve(67 * M + 36)
@@ -131,8 +150,11 @@ def _motifs(d: Draws, spec: LevelSpec, img: float):
     theta = d.uniform(M, high=2 * math.pi)
     types = d.choice(_MOTIF_TYPES, M)
     shallow = d.uniform(M) < spec.shallow
-    x_angle = torch.where(shallow, d.uniform(M, low=math.radians(12), high=math.radians(30)),
-                          d.uniform(M, low=math.radians(40), high=math.radians(90)))
+    x_angle = torch.where(
+        shallow,
+        d.uniform(M, low=math.radians(12), high=math.radians(30)),
+        d.uniform(M, low=math.radians(40), high=math.radians(90)),
+    )
     t_angle = d.uniform(M, low=math.radians(50), high=math.radians(130))
     y_gap = d.uniform(M, 2, low=math.radians(70), high=math.radians(140))
     l_angle = d.uniform(M, low=math.radians(45), high=math.radians(150))
@@ -144,14 +166,25 @@ def _motifs(d: Draws, spec: LevelSpec, img: float):
     tail_len = d.uniform(M, 3, low=0.08 * img, high=0.18 * img)
     poly_ctrl, poly_valid, _ = primitive(d, (M,), torch.full((d.batch, M), 3), only=3)
     poly_box = torch.cat([c - 0.35 * img, c + 0.35 * img], -1)
-    poly_ctrl = fit_to_box(poly_ctrl, poly_valid, poly_box, d.uniform(M, low=0.7, high=1.0), d.uniform(M, 2))
+    poly_ctrl = fit_to_box(
+        poly_ctrl, poly_valid, poly_box, d.uniform(M, low=0.7, high=1.0), d.uniform(M, 2)
+    )
 
     # per structure three members (B, M, 3): their direction at c, whether they pass through c
     # (else they start there), and whether they exist for this structure type
     X, T, Y, L, P = (types == i for i in range(5))
     zero = torch.zeros_like(theta)
-    dirs = torch.stack([theta, theta + torch.where(X, x_angle, torch.where(T, t_angle, torch.where(
-        Y, y_gap[..., 0], l_angle))), theta + y_gap[..., 0] + y_gap[..., 1]], -1)
+    dirs = torch.stack(
+        [
+            theta,
+            theta
+            + torch.where(
+                X, x_angle, torch.where(T, t_angle, torch.where(Y, y_gap[..., 0], l_angle))
+            ),
+            theta + y_gap[..., 0] + y_gap[..., 1],
+        ],
+        -1,
+    )
     through = torch.stack([X | T, X, zero.bool()], -1)
     exists = torch.stack([torch.ones_like(P), ~P, Y], -1)
 
@@ -210,13 +243,16 @@ def _pieces(level: int, d: Draws, img: float):
             out = [ctrl, valid, closed, group]
         else:
             sel = which == i
-            out = [torch.where(sel.view(-1, *([1] * (x.dim() - 1))), x, o)
-                   for x, o in zip((ctrl, valid, closed, group), out)]
+            out = [
+                torch.where(sel.view(-1, *([1] * (x.dim() - 1))), x, o)
+                for x, o in zip((ctrl, valid, closed, group), out)
+            ]
     return tuple(out)
 
 
 def make_strokes(level: int, draws: Draws, img_size: int) -> Strokes:
-    """The strokes of a batch of samples at curriculum ``level`` (0-9), in pixels of ``img_size``."""
+    """The strokes of a batch of samples at curriculum ``level`` (0-9), in pixels of
+    ``img_size``."""
     if level not in LEVELS:
         raise ValueError(f"curriculum level must be 0-{NUM_LEVELS - 1}, got {level}")
     img = float(img_size)

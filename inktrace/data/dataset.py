@@ -8,7 +8,8 @@ PyTorch's DataLoader calls it with each batch's indices.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -20,16 +21,30 @@ from .keypoints import Keypoints, find_keypoints, pack
 from .render import render
 from .rng import Draws, sample_keys
 
-__all__ = ["BatchRendered", "SyntheticInk", "render_batch", "collate", "make_loader", "validation_set", "TARGET_KEYS",
-           "sample_of"]
+__all__ = [
+    "BatchRendered",
+    "SyntheticInk",
+    "render_batch",
+    "collate",
+    "make_loader",
+    "validation_set",
+    "TARGET_KEYS",
+    "sample_of",
+]
 
 TARGET_KEYS = ("skeleton", "keypoints", "tangent", "width", "offset", "mask", "tangent_mask")
 _SPLITS = {"train": 0, "val": 1}
 
 
-def render_batch(strokes: Strokes, height: int, width: int, level: int | None = None,
-                 draws: Draws | None = None, keys: torch.Tensor | None = None,
-                 device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+def render_batch(
+    strokes: Strokes,
+    height: int,
+    width: int,
+    level: int | None = None,
+    draws: Draws | None = None,
+    keys: torch.Tensor | None = None,
+    device: torch.device | str = "cpu",
+) -> dict[str, torch.Tensor]:
     """Image, targets and keypoint lists of a batch of strokes (the engine's one rendering path).
 
     With ``level`` >= 7 (and the samples' ``draws``/``keys``) the image gets scan degradations.
@@ -65,8 +80,10 @@ def collate(items: Any) -> dict[str, torch.Tensor]:
     """DataLoader collate: passes a ready batch through, stacks a list of single samples."""
     if isinstance(items, dict):
         return items
-    return concat_batches({**{k: v[None] for k, v in it.items()},
-                           "num_points": torch.tensor([it["points"].shape[0]])} for it in items)
+    return concat_batches(
+        {**{k: v[None] for k, v in it.items()}, "num_points": torch.tensor([it["points"].shape[0]])}
+        for it in items
+    )
 
 
 class BatchRendered(Dataset):
@@ -83,7 +100,9 @@ class BatchRendered(Dataset):
 
     def indices(self, indices: Sequence[int] | torch.Tensor) -> torch.Tensor:
         """Sample indices as a long tensor, checked against the dataset's size."""
-        idx = torch.as_tensor(list(indices) if not torch.is_tensor(indices) else indices, dtype=torch.long)
+        idx = torch.as_tensor(
+            list(indices) if not torch.is_tensor(indices) else indices, dtype=torch.long
+        )
         if idx.numel() and (idx.min() < 0 or idx.max() >= self.size):
             raise IndexError(f"sample index out of range 0-{self.size - 1}")
         return idx
@@ -105,15 +124,28 @@ class SyntheticInk(BatchRendered):
     ``device`` is where rendering runs (geometry is always built on the CPU).
     """
 
-    def __init__(self, level: int, size: int, img_size: int = 64, seed: int = 0, split: str = "train",
-                 epoch: int = 0, device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self,
+        level: int,
+        size: int,
+        img_size: int = 64,
+        seed: int = 0,
+        split: str = "train",
+        epoch: int = 0,
+        device: torch.device | str = "cpu",
+    ) -> None:
         if not 0 <= int(level) < NUM_LEVELS:
             raise ValueError(f"curriculum level must be 0-{NUM_LEVELS - 1}, got {level}")
         if split not in _SPLITS:
             raise ValueError(f"split must be one of {sorted(_SPLITS)}, got {split!r}")
         if img_size < 16:
             raise ValueError(f"img_size must be at least 16, got {img_size}")
-        self.level, self.size, self.img_size, self.seed = int(level), int(size), int(img_size), int(seed)
+        self.level, self.size, self.img_size, self.seed = (
+            int(level),
+            int(size),
+            int(img_size),
+            int(seed),
+        )
         self.split, self.epoch, self.device = split, int(epoch), device
 
     def set_level(self, level: int) -> None:
@@ -133,20 +165,39 @@ class SyntheticInk(BatchRendered):
         keys = self.keys(idx)
         draws = Draws(keys)
         strokes = make_strokes(self.level, draws, self.img_size)
-        out = render_batch(strokes, self.img_size, self.img_size, self.level, draws, keys, self.device)
+        out = render_batch(
+            strokes, self.img_size, self.img_size, self.level, draws, keys, self.device
+        )
         out["index"] = idx.to(out["image"].device)
         return out
 
 
-def make_loader(dataset: Dataset, batch_size: int, num_workers: int = 0, shuffle: bool = False,
-                drop_last: bool = False, generator: torch.Generator | None = None, **kwargs) -> DataLoader:
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    num_workers: int = 0,
+    shuffle: bool = False,
+    drop_last: bool = False,
+    generator: torch.Generator | None = None,
+    **kwargs,
+) -> DataLoader:
     """A DataLoader that renders whole batches in its workers (``__getitems__``)."""
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
-                      collate_fn=collate, drop_last=drop_last, generator=generator,
-                      persistent_workers=False, **kwargs)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        collate_fn=collate,
+        drop_last=drop_last,
+        generator=generator,
+        persistent_workers=False,
+        **kwargs,
+    )
 
 
-def validation_set(level: int, size: int, img_size: int = 64, seed: int = 0, chunk: int = 256) -> dict[str, torch.Tensor]:
+def validation_set(
+    level: int, size: int, img_size: int = 64, seed: int = 0, chunk: int = 256
+) -> dict[str, torch.Tensor]:
     """The fixed validation samples of a level, rendered once and kept in memory (CPU tensors)."""
     ds = SyntheticInk(level, size, img_size, seed, split="val")
     parts = [ds.render(range(i, min(i + chunk, size))) for i in range(0, size, chunk)]
@@ -158,6 +209,10 @@ def concat_batches(parts: Iterable[dict[str, torch.Tensor]]) -> dict[str, torch.
     parts = list(parts)
     K = max(p["points"].shape[1] for p in parts)
     out = {k: torch.cat([p[k] for p in parts]) for k in parts[0] if k != "points"}
-    out["points"] = torch.cat([torch.nn.functional.pad(p["points"], (0, 0, 0, K - p["points"].shape[1]), value=-1.0)
-                               for p in parts])
+    out["points"] = torch.cat(
+        [
+            torch.nn.functional.pad(p["points"], (0, 0, 0, K - p["points"].shape[1]), value=-1.0)
+            for p in parts
+        ]
+    )
     return out

@@ -57,7 +57,8 @@ def _smooth_field(draws: Draws, grid: int, height: int, width: int, device) -> t
 
 def _blur(img: torch.Tensor, sigma: torch.Tensor, max_sigma: float) -> torch.Tensor:
     """Separable Gaussian blur of (B, H, W) with a per-sample sigma (at most ``max_sigma``, which
-    fixes the kernel to +-3 max_sigma, so a sample blurs the same in any batch), edges replicated."""
+    fixes the kernel to +-3 max_sigma, so a sample blurs the same in any batch), edges
+    replicated."""
     r = max(1, math.ceil(3 * max_sigma))
     taps = torch.arange(-r, r + 1, device=img.device, dtype=torch.float32)
     weights = torch.exp(-(taps[None] ** 2) / (2 * sigma[:, None] ** 2))
@@ -86,10 +87,14 @@ def degrade(ink: torch.Tensor, level: int, draws: Draws, keys: torch.Tensor) -> 
     dev = ink.device
     lo_n, hi_n, lo_s, hi_s = LEVELS[level]
     count = draws.integers(lo_n, hi_n).to(dev)
-    order = torch.argsort(draws.uniform(len(KINDS)), dim=1).to(dev)  # a random permutation per sample
+    order = torch.argsort(draws.uniform(len(KINDS)), dim=1).to(
+        dev
+    )  # a random permutation per sample
     chosen = torch.zeros(B, len(KINDS), dtype=torch.bool, device=dev)
     chosen.scatter_(1, order, (torch.arange(len(KINDS), device=dev)[None] < count[:, None]))
-    sev = torch.where(chosen, draws.uniform(len(KINDS), low=lo_s, high=hi_s).to(dev, torch.float32), 0.0)
+    sev = torch.where(
+        chosen, draws.uniform(len(KINDS), low=lo_s, high=hi_s).to(dev, torch.float32), 0.0
+    )
     angle = draws.uniform(high=2 * math.pi).to(dev, torch.float32)
     spacing = draws.uniform(low=8.0, high=16.0).to(dev, torch.float32) * (W / 64.0)
     phase = draws.uniform().to(dev, torch.float32) * spacing
@@ -119,7 +124,9 @@ def degrade(ink: torch.Tensor, level: int, draws: Draws, keys: torch.Tensor) -> 
         ink_tone[i] = col(s["ink"][i]) * 0.25
     i = users("paper")  # tone gradient along a random direction, and texture
     if i.numel():
-        ramp = (col(torch.cos(angle[i])) * (xs - 0.5) + col(torch.sin(angle[i])) * (ys - 0.5)) * 0.7071 + 0.5
+        ramp = (
+            col(torch.cos(angle[i])) * (xs - 0.5) + col(torch.sin(angle[i])) * (ys - 0.5)
+        ) * 0.7071 + 0.5
         texture = 0.7 * paper_field[i] + 0.3 * uniform_field(keys[i], 12, H, W)
         paper[i] = 1.0 - col(s["paper"][i]) * (0.25 * ramp + 0.1 * texture)
     i = users("guides")  # ruled or grid lines, printed under the ink
@@ -134,7 +141,9 @@ def degrade(ink: torch.Tensor, level: int, draws: Draws, keys: torch.Tensor) -> 
         paper[i] = paper[i] * (1.0 - torch.maximum(rows, cols) * col(s["guides"][i]) * 0.35)
     i = users("bleed")  # the strokes seen mirrored through the paper, faint and soft
     if i.numel():
-        ghost = _blur(ink[i].flip(-1), torch.full((i.numel(),), 1.2 * scale, device=dev), 1.2 * scale)
+        ghost = _blur(
+            ink[i].flip(-1), torch.full((i.numel(),), 1.2 * scale, device=dev), 1.2 * scale
+        )
         paper[i] = paper[i] * (1.0 - col(s["bleed"][i]) * 0.22 * ghost)
     img = paper * (1.0 - ink_eff) + ink_eff * ink_tone
     i = users("blur")

@@ -25,12 +25,27 @@ import torch
 
 from .geometry import Strokes, _last_points
 
-__all__ = ["Keypoints", "find_keypoints", "ENDPOINT", "JUNCTION", "CROSSING", "CORNER", "SHALLOW",
-           "KIND_NAMES", "CROSSING_MIN_ANGLE", "CORNER_MIN_TURN"]
+__all__ = [
+    "Keypoints",
+    "find_keypoints",
+    "ENDPOINT",
+    "JUNCTION",
+    "CROSSING",
+    "CORNER",
+    "SHALLOW",
+    "KIND_NAMES",
+    "CROSSING_MIN_ANGLE",
+    "CORNER_MIN_TURN",
+]
 
 ENDPOINT, JUNCTION, CROSSING, CORNER, SHALLOW = 0, 1, 2, 3, 4
-KIND_NAMES = {ENDPOINT: "endpoint", JUNCTION: "junction", CROSSING: "crossing", CORNER: "corner",
-              SHALLOW: "shallow crossing"}
+KIND_NAMES = {
+    ENDPOINT: "endpoint",
+    JUNCTION: "junction",
+    CROSSING: "crossing",
+    CORNER: "corner",
+    SHALLOW: "shallow crossing",
+}
 CROSSING_MIN_ANGLE = 35.0  # degrees
 CORNER_MIN_TURN = 40.0  # degrees, i.e. interior angle below 140
 CORNER_SPAN = 2.0  # px of arc length either side of a vertex over which its turn is measured
@@ -52,7 +67,14 @@ class Keypoints:
         """(B, K) mask of the keypoints a sample lists: real ones (not padding, not shallow
         crossings) inside an image of the given size. Heatmaps and point lists use the same."""
         x, y = self.xy[..., 0], self.xy[..., 1]
-        return (self.kind >= 0) & (self.kind != SHALLOW) & (x >= 0) & (x < width) & (y >= 0) & (y < height)
+        return (
+            (self.kind >= 0)
+            & (self.kind != SHALLOW)
+            & (x >= 0)
+            & (x < width)
+            & (y >= 0)
+            & (y < height)
+        )
 
 
 def pack(batch_index: torch.Tensor, B: int, *values: torch.Tensor, fill: float = -1):
@@ -99,8 +121,12 @@ def _chunks(a: torch.Tensor, b: torch.Tensor, seg_valid: torch.Tensor, w: torch.
     B, S, E, _ = a.shape
     Pc = -(-E // CHUNK)
     pad = Pc * CHUNK - E
-    padded = [torch.nn.functional.pad(x, (0, 0, 0, pad)) if x.dim() == 4 else torch.nn.functional.pad(x, (0, pad))
-              for x in (a, b, seg_valid, w[:, :, :-1], w[:, :, 1:])]
+    padded = [
+        torch.nn.functional.pad(x, (0, 0, 0, pad))
+        if x.dim() == 4
+        else torch.nn.functional.pad(x, (0, pad))
+        for x in (a, b, seg_valid, w[:, :, :-1], w[:, :, 1:])
+    ]
     ca, cb = (x.reshape(B, S * Pc, CHUNK, 2) for x in padded[:2])
     cv, wa, wb = (x.reshape(B, S * Pc, CHUNK) for x in padded[2:])
     big = 1e30
@@ -121,19 +147,33 @@ def _stroke_ends(strokes: Strokes, pts, w, ch: _Chunks):
     reach = torch.clamp(0.5 * w.amax(dim=(1, 2)), min=TOUCH_TOLERANCE).view(B, 1, 1)
     e_flat = ends.reshape(B, S * 2, 1, 2)
     ex, ey = e_flat[..., 0], e_flat[..., 1]  # (B, 2S, 1)
-    lox, loy, hix, hiy = (v[:, None, :] for v in (ch.lo[..., 0], ch.lo[..., 1], ch.hi[..., 0], ch.hi[..., 1]))
-    near = (ex >= lox - reach) & (ex <= hix + reach) & (ey >= loy - reach) & (ey <= hiy + reach)  # (B, 2S, S*Pc)
+    lox, loy, hix, hiy = (
+        v[:, None, :] for v in (ch.lo[..., 0], ch.lo[..., 1], ch.hi[..., 0], ch.hi[..., 1])
+    )
+    near = (
+        (ex >= lox - reach) & (ex <= hix + reach) & (ey >= loy - reach) & (ey <= hiy + reach)
+    )  # (B, 2S, S*Pc)
     end_stroke = torch.arange(S * 2) // 2
     chunk_stroke = torch.arange(near.shape[-1]) // ch.per_stroke
-    near &= (end_stroke[:, None] != chunk_stroke[None, :]) & is_open.repeat_interleave(2, 1)[..., None]
+    near &= (end_stroke[:, None] != chunk_stroke[None, :]) & is_open.repeat_interleave(2, 1)[
+        ..., None
+    ]
     nb, ne, nc = near.nonzero(as_tuple=True)
     fc = nb * ch.a.shape[1] + nc  # flat chunk rows: index_select is much faster than 2-D indexing
     C = ch.a.shape[2]
-    wa_c, wb_c = ch.w_a.reshape(-1, C).index_select(0, fc), ch.w_b.reshape(-1, C).index_select(0, fc)
-    dist, t = _point_segment(e_flat.reshape(-1, 1, 2).index_select(0, nb * S * 2 + ne),
-                             ch.a.reshape(-1, C, 2).index_select(0, fc), ch.b.reshape(-1, C, 2).index_select(0, fc))
+    wa_c, wb_c = (
+        ch.w_a.reshape(-1, C).index_select(0, fc),
+        ch.w_b.reshape(-1, C).index_select(0, fc),
+    )
+    dist, t = _point_segment(
+        e_flat.reshape(-1, 1, 2).index_select(0, nb * S * 2 + ne),
+        ch.a.reshape(-1, C, 2).index_select(0, fc),
+        ch.b.reshape(-1, C, 2).index_select(0, fc),
+    )
     w_at = wa_c + t * (wb_c - wa_c)
-    touch = (dist <= torch.clamp(0.5 * w_at, min=TOUCH_TOLERANCE)) & ch.valid.reshape(-1, C).index_select(0, fc)
+    touch = (dist <= torch.clamp(0.5 * w_at, min=TOUCH_TOLERANCE)) & ch.valid.reshape(
+        -1, C
+    ).index_select(0, fc)
     flat = nb * S * 2 + ne
     touching = torch.zeros(B * S * 2, dtype=torch.bool)
     touching[flat[touch.any(-1)]] = True
@@ -150,15 +190,23 @@ def _crossings(strokes: Strokes, ch: _Chunks, ends, is_open):
     C, Pc = CHUNK, ch.per_stroke
     n_seg = strokes.seg_valid.sum(-1)
     lox, loy, hix, hiy = ch.lo[..., 0], ch.lo[..., 1], ch.hi[..., 0] + 0.01, ch.hi[..., 1] + 0.01
-    overlap = ((lox[:, :, None] <= hix[:, None, :]) & (lox[:, None, :] <= hix[:, :, None])
-               & (loy[:, :, None] <= hiy[:, None, :]) & (loy[:, None, :] <= hiy[:, :, None]))
-    overlap &= torch.triu(torch.ones(overlap.shape[1:], dtype=torch.bool))  # each pair once, self included
+    overlap = (
+        (lox[:, :, None] <= hix[:, None, :])
+        & (lox[:, None, :] <= hix[:, :, None])
+        & (loy[:, :, None] <= hiy[:, None, :])
+        & (loy[:, None, :] <= hiy[:, :, None])
+    )
+    overlap &= torch.triu(
+        torch.ones(overlap.shape[1:], dtype=torch.bool)
+    )  # each pair once, self included
     bi, i, j = overlap.nonzero(as_tuple=True)
     # flat row gathers and separate x/y components (contiguous), not strided (..., 2) slices
     nck = ch.a.shape[1]
     fi, fj = bi * nck + i, bi * nck + j
     a_flat, d_flat = ch.a.reshape(-1, C, 2), (ch.b - ch.a).reshape(-1, C, 2)
-    ai, aj, di, dj = (x.index_select(0, f) for x, f in ((a_flat, fi), (a_flat, fj), (d_flat, fi), (d_flat, fj)))
+    ai, aj, di, dj = (
+        x.index_select(0, f) for x, f in ((a_flat, fi), (a_flat, fj), (d_flat, fi), (d_flat, fj))
+    )
     px, py = ai[..., 0].contiguous()[:, :, None], ai[..., 1].contiguous()[:, :, None]  # (K, C, 1)
     rx, ry = di[..., 0].contiguous()[:, :, None], di[..., 1].contiguous()[:, :, None]
     qx, qy = aj[..., 0].contiguous()[:, None, :], aj[..., 1].contiguous()[:, None, :]  # (K, 1, C)
@@ -195,22 +243,30 @@ def _crossings(strokes: Strokes, ch: _Chunks, ends, is_open):
         return ((dd < reach2) & is_open[cross_b, stroke][:, None]).any(-1)
 
     keep = ~(near_end_of(si, w_j) | near_end_of(sj, w_i))
-    sin = denom[k_idx, ei, ej].abs() / torch.sqrt((rr * rr).sum(-1) * (ss * ss).sum(-1)).clamp(min=1e-18)
+    sin = denom[k_idx, ei, ej].abs() / torch.sqrt((rr * rr).sum(-1) * (ss * ss).sum(-1)).clamp(
+        min=1e-18
+    )
     kind = torch.where(sin > math.sin(math.radians(CROSSING_MIN_ANGLE)), CROSSING, SHALLOW)
     radius = 0.5 * torch.maximum(w_i, w_j) + 1.0
     return tuple(x[keep] for x in (cross_b, xy, kind, radius))
 
 
-def _suppress(xy: torch.Tensor, score: torch.Tensor, valid: torch.Tensor, radius: float,
-              exempt: torch.Tensor | None = None) -> torch.Tensor:
+def _suppress(
+    xy: torch.Tensor,
+    score: torch.Tensor,
+    valid: torch.Tensor,
+    radius: float,
+    exempt: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Which of the padded candidates (B, K) survive: a candidate goes when a valid one with a
     higher score (or the same score, listed earlier) lies within ``radius``, unless ``exempt``
     (B, K, K) excuses the pair."""
     x, y = xy[..., 0], xy[..., 1]
-    close = (x[:, :, None] - x[:, None, :]) ** 2 + (y[:, :, None] - y[:, None, :]) ** 2 < radius ** 2
+    close = (x[:, :, None] - x[:, None, :]) ** 2 + (y[:, :, None] - y[:, None, :]) ** 2 < radius**2
     idx = torch.arange(xy.shape[1])
     better = (score[:, None, :] > score[:, :, None]) | (
-        (score[:, None, :] == score[:, :, None]) & (idx[None, :] < idx[:, None]))
+        (score[:, None, :] == score[:, :, None]) & (idx[None, :] < idx[:, None])
+    )
     beaten = close & better & valid[:, None, :]
     if exempt is not None:
         beaten &= ~exempt
@@ -226,13 +282,17 @@ def _corners(strokes: Strokes, pts, w):
     a, b = pts[:, :, :-1], pts[:, :, 1:]
     ab = b - a
     n_seg = seg_valid.sum(-1)
-    seg_len = torch.sqrt((ab ** 2).sum(-1)) * seg_valid  # (B, S, E)
-    cum = torch.cat([torch.zeros_like(seg_len[..., :1]), seg_len.cumsum(-1)], -1).contiguous()  # (B, S, N)
+    seg_len = torch.sqrt((ab**2).sum(-1)) * seg_valid  # (B, S, E)
+    cum = torch.cat(
+        [torch.zeros_like(seg_len[..., :1]), seg_len.cumsum(-1)], -1
+    ).contiguous()  # (B, S, N)
     total = cum[..., -1:]
     closed = strokes.closed[..., None]
 
     def point_at(s: torch.Tensor) -> torch.Tensor:
-        s = torch.where(closed, torch.remainder(s, total.clamp(min=1e-9)), s.clamp(min=0.0).minimum(total))
+        s = torch.where(
+            closed, torch.remainder(s, total.clamp(min=1e-9)), s.clamp(min=0.0).minimum(total)
+        )
         e = (torch.searchsorted(cum, s.contiguous(), right=True) - 1).clamp(0, E - 1)
         t = ((s - cum.gather(-1, e)) / seg_len.gather(-1, e).clamp(min=1e-12)).clamp(0.0, 1.0)
         e2 = e[..., None].expand(*e.shape, 2)
@@ -241,16 +301,20 @@ def _corners(strokes: Strokes, pts, w):
     before = pts - point_at(cum - CORNER_SPAN)
     after = point_at(cum + CORNER_SPAN) - pts
     vertex = torch.arange(N)
-    inner = (vertex >= 1) & (vertex[None, None] < n_seg[..., None])  # not a stroke's first or last point
+    inner = (vertex >= 1) & (
+        vertex[None, None] < n_seg[..., None]
+    )  # not a stroke's first or last point
     ok = (inner | ((vertex == 0) & closed)) & (n_seg[..., None] >= 1)
-    lb, la = (before ** 2).sum(-1), (after ** 2).sum(-1)
+    lb, la = (before**2).sum(-1), (after**2).sum(-1)
     ok &= (lb > 1e-12) & (la > 1e-12)
     cos = (before * after).sum(-1) / torch.sqrt(lb * la).clamp(min=1e-18)
     cb, cs, cv = (ok & (cos < math.cos(math.radians(CORNER_MIN_TURN)))).nonzero(as_tuple=True)
     return cb, pts[cb, cs, cv], -cos[cb, cs, cv], w[cb, cs, cv]
 
 
-_RANK = torch.tensor([1, 3, 2, 0, 2])  # merge priority by kind: junction > crossing = shallow > endpoint
+_RANK = torch.tensor(
+    [1, 3, 2, 0, 2]
+)  # merge priority by kind: junction > crossing = shallow > endpoint
 
 
 def find_keypoints(strokes: Strokes) -> Keypoints:
@@ -264,9 +328,13 @@ def find_keypoints(strokes: Strokes) -> Keypoints:
 
     keep_end = end_kind >= 0
     end_b = torch.arange(B)[:, None, None].expand(B, S, 2)[keep_end]
-    xy_t, kind_t, rad_t = pack(torch.cat([end_b, cross_b]), B, torch.cat([ends[keep_end], cross_xy]),
-                               torch.cat([end_kind[keep_end], cross_kind]),
-                               torch.cat([end_radius[keep_end], cross_radius]))
+    xy_t, kind_t, rad_t = pack(
+        torch.cat([end_b, cross_b]),
+        B,
+        torch.cat([ends[keep_end], cross_xy]),
+        torch.cat([end_kind[keep_end], cross_kind]),
+        torch.cat([end_radius[keep_end], cross_radius]),
+    )
     is_shallow = kind_t == SHALLOW  # shallow crossings only mask the tangent: they never merge
     exempt = is_shallow[:, :, None] != is_shallow[:, None, :]
     keep_t = _suppress(xy_t, _RANK[kind_t.clamp(min=0)], kind_t >= 0, MERGE_RADIUS, exempt)
@@ -275,5 +343,8 @@ def find_keypoints(strokes: Strokes) -> Keypoints:
     cb, c_xy, c_sharp, c_w = _corners(strokes, pts, w)
     xy_c, sharp_c, w_c, kind_c = pack(cb, B, c_xy, c_sharp, c_w, torch.full_like(cb, CORNER))
     kind_c = torch.where(_suppress(xy_c, sharp_c, kind_c >= 0, CORNER_SPAN), kind_c, -1)
-    return Keypoints(torch.cat([xy_t, xy_c], 1), torch.cat([kind_t, kind_c], 1),
-                     torch.cat([rad_t, 0.5 * w_c + 1.0], 1))
+    return Keypoints(
+        torch.cat([xy_t, xy_c], 1),
+        torch.cat([kind_t, kind_c], 1),
+        torch.cat([rad_t, 0.5 * w_c + 1.0], 1),
+    )

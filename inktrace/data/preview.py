@@ -39,14 +39,23 @@ def _tiles(batch: dict[str, torch.Tensor], b: int, max_width: float) -> list[np.
     hue = (np.arctan2(tan[1], tan[0]) / (2 * math.pi)) % 1.0
     mask = batch["tangent_mask"][b].cpu().numpy()
     tangent = _hsv_to_rgb(hue, np.ones_like(hue), mask)
-    tangent = np.where(mask[..., None] > 0, tangent, np.where(batch["mask"][b].cpu().numpy()[..., None] > 0, 0.35, 1.0))
+    tangent = np.where(
+        mask[..., None] > 0,
+        tangent,
+        np.where(batch["mask"][b].cpu().numpy()[..., None] > 0, 0.35, 1.0),
+    )
     width = batch["width"][b].cpu().numpy() / max_width
-    width_rgb = np.where(batch["mask"][b].cpu().numpy()[..., None] > 0,
-                         np.stack([width, 0.3 + 0.0 * width, 1 - width], -1), 1.0)
+    width_rgb = np.where(
+        batch["mask"][b].cpu().numpy()[..., None] > 0,
+        np.stack([width, 0.3 + 0.0 * width, 1 - width], -1),
+        1.0,
+    )
     return [gray, skeleton, keys, tangent, width_rgb]
 
 
-def preview_grid(batch: dict[str, torch.Tensor], rows: int | None = None, zoom: int = 3) -> np.ndarray:
+def preview_grid(
+    batch: dict[str, torch.Tensor], rows: int | None = None, zoom: int = 3
+) -> np.ndarray:
     """An RGB uint8 array: ``rows`` samples of ``batch`` (a dataset batch dict) as a grid."""
     n = batch["image"].shape[0] if rows is None else min(rows, batch["image"].shape[0])
     size = batch["image"].shape[-1]
@@ -62,7 +71,9 @@ def preview_grid(batch: dict[str, torch.Tensor], rows: int | None = None, zoom: 
     return (np.clip(grid, 0, 1) * 255).round().astype(np.uint8)
 
 
-def save_preview(batch: dict[str, torch.Tensor], path: str | Path, rows: int | None = None, zoom: int = 3) -> Path:
+def save_preview(
+    batch: dict[str, torch.Tensor], path: str | Path, rows: int | None = None, zoom: int = 3
+) -> Path:
     from PIL import Image
 
     path = Path(path)

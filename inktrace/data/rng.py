@@ -81,14 +81,16 @@ class Draws:
         self.keys = keys
         self.dtype = dtype
         self.counter = 0
-        self._buf: torch.Tensor | None = None  # uniforms of slots _buf_start.. drawn ahead (see reserve)
+        self._buf: torch.Tensor | None = (
+            None  # uniforms of slots _buf_start.. drawn ahead (see reserve)
+        )
         self._buf_start = 0
 
     @property
     def batch(self) -> int:
         return self.keys.shape[0]
 
-    def fork(self, tag: int) -> "Draws":
+    def fork(self, tag: int) -> Draws:
         return Draws(_mix(self.keys ^ _signed(seed_hash(tag + 0xF0F0))), self.dtype)
 
     def _raw(self, start: int, n: int) -> torch.Tensor:
@@ -96,7 +98,7 @@ class Draws:
         slots = torch.arange(start + 1, start + n + 1, device=self.keys.device, dtype=torch.int64)
         return _uniform_from_bits(_mix(self.keys[:, None] + slots[None, :] * _GOLDEN), self.dtype)
 
-    def reserve(self, n: int) -> "Draws":
+    def reserve(self, n: int) -> Draws:
         """Hash the next ``n`` slots in one go, for the draws that follow (a speed hint only: the
         numbers are the same with or without it, and draws past the reserved slots still work)."""
         off = self.counter - self._buf_start
@@ -115,7 +117,7 @@ class Draws:
             n *= s
         off = self.counter - self._buf_start
         if self._buf is not None and 0 <= off and off + n <= self._buf.shape[1]:
-            u = self._buf[:, off:off + n]
+            u = self._buf[:, off : off + n]
         else:
             u = self._raw(self.counter, n)
         self.counter += n
@@ -147,7 +149,9 @@ def _pixel_bits(keys: torch.Tensor, tag: int, height: int, width: int) -> torch.
 
 def uniform_field(keys: torch.Tensor, tag: int, height: int, width: int) -> torch.Tensor:
     """Per-pixel uniforms in [0, 1), float32 (B, H, W), on the keys' device."""
-    return _uniform_from_bits(_pixel_bits(keys, tag, height, width), torch.float32).reshape(-1, height, width)
+    return _uniform_from_bits(_pixel_bits(keys, tag, height, width), torch.float32).reshape(
+        -1, height, width
+    )
 
 
 def normal_field(keys: torch.Tensor, tag: int, height: int, width: int) -> torch.Tensor:

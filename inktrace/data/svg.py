@@ -1,317 +1,43 @@
 """Real stroke geometry: centreline SVG files (e.g. KanjiVG) rendered by the same engine.
 
-Every ``<path>`` (and ``<line>``, ``<polyline>``, ``<polygon>``) is read as stroke centrelines, one
-stroke per subpath; lines, quadratic and cubic Béziers and elliptical arcs all become cubic pieces.
-Element and group ``transform`` attributes are applied. Each sample gets its own pen (width,
-taper, swell) and a small random placement, drawn from the same counter-based generator as the
-synthetic levels, so SVG samples are deterministic in the same way.
+The files are found here (a folder, a list of files, or the installed ``kanjivg`` package) and read
+by svgparse.py. Each sample gets its own pen (width, taper, swell) and a small random placement,
+drawn from the same counter-based generator as the synthetic levels, so SVG samples are
+deterministic in the same way.
 """
 
 from __future__ import annotations
 
-import math
 import os
-import re
-import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
+from .bezier import flatten_pieces
 from .dataset import _SPLITS, BatchRendered, render_batch
-from .geometry import Strokes, arc_length_param, flatten_pieces, width_profile
+from .geometry import Strokes
+from .pen import arc_length_param, width_profile
 from .rng import Draws, sample_keys
+from .svgparse import SvgError, parse_path, read_svg
 
 __all__ = ["SvgError", "parse_path", "read_svg", "SvgInk", "find_svg_files", "kanjivg_dir"]
 
 _SVG_STREAM = 15  # synthetic levels use streams split*16 + 0..9: SVG samples draw from their own
 MAX_STROKES = 256  # per file: the pen draws of every sample are laid out for this many
 
-class SvgError(ValueError):
-    """A centreline SVG that cannot be read; the message names the file."""
-
-
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-_SEPARATORS = " \t\r\n,"
-_ARGS = {"M": 2, "L": 2, "H": 1, "V": 1, "C": 6, "S": 4, "Q": 4, "T": 2, "A": 7, "Z": 0}
-
-
-def _tokens(d: str):
-    """(command letter, [numbers]) in order; arc flags may be written without separators ("0150")."""
-    i, n = 0, len(d)
-    out: list[tuple[str, list[float]]] = []
-    cmd = None
-    while True:
-        while i < n and d[i] in _SEPARATORS:
-            i += 1
-        if i >= n:
-            return out
-        if d[i].isalpha():
-            if d[i].upper() not in _ARGS:
-                raise ValueError(f"unknown path command {d[i]!r} at position {i}")
-            cmd = d[i]
-            i += 1
-            if cmd in "Zz":
-                out.append((cmd, []))
-                continue
-        elif cmd is None or cmd in "Zz":
-            raise ValueError(f"numbers without a command at position {i}")
-        args: list[float] = []
-        for k in range(_ARGS[cmd.upper()]):
-            while i < n and d[i] in _SEPARATORS:
-                i += 1
-            if cmd.upper() == "A" and k in (3, 4):  # flags: a single 0 or 1
-                if i >= n or d[i] not in "01":
-                    raise ValueError(f"arc flag (0 or 1) expected at position {i}")
-                args.append(float(d[i]))
-                i += 1
-                continue
-            m = _NUMBER.match(d, i)
-            if not m:
-                found = repr(d[i]) if i < n else "the end"
-                raise ValueError(f"command {cmd!r} needs {_ARGS[cmd.upper()]} numbers, found {found} at position {i}")
-            args.append(float(m.group()))
-            i = m.end()
-        out.append((cmd, args))
-        if cmd in "Mm":
-            cmd = "l" if cmd == "m" else "L"  # further pairs after a move are line-tos
-
-
-def _cubic(p0, c1, c2, p3) -> list[tuple[float, float]]:
-    return [p0, c1, c2, p3]
-
-
-def _arc_to_cubics(p0, rx, ry, phi_deg, large, sweep, p1) -> list[list[tuple[float, float]]]:
-    """SVG elliptical arc (endpoint form) as cubic pieces of at most 90 degrees (SVG spec F.6)."""
-    if p0 == p1:
-        return []
-    rx, ry = abs(rx), abs(ry)
-    if rx == 0 or ry == 0:
-        return [_cubic(p0, *_third(p0, p1), p1)]
-    phi = math.radians(phi_deg)
-    cp, sp = math.cos(phi), math.sin(phi)
-    dx, dy = (p0[0] - p1[0]) / 2, (p0[1] - p1[1]) / 2
-    x1, y1 = cp * dx + sp * dy, -sp * dx + cp * dy
-    lam = (x1 / rx) ** 2 + (y1 / ry) ** 2
-    if lam > 1:
-        rx, ry = rx * math.sqrt(lam), ry * math.sqrt(lam)
-    num = rx * rx * ry * ry - rx * rx * y1 * y1 - ry * ry * x1 * x1
-    den = rx * rx * y1 * y1 + ry * ry * x1 * x1
-    coef = math.sqrt(max(0.0, num / den)) * (-1 if large == sweep else 1)
-    cx1, cy1 = coef * rx * y1 / ry, -coef * ry * x1 / rx
-    cx = cp * cx1 - sp * cy1 + (p0[0] + p1[0]) / 2
-    cy = sp * cx1 + cp * cy1 + (p0[1] + p1[1]) / 2
-
-    def angle(ux, uy, vx, vy):
-        a = math.atan2(ux * vy - uy * vx, ux * vx + uy * vy)
-        return a
-
-    t1 = angle(1, 0, (x1 - cx1) / rx, (y1 - cy1) / ry)
-    dt = angle((x1 - cx1) / rx, (y1 - cy1) / ry, (-x1 - cx1) / rx, (-y1 - cy1) / ry)
-    if not sweep and dt > 0:
-        dt -= 2 * math.pi
-    elif sweep and dt < 0:
-        dt += 2 * math.pi
-    n = max(1, math.ceil(abs(dt) / (math.pi / 2) - 1e-9))
-    step = dt / n
-    k = 4 / 3 * math.tan(step / 4)
-    pieces = []
-
-    def point(t):
-        ex, ey = rx * math.cos(t), ry * math.sin(t)
-        return (cp * ex - sp * ey + cx, sp * ex + cp * ey + cy)
-
-    def deriv(t):
-        ex, ey = -rx * math.sin(t), ry * math.cos(t)
-        return (cp * ex - sp * ey, sp * ex + cp * ey)
-
-    for i in range(n):
-        a, b = t1 + i * step, t1 + (i + 1) * step
-        pa, pb, da, db = point(a), point(b), deriv(a), deriv(b)
-        pieces.append([pa if i else p0, (pa[0] + k * da[0], pa[1] + k * da[1]),
-                       (pb[0] - k * db[0], pb[1] - k * db[1]), pb if i < n - 1 else p1])
-    return pieces
-
-
-def _third(p, q):
-    return (p[0] + (q[0] - p[0]) / 3, p[1] + (q[1] - p[1]) / 3), (p[0] + 2 * (q[0] - p[0]) / 3, p[1] + 2 * (q[1] - p[1]) / 3)
-
-
-def parse_path(d: str) -> list[tuple[list[list[tuple[float, float]]], bool]]:
-    """Subpaths of an SVG path ``d`` as (cubic pieces, closed); raises ValueError on bad data."""
-    strokes: list[tuple[list, bool]] = []
-    pieces: list = []
-    closed = False
-    cur = start = (0.0, 0.0)
-    last_ctrl = None  # the control point that S and T reflect
-    last_cmd = ""
-
-    def flush():
-        nonlocal pieces, closed
-        if pieces:
-            strokes.append((pieces, closed))
-        pieces, closed = [], False
-
-    for cmd, v in _tokens(d):
-        up = cmd.upper()
-        rel = cmd.islower()
-        ox, oy = cur if rel else (0.0, 0.0)
-        if up == "Z":
-            if cur != start:
-                pieces.append(_cubic(cur, *_third(cur, start), start))
-            closed = bool(pieces)
-            cur = start
-            flush()
-            last_ctrl = None
-        elif up == "M":
-            flush()
-            cur = start = (ox + v[0], oy + v[1])
-            last_ctrl = None
-        elif up in "LHV":
-            if up == "L":
-                nxt = (ox + v[0], oy + v[1])
-            elif up == "H":
-                nxt = ((cur[0] if rel else 0.0) + v[0], cur[1])
-            else:
-                nxt = (cur[0], (cur[1] if rel else 0.0) + v[0])
-            pieces.append(_cubic(cur, *_third(cur, nxt), nxt))
-            cur, last_ctrl = nxt, None
-        elif up == "C":
-            c1, c2, nxt = (ox + v[0], oy + v[1]), (ox + v[2], oy + v[3]), (ox + v[4], oy + v[5])
-            pieces.append(_cubic(cur, c1, c2, nxt))
-            cur, last_ctrl = nxt, c2
-        elif up == "S":
-            c1 = (2 * cur[0] - last_ctrl[0], 2 * cur[1] - last_ctrl[1]) if last_cmd in "CS" and last_ctrl else cur
-            c2, nxt = (ox + v[0], oy + v[1]), (ox + v[2], oy + v[3])
-            pieces.append(_cubic(cur, c1, c2, nxt))
-            cur, last_ctrl = nxt, c2
-        elif up in "QT":
-            if up == "Q":
-                q, nxt = (ox + v[0], oy + v[1]), (ox + v[2], oy + v[3])
-            else:
-                q = (2 * cur[0] - last_ctrl[0], 2 * cur[1] - last_ctrl[1]) if last_cmd in "QT" and last_ctrl else cur
-                nxt = (ox + v[0], oy + v[1])
-            c1 = (cur[0] + 2 / 3 * (q[0] - cur[0]), cur[1] + 2 / 3 * (q[1] - cur[1]))
-            c2 = (nxt[0] + 2 / 3 * (q[0] - nxt[0]), nxt[1] + 2 / 3 * (q[1] - nxt[1]))
-            pieces.append(_cubic(cur, c1, c2, nxt))
-            cur, last_ctrl = nxt, q
-        elif up == "A":
-            nxt = (ox + v[5], oy + v[6])
-            pieces.extend(_arc_to_cubics(cur, v[0], v[1], v[2], bool(v[3]), bool(v[4]), nxt))
-            cur, last_ctrl = nxt, None
-        last_cmd = up
-    flush()
-    return strokes
-
-
-_TRANSFORM = re.compile(r"(matrix|translate|scale|rotate|skewX|skewY)\s*\(([^)]*)\)")
-
-
-def _parse_transform(text: str | None):
-    m = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)  # a b c d e f: x' = a x + c y + e, y' = b x + d y + f
-    if not text:
-        return m
-    for name, args in _TRANSFORM.findall(text):
-        v = [float(x) for x in re.split(r"[\s,]+", args.strip()) if x]
-        if name == "matrix" and len(v) == 6:
-            t = tuple(v)
-        elif name == "translate":
-            t = (1, 0, 0, 1, v[0], v[1] if len(v) > 1 else 0.0)
-        elif name == "scale":
-            t = (v[0], 0, 0, v[1] if len(v) > 1 else v[0], 0, 0)
-        elif name == "rotate":
-            a = math.radians(v[0])
-            cx, cy = (v[1], v[2]) if len(v) == 3 else (0.0, 0.0)
-            c, s = math.cos(a), math.sin(a)
-            t = (c, s, -s, c, cx - c * cx + s * cy, cy - s * cx - c * cy)
-        elif name == "skewX":
-            t = (1, 0, math.tan(math.radians(v[0])), 1, 0, 0)
-        elif name == "skewY":
-            t = (1, math.tan(math.radians(v[0])), 0, 1, 0, 0)
-        else:
-            raise ValueError(f"bad transform {name}({args})")
-        if len(v) < {"matrix": 6, "translate": 1, "scale": 1, "rotate": 1, "skewX": 1, "skewY": 1}[name]:
-            raise ValueError(f"bad transform {name}({args})")
-        m = _compose(m, t)
-    return m
-
-
-def _compose(m, t):
-    a, b, c, d, e, f = m
-    A, B, C, D, E, F = t
-    return (a * A + c * B, b * A + d * B, a * C + c * D, b * C + d * D, a * E + c * F + e, b * E + d * F + f)
-
-
-def _apply(m, p):
-    return (m[0] * p[0] + m[2] * p[1] + m[4], m[1] * p[0] + m[3] * p[1] + m[5])
-
-
-def read_svg(path: str | os.PathLike) -> tuple[list[tuple[list, bool]], tuple[float, float, float, float]]:
-    """The strokes of a centreline SVG (cubic pieces in SVG user units) and its viewBox."""
-    name = os.fspath(path)
-    try:
-        root = ET.parse(name).getroot()
-    except ET.ParseError as exc:
-        raise SvgError(f"{name}: not a readable SVG file ({exc})") from None
-    except OSError as exc:
-        raise SvgError(f"{name}: cannot read ({exc.strerror or exc})") from None
-    if not root.tag.endswith("svg"):
-        raise SvgError(f"{name}: the root element is <{root.tag}>, not <svg>")
-    vb = root.get("viewBox")
-    try:
-        if vb:
-            box = tuple(float(x) for x in re.split(r"[\s,]+", vb.strip()))
-        else:
-            box = (0.0, 0.0, float(re.sub("[a-z%]+$", "", root.get("width", "100"))),
-                   float(re.sub("[a-z%]+$", "", root.get("height", "100"))))
-        if len(box) != 4 or box[2] <= 0 or box[3] <= 0:
-            raise ValueError
-    except ValueError:
-        raise SvgError(f"{name}: bad viewBox/width/height {vb!r}") from None
-
-    strokes: list[tuple[list, bool]] = []
-
-    def walk(el, m):
-        tag = el.tag.rsplit("}", 1)[-1]
-        found = []
-        try:
-            m = _compose(m, _parse_transform(el.get("transform")))
-            if tag == "path":
-                found = parse_path(el.get("d", ""))
-            elif tag == "line":
-                p = (float(el.get("x1", 0)), float(el.get("y1", 0)))
-                q = (float(el.get("x2", 0)), float(el.get("y2", 0)))
-                found = [([_cubic(p, *_third(p, q), q)], False)]
-            elif tag in ("polyline", "polygon"):
-                nums = [float(x) for x in re.split(r"[\s,]+", el.get("points", "").strip()) if x]
-                pts = list(zip(nums[0::2], nums[1::2]))
-                if tag == "polygon" and pts:
-                    pts.append(pts[0])
-                found = [([_cubic(p, *_third(p, q), q) for p, q in zip(pts, pts[1:])], tag == "polygon")]
-        except (ValueError, TypeError, IndexError, ZeroDivisionError) as exc:
-            ident = el.get("id") or tag
-            raise SvgError(f"{name}: <{tag} id={ident!r}>: {exc}") from None
-        for pieces, closed in found:
-            if pieces:
-                strokes.append(([[_apply(m, p) for p in piece] for piece in pieces], closed))
-        for child in el:
-            walk(child, m)
-
-    walk(root, (1.0, 0.0, 0.0, 1.0, 0.0, 0.0))
-    if not strokes:
-        raise SvgError(f"{name}: no strokes (no <path>, <line>, <polyline> or <polygon>)")
-    return strokes, box
-
 
 def kanjivg_dir() -> Path:
     """The SVG folder of the installed ``kanjivg`` package (the optional ``kanjivg`` extra)."""
-    from importlib import metadata
-
     try:
         dist = metadata.distribution("kanjivg")
     except metadata.PackageNotFoundError:
-        raise SvgError("kanjivg: not installed; pip install 'inktrace[kanjivg]' (or set data.svg_dir to a folder)") from None
+        raise SvgError(
+            "kanjivg: not installed; pip install 'inktrace[kanjivg]' "
+            "(or set data.svg_dir to a folder)"
+        ) from None
     folder = Path(dist.locate_file("kanji"))
     if not folder.is_dir():
         raise SvgError(f"kanjivg: installed, but its SVG folder {folder} is missing")
@@ -345,11 +71,24 @@ class SvgInk(BatchRendered):
     Same output as ``SyntheticInk`` (image, targets, keypoint lists), clean images.
     """
 
-    def __init__(self, source, img_size: int = 64, seed: int = 0, split: str = "train", epoch: int = 0,
-                 width: tuple[float, float] = (1.2, 5.0), device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self,
+        source,
+        img_size: int = 64,
+        seed: int = 0,
+        split: str = "train",
+        epoch: int = 0,
+        width: tuple[float, float] = (1.2, 5.0),
+        device: torch.device | str = "cpu",
+    ) -> None:
         self.files = find_svg_files(source)
         self.size = len(self.files)
-        self.img_size, self.seed, self.split, self.epoch = int(img_size), int(seed), split, int(epoch)
+        self.img_size, self.seed, self.split, self.epoch = (
+            int(img_size),
+            int(seed),
+            split,
+            int(epoch),
+        )
         self.width, self.device = width, device
 
     def render(self, indices: Sequence[int] | torch.Tensor) -> dict[str, torch.Tensor]:
@@ -357,7 +96,9 @@ class SvgInk(BatchRendered):
         parsed = [_cached(str(self.files[int(i)])) for i in idx]
         for i, (strokes, _) in zip(idx, parsed):
             if len(strokes) > MAX_STROKES:
-                raise SvgError(f"{self.files[int(i)]}: {len(strokes)} strokes, more than {MAX_STROKES}")
+                raise SvgError(
+                    f"{self.files[int(i)]}: {len(strokes)} strokes, more than {MAX_STROKES}"
+                )
         S = max(len(strokes) for strokes, _ in parsed)
         P = max(len(pieces) for strokes, _ in parsed for pieces, _ in strokes)
         B = len(parsed)
@@ -379,14 +120,24 @@ class SvgInk(BatchRendered):
         scale = (img * draws.uniform(low=0.8, high=0.95)) / torch.maximum(box[:, 2], box[:, 3])
         shift = draws.uniform(2, low=-0.04, high=0.04) * img
         centre = box[:, :2] + box[:, 2:] / 2
-        ctrl = (ctrl - centre[:, None, None, None]) * scale[:, None, None, None, None] + img / 2 + shift[:, None, None, None]
+        ctrl = (
+            (ctrl - centre[:, None, None, None]) * scale[:, None, None, None, None]
+            + img / 2
+            + shift[:, None, None, None]
+        )
         points, seg_valid = flatten_pieces(ctrl, valid)
         lo, hi = self.width
         s_img = img / 64.0
         pen = draws.log_uniform(lo * s_img, hi * s_img)
         base = pen[:, None] * draws.uniform(MAX_STROKES, low=0.9, high=1.1)[:, :S]
-        widths = width_profile(draws, arc_length_param(points, seg_valid), base, taper=0.6, swell=0.15,
-                               slots=MAX_STROKES)
+        widths = width_profile(
+            draws,
+            arc_length_param(points, seg_valid),
+            base,
+            taper=0.6,
+            swell=0.15,
+            slots=MAX_STROKES,
+        )
         strokes = Strokes(points, widths, seg_valid, closed)
         out = render_batch(strokes, self.img_size, self.img_size, device=self.device)
         out["index"] = idx.to(out["image"].device)

@@ -28,7 +28,8 @@ from __future__ import annotations
 import math
 import os
 import sys
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,7 +61,11 @@ def _norm(kind: str, channels: int) -> nn.Module:
 
 class ConvNormAct(nn.Sequential):
     def __init__(self, cin: int, cout: int, norm: str, stride: int = 1) -> None:
-        super().__init__(nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), _norm(norm, cout), nn.SiLU())
+        super().__init__(
+            nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+            _norm(norm, cout),
+            nn.SiLU(),
+        )
 
 
 class ResBlock(nn.Module):
@@ -78,17 +83,28 @@ class ResBlock(nn.Module):
 
 class Head(nn.Sequential):
     def __init__(self, channels: int, out: int) -> None:
-        super().__init__(nn.Conv2d(channels, channels, 3, padding=1), nn.SiLU(), nn.Conv2d(channels, out, 1))
+        super().__init__(
+            nn.Conv2d(channels, channels, 3, padding=1), nn.SiLU(), nn.Conv2d(channels, out, 1)
+        )
 
 
-def random_visibility(batch: int, height: int, width: int, ratio: float, patch: int,
-                      generator: torch.Generator | None = None, device: Any = "cpu") -> torch.Tensor:
+def random_visibility(
+    batch: int,
+    height: int,
+    width: int,
+    ratio: float,
+    patch: int,
+    generator: torch.Generator | None = None,
+    device: Any = "cpu",
+) -> torch.Tensor:
     """(B, 1, H, W) float mask, 0 on hidden patches: exactly ``round(ratio * patches)`` of the
     ``ceil(H/patch) * ceil(W/patch)`` patches of each image are hidden, chosen uniformly."""
     gh, gw = -(-height // patch), -(-width // patch)
     n = gh * gw
     hidden = int(round(ratio * n))
-    noise = torch.rand(batch, n, generator=generator, device="cpu" if generator is None else generator.device)
+    noise = torch.rand(
+        batch, n, generator=generator, device="cpu" if generator is None else generator.device
+    )
     rank = noise.argsort(1).argsort(1)
     grid = (rank >= hidden).to(torch.float32).view(batch, 1, gh, gw).to(device)
     vis = grid.repeat_interleave(patch, 2).repeat_interleave(patch, 3)
@@ -103,8 +119,10 @@ class InkTraceNet(nn.Module):
         super().__init__()
         unknown = sorted(set(settings) - set(ModelConfig.fields()))
         if unknown:
-            raise TypeError(f"InkTraceNet: unknown setting(s) {', '.join(unknown)} "
-                            f"(known: {', '.join(ModelConfig.fields())})")
+            raise TypeError(
+                f"InkTraceNet: unknown setting(s) {', '.join(unknown)} "
+                f"(known: {', '.join(ModelConfig.fields())})"
+            )
         s = ModelConfig(**settings)
         self.hparams = s.to_dict()
         embed_dim, num_layers, norm = s.embed_dim, s.num_layers, s.norm
@@ -113,13 +131,17 @@ class InkTraceNet(nn.Module):
         self.mask_ratio = s.mask_ratio
         self.mask_patch_size = s.mask_patch_size
         self.full_heads = s.full_heads
-        chans = [embed_dim * min(2 ** level, _MAX_WIDTH_FACTOR) for level in range(num_layers + 1)]
+        chans = [embed_dim * min(2**level, _MAX_WIDTH_FACTOR) for level in range(num_layers + 1)]
 
         self.stem = ConvNormAct(2, chans[0], norm)
         self.enc_blocks = nn.ModuleList(ResBlock(chans[i], norm) for i in range(num_layers))
-        self.downs = nn.ModuleList(ConvNormAct(chans[i], chans[i + 1], norm, stride=2) for i in range(num_layers))
+        self.downs = nn.ModuleList(
+            ConvNormAct(chans[i], chans[i + 1], norm, stride=2) for i in range(num_layers)
+        )
         self.bottleneck = nn.Sequential(ResBlock(chans[-1], norm), ResBlock(chans[-1], norm))
-        self.ups = nn.ModuleList(ConvNormAct(chans[i + 1], chans[i], norm) for i in range(num_layers))
+        self.ups = nn.ModuleList(
+            ConvNormAct(chans[i + 1], chans[i], norm) for i in range(num_layers)
+        )
         self.dec_blocks = nn.ModuleList(ResBlock(chans[i], norm) for i in range(num_layers))
         self.dropout = nn.Dropout2d(s.dropout) if s.dropout > 0 else nn.Identity()
         names = tuple(HEAD_CHANNELS) if s.full_heads else STRUCTURAL_HEADS
@@ -136,8 +158,9 @@ class InkTraceNet(nn.Module):
 
     # ----------------------------------------------------------------- construction and info
     @classmethod
-    def from_config(cls, model_cfg: Any) -> "InkTraceNet":
-        """From a ``model`` config section (a ModelConfig or a plain dict); unknown keys are ignored."""
+    def from_config(cls, model_cfg: Any) -> InkTraceNet:
+        """From a ``model`` config section (a ModelConfig or a plain dict); unknown keys are
+        ignored."""
         values = model_cfg.to_dict() if hasattr(model_cfg, "to_dict") else dict(model_cfg)
         return cls(**{k: values[k] for k in MODEL_KEYS if k in values})
 
@@ -166,7 +189,7 @@ class InkTraceNet(nn.Module):
     def encoder_frozen(self) -> bool:
         return self._encoder_frozen
 
-    def train(self, mode: bool = True) -> "InkTraceNet":
+    def train(self, mode: bool = True) -> InkTraceNet:
         super().train(mode)
         if self._encoder_frozen:
             for module in self.encoder_modules():
@@ -174,8 +197,12 @@ class InkTraceNet(nn.Module):
         return self
 
     # ----------------------------------------------------------------- forward
-    def forward(self, image: torch.Tensor, visible: torch.Tensor | None = None,
-                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        image: torch.Tensor,
+        visible: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, torch.Tensor]:
         """Raw outputs for (B, 1, H, W) images; see the module docstring. In training mode with
         ``mask_ratio`` > 0 random patches are hidden (or pass ``visible`` to choose them)."""
         if image.dim() != 4 or image.shape[1] != 1:
@@ -183,14 +210,25 @@ class InkTraceNet(nn.Module):
         B, _, H, W = image.shape
         masked = visible is not None or (self.training and self.mask_ratio > 0)
         if visible is None:
-            visible = (random_visibility(B, H, W, self.mask_ratio, self.mask_patch_size, generator, image.device)
-                       if masked else torch.ones_like(image))
+            visible = (
+                random_visibility(
+                    B, H, W, self.mask_ratio, self.mask_patch_size, generator, image.device
+                )
+                if masked
+                else torch.ones_like(image)
+            )
         visible = visible.to(dtype=image.dtype, device=image.device)
         x = torch.cat([(1.0 - image) * visible, visible], 1)
-        m = 2 ** self.num_layers
+        m = 2**self.num_layers
         ph, pw = (-H) % m, (-W) % m
         if ph or pw:  # paper (no ink), seen, on the right and bottom
-            x = torch.cat([F.pad(x[:, :1], (0, pw, 0, ph), value=0.0), F.pad(x[:, 1:], (0, pw, 0, ph), value=1.0)], 1)
+            x = torch.cat(
+                [
+                    F.pad(x[:, :1], (0, pw, 0, ph), value=0.0),
+                    F.pad(x[:, 1:], (0, pw, 0, ph), value=1.0),
+                ],
+                1,
+            )
 
         x = self.stem(x)
         skips = []
@@ -232,7 +270,9 @@ class InkTraceNet(nn.Module):
 
     # ----------------------------------------------------------------- inference
     @torch.no_grad()
-    def predict(self, images: Any, batch_size: int = 16, device: Any = None) -> dict[str, np.ndarray]:
+    def predict(
+        self, images: Any, batch_size: int = 16, device: Any = None
+    ) -> dict[str, np.ndarray]:
         """The dense maps for grayscale images, dark ink on light paper.
 
         ``images``: an (H, W), (B, H, W) or (B, 1, H, W) numpy array or tensor, or a sequence of
@@ -250,7 +290,7 @@ class InkTraceNet(nn.Module):
         try:
             parts: dict[str, list[np.ndarray]] = {}
             for start in range(0, batch.shape[0], batch_size):
-                x = batch[start:start + batch_size].to(device)
+                x = batch[start : start + batch_size].to(device)
                 maps = self.probabilities(self(x))
                 for name, value in maps.items():
                     parts.setdefault(name, []).append(value.cpu().numpy())
@@ -260,8 +300,9 @@ class InkTraceNet(nn.Module):
 
     # ----------------------------------------------------------------- checkpoints
     @classmethod
-    def load_from_checkpoint(cls, path: str | os.PathLike, map_location: Any = "cpu",
-                             report: bool = True) -> "InkTraceNet":
+    def load_from_checkpoint(
+        cls, path: str | os.PathLike, map_location: Any = "cpu", report: bool = True
+    ) -> InkTraceNet:
         """The model stored in a checkpoint of any supported format (the current one and the legacy
         layouts A-D, whose architecture is inferred from the tensor shapes), in eval mode. For a
         legacy file a short report goes to stderr (``report=False`` silences it); it is also
@@ -275,12 +316,15 @@ class InkTraceNet(nn.Module):
             model.load_state_dict(ckpt["model"])
         except RuntimeError as exc:
             first = str(exc).strip().splitlines()
-            raise CheckpointError(f"{path}: weights do not fit the stored model configuration "
-                                  f"({' '.join(s.strip() for s in first[:2])[:200]})") from None
+            raise CheckpointError(
+                f"{path}: weights do not fit the stored model configuration "
+                f"({' '.join(s.strip() for s in first[:2])[:200]})"
+            ) from None
         model.load_report = migration_report(path, ckpt)
         if report and model.load_report:
             print(model.load_report, file=sys.stderr)
         return model.eval()
+
 
 def _as_batch(images: Any) -> torch.Tensor:
     """(B, 1, H, W) float32 CPU tensor in [0, 1] from the inputs ``predict`` accepts."""
@@ -290,11 +334,15 @@ def _as_batch(images: Any) -> torch.Tensor:
         arrays = [_to_numpy(im, f"images[{i}]") for i, im in enumerate(images)]
         shapes = {a.shape for a in arrays}
         if len(shapes) > 1:
-            raise ValueError(f"images: sizes differ ({', '.join(str(s) for s in sorted(shapes))}); "
-                             "call predict once per size")
+            raise ValueError(
+                f"images: sizes differ ({', '.join(str(s) for s in sorted(shapes))}); "
+                "call predict once per size"
+            )
         array = np.stack(arrays)
         if array.ndim != 3:
-            raise ValueError(f"images: a sequence must hold (H, W) arrays, got shape {arrays[0].shape}")
+            raise ValueError(
+                f"images: a sequence must hold (H, W) arrays, got shape {arrays[0].shape}"
+            )
     else:
         array = _to_numpy(images, "images")
     if array.ndim == 2:
@@ -302,19 +350,27 @@ def _as_batch(images: Any) -> torch.Tensor:
     elif array.ndim == 3:
         array = array[:, None]
     elif array.ndim != 4 or array.shape[1] != 1:
-        raise ValueError(f"images: expected (H, W), (B, H, W) or (B, 1, H, W) grayscale, got shape {array.shape}")
+        raise ValueError(
+            f"images: expected (H, W), (B, H, W) or (B, 1, H, W) grayscale, got shape {array.shape}"
+        )
     if 0 in array.shape:
         raise ValueError(f"images: empty array of shape {array.shape}")
     if array.dtype == np.uint8:
         tensor = torch.from_numpy(array.astype(np.float32) / 255.0)
-    elif array.dtype == np.bool_ or np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer):
+    elif (
+        array.dtype == np.bool_
+        or np.issubdtype(array.dtype, np.floating)
+        or np.issubdtype(array.dtype, np.integer)
+    ):
         tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
         if not torch.isfinite(tensor).all():
             raise ValueError("images: values must be finite (found NaN or infinity)")
         lo, hi = float(tensor.min()), float(tensor.max())
         if lo < 0.0 or hi > 1.0:
-            raise ValueError(f"images: values must be in [0, 1] (found {lo:g} to {hi:g}); "
-                             "divide 8-bit data by 255 or pass it as uint8")
+            raise ValueError(
+                f"images: values must be in [0, 1] (found {lo:g} to {hi:g}); "
+                "divide 8-bit data by 255 or pass it as uint8"
+            )
     else:
         raise ValueError(f"images: unsupported dtype {array.dtype}")
     return tensor

@@ -10,5 +10,17 @@ from .stages import DenseTrainer, FinetuneTrainer, StructuralTrainer, trainer_cl
 from .state import TrainState
 from .trainer import TRAINERS, BaseTrainer
 
-__all__ = ["BaseTrainer", "NonFiniteLossError", "StructuralTrainer", "DenseTrainer", "FinetuneTrainer",
-           "TRAINERS", "trainer_class", "Callback", "TrainState", "ResumePoint", "pipeline_configs", "run_stages"]
+__all__ = [
+    "BaseTrainer",
+    "NonFiniteLossError",
+    "StructuralTrainer",
+    "DenseTrainer",
+    "FinetuneTrainer",
+    "TRAINERS",
+    "trainer_class",
+    "Callback",
+    "TrainState",
+    "ResumePoint",
+    "pipeline_configs",
+    "run_stages",
+]

@@ -32,12 +32,25 @@ def epoch_batches(size: int, batch_size: int, seed: int, epoch: int) -> list[lis
     return [chunk.tolist() for chunk in order.split(batch_size)]
 
 
-def epoch_loader(dataset: Dataset, batches: list[list[int]], cfg: Config, epoch: int, position: int,
-                 device: torch.device) -> DataLoader:
+def epoch_loader(
+    dataset: Dataset,
+    batches: list[list[int]],
+    cfg: Config,
+    epoch: int,
+    position: int,
+    device: torch.device,
+) -> DataLoader:
     """A loader over ``batches`` (the rest of the epoch from ``position``)."""
     workers = cfg.data.num_workers
     # its own generator: a DataLoader iterator otherwise draws its base seed from the global
     # RNG, which the resumed run would consume once more than the uninterrupted one
     g = torch.Generator().manual_seed(seed_hash(cfg.training.seed, epoch, position, 7))
-    return DataLoader(dataset, batch_sampler=batches, collate_fn=collate, num_workers=workers,
-                      pin_memory=device.type == "cuda", prefetch_factor=2 if workers else None, generator=g)
+    return DataLoader(
+        dataset,
+        batch_sampler=batches,
+        collate_fn=collate,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        prefetch_factor=2 if workers else None,
+        generator=g,
+    )

@@ -67,7 +67,9 @@ class EpochCheckpoint(Callback):
 
     def after_epoch(self, metrics: Mapping[str, float]) -> None:
         t = self.trainer
-        t.manager.save(t.checkpoint_payload(metrics, epoch_done=True), t.state.epoch, t.state.last_metrics)
+        t.manager.save(
+            t.checkpoint_payload(metrics, epoch_done=True), t.state.epoch, t.state.last_metrics
+        )
 
 
 class ProgressBar(Callback):
@@ -84,8 +86,12 @@ class ProgressBar(Callback):
         if enabled and total > 0:
             from tqdm.auto import tqdm  # imported only when a bar is shown
 
-            self.bar = tqdm(total=total, desc=f"{t.stage} epoch {t.state.epoch + 1}/{t.cfg.training.epochs}",
-                            leave=False, dynamic_ncols=True)
+            self.bar = tqdm(
+                total=total,
+                desc=f"{t.stage} epoch {t.state.epoch + 1}/{t.cfg.training.epochs}",
+                leave=False,
+                dynamic_ncols=True,
+            )
 
     def after_step(self, losses: Mapping[str, float]) -> None:
         if self.bar is not None:
@@ -123,7 +129,10 @@ class StopOnSignal(Callback):
             signal.signal(signal.SIGINT, signal.default_int_handler)
             raise KeyboardInterrupt
         t.request_stop()
-        t.log.plain(f"\n[{t.stage}] {signal.Signals(signum).name}: finishing the step and saving (Ctrl-C again to abort)")
+        t.log.plain(
+            f"\n[{t.stage}] {signal.Signals(signum).name}: finishing the step and saving "
+            "(Ctrl-C again to abort)"
+        )
 
     def after_train(self) -> None:
         for sig, handler in self.previous.items():

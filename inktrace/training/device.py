@@ -11,15 +11,33 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
 from ..errors import ConfigError
 
-__all__ = ["resolve_device", "resolve_precision", "autocast", "to_device", "OptimizerStep"]
+__all__ = [
+    "setup_device",
+    "resolve_device",
+    "resolve_precision",
+    "autocast",
+    "to_device",
+    "OptimizerStep",
+]
 
 _DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def setup_device(system: Any, precision: str) -> tuple[torch.device, str]:
+    """The device and resolved precision of a config's ``system`` section and
+    ``training.precision``; applies the section's thread count and determinism."""
+    device = resolve_device(system.device)
+    if system.num_threads:
+        torch.set_num_threads(system.num_threads)
+    if system.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    return device, resolve_precision(precision, device)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -28,7 +46,9 @@ def resolve_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ConfigError(f"system.device: unknown device {name!r} (auto, cpu, cuda or cuda:N)") from None
+        raise ConfigError(
+            f"system.device: unknown device {name!r} (auto, cpu, cuda or cuda:N)"
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"system.device: {name} requested but CUDA is not available")
     return device
@@ -40,7 +60,9 @@ def resolve_precision(precision: str, device: torch.device) -> str:
             return "fp32"
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     if precision == "fp16" and device.type != "cuda":
-        raise ConfigError("training.precision: fp16 needs a CUDA device (use fp32 or bf16 on the CPU)")
+        raise ConfigError(
+            "training.precision: fp16 needs a CUDA device (use fp32 or bf16 on the CPU)"
+        )
     return precision
 
 
@@ -64,13 +86,20 @@ class OptimizerStep:
     scale); ``nonfinite`` (fp32/bf16: a non-finite gradient, never applied to the weights).
     """
 
-    def __init__(self, optimizer: torch.optim.Optimizer, device: torch.device, precision: str,
-                 grad_clip: float | None) -> None:
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        device: torch.device,
+        precision: str,
+        grad_clip: float | None,
+    ) -> None:
         self.optimizer = optimizer
         self.scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
         self.grad_clip = grad_clip if grad_clip is not None else float("inf")
 
-    def __call__(self, loss: torch.Tensor, model: torch.nn.Module) -> tuple[torch.Tensor, StepOutcome]:
+    def __call__(
+        self, loss: torch.Tensor, model: torch.nn.Module
+    ) -> tuple[torch.Tensor, StepOutcome]:
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)  # clip the true gradients, never the scaled ones

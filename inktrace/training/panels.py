@@ -7,7 +7,7 @@ heat; a model without keypoint heads shows its skeleton only.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 
@@ -25,18 +25,24 @@ def _maps_rgb(skeleton: torch.Tensor, keypoints: torch.Tensor | None) -> torch.T
     return rgb.clamp(0, 1)
 
 
-def panel(batch: Mapping[str, torch.Tensor], pred: Mapping[str, torch.Tensor], num: int, gap: int = 2) -> torch.Tensor:
+def panel(
+    batch: Mapping[str, torch.Tensor], pred: Mapping[str, torch.Tensor], num: int, gap: int = 2
+) -> torch.Tensor:
     """(3, rows, cols) float image in [0, 1] for the first ``num`` samples."""
     n = min(num, batch["image"].shape[0])
     image = batch["image"][:n, 0].float().cpu()
-    gt = _maps_rgb(batch["skeleton"][:n].float().cpu(),
-                   batch["keypoints"][:n].float().cpu() if "keypoints" in pred else None)
-    pr = _maps_rgb(pred["skeleton"][:n].float().cpu(),
-                   pred["keypoints"][:n].float().cpu() if "keypoints" in pred else None)
+    gt = _maps_rgb(
+        batch["skeleton"][:n].float().cpu(),
+        batch["keypoints"][:n].float().cpu() if "keypoints" in pred else None,
+    )
+    pr = _maps_rgb(
+        pred["skeleton"][:n].float().cpu(),
+        pred["keypoints"][:n].float().cpu() if "keypoints" in pred else None,
+    )
     cols = [image[:, None].repeat(1, 3, 1, 1), gt, pr]
     H, W = image.shape[-2:]
     out = torch.full((3, n * (H + gap) - gap, 3 * (W + gap) - gap), 0.35)
     for r in range(n):
         for c, col in enumerate(cols):
-            out[:, r * (H + gap): r * (H + gap) + H, c * (W + gap): c * (W + gap) + W] = col[r]
+            out[:, r * (H + gap) : r * (H + gap) + H, c * (W + gap) : c * (W + gap) + W] = col[r]
     return out

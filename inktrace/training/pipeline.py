@@ -31,8 +31,11 @@ def _without_init_from(overrides: Mapping[str, Any] | None) -> Mapping[str, Any]
     return {k: v for k, v in (overrides or {}).items() if k != "init_from"}
 
 
-def pipeline_configs(path: str | os.PathLike, overrides: Mapping[str, Any] | None = None,
-                     start_from: str | None = None) -> list[Config]:
+def pipeline_configs(
+    path: str | os.PathLike,
+    overrides: Mapping[str, Any] | None = None,
+    start_from: str | None = None,
+) -> list[Config]:
     """The resolved config of every stage of ``pipeline.order`` in ``path``, from ``start_from``
     on. An ``init_from`` override seeds the first stage only; later stages keep their own
     (``init_from: auto`` hands the weights on)."""
@@ -40,36 +43,53 @@ def pipeline_configs(path: str | os.PathLike, overrides: Mapping[str, Any] | Non
     order = list(base.pipeline.order)
     missing = [s for s in order if s not in base.stages]
     if missing:
-        raise ConfigError(f"{base.source}: pipeline.order names stage '{missing[0]}', which is not defined "
-                          f"under stages: ({', '.join(base.stages) or 'none'})")
+        raise ConfigError(
+            f"{base.source}: pipeline.order names stage '{missing[0]}', which is not defined "
+            f"under stages: ({', '.join(base.stages) or 'none'})"
+        )
     if start_from is not None:
         if start_from not in order:
-            raise ConfigError(f"--start-from {start_from}: not in pipeline.order ({', '.join(order)})")
-        order = order[order.index(start_from):]
+            raise ConfigError(
+                f"--start-from {start_from}: not in pipeline.order ({', '.join(order)})"
+            )
+        order = order[order.index(start_from) :]
     later = _without_init_from(overrides)
-    return [Config.from_yaml(path, stage=s, overrides=overrides if i == 0 else later) for i, s in enumerate(order)]
+    return [
+        Config.from_yaml(path, stage=s, overrides=overrides if i == 0 else later)
+        for i, s in enumerate(order)
+    ]
 
 
-def checkpoint_config(resume: str | os.PathLike | ResumePoint, overrides: Mapping[str, Any] | None = None) -> Config:
+def checkpoint_config(
+    resume: str | os.PathLike | ResumePoint, overrides: Mapping[str, Any] | None = None
+) -> Config:
     """The configuration stored in a checkpoint (with ``overrides`` on top): what
     ``train.py --resume CKPT`` runs with when no ``--config`` is given."""
     return ResumePoint.of(resume).config(overrides)
 
 
-def resume_config(configs: Sequence[Config], resume: str | os.PathLike | ResumePoint) -> tuple[int, str]:
+def resume_config(
+    configs: Sequence[Config], resume: str | os.PathLike | ResumePoint
+) -> tuple[int, str]:
     """Index of the stage the checkpoint belongs to among ``configs`` (and that stage's name)."""
     point = ResumePoint.of(resume)
     names = [c.stage for c in configs]
     if len(configs) == 1:
         return 0, names[0]
     if point.stage not in names:
-        raise CheckpointError(f"{point.path}: checkpoint of stage {point.stage!r}, which this pipeline does not run "
-                              f"({', '.join(map(str, names))})")
+        raise CheckpointError(
+            f"{point.path}: checkpoint of stage {point.stage!r}, which this pipeline does not run "
+            f"({', '.join(map(str, names))})"
+        )
     return names.index(point.stage), point.stage
 
 
-def run_stages(configs: Sequence[Config], resume: str | os.PathLike | ResumePoint | None = None,
-               verbose: bool = True, callbacks: Sequence[Any] = ()) -> list[dict[str, Any]]:
+def run_stages(
+    configs: Sequence[Config],
+    resume: str | os.PathLike | ResumePoint | None = None,
+    verbose: bool = True,
+    callbacks: Sequence[Any] = (),
+) -> list[dict[str, Any]]:
     """Run the stages in order (each from its config's ``init_from``, ``auto`` handing on the
     previous stage's best checkpoint); with ``resume``, the stage it belongs to continues from it
     and the stages before it are skipped. Stops at the first stage that does not complete.
@@ -81,7 +101,9 @@ def run_stages(configs: Sequence[Config], resume: str | os.PathLike | ResumePoin
     summaries = []
     for i, cfg in enumerate(configs[start:], start):
         cls: type[BaseTrainer] = trainer_class(cfg)
-        trainer = cls(cfg, resume=point if i == start else None, verbose=verbose, callbacks=callbacks)
+        trainer = cls(
+            cfg, resume=point if i == start else None, verbose=verbose, callbacks=callbacks
+        )
         summary = trainer.fit()
         summaries.append(summary)
         if summary["status"] != "completed":

@@ -7,37 +7,93 @@ from __future__ import annotations
 import datetime as _dt
 import platform
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 
-from .. import __version__
+from ..config.schema import suggest
+from ..errors import ConfigError
+from ..losses import TERMS, metric_key
+from ..metrics import InkMetrics
+from ..version import __version__
 
-__all__ = ["now", "run_info", "run_summary", "banner_start", "banner_end"]
+__all__ = [
+    "now",
+    "logged_names",
+    "check_monitor",
+    "run_info",
+    "run_summary",
+    "banner_start",
+    "banner_end",
+]
 
 
 def now() -> str:
     return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
+def logged_names(heads: Sequence[str]) -> list[str]:
+    """Every name a stage whose model has ``heads`` logs per epoch: its loss terms (train and
+    val), the grad norm, and the validation metrics."""
+    terms = ["total", *(h for h in TERMS if h in heads)]
+    return (
+        [metric_key("train", t) for t in terms]
+        + ["train/grad_norm"]
+        + [metric_key("val", t) for t in terms]
+        + [f"val/{m}" for m in InkMetrics.names(keypoints="keypoints" in heads)]
+    )
+
+
+def check_monitor(monitor: str, names: Sequence[str]) -> None:
+    """``checkpoint.monitor`` must name one of ``names`` (checked before anything runs)."""
+    if monitor not in names:
+        raise ConfigError(
+            f"checkpoint.monitor: '{monitor}' is not a metric of this stage"
+            f"{suggest(monitor, names)}; known: {', '.join(names)}"
+        )
+
+
 def run_info(t: Any) -> dict[str, Any]:
     c = t.cfg
-    system = {"python": platform.python_version(), "torch": torch.__version__, "inktrace": __version__,
-              "platform": platform.platform(), "hostname": socket.gethostname(), "device": str(t.device),
-              "cuda_device": torch.cuda.get_device_name(t.device) if t.device.type == "cuda" else None,
-              "num_threads": torch.get_num_threads(), **c.system.to_dict()}
+    system = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "inktrace": __version__,
+        "platform": platform.platform(),
+        "hostname": socket.gethostname(),
+        "device": str(t.device),
+        "cuda_device": torch.cuda.get_device_name(t.device) if t.device.type == "cuda" else None,
+        "num_threads": torch.get_num_threads(),
+        **c.system.to_dict(),
+    }
     return {
-        "experiment": c.experiment.to_dict(), "stage": t.stage, "trainer": type(t).__name__,
-        "start_time": t.start_time, "config_source": c.source,
-        "data": {**c.data.to_dict(), "curriculum": c.curriculum.to_dict(), "train_samples": len(t.train_set),
-                 "val_samples": c.data.val_size, "val_stage": t.val_level()},
-        "model": {**t.model.hparams, "total_parameters": t.model.get_num_params(),
-                  "trainable_parameters": t.model.get_num_params(trainable_only=True)},
-        "training": {**c.training.to_dict(), "precision_resolved": t.precision,
-                     "steps_per_epoch": t.steps_per_epoch},
-        "loss": c.loss_weights.to_dict(), "checkpoint": {**c.checkpoint.to_dict(), "dir": str(t.ckpt_dir)},
-        "system": system, "init_from": t.state.init_report,
+        "experiment": c.experiment.to_dict(),
+        "stage": t.stage,
+        "trainer": type(t).__name__,
+        "start_time": t.start_time,
+        "config_source": c.source,
+        "data": {
+            **c.data.to_dict(),
+            "curriculum": c.curriculum.to_dict(),
+            "train_samples": len(t.train_set),
+            "val_samples": c.data.val_size,
+            "val_stage": t.val_level(),
+        },
+        "model": {
+            **t.model.hparams,
+            "total_parameters": t.model.get_num_params(),
+            "trainable_parameters": t.model.get_num_params(trainable_only=True),
+        },
+        "training": {
+            **c.training.to_dict(),
+            "precision_resolved": t.precision,
+            "steps_per_epoch": t.steps_per_epoch,
+        },
+        "loss": c.loss_weights.to_dict(),
+        "checkpoint": {**c.checkpoint.to_dict(), "dir": str(t.ckpt_dir)},
+        "system": system,
+        "init_from": t.state.init_report,
         "resumed_from": str(t.resumed_from) if t.resumed_from else None,
         "config_changes_on_resume": t.config_changes,
     }
@@ -46,30 +102,56 @@ def run_info(t: Any) -> dict[str, Any]:
 def run_summary(t: Any, seconds: float) -> dict[str, Any]:
     m, s = t.manager, t.state
     return {
-        "status": t.status, "stage": t.stage, "experiment": t.cfg.experiment.name,
-        "start_time": t.start_time, "completion_time": now(), "duration_seconds": round(seconds, 3),
-        "best_checkpoint": str(m.best_path) if m.best_path else None, "monitor": t.cfg.checkpoint.monitor,
-        "best_value": m.best_value, "best_epoch": m.best_epoch, "last_checkpoint": m.last_path,
-        "total_epochs": s.epoch, "planned_epochs": t.cfg.training.epochs, "global_step": s.global_step,
-        "skipped_steps": s.skipped_steps, "final_metrics": s.last_metrics, "error": t.error,
+        "status": t.status,
+        "stage": t.stage,
+        "experiment": t.cfg.experiment.name,
+        "start_time": t.start_time,
+        "completion_time": now(),
+        "duration_seconds": round(seconds, 3),
+        "best_checkpoint": str(m.best_path) if m.best_path else None,
+        "monitor": t.cfg.checkpoint.monitor,
+        "best_value": m.best_value,
+        "best_epoch": m.best_epoch,
+        "last_checkpoint": m.last_path,
+        "total_epochs": s.epoch,
+        "planned_epochs": t.cfg.training.epochs,
+        "global_step": s.global_step,
+        "skipped_steps": s.skipped_steps,
+        "final_metrics": s.last_metrics,
+        "error": t.error,
         "run_dir": str(t.run_dir),
     }
 
 
 def banner_start(t: Any) -> str:
     c = t.cfg
-    what = f"resuming from {t.resumed_from}" if t.resumed_from else (
-        f"weights from {t.state.init_report['source']}" if t.state.init_report else "fresh weights")
-    return (f"=== InkTrace [{c.experiment.name}] stage '{t.stage}' ({type(t).__name__}) ===\n"
-            f"  run dir {t.run_dir}  checkpoints {t.ckpt_dir}\n"
-            f"  {len(t.train_set)} training samples/epoch (stage {t.data_level(t.state.epoch)}), "
-            f"{c.data.val_size} validation (stage {t.val_level()}), {c.data.img_size}px\n"
-            f"  model {t.model.get_num_params():,} parameters "
-            f"({t.model.get_num_params(trainable_only=True):,} trainable), {t.device}, {t.precision}; "
-            f"{c.training.epochs} epochs x {t.steps_per_epoch} steps; {what}")
+    what = (
+        f"resuming from {t.resumed_from}"
+        if t.resumed_from
+        else (
+            f"weights from {t.state.init_report['source']}"
+            if t.state.init_report
+            else "fresh weights"
+        )
+    )
+    return (
+        f"=== InkTrace [{c.experiment.name}] stage '{t.stage}' ({type(t).__name__}) ===\n"
+        f"  run dir {t.run_dir}  checkpoints {t.ckpt_dir}\n"
+        f"  {len(t.train_set)} training samples/epoch (stage {t.data_level(t.state.epoch)}), "
+        f"{c.data.val_size} validation (stage {t.val_level()}), {c.data.img_size}px\n"
+        f"  model {t.model.get_num_params():,} parameters "
+        f"({t.model.get_num_params(trainable_only=True):,} trainable), {t.device}, {t.precision}; "
+        f"{c.training.epochs} epochs x {t.steps_per_epoch} steps; {what}"
+    )
 
 
 def banner_end(s: Mapping[str, Any]) -> str:
-    best = f"{s['monitor']} {s['best_value']:.4f} (epoch {s['best_epoch']})" if s["best_value"] is not None else "none"
-    return (f"=== stage '{s['stage']}' {s['status']} in {s['duration_seconds']:.1f}s: best {best}; "
-            f"best checkpoint {s['best_checkpoint']} ===")
+    best = (
+        f"{s['monitor']} {s['best_value']:.4f} (epoch {s['best_epoch']})"
+        if s["best_value"] is not None
+        else "none"
+    )
+    return (
+        f"=== stage '{s['stage']}' {s['status']} in {s['duration_seconds']:.1f}s: best {best}; "
+        f"best checkpoint {s['best_checkpoint']} ==="
+    )

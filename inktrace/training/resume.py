@@ -33,16 +33,36 @@ from ..checkpoint import CheckpointManager, load_checkpoint, load_weights, migra
 from ..config import Config
 from ..errors import CheckpointError, ConfigError
 
-__all__ = ["ARCHITECTURE_KEYS", "POSITION_KEYS", "VALIDATION_KEYS", "ResumePoint", "ResumePlan", "plan_resume",
-           "restore", "resume_folder", "previous_stage", "resolve_init_from", "load_init_weights"]
+__all__ = [
+    "ARCHITECTURE_KEYS",
+    "POSITION_KEYS",
+    "VALIDATION_KEYS",
+    "ResumePoint",
+    "ResumePlan",
+    "plan_resume",
+    "restore",
+    "resume_folder",
+    "run_folders",
+    "previous_stage",
+    "resolve_init_from",
+    "load_init_weights",
+]
 
 # model settings that change the weights' shapes: they cannot change on resume
 ARCHITECTURE_KEYS = ("model.embed_dim", "model.num_layers", "model.full_heads", "model.norm")
 # settings whose change mid-epoch would break the data position
 POSITION_KEYS = ("training.batch_size", "data.train_size", "training.seed")
-# settings that define the validation set: when they change, old and new monitored values do not compare
-VALIDATION_KEYS = ("training.seed", "data.val_size", "data.img_size", "data.curriculum_stage",
-                   "curriculum.enabled", "curriculum.end_stage", "data.svg_dir")
+# settings that define the validation set: when they change, old and new monitored values
+# do not compare
+VALIDATION_KEYS = (
+    "training.seed",
+    "data.val_size",
+    "data.img_size",
+    "data.curriculum_stage",
+    "curriculum.enabled",
+    "curriculum.end_stage",
+    "data.svg_dir",
+)
 _NOT_COMPARED = ("init_from",)
 _NO_INIT = ("", "none", "null", "fresh")
 
@@ -81,7 +101,10 @@ class ResumePoint:
         """The configuration stored in the checkpoint (``overrides`` on top)."""
         stored = self.checkpoint.get("config")
         if not isinstance(stored, dict):
-            raise CheckpointError(f"{self.path}: holds no configuration; pass --config FILE --stage NAME with --resume")
+            raise CheckpointError(
+                f"{self.path}: holds no configuration; "
+                "pass --config FILE --stage NAME with --resume"
+            )
         return Config.from_dict(stored, overrides=overrides, source=f"{self.path} (stored config)")
 
 
@@ -95,7 +118,9 @@ class ResumePlan:
 
 
 # ---------------------------------------------------------------------------------- the rules
-def check_stage(path: Path, saved_stage: str | None, stage: str, legacy: bool, trainer_stages: Collection[str]) -> None:
+def check_stage(
+    path: Path, saved_stage: str | None, stage: str, legacy: bool, trainer_stages: Collection[str]
+) -> None:
     if saved_stage not in (None, stage) and not (legacy and stage not in trainer_stages):
         raise ConfigError(f"--resume {path}: checkpoint of stage '{saved_stage}', not '{stage}'")
 
@@ -103,41 +128,57 @@ def check_stage(path: Path, saved_stage: str | None, stage: str, legacy: bool, t
 def check_architecture(path: Path, saved: Mapping[str, Any], current: Mapping[str, Any]) -> None:
     for key in ARCHITECTURE_KEYS:
         if saved.get(key) != current.get(key):
-            raise ConfigError(f"--resume {path}: {key} is {saved.get(key)!r} in the checkpoint but "
-                              f"{current.get(key)!r} now; the architecture cannot change on resume")
+            raise ConfigError(
+                f"--resume {path}: {key} is {saved.get(key)!r} in the checkpoint but "
+                f"{current.get(key)!r} now; the architecture cannot change on resume"
+            )
 
 
-def check_position(path: Path, saved: Mapping[str, Any], current: Mapping[str, Any], position: Mapping[str, int]) -> None:
+def check_position(
+    path: Path, saved: Mapping[str, Any], current: Mapping[str, Any], position: Mapping[str, int]
+) -> None:
     if position["batch"] == 0:  # at an epoch boundary everything may change
         return
     for key in POSITION_KEYS:
         if saved.get(key) != current.get(key):
-            raise ConfigError(f"--resume {path}: {key} changed ({saved.get(key)!r} -> {current.get(key)!r}) "
-                              "but the checkpoint is in the middle of an epoch; resume from an epoch-end "
-                              "checkpoint to change it")
+            raise ConfigError(
+                f"--resume {path}: {key} changed ({saved.get(key)!r} -> {current.get(key)!r}) "
+                "but the checkpoint is in the middle of an epoch; resume from an epoch-end "
+                "checkpoint to change it"
+            )
 
 
 def check_epochs(path: Path, epochs: int, position: Mapping[str, int]) -> None:
     done, mid = position["epoch"], position["batch"] != 0
     if epochs < done or (epochs == done and mid):
-        raise ConfigError(f"--resume {path}: training.epochs {epochs} is fewer than the "
-                          f"{done + mid} epochs this checkpoint has started")
+        raise ConfigError(
+            f"--resume {path}: training.epochs {epochs} is fewer than the "
+            f"{done + mid} epochs this checkpoint has started"
+        )
 
 
 def changed_settings(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
     """``key: old -> new`` for every setting that differs (what a resume applies)."""
-    return [f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in sorted(set(saved) | set(current))
-            if saved.get(k) != current.get(k) and k not in _NOT_COMPARED]
+    return [
+        f"{k}: {saved.get(k)!r} -> {current.get(k)!r}"
+        for k in sorted(set(saved) | set(current))
+        if saved.get(k) != current.get(k) and k not in _NOT_COMPARED
+    ]
 
 
-def plan_resume(point: ResumePoint, cfg: Config, stage: str, trainer_stages: Collection[str]) -> ResumePlan:
+def plan_resume(
+    point: ResumePoint, cfg: Config, stage: str, trainer_stages: Collection[str]
+) -> ResumePlan:
     """Check every rule (ConfigError on the first broken one) and say what the resume changes."""
     saved, current = Config.from_dict(point.checkpoint["config"]).flat(), cfg.flat()
     check_stage(point.path, point.stage, stage, bool(point.legacy), trainer_stages)
     check_architecture(point.path, saved, current)
     check_position(point.path, saved, current, point.position)
     check_epochs(point.path, cfg.training.epochs, point.position)
-    return ResumePlan(changed_settings(saved, current), [k for k in VALIDATION_KEYS if saved.get(k) != current.get(k)])
+    return ResumePlan(
+        changed_settings(saved, current),
+        [k for k in VALIDATION_KEYS if saved.get(k) != current.get(k)],
+    )
 
 
 def resume_folder(path: Path, default: Path, stage: str, save_dir_given: bool) -> Path:
@@ -158,12 +199,20 @@ def restore(trainer: Any, point: ResumePoint, trainer_stages: Collection[str]) -
     trainer.config_changes = plan.config_changes
     load_weights(trainer.model, ckpt["model"], strict=True)
     notes = list(legacy["notes"]) if legacy else []
-    optimizer, scheduler, manager, s = trainer.optimizer, trainer.scheduler, trainer.manager, trainer.state
+    optimizer, scheduler, manager, s = (
+        trainer.optimizer,
+        trainer.scheduler,
+        trainer.manager,
+        trainer.state,
+    )
     if ckpt.get("optimizer") is not None:
         try:
             optimizer.load_state_dict(ckpt["optimizer"])
         except (ValueError, KeyError, RuntimeError) as exc:
-            notes.append(f"optimizer state does not fit this model ({str(exc).splitlines()[0]}): a fresh optimizer")
+            notes.append(
+                f"optimizer state does not fit this model ({str(exc).splitlines()[0]}): "
+                "a fresh optimizer"
+            )
     for group, lr in zip(optimizer.param_groups, scheduler.base_lrs):
         # the stored groups carry the old settings: the config's apply (and are listed)
         group.update(initial_lr=lr, weight_decay=t.weight_decay, betas=tuple(t.betas))
@@ -176,16 +225,20 @@ def restore(trainer: Any, point: ResumePoint, trainer_stages: Collection[str]) -
     if s.last_lr is None:
         s.last_lr = scheduler.get_last_lr()[0]
     if plan.validation_changed:
-        warnings = [f"the validation set changed ({', '.join(plan.validation_changed)}): the best/top-k "
-                    f"ranking starts again; the earlier files in {manager.directory} are kept"]
+        warnings = [
+            f"the validation set changed ({', '.join(plan.validation_changed)}): the best/top-k "
+            f"ranking starts again; the earlier files in {manager.directory} are kept"
+        ]
         s.best_metrics = {}
     else:
         warnings = manager.load_state_dict(ckpt.get("checkpoint_manager") or {})
         warnings += manager.repair_best(s.global_step)
     manager.protect(point.path)
     trainer.resumed_from = point.path
-    log.info(f"resuming from {point.path}: epoch {s.epoch}, batch {s.batch_in_epoch}/"
-             f"{trainer.steps_per_epoch}, step {s.global_step}")
+    log.info(
+        f"resuming from {point.path}: epoch {s.epoch}, batch {s.batch_in_epoch}/"
+        f"{trainer.steps_per_epoch}, step {s.global_step}"
+    )
     if legacy:
         log.info(f"{point.path}: legacy checkpoint, " + "\n  ".join(notes))
     elif notes:
@@ -193,7 +246,28 @@ def restore(trainer: Any, point: ResumePoint, trainer_stages: Collection[str]) -
     for line in warnings:
         log.info(f"note: {line}")
     if plan.config_changes:
-        log.info("settings changed since the checkpoint (applied): " + "; ".join(plan.config_changes))
+        log.info(
+            "settings changed since the checkpoint (applied): " + "; ".join(plan.config_changes)
+        )
+
+
+def run_folders(cfg: Config, stage: str, point: ResumePoint | None, log: Any) -> tuple[Path, Path]:
+    """The checkpoint and run folders of a stage (created): ``<checkpoint.save_dir>/<stage>`` or,
+    on resume, the resumed file's folder (:func:`resume_folder`); ``<logging.log_dir>/<stage>``."""
+    ckpt_dir = Path(cfg.checkpoint.save_dir) / stage
+    run_dir = Path(cfg.logging.log_dir) / stage
+    if point is not None:
+        given = cfg.origin("checkpoint.save_dir").kind == "override"
+        folder = resume_folder(point.path, ckpt_dir, stage, given)
+        if folder != ckpt_dir:
+            ckpt_dir = folder
+            log.info(f"continuing in {folder} (the resumed checkpoint's folder)")
+    for key, folder in (("checkpoint.save_dir", ckpt_dir), ("logging.log_dir", run_dir)):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{key}: cannot create {folder} ({exc.strerror or exc})") from None
+    return ckpt_dir, run_dir
 
 
 # ---------------------------------------------------------------------------------- init_from
@@ -207,9 +281,15 @@ def previous_stage(cfg: Config) -> str | None:
     return order[-1] if order and order[-1] != cfg.stage else None
 
 
-def resolve_init_from(cfg: Config, init_from: str | None) -> tuple[Path | None, str]:
+def resolve_init_from(
+    cfg: Config, init_from: str | os.PathLike | None = "config"
+) -> tuple[Path | None, str]:
     """The checkpoint a stage starts from, and a line saying why: a path, ``auto`` (the best
-    checkpoint of the previous stage), or nothing (None, 'none')."""
+    checkpoint of the previous stage), or nothing (None, 'none'); ``"config"``: the config's
+    ``init_from``."""
+    if isinstance(init_from, str) and init_from == "config":
+        init_from = cfg.init_from
+    init_from = None if init_from is None else os.fspath(init_from)
     if init_from is None or str(init_from).strip().lower() in _NO_INIT:
         return None, "fresh weights"
     if str(init_from) != "auto":
@@ -219,14 +299,19 @@ def resolve_init_from(cfg: Config, init_from: str | None) -> tuple[Path | None, 
         return path, f"weights from {path}"
     previous = previous_stage(cfg)
     if previous is None:
-        return None, "fresh weights (init_from: auto, but no stage comes before this one in pipeline.order)"
+        return (
+            None,
+            "fresh weights (init_from: auto, but no stage comes before this one in pipeline.order)",
+        )
     if not cfg.pipeline.auto_transfer:
         return None, "fresh weights (init_from: auto, but pipeline.auto_transfer is off)"
     stage_dir = Path(cfg.checkpoint.save_dir) / previous
     path = CheckpointManager.best_in(stage_dir)
     if path is None:
-        raise CheckpointError(f"init_from: auto: no best checkpoint of stage '{previous}' in {stage_dir}; train "
-                              f"that stage first, or set init_from to a checkpoint path or 'none'")
+        raise CheckpointError(
+            f"init_from: auto: no best checkpoint of stage '{previous}' in {stage_dir}; train "
+            f"that stage first, or set init_from to a checkpoint path or 'none'"
+        )
     return path, f"weights from {path} (best of stage '{previous}')"
 
 
@@ -239,8 +324,15 @@ def load_init_weights(model: torch.nn.Module, path: Path, why: str, log: Any) ->
         log.lines(migration_report(path, ckpt))
     report = load_weights(model, ckpt["model"], strict=False)
     if report.mismatched:
-        raise CheckpointError(f"init_from {path}: {len(report.mismatched)} tensors have another shape than this "
-                              f"model's ({report.summary()}); check model.embed_dim / num_layers")
+        raise CheckpointError(
+            f"init_from {path}: {len(report.mismatched)} tensors have another shape than this "
+            f"model's ({report.summary()}); check model.embed_dim / num_layers"
+        )
     log.info(f"{why}:\n  " + report.format().replace("\n", "\n  "))
-    return {"source": str(path), "loaded": len(report.loaded), "missing": report.missing,
-            "unexpected": report.unexpected, "mismatched": [[k, list(a), list(b)] for k, a, b in report.mismatched]}
+    return {
+        "source": str(path),
+        "loaded": len(report.loaded),
+        "missing": report.missing,
+        "unexpected": report.unexpected,
+        "mismatched": [[k, list(a), list(b)] for k, a, b in report.mismatched],
+    }

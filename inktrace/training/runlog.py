@@ -19,7 +19,6 @@ the resumed step by an abandoned continuation are purged.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from ..fileio import atomic_write_json
 from ..losses import LOG_NAMES, metric_key
@@ -42,7 +41,9 @@ class RunLogger(Callback):
         # a resumed (or continued) run hides what an abandoned continuation logged after its step;
         # a fresh run into an old run directory hides all of the old run's events
         step = t.state.global_step
-        self.writer = SummaryWriter(str(t.run_dir), purge_step=step + 1 if t.resumed_from or step else 0)
+        self.writer = SummaryWriter(
+            str(t.run_dir), purge_step=step + 1 if t.resumed_from or step else 0
+        )
         atomic_write_json(t.run_dir / "training_config.json", run_info(t))
 
     def scalars(self, values: Mapping[str, float], step: int) -> None:
@@ -64,12 +65,19 @@ class RunLogger(Callback):
         s = t.state
         if t.val_panel is not None:
             self.writer.add_image("val/panels", t.val_panel, s.global_step, dataformats="CHW")
-        self.scalars({**{k: v for k, v in metrics.items() if k.startswith("val/")},
-                      "curriculum/stage": s.history["curriculum_stage"][-1],
-                      "train/epoch_loss": metrics.get("train/loss", float("nan"))}, s.global_step)
+        self.scalars(
+            {
+                **{k: v for k, v in metrics.items() if k.startswith("val/")},
+                "curriculum/stage": s.history["curriculum_stage"][-1],
+                "train/epoch_loss": metrics.get("train/loss", float("nan")),
+            },
+            s.global_step,
+        )
         self.writer.flush()
-        atomic_write_json(t.run_dir / "training_log.json", {
-            "training_history": s.history, "best_metrics": s.best_metrics, "last_update": now()})
+        atomic_write_json(
+            t.run_dir / "training_log.json",
+            {"training_history": s.history, "best_metrics": s.best_metrics, "last_update": now()},
+        )
 
     def after_train(self) -> None:
         t = self.trainer
@@ -80,4 +88,3 @@ class RunLogger(Callback):
                 self.writer.flush()
                 self.writer.close()
                 self.writer = None
-

@@ -1,5 +1,6 @@
-"""Learning-rate schedule: linear warmup, then cosine decay (or constant), as a pure function of
-the global step (the number of training iterations run so far).
+"""The optimizer (AdamW, :func:`build_optimizer`) and its learning-rate schedule: linear warmup,
+then cosine decay (or constant), as a pure function of the global step (the number of training
+iterations run so far).
 
 The LR of step ``s`` never depends on how many optimizer steps actually happened, so it does not
 drift when the fp16 GradScaler skips steps, and a resumed run continues on exactly the same curve.
@@ -13,12 +14,28 @@ from typing import Any
 
 import torch
 
-__all__ = ["WarmupCosine"]
+__all__ = ["WarmupCosine", "build_optimizer"]
+
+
+def build_optimizer(model: torch.nn.Module, training: Any) -> torch.optim.AdamW:
+    """AdamW over the model's parameters with the ``training`` section's lr, betas and decay."""
+    return torch.optim.AdamW(
+        model.parameters(),
+        lr=training.lr,
+        betas=tuple(training.betas),
+        weight_decay=training.weight_decay,
+    )
 
 
 class WarmupCosine:
-    def __init__(self, optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int = 0,
-                 kind: str = "cosine", min_lr_ratio: float = 0.0) -> None:
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        total_steps: int,
+        warmup_steps: int = 0,
+        kind: str = "cosine",
+        min_lr_ratio: float = 0.0,
+    ) -> None:
         if kind not in ("cosine", "constant"):
             raise ValueError(f"training.scheduler: unknown schedule {kind!r} (cosine or constant)")
         self.optimizer = optimizer
@@ -29,6 +46,17 @@ class WarmupCosine:
         self.step_count = 0
         self._apply()
 
+    @classmethod
+    def from_config(cls, optimizer: torch.optim.Optimizer, training: Any, steps_per_epoch: int):
+        """The schedule of a ``training`` config section over its epochs of ``steps_per_epoch``."""
+        return cls(
+            optimizer,
+            training.epochs * steps_per_epoch,
+            round(training.warmup_epochs * steps_per_epoch),
+            training.scheduler,
+            training.min_lr_ratio,
+        )
+
     def factor(self, step: int) -> float:
         """LR multiplier at global step ``step`` (0-based)."""
         if step < self.warmup_steps:
@@ -37,7 +65,9 @@ class WarmupCosine:
             return 1.0
         span = max(self.total_steps - self.warmup_steps, 1)
         progress = min(max(step - self.warmup_steps, 0) / span, 1.0)
-        return self.min_lr_ratio + (1.0 - self.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+        return self.min_lr_ratio + (1.0 - self.min_lr_ratio) * 0.5 * (
+            1.0 + math.cos(math.pi * progress)
+        )
 
     def _apply(self) -> None:
         f = self.factor(self.step_count)
@@ -53,15 +83,21 @@ class WarmupCosine:
         return [group["lr"] for group in self.optimizer.param_groups]
 
     def seek(self, step: int, total_steps: int | None = None) -> None:
-        """Jump to global step ``step`` (optionally with a new total length) and set the LR there."""
+        """Jump to global step ``step`` (optionally with a new total length); set the LR there."""
         if total_steps is not None:
             self.total_steps = max(int(total_steps), 1)
         self.step_count = int(step)
         self._apply()
 
     def state_dict(self) -> dict[str, Any]:
-        return {"step_count": self.step_count, "base_lrs": list(self.base_lrs), "total_steps": self.total_steps,
-                "warmup_steps": self.warmup_steps, "kind": self.kind, "min_lr_ratio": self.min_lr_ratio}
+        return {
+            "step_count": self.step_count,
+            "base_lrs": list(self.base_lrs),
+            "total_steps": self.total_steps,
+            "warmup_steps": self.warmup_steps,
+            "kind": self.kind,
+            "min_lr_ratio": self.min_lr_ratio,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Only the position is restored; the curve (base LR, length, warmup) stays as configured

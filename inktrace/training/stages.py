@@ -35,15 +35,23 @@ class StructuralTrainer(BaseTrainer):
         cfg.model.skip_connections = False
         cfg.curriculum.enabled = False
 
-    def model_inputs(self, batch: Mapping[str, torch.Tensor], step: int, train: bool) -> dict[str, Any]:
+    def model_inputs(
+        self, batch: Mapping[str, torch.Tensor], step: int, train: bool
+    ) -> dict[str, Any]:
         ratio = self.cfg.model.mask_ratio
         if ratio <= 0:
             return {}
         image = batch["image"]
         B, _, H, W = image.shape
         # training: a new mask every step; validation: batch i always gets the same mask
-        g = torch.Generator().manual_seed(seed_hash(self.cfg.training.seed, step, 1 if train else 2))
-        return {"visible": random_visibility(B, H, W, ratio, self.cfg.model.mask_patch_size, g, image.device)}
+        g = torch.Generator().manual_seed(
+            seed_hash(self.cfg.training.seed, step, 1 if train else 2)
+        )
+        return {
+            "visible": random_visibility(
+                B, H, W, ratio, self.cfg.model.mask_patch_size, g, image.device
+            )
+        }
 
 
 @register_trainer

@@ -39,7 +39,9 @@ class TrainState:
     epoch_count: int = 0  # samples in epoch_sums
     history: dict[str, list] = field(default_factory=dict)  # per-epoch lists, aligned with "epoch"
     best_metrics: dict[str, Any] = field(default_factory=dict)  # the best epoch's record
-    last_metrics: dict[str, float] = field(default_factory=dict)  # the last finished epoch's metrics
+    last_metrics: dict[str, float] = field(
+        default_factory=dict
+    )  # the last finished epoch's metrics
     init_report: dict[str, Any] | None = None  # where the starting weights came from
 
     # ------------------------------------------------------------------ the loop's updates
@@ -52,12 +54,16 @@ class TrainState:
         """Add one step's losses (and grad norm) for ``n`` samples to this epoch's sums."""
         self.epoch_count += n
         for k, v in values.items():
-            if v == v and abs(v) != float("inf"):  # a step the fp16 scaler skipped has an infinite grad norm
+            if v == v and abs(v) != float(
+                "inf"
+            ):  # a step the fp16 scaler skipped has an infinite grad norm
                 self.epoch_sums[k] = self.epoch_sums.get(k, 0.0) + v * n
 
     def train_means(self) -> dict[str, float]:
         """This epoch's sample-weighted means of the training losses (and grad norm) so far."""
-        return {metric_key("train", k): v / max(self.epoch_count, 1) for k, v in self.epoch_sums.items()}
+        return {
+            metric_key("train", k): v / max(self.epoch_count, 1) for k, v in self.epoch_sums.items()
+        }
 
     def record_epoch(self, record: Mapping[str, Any], is_best: bool) -> None:
         """Append one epoch's record to the history (missing values as None, so the lists stay
@@ -68,7 +74,11 @@ class TrainState:
         for key, values in self.history.items():
             values.append(record.get(key))
         if is_best:
-            self.best_metrics = {"epoch": self.epoch, "global_step": self.global_step, **self.last_metrics}
+            self.best_metrics = {
+                "epoch": self.epoch,
+                "global_step": self.global_step,
+                **self.last_metrics,
+            }
 
     def next_epoch(self) -> None:
         self.epoch += 1
@@ -84,8 +94,10 @@ class TrainState:
         return {
             "epoch": self.epoch,
             "global_step": self.global_step,
-            "position": {"epoch": self.epoch + 1 if epoch_done else self.epoch,
-                         "batch": 0 if epoch_done else self.batch_in_epoch},
+            "position": {
+                "epoch": self.epoch + 1 if epoch_done else self.epoch,
+                "batch": 0 if epoch_done else self.batch_in_epoch,
+            },
             "rng": rng,
             "history": self.history,
             "best_metrics": self.best_metrics,
@@ -93,17 +105,23 @@ class TrainState:
             "skipped_steps": self.skipped_steps,
             "init_report": self.init_report,
             "last_lr": self.last_lr,
-            "epoch_partial": {"sums": {} if epoch_done else dict(self.epoch_sums),
-                              "count": 0 if epoch_done else self.epoch_count},
+            "epoch_partial": {
+                "sums": {} if epoch_done else dict(self.epoch_sums),
+                "count": 0 if epoch_done else self.epoch_count,
+            },
         }
 
-    def load_state_dict(self, ckpt: Mapping[str, Any], steps_per_epoch: int, device: torch.device) -> None:
+    def load_state_dict(
+        self, ckpt: Mapping[str, Any], steps_per_epoch: int, device: torch.device
+    ) -> None:
         """Restore from a checkpoint (current format, or a migrated legacy one, which may lack the
         position: bare weights start at epoch 0). Sets the global RNG state as saved."""
         pos = ckpt.get("position") or {"epoch": 0, "batch": 0}
         self.epoch, self.batch_in_epoch = int(pos["epoch"]), int(pos["batch"])
         stored_step = ckpt.get("global_step")
-        self.global_step = int(stored_step) if stored_step is not None else self.epoch * steps_per_epoch
+        self.global_step = (
+            int(stored_step) if stored_step is not None else self.epoch * steps_per_epoch
+        )
         self.last_lr = float(ckpt["last_lr"]) if ckpt.get("last_lr") is not None else None
         self.nonfinite_run = int(ckpt.get("nonfinite_run", 0))
         self.skipped_steps = int(ckpt.get("skipped_steps", 0))
@@ -113,7 +131,9 @@ class TrainState:
         self.init_report = ckpt.get("init_report")
         partial = ckpt.get("epoch_partial") or {}
         mid_epoch = self.batch_in_epoch != 0
-        self.epoch_sums = {k: float(v) for k, v in partial.get("sums", {}).items()} if mid_epoch else {}
+        self.epoch_sums = (
+            {k: float(v) for k, v in partial.get("sums", {}).items()} if mid_epoch else {}
+        )
         self.epoch_count = int(partial.get("count", 0)) if mid_epoch else 0
         rng = ckpt.get("rng", {})
         if "torch" in rng:
@@ -122,8 +142,14 @@ class TrainState:
             torch.cuda.set_rng_state_all(rng["cuda"])
 
 
-def checkpoint_payload(objects: Mapping[str, Any], state: TrainState, identity: Mapping[str, Any],
-                       metrics: Mapping[str, float], epoch_done: bool, device: torch.device) -> dict[str, Any]:
+def checkpoint_payload(
+    objects: Mapping[str, Any],
+    state: TrainState,
+    identity: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    epoch_done: bool,
+    device: torch.device,
+) -> dict[str, Any]:
     """One checkpoint: ``objects`` (name -> anything with ``state_dict()``: model, optimizer,
     scheduler, scaler), the run's ``identity`` (config, stage, trainer, version), the epoch's
     ``metrics`` and the train state."""

@@ -1,20 +1,14 @@
 """BaseTrainer: the one training loop every stage uses.
 
-``fit()``: for each epoch, set the data level and epoch, train over a seeded permutation of the
-samples, validate on the stage's fixed validation set, then the callbacks log and checkpoint.
-One step: autocast forward, the loss, then :class:`~inktrace.training.device.OptimizerStep`
-(scaled backward for fp16, ``unscale_``, clipping, the step), then the LR schedule, a function of
-the global step that never drifts.
+``fit()``: per epoch, train over a seeded permutation of the samples, validate on the stage's
+fixed validation set, then the callbacks log and checkpoint. One step: autocast forward, the
+loss, :class:`~.device.OptimizerStep`, then the LR schedule (a function of the global step).
+The state a checkpoint carries is :mod:`.state`, the resume rules :mod:`.resume`, the side
+concerns :mod:`.callbacks`. A run stopped anywhere and resumed ends with the same weights, bit for
+bit on the CPU, as one never stopped.
 
-Exact resume: the data of a step is a pure function of (seed, epoch, position in the epoch); the
-MAE masks of step ``s`` come from a generator seeded by (seed, step); the global RNG state and
-everything else is in the checkpoint (:mod:`.state`). A run stopped anywhere and resumed ends with
-the same weights, bit for bit on the CPU, as one never stopped. The resume rules are in
-:mod:`.resume`; which checkpoint files exist is the :class:`CheckpointManager`'s business; logging,
-epoch-end checkpoints, the progress bar and signals are callbacks (:mod:`.callbacks`).
-
-What stage trainers override: ``configure`` (force config values), ``data_level(epoch)``,
-``val_level()``, ``model_inputs(batch, step, train)``.
+Stage trainers override ``configure`` (force config values), ``data_level(epoch)``,
+``val_level()`` and ``model_inputs(batch, step, train)``.
 """
 
 from __future__ import annotations
@@ -28,24 +22,23 @@ from typing import Any
 
 import torch
 
-from .. import __version__
 from ..checkpoint import CheckpointManager
 from ..config import Config
-from ..config.schema import suggest
 from ..data import validation_set
-from ..errors import ConfigError, NonFiniteLossError
-from ..losses import TERMS, InkLoss, metric_key
+from ..errors import NonFiniteLossError
+from ..losses import InkLoss, metric_key
 from ..metrics import InkMetrics
 from ..model import InkTraceNet
+from ..version import __version__
 from .batches import epoch_batches, epoch_loader, train_set
 from .callbacks import CallbackList, EpochCheckpoint, ProgressBar, StopOnSignal
-from .device import OptimizerStep, autocast, resolve_device, resolve_precision, to_device
+from .device import OptimizerStep, autocast, setup_device, to_device
 from .messages import RunMessages
 from .panels import panel
-from .report import banner_end, banner_start, now, run_summary
-from .resume import ResumePoint, load_init_weights, resolve_init_from, restore, resume_folder
+from .report import banner_end, banner_start, check_monitor, logged_names, now, run_summary
+from .resume import ResumePoint, load_init_weights, resolve_init_from, restore, run_folders
 from .runlog import RunLogger
-from .schedule import WarmupCosine
+from .schedule import WarmupCosine, build_optimizer
 from .state import TrainState, checkpoint_payload
 
 __all__ = ["BaseTrainer", "NonFiniteLossError", "TRAINERS", "register_trainer"]
@@ -77,58 +70,46 @@ class BaseTrainer:
 
     name = "base"
 
-    def __init__(self, cfg: Config, init_from: str | os.PathLike | None = "config",
-                 resume: str | os.PathLike | ResumePoint | None = None, verbose: bool = True,
-                 callbacks: Iterable[Any] = ()) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        init_from: str | os.PathLike | None = "config",
+        resume: str | os.PathLike | ResumePoint | None = None,
+        verbose: bool = True,
+        callbacks: Iterable[Any] = (),
+    ) -> None:
         self.verbose = verbose
         self.cfg = cfg.copy()
         before = self.cfg.flat()
         self.configure(self.cfg)
         self.stage = self.cfg.stage or self.name
         self.log = RunMessages(self.stage, verbose)
-        forced = [f"{k}: {before[k]!r} -> {v!r}" for k, v in self.cfg.flat().items()
-                  if before.get(k) != v and self.cfg.origin(k).kind != "default"]
+        forced = [
+            f"{k}: {before[k]!r} -> {v!r}"
+            for k, v in self.cfg.flat().items()
+            if before.get(k) != v and self.cfg.origin(k).kind != "default"
+        ]
         if forced:
             self.log.info(f"{type(self).__name__} sets " + "; ".join(forced))
         c = self.cfg
-        self.device = resolve_device(c.system.device)
-        if c.system.num_threads:
-            torch.set_num_threads(c.system.num_threads)
-        if c.system.deterministic:
-            torch.use_deterministic_algorithms(True, warn_only=True)
-        self.precision = resolve_precision(c.training.precision, self.device)
+        self.device, self.precision = setup_device(c.system, c.training.precision)
         point = ResumePoint.of(resume) if resume is not None else None
-        self.ckpt_dir = Path(c.checkpoint.save_dir) / self.stage
-        self.run_dir = Path(c.logging.log_dir) / self.stage
-        if point is not None:
-            folder = resume_folder(point.path, self.ckpt_dir, self.stage,
-                                   c.origin("checkpoint.save_dir").kind == "override")
-            if folder != self.ckpt_dir:
-                self.ckpt_dir = folder
-                self.log.info(f"continuing in {folder} (the resumed checkpoint's folder)")
-        for key, folder in (("checkpoint.save_dir", self.ckpt_dir), ("logging.log_dir", self.run_dir)):
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise ConfigError(f"{key}: cannot create {folder} ({exc.strerror or exc})") from None
+        self.ckpt_dir, self.run_dir = run_folders(self.cfg, self.stage, point, self.log)
 
         torch.manual_seed(c.training.seed)
         self.model = InkTraceNet.from_config(c.model).to(self.device)
-        self._check_monitor()
+        check_monitor(self.cfg.checkpoint.monitor, self.metric_names())
         self.loss_fn = InkLoss(c.loss_weights)
         self.train_set = self.build_train_set()
         self.steps_per_epoch = math.ceil(len(self.train_set) / c.training.batch_size)
         self._val_cache: dict[int, dict[str, torch.Tensor]] = {}
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=c.training.lr,
-                                           betas=tuple(c.training.betas), weight_decay=c.training.weight_decay)
-        self.scheduler = WarmupCosine(self.optimizer, c.training.epochs * self.steps_per_epoch,
-                                      round(c.training.warmup_epochs * self.steps_per_epoch),
-                                      c.training.scheduler, c.training.min_lr_ratio)
-        self.optimizer_step = OptimizerStep(self.optimizer, self.device, self.precision, c.training.grad_clip)
+        self.optimizer = build_optimizer(self.model, c.training)
+        self.scheduler = WarmupCosine.from_config(self.optimizer, c.training, self.steps_per_epoch)
+        self.optimizer_step = OptimizerStep(
+            self.optimizer, self.device, self.precision, c.training.grad_clip
+        )
         self.scaler = self.optimizer_step.scaler
-        self.manager = CheckpointManager(self.ckpt_dir, monitor=c.checkpoint.monitor, mode=c.checkpoint.mode,
-                                         keep_top_k=c.checkpoint.keep_top_k, save_last=c.checkpoint.save_last,
-                                         save_best=c.checkpoint.save_best)
+        self.manager = CheckpointManager.from_config(self.ckpt_dir, c.checkpoint)
         self.state = TrainState(last_lr=self.scheduler.get_last_lr()[0])
         self.resumed_from: Path | None = None
         self.config_changes: list[str] = []
@@ -136,18 +117,27 @@ class BaseTrainer:
         self.status, self.error, self.summary = "not started", None, None
         self.start_time: str | None = None
         self.val_panel: torch.Tensor | None = None
-        self.callbacks = CallbackList([RunLogger(), EpochCheckpoint(), ProgressBar(c.logging.progress_bar),
-                                       StopOnSignal(), *callbacks], self)
+        self.callbacks = CallbackList(
+            [
+                RunLogger(),
+                EpochCheckpoint(),
+                ProgressBar(c.logging.progress_bar),
+                StopOnSignal(),
+                *callbacks,
+            ],
+            self,
+        )
 
         if point is not None:
             restore(self, point, TRAINERS)
         else:
             old = sorted(p.name for p in self.ckpt_dir.glob("*.ckpt"))
             if old:
-                self.log.info(f"note: {self.ckpt_dir} holds {len(old)} checkpoint(s) of an earlier run; "
-                              "last/best will be overwritten, its other files are kept but not ranked")
-            choice = self.cfg.init_from if isinstance(init_from, str) and init_from == "config" else init_from
-            source, why = resolve_init_from(self.cfg, None if choice is None else os.fspath(choice))
+                self.log.info(
+                    f"note: {self.ckpt_dir} holds {len(old)} checkpoint(s) of an earlier run; "
+                    "last/best will be overwritten, its other files are kept but not ranked"
+                )
+            source, why = resolve_init_from(self.cfg, init_from)
             if source is not None:
                 self.state.init_report = load_init_weights(self.model, source, why, self.log)
             else:
@@ -155,7 +145,7 @@ class BaseTrainer:
         if c.model.freeze_encoder:
             self.model.freeze_encoder(True)
 
-    # ------------------------------------------------------------------ what stage trainers override
+    # ------------------------------------------------------------------ stage trainers override
     def configure(self, cfg: Config) -> None:
         """Force the settings this trainer needs."""
 
@@ -167,7 +157,9 @@ class BaseTrainer:
         """Curriculum level of the validation set (fixed through the run, so epochs compare)."""
         return self.cfg.data.curriculum_stage
 
-    def model_inputs(self, batch: Mapping[str, torch.Tensor], step: int, train: bool) -> dict[str, Any]:
+    def model_inputs(
+        self, batch: Mapping[str, torch.Tensor], step: int, train: bool
+    ) -> dict[str, Any]:
         """Keyword arguments of the model's forward for a batch (structural: the MAE mask)."""
         return {}
 
@@ -176,23 +168,22 @@ class BaseTrainer:
 
     def metric_names(self) -> list[str]:
         """Every name this stage logs per epoch (what ``checkpoint.monitor`` may name)."""
-        heads = self.model.head_names
-        terms = ["total", *(h for h in TERMS if h in heads)]
-        return ([metric_key("train", t) for t in terms] + ["train/grad_norm"] + [metric_key("val", t) for t in terms]
-                + [f"val/{m}" for m in InkMetrics.names(keypoints="keypoints" in heads)])
-
-    def _check_monitor(self) -> None:
-        names, monitor = self.metric_names(), self.cfg.checkpoint.monitor
-        if monitor not in names:
-            raise ConfigError(f"checkpoint.monitor: '{monitor}' is not a metric of this stage"
-                              f"{suggest(monitor, names)}; known: {', '.join(names)}")
+        return logged_names(self.model.head_names)
 
     # ------------------------------------------------------------------ checkpoints out
     def checkpoint_payload(self, metrics: Mapping[str, float], epoch_done: bool) -> dict[str, Any]:
-        objects = {"model": self.model, "optimizer": self.optimizer, "scheduler": self.scheduler,
-                   "scaler": self.scaler}
-        identity = {"config": self.cfg.to_dict(), "stage": self.stage, "trainer": type(self).__name__,
-                    "inktrace_version": __version__}
+        objects = {
+            "model": self.model,
+            "optimizer": self.optimizer,
+            "scheduler": self.scheduler,
+            "scaler": self.scaler,
+        }
+        identity = {
+            "config": self.cfg.to_dict(),
+            "stage": self.stage,
+            "trainer": type(self).__name__,
+            "inktrace_version": __version__,
+        }
         return checkpoint_payload(objects, self.state, identity, metrics, epoch_done, self.device)
 
     # ------------------------------------------------------------------ data
@@ -200,7 +191,9 @@ class BaseTrainer:
         level = self.val_level()
         if level not in self._val_cache:
             c = self.cfg
-            self._val_cache[level] = validation_set(level, c.data.val_size, c.data.img_size, seed=c.training.seed)
+            self._val_cache[level] = validation_set(
+                level, c.data.val_size, c.data.img_size, seed=c.training.seed
+            )
         return self._val_cache[level]
 
     # ------------------------------------------------------------------ the loop
@@ -228,15 +221,22 @@ class BaseTrainer:
             norm, outcome = self.optimizer_step(loss, self.model)
             if outcome == "nonfinite":  # fp32/bf16: a non-finite gradient never reaches the weights
                 s.nonfinite_run = run_before + 1
-                self.log.info(f"step {s.global_step}: non-finite gradient, step skipped ({s.nonfinite_run}/{limit})")
+                self.log.info(
+                    f"step {s.global_step}: non-finite gradient, step skipped "
+                    f"({s.nonfinite_run}/{limit})"
+                )
             else:
-                s.skipped_steps += outcome == "overflow"  # fp16: the scaler skipped it and lowered its scale
+                s.skipped_steps += (
+                    outcome == "overflow"
+                )  # fp16: the scaler skipped it and lowered its scale
                 values = {k: float(v.detach()) for k, v in terms.items()}
                 values["grad_norm"] = float(norm)
         else:
             s.nonfinite_run += 1
-            self.log.info(f"step {s.global_step}: non-finite loss ({float(loss.detach())}), step skipped "
-                          f"({s.nonfinite_run}/{limit})")
+            self.log.info(
+                f"step {s.global_step}: non-finite loss ({float(loss.detach())}), step skipped "
+                f"({s.nonfinite_run}/{limit})"
+            )
         self.scheduler.step()
         s.global_step += 1
         s.batch_in_epoch += 1
@@ -248,8 +248,10 @@ class BaseTrainer:
         if hasattr(self.train_set, "set_level"):
             self.train_set.set_level(self.data_level(s.epoch))
         c = self.cfg
-        batches = epoch_batches(len(self.train_set), c.training.batch_size, c.training.seed, s.epoch)
-        batches = batches[s.batch_in_epoch:]
+        batches = epoch_batches(
+            len(self.train_set), c.training.batch_size, c.training.seed, s.epoch
+        )
+        batches = batches[s.batch_in_epoch :]
         s.start_epoch()
         loader = epoch_loader(self.train_set, batches, c, s.epoch, s.batch_in_epoch, self.device)
         it: Iterator = iter(loader) if batches else iter(())
@@ -267,9 +269,10 @@ class BaseTrainer:
             if values is None:
                 if s.nonfinite_run >= self.cfg.training.max_nonfinite_steps:
                     raise NonFiniteLossError(
-                        f"training stopped: {s.nonfinite_run} consecutive non-finite losses or gradients (last at "
-                        f"step {s.global_step - 1}, epoch {s.epoch}); the last good checkpoint is kept in "
-                        f"{self.ckpt_dir}")
+                        f"training stopped: {s.nonfinite_run} consecutive non-finite losses or "
+                        f"gradients (last at step {s.global_step - 1}, epoch {s.epoch}); the last "
+                        f"good checkpoint is kept in {self.ckpt_dir}"
+                    )
                 continue
             s.add_step(values, batch["image"].shape[0])
             self.callbacks.call("after_step", values)
@@ -286,7 +289,7 @@ class BaseTrainer:
         self.val_panel = None
         for i, start in enumerate(range(0, n_total, bs)):
             self._check_stop()
-            chunk = to_device({k: v[start:start + bs] for k, v in data.items()}, self.device)
+            chunk = to_device({k: v[start : start + bs] for k, v in data.items()}, self.device)
             with autocast(self.device, self.precision):
                 out = self.model(chunk["image"], **self.model_inputs(chunk, i, train=False))
                 terms = self.loss_fn(out, chunk)
@@ -324,7 +327,9 @@ class BaseTrainer:
                     self.train_epoch()
                 train = s.train_means()
                 self._check_stop()
-                log_images = c.visualization.enabled and (s.epoch + 1) % c.visualization.log_interval == 0
+                log_images = (
+                    c.visualization.enabled and (s.epoch + 1) % c.visualization.log_interval == 0
+                )
                 self._end_epoch({**train, **self.validate(log_images)})
                 s.next_epoch()
             self.status = "completed"
@@ -350,17 +355,45 @@ class BaseTrainer:
         """Record the epoch in the state, then the callbacks log it and save its checkpoints,
         which carry the history and best metrics including this epoch."""
         s = self.state
-        bad = [n for n, p in self.model.state_dict().items() if p.is_floating_point() and not torch.isfinite(p).all()]
+        bad = [
+            n
+            for n, p in self.model.state_dict().items()
+            if p.is_floating_point() and not torch.isfinite(p).all()
+        ]
         if bad:  # never overwrite a good checkpoint with broken weights
-            raise NonFiniteLossError(f"training stopped: non-finite weights after epoch {s.epoch} ({bad[0]} ...); "
-                                     f"the last good checkpoint is kept in {self.ckpt_dir}")
+            raise NonFiniteLossError(
+                f"training stopped: non-finite weights after epoch {s.epoch} ({bad[0]} ...); "
+                f"the last good checkpoint is kept in {self.ckpt_dir}"
+            )
         level = self.data_level(s.epoch)
         s.last_metrics = {k: float(v) for k, v in metrics.items()}
         is_best = self.manager.improves(s.last_metrics)
-        s.record_epoch({"epoch": s.epoch, "global_step": s.global_step, "curriculum_stage": level,
-                        "lr": s.last_lr, "time": now(), **s.last_metrics}, is_best)
-        shown = ", ".join(f"{k.replace('/', ' ')} {v:.4f}" for k, v in metrics.items()
-                          if k in ("train/loss", "val/loss", "val/f1", "val/iou", "val/kp_topo_recall", "val/centre_error"))
-        self.log.info(f"epoch {s.epoch + 1}/{self.cfg.training.epochs} (data stage {level}): {shown}"
-                      + ("  * best" if is_best else ""))
+        s.record_epoch(
+            {
+                "epoch": s.epoch,
+                "global_step": s.global_step,
+                "curriculum_stage": level,
+                "lr": s.last_lr,
+                "time": now(),
+                **s.last_metrics,
+            },
+            is_best,
+        )
+        shown = ", ".join(
+            f"{k.replace('/', ' ')} {v:.4f}"
+            for k, v in metrics.items()
+            if k
+            in (
+                "train/loss",
+                "val/loss",
+                "val/f1",
+                "val/iou",
+                "val/kp_topo_recall",
+                "val/centre_error",
+            )
+        )
+        self.log.info(
+            f"epoch {s.epoch + 1}/{self.cfg.training.epochs} (data stage {level}): {shown}"
+            + ("  * best" if is_best else "")
+        )
         self.callbacks.call("after_epoch", metrics)

@@ -1,0 +1,46 @@
+"""The settings reference of README.md, generated from the schema (a test keeps them equal)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from typing import Any, Literal
+
+from .schema import SECTIONS, PipelineConfig
+
+__all__ = ["reference_markdown"]
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is typing.Union:
+        return _type_name([a for a in typing.get_args(tp) if a is not type(None)][0]) + " or null"
+    if origin is Literal:
+        return " \\| ".join(typing.get_args(tp))
+    if origin is list:
+        return f"list of {_type_name(typing.get_args(tp)[0])}"
+    return tp.__name__
+
+
+def reference_markdown() -> str:
+    """The settings reference of README.md, generated from the schema (a test keeps them equal)."""
+    out = []
+    for cls in [*SECTIONS.values(), PipelineConfig]:
+        out.append(f"**`{cls.SECTION}`**\n\n| key | type | default | meaning |\n|---|---|---|---|")
+        hints = typing.get_type_hints(cls)
+        for key, f in cls.fields().items():
+            default = (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            )
+            bounds = [
+                f"{sym} {f.metadata[k]}"
+                for k, sym in (("min", ">="), ("gt", ">"), ("max", "<="), ("lt", "<"))
+                if k in f.metadata
+            ]
+            meaning = f.metadata["help"] + (f" ({', '.join(bounds)})" if bounds else "")
+            out.append(
+                f"| `{key}` | {_type_name(hints[key])} | `{json.dumps(default)}` | {meaning} |"
+            )
+        out.append("")
+    return "\n".join(out)

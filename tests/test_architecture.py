@@ -1,0 +1,101 @@
+"""The package's shape: no import cycles, no imports of the package hidden inside functions, and
+modules small enough to read (one concern each)."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "inktrace"
+MAX_LINES = 400
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def resolve(importer: str, node: ast.ImportFrom) -> str:
+    """The absolute module a ``from ... import`` names (relative imports resolved)."""
+    if not node.level:
+        return node.module or ""
+    package = importer if MODULES[importer].name == "__init__.py" else importer.rpartition(".")[0]
+    base = package.split(".")
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def targets(importer: str, node: ast.AST) -> list[str]:
+    """The inktrace modules an import statement loads."""
+    if isinstance(node, ast.Import):
+        names = [alias.name for alias in node.names]
+    elif isinstance(node, ast.ImportFrom):
+        module = resolve(importer, node)
+        names = [module] + [f"{module}.{alias.name}" for alias in node.names]
+    else:
+        return []
+    return [n for n in names if n in MODULES]
+
+
+def imports(name: str) -> tuple[set[str], list[tuple[int, str]]]:
+    """(modules imported at module level, [(line, module)] imported inside functions)."""
+    tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
+    top = {t for node in tree.body for t in targets(name, node)}
+    nested = [
+        (node.lineno, t)
+        for fn in ast.walk(tree)
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
+        for node in ast.walk(fn)
+        for t in targets(name, node)
+    ]
+    return top, nested
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt) :] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_the_cycle_finder_finds_cycles():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+def test_the_import_graph_has_no_cycles():
+    graph = {name: imports(name)[0] - {name} for name in MODULES}
+    assert len(graph) > 40 and graph["inktrace.training.trainer"]
+    cycle = find_cycle(graph)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_no_module_imports_the_package_inside_a_function():
+    hidden = [
+        f"{name}:{line} imports {target}" for name in MODULES for line, target in imports(name)[1]
+    ]
+    assert not hidden, "imports hidden inside functions: " + "; ".join(hidden)
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_modules_stay_small(name):
+    lines = MODULES[name].read_text(encoding="utf-8").count("\n")
+    assert lines <= MAX_LINES, f"{MODULES[name]} has {lines} lines (at most {MAX_LINES})"

@@ -1,0 +1,277 @@
+"""The trainer's parts on their own: resume rules as plain functions, the training state, the
+callbacks and the console messages (no full training loop unless a hook needs one)."""
+
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+
+from inktrace.checkpoint import CheckpointError
+from inktrace.config import Config, ConfigError
+from inktrace.training import Callback, DenseTrainer, NonFiniteLossError, TrainState
+from inktrace.training.resume import (
+    ResumePoint,
+    changed_settings,
+    check_architecture,
+    check_epochs,
+    check_position,
+    plan_resume,
+    resolve_init_from,
+    resume_folder,
+)
+from inktrace.training.state import checkpoint_payload
+
+CONFIG = {
+    "experiment": {"name": "t"},
+    "model": {"embed_dim": 4, "num_layers": 2},
+    "training": {"epochs": 2, "batch_size": 4, "precision": "fp32", "warmup_epochs": 0.5},
+    "data": {"img_size": 32, "train_size": 8, "val_size": 4},
+    "logging": {"progress_bar": False, "log_every_n_steps": 1},
+    "visualization": {"enabled": False},
+    "pipeline": {"order": ["structural", "dense"]},
+    "stages": {"structural": {}, "dense": {}},
+}
+
+
+def config(tmp_path, stage="dense", **overrides):
+    data = {
+        **CONFIG,
+        "checkpoint": {"save_dir": str(tmp_path / "ck")},
+        "logging": {**CONFIG["logging"], "log_dir": str(tmp_path / "runs")},
+    }
+    return Config.from_dict(data, stage=stage, overrides=overrides)
+
+
+def point(tmp_path, position=None, stage="dense", legacy=False, **config_overrides):
+    """A ResumePoint made by hand: no training needed to test the rules."""
+    ckpt = {"config": config(tmp_path, stage, **config_overrides).to_dict(), "stage": stage}
+    if position is not None:
+        ckpt["position"] = position
+    if legacy:
+        ckpt["migration"] = {"layout": "B", "notes": ["layout B"]}
+    return ResumePoint(tmp_path / "ck" / stage / "last.ckpt", ckpt)
+
+
+# ---------------------------------------------------------------------------------- resume rules
+def test_architecture_changes_are_refused_naming_the_key():
+    saved = {"model.embed_dim": 4, "model.norm": "group"}
+    check_architecture(Path("a.ckpt"), saved, dict(saved))
+    with pytest.raises(
+        ConfigError, match=r"a.ckpt: model.norm is 'group' in the checkpoint but 'batch'"
+    ):
+        check_architecture(Path("a.ckpt"), saved, {**saved, "model.norm": "batch"})
+
+
+def test_the_data_position_may_change_only_at_an_epoch_boundary():
+    saved, current = {"training.batch_size": 4}, {"training.batch_size": 8}
+    check_position(Path("a.ckpt"), saved, current, {"epoch": 2, "batch": 0})
+    with pytest.raises(
+        ConfigError, match=r"training.batch_size changed \(4 -> 8\).*middle of an epoch"
+    ):
+        check_position(Path("a.ckpt"), saved, current, {"epoch": 2, "batch": 1})
+
+
+@pytest.mark.parametrize(
+    "epochs, position, ok",
+    [
+        (3, {"epoch": 3, "batch": 0}, True),
+        (3, {"epoch": 2, "batch": 5}, True),
+        (2, {"epoch": 3, "batch": 0}, False),
+        (3, {"epoch": 3, "batch": 1}, False),
+    ],
+)
+def test_fewer_epochs_than_started_are_refused(epochs, position, ok):
+    if ok:
+        check_epochs(Path("a.ckpt"), epochs, position)
+    else:
+        with pytest.raises(ConfigError, match=f"training.epochs {epochs} is fewer than the"):
+            check_epochs(Path("a.ckpt"), epochs, position)
+
+
+def test_changed_settings_are_listed_except_init_from():
+    saved = {"training.lr": 0.1, "init_from": "a", "data.seed": 1}
+    current = {"training.lr": 0.2, "init_from": "b", "data.seed": 1, "data.new": 3}
+    assert changed_settings(saved, current) == ["data.new: None -> 3", "training.lr: 0.1 -> 0.2"]
+
+
+def test_plan_resume_runs_every_rule_and_reports_what_changes(tmp_path):
+    cfg = config(tmp_path, **{"training.epochs": 4, "data.val_size": 8})
+    plan = plan_resume(
+        point(tmp_path, {"epoch": 2, "batch": 0}), cfg, "dense", {"dense", "structural"}
+    )
+    assert plan.validation_changed == ["data.val_size"]
+    assert "training.epochs: 2 -> 4" in plan.config_changes
+    with pytest.raises(ConfigError, match="checkpoint of stage 'structural', not 'dense'"):
+        plan_resume(point(tmp_path, stage="structural"), cfg, "dense", {"dense", "structural"})
+    # a migrated legacy file may continue a stage that is not named after a trainer
+    legacy = point(tmp_path, {"epoch": 1, "batch": 0}, stage="dense", legacy=True)
+    debug = config(tmp_path, stage="dense", **{"training.epochs": 4})
+    assert plan_resume(legacy, debug, "debug", {"dense", "structural"}).validation_changed == []
+    with pytest.raises(ConfigError, match="model.embed_dim is 4 in the checkpoint but 8 now"):
+        plan_resume(point(tmp_path), config(tmp_path, **{"model.embed_dim": 8}), "dense", {"dense"})
+
+
+def test_a_resumed_run_stays_in_its_stage_named_folder(tmp_path):
+    default = tmp_path / "ck" / "dense"
+    moved = tmp_path / "elsewhere" / "dense" / "last.ckpt"
+    assert resume_folder(moved, default, "dense", save_dir_given=False) == moved.parent
+    assert resume_folder(moved, default, "dense", save_dir_given=True) == default
+    assert resume_folder(tmp_path / "old" / "run.pth", default, "dense", False) == default
+
+
+def test_init_from_choices(tmp_path):
+    cfg = config(tmp_path, **{"init_from": "none"})
+    assert resolve_init_from(cfg) == (None, "fresh weights")  # "config": the config's value
+    assert resolve_init_from(cfg, None)[0] is None
+    with pytest.raises(CheckpointError, match="nope.ckpt: no such checkpoint file"):
+        resolve_init_from(cfg, tmp_path / "nope.ckpt")
+    auto = config(tmp_path, **{"init_from": "auto"})
+    with pytest.raises(CheckpointError, match="no best checkpoint of stage 'structural'"):
+        resolve_init_from(auto)
+    off = config(tmp_path, **{"init_from": "auto", "pipeline.auto_transfer": False})
+    assert "auto_transfer is off" in resolve_init_from(off)[1]
+    first = config(tmp_path, stage="structural", **{"init_from": "auto"})
+    assert "no stage comes before" in resolve_init_from(first)[1]
+
+
+# ---------------------------------------------------------------------------------- train state
+def test_train_state_round_trips_through_a_checkpoint_dict():
+    s = TrainState(
+        epoch=3, batch_in_epoch=2, global_step=17, nonfinite_run=1, skipped_steps=4, last_lr=0.01
+    )
+    s.add_step({"total": 2.0, "grad_norm": float("inf")}, n=4)  # a non-finite value is not summed
+    s.add_step({"total": 1.0, "grad_norm": 3.0}, n=2)
+    assert s.train_means() == {"train/loss": 10.0 / 6, "train/grad_norm": 1.0}
+    s.last_metrics = {"val/loss": 0.5}
+    s.record_epoch({"epoch": 3, "val/loss": 0.5}, is_best=True)
+    s.record_epoch({"epoch": 4, "val/f1": 0.9}, is_best=False)  # lists stay aligned
+    assert s.history == {"epoch": [3, 4], "val/loss": [0.5, None], "val/f1": [None, 0.9]}
+    assert s.best_metrics == {"epoch": 3, "global_step": 17, "val/loss": 0.5}
+
+    mid = s.state_dict(epoch_done=False, device=torch.device("cpu"))
+    assert mid["position"] == {"epoch": 3, "batch": 2} and mid["epoch_partial"]["count"] == 6
+    rng = torch.get_rng_state()
+    torch.rand(3)
+    back = TrainState()
+    back.load_state_dict(
+        {**mid, "metrics": {"val/loss": 0.5}}, steps_per_epoch=5, device=torch.device("cpu")
+    )
+    assert back == s and torch.equal(torch.get_rng_state(), rng)  # the global RNG is restored too
+
+    done = s.state_dict(epoch_done=True, device=torch.device("cpu"))
+    assert done["position"] == {"epoch": 4, "batch": 0} and done["epoch_partial"] == {
+        "sums": {},
+        "count": 0,
+    }
+    fresh = TrainState()
+    fresh.load_state_dict(
+        {"position": {"epoch": 2, "batch": 0}}, steps_per_epoch=5, device=torch.device("cpu")
+    )
+    assert (
+        fresh.global_step == 10 and fresh.last_lr is None and fresh.epoch_sums == {}
+    )  # legacy: derived
+
+
+def test_the_payload_holds_every_contract_key():
+    model = torch.nn.Linear(2, 2)
+    payload = checkpoint_payload(
+        {"model": model},
+        TrainState(),
+        {"stage": "dense"},
+        {"val/loss": 1.0},
+        True,
+        torch.device("cpu"),
+    )
+    assert {
+        "model",
+        "stage",
+        "epoch",
+        "global_step",
+        "metrics",
+        "rng",
+        "position",
+        "history",
+    } <= set(payload)
+    assert payload["metrics"] == {"val/loss": 1.0} and torch.equal(
+        payload["model"]["weight"], model.weight
+    )
+
+
+# ---------------------------------------------------------------------------------- callbacks
+class Recorder:
+    """A plain object (no base class) with some of the hooks."""
+
+    def __init__(self):
+        self.calls = []
+
+    def before_train(self):
+        self.calls.append(("before_train", self.trainer.state.epoch))
+
+    def after_step(self, losses):
+        self.calls.append(("after_step", self.trainer.state.global_step, round(losses["total"], 6)))
+
+    def after_epoch(self, metrics):
+        self.calls.append(("after_epoch", self.trainer.state.epoch, "val/loss" in metrics))
+
+    def after_train(self):
+        self.calls.append(("after_train", self.trainer.status))
+
+
+def test_callbacks_see_every_step_and_epoch_in_order(tmp_path):
+    rec = Recorder()
+    summary = DenseTrainer(config(tmp_path), verbose=False, callbacks=[rec]).fit()
+    names = [c[0] for c in rec.calls]
+    assert names == ["before_train"] + (["after_step"] * 2 + ["after_epoch"]) * 2 + ["after_train"]
+    assert [c[1] for c in rec.calls if c[0] == "after_step"] == [1, 2, 3, 4]
+    assert [c[1:] for c in rec.calls if c[0] == "after_epoch"] == [(0, True), (1, True)]
+    assert rec.calls[-1] == ("after_train", "completed") and summary["status"] == "completed"
+    # the losses a callback sees are the ones logged
+    log = summary["final_metrics"]
+    assert log["train/loss"] == pytest.approx(sum(c[2] for c in rec.calls[4:6]) / 2, rel=1e-5)
+
+
+def test_after_train_runs_when_training_fails(tmp_path):
+    class Explode(Callback):
+        def after_step(self, losses):
+            raise NonFiniteLossError("boom")
+
+    rec = Recorder()
+    with pytest.raises(NonFiniteLossError, match="boom"):
+        DenseTrainer(config(tmp_path), verbose=False, callbacks=[Explode(), rec]).fit()
+    assert rec.calls[-1] == ("after_train", "failed")
+
+
+def test_an_object_without_hooks_is_refused(tmp_path):
+    with pytest.raises(TypeError, match="has none of the hooks"):
+        DenseTrainer(config(tmp_path), verbose=False, callbacks=[object()])
+
+
+# ---------------------------------------------------------------------------------- messages
+def test_messages_go_through_logging_and_can_be_silenced_or_redirected(tmp_path, capsys):
+    package = logging.getLogger("inktrace")
+    cfg = config(tmp_path, **{"training.epochs": 1})
+    DenseTrainer(cfg).fit()
+    out = capsys.readouterr().out
+    assert "=== InkTrace [t] stage 'dense'" in out and "[dense] epoch 1/1 (data stage 0)" in out
+
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record)
+
+    handlers, level = package.handlers[:], package.level
+    try:
+        package.handlers = [Keep()]  # redirect: the console stays quiet
+        DenseTrainer(cfg, init_from=None).fit()
+        assert capsys.readouterr().out == ""
+        lines = [r.getMessage() for r in records]
+        assert {r.name for r in records} == {"inktrace.train.dense"}
+        assert any(line.startswith("[dense] epoch 1/1") for line in lines)
+        records.clear()
+        package.setLevel(logging.WARNING)  # silence
+        DenseTrainer(cfg, init_from=None).fit()
+        assert records == [] and capsys.readouterr().out == ""
+    finally:
+        package.handlers, package.level = handlers, level
