@@ -24,11 +24,11 @@ import torch
 
 from .rng import Draws, normal_field, uniform_field
 
-__all__ = ["KINDS", "LEVELS", "degrade", "compose_clean"]
+__all__ = ["KINDS", "SEVERITY", "degrade", "compose_clean"]
 
 KINDS = ("blur", "noise", "paper", "ink", "bleed", "guides")
 # level -> (min kinds, max kinds, severity low, severity high)
-LEVELS = {7: (1, 1, 0.3, 0.6), 8: (1, 2, 0.4, 0.8), 9: (2, 2, 0.6, 1.0)}
+SEVERITY = {7: (1, 1, 0.3, 0.6), 8: (1, 2, 0.4, 0.8), 9: (2, 2, 0.6, 1.0)}
 
 
 def compose_clean(ink: torch.Tensor) -> torch.Tensor:
@@ -85,7 +85,7 @@ def degrade(ink: torch.Tensor, level: int, draws: Draws, keys: torch.Tensor) -> 
     """
     B, H, W = ink.shape
     dev = ink.device
-    lo_n, hi_n, lo_s, hi_s = LEVELS[level]
+    lo_n, hi_n, lo_s, hi_s = SEVERITY[level]
     count = draws.integers(lo_n, hi_n).to(dev)
     order = torch.argsort(draws.uniform(len(KINDS)), dim=1).to(
         dev

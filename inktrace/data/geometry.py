@@ -1,9 +1,10 @@
 """Stroke geometry: the padded batch of stroke centrelines, with a width profile.
 
 A batch of strokes is a set of padded polylines, ``points`` (B, S, N, 2) in the pixel frame of
-CONTRACTS.md (x right, y down, pixel (i, j) centred at (j + .5, i + .5)), with ``widths`` (B, S, N)
-and ``seg_valid`` (B, S, N-1) marking the segments that exist. Everything downstream (keypoints,
-rendering, targets) is computed from this one description, so image and targets cannot disagree.
+docs/contracts.md (x right, y down, pixel (i, j) centred at (j + .5, i + .5)), with ``widths``
+(B, S, N) and ``seg_valid`` (B, S, N-1) marking the segments that exist. Everything downstream
+(keypoints, rendering, targets) is computed from this one description, so image and targets
+cannot disagree.
 
 The centrelines are built elsewhere: shapes as cubic Bézier chains (primitives.py, svgparse.py),
 flattened into polylines (bezier.py) and given widths by the pen (pen.py).

@@ -20,7 +20,7 @@ Heads (3x3 conv, SiLU, 1x1 conv), all at full resolution; ``forward`` returns:
 - with ``full_heads``: ``width`` (B, H, W) >= 0 (softplus, pixels), ``offset`` (B, 2, H, W) pixels,
 - ``visible`` (B, 1, H, W) when input patches were masked (MAE-style, in training).
 
-``predict`` turns logits into probabilities and returns numpy arrays named as in CONTRACTS.md.
+``predict`` turns logits into probabilities and returns numpy arrays named as in docs/contracts.md.
 """
 
 from __future__ import annotations
@@ -259,7 +259,7 @@ class InkTraceNet(nn.Module):
 
     @staticmethod
     def probabilities(out: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The five maps of CONTRACTS.md (those the heads give) from ``forward``'s raw outputs."""
+        """The five maps of docs/contracts.md (those the heads give) from ``forward``'s outputs."""
         maps = {"skeleton": torch.sigmoid(out["skeleton_logits"].float())}
         if "keypoints_logits" in out:
             maps["keypoints"] = torch.sigmoid(out["keypoints_logits"].float())
@@ -278,7 +278,7 @@ class InkTraceNet(nn.Module):
         ``images``: an (H, W), (B, H, W) or (B, 1, H, W) numpy array or tensor, or a sequence of
         equally sized (H, W) arrays; floats in [0, 1] or uint8 (divided by 255); any H and W.
         Returns numpy float32 arrays, batch first: ``skeleton`` (B, H, W) and ``keypoints``
-        (B, 2, H, W) probabilities, ``tangent``, ``width``, ``offset`` as in CONTRACTS.md (only
+        (B, 2, H, W) probabilities, ``tangent``, ``width``, ``offset`` as in docs/contracts.md (only
         those the heads give). Runs in eval mode without masking; the mode is restored after.
         """
         batch = _as_batch(images)
