@@ -88,11 +88,7 @@ def add_override_flags(parser: argparse.ArgumentParser) -> None:
     flag(g, "batch_size", "batch size (training.batch_size)", "N")
     flag(g, "save_dir", "checkpoint root (checkpoint.save_dir); stages write DIR/<stage>/", "DIR")
     flag(
-        g,
-        "init_from",
-        "initialise weights from CKPT ('auto' = best of the previous stage); "
-        "with --run-all-stages, the first stage's",
-        "CKPT",
+        g, "init_from", "initialise weights from CKPT ('auto' = best of the previous stage)", "CKPT"
     )
     g.add_argument(
         "--set",

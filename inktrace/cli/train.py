@@ -39,7 +39,11 @@ def build_parser(prog: str = "train.py") -> StrictParser:
         metavar="NAME",
         help="stage to run (structural, dense, finetune, debug ...)",
     )
-    flag(which, "run-all-stages", "run every stage of pipeline.order, handing weights on")
+    flag(
+        which,
+        "run-all-stages",
+        "run every stage of pipeline.order, handing weights on (--init_from: the first stage's)",
+    )
     flag(p, "start-from", "with --run-all-stages: skip the stages before NAME", "NAME")
     p.add_argument(
         "--resume", action="once", metavar="CKPT", help="continue a run from its checkpoint"
