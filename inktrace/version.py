@@ -1,3 +1,3 @@
 """The InkTrace version (a bottom module: whatever needs it imports it from here)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

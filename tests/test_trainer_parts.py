@@ -1,7 +1,9 @@
 """The trainer's parts on their own: resume rules as plain functions, the training state, the
 callbacks and the console messages (no full training loop unless a hook needs one)."""
 
+import json
 import logging
+import signal
 from pathlib import Path
 
 import pytest
@@ -143,24 +145,25 @@ def test_train_state_round_trips_through_a_checkpoint_dict():
     s.add_step({"total": 2.0, "grad_norm": float("inf")}, n=4)  # a non-finite value is not summed
     s.add_step({"total": 1.0, "grad_norm": 3.0}, n=2)
     assert s.train_means() == {"train/loss": 10.0 / 6, "train/grad_norm": 1.0}
-    s.last_metrics = {"val/loss": 0.5}
-    s.record_epoch({"epoch": 3, "val/loss": 0.5}, is_best=True)
-    s.record_epoch({"epoch": 4, "val/f1": 0.9}, is_best=False)  # lists stay aligned
-    assert s.history == {"epoch": [3, 4], "val/loss": [0.5, None], "val/f1": [None, 0.9]}
+    s.record_epoch({"val/loss": 0.5}, level=2, is_best=True)
+    s.epoch += 1
+    s.record_epoch({"val/f1": 0.9}, level=3, is_best=False)  # lists stay aligned
+    h = s.history
+    assert h["epoch"] == [3, 4] and h["curriculum_stage"] == [2, 3] and h["lr"] == [0.01, 0.01]
+    assert h["val/loss"] == [0.5, None] and h["val/f1"] == [None, 0.9] and len(h["time"]) == 2
     assert s.best_metrics == {"epoch": 3, "global_step": 17, "val/loss": 0.5}
+    assert s.last_metrics == {"val/f1": 0.9}
 
     mid = s.state_dict(epoch_done=False, device=torch.device("cpu"))
-    assert mid["position"] == {"epoch": 3, "batch": 2} and mid["epoch_partial"]["count"] == 6
+    assert mid["position"] == {"epoch": 4, "batch": 2} and mid["epoch_partial"]["count"] == 6
     rng = torch.get_rng_state()
     torch.rand(3)
     back = TrainState()
-    back.load_state_dict(
-        {**mid, "metrics": {"val/loss": 0.5}}, steps_per_epoch=5, device=torch.device("cpu")
-    )
+    back.load_state_dict({**mid, "metrics": s.last_metrics}, 5, torch.device("cpu"))
     assert back == s and torch.equal(torch.get_rng_state(), rng)  # the global RNG is restored too
 
     done = s.state_dict(epoch_done=True, device=torch.device("cpu"))
-    assert done["position"] == {"epoch": 4, "batch": 0} and done["epoch_partial"] == {
+    assert done["position"] == {"epoch": 5, "batch": 0} and done["epoch_partial"] == {
         "sums": {},
         "count": 0,
     }
@@ -231,15 +234,47 @@ def test_callbacks_see_every_step_and_epoch_in_order(tmp_path):
     assert log["train/loss"] == pytest.approx(sum(c[2] for c in rec.calls[4:6]) / 2, rel=1e-5)
 
 
-def test_after_train_runs_when_training_fails(tmp_path):
+class BadTeardown(Callback):
+    def after_train(self):
+        raise RuntimeError("bad teardown")
+
+
+def test_after_train_runs_when_training_fails_and_never_hides_the_error(tmp_path):
     class Explode(Callback):
         def after_step(self, losses):
             raise NonFiniteLossError("boom")
 
     rec = Recorder()
     with pytest.raises(NonFiniteLossError, match="boom"):
-        DenseTrainer(config(tmp_path), verbose=False, callbacks=[Explode(), rec]).fit()
-    assert rec.calls[-1] == ("after_train", "failed")
+        DenseTrainer(
+            config(tmp_path), verbose=False, callbacks=[Explode(), BadTeardown(), rec]
+        ).fit()
+    assert rec.calls[-1] == ("after_train", "failed")  # ran although the one before it raised
+
+
+def test_a_failing_after_train_fails_the_run_and_the_rest_is_still_restored(tmp_path):
+    before = signal.getsignal(signal.SIGTERM)
+    trainer = DenseTrainer(config(tmp_path), verbose=False, callbacks=[BadTeardown()])
+    with pytest.raises(RuntimeError, match="bad teardown"):
+        trainer.fit()
+    assert signal.getsignal(signal.SIGTERM) is before  # the handlers came back all the same
+    summary = json.loads((tmp_path / "runs" / "dense" / "training_summary.json").read_text())
+    assert summary["status"] == "failed" and summary["error"] == "RuntimeError: bad teardown"
+    assert trainer.callbacks.builtin[0].writer is None  # the TensorBoard writer is closed
+
+
+def test_methods_of_the_old_hook_api_are_refused_at_class_creation():
+    with pytest.raises(TypeError, match=r"Old.data_stage: .*use data_level\(epoch\) instead"):
+
+        class Old(DenseTrainer):
+            def data_stage(self, epoch):
+                return 0
+
+    with pytest.raises(TypeError, match=r"after_step: .*a callback's after_step"):
+
+        class OldHook(DenseTrainer):
+            def after_step(self, losses):
+                pass
 
 
 def test_an_object_without_hooks_is_refused(tmp_path):

@@ -28,7 +28,17 @@ from typing import Any
 from ..errors import CheckpointError
 from .versions import check_version
 
-__all__ = ["STATE_KEY", "LAST_NAME", "BEST_NAME", "Entries", "encode", "decode", "plain_name"]
+__all__ = [
+    "STATE_KEY",
+    "LAST_NAME",
+    "BEST_NAME",
+    "Entries",
+    "encode",
+    "decode",
+    "best_topk_file",
+    "stored_best_file",
+    "plain_name",
+]
 
 STATE_KEY = "checkpoint_manager"
 LAST_NAME = "last.ckpt"
@@ -93,7 +103,8 @@ def decode(state: Any, manager: Any) -> tuple[Entries | None, list[str]]:
             f"over, their files are kept"
         )
     else:
-        out.top = _top_entries(state.get("top_k") or [], manager, out.pending, warnings)
+        out.top, surplus = _top_entries(state.get("top_k") or [], manager, warnings)
+        out.pending += surplus
         if state.get("best") is not None:
             out.best = _best_entry(state["best"], out.top, manager, warnings)
 
@@ -109,9 +120,9 @@ def decode(state: Any, manager: Any) -> tuple[Entries | None, list[str]]:
     return out, warnings
 
 
-def _top_entries(raw_entries: list, manager: Any, pending: list[str], warnings: list[str]):
-    """The well-formed top-k entries whose files exist, ranked; the surplus over ``keep_top_k``
-    goes to ``pending`` (deleted after the next save)."""
+def _top_entries(raw_entries: list, manager: Any, warnings: list[str]):
+    """The well-formed top-k entries whose files exist, ranked, and the files of the surplus over
+    ``keep_top_k`` (to delete after the next save)."""
     top = []
     for raw in raw_entries:
         entry = _entry(raw, need_file=True)
@@ -127,15 +138,13 @@ def _top_entries(raw_entries: list, manager: Any, pending: list[str], warnings: 
     # stable: ties keep their order
     top.sort(key=lambda e: e["value"] if manager.mode == "min" else -e["value"])
     keep = manager.keep_top_k
-    if len(top) > keep:
-        surplus, top = top[keep:], top[:keep]
-        pending += [e["file"] for e in surplus]
+    surplus = [e["file"] for e in top[keep:]]
+    if surplus:
         warnings.append(
-            f"keep_top_k is {keep}, "
-            f"the bookkeeping kept {len(top) + len(surplus)}: "
-            f"{', '.join(e['file'] for e in surplus)} will be deleted after the next save"
+            f"keep_top_k is {keep}, the bookkeeping kept {len(top)}: "
+            f"{', '.join(surplus)} will be deleted after the next save"
         )
-    return top
+    return top[:keep], surplus
 
 
 def _best_entry(raw: Any, top: list[dict[str, Any]], manager: Any, warnings: list[str]):
@@ -145,20 +154,32 @@ def _best_entry(raw: Any, top: list[dict[str, Any]], manager: Any, warnings: lis
     elif best["file"] is not None and not (manager.directory / best["file"]).is_file():
         gone = manager.directory / best["file"]
         best["file"] = None
-        fallback = next(
-            (
-                str(manager.directory / e["file"])
-                for e in top
-                if e["epoch"] == best["epoch"] and e["value"] == best["value"]
-            ),
-            None,
-        )
+        file = best_topk_file(top, best)
+        fallback = str(manager.directory / file) if file else None
         warnings.append(
             f"best checkpoint {gone} (epoch {best['epoch']}, {manager.monitor} "
             f"{best['value']:.4f}) is gone: best value kept, best path now "
             f"{fallback or 'none'}"
         )
     return best
+
+
+def best_topk_file(top: list[dict[str, Any]], best: dict[str, Any] | None) -> str | None:
+    """The top-k file holding the best epoch (same epoch and value), if it is among ``top``."""
+    if best is None:
+        return None
+    return next(
+        (e["file"] for e in top if e["epoch"] == best["epoch"] and e["value"] == best["value"]),
+        None,
+    )
+
+
+def stored_best_file(state: Any) -> str | None:
+    """The best epoch's top-k file that a stored state names (without checking the disk)."""
+    if not isinstance(state, Mapping):
+        return None
+    top = [e for e in map(lambda raw: _entry(raw, need_file=True), state.get("top_k") or []) if e]
+    return best_topk_file(top, _entry(state.get("best"), need_file=False))
 
 
 def plain_name(name: Any) -> bool:

@@ -49,7 +49,16 @@ import torch
 
 from ..errors import CheckpointError
 from ..fileio import atomic_write
-from .bookkeeping import BEST_NAME, LAST_NAME, STATE_KEY, Entries, decode, encode, plain_name
+from .bookkeeping import (
+    BEST_NAME,
+    LAST_NAME,
+    STATE_KEY,
+    Entries,
+    best_topk_file,
+    decode,
+    encode,
+    stored_best_file,
+)
 from .format import load_checkpoint, read_checkpoint, save_checkpoint
 from .versions import FORMAT, FORMAT_VERSION
 
@@ -143,12 +152,7 @@ class CheckpointManager:
         top-k file if kept; else None."""
         if self._best is None:
             return None
-        if self._best["file"] is not None:
-            return self._path(self._best["file"])
-        for e in self._top:
-            if e["epoch"] == self._best["epoch"] and e["value"] == self._best["value"]:
-                return self._path(e["file"])
-        return None
+        return self._path(self._best["file"] or best_topk_file(self._top, self._best))
 
     @property
     def last_path(self) -> str | None:
@@ -172,16 +176,8 @@ class CheckpointManager:
             state = read_checkpoint(last).get(STATE_KEY) or {}
         except CheckpointError:
             return None
-        best = state.get("best") or {}
-        for entry in state.get("top_k", []):
-            name = entry.get("file")
-            if (
-                entry.get("epoch") == best.get("epoch")
-                and plain_name(name)
-                and (directory / name).is_file()
-            ):
-                return directory / name
-        return None
+        name = stored_best_file(state)
+        return directory / name if name and (directory / name).is_file() else None
 
     def protect(self, path: str | os.PathLike) -> None:
         """Never delete ``path`` (e.g. the checkpoint this run resumed from), even when it falls out
@@ -300,10 +296,8 @@ class CheckpointManager:
 
     def save_interrupt(self, payload: Mapping[str, Any]) -> Path:
         """Write ``last.ckpt`` for a run stopped between epochs (Ctrl-C, SIGTERM), whatever
-        ``save_last`` says: it is the only way back into that run. The ranking is unchanged."""
-        path = save_checkpoint({**payload, STATE_KEY: self.state_dict()}, self.last_file())
-        self._last = LAST_NAME
-        return path
+        ``save_last`` says: it is the only way back into that run. The bookkeeping is unchanged."""
+        return save_checkpoint({**payload, STATE_KEY: self.state_dict()}, self.last_file())
 
     def repair_best(self, global_step: int) -> list[str]:
         """After resuming from a file older than the run's newest (a top-k file, ``best.ckpt``),
@@ -320,15 +314,9 @@ class CheckpointManager:
             return [f"{best} is unreadable ({exc}); it will be replaced at the next improvement"]
         if held.get("epoch") == self.best_epoch and int(held.get("global_step", 0)) <= global_step:
             return []
-        source = next(
-            (
-                Path(e["path"])
-                for e in self.top_k
-                if e["epoch"] == self.best_epoch and Path(e["path"]).is_file()
-            ),
-            None,
-        )
-        if source is not None:
+        name = best_topk_file(self._top, self._best)
+        source = self.directory / name if name else None
+        if source is not None and source.is_file():
             atomic_write(best, lambda f: f.write(source.read_bytes()))
             return [
                 f"best.ckpt held epoch {held.get('epoch')} of an abandoned continuation; "

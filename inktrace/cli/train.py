@@ -84,7 +84,10 @@ def _resolve(args: argparse.Namespace) -> tuple[list[Config], ResumePoint | None
         raise UsageError("--config FILE is required (or --resume CKPT to continue a run)")
     overrides = overrides_from_args(args)
     if args.run_all_stages:
-        return pipeline_configs(args.config, overrides, start_from=args.start_from), None
+        # --init_from seeds the first stage; later ones keep their own (auto hands weights on)
+        later = overrides_from_args(args, skip=("init_from",))
+        configs = pipeline_configs(args.config, later, args.start_from, first_overrides=overrides)
+        return configs, None
     if args.stage is None and not (args.print_config or args.explain):
         if args.resume:
             raise UsageError(

@@ -6,11 +6,14 @@ validated, logged and checkpointed, and ``after_train()`` at the very end, also 
 failed or was interrupted (``trainer.status`` says which). A callback is any object with some of
 these methods (absent ones are no-ops); it finds its trainer as ``self.trainer``, set when the
 trainer is built. To stop early, call ``self.trainer.request_stop()``: the run stops after the
-current step with a resumable ``last.ckpt``, exactly as on Ctrl-C.
+current step with a resumable ``last.ckpt``, exactly as on Ctrl-C. A callback that draws from the
+global RNG (``torch.rand``) changes what follows, so a resumed run is then no longer exact.
 
 The side concerns of a run are such objects too, and run before the user's: the run log
 (``RunLogger``: TensorBoard and the JSON files), :class:`EpochCheckpoint`, :class:`ProgressBar`
-and :class:`StopOnSignal`.
+and :class:`StopOnSignal`. At the end, the user's ``after_train`` runs first (an error there fails
+the run, unless another error is already on its way), then the built-in ones in reverse order:
+signals restored, bar closed, summary written, logs closed.
 """
 
 from __future__ import annotations
@@ -21,7 +24,15 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["Callback", "CallbackList", "HOOKS", "EpochCheckpoint", "ProgressBar", "StopOnSignal"]
+__all__ = [
+    "Callback",
+    "CallbackList",
+    "HOOKS",
+    "EpochCheckpoint",
+    "ProgressBar",
+    "StopOnSignal",
+    "refuse_old_hooks",
+]
 
 HOOKS = ("before_train", "before_epoch", "after_step", "after_epoch", "after_train")
 
@@ -42,12 +53,36 @@ class Callback:
     def after_train(self) -> None: ...
 
 
-class CallbackList:
-    """Calls a hook on every callback, in order; binds each callback to its trainer."""
+# methods trainer subclasses of InkTrace 0.1 defined, and what replaced them
+_REPLACED = {
+    "data_stage": "data_level(epoch)",
+    "val_stage": "val_level()",
+    **{hook: f"a callback's {hook} (callbacks=[...])" for hook in HOOKS},
+}
 
-    def __init__(self, callbacks: Iterable[Any], trainer: Any) -> None:
-        self.callbacks = list(callbacks)
-        for cb in self.callbacks:
+
+def refuse_old_hooks(cls: type) -> None:
+    """A trainer subclass that defines a method of the old hook API would be silently ignored:
+    refuse it at class creation, naming what replaced it."""
+    old = sorted(set(vars(cls)) & set(_REPLACED))
+    if old:
+        raise TypeError(
+            f"{cls.__name__}.{old[0]}: trainers no longer call this method; "
+            f"use {_REPLACED[old[0]]} instead"
+        )
+
+
+class CallbackList:
+    """The run's own callbacks (``builtin``) and the user's, bound to their trainer.
+
+    :meth:`call` runs a hook on the built-in ones, then on the user's (``which`` picks one
+    group). :meth:`call_each` runs a hook on every callback of a group even when one raises, and
+    returns the first error: what the end of a run needs, so that a failing callback never keeps
+    the others (signal handlers, log files) from being restored and closed."""
+
+    def __init__(self, builtin: Iterable[Any], user: Iterable[Any], trainer: Any) -> None:
+        self.builtin, self.user = list(builtin), list(user)
+        for cb in self.builtin + self.user:
             if not any(callable(getattr(cb, hook, None)) for hook in HOOKS):
                 raise TypeError(f"callback {cb!r} has none of the hooks {', '.join(HOOKS)}")
             try:
@@ -55,11 +90,25 @@ class CallbackList:
             except AttributeError:  # an object that cannot hold it (slots): it does not need it
                 pass
 
-    def call(self, hook: str, *args: Any) -> None:
-        for cb in self.callbacks:
+    def _group(self, which: str) -> list[Any]:
+        return {"all": self.builtin + self.user, "builtin": self.builtin, "user": self.user}[which]
+
+    def call(self, hook: str, *args: Any, which: str = "all") -> None:
+        for cb in self._group(which):
             method = getattr(cb, hook, None)
             if callable(method):
                 method(*args)
+
+    def call_each(self, hook: str, callbacks: Iterable[Any]) -> BaseException | None:
+        first = None
+        for cb in callbacks:
+            method = getattr(cb, hook, None)
+            if callable(method):
+                try:
+                    method()
+                except BaseException as exc:  # the others still run; the first is re-raised
+                    first = first or exc
+        return first
 
 
 class EpochCheckpoint(Callback):
@@ -97,9 +146,8 @@ class ProgressBar(Callback):
         if self.bar is not None:
             self.bar.set_postfix(loss=f"{losses['total']:.4f}", refresh=False)
             self.bar.update(1)
-
-    def after_epoch(self, metrics: Mapping[str, float]) -> None:
-        self.close()
+            if self.trainer.state.batch_in_epoch == self.trainer.steps_per_epoch:
+                self.close()  # the epoch's steps are done: validation and its line come next
 
     def after_train(self) -> None:
         self.close()

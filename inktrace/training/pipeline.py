@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..config import Config, Overrides
+from ..config import Config
 from ..errors import CheckpointError, ConfigError
 from .resume import ResumePoint
 from .stages import trainer_class
@@ -21,25 +21,18 @@ from .trainer import BaseTrainer
 __all__ = ["pipeline_configs", "run_stages", "resume_config", "checkpoint_config"]
 
 
-def _without_init_from(overrides: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    if isinstance(overrides, Overrides):
-        out = Overrides()
-        for key, value in overrides.items():
-            if key != "init_from":
-                out[key], out.origins[key] = value, overrides.origins[key]
-        return out
-    return {k: v for k, v in (overrides or {}).items() if k != "init_from"}
-
-
 def pipeline_configs(
     path: str | os.PathLike,
     overrides: Mapping[str, Any] | None = None,
     start_from: str | None = None,
+    first_overrides: Mapping[str, Any] | None = None,
 ) -> list[Config]:
     """The resolved config of every stage of ``pipeline.order`` in ``path``, from ``start_from``
-    on. An ``init_from`` override seeds the first stage only; later stages keep their own
-    (``init_from: auto`` hands the weights on)."""
-    base = Config.from_yaml(path, overrides=overrides)
+    on, with ``overrides``; the first stage's with ``first_overrides`` instead when given
+    (``train.py --run-all-stages --init_from CKPT`` seeds the first stage only, and the later
+    ones keep their own ``init_from``: ``auto`` hands the weights on)."""
+    first = overrides if first_overrides is None else first_overrides
+    base = Config.from_yaml(path, overrides=first)
     order = list(base.pipeline.order)
     missing = [s for s in order if s not in base.stages]
     if missing:
@@ -53,9 +46,8 @@ def pipeline_configs(
                 f"--start-from {start_from}: not in pipeline.order ({', '.join(order)})"
             )
         order = order[order.index(start_from) :]
-    later = _without_init_from(overrides)
     return [
-        Config.from_yaml(path, stage=s, overrides=overrides if i == 0 else later)
+        Config.from_yaml(path, stage=s, overrides=first if i == 0 else overrides)
         for i, s in enumerate(order)
     ]
 
@@ -93,12 +85,13 @@ def run_stages(
     """Run the stages in order (each from its config's ``init_from``, ``auto`` handing on the
     previous stage's best checkpoint); with ``resume``, the stage it belongs to continues from it
     and the stages before it are skipped. Stops at the first stage that does not complete.
-    ``callbacks`` are passed to every stage's trainer."""
+    ``callbacks`` are passed to every stage's trainer: the same objects, so what they count
+    carries over from one stage to the next."""
     start, point = 0, None
     if resume is not None:
         point = ResumePoint.of(resume)  # read once, for the stage lookup and the trainer
         start, _ = resume_config(configs, point)
-    summaries = []
+    callbacks, summaries = list(callbacks), []  # the same callback objects serve every stage
     for i, cfg in enumerate(configs[start:], start):
         cls: type[BaseTrainer] = trainer_class(cfg)
         trainer = cls(

@@ -25,6 +25,7 @@ __all__ = [
     "run_info",
     "run_summary",
     "banner_start",
+    "epoch_line",
     "banner_end",
 ]
 
@@ -41,8 +42,12 @@ def logged_names(heads: Sequence[str]) -> list[str]:
         [metric_key("train", t) for t in terms]
         + ["train/grad_norm"]
         + [metric_key("val", t) for t in terms]
-        + [f"val/{m}" for m in InkMetrics.names(keypoints="keypoints" in heads)]
+        + [f"val/{m}" for m in sorted(InkMetrics.names("keypoints" in heads), key=_kp_last)]
     )
+
+
+def _kp_last(name: str) -> bool:
+    return name.startswith("kp_")  # the keypoint recalls close the list (sorted() is stable)
 
 
 def check_monitor(monitor: str, names: Sequence[str]) -> None:
@@ -112,7 +117,7 @@ def run_summary(t: Any, seconds: float) -> dict[str, Any]:
         "monitor": t.cfg.checkpoint.monitor,
         "best_value": m.best_value,
         "best_epoch": m.best_epoch,
-        "last_checkpoint": m.last_path,
+        "last_checkpoint": str(t.interrupt_file) if t.interrupt_file else m.last_path,
         "total_epochs": s.epoch,
         "planned_epochs": t.cfg.training.epochs,
         "global_step": s.global_step,
@@ -143,6 +148,18 @@ def banner_start(t: Any) -> str:
         f"({t.model.get_num_params(trainable_only=True):,} trainable), {t.device}, {t.precision}; "
         f"{c.training.epochs} epochs x {t.steps_per_epoch} steps; {what}"
     )
+
+
+_SHOWN = ("train/loss", "val/loss", "val/f1", "val/iou", "val/kp_topo_recall", "val/centre_error")
+
+
+def epoch_line(
+    epoch: int, epochs: int, level: int, metrics: Mapping[str, float], best: bool
+) -> str:
+    """The console line of a finished epoch (``epoch`` 0-based), ``* best`` when it improved."""
+    shown = ", ".join(f"{k.replace('/', ' ')} {v:.4f}" for k, v in metrics.items() if k in _SHOWN)
+    mark = "  * best" if best else ""
+    return f"epoch {epoch + 1}/{epochs} (data stage {level}): {shown}{mark}"
 
 
 def banner_end(s: Mapping[str, Any]) -> str:

@@ -32,6 +32,7 @@ import torch
 from ..checkpoint import CheckpointManager, load_checkpoint, load_weights, migration_report
 from ..config import Config
 from ..errors import CheckpointError, ConfigError
+from .state import position_of
 
 __all__ = [
     "ARCHITECTURE_KEYS",
@@ -64,6 +65,11 @@ VALIDATION_KEYS = (
     "data.svg_dir",
 )
 _NOT_COMPARED = ("init_from",)
+_SEEDS_CHANGED = (
+    "written by InkTrace 0.1, which seeded the batch order and the MAE masks another way: "
+    "a mid-epoch resume of it is not bit-exact, and a structural stage's validation losses "
+    "do not compare with the earlier ones"
+)
 _NO_INIT = ("", "none", "null", "fresh")
 
 
@@ -72,7 +78,7 @@ class ResumePoint:
     """A checkpoint to continue from, read once: its path and its (migrated) contents."""
 
     path: Path
-    checkpoint: Mapping[str, Any]
+    checkpoint: dict[str, Any]
 
     @classmethod
     def read(cls, path: str | os.PathLike) -> ResumePoint:
@@ -94,8 +100,13 @@ class ResumePoint:
     @property
     def position(self) -> dict[str, int]:
         """``{"epoch", "batch"}`` to continue at (bare legacy weights: the very start)."""
-        pos = self.checkpoint.get("position") or {"epoch": 0, "batch": 0}
-        return {"epoch": int(pos["epoch"]), "batch": int(pos["batch"])}
+        return position_of(self.checkpoint)
+
+    def release(self) -> None:
+        """Drop the weights and optimizer state once a trainer has taken them, so that a caller
+        holding the point (a pipeline, the command line) keeps no second copy in memory."""
+        for key in ("model", "optimizer"):
+            self.checkpoint.pop(key, None)
 
     def config(self, overrides: Any = None) -> Config:
         """The configuration stored in the checkpoint (``overrides`` on top)."""
@@ -170,8 +181,8 @@ def plan_resume(
     point: ResumePoint, cfg: Config, stage: str, trainer_stages: Collection[str]
 ) -> ResumePlan:
     """Check every rule (ConfigError on the first broken one) and say what the resume changes."""
-    saved, current = Config.from_dict(point.checkpoint["config"]).flat(), cfg.flat()
     check_stage(point.path, point.stage, stage, bool(point.legacy), trainer_stages)
+    saved, current = Config.from_dict(point.checkpoint["config"]).flat(), cfg.flat()
     check_architecture(point.path, saved, current)
     check_position(point.path, saved, current, point.position)
     check_epochs(point.path, cfg.training.epochs, point.position)
@@ -194,11 +205,15 @@ def restore(trainer: Any, point: ResumePoint, trainer_stages: Collection[str]) -
     """Continue ``trainer`` from ``point`` after :func:`plan_resume` allowed it: weights (strict),
     optimizer (a fresh one when the stored state does not fit), scaler, train state and RNG, the
     schedule over the remaining steps, and the checkpoint manager's bookkeeping."""
+    if "model" not in point.checkpoint:
+        raise CheckpointError(f"{point.path}: already restored into a trainer; read it again")
     plan = plan_resume(point, trainer.cfg, trainer.stage, trainer_stages)
     ckpt, legacy, t, log = point.checkpoint, point.legacy, trainer.cfg.training, trainer.log
     trainer.config_changes = plan.config_changes
     load_weights(trainer.model, ckpt["model"], strict=True)
     notes = list(legacy["notes"]) if legacy else []
+    if str(ckpt.get("inktrace_version", "")).startswith("0.1."):
+        notes.append(_SEEDS_CHANGED)
     optimizer, scheduler, manager, s = (
         trainer.optimizer,
         trainer.scheduler,
@@ -234,6 +249,7 @@ def restore(trainer: Any, point: ResumePoint, trainer_stages: Collection[str]) -
         warnings = manager.load_state_dict(ckpt.get("checkpoint_manager") or {})
         warnings += manager.repair_best(s.global_step)
     manager.protect(point.path)
+    point.release()
     trainer.resumed_from = point.path
     log.info(
         f"resuming from {point.path}: epoch {s.epoch}, batch {s.batch_in_epoch}/"

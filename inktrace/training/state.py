@@ -3,7 +3,8 @@
 :class:`TrainState` is everything of a run's progress that a checkpoint must carry besides the
 model, optimizer, schedule and scaler: the position (epoch, batches done in it), the global step,
 the global RNG state, the non-finite counters, the LR last applied, this epoch's partial training
-sums, the per-epoch history, the best and last metrics, and where the weights came from. It is
+sums, the per-epoch history, the best and last metrics, and where the weights came from (the
+global RNG state is read when a checkpoint is made and set when one is loaded). It is
 the only owner of the history and of the best metrics: the run's JSON log and the console read
 them from here; the checkpoint manager keeps only its own ranking of *files*.
 
@@ -16,6 +17,7 @@ checkpoint format of ``docs/contracts.md``, unchanged.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,8 +25,9 @@ from typing import Any
 import torch
 
 from ..losses import metric_key
+from .report import now
 
-__all__ = ["TrainState", "checkpoint_payload"]
+__all__ = ["TrainState", "checkpoint_payload", "position_of"]
 
 
 @dataclass
@@ -54,9 +57,7 @@ class TrainState:
         """Add one step's losses (and grad norm) for ``n`` samples to this epoch's sums."""
         self.epoch_count += n
         for k, v in values.items():
-            if v == v and abs(v) != float(
-                "inf"
-            ):  # a step the fp16 scaler skipped has an infinite grad norm
+            if math.isfinite(v):  # a step the fp16 scaler skipped has an infinite grad norm
                 self.epoch_sums[k] = self.epoch_sums.get(k, 0.0) + v * n
 
     def train_means(self) -> dict[str, float]:
@@ -65,9 +66,19 @@ class TrainState:
             metric_key("train", k): v / max(self.epoch_count, 1) for k, v in self.epoch_sums.items()
         }
 
-    def record_epoch(self, record: Mapping[str, Any], is_best: bool) -> None:
-        """Append one epoch's record to the history (missing values as None, so the lists stay
-        aligned); the best epoch's record (epoch, step, metrics) becomes ``best_metrics``."""
+    def record_epoch(self, metrics: Mapping[str, float], level: int, is_best: bool) -> None:
+        """The finished epoch's metrics become ``last_metrics`` and a record of the history
+        (with the step, curriculum level, LR and time; missing values as None, so the lists stay
+        aligned); the best epoch's (epoch, step, metrics) becomes ``best_metrics``."""
+        self.last_metrics = {k: float(v) for k, v in metrics.items()}
+        record = {
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "curriculum_stage": level,
+            "lr": self.last_lr,
+            "time": now(),
+            **self.last_metrics,
+        }
         n = len(self.history.get("epoch", []))
         for key in record:
             self.history.setdefault(key, [None] * n)
@@ -116,8 +127,8 @@ class TrainState:
     ) -> None:
         """Restore from a checkpoint (current format, or a migrated legacy one, which may lack the
         position: bare weights start at epoch 0). Sets the global RNG state as saved."""
-        pos = ckpt.get("position") or {"epoch": 0, "batch": 0}
-        self.epoch, self.batch_in_epoch = int(pos["epoch"]), int(pos["batch"])
+        pos = position_of(ckpt)
+        self.epoch, self.batch_in_epoch = pos["epoch"], pos["batch"]
         stored_step = ckpt.get("global_step")
         self.global_step = (
             int(stored_step) if stored_step is not None else self.epoch * steps_per_epoch
@@ -140,6 +151,12 @@ class TrainState:
             torch.set_rng_state(rng["torch"])
         if rng.get("cuda") and device.type == "cuda":
             torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+def position_of(ckpt: Mapping[str, Any]) -> dict[str, int]:
+    """Where a checkpoint continues: ``{"epoch", "batch"}`` (bare legacy weights: the start)."""
+    pos = ckpt.get("position") or {"epoch": 0, "batch": 0}
+    return {"epoch": int(pos["epoch"]), "batch": int(pos["batch"])}
 
 
 def checkpoint_payload(

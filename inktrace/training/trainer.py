@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,20 +26,27 @@ from ..checkpoint import CheckpointManager
 from ..config import Config
 from ..data import validation_set
 from ..errors import NonFiniteLossError
-from ..losses import InkLoss, metric_key
-from ..metrics import InkMetrics
+from ..losses import InkLoss
 from ..model import InkTraceNet
 from ..version import __version__
 from .batches import epoch_batches, epoch_loader, train_set
-from .callbacks import CallbackList, EpochCheckpoint, ProgressBar, StopOnSignal
+from .callbacks import CallbackList, EpochCheckpoint, ProgressBar, StopOnSignal, refuse_old_hooks
 from .device import OptimizerStep, autocast, setup_device, to_device
 from .messages import RunMessages
-from .panels import panel
-from .report import banner_end, banner_start, check_monitor, logged_names, now, run_summary
+from .report import (
+    banner_end,
+    banner_start,
+    check_monitor,
+    epoch_line,
+    logged_names,
+    now,
+    run_summary,
+)
 from .resume import ResumePoint, load_init_weights, resolve_init_from, restore, run_folders
 from .runlog import RunLogger
 from .schedule import WarmupCosine, build_optimizer
 from .state import TrainState, checkpoint_payload
+from .validation import evaluate
 
 __all__ = ["BaseTrainer", "NonFiniteLossError", "TRAINERS", "register_trainer"]
 
@@ -51,6 +58,10 @@ def register_trainer(cls: type[BaseTrainer]) -> type[BaseTrainer]:
     """A stage named ``cls.name`` uses this trainer."""
     TRAINERS[cls.name] = cls
     return cls
+
+
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
 
 
 class _Stop(Exception):
@@ -69,6 +80,10 @@ class BaseTrainer:
     """
 
     name = "base"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        refuse_old_hooks(cls)
 
     def __init__(
         self,
@@ -117,16 +132,9 @@ class BaseTrainer:
         self.status, self.error, self.summary = "not started", None, None
         self.start_time: str | None = None
         self.val_panel: torch.Tensor | None = None
-        self.callbacks = CallbackList(
-            [
-                RunLogger(),
-                EpochCheckpoint(),
-                ProgressBar(c.logging.progress_bar),
-                StopOnSignal(),
-                *callbacks,
-            ],
-            self,
-        )
+        own = [RunLogger(), EpochCheckpoint(), ProgressBar(c.logging.progress_bar), StopOnSignal()]
+        self.callbacks = CallbackList(own, callbacks, self)
+        self.interrupt_file: Path | None = None
 
         if point is not None:
             restore(self, point, TRAINERS)
@@ -254,7 +262,7 @@ class BaseTrainer:
         batches = batches[s.batch_in_epoch :]
         s.start_epoch()
         loader = epoch_loader(self.train_set, batches, c, s.epoch, s.batch_in_epoch, self.device)
-        it: Iterator = iter(loader) if batches else iter(())
+        it = iter(loader)
         while True:
             self._check_stop()
             try:
@@ -277,34 +285,20 @@ class BaseTrainer:
             s.add_step(values, batch["image"].shape[0])
             self.callbacks.call("after_step", values)
 
-    @torch.no_grad()
     def validate(self, log_images: bool = False) -> dict[str, float]:
         """Loss terms and metrics over the whole validation set; with ``log_images`` the first
         chunk's panel is kept as ``val_panel`` (the run log writes it)."""
-        self.model.eval()
-        data = self.val_batch()
-        metrics = InkMetrics(device=self.device)
-        sums: dict[str, float] = {}
-        n_total, bs = data["image"].shape[0], self.cfg.training.batch_size
-        self.val_panel = None
-        for i, start in enumerate(range(0, n_total, bs)):
-            self._check_stop()
-            chunk = to_device({k: v[start : start + bs] for k, v in data.items()}, self.device)
-            with autocast(self.device, self.precision):
-                out = self.model(chunk["image"], **self.model_inputs(chunk, i, train=False))
-                terms = self.loss_fn(out, chunk)
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + float(v) * chunk["image"].shape[0]
-            probs = InkTraceNet.probabilities(out)
-            metrics.update(probs, chunk)
-            if i == 0 and log_images:
-                shown = chunk
-                if "visible" in out:  # show what the model saw
-                    shown = {**chunk, "image": 1.0 - (1.0 - chunk["image"]) * out["visible"]}
-                self.val_panel = panel(shown, probs, self.cfg.visualization.num_samples)
-        metrics.reduce()
-        result = {metric_key("val", k): v / n_total for k, v in sums.items()}
-        result.update({f"val/{k}": float(v) for k, v in metrics.compute().items()})
+        rows = self.cfg.visualization.num_samples if log_images else 0
+        result, self.val_panel = evaluate(
+            self.model,
+            self.val_batch(),
+            self.loss_fn,
+            lambda chunk, i: self.model_inputs(chunk, i, train=False),
+            self.cfg.training.batch_size,
+            self.precision,
+            rows,
+            self._check_stop,
+        )
         return result
 
     def fit(self) -> dict[str, Any]:
@@ -314,42 +308,61 @@ class BaseTrainer:
         summary says ``interrupted`` (a second Ctrl-C aborts at once). Repeated non-finite losses
         raise ``NonFiniteLossError`` after writing a ``failed`` summary; other errors propagate
         the same way."""
-        c, s = self.cfg, self.state
-        self.stop_requested = False
+        self.stop_requested, self.interrupt_file = False, None
         self.status, self.error = "failed", None
         self.start_time, t0 = now(), time.perf_counter()
         self.log.plain(banner_start(self))
+        in_flight = False
         try:
-            self.callbacks.call("before_train")
-            while s.epoch < c.training.epochs:
-                self.callbacks.call("before_epoch")
-                if s.batch_in_epoch < self.steps_per_epoch:
-                    self.train_epoch()
-                train = s.train_means()
-                self._check_stop()
-                log_images = (
-                    c.visualization.enabled and (s.epoch + 1) % c.visualization.log_interval == 0
-                )
-                self._end_epoch({**train, **self.validate(log_images)})
-                s.next_epoch()
-            self.status = "completed"
-        except _Stop:
-            self.status = "interrupted"
-            path = self.manager.save_interrupt(self.checkpoint_payload({}, epoch_done=False))
-            self.log.info(f"interrupted: state saved to {path}; continue with --resume {path}")
-        except NonFiniteLossError as exc:
-            self.error = str(exc)
-            raise
+            try:
+                self._run_epochs()
+                self.status = "completed"
+            except _Stop:
+                self.status = "interrupted"
+                payload = self.checkpoint_payload({}, epoch_done=False)
+                self.interrupt_file = self.manager.save_interrupt(payload)
         except BaseException as exc:
-            self.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            in_flight, self.status = True, "failed"
+            self.error = str(exc) if isinstance(exc, NonFiniteLossError) else _one_line(exc)
             raise
         finally:
-            self.summary = run_summary(self, time.perf_counter() - t0)
-            try:
-                self.callbacks.call("after_train")
-            finally:
-                self.log.plain(banner_end(self.summary))
+            late = self._finish(time.perf_counter() - t0, in_flight)
+        if late is not None:
+            raise late
         return self.summary
+
+    def _run_epochs(self) -> None:
+        c, s = self.cfg, self.state
+        self.callbacks.call("before_train")
+        while s.epoch < c.training.epochs:
+            self.callbacks.call("before_epoch")
+            if s.batch_in_epoch < self.steps_per_epoch:
+                self.train_epoch()
+            train = s.train_means()
+            self._check_stop()
+            log_images = (
+                c.visualization.enabled and (s.epoch + 1) % c.visualization.log_interval == 0
+            )
+            self._end_epoch({**train, **self.validate(log_images)})
+            s.next_epoch()
+
+    def _finish(self, seconds: float, in_flight: bool) -> BaseException | None:
+        """The end of ``fit``, whatever happened: the user's ``after_train`` (an error there fails
+        the run), the summary, the built-in callbacks in reverse order (signals, bar, logs), the
+        last lines. Returns the error to raise when none is already on its way."""
+        user_error = self.callbacks.call_each("after_train", self.callbacks.user)
+        if user_error is not None and not in_flight:
+            self.status, self.error = "failed", _one_line(user_error)
+        self.summary = run_summary(self, seconds)
+        own_error = self.callbacks.call_each("after_train", reversed(self.callbacks.builtin))
+        if self.status == "interrupted" and self.interrupt_file is not None:
+            path = self.interrupt_file
+            self.log.info(f"interrupted: state saved to {path}; continue with --resume {path}")
+        for error in (user_error, own_error):
+            if error is not None and in_flight:  # the first error propagates; say the others
+                self.log.info(f"while stopping: {_one_line(error)}")
+        self.log.plain(banner_end(self.summary))
+        return None if in_flight else user_error or own_error
 
     def _end_epoch(self, metrics: dict[str, float]) -> None:
         """Record the epoch in the state, then the callbacks log it and save its checkpoints,
@@ -365,35 +378,8 @@ class BaseTrainer:
                 f"training stopped: non-finite weights after epoch {s.epoch} ({bad[0]} ...); "
                 f"the last good checkpoint is kept in {self.ckpt_dir}"
             )
-        level = self.data_level(s.epoch)
-        s.last_metrics = {k: float(v) for k, v in metrics.items()}
-        is_best = self.manager.improves(s.last_metrics)
-        s.record_epoch(
-            {
-                "epoch": s.epoch,
-                "global_step": s.global_step,
-                "curriculum_stage": level,
-                "lr": s.last_lr,
-                "time": now(),
-                **s.last_metrics,
-            },
-            is_best,
-        )
-        shown = ", ".join(
-            f"{k.replace('/', ' ')} {v:.4f}"
-            for k, v in metrics.items()
-            if k
-            in (
-                "train/loss",
-                "val/loss",
-                "val/f1",
-                "val/iou",
-                "val/kp_topo_recall",
-                "val/centre_error",
-            )
-        )
-        self.log.info(
-            f"epoch {s.epoch + 1}/{self.cfg.training.epochs} (data stage {level}): {shown}"
-            + ("  * best" if is_best else "")
-        )
-        self.callbacks.call("after_epoch", metrics)
+        level, is_best = self.data_level(s.epoch), self.manager.improves(metrics)
+        s.record_epoch(metrics, level, is_best)
+        self.callbacks.call("after_epoch", metrics, which="builtin")  # logs, then checkpoints
+        self.log.info(epoch_line(s.epoch, self.cfg.training.epochs, level, metrics, is_best))
+        self.callbacks.call("after_epoch", metrics, which="user")

@@ -1,0 +1,62 @@
+"""Validation: the loss terms and metrics of a model over a whole fixed set, in chunks.
+
+Metrics are ratios of sums of counts over the whole set (``InkMetrics``), reduced across DDP
+ranks; the loss terms are sample-weighted means. Optionally the first chunk's image panel
+(input | ground truth | prediction) for TensorBoard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+
+from ..losses import metric_key
+from ..metrics import InkMetrics
+from ..model import InkTraceNet
+from .device import autocast, to_device
+from .panels import panel
+
+__all__ = ["evaluate"]
+
+
+@torch.no_grad()
+def evaluate(
+    model: InkTraceNet,
+    data: Mapping[str, torch.Tensor],
+    loss_fn: Callable,
+    model_inputs: Callable[[Mapping[str, torch.Tensor], int], dict[str, Any]],
+    batch_size: int,
+    precision: str,
+    panel_rows: int = 0,
+    check_stop: Callable[[], None] = lambda: None,
+) -> tuple[dict[str, float], torch.Tensor | None]:
+    """``val/*`` loss terms and metrics of ``model`` over ``data`` (a batch dict) in chunks of
+    ``batch_size``, and the first chunk's panel of ``panel_rows`` rows (None when 0).
+    ``model_inputs(chunk, i)``: extra forward arguments of chunk ``i`` (structural: its fixed
+    mask). ``check_stop`` runs before each chunk (it raises to stop)."""
+    model.eval()
+    device = next(model.parameters()).device
+    metrics = InkMetrics(device=device)
+    sums: dict[str, float] = {}
+    n_total, shown = data["image"].shape[0], None
+    for i, start in enumerate(range(0, n_total, batch_size)):
+        check_stop()
+        chunk = to_device({k: v[start : start + batch_size] for k, v in data.items()}, device)
+        with autocast(device, precision):
+            out = model(chunk["image"], **model_inputs(chunk, i))
+            terms = loss_fn(out, chunk)
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0.0) + float(v) * chunk["image"].shape[0]
+        probs = InkTraceNet.probabilities(out)
+        metrics.update(probs, chunk)
+        if i == 0 and panel_rows:
+            seen = chunk
+            if "visible" in out:  # show what the model saw
+                seen = {**chunk, "image": 1.0 - (1.0 - chunk["image"]) * out["visible"]}
+            shown = panel(seen, probs, panel_rows)
+    metrics.reduce()
+    result = {metric_key("val", k): v / n_total for k, v in sums.items()}
+    result.update({f"val/{k}": float(v) for k, v in metrics.compute().items()})
+    return result, shown
