@@ -264,12 +264,23 @@ def test_pipeline_hands_the_best_structural_weights_to_dense(tmp_path):
         DenseTrainer(tiny(tmp_path, "dense", {"init_from": "auto"}, sub="other"), verbose=False)
 
 
-def test_train_py_runs_resumes_from_the_checkpoint_alone_and_reports_bad_input(tmp_path, capsys):
+def test_train_py_runs_resumes_from_the_checkpoint_alone_and_reports_bad_input(
+    tmp_path, capsys, monkeypatch
+):
     cfg_file = tmp_path / "cfg.yaml"
     cfg_file.write_text(tiny(tmp_path, "dense", {"training.epochs": 1}).to_yaml())
     assert train_main(["--config", str(cfg_file), "--stage", "dense"]) == 0
     last = tmp_path / "run" / "ck" / "dense" / "last.ckpt"
+    reads, torch_load = [], torch.load
+
+    def counting_load(f, *args, **kwargs):
+        reads.append(os.fspath(f))
+        return torch_load(f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", counting_load)
     assert train_main(["--resume", str(last), "--epochs", "2"]) == 0
+    assert reads.count(str(last)) == 1  # config, stage and state all from one read
+    monkeypatch.undo()
     assert torch.load(last, weights_only=True)["epoch"] == 1
     capsys.readouterr()
     assert train_main(["--resume", str(tmp_path / "nope.ckpt")]) == 2
