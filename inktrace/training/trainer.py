@@ -234,9 +234,8 @@ class BaseTrainer:
                     f"({s.nonfinite_run}/{limit})"
                 )
             else:
-                s.skipped_steps += (
-                    outcome == "overflow"
-                )  # fp16: the scaler skipped it and lowered its scale
+                # fp16 overflow: the scaler skipped the step and lowered its scale
+                s.skipped_steps += outcome == "overflow"
                 values = {k: float(v.detach()) for k, v in terms.items()}
                 values["grad_norm"] = float(norm)
         else:
@@ -256,10 +255,8 @@ class BaseTrainer:
         if hasattr(self.train_set, "set_level"):
             self.train_set.set_level(self.data_level(s.epoch))
         c = self.cfg
-        batches = epoch_batches(
-            len(self.train_set), c.training.batch_size, c.training.seed, s.epoch
-        )
-        batches = batches[s.batch_in_epoch :]
+        order = epoch_batches(len(self.train_set), c.training.batch_size, c.training.seed, s.epoch)
+        batches = order[s.batch_in_epoch :]
         s.start_epoch()
         loader = epoch_loader(self.train_set, batches, c, s.epoch, s.batch_in_epoch, self.device)
         it = iter(loader)
