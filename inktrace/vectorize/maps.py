@@ -1,0 +1,104 @@
+"""The maps of one image, checked and converted to numpy, and keypoint heatmap peaks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Maps", "read_maps", "find_peaks"]
+
+_TWO_CHANNEL = ("keypoints", "tangent", "offset")
+
+
+@dataclass
+class Maps:
+    """One image's maps as float32 arrays; the optional ones are None where the model has no
+    such head (a structural model gives skeleton and tangent only)."""
+
+    skeleton: np.ndarray  # (H, W)
+    tangent: np.ndarray | None  # (2, H, W)
+    offset: np.ndarray | None  # (2, H, W)
+    width: np.ndarray | None  # (H, W)
+    topo: np.ndarray | None  # (H, W): keypoint channel 0, ends / junctions / crossings
+    geo: np.ndarray | None  # (H, W): keypoint channel 1, corners
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.skeleton.shape
+
+
+def _array(value: Any, name: str) -> np.ndarray:
+    if hasattr(value, "detach"):  # a torch tensor: numpy without importing torch here
+        value = value.detach().cpu().numpy()
+    arr = np.asarray(value, dtype=np.float32)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"map {name!r} holds non-finite values")
+    return arr
+
+
+def read_maps(maps: Mapping[str, Any]) -> Maps:
+    """Check one image's dict of maps (numpy arrays or tensors; see docs/contracts.md)."""
+    if "skeleton" not in maps:
+        raise ValueError("the maps need at least 'skeleton'")
+    skeleton = _array(maps["skeleton"], "skeleton")
+    if skeleton.ndim != 2:
+        raise ValueError(
+            f"'skeleton' must be (H, W) (one image; index a batch first), got {skeleton.shape}"
+        )
+    h, w = skeleton.shape
+    got: dict[str, np.ndarray | None] = {}
+    for name in ("tangent", "offset", "width", "keypoints"):
+        value = maps.get(name)
+        if value is None:
+            got[name] = None
+            continue
+        arr = _array(value, name)
+        want = (2, h, w) if name in _TWO_CHANNEL else (h, w)
+        if arr.shape != want:
+            raise ValueError(f"map {name!r} must be {want} like the skeleton, got {arr.shape}")
+        got[name] = arr
+    kp = got["keypoints"]
+    return Maps(
+        skeleton=skeleton,
+        tangent=got["tangent"],
+        offset=got["offset"],
+        width=got["width"],
+        topo=None if kp is None else kp[0],
+        geo=None if kp is None else kp[1],
+    )
+
+
+def find_peaks(heat: np.ndarray | None, threshold: float, merge: float = 2.0) -> np.ndarray:
+    """Sub-pixel peaks (K, 2) x, y of a heatmap: local maxima of their 3x3 neighbourhood that
+    reach ``threshold``, the weaker of two peaks closer than ``merge`` px dropped, each refined by
+    a parabola through the logarithms of its row and column neighbours (exact for a Gaussian)."""
+    if heat is None:
+        return np.zeros((0, 2))
+    h, w = heat.shape
+    padded = np.pad(heat, 1, constant_values=-np.inf)
+    windows = np.stack([padded[r : r + h, c : c + w] for r in range(3) for c in range(3)])
+    rows, cols = np.nonzero((heat >= windows.max(0)) & (heat >= threshold))
+    if rows.size == 0:
+        return np.zeros((0, 2))
+    order = np.argsort(-heat[rows, cols], kind="stable")
+    rows, cols = rows[order], cols[order]
+    keep: list[int] = []
+    for k in range(rows.size):
+        if all((rows[k] - rows[m]) ** 2 + (cols[k] - cols[m]) ** 2 >= merge**2 for m in keep):
+            keep.append(k)
+    rows, cols = rows[keep], cols[keep]
+    logs = np.log(np.maximum(padded, 1e-6))
+    r, c = rows + 1, cols + 1
+
+    def vertex(minus: np.ndarray, mid: np.ndarray, plus: np.ndarray) -> np.ndarray:
+        curve = minus - 2.0 * mid + plus
+        peaked = curve < -1e-9
+        shift = np.where(peaked, 0.5 * (minus - plus) / np.where(peaked, curve, -1.0), 0.0)
+        return np.clip(shift, -0.5, 0.5)
+
+    dx = vertex(logs[r, c - 1], logs[r, c], logs[r, c + 1])
+    dy = vertex(logs[r - 1, c], logs[r, c], logs[r + 1, c])
+    return np.stack([cols + 0.5 + dx, rows + 0.5 + dy], axis=1)
