@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 from ..config.schema import suggest
 from ..version import __version__
-from . import checkpoints, preview, train
+from . import checkpoints, predict, preview, train
 
 # name -> (entry point taking argv and prog, one-line description)
 COMMANDS: dict[str, tuple[Callable[..., int], str]] = {
@@ -23,6 +23,10 @@ COMMANDS: dict[str, tuple[Callable[..., int], str]] = {
     "preview-data": (
         preview.main,
         "draw synthetic (or SVG) training samples and their targets as a PNG grid",
+    ),
+    "predict": (
+        predict.main,
+        "predict the dense maps of images (DIR/<stem>.npz; any size, scale and tiling handled)",
     ),
     "migrate": (
         checkpoints.migrate_main,

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import torch
 
+from ..devices import resolve_device
 from ..errors import ConfigError
 
 __all__ = [
@@ -38,20 +39,6 @@ def setup_device(system: Any, precision: str) -> tuple[torch.device, str]:
     if system.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
     return device, resolve_precision(precision, device)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(
-            f"system.device: unknown device {name!r} (auto, cpu, cuda or cuda:N)"
-        ) from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"system.device: {name} requested but CUDA is not available")
-    return device
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:

@@ -1,0 +1,155 @@
+"""Images in, grayscale arrays out: float32 in [0, 1], dark ink on light paper.
+
+:func:`load_image` reads any file Pillow reads (PNG, JPEG, TIFF, BMP, ...) in any mode, upright
+(EXIF orientation applied) and from its first frame. :func:`to_gray` turns arrays into the same
+form. Rules, per mode:
+
+- ``1`` (bilevel), ``L`` (8-bit), ``I;16`` (16-bit, /65535), ``I`` (32-bit integers: /65535 when
+  they fit in 16 bits, as 16-bit PNGs do, else /(2**31 - 1); negative values are refused), ``F``
+  (floats, used as they are, which must be in [0, 1]);
+- colour (``RGB``, ``P``, ``CMYK``, ``YCbCr`` ...): luma ``0.299 R + 0.587 G + 0.114 B`` (ITU-R 601,
+  as Pillow's ``convert("L")``) computed in floats;
+- transparency (``RGBA``, ``LA``, ``PA``, palette transparency): composited on white paper, so a
+  transparent pixel is paper.
+
+Every failure is an :class:`ImageError` whose message is one line naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+__all__ = ["ImageError", "load_image", "to_gray", "LUMA"]
+
+LUMA = (0.299, 0.587, 0.114)
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class ImageError(ValueError):
+    """An image that cannot be used; the message is one line and names the file."""
+
+
+def to_gray(array: np.ndarray, name: str = "image") -> np.ndarray:
+    """A float32 (H, W) array in [0, 1] from an (H, W) gray, (H, W, 2) gray + alpha, (H, W, 3)
+    RGB or (H, W, 4) RGBA array: uint8 (/255), uint16 (/65535), bool, or floats in [0, 1]."""
+    a = np.asarray(array)
+    if a.ndim == 3 and a.shape[-1] == 1:
+        a = a[..., 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] not in (2, 3, 4)):
+        raise ImageError(
+            f"{name}: expected (H, W) gray or (H, W, 2|3|4) gray+alpha/RGB/RGBA, got {a.shape}"
+        )
+    if 0 in a.shape[:2]:
+        raise ImageError(f"{name}: empty image ({a.shape[0]}x{a.shape[1]} pixels)")
+    if a.dtype == np.uint8:
+        x = a.astype(np.float32) / 255.0
+    elif a.dtype == np.uint16:
+        x = a.astype(np.float32) / 65535.0
+    elif a.dtype == np.bool_ or np.issubdtype(a.dtype, np.floating):
+        x = a.astype(np.float32)
+        if not np.isfinite(x).all():
+            raise ImageError(f"{name}: values must be finite (found NaN or infinity)")
+        lo, hi = float(x.min()), float(x.max())
+        if lo < 0.0 or hi > 1.0:
+            raise ImageError(f"{name}: float values must be in [0, 1] (found {lo:g} to {hi:g})")
+    else:
+        raise ImageError(f"{name}: unsupported dtype {a.dtype} (uint8, uint16, bool or float)")
+    if x.ndim == 2:
+        return np.ascontiguousarray(x)
+    alpha = x[..., -1] if x.shape[-1] in (2, 4) else None
+    colour = x[..., : 3 if x.shape[-1] >= 3 else 1]
+    if colour.shape[-1] == 3:
+        gray = colour[..., 0] * LUMA[0] + colour[..., 1] * LUMA[1] + colour[..., 2] * LUMA[2]
+    else:
+        gray = colour[..., 0]
+    if alpha is not None:  # on white paper: transparent is paper
+        gray = gray * alpha + (1.0 - alpha)
+    return np.ascontiguousarray(np.clip(gray, 0.0, 1.0), dtype=np.float32)
+
+
+def _pixels(image: Image.Image, name: str) -> np.ndarray:
+    """The pixels of a Pillow image as an array ``to_gray`` takes."""
+    mode = image.mode
+    if mode == "1":
+        return np.asarray(image, dtype=bool)
+    if mode in ("P", "PA") or (mode in ("L", "RGB") and "transparency" in image.info):
+        return np.asarray(image.convert("RGBA"))  # palette colours, transparent colour or index
+    if mode in ("L", "LA", "RGB", "RGBA"):
+        return np.asarray(image)
+    if mode.startswith("I;16"):
+        return np.asarray(image).astype(np.uint16)  # any byte order
+    if mode == "I":
+        values = np.asarray(image, dtype=np.int64)
+        if values.min() < 0:
+            raise ImageError(f"{name}: 32-bit image with negative values")
+        top = 65535.0 if values.max() <= 65535 else float(2**31 - 1)
+        return (values / top).astype(np.float32)
+    if mode == "F":
+        return np.asarray(image, dtype=np.float32)
+    if mode in ("La", "RGBa"):
+        return np.asarray(image.convert("RGBA" if mode == "RGBa" else "LA"))
+    return np.asarray(image.convert("RGB"))
+
+
+def _png_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from a PNG header, or None when the file is not a PNG."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+    except OSError:
+        return None
+    if len(head) < 24 or not head.startswith(_PNG_SIGNATURE) or head[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", head[16:24])
+
+
+def _unreadable(path: Path) -> str:
+    """Why Pillow could not identify a file."""
+    if os.path.getsize(path) == 0:
+        return "empty file (0 bytes)"
+    size = _png_size(path)
+    if size is not None and 0 in size:
+        return f"empty image ({size[0]}x{size[1]} pixels)"
+    return "not an image (or a format Pillow cannot read)"
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """The image at ``path`` as a float32 (H, W) array in [0, 1], dark ink on light paper (see the
+    module docstring); an :class:`ImageError` naming the file if it cannot be read."""
+    path = Path(path)
+    name = str(path)
+    if path.is_dir():
+        raise ImageError(f"{name}: is a directory, not an image")
+    if not path.exists():
+        raise ImageError(f"{name}: no such file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # asked for: fine
+            with Image.open(path) as image:
+                if 0 in image.size:
+                    raise ImageError(f"{name}: empty image ({image.width}x{image.height} pixels)")
+                image.seek(0)
+                upright = ImageOps.exif_transpose(image)
+                upright.load()
+                pixels = _pixels(upright, name)
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: {_unreadable(path)}") from None
+    except Image.DecompressionBombError:
+        raise ImageError(
+            f"{name}: too large for Pillow's decompression-bomb guard "
+            f"(more than {2 * Image.MAX_IMAGE_PIXELS} pixels; raise PIL.Image.MAX_IMAGE_PIXELS)"
+        ) from None
+    except PermissionError:
+        raise ImageError(f"{name}: permission denied") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ImageError(f"{name}: cannot read the image ({reason})") from None
+    return to_gray(pixels, name)
