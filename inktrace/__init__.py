@@ -6,6 +6,7 @@ Importing the package has no side effects: nothing is read, written, seeded or p
 from .checkpoint import CheckpointError
 from .config import Config, ConfigError
 from .model import InkTraceNet
+from .tracing import trace
 from .training import BaseTrainer, Callback, DenseTrainer, FinetuneTrainer, StructuralTrainer
 from .version import __version__
 
@@ -19,5 +20,6 @@ __all__ = [
     "DenseTrainer",
     "FinetuneTrainer",
     "Callback",
+    "trace",
     "__version__",
 ]

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 from ..config.schema import suggest
 from ..version import __version__
-from . import checkpoints, predict, preview, train
+from . import checkpoints, predict, preview, trace, train
 
 # name -> (entry point taking argv and prog, one-line description)
 COMMANDS: dict[str, tuple[Callable[..., int], str]] = {
@@ -27,6 +27,10 @@ COMMANDS: dict[str, tuple[Callable[..., int], str]] = {
     "predict": (
         predict.main,
         "predict the dense maps of images (DIR/<stem>.npz; any size, scale and tiling handled)",
+    ),
+    "trace": (
+        trace.main,
+        "trace images into vector strokes (DIR/<stem>.svg and DIR/<stem>.json)",
     ),
     "migrate": (
         checkpoints.migrate_main,

@@ -1,0 +1,125 @@
+"""``inktrace trace``: vector strokes of image files, as ``DIR/<stem>.svg`` and ``DIR/<stem>.json``.
+
+Each image is predicted as ``inktrace predict`` predicts it (the same flags, the same one-line
+errors and exit statuses: cli/images.py) and traced by ``inktrace.tracing.trace_prediction``; the
+JSON is the contract's (docs/contracts.md), the SVG draws each stroke with its mean width on a
+canvas of the input's size. Every TraceOptions field is a flag (``--max-turn 30``).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+
+from ..fileio import atomic_write
+from ..inference import Prediction
+from ..tracing import trace_prediction
+from ..vectorize import TraceOptions, to_json, to_svg
+from .args import StrictParser, UsageError, flag, run_guarded
+from .images import (
+    ImageFailed,
+    image_parser,
+    make_predictor,
+    output_folder,
+    parse_intermixed,
+    run_images,
+)
+
+__all__ = ["main", "build_parser"]
+
+FORMATS = {"svg": (".svg",), "json": (".json",), "both": (".svg", ".json")}
+_DOCUMENTS = {".svg": to_svg, ".json": to_json}  # suffix -> (strokes, W, H) -> text
+
+# TraceOptions field -> what its flag does
+_HELP = {
+    "threshold": "skeleton probability of a centreline pixel",
+    "low_threshold": "weaker pixels that connect to centreline pixels count too",
+    "keypoint_threshold": "a keypoint heatmap peak must reach this",
+    "max_turn": "degrees: a stroke goes on through a junction where it bends less",
+    "spur_factor": "a dead end shorter than this x the local width is a spur",
+    "spur_min": "... or shorter than this (px)",
+    "tolerance": "Douglas-Peucker tolerance of the fitted polyline (px)",
+    "corner_snap": "a corner keypoint snaps to a stroke point this close (px)",
+    "default_width": "the width where the model gives none (structural model; px)",
+    "min_length": "strokes shorter than this are dropped (px)",
+}
+
+
+def build_parser(prog: str) -> StrictParser:
+    p = image_parser(
+        prog,
+        "Trace images of any size into vector strokes: DIR/<stem>.svg and DIR/<stem>.json per "
+        "image, in the image's own pixels.",
+        "folder for <stem>.svg and/or <stem>.json; created if needed",
+    )
+    flag(p, "format", "svg, json or both (default)", "FMT", choices=tuple(FORMATS))
+    g = p.add_argument_group(
+        "tracing (inktrace.vectorize.TraceOptions)",
+        "lengths in px of the resolution traced at: the model's where an image was shrunk",
+    )
+    for field in fields(TraceOptions):
+        text = f"{_HELP.get(field.name, field.name)} (default {field.default})"
+        flag(g, field.name, text, "X", type=float)
+    return p
+
+
+def options_from_args(args) -> TraceOptions:
+    """The TraceOptions of the command line; a bad value is a UsageError naming its flag."""
+    given = {
+        f.name: getattr(args, f.name)
+        for f in fields(TraceOptions)
+        if getattr(args, f.name) is not None
+    }
+    try:
+        return TraceOptions(**given)
+    except ValueError as exc:
+        name, _, reason = str(exc).partition(" ")
+        if name not in given:
+            raise UsageError(str(exc)) from None
+        raise UsageError(f"--{name.replace('_', '-')} {given[name]:g}: {reason}") from None
+
+
+def _write(
+    result: Prediction,
+    image: np.ndarray,
+    base: Path,
+    options: TraceOptions,
+    suffixes: tuple[str, ...],
+) -> str:
+    try:
+        strokes = trace_prediction(result, options)
+    except ValueError as exc:  # maps the tracer refuses (non-finite values)
+        raise ImageFailed(f"cannot trace the maps ({exc})") from None
+    h, w = image.shape
+    written = []
+    for suffix in suffixes:
+        target = base.with_name(base.name + suffix)
+        data = _DOCUMENTS[suffix](strokes, w, h).encode("utf-8")
+        atomic_write(target, lambda f, data=data: f.write(data))
+        written.append(str(target))
+    return f"wrote {', '.join(written)}: {len(strokes)} stroke{'' if len(strokes) == 1 else 's'}"
+
+
+def _main(argv: Sequence[str] | None, prog: str) -> int:
+    args = parse_intermixed(build_parser(prog), argv)
+    out = output_folder(args)
+    options = options_from_args(args)
+    suffixes = FORMATS[args.format or "both"]
+    predictor = make_predictor(args)
+
+    def write(result: Prediction, image: np.ndarray, base: Path) -> str:
+        return _write(result, image, base, options, suffixes)
+
+    return run_images(prog, args, out, predictor, suffixes[0], write)
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "inktrace trace") -> int:
+    return run_guarded(prog, _main, argv, prog)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""``inktrace.trace``: the vector strokes of an image in one call (Predictor, then trace_maps).
+
+    import inktrace
+    strokes = inktrace.trace("scan.png", model="checkpoints/dense/best.ckpt")
+    strokes = inktrace.trace(array, model=predictor, max_turn=30)   # TraceOptions fields
+
+(The module is ``tracing`` so that the package attribute ``inktrace.trace`` stays the function.)
+
+Resolution. The Predictor gives the maps at the input's resolution. Where it shrank the image
+(scale < 1, strokes wider than 4 px) the network's 1 px skeleton comes back as a band about
+1 / scale px wide, too wide for the suppression across the stroke: a drawing of 4 strokes at 3x
+traced at the input's resolution gave 5 strokes (exact maps) and 5-6 (the quickstart model).
+Those maps are therefore resampled to the size the network saw (``Prediction.model_size``),
+traced there, and the points and widths scaled back to input pixels: the same drawing at 1x, 2x
+and 3x then gives the same 4 strokes, whose points lie 0.04 px (exact maps; tests/
+test_trace_cli.py) and 0.09-0.27 px (quickstart model) from the 1x strokes once divided by k.
+Where the image was kept or enlarged (scale >= 1) the input's resolution is the finer one and is
+traced as it is (enlarged maps resampled back up traced worse). The lengths of the TraceOptions
+(tolerance, spur_min, corner_snap, min_length) are in the pixels traced: the model's where the
+image was shrunk, so they scale with the drawing.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import fields, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from .inference import Prediction, Predictor
+from .inference.resample import to_input
+from .model.net import InkTraceNet
+from .vectorize import Stroke, TraceOptions, trace_maps
+
+__all__ = ["trace", "trace_prediction", "as_predictor", "trace_options", "NO_MODEL"]
+
+NO_MODEL = (
+    "inktrace.trace: no model ships with InkTrace yet; pass model= (an InkTraceNet, a "
+    "checkpoint path or a Predictor). The shipped model will be the default once it exists."
+)
+
+
+def trace_options(options: TraceOptions | None = None, **settings: Any) -> TraceOptions:
+    """``options`` (default TraceOptions()) with the given fields changed; a TypeError names an
+    unknown field, a ValueError a bad value."""
+    known = {f.name for f in fields(TraceOptions)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise TypeError(
+            f"unknown tracing option(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+        )
+    return replace(options if options is not None else TraceOptions(), **settings)
+
+
+def _at_size(maps: Mapping[str, np.ndarray], size: tuple[int, int]) -> dict[str, np.ndarray]:
+    """One image's maps resampled to ``size`` (lengths in that size's pixels)."""
+    tensors = {
+        name: torch.from_numpy(np.ascontiguousarray(v)).reshape(-1, *v.shape[-2:])
+        for name, v in maps.items()
+    }
+    return to_input(tensors, size)
+
+
+def trace_prediction(
+    result: Prediction, options: TraceOptions | None = None, **settings: Any
+) -> list[Stroke]:
+    """The strokes of one Prediction, in input pixels: traced at the model's resolution where the
+    image was shrunk, at the input's otherwise (module docstring)."""
+    opts = trace_options(options, **settings)
+    height, width = result.maps["skeleton"].shape
+    size = tuple(result.model_size)
+    if result.scale >= 1.0 or size == (height, width):
+        return trace_maps(result.maps, opts)
+    strokes = trace_maps(_at_size(result.maps, size), opts)
+    fx, fy = width / size[1], height / size[0]
+    fw = math.sqrt(fx * fy)  # as resample.to_input scales widths
+    for s in strokes:
+        s.points = s.points * np.array([fx, fy])
+        s.widths = s.widths * fw
+    return strokes
+
+
+def as_predictor(model: Any, **settings: Any) -> Predictor:
+    """A Predictor from an InkTraceNet, a checkpoint path or a Predictor (which keeps its own
+    settings: passing any of ``settings`` with one is a ValueError). ``settings``: the Predictor's
+    (device, scale, tile, overlap, batch_size); None leaves a setting at its default."""
+    given = {k: v for k, v in settings.items() if v is not None}
+    if model is None:
+        raise ValueError(NO_MODEL)
+    if isinstance(model, Predictor):
+        if given:
+            raise ValueError(
+                f"{', '.join(sorted(given))}: set on the Predictor itself, not with model=Predictor"
+            )
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        model = InkTraceNet.load_from_checkpoint(model)
+    if not isinstance(model, InkTraceNet):
+        raise TypeError(
+            f"model must be an InkTraceNet, a checkpoint path or a Predictor, not "
+            f"{type(model).__name__}"
+        )
+    return Predictor(model, **given)
+
+
+def trace(
+    image: Any,
+    model: Any = None,
+    *,
+    options: TraceOptions | None = None,
+    device: str | torch.device | None = None,
+    scale: float | None = None,
+    tile: int | None = None,
+    overlap: int | None = None,
+    batch_size: int | None = None,
+    **settings: Any,
+) -> list[Stroke]:
+    """The vector strokes of one image, in the contract frame and input pixels.
+
+    ``image``: a path (any file Pillow reads), a numpy array or a tensor ((H, W) gray, (H, W, 3|4)
+    colour; uint8, uint16, bool or floats in [0, 1]), dark ink on light paper (for light ink on
+    dark paper pass ``1 - inktrace.inference.load_image(path)``).
+    ``model``: an InkTraceNet, a checkpoint path or a Predictor (reuse one for many images: a path
+    is read at every call). None is an error until a model ships with InkTrace.
+    ``device``, ``scale`` (None: estimated per image), ``tile``, ``overlap``, ``batch_size``: the
+    Predictor's settings, for a network or a checkpoint path.
+    ``options`` / ``settings``: a TraceOptions and any of its fields (``max_turn=30``,
+    ``tolerance=0.5`` ...); see inktrace.vectorize.
+    """
+    opts = trace_options(options, **settings)  # checked before the model runs
+    predictor = as_predictor(
+        model, device=device, scale=scale, tile=tile, overlap=overlap, batch_size=batch_size
+    )
+    return trace_prediction(predictor.predict_many([image])[0], opts)

@@ -1,0 +1,276 @@
+"""`inktrace trace` and `inktrace.trace`: images to vector strokes through the Predictor.
+
+``ExactNet`` stands in for a perfectly trained model: whatever size it is shown, it returns the
+data engine's exact maps of one fixed drawing (an A with its bar, a C, a line; strokes 4 px wide at
+1x) rendered at that size. The same drawing rendered at k x gives the Predictor a k x wider
+stroke, which it shrinks back to about 4 px, so the network sees nearly one size whatever k is.
+"""
+
+import json
+import math
+import time
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import inktrace
+import inktrace.cli.images as cli_images
+from inktrace.checkpoint import save_checkpoint
+from inktrace.cli.main import main as inktrace_main
+from inktrace.cli.trace import FORMATS
+from inktrace.data import Strokes, render_batch
+from inktrace.inference import Predictor
+from inktrace.model import InkTraceNet
+from inktrace.tracing import trace_prediction
+from inktrace.vectorize import Stroke, trace_maps
+
+H, W, WIDTH = 96, 128, 4.0
+DRAWING = [
+    [(12, 80), (40, 14), (68, 80)],  # the A's legs, one stroke through the corner
+    [(24, 56), (56, 56)],  # its bar, meeting the legs in two T junctions
+    [(80 + 20 * math.cos(t), 40 + 20 * math.sin(t)) for t in np.linspace(0.6, 5.6, 24)],  # a C
+    [(80, 84), (120, 70)],
+]
+STROKES = len(DRAWING)
+
+
+def rendered(f: float, height: int, width: int) -> dict:
+    """The engine's image and exact maps of DRAWING scaled by ``f`` on a height x width canvas."""
+    polylines = [(np.asarray(p, float) * f, WIDTH * f) for p in DRAWING]
+    return render_batch(Strokes.from_polylines([polylines]), height, width)
+
+
+def drawing(k: int) -> np.ndarray:
+    """DRAWING at k times the resolution: (96 k, 128 k) float32, dark ink on white."""
+    return rendered(k, H * k, W * k)["image"][0, 0].numpy()
+
+
+class ExactNet(InkTraceNet):
+    """The exact maps of DRAWING at the size of the input (see the module docstring)."""
+
+    def __init__(self):
+        super().__init__(embed_dim=1, num_layers=1)
+
+    def forward(self, image, visible=None, generator=None):
+        n, _, h, w = image.shape
+        m = rendered(w / W, h, w)
+
+        def logit(p):
+            return torch.logit(p.clamp(1e-4, 1 - 1e-4))
+
+        return {
+            "skeleton_logits": logit(m["skeleton"]).expand(n, h, w),
+            "keypoints_logits": logit(m["keypoints"]).expand(n, 2, h, w),
+            "tangent": m["tangent"].expand(n, 2, h, w),
+            "width": m["width"].expand(n, h, w),
+            "offset": m["offset"].expand(n, 2, h, w),
+        }
+
+
+def tiny():
+    torch.manual_seed(0)
+    return InkTraceNet(embed_dim=4, num_layers=2).eval()
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    m = tiny()
+    return save_checkpoint(
+        {"model": m.state_dict(), "config": {"model": m.hparams}}, tmp_path / "m.ckpt"
+    )
+
+
+@pytest.fixture
+def exact(monkeypatch):
+    """The CLI loads ExactNet whatever checkpoint it is given."""
+
+    class Loader:
+        @staticmethod
+        def load_from_checkpoint(path):
+            return ExactNet()
+
+    monkeypatch.setattr(cli_images, "InkTraceNet", Loader)
+
+
+def png(path, image: np.ndarray):
+    Image.fromarray(np.round(image * 255).astype(np.uint8)).save(path)
+    return str(path)
+
+
+def mean_distance(a: list[Stroke], b: list[Stroke]) -> float:
+    """Mean distance from the points of ``a`` to the polylines of ``b``."""
+    points = np.concatenate([s.points for s in a])
+    best = np.full(len(points), np.inf)
+    for s in b:
+        for p, q in zip(s.points[:-1], s.points[1:]):
+            t = np.clip((points - p) @ (q - p) / max((q - p) @ (q - p), 1e-12), 0.0, 1.0)
+            best = np.minimum(best, np.hypot(*(points - p - t[:, None] * (q - p)).T))
+    return float(best.mean())
+
+
+def scaled(strokes: list[Stroke], k: float) -> list[Stroke]:
+    return [Stroke(s.points / k, s.widths / k, s.closed, s.corners) for s in strokes]
+
+
+# ----------------------------------------------------------------------------- command line
+def test_trace_writes_svg_and_json_with_the_contract_keys(tmp_path, exact, capsys):
+    image = png(tmp_path / "glyph.png", drawing(1))
+    out = tmp_path / "out"
+    status = inktrace_main(["trace", image, "--checkpoint", "any.ckpt", "--output", str(out)])
+    stdout, stderr = capsys.readouterr()
+    assert status == 0 and stderr == ""
+    assert stdout == f"wrote {out}/glyph.svg, {out}/glyph.json: {STROKES} strokes\n"
+    doc = json.loads((out / "glyph.json").read_text())
+    assert set(doc) == {"width", "height", "strokes"} and (doc["width"], doc["height"]) == (W, H)
+    assert len(doc["strokes"]) == STROKES
+    for s in doc["strokes"]:
+        assert set(s) == {"points", "widths"} and len(s["points"]) == len(s["widths"]) >= 2
+        xy = np.asarray(s["points"])
+        assert xy.shape[1] == 2 and (xy >= 0).all() and (xy[:, 0] <= W).all()
+        assert (xy[:, 1] <= H).all() and np.allclose(s["widths"], WIDTH, atol=0.5)
+    svg = ET.fromstring((out / "glyph.svg").read_text())
+    assert (svg.get("width"), svg.get("height"), svg.get("viewBox")) == ("128", "96", "0 0 128 96")
+    paths = svg.findall(".//{http://www.w3.org/2000/svg}path")
+    assert len(paths) == STROKES
+    assert all(abs(float(p.get("stroke-width")) - WIDTH) < 0.5 for p in paths)
+
+
+def test_format_json_writes_only_json(tmp_path, checkpoint, capsys):
+    image = png(tmp_path / "g.png", drawing(1))
+    argv = ["trace", "--checkpoint", str(checkpoint), image, "--format", "json"]
+    assert inktrace_main([*argv, "--output", str(tmp_path / "a")]) == 0
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["g.json"]
+    stdout, _ = capsys.readouterr()
+    doc = json.loads((tmp_path / "a/g.json").read_text())
+    assert set(doc) == {"width", "height", "strokes"} and (doc["width"], doc["height"]) == (W, H)
+    expected = trace_prediction(Predictor(tiny(), device="cpu").predict_many([drawing(1)])[0])
+    assert stdout == f"wrote {tmp_path}/a/g.json: {len(expected)} strokes\n"
+    assert len(doc["strokes"]) == len(expected)
+
+
+def test_trace_flags_reach_the_tracer(tmp_path, exact, capsys):
+    image = png(tmp_path / "g.png", drawing(1))
+    argv = ["trace", "--checkpoint", "any", image, "--output", str(tmp_path), "--format=svg"]
+    assert inktrace_main([*argv, "--max-turn", "0", "--tolerance=1.5"]) == 0
+    stdout, _ = capsys.readouterr()
+    assert stdout.startswith(f"wrote {tmp_path}/g.svg: ")
+    strict = inktrace.trace(drawing(1), model=ExactNet(), max_turn=0, tolerance=1.5)
+    assert stdout.endswith(f": {len(strict)} strokes\n") and len(strict) > STROKES
+
+
+def test_bad_images_are_one_line_each_and_the_good_one_is_still_written(
+    tmp_path, checkpoint, capsys
+):
+    (tmp_path / "text.png").write_text("not an image")
+    (tmp_path / "empty.png").write_bytes(b"")
+    bad = {
+        str(tmp_path / "missing.png"): "no such file",
+        str(tmp_path / "text.png"): "not an image",
+        str(tmp_path / "empty.png"): "empty file",
+    }
+    good = png(tmp_path / "good.png", drawing(1))
+    out = tmp_path / "out"
+    argv = ["trace", "--checkpoint", str(checkpoint), "--output", str(out), *bad, good]
+    status = inktrace_main(argv)
+    stdout, stderr = capsys.readouterr()
+    heads = [f"inktrace trace: error: {path}: " for path in bad]  # in the order given
+    got = stderr.splitlines()
+    assert status == 2 and len(got) == len(heads)
+    assert [g[: len(h)] for g, h in zip(got, heads)] == heads
+    assert all(words in g for g, words in zip(got, bad.values()))
+    assert (out / "good.svg").exists() and (out / "good.json").exists()
+    assert stdout.startswith(f"wrote {out}/good.svg, {out}/good.json: ")
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        ([], "--checkpoint CKPT is required (no model ships with InkTrace yet)"),
+        (["--checkpoint", "nowhere.ckpt"], "nowhere.ckpt: no such checkpoint file"),
+        (["--checkpoint", "CKPT", "--format", "pdf"], "argument --format: invalid choice"),
+        (["--checkpoint", "CKPT", "--max-turn", "100"], "--max-turn 100: must be in [0, 90)"),
+        (["--checkpoint", "CKPT", "--tolerance", "x"], "--tolerance: invalid float value"),
+        (["--checkpoint", "CKPT", "--max-trun", "3"], "unknown option '--max-trun' (did you mean"),
+    ],
+)
+def test_bad_command_lines_exit_2_with_one_line(tmp_path, checkpoint, capsys, extra, words):
+    image = png(tmp_path / "x.png", np.ones((20, 20)))
+    extra = [str(checkpoint) if a == "CKPT" else a for a in extra]
+    status = inktrace_main(["trace", image, "--output", str(tmp_path / "o"), *extra])
+    _, stderr = capsys.readouterr()
+    assert status == 2 and stderr.count("\n") == 1 and words in stderr
+    assert stderr.startswith("inktrace trace: error: ")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("fmt, first", [("both", "svg"), ("json", "json")])
+def test_same_stem_twice_is_refused_for_the_second(tmp_path, checkpoint, capsys, fmt, first):
+    images = [png(tmp_path / f"{sub}.x.png", np.ones((20, 20))) for sub in ("p", "q")]
+    (tmp_path / "q").mkdir()
+    images[1] = png(tmp_path / "q" / "p.x.png", np.ones((20, 20)))  # the same stem "p.x"
+    out = tmp_path / "o"
+    argv = ["trace", "--checkpoint", str(checkpoint), "--output", str(out), "--format", fmt]
+    assert inktrace_main([*argv, *images]) == 2
+    _, stderr = capsys.readouterr()
+    assert f"q/p.x.png: same output {out}/p.x.{first} as {images[0]}" in stderr
+    assert (out / f"p.x.{first}").exists() and len(list(out.iterdir())) == len(FORMATS[fmt])
+
+
+# ----------------------------------------------------------------------------- Python API
+def test_trace_takes_an_array_with_a_checkpoint_path_or_a_model(checkpoint):
+    image = drawing(1)
+    from_path = inktrace.trace(image, model=checkpoint, device="cpu")
+    from_model = inktrace.trace(image, model=tiny(), device="cpu")
+    assert all(isinstance(s, Stroke) for s in from_path)
+    assert [s.points.tolist() for s in from_path] == [s.points.tolist() for s in from_model]
+    strokes = inktrace.trace((image * 255).astype(np.uint8), model=ExactNet(), device="cpu")
+    assert len(strokes) == STROKES and all(np.allclose(s.widths, WIDTH, atol=0.5) for s in strokes)
+    predictor = Predictor(ExactNet(), device="cpu")
+    assert len(inktrace.trace(image, model=predictor)) == STROKES
+
+
+def test_trace_without_a_model_or_with_bad_arguments_says_so_in_one_line():
+    with pytest.raises(ValueError, match="no model ships with InkTrace yet; pass model=") as info:
+        inktrace.trace(drawing(1))
+    assert "\n" not in str(info.value)
+    with pytest.raises(TypeError, match="unknown tracing option.*max_trun"):
+        inktrace.trace(drawing(1), model=tiny(), max_trun=3)
+    with pytest.raises(ValueError, match="max_turn must be in"):
+        inktrace.trace(drawing(1), model=tiny(), max_turn=100)
+    with pytest.raises(ValueError, match="scale: set on the Predictor itself"):
+        inktrace.trace(drawing(1), model=Predictor(tiny(), device="cpu"), scale=0.5)
+    with pytest.raises(TypeError, match="not dict"):
+        inktrace.trace(drawing(1), model={})
+
+
+# ----------------------------------------------------------------------------- resolution
+def test_the_same_drawing_at_1x_2x_3x_gives_the_same_strokes_up_to_scale():
+    """Traced at the model's resolution where the Predictor shrank the image: the same 4 strokes
+    at every k, points within 0.08 px of the 1x strokes on average once divided by k (measured
+    0.035-0.040 px both ways; traced at the input's resolution 3x gave 5 strokes) and widths k
+    times the 1x ones."""
+    predictor = Predictor(ExactNet(), device="cpu")
+    results = {k: predictor.predict_many([drawing(k)])[0] for k in (1, 2, 3)}
+    assert results[1].scale == 1.0 and results[3].scale == pytest.approx(1 / 3, rel=0.1)
+    strokes = {k: trace_prediction(r) for k, r in results.items()}
+    assert [len(strokes[k]) for k in (1, 2, 3)] == [STROKES] * 3
+    for k in (2, 3):
+        back = scaled(strokes[k], k)
+        assert mean_distance(back, strokes[1]) < 0.08 and mean_distance(strokes[1], back) < 0.08
+        width = np.mean(np.concatenate([s.widths for s in back]))
+        assert width == pytest.approx(WIDTH, rel=0.05)
+        assert sum(map(len, strokes[k])) == pytest.approx(sum(map(len, strokes[1])), rel=0.15)
+
+
+def test_an_unshrunk_image_is_traced_at_its_own_resolution():
+    predictor = Predictor(ExactNet(), device="cpu", scale=2.0)  # enlarged: input is the coarser
+    result = predictor.predict_many([drawing(1)])[0]
+    start = time.perf_counter()
+    strokes = trace_prediction(result)
+    assert time.perf_counter() - start < 1.0
+    direct = trace_maps(result.maps)
+    assert [s.points.tolist() for s in strokes] == [s.points.tolist() for s in direct]
+    assert len(strokes) == STROKES
