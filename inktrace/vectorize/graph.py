@@ -218,11 +218,11 @@ def prune(graph: Graph, opts: TraceOptions) -> None:
     def reach(n: int) -> float:
         return max(opts.spur_min, opts.spur_factor * graph.nodes[n].width)
 
+    length = {i: graph.length(graph.edges[i]) for i in graph.alive()}
     merged = True
-    while merged:  # passes until nothing is left to do; a merge moves a node: lengths change
+    while merged:  # passes until nothing is left to do
         merged = False
         removed = True
-        length = {i: graph.length(graph.edges[i]) for i in graph.alive()}
         while removed and not merged:
             removed = False
             deg = graph.degrees()
@@ -252,6 +252,10 @@ def prune(graph: Graph, opts: TraceOptions) -> None:
                     and length[i] < max(reach(e.a), reach(e.b))
                 ):
                     _merge(graph, i)
+                    # the kept node moved: only the edges now ending there change length
+                    for j in graph.alive():
+                        if e.a in (graph.edges[j].a, graph.edges[j].b):
+                            length[j] = graph.length(graph.edges[j])
                     merged = True
                     break
     deg = graph.degrees()
