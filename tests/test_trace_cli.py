@@ -151,6 +151,19 @@ def test_format_json_writes_only_json(tmp_path, checkpoint, capsys):
     assert len(doc["strokes"]) == len(expected)
 
 
+def test_overlay_draws_the_strokes_over_the_input(tmp_path, exact, capsys):
+    image = png(tmp_path / "g.png", drawing(1))
+    argv = ["trace", "--checkpoint", "any", image, "--output", str(tmp_path / "o"), "--overlay"]
+    assert inktrace_main([*argv, "--format", "json"]) == 0
+    assert "g.overlay.png" in capsys.readouterr().out
+    picture = np.asarray(Image.open(tmp_path / "o" / "g.overlay.png"))
+    zoom = min(8, max(1, 512 // max(H, W)))
+    assert picture.shape == (H * zoom, W * zoom, 3)
+    coloured = (picture.max(-1).astype(int) - picture.min(-1)) > 100  # saturated stroke colours
+    gray = np.asarray(Image.open(image).convert("L")).repeat(zoom, 0).repeat(zoom, 1)
+    assert coloured.sum() > 0 and (gray[coloured] < 128).mean() > 0.9  # drawn over the ink
+
+
 def test_trace_flags_reach_the_tracer(tmp_path, exact, capsys):
     image = png(tmp_path / "g.png", drawing(1))
     argv = ["trace", "--checkpoint", "any", image, "--output", str(tmp_path), "--format=svg"]

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..fileio import atomic_write
 from ..inference import Prediction
+from ..inference.visualize import save_overlay
 from ..tracing import trace_prediction
 from ..vectorize import TraceOptions, to_json, to_svg
 from .args import StrictParser, UsageError, flag, run_guarded
@@ -57,6 +58,7 @@ def build_parser(prog: str) -> StrictParser:
         "folder for <stem>.svg and/or <stem>.json; created if needed",
     )
     flag(p, "format", "svg, json or both (default)", "FMT", choices=tuple(FORMATS))
+    flag(p, "overlay", "also write <stem>.overlay.png: the strokes drawn over the input")
     g = p.add_argument_group(
         "tracing (inktrace.vectorize.TraceOptions)",
         "lengths in px of the resolution traced at: the model's where an image was shrunk",
@@ -89,6 +91,7 @@ def _write(
     base: Path,
     options: TraceOptions,
     suffixes: tuple[str, ...],
+    overlay: bool = False,
 ) -> str:
     try:
         strokes = trace_prediction(result, options)
@@ -101,6 +104,10 @@ def _write(
         data = _DOCUMENTS[suffix](strokes, w, h).encode("utf-8")
         atomic_write(target, lambda f, data=data: f.write(data))
         written.append(str(target))
+    if overlay:
+        written.append(
+            str(save_overlay(base.with_name(base.name + ".overlay.png"), image, strokes))
+        )
     return f"wrote {', '.join(written)}: {len(strokes)} stroke{'' if len(strokes) == 1 else 's'}"
 
 
@@ -112,7 +119,7 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
     predictor = make_predictor(args)
 
     def write(result: Prediction, image: np.ndarray, base: Path) -> str:
-        return _write(result, image, base, options, suffixes)
+        return _write(result, image, base, options, suffixes, args.overlay)
 
     return run_images(prog, args, out, predictor, suffixes[0], write)
 

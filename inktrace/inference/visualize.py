@@ -9,17 +9,19 @@ Small images are enlarged by an integer factor (nearest neighbour) so that a pix
 
 from __future__ import annotations
 
+import colorsys
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from ..fileio import atomic_write
 
-__all__ = ["prediction_panel", "save_panel"]
+__all__ = ["prediction_panel", "save_panel", "stroke_overlay", "save_overlay"]
 
 TOPO_RGB = np.array([0.9, 0.1, 0.1])
 GEO_RGB = np.array([0.1, 0.3, 0.95])
@@ -85,4 +87,37 @@ def save_panel(
 ) -> Path:
     """Write ``prediction_panel`` as a PNG, atomically."""
     picture = Image.fromarray(prediction_panel(image, maps, **kw))
+    return atomic_write(path, lambda f: picture.save(f, format="PNG"))
+
+
+def stroke_overlay(
+    image: np.ndarray, strokes: Sequence[Any], zoom: int | None = None
+) -> Image.Image:
+    """The input (faded) with each traced stroke drawn over it: its own colour, half its width,
+    its points as dots and its corner vertices as rings; ``zoom`` as in ``prediction_panel``."""
+    height, width = image.shape
+    if zoom is None:
+        zoom = min(8, max(1, 512 // max(height, width)))
+    faded = 255.0 - (1.0 - image.astype(np.float64)) * 255.0 * 0.35
+    canvas = Image.fromarray(faded.round().clip(0, 255).astype(np.uint8)).convert("RGB")
+    canvas = canvas.resize((width * zoom, height * zoom), Image.Resampling.NEAREST)
+    draw = ImageDraw.Draw(canvas)
+    for k, stroke in enumerate(strokes):
+        hue = (k * 0.618034) % 1.0  # golden-ratio hues: neighbours get distinct colours
+        colour = tuple(int(round(255 * c)) for c in colorsys.hsv_to_rgb(hue, 0.9, 0.8))
+        points = [(float(x) * zoom, float(y) * zoom) for x, y in np.asarray(stroke.points)]
+        line = max(1, int(round(0.5 * float(np.mean(stroke.widths)) * zoom)))
+        draw.line(points, fill=colour, width=line, joint="curve")
+        r = max(1.0, zoom * 0.35)
+        for x, y in points:
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=(0, 0, 0))
+        for i in getattr(stroke, "corners", ()):
+            x, y = points[i]
+            draw.ellipse((x - 3 * r, y - 3 * r, x + 3 * r, y + 3 * r), outline=(0, 0, 0))
+    return canvas
+
+
+def save_overlay(path: str | os.PathLike, image: np.ndarray, strokes: Sequence[Any]) -> Path:
+    """Write ``stroke_overlay`` as a PNG, atomically."""
+    picture = stroke_overlay(image, strokes)
     return atomic_write(path, lambda f: picture.save(f, format="PNG"))
