@@ -29,6 +29,7 @@ setup(
     extras_require={
         "dev": ["pytest>=7.0", "ruff==0.17.6"],
         "kanjivg": ["kanjivg"],  # real stroke geometry: about 11,000 centreline SVGs
+        "eval": ["scikit-image>=0.21"],  # the classical baseline of `inktrace evaluate`
     },
     entry_points={"console_scripts": ["inktrace=inktrace.cli.main:main"]},
 )

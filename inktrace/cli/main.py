@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 from ..config.schema import suggest
 from ..version import __version__
-from . import checkpoints, predict, preview, trace, train
+from . import checkpoints, evaluate, predict, preview, trace, train
 
 # name -> (entry point taking argv and prog, one-line description)
 COMMANDS: dict[str, tuple[Callable[..., int], str]] = {
@@ -31,6 +31,10 @@ COMMANDS: dict[str, tuple[Callable[..., int], str]] = {
     "trace": (
         trace.main,
         "trace images into vector strokes (DIR/<stem>.svg and DIR/<stem>.json)",
+    ),
+    "evaluate": (
+        evaluate.main,
+        "score a model and a classical baseline on KanjiVG, clean and degraded (one table)",
     ),
     "migrate": (
         checkpoints.migrate_main,

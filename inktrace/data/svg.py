@@ -93,6 +93,15 @@ class SvgInk(BatchRendered):
 
     def render(self, indices: Sequence[int] | torch.Tensor) -> dict[str, torch.Tensor]:
         idx = self.indices(indices)
+        strokes, _ = self.geometry(idx)
+        out = render_batch(strokes, self.img_size, self.img_size, device=self.device)
+        out["index"] = idx.to(out["image"].device)
+        return out
+
+    def geometry(self, indices: Sequence[int] | torch.Tensor) -> tuple[Strokes, torch.Tensor]:
+        """The strokes of samples ``indices`` as rendered (placed, jittered, with pen widths),
+        and their sample keys (the seeds of anything else drawn for them, e.g. degradations)."""
+        idx = self.indices(indices)
         parsed = [_cached(str(self.files[int(i)])) for i in idx]
         for i, (strokes, _) in zip(idx, parsed):
             if len(strokes) > MAX_STROKES:
@@ -138,7 +147,4 @@ class SvgInk(BatchRendered):
             swell=0.15,
             slots=MAX_STROKES,
         )
-        strokes = Strokes(points, widths, seg_valid, closed)
-        out = render_batch(strokes, self.img_size, self.img_size, device=self.device)
-        out["index"] = idx.to(out["image"].device)
-        return out
+        return Strokes(points, widths, seg_valid, closed), keys

@@ -54,7 +54,12 @@ def rasterise(polylines: Sequence, height: int, width: int) -> tuple[np.ndarray,
             else:
                 _put(skel, off, np.floor(b).astype(int), np.floor(centres).astype(int), centres, b)
         _put(
-            skel, off, np.floor(p[:, 1]).astype(int), np.floor(p[:, 0]).astype(int), p[:, 0], p[:, 1]
+            skel,
+            off,
+            np.floor(p[:, 1]).astype(int),
+            np.floor(p[:, 0]).astype(int),
+            p[:, 0],
+            p[:, 1],
         )
     return skel, off
 

@@ -19,16 +19,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.bezier import flatten_pieces
-from ..data.dataset import _SPLITS, concat_batches, render_batch
+from ..data.dataset import concat_batches, render_batch
 from ..data.degrade import degrade
 from ..data.geometry import Strokes
-from ..data.pen import arc_length_param, width_profile
-from ..data.rng import Draws, sample_keys
-from ..data.svg import _SVG_STREAM, MAX_STROKES, _cached, find_svg_files
-from ..data.svgparse import SvgError
+from ..data.rng import Draws
+from ..data.svg import SvgInk, find_svg_files
 
-__all__ = ["EvalSamples", "CONDITIONS", "WIDTH", "DEGRADED_LEVELS", "choose_files", "render_samples"]
+__all__ = [
+    "EvalSamples",
+    "CONDITIONS",
+    "WIDTH",
+    "DEGRADED_LEVELS",
+    "choose_files",
+    "render_samples",
+]
 
 CONDITIONS = ("clean", "degraded")
 WIDTH = (1.0, 8.0)  # pen width range in px at 64 px (scaled with the size)
@@ -67,48 +71,6 @@ def choose_files(
     return [files[int(i)] for i in order[:count]]
 
 
-def _geometry(files: Sequence[Path], size: int, seed: int, width: tuple[float, float], first: int):
-    """(Strokes, Draws, keys) of samples ``first``... of ``SvgInk(all files, size, seed,
-    width=width)``, which are ``files``."""
-    parsed = [_cached(str(f)) for f in files]
-    for f, (strokes, _) in zip(files, parsed):
-        if len(strokes) > MAX_STROKES:
-            raise SvgError(f"{f}: {len(strokes)} strokes, more than {MAX_STROKES}")
-    S = max(len(strokes) for strokes, _ in parsed)
-    P = max(len(pieces) for strokes, _ in parsed for pieces, _ in strokes)
-    B = len(parsed)
-    ctrl = torch.zeros(B, S, P, 4, 2, dtype=torch.float64)
-    valid = torch.zeros(B, S, P, dtype=torch.bool)
-    closed = torch.zeros(B, S, dtype=torch.bool)
-    box = torch.zeros(B, 4, dtype=torch.float64)
-    for b, (strokes, vb) in enumerate(parsed):
-        box[b] = torch.tensor(vb)
-        for s, (pieces, is_closed) in enumerate(strokes):
-            ctrl[b, s, : len(pieces)] = torch.tensor(pieces, dtype=torch.float64)
-            valid[b, s, : len(pieces)] = True
-            closed[b, s] = is_closed
-    index = torch.arange(first, first + B)
-    keys = sample_keys(seed, _SPLITS["train"] * 16 + _SVG_STREAM, 0, index)
-    draws = Draws(keys)
-    img = float(size)
-    scale = (img * draws.uniform(low=0.8, high=0.95)) / torch.maximum(box[:, 2], box[:, 3])
-    shift = draws.uniform(2, low=-0.04, high=0.04) * img
-    centre = box[:, :2] + box[:, 2:] / 2
-    ctrl = (
-        (ctrl - centre[:, None, None, None]) * scale[:, None, None, None, None]
-        + img / 2
-        + shift[:, None, None, None]
-    )
-    points, seg_valid = flatten_pieces(ctrl, valid)
-    s_img = img / 64.0
-    pen = draws.log_uniform(width[0] * s_img, width[1] * s_img)
-    base = pen[:, None] * draws.uniform(MAX_STROKES, low=0.9, high=1.1)[:, :S]
-    widths = width_profile(
-        draws, arc_length_param(points, seg_valid), base, taper=0.6, swell=0.15, slots=MAX_STROKES
-    )
-    return Strokes(points, widths, seg_valid, closed), draws, keys
-
-
 def _polylines(strokes: Strokes, b: int) -> list[np.ndarray]:
     out = []
     for s in range(strokes.points.shape[1]):
@@ -127,10 +89,11 @@ def render_samples(
 ) -> EvalSamples:
     """Render ``files`` at ``size`` px (sample k is file k; see the module docstring)."""
     files = [Path(f) for f in files]
+    engine = SvgInk(files, size, seed=seed, width=width)
     images, degraded, parts, strokes = [], [], [], []
     for start in range(0, len(files), chunk):
         part = files[start : start + chunk]
-        geo, draws, keys = _geometry(part, size, seed, width, start)
+        geo, keys = engine.geometry(range(start, start + len(part)))
         out = render_batch(geo, size, size)
         clean = out.pop("image")[:, 0]
         dirty = clean.clone()

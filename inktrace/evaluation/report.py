@@ -1,0 +1,46 @@
+"""The evaluation table: one line per (size, condition, method)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+__all__ = ["COLUMNS", "format_table"]
+
+# (row key, header, format)
+COLUMNS = (
+    ("size", "size", "{:d}"),
+    ("condition", "condition", "{}"),
+    ("method", "method", "{}"),
+    ("precision", "skel P", "{:.3f}"),
+    ("recall", "skel R", "{:.3f}"),
+    ("f1", "skel F1", "{:.3f}"),
+    ("centre_error", "ctr err", "{:.2f}"),
+    ("spurs", "spurs", "{:.2f}"),
+    ("kp_f1", "kp F1", "{:.3f}"),
+    ("stroke_precision", "strk P", "{:.3f}"),
+    ("stroke_recall", "strk R", "{:.3f}"),
+    ("stroke_f1", "strk F1", "{:.3f}"),
+    ("count_ratio", "n/true", "{:.2f}"),
+    ("predict_ms", "pred ms", "{:.1f}"),
+    ("trace_ms", "trace ms", "{:.1f}"),
+)
+
+
+def _cell(fmt: str, value) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "-"
+    return fmt.format(value)
+
+
+def format_table(rows: Sequence[dict]) -> str:
+    """A fixed-width text table (columns as COLUMNS), one line per row."""
+    cells = [[h for _, h, _ in COLUMNS]]
+    cells += [[_cell(fmt, row[key]) for key, _, fmt in COLUMNS] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(COLUMNS))]
+    lines = [
+        "  ".join(c.ljust(wd) if i < 3 else c.rjust(wd) for i, (c, wd) in enumerate(zip(r, widths)))
+        for r in cells
+    ]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)

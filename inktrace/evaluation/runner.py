@@ -1,0 +1,149 @@
+"""``evaluate``: one method (the model, or the classical baseline) on one set of samples, scored on
+what it returns to a user (the traced strokes), and ``evaluate_all`` over sizes and conditions.
+
+A method is two steps, timed separately: ``predict`` (images -> whatever ``trace`` needs) and
+``trace`` (that -> strokes with ``points``/``widths``). For the model they are
+``Predictor.predict_many`` and ``inktrace.tracing.trace_prediction``; for the baseline
+``baseline_maps`` and ``trace_maps`` (baseline.py).
+
+Metrics (sums of counts over the set, then ratios), with s = size / 64:
+- skeleton ``precision``/``recall``/``f1``, ``centre_error`` (px) and ``spurs`` per image:
+  ``InkMetrics`` (tolerance s px, spur radius ``kp_radius``) on the traced strokes rasterised as the
+  targets are (raster.py), against the engine's exact targets;
+- ``kp_precision``/``kp_recall``/``kp_f1``: the traced strokes' topological keypoints (raster.py)
+  matched one-to-one to the true endpoints, junctions and crossings within ``kp_radius`` px;
+- ``stroke_precision``/``stroke_recall``/``stroke_f1``: matching.match_strokes at 1.5 s px;
+  ``count_ratio`` = traced strokes / true strokes;
+- ``predict_ms``, ``trace_ms``: wall time per image.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..inference import Predictor
+from ..metrics import InkMetrics
+from ..tracing import trace_prediction
+from ..vectorize import TraceOptions, trace_maps
+from .baseline import baseline_maps
+from .matching import match_points, match_strokes, prf
+from .raster import rasterise, topo_points
+from .samples import CONDITIONS, EvalSamples
+
+__all__ = ["Method", "model_method", "baseline_method", "evaluate", "evaluate_all"]
+
+STROKE_TOLERANCE = 1.5  # px per 64 px
+KP_RADIUS = 3.0  # px
+
+
+@dataclass
+class Method:
+    name: str
+    predict: Callable[[list[np.ndarray]], list[Any]]
+    trace: Callable[[Any], list]
+
+
+def model_method(predictor: Predictor, options: TraceOptions | None = None, name="model") -> Method:
+    return Method(name, predictor.predict_many, lambda p: trace_prediction(p, options))
+
+
+def baseline_method(options: TraceOptions | None = None, name="baseline") -> Method:
+    return Method(
+        name, lambda images: [baseline_maps(im) for im in images], lambda m: trace_maps(m, options)
+    )
+
+
+def _truth_points(targets: dict, b: int) -> np.ndarray:
+    pts = targets["points"][b, : int(targets["num_points"][b])]
+    return pts[pts[:, 2] <= 2][:, :2].to(torch.float64).numpy()  # endpoint, junction, crossing
+
+
+def evaluate(
+    method: Method | Predictor,
+    samples: EvalSamples,
+    condition: str = "clean",
+    kp_radius: float = KP_RADIUS,
+    chunk: int = 32,
+) -> dict[str, float]:
+    """The metrics of the module docstring for ``method`` (a Predictor means the model) on the
+    ``condition`` images of ``samples``."""
+    if isinstance(method, Predictor):
+        method = model_method(method)
+    images = samples.images(condition)
+    s = samples.size / 64.0
+    n, h, w = images.shape
+    metrics = InkMetrics(tolerance=s, kp_radius=kp_radius)
+    counts = dict.fromkeys(("kp_m", "kp_p", "kp_t", "st_m", "st_p", "st_t"), 0)
+    t_predict = t_trace = 0.0
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        t0 = time.perf_counter()
+        results = method.predict([images[b] for b in range(start, stop)])
+        t_predict += time.perf_counter() - t0
+        skel, off = [], []
+        for b, result in zip(range(start, stop), results):
+            t0 = time.perf_counter()
+            strokes = method.trace(result)
+            t_trace += time.perf_counter() - t0
+            polys = [st.points for st in strokes]
+            sk, of = rasterise(polys, h, w)
+            skel.append(sk)
+            off.append(of)
+            pred_kp, true_kp = topo_points(strokes, h, w), _truth_points(samples.targets, b)
+            counts["kp_m"] += match_points(pred_kp, true_kp, kp_radius)
+            counts["kp_p"] += len(pred_kp)
+            counts["kp_t"] += len(true_kp)
+            m = match_strokes(polys, samples.strokes[b], STROKE_TOLERANCE * s)
+            counts["st_m"] += m.matched
+            counts["st_p"] += m.traced
+            counts["st_t"] += m.true
+        batch = {k: v[start:stop] for k, v in samples.targets.items()}
+        pred = {
+            "skeleton": torch.from_numpy(np.stack(skel)),
+            "offset": torch.from_numpy(np.stack(off)),
+        }
+        metrics.update(pred, batch)
+    sk = metrics.compute()
+    kp = prf(counts["kp_m"], counts["kp_p"], counts["kp_t"])
+    st = prf(counts["st_m"], counts["st_p"], counts["st_t"])
+    return {
+        "precision": sk["precision"],
+        "recall": sk["recall"],
+        "f1": sk["f1"],
+        "centre_error": sk["centre_error"],
+        "spurs": sk["spurs"],
+        "kp_precision": kp[0],
+        "kp_recall": kp[1],
+        "kp_f1": kp[2],
+        "stroke_precision": st[0],
+        "stroke_recall": st[1],
+        "stroke_f1": st[2],
+        "count_ratio": counts["st_p"] / counts["st_t"] if counts["st_t"] else float("nan"),
+        "predict_ms": 1000.0 * t_predict / n,
+        "trace_ms": 1000.0 * t_trace / n,
+        "images": n,
+    }
+
+
+def evaluate_all(
+    methods: Sequence[Method],
+    sets: Sequence[EvalSamples],
+    conditions: Sequence[str] = CONDITIONS,
+    progress: Callable[[str], None] | None = None,
+) -> list[dict]:
+    """One row per (size, condition, method): ``{"method", "size", "condition", **metrics}``."""
+    rows = []
+    for samples in sets:
+        for condition in conditions:
+            for method in methods:
+                if progress:
+                    progress(f"{method.name} at {samples.size} px, {condition}")
+                row = {"method": method.name, "size": samples.size, "condition": condition}
+                rows.append(row | evaluate(method, samples, condition))
+    return rows
