@@ -310,3 +310,25 @@ def test_messages_go_through_logging_and_can_be_silenced_or_redirected(tmp_path,
         assert records == [] and capsys.readouterr().out == ""
     finally:
         package.handlers, package.level = handlers, level
+
+
+# ---------------------------------------------------------------------------------- traced metrics
+def test_validation_scores_the_traced_centreline_not_the_maps_thickness():
+    from inktrace.data import validation_set
+    from inktrace.metrics import InkMetrics
+    from inktrace.training.validation import traced_maps
+
+    batch = validation_set(4, 16, 64, seed=1)
+    heads = ("skeleton", "keypoints", "tangent", "width", "offset")
+    exact = {k: batch[k] for k in heads}
+    thick = {**exact, "skeleton": 0.9 * torch.nn.functional.max_pool2d(batch["skeleton"], 3, 1, 1)}
+    scores = {}
+    for name, probs in (("exact", exact), ("thick", thick)):
+        on_map, on_trace = InkMetrics(), InkMetrics()
+        on_map.update(probs, batch)
+        on_trace.update(traced_maps(probs), batch)
+        scores[name] = (on_map.compute(), on_trace.compute())
+    assert scores["exact"][0]["f1"] == 1.0 and scores["exact"][1]["f1"] > 0.95
+    assert scores["exact"][1]["centre_error"] < 0.2
+    # a 3-px band around the true centreline: the map's precision collapses, the trace's does not
+    assert scores["thick"][0]["precision"] < 0.5 and scores["thick"][1]["precision"] > 0.9

@@ -17,6 +17,7 @@ from ..errors import ConfigError
 from ..losses import TERMS, metric_key
 from ..metrics import InkMetrics
 from ..version import __version__
+from .validation import TRACED
 
 __all__ = [
     "now",
@@ -43,6 +44,7 @@ def logged_names(heads: Sequence[str]) -> list[str]:
         + ["train/grad_norm"]
         + [metric_key("val", t) for t in terms]
         + [f"val/{m}" for m in sorted(InkMetrics.names("keypoints" in heads), key=_kp_last)]
+        + [f"val/trace_{m}" for m in TRACED]
     )
 
 

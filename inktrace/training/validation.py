@@ -1,8 +1,11 @@
 """Validation: the loss terms and metrics of a model over a whole fixed set, in chunks.
 
 Metrics are ratios of sums of counts over the whole set (``InkMetrics``), reduced across DDP
-ranks; the loss terms are sample-weighted means. Optionally the first chunk's image panel
-(input | ground truth | prediction) for TensorBoard.
+ranks; the loss terms are sample-weighted means. ``val/iou ... val/spurs`` score the skeleton
+*map* (probability >= 0.5); ``val/trace_*`` score what a user gets: each image is traced into
+strokes (``inktrace.vectorize``) and their rasterised centreline is scored the same way, so a
+thick but correct map is not penalised there and spurs of the tracer are. Optionally the first
+chunk's image panel (input | ground truth | prediction) for TensorBoard.
 """
 
 from __future__ import annotations
@@ -10,15 +13,36 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..losses import metric_key
 from ..metrics import InkMetrics
 from ..model import InkTraceNet
+from ..vectorize import trace_maps
+from ..vectorize.raster import rasterise
 from .device import autocast, to_device
 from .panels import panel
 
-__all__ = ["evaluate"]
+__all__ = ["evaluate", "TRACED", "traced_maps"]
+
+TRACED = ("precision", "recall", "f1", "centre_error", "spurs")  # logged as val/trace_<name>
+
+
+def traced_maps(probs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The skeleton and offset maps of the strokes traced from each image's maps (B first)."""
+    maps = {k: v.detach().float().cpu().numpy() for k, v in probs.items()}
+    skeleton, offset = [], []
+    for b in range(maps["skeleton"].shape[0]):
+        strokes = trace_maps({k: v[b] for k, v in maps.items()})
+        sk, off = rasterise([s.points for s in strokes], *maps["skeleton"].shape[1:])
+        skeleton.append(sk)
+        offset.append(off)
+    device = probs["skeleton"].device
+    return {
+        "skeleton": torch.as_tensor(np.stack(skeleton), device=device),
+        "offset": torch.as_tensor(np.stack(offset), device=device),
+    }
 
 
 @torch.no_grad()
@@ -38,7 +62,7 @@ def evaluate(
     mask). ``check_stop`` runs before each chunk (it raises to stop)."""
     model.eval()
     device = next(model.parameters()).device
-    metrics = InkMetrics(device=device)
+    metrics, traced = InkMetrics(device=device), InkMetrics(device=device)
     sums: dict[str, float] = {}
     n_total, shown = data["image"].shape[0], None
     for i, start in enumerate(range(0, n_total, batch_size)):
@@ -51,12 +75,15 @@ def evaluate(
             sums[k] = sums.get(k, 0.0) + float(v) * chunk["image"].shape[0]
         probs = InkTraceNet.probabilities(out)
         metrics.update(probs, chunk)
+        traced.update(traced_maps(probs), chunk)
         if i == 0 and panel_rows:
             seen = chunk
             if "visible" in out:  # show what the model saw
                 seen = {**chunk, "image": 1.0 - (1.0 - chunk["image"]) * out["visible"]}
             shown = panel(seen, probs, panel_rows)
     metrics.reduce()
+    traced.reduce()
     result = {metric_key("val", k): v / n_total for k, v in sums.items()}
     result.update({f"val/{k}": float(v) for k, v in metrics.compute().items()})
+    result.update({f"val/trace_{k}": float(v) for k, v in traced.compute().items() if k in TRACED})
     return result, shown
