@@ -408,8 +408,20 @@ def test_predict_writes_npz_at_the_input_size_and_a_panel(tmp_path, checkpoint, 
         assert a["skeleton"].shape == (96, 128) and a["offset"].shape == (2, 96, 128)
         assert b["skeleton"].shape == (37, 53) and b["keypoints"].shape == (2, 37, 53)
         assert a["skeleton"].dtype == np.float32
-    panel = Image.open(out / "a.png")
+    panel = Image.open(out / "a.panel.png")
     assert panel.mode == "RGB" and panel.height == 96 * 2 and panel.width > 5 * 128 * 2
+
+
+def test_an_output_never_overwrites_an_input(tmp_path, checkpoint, capsys):
+    Image.fromarray((drawing(1) * 255).astype(np.uint8)).save(tmp_path / "a.png")
+    (tmp_path / "a.panel.png").write_bytes((tmp_path / "a.png").read_bytes())
+    before = (tmp_path / "a.panel.png").read_bytes()
+    argv = ["predict", "--checkpoint", str(checkpoint), "--output", str(tmp_path), "--visualize"]
+    status = inktrace_main(argv + [str(tmp_path / "a.png"), str(tmp_path / "a.panel.png")])
+    stderr = capsys.readouterr().err
+    assert status == 2 and "a.png: its output" in stderr and "would overwrite an input" in stderr
+    assert (tmp_path / "a.panel.png").read_bytes() == before  # the input is untouched
+    assert (tmp_path / "a.panel.npz").is_file()  # the other image was still predicted
 
 
 def test_bad_images_are_one_line_each_and_the_good_one_is_still_written(

@@ -332,3 +332,14 @@ def test_validation_scores_the_traced_centreline_not_the_maps_thickness():
     assert scores["exact"][1]["centre_error"] < 0.2
     # a 3-px band around the true centreline: the map's precision collapses, the trace's does not
     assert scores["thick"][0]["precision"] < 0.5 and scores["thick"][1]["precision"] > 0.9
+
+
+def test_non_finite_maps_trace_to_nothing_instead_of_stopping_validation():
+    from inktrace.training.validation import traced_maps
+
+    probs = {
+        "skeleton": torch.full((2, 16, 16), float("nan")),
+        "tangent": torch.zeros(2, 2, 16, 16),
+    }
+    out = traced_maps(probs)
+    assert out["skeleton"].shape == (2, 16, 16) and not out["skeleton"].any()

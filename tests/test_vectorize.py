@@ -326,3 +326,10 @@ def test_svg_is_well_formed_with_one_path_per_stroke():
 def test_stroke_is_a_plain_record():
     s = Stroke(points=np.array([[0.0, 0.0], [3.0, 4.0]]), widths=np.array([1.0, 2.0]))
     assert len(s) == 2 and s.length == pytest.approx(5.0) and not s.closed and s.corners == []
+
+
+@pytest.mark.parametrize("name", ["min_length", "default_width", "tolerance", "max_turn"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_trace_options_refuse_non_finite_values(name, value):
+    with pytest.raises(ValueError, match=f"{name} must be a finite number"):
+        TraceOptions(**{name: value})

@@ -138,28 +138,45 @@ def output_folder(args) -> Path:
     return out
 
 
+def _out_of_memory(exc: BaseException) -> bool:
+    """CUDA's OutOfMemoryError, Python's MemoryError, or the CPU allocator's RuntimeError."""
+    text = str(exc).lower()
+    return not isinstance(exc, RuntimeError) or "out of memory" in text or "can't allocate" in text
+
+
 def plan_outputs(
-    images: Sequence[str], out: Path, suffix: str
+    images: Sequence[str], out: Path, suffixes: Sequence[str]
 ) -> tuple[list[tuple[str, Path]], list[str]]:
     """(image, DIR/<stem>) pairs, and errors for images whose output another image already
-    takes (named with ``suffix``, the first file the command writes)."""
+    takes, or whose output (``DIR/<stem><suffix>`` for each of ``suffixes``) would overwrite one
+    of the input images."""
+    inputs = {Path(name).resolve(): name for name in images}
     taken: dict[Path, str] = {}
     jobs, errors = [], []
     for name in images:
         base = out / Path(name).stem
         if base in taken:
-            target = f"{base}{suffix}"
+            target = f"{base}{suffixes[0]}"
             errors.append(f"{name}: same output {target} as {taken[base]}; rename one of them")
+            continue
+        clash = next((s for s in suffixes if Path(f"{base}{s}").resolve() in inputs), None)
+        if clash is not None:
+            target = f"{base}{clash}"
+            errors.append(f"{name}: its output {target} would overwrite an input; choose --output")
             continue
         taken[base] = name
         jobs.append((name, base))
     return jobs, errors
 
 
-def run_images(prog: str, args, out: Path, predictor: Predictor, suffix: str, write: Writer) -> int:
+def run_images(
+    prog: str, args, out: Path, predictor: Predictor, suffixes: Sequence[str], write: Writer
+) -> int:
     """Every image of ``args.images`` through ``predictor`` (inverted with ``args.invert``) and
-    ``write``, the outputs in ``out`` (module docstring); the exit status."""
-    jobs, errors = plan_outputs(args.images, out, suffix)
+    ``write``, the outputs (``suffixes``, first the main one) in ``out`` (module docstring); the
+    exit status."""
+    suffix = suffixes[0]
+    jobs, errors = plan_outputs(args.images, out, suffixes)
     bad, failed = len(errors), 0
     for message in errors:
         fail(prog, message, 2)
@@ -181,7 +198,9 @@ def run_images(prog: str, args, out: Path, predictor: Predictor, suffix: str, wr
             continue
         try:
             results = predictor.predict_many([image for _, _, image in loaded])
-        except torch.OutOfMemoryError:
+        except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
+            if isinstance(exc, RuntimeError) and not _out_of_memory(exc):
+                raise
             failed += len(loaded)
             for name, _, _ in loaded:
                 fail(prog, f"{name}: out of memory (try a smaller --tile or --batch-size)", 1)

@@ -28,9 +28,13 @@ def build_parser(prog: str) -> StrictParser:
         prog,
         "Predict the dense maps (skeleton, keypoints, tangent, width, offset) of images of any "
         "size: DIR/<stem>.npz per image, at the image's own resolution.",
-        "folder for <stem>.npz (and <stem>.png); created if needed",
+        "folder for <stem>.npz (and <stem>.panel.png); created if needed",
     )
-    flag(p, "visualize", "also write <stem>.png: input | skeleton | keypoints | tangent | width")
+    flag(
+        p,
+        "visualize",
+        "also write <stem>.panel.png: input | skeleton | keypoints | tangent | width",
+    )
     return p
 
 
@@ -39,7 +43,7 @@ def _write(result: Prediction, image: np.ndarray, base: Path, visualize: bool) -
     atomic_write(target, lambda f: np.savez(f, **result.maps))
     written = str(target)
     if visualize:
-        panel = base.with_name(base.name + ".png")
+        panel = base.with_name(base.name + ".panel.png")
         save_panel(panel, image, result.maps)
         written += f" and {panel.name}"
     h, w = image.shape
@@ -60,7 +64,8 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
     def write(result: Prediction, image: np.ndarray, base: Path) -> str:
         return _write(result, image, base, args.visualize)
 
-    return run_images(prog, args, out, predictor, ".npz", write)
+    suffixes = (".npz", ".panel.png") if args.visualize else (".npz",)
+    return run_images(prog, args, out, predictor, suffixes, write)
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "inktrace predict") -> int:

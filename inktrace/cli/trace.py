@@ -121,7 +121,8 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
     def write(result: Prediction, image: np.ndarray, base: Path) -> str:
         return _write(result, image, base, options, suffixes, args.overlay)
 
-    return run_images(prog, args, out, predictor, suffixes[0], write)
+    outputs = (*suffixes, ".overlay.png") if args.overlay else suffixes
+    return run_images(prog, args, out, predictor, outputs, write)
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "inktrace trace") -> int:

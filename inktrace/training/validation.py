@@ -31,7 +31,11 @@ TRACED = ("precision", "recall", "f1", "centre_error", "spurs")  # logged as val
 
 def traced_maps(probs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The skeleton and offset maps of the strokes traced from each image's maps (B first)."""
-    maps = {k: v.detach().float().cpu().numpy() for k, v in probs.items()}
+    # a diverging model's non-finite outputs score as nothing traced, never stop the run
+    maps = {
+        k: np.nan_to_num(v.detach().float().cpu().numpy(), nan=0.0, posinf=0.0, neginf=0.0)
+        for k, v in probs.items()
+    }
     skeleton, offset = [], []
     for b in range(maps["skeleton"].shape[0]):
         strokes = trace_maps({k: v[b] for k, v in maps.items()})

@@ -48,7 +48,9 @@ def to_json(
     strokes: Sequence[Stroke], width: int, height: int, extras: bool = False, indent=None
 ) -> str:
     """The contract's JSON text for the strokes of a ``width`` x ``height`` image."""
-    return json.dumps(strokes_to_dict(strokes, width, height, extras), indent=indent)
+    return json.dumps(
+        strokes_to_dict(strokes, width, height, extras), indent=indent, allow_nan=False
+    )
 
 
 def _fmt(v: float) -> str:
