@@ -31,9 +31,10 @@ from ..inference import Predictor
 from ..metrics import InkMetrics
 from ..tracing import trace_prediction
 from ..vectorize import TraceOptions, trace_maps
+from ..vectorize.raster import centreline_maps
 from .baseline import baseline_maps
 from .matching import match_points, match_strokes, prf
-from .raster import rasterise, topo_points
+from .raster import topo_points
 from .samples import CONDITIONS, EvalSamples
 
 __all__ = ["Method", "model_method", "baseline_method", "evaluate", "evaluate_all"]
@@ -86,15 +87,13 @@ def evaluate(
         t0 = time.perf_counter()
         results = method.predict([images[b] for b in range(start, stop)])
         t_predict += time.perf_counter() - t0
-        skel, off = [], []
+        traced = []
         for b, result in zip(range(start, stop), results):
             t0 = time.perf_counter()
             strokes = method.trace(result)
             t_trace += time.perf_counter() - t0
+            traced.append(strokes)
             polys = [st.points for st in strokes]
-            sk, of = rasterise(polys, h, w)
-            skel.append(sk)
-            off.append(of)
             pred_kp, true_kp = topo_points(strokes, h, w), _truth_points(samples.targets, b)
             counts["kp_m"] += match_points(pred_kp, true_kp, kp_radius)
             counts["kp_p"] += len(pred_kp)
@@ -104,10 +103,7 @@ def evaluate(
             counts["st_p"] += m.traced
             counts["st_t"] += m.true
         batch = {k: v[start:stop] for k, v in samples.targets.items()}
-        pred = {
-            "skeleton": torch.from_numpy(np.stack(skel)),
-            "offset": torch.from_numpy(np.stack(off)),
-        }
+        pred = {k: torch.from_numpy(v) for k, v in centreline_maps(traced, h, w).items()}
         metrics.update(pred, batch)
     sk = metrics.compute()
     kp = prf(counts["kp_m"], counts["kp_p"], counts["kp_t"])

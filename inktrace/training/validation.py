@@ -20,7 +20,7 @@ from ..losses import metric_key
 from ..metrics import InkMetrics
 from ..model import InkTraceNet
 from ..vectorize import trace_maps
-from ..vectorize.raster import rasterise
+from ..vectorize.raster import centreline_maps
 from .device import autocast, to_device
 from .panels import panel
 
@@ -36,17 +36,9 @@ def traced_maps(probs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         k: np.nan_to_num(v.detach().float().cpu().numpy(), nan=0.0, posinf=0.0, neginf=0.0)
         for k, v in probs.items()
     }
-    skeleton, offset = [], []
-    for b in range(maps["skeleton"].shape[0]):
-        strokes = trace_maps({k: v[b] for k, v in maps.items()})
-        sk, off = rasterise([s.points for s in strokes], *maps["skeleton"].shape[1:])
-        skeleton.append(sk)
-        offset.append(off)
-    device = probs["skeleton"].device
-    return {
-        "skeleton": torch.as_tensor(np.stack(skeleton), device=device),
-        "offset": torch.as_tensor(np.stack(offset), device=device),
-    }
+    strokes = [trace_maps({k: v[b] for k, v in maps.items()}) for b in range(len(maps["skeleton"]))]
+    raster = centreline_maps(strokes, *maps["skeleton"].shape[1:])
+    return {k: torch.as_tensor(v, device=probs["skeleton"].device) for k, v in raster.items()}
 
 
 @torch.no_grad()

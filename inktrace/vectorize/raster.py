@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["rasterise"]
+__all__ = ["rasterise", "centreline_maps"]
 
 
 def _put(skel, off, rows, cols, px, py) -> None:
@@ -55,3 +55,13 @@ def rasterise(polylines: Sequence, height: int, width: int) -> tuple[np.ndarray,
             p[:, 1],
         )
     return skel, off
+
+
+def centreline_maps(strokes: Sequence[Sequence], height: int, width: int) -> dict[str, np.ndarray]:
+    """``skeleton`` (B, H, W) and ``offset`` (B, 2, H, W) of each image's traced strokes (objects
+    with ``points``): what ``InkMetrics.update`` scores as a prediction."""
+    skeleton = np.zeros((len(strokes), height, width), np.float32)
+    offset = np.zeros((len(strokes), 2, height, width), np.float32)
+    for b, image in enumerate(strokes):
+        skeleton[b], offset[b] = rasterise([s.points for s in image], height, width)
+    return {"skeleton": skeleton, "offset": offset}
