@@ -34,14 +34,10 @@ import torch
 from .inference import Prediction, Predictor
 from .inference.resample import to_input
 from .model.net import InkTraceNet
+from .pretrained import load_pretrained
 from .vectorize import Stroke, TraceOptions, trace_maps
 
-__all__ = ["trace", "trace_prediction", "as_predictor", "trace_options", "NO_MODEL"]
-
-NO_MODEL = (
-    "inktrace.trace: no model ships with InkTrace yet; pass model= (an InkTraceNet, a "
-    "checkpoint path or a Predictor). The shipped model will be the default once it exists."
-)
+__all__ = ["trace", "trace_prediction", "as_predictor", "trace_options"]
 
 
 def trace_options(options: TraceOptions | None = None, **settings: Any) -> TraceOptions:
@@ -84,13 +80,24 @@ def trace_prediction(
     return strokes
 
 
+_SHIPPED: dict[tuple, Predictor] = {}
+
+
+def _shipped(key: tuple, settings: dict[str, Any]) -> Predictor:
+    """The shipped model's Predictor with these settings, loaded once per process and settings."""
+    if key not in _SHIPPED:
+        _SHIPPED[key] = Predictor(load_pretrained(), **settings)
+    return _SHIPPED[key]
+
+
 def as_predictor(model: Any, **settings: Any) -> Predictor:
-    """A Predictor from an InkTraceNet, a checkpoint path or a Predictor (which keeps its own
-    settings: passing any of ``settings`` with one is a ValueError). ``settings``: the Predictor's
-    (device, scale, tile, overlap, batch_size); None leaves a setting at its default."""
+    """A Predictor from an InkTraceNet, a checkpoint path, a Predictor (which keeps its own
+    settings: passing any of ``settings`` with one is a ValueError) or None (the shipped model,
+    loaded once per process). ``settings``: the Predictor's (device, scale, tile, overlap,
+    batch_size); None leaves a setting at its default."""
     given = {k: v for k, v in settings.items() if v is not None}
     if model is None:
-        raise ValueError(NO_MODEL)
+        return _shipped(tuple(sorted((k, str(v)) for k, v in given.items())), given)
     if isinstance(model, Predictor):
         if given:
             raise ValueError(
@@ -125,7 +132,7 @@ def trace(
     colour; uint8, uint16, bool or floats in [0, 1]), dark ink on light paper (for light ink on
     dark paper pass ``1 - inktrace.inference.load_image(path)``).
     ``model``: an InkTraceNet, a checkpoint path or a Predictor (reuse one for many images: a path
-    is read at every call). None is an error until a model ships with InkTrace.
+    is read at every call); None (default) is the shipped model (inktrace.pretrained).
     ``device``, ``scale`` (None: estimated per image), ``tile``, ``overlap``, ``batch_size``: the
     Predictor's settings, for a network or a checkpoint path.
     ``options`` / ``settings``: a TraceOptions and any of its fields (``max_turn=30``,

@@ -267,8 +267,8 @@ def test_preview_data_writes_a_grid(tmp_path, capsys):
     "argv, expected",
     [
         (["--stage", "10"], "curriculum stages are 0-9"),
-        ([], "give exactly one of --stage N or --svg DIR"),
-        (["--stage", "1", "--svg", "x"], "give exactly one of"),
+        ([], "give --stage N, --svg DIR, or both (the training mix)"),
+        (["--stage", "1", "--svg", "/nonexistent/dir"], "/nonexistent/dir: no such file or folder"),
         (["--stage", "1", "--samples", "0"], "--samples 0: must be at least 1"),
         (["--svg", "/nonexistent/dir"], "/nonexistent/dir: no such file or folder"),
     ],

@@ -161,8 +161,10 @@ def test_missing_scikit_image_refuses_the_baseline_but_not_no_baseline(capsys, m
     with pytest.raises(baseline_module.BaselineUnavailable):
         baseline_module.baseline_maps(np.ones((8, 8)))
     # --no-baseline gets past the check (and stops at the missing checkpoint file)
-    assert evaluate_cli.main(["--dataset", "kanjivg", "--no-baseline"]) == 2
-    assert "nothing to evaluate" in capsys.readouterr().err
+    argv = ["--dataset", "kanjivg", "--no-baseline", "--checkpoint", "gone.ckpt"]
+    one_line_error(capsys, argv, ["gone.ckpt: no such checkpoint file"])
+    one_line_error(capsys, [*argv[:3], "--no-model"], ["nothing to evaluate"])
+    one_line_error(capsys, [*argv, "--no-model"], ["--no-model with --checkpoint"])
 
 
 @pytest.mark.parametrize(

@@ -201,7 +201,6 @@ def test_bad_images_are_one_line_each_and_the_good_one_is_still_written(
 @pytest.mark.parametrize(
     "extra, words",
     [
-        ([], "--checkpoint CKPT is required (no model ships with InkTrace yet)"),
         (["--checkpoint", "nowhere.ckpt"], "nowhere.ckpt: no such checkpoint file"),
         (["--checkpoint", "CKPT", "--format", "pdf"], "argument --format: invalid choice"),
         (["--checkpoint", "CKPT", "--max-turn", "100"], "--max-turn 100: must be in [0, 90)"),
@@ -245,10 +244,26 @@ def test_trace_takes_an_array_with_a_checkpoint_path_or_a_model(checkpoint):
     assert len(inktrace.trace(image, model=predictor)) == STROKES
 
 
-def test_trace_without_a_model_or_with_bad_arguments_says_so_in_one_line():
-    with pytest.raises(ValueError, match="no model ships with InkTrace yet; pass model=") as info:
+def test_without_the_shipped_model_file_every_way_in_says_so_in_one_line(
+    tmp_path, monkeypatch, capsys
+):
+    import inktrace.pretrained as pretrained
+    from inktrace.checkpoint import CheckpointError
+
+    monkeypatch.setattr(pretrained, "_FILE", tmp_path / "gone.ckpt")
+    monkeypatch.setattr(inktrace.tracing, "_SHIPPED", {})
+    with pytest.raises(CheckpointError, match="gone.ckpt: the shipped model is missing") as info:
         inktrace.trace(drawing(1))
     assert "\n" not in str(info.value)
+    image = png(tmp_path / "x.png", np.ones((20, 20)))
+    for command in ("trace", "predict"):
+        assert inktrace_main([command, image, "--output", str(tmp_path / "o")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "the shipped model is missing" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_trace_with_bad_arguments_says_so_in_one_line():
     with pytest.raises(TypeError, match="unknown tracing option.*max_trun"):
         inktrace.trace(drawing(1), model=tiny(), max_trun=3)
     with pytest.raises(ValueError, match="max_turn must be in"):

@@ -1,4 +1,5 @@
-"""``inktrace migrate`` (convert any supported checkpoint to the current format) and
+"""``inktrace migrate`` (convert any supported checkpoint to the current format),
+``inktrace export`` (weights and a model card only: a small file for using the model) and
 ``inktrace compare`` / ``scripts/compare_checkpoints.py`` (checkpoints side by side)."""
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from pathlib import Path
 
 from ..checkpoint import CheckpointError, load_checkpoint, migration_report, save_checkpoint
 from ..checkpoint.compare import compare_text
+from ..checkpoint.export import export_weights
 from .args import StrictParser, run_guarded
 
-__all__ = ["migrate_main", "compare_main"]
+__all__ = ["migrate_main", "export_main", "compare_main"]
 
 
 def _migrate(argv: Sequence[str] | None, prog: str) -> int:
@@ -51,6 +53,28 @@ def _migrate(argv: Sequence[str] | None, prog: str) -> int:
     return 0
 
 
+def _export(argv: Sequence[str] | None, prog: str) -> int:
+    p = StrictParser(
+        prog=prog,
+        description="Write a checkpoint's model weights and a card of how it was trained "
+        "(no optimizer or resume state): a small file for predict, trace and init_from.",
+    )
+    p.add_argument("source", metavar="CKPT", help="checkpoint to read (any supported format)")
+    p.add_argument("target", metavar="OUT.ckpt", help="file to write")
+    p.add_argument("--note", help="a line stored in the card (e.g. the machine and time)")
+    p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    args = p.parse_args(argv)
+    card = export_weights(args.source, args.target, note=args.note, force=args.force)
+    size = Path(args.target).stat().st_size
+    value = card.get("monitored_value")
+    best = f", {card['monitor']} {value:.4f}" if isinstance(value, float) else ""
+    print(
+        f"written: {args.target} ({size / 1e6:.1f} MB; {card.get('experiment')} "
+        f"{card.get('stage')}, epochs {card.get('epochs')}{best})"
+    )
+    return 0
+
+
 def _compare(argv: Sequence[str] | None, prog: str) -> int:
     p = StrictParser(
         prog=prog, description="Compare checkpoints of any supported format side by side."
@@ -73,3 +97,7 @@ def migrate_main(argv: Sequence[str] | None = None, prog: str = "inktrace migrat
 
 def compare_main(argv: Sequence[str] | None = None, prog: str = "inktrace compare") -> int:
     return run_guarded(prog, _compare, argv, prog)
+
+
+def export_main(argv: Sequence[str] | None = None, prog: str = "inktrace export") -> int:
+    return run_guarded(prog, _export, argv, prog)

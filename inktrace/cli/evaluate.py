@@ -21,6 +21,7 @@ from ..evaluation import (
 )
 from ..inference import Predictor
 from ..model.net import InkTraceNet
+from ..pretrained import load_pretrained
 from .args import StrictParser, UsageError, flag, run_guarded
 
 __all__ = ["main", "build_parser"]
@@ -34,7 +35,7 @@ def build_parser(prog: str) -> StrictParser:
         description="Score the model and a classical baseline (Otsu + skeletonize + the same "
         "tracer) on KanjiVG characters, clean and degraded, at one or more sizes.",
     )
-    flag(p, "checkpoint", "the model to evaluate (leave out for the baseline alone)", "CKPT")
+    flag(p, "checkpoint", "the model to evaluate (default: the shipped model)", "CKPT")
     flag(p, "dataset", "kanjivg (the kanjivg extra) or a folder of centreline SVGs", "NAME")
     p.add_argument(
         "--size",
@@ -51,6 +52,12 @@ def build_parser(prog: str) -> StrictParser:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="also score the classical baseline (needs scikit-image; default on)",
+    )
+    p.add_argument(
+        "--model",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="score the model (--no-model: the baseline alone; default on)",
     )
     flag(p, "device", "auto (default), cpu, cuda, cuda:N or mps", "DEV")
     flag(p, "batch_size", "images per forward pass (default 16)", "N", type=int)
@@ -76,11 +83,16 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
             raise UsageError(NO_KANJIVG) from None
     if args.baseline and not baseline_available():
         raise UsageError(NO_SKIMAGE)
-    if args.checkpoint is None and not args.baseline:
-        raise UsageError("nothing to evaluate: give --checkpoint CKPT, or drop --no-baseline")
+    if not args.model and args.checkpoint is not None:
+        raise UsageError("--no-model with --checkpoint: choose one")
+    if not args.model and not args.baseline:
+        raise UsageError("nothing to evaluate: --no-model and --no-baseline")
     methods = []
-    if args.checkpoint is not None:
-        model = InkTraceNet.load_from_checkpoint(args.checkpoint)
+    if args.model:
+        if args.checkpoint is None:
+            model = load_pretrained()
+        else:
+            model = InkTraceNet.load_from_checkpoint(args.checkpoint)
         try:
             predictor = Predictor(
                 model, device=args.device or "auto", batch_size=args.batch_size or 16

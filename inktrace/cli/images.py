@@ -27,6 +27,7 @@ from ..inference import (
     load_image,
 )
 from ..model.net import InkTraceNet
+from ..pretrained import load_pretrained
 from .args import StrictParser, UsageError, fail, flag
 
 __all__ = [
@@ -53,8 +54,12 @@ def image_parser(prog: str, description: str, output_help: str) -> StrictParser:
     settings; the command adds its own flags."""
     p = StrictParser(prog=prog, description=description)
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, TIFF ... any mode")
-    # required for now; once a model ships, its absence will mean the shipped model
-    flag(p, "checkpoint", "the trained model (any checkpoint format InkTrace reads)", "CKPT")
+    flag(
+        p,
+        "checkpoint",
+        "the trained model (any checkpoint format InkTrace reads; default: the shipped model)",
+        "CKPT",
+    )
     flag(p, "output", output_help, "DIR")
     flag(p, "device", "auto (CUDA when available, default), cpu, cuda or cuda:N", "DEV")
     flag(p, "batch_size", f"tiles per forward pass (default {DEFAULT_BATCH_SIZE})", "N", type=int)
@@ -107,14 +112,16 @@ def _scale(text: str | None) -> float | None:
 
 
 def make_predictor(args) -> Predictor:
-    """The Predictor of ``--checkpoint`` with the command line's settings."""
-    if args.checkpoint is None:
-        raise UsageError("--checkpoint CKPT is required (no model ships with InkTrace yet)")
+    """The Predictor of ``--checkpoint`` (default: the shipped model) with the command line's
+    settings."""
     for name, value, low in (("--batch-size", args.batch_size, 1), ("--tile", args.tile, 16)):
         if value is not None and value < low:
             raise UsageError(f"{name} {value}: must be at least {low}")
     scale = _scale(args.scale)
-    model = InkTraceNet.load_from_checkpoint(args.checkpoint)
+    if args.checkpoint is None:
+        model = load_pretrained()
+    else:
+        model = InkTraceNet.load_from_checkpoint(args.checkpoint)
     settings = {
         "device": args.device or "auto",
         "scale": scale,

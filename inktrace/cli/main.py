@@ -40,6 +40,10 @@ COMMANDS: dict[str, tuple[Callable[..., int], str]] = {
         checkpoints.migrate_main,
         "convert an old checkpoint (layouts A-D) to the current format",
     ),
+    "export": (
+        checkpoints.export_main,
+        "write a checkpoint's weights and training card only (a small file to use the model)",
+    ),
     "compare": (
         checkpoints.compare_main,
         "compare checkpoints side by side (metrics, settings, weights)",

@@ -6,8 +6,9 @@ import sys
 from collections.abc import Sequence
 
 from ..data import NUM_LEVELS, SyntheticInk
+from ..data.mixed import MixedInk
 from ..data.preview import save_preview
-from ..data.svg import SvgError, SvgInk
+from ..data.svg import GLYPH_WIDTH, SvgError, SvgInk
 from .args import StrictParser, UsageError, run_guarded, spellings
 
 __all__ = ["main"]
@@ -26,6 +27,15 @@ def build_parser(prog: str) -> StrictParser:
         "--svg",
         metavar="DIR",
         help="render centreline SVG files instead (a folder, a file, or 'kanjivg')",
+    )
+    p.add_argument(
+        *spellings("svg_fraction"),
+        dest="svg_fraction",
+        type=float,
+        default=None,
+        metavar="F",
+        help="with --stage and --svg: the training mix (data.svg_fraction), a share F of "
+        "glyphs among the level's samples (default 0.5)",
     )
     p.add_argument("--output", required=True, metavar="PNG", help="where to write the grid")
     p.add_argument("--samples", type=int, default=8, metavar="N", help="rows (default 8)")
@@ -47,8 +57,14 @@ def build_parser(prog: str) -> StrictParser:
 
 def _main(argv: Sequence[str] | None, prog: str) -> int:
     args = build_parser(prog).parse_args(argv)
-    if (args.level is None) == (args.svg is None):
-        raise UsageError("give exactly one of --stage N or --svg DIR")
+    if args.level is None and args.svg is None:
+        raise UsageError("give --stage N, --svg DIR, or both (the training mix)")
+    mixed = args.level is not None and args.svg is not None
+    if args.svg_fraction is not None and not mixed:
+        raise UsageError("--svg-fraction needs both --stage N and --svg DIR")
+    fraction = 0.5 if args.svg_fraction is None else args.svg_fraction
+    if not 0.0 <= fraction <= 1.0:
+        raise UsageError(f"--svg-fraction {fraction}: must be within 0-1")
     if args.level is not None and not 0 <= args.level < NUM_LEVELS:
         raise UsageError(f"--stage {args.level}: curriculum stages are 0-{NUM_LEVELS - 1}")
     for flag, value, low in (
@@ -61,7 +77,19 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
             raise UsageError(f"{flag} {value}: must be at least {low}")
     if not args.output.lower().endswith(".png"):
         raise UsageError(f"--output {args.output}: the grid is written as PNG, name it *.png")
-    if args.svg is not None:
+    if mixed:
+        synthetic = SyntheticInk(
+            args.level, args.start + args.samples, args.img_size, seed=args.seed
+        )
+        try:
+            glyphs = SvgInk(args.svg, args.img_size, seed=args.seed, width=GLYPH_WIDTH)
+        except SvgError as exc:
+            raise UsageError(str(exc)) from None
+        batch = MixedInk(synthetic, glyphs, fraction).render(
+            range(args.start, args.start + args.samples)
+        )
+        what = f"{args.samples} samples of stage {args.level}, a share {fraction:g} SVG glyphs"
+    elif args.svg is not None:
         try:
             ds = SvgInk(args.svg, args.img_size, seed=args.seed)
             indices = [i % len(ds) for i in range(args.start, args.start + args.samples)]

@@ -276,8 +276,23 @@ class DataConfig(Section):
     val_size: int = opt(1000, "fixed, seeded validation samples", min=1)
     num_workers: int = opt(0, "DataLoader worker processes (0 = in the main process)", min=0)
     svg_dir: Optional[str] = opt(
-        None, "folder of centreline SVG files to train on instead (e.g. KanjiVG)"
+        None,
+        "centreline SVG files to train on (a folder, or kanjivg for the installed package)",
     )
+    svg_fraction: float = opt(
+        1.0,
+        "share of training samples drawn from svg_dir; below 1 the rest are the curriculum's "
+        "synthetic ink (glyphs get its degradations from level 7)",
+        min=0.0,
+        max=1.0,
+    )
+    svg_holdout: int = opt(
+        0,
+        "SVG files left out of training: the first N that inktrace evaluate --seed "
+        "svg_holdout_seed chooses",
+        min=0,
+    )
+    svg_holdout_seed: int = opt(0, "seed of the evaluation's choice that svg_holdout leaves out")
 
 
 @dataclass(repr=True, eq=True)

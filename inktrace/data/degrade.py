@@ -24,7 +24,7 @@ import torch
 
 from .rng import Draws, normal_field, uniform_field
 
-__all__ = ["KINDS", "SEVERITY", "degrade", "compose_clean"]
+__all__ = ["KINDS", "SEVERITY", "degrade", "degrade_samples", "compose_clean"]
 
 KINDS = ("blur", "noise", "paper", "ink", "bleed", "guides")
 # level -> (min kinds, max kinds, severity low, severity high)
@@ -153,3 +153,9 @@ def degrade(ink: torch.Tensor, level: int, draws: Draws, keys: torch.Tensor) -> 
     if i.numel():
         img[i] = img[i] + col(s["noise"][i]) * 0.07 * normal_field(keys[i], 20, H, W)
     return img.clamp(0.0, 1.0)[:, None]
+
+
+def degrade_samples(ink: torch.Tensor, level: int, keys: torch.Tensor) -> torch.Tensor:
+    """``degrade`` with each sample's draws taken from its key (as the curriculum levels draw
+    them): the same sample degrades the same in any batch and from any caller."""
+    return degrade(ink, level, Draws(keys).fork(300), keys.to(ink.device))

@@ -23,9 +23,19 @@ from .pen import arc_length_param, width_profile
 from .rng import Draws, sample_keys
 from .svgparse import SvgError, parse_path, read_svg
 
-__all__ = ["SvgError", "parse_path", "read_svg", "SvgInk", "find_svg_files", "kanjivg_dir"]
+__all__ = [
+    "SvgError",
+    "parse_path",
+    "read_svg",
+    "SvgInk",
+    "GLYPH_WIDTH",
+    "find_svg_files",
+    "choose_files",
+    "kanjivg_dir",
+]
 
 _SVG_STREAM = 15  # synthetic levels use streams split*16 + 0..9: SVG samples draw from their own
+GLYPH_WIDTH = (0.8, 8.0)  # glyphs mixed into the curriculum: the pen widths of levels 7-9
 MAX_STROKES = 256  # per file: the pen draws of every sample are laid out for this many
 
 
@@ -60,7 +70,23 @@ def find_svg_files(source: str | os.PathLike | Sequence[str | os.PathLike]) -> l
     return files
 
 
-@lru_cache(maxsize=4096)
+def choose_files(
+    source: str | os.PathLike | Sequence[str | os.PathLike], count: int, seed: int = 0
+) -> list[Path]:
+    """A fixed subset of ``count`` SVG files (all when fewer): a seeded permutation's first ones.
+
+    The evaluation's characters (``inktrace evaluate --count N --seed S``); training leaves the
+    first ``data.svg_holdout`` of the same permutation out (``data.svg_holdout_seed``), so any
+    evaluation with a count up to that and the same seed sees no trained character.
+    """
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    files = find_svg_files(source)
+    order = torch.randperm(len(files), generator=torch.Generator().manual_seed(int(seed)))
+    return [files[int(i)] for i in order[:count]]
+
+
+@lru_cache(maxsize=16384)
 def _cached(path: str):
     return read_svg(path)
 
@@ -98,12 +124,28 @@ class SvgInk(BatchRendered):
         out["index"] = idx.to(out["image"].device)
         return out
 
-    def geometry(self, indices: Sequence[int] | torch.Tensor) -> tuple[Strokes, torch.Tensor]:
+    def geometry(
+        self, indices: Sequence[int] | torch.Tensor, files: torch.Tensor | None = None
+    ) -> tuple[Strokes, torch.Tensor]:
         """The strokes of samples ``indices`` as rendered (placed, jittered, with pen widths),
-        and their sample keys (the seeds of anything else drawn for them, e.g. degradations)."""
-        idx = self.indices(indices)
-        parsed = [_cached(str(self.files[int(i)])) for i in idx]
-        for i, (strokes, _) in zip(idx, parsed):
+        and their sample keys (the seeds of anything else drawn for them, e.g. degradations).
+
+        Sample ``k`` draws file ``k`` unless ``files`` (one file index per sample) says which; the
+        pen and placement are drawn from the sample's own key either way.
+        """
+        if files is None:
+            idx = which = self.indices(indices)
+        else:  # the sample index is only a key then: any non-negative number
+            idx = torch.as_tensor(indices, dtype=torch.long).reshape(-1)
+            which = torch.as_tensor(files, dtype=torch.long)
+            if idx.numel() and idx.min() < 0:
+                raise IndexError("sample indices must not be negative")
+        if which.shape != idx.shape or (
+            which.numel() and (which.min() < 0 or which.max() >= len(self.files))
+        ):
+            raise IndexError(f"files: one index 0-{len(self.files) - 1} per sample")
+        parsed = [_cached(str(self.files[int(i)])) for i in which]
+        for i, (strokes, _) in zip(which, parsed):
             if len(strokes) > MAX_STROKES:
                 raise SvgError(
                     f"{self.files[int(i)]}: {len(strokes)} strokes, more than {MAX_STROKES}"

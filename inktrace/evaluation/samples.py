@@ -20,10 +20,9 @@ import numpy as np
 import torch
 
 from ..data.dataset import concat_batches, render_batch
-from ..data.degrade import degrade
+from ..data.degrade import degrade_samples
 from ..data.geometry import Strokes
-from ..data.rng import Draws
-from ..data.svg import SvgInk, find_svg_files
+from ..data.svg import SvgInk, choose_files
 
 __all__ = [
     "EvalSamples",
@@ -60,17 +59,6 @@ class EvalSamples:
         return self.clean if condition == "clean" else self.degraded
 
 
-def choose_files(
-    source: str | os.PathLike | Sequence[str | os.PathLike], count: int, seed: int = 0
-) -> list[Path]:
-    """A fixed subset of ``count`` SVG files (all when fewer): a seeded permutation's first ones."""
-    if count < 1:
-        raise ValueError(f"count must be at least 1, got {count}")
-    files = find_svg_files(source)
-    order = torch.randperm(len(files), generator=torch.Generator().manual_seed(int(seed)))
-    return [files[int(i)] for i in order[:count]]
-
-
 def _polylines(strokes: Strokes, b: int) -> list[np.ndarray]:
     out = []
     for s in range(strokes.points.shape[1]):
@@ -101,9 +89,7 @@ def render_samples(
         for i, level in enumerate(DEGRADED_LEVELS):
             sel = (level_of == i).nonzero(as_tuple=True)[0]
             if sel.numel():
-                ink = 1.0 - clean[sel]
-                sub = Draws(keys[sel])
-                dirty[sel] = degrade(ink, level, sub.fork(300), keys[sel])[:, 0]
+                dirty[sel] = degrade_samples(1.0 - clean[sel], level, keys[sel])[:, 0]
         images.append(clean.numpy())
         degraded.append(dirty.numpy())
         parts.append(out)

@@ -3,7 +3,8 @@
 Felzenszwalb and Huttenlocher's algorithm ("Distance Transforms of Sampled Functions", 2012): the
 squared distance is the lower envelope of parabolas ``f(k) + (q - k)**2``, computed by one 1-D pass
 down the columns and one along the rows. Each pass walks its axis once and treats every line of the
-other axis at the same time (vectorised), so an image costs ``H + W`` Python steps. The result is
+other axis at the same time (vectorised), so an image costs ``H + W`` Python steps; lines of up to
+160 pixels (a glyph) take every pair of positions at once instead, a few numpy calls. The result is
 exact: squared distances are integers, held exactly in float64. The envelope's breakpoints are
 rounded quotients of such integers, and rounding never orders them wrongly at the integer positions
 where the envelope is read.
@@ -16,9 +17,19 @@ import numpy as np
 __all__ = ["squared_distance_transform", "distance_transform"]
 
 
+_BRUTE_MAX = 160  # lines up to this long: every (q, k) pair at once, faster than the walk
+_BRUTE_CHUNK = 1 << 20  # elements per step of the brute-force minimum
+
+
 def _envelope(f: np.ndarray) -> np.ndarray:
     """``min over k of f[:, k] + (q - k)**2`` for every q, along axis 1, every row at once."""
     rows, n = f.shape
+    if n <= _BRUTE_MAX:  # the same exact minimum (integers in float64), in a few numpy calls
+        sq = (np.arange(n, dtype=np.float64)[:, None] - np.arange(n)[None, :]) ** 2  # (q, k)
+        step = max(1, _BRUTE_CHUNK // (n * n))
+        return np.concatenate(
+            [(f[i : i + step, None, :] + sq[None]).min(-1) for i in range(0, rows, step)]
+        )
     r = np.arange(rows)
     fq = f + np.arange(n, dtype=np.float64) ** 2  # f(k) + k**2: the parabolas' intersections
     v = np.zeros((rows, n), np.int64)  # vertices of the parabolas in the envelope

@@ -61,7 +61,8 @@ class Predictor:
 
     ``scale``: None estimates it per image; a number is used for every image. ``tile``: side of the
     tiles, in pixels of the resampled image; ``overlap`` (default tile / 4) between neighbours,
-    whose outer quarter (``margin``) is discarded."""
+    whose outer quarter (``margin``) is discarded. ``channels_last`` (default: on a CPU) runs the
+    convolutions in channels-last memory order, faster there; the model is converted in place."""
 
     def __init__(
         self,
@@ -71,6 +72,7 @@ class Predictor:
         tile: int = DEFAULT_TILE,
         overlap: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        channels_last: bool | None = None,
     ) -> None:
         if scale is not None and not (np.isfinite(scale) and scale > 0):
             raise ValueError(f"scale must be a positive number, got {scale}")
@@ -83,7 +85,11 @@ class Predictor:
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         self.device = resolve_device(device, key="device")
-        self.model = model.to(self.device)
+        # channels-last convolutions: 1.5x faster on a CPU (the quickstart model, one core: 7.3
+        # -> 4.9 ms per 64 px image; outputs equal to 1e-3); unmeasured on GPUs, so off there
+        self.channels_last = self.device.type == "cpu" if channels_last is None else channels_last
+        self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
+        self.model = model.to(self.device, memory_format=self.memory_format)
         self.scale, self.tile, self.overlap = scale, int(tile), int(overlap)
         self.margin = self.overlap // 4
         self.batch_size = int(batch_size)
@@ -155,7 +161,8 @@ class Predictor:
         for start in range(0, len(work), self.batch_size):
             chunk = work[start : start + self.batch_size]
             x = torch.stack([job.pixels[:, t.slices[0], t.slices[1]] for job, t in chunk])
-            maps = self.model.probabilities(self.model(x.to(self.device)))
+            x = x.to(self.device, memory_format=self.memory_format)
+            maps = self.model.probabilities(self.model(x))
             maps = {name: v.cpu() if v.dim() == 4 else v.cpu()[:, None] for name, v in maps.items()}
             for b, (job, t) in enumerate(chunk):
                 job.stitcher.add(t, {name: v[b] for name, v in maps.items()})

@@ -12,17 +12,35 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..config import Config
 from ..data import SyntheticInk, collate
+from ..data.mixed import MixedInk
 from ..data.rng import seed_hash
-from ..data.svg import SvgInk
+from ..data.svg import GLYPH_WIDTH, SvgInk, choose_files, find_svg_files
+from ..errors import ConfigError
 
 __all__ = ["train_set", "epoch_batches", "epoch_loader"]
 
 
 def train_set(cfg: Config, level: int) -> Dataset:
-    """The training samples: centreline SVGs when ``data.svg_dir`` is set, else synthetic ink."""
-    if cfg.data.svg_dir:
-        return SvgInk(cfg.data.svg_dir, cfg.data.img_size, seed=cfg.training.seed)
-    return SyntheticInk(level, cfg.data.train_size, cfg.data.img_size, seed=cfg.training.seed)
+    """The training samples: synthetic ink at ``level``; with ``data.svg_dir``, centreline SVG
+    glyphs instead (``svg_fraction`` 1) or mixed in (below 1, see data/mixed.py), the files
+    ``svg_holdout`` names left out."""
+    d, seed = cfg.data, cfg.training.seed
+    synthetic = SyntheticInk(level, d.train_size, d.img_size, seed=seed)
+    if not d.svg_dir or d.svg_fraction == 0:
+        return synthetic
+    files = find_svg_files(d.svg_dir)
+    if d.svg_holdout:
+        held = set(choose_files(files, d.svg_holdout, d.svg_holdout_seed))
+        files = [f for f in files if f not in held]
+        if not files:
+            raise ConfigError(
+                f"data.svg_holdout: {d.svg_holdout} leaves no file of {d.svg_dir} to train on"
+            )
+    if d.svg_fraction == 1:
+        return SvgInk(files, d.img_size, seed=seed)
+    return MixedInk(
+        synthetic, SvgInk(files, d.img_size, seed=seed, width=GLYPH_WIDTH), d.svg_fraction
+    )
 
 
 def epoch_batches(size: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:

@@ -1,0 +1,47 @@
+"""The shipped pretrained model: ``inktrace-small.ckpt`` beside this file, a weights-only export
+(checkpoint/export.py) of the run that ``configs/pretrained.yaml`` reproduces.
+
+It is what ``inktrace predict``, ``inktrace trace`` and ``inktrace evaluate`` use without
+``--checkpoint``, and ``inktrace.trace(image)`` without ``model=``. Its ``card`` says what it was
+trained on (see ``pretrained_card()``); the README gives its figures.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from ..checkpoint import CheckpointError, read_checkpoint
+from ..model.net import InkTraceNet
+
+__all__ = ["PRETRAINED_NAME", "pretrained_path", "load_pretrained", "pretrained_card"]
+
+PRETRAINED_NAME = "inktrace-small"
+_FILE = Path(__file__).with_name(f"{PRETRAINED_NAME}.ckpt")
+
+
+def pretrained_path() -> Path:
+    """The shipped model's file; CheckpointError when this installation lacks it."""
+    if not _FILE.is_file():
+        raise CheckpointError(
+            f"{_FILE}: the shipped model is missing from this installation "
+            "(reinstall inktrace, or pass a checkpoint)"
+        )
+    return _FILE
+
+
+def load_pretrained() -> InkTraceNet:
+    """The shipped model, in eval mode on the CPU (a fresh copy at every call)."""
+    return InkTraceNet.load_from_checkpoint(pretrained_path())
+
+
+@lru_cache(maxsize=1)
+def _card(path: str, mtime: float) -> dict[str, Any]:
+    return dict(read_checkpoint(path).get("card") or {})
+
+
+def pretrained_card() -> dict[str, Any]:
+    """How the shipped model was trained: experiment, epochs, data, curriculum, metrics..."""
+    path = pretrained_path()
+    return dict(_card(str(path), path.stat().st_mtime))
