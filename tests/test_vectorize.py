@@ -142,6 +142,22 @@ def test_an_l_is_one_stroke_with_a_sharp_vertex_at_the_corner(variant):
 
 
 @pytest.mark.parametrize("variant", ["exact", "thick"])
+def test_two_strokes_meeting_at_their_ends_stay_two(variant):
+    """An L drawn as two strokes (a box corner of a character): the maps put a topological
+    keypoint where their ends meet, not a corner, so the tracer ends both there."""
+    two = [L[:2], L[1:]]
+    maps = maps_for(two, variant)
+    assert maps["keypoints"][0].max() > 0.9 and maps["keypoints"][1].max() < 0.1
+    strokes = trace_maps(maps)
+    assert len(strokes) == 2
+    for true in two:
+        assert any(same_ends(s, np.array(true[0]), np.array(true[1])) for s in strokes)
+    # meeting end to end nearly straight on, they are read as one stroke going on
+    straight = [[[10.0, 30.0], [32.0, 31.0]], [[32.0, 31.0], [54.0, 33.5]]]
+    assert len(trace_maps(maps_for(straight, variant))) == 1
+
+
+@pytest.mark.parametrize("variant", ["exact", "thick"])
 def test_a_y_stays_three_strokes(variant):
     strokes = trace_maps(maps_for(Y, variant))
     assert len(strokes) == 3

@@ -4,8 +4,11 @@ that make one stroke each.
 At every node each incident edge leaves in a direction: the chord from the node to the edge's
 point ``reach`` px of arc away (reach = twice the local width, 3-8 px), averaged with the tangent
 field along that stretch (its pixels beyond half the width from the node, where the field is not
-ambiguous). Where two edges meet (a node of degree two) they always continue into each other;
-the join is *sharp* (a corner vertex) when the stroke turns there by more than ``SHARP_TURN``.
+ambiguous). Where two edges meet (a node of degree two) they continue into each other; the join
+is *sharp* (a corner vertex) when the stroke turns there by more than ``SHARP_TURN``. Except at a
+topological keypoint turning by more than ``max_turn``: a corner inside one stroke is a corner
+(geometric) keypoint, so a topological one there says that two strokes end where they meet (an
+L drawn as two strokes, the corners where a character's box strokes meet) and they stay two.
 At a junction or crossing (degree three or more) the pairs that go most nearly straight on are
 joined first, greedily, while they bend by less than ``max_turn``: an X gives two strokes through
 the crossing, a T's bar goes on through the junction and the stem ends there, a Y's three arms
@@ -92,9 +95,10 @@ def _links(graph: Graph, max_turn: float) -> tuple[dict[End, End], dict[End, flo
             ends_at.setdefault(e.b, []).append((i, 1))
     links: dict[End, End] = {}
     turns: dict[End, float] = {}
-    for ends in ends_at.values():
+    for node, ends in ends_at.items():
         if len(ends) < 2:
             continue
+        choose = len(ends) > 2 or graph.nodes[node].peak  # may end here rather than go on
         dirs = [_direction(graph, end) for end in ends]
         pairs = sorted(
             (_turn(dirs[p], dirs[q]), p, q)
@@ -104,7 +108,7 @@ def _links(graph: Graph, max_turn: float) -> tuple[dict[End, End], dict[End, flo
         for turn, p, q in pairs:
             if ends[p] in links or ends[q] in links:
                 continue
-            if len(ends) > 2 and turn > max_turn:
+            if choose and turn > max_turn:
                 break
             links[ends[p]], links[ends[q]] = ends[q], ends[p]
             turns[ends[p]] = turns[ends[q]] = turn
