@@ -6,7 +6,7 @@ they live below all of them; ``inktrace.config`` and ``inktrace.checkpoint`` re-
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "CheckpointError", "NonFiniteLossError"]
+__all__ = ["ConfigError", "CheckpointError", "NonFiniteLossError", "DistError"]
 
 
 class ConfigError(ValueError):
@@ -22,3 +22,7 @@ class CheckpointError(ValueError):
 
 class NonFiniteLossError(FloatingPointError):
     """Training stopped after repeated non-finite losses (the last good checkpoint is kept)."""
+
+
+class DistError(RuntimeError):
+    """A collective of a distributed run failed: another rank died or stopped answering."""

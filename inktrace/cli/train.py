@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from ..config import Config
+from ..training.distributed import shutdown
 from ..training.pipeline import pipeline_configs, run_stages
 from ..training.resume import ResumePoint
 from .args import (
@@ -118,4 +119,7 @@ def _main(argv: Sequence[str] | None, prog: str, print_only: bool) -> int:
 def main(
     argv: Sequence[str] | None = None, prog: str = "train.py", print_only: bool = False
 ) -> int:
-    return run_guarded(prog, _main, argv, prog, print_only)
+    try:
+        return run_guarded(prog, _main, argv, prog, print_only)
+    finally:
+        shutdown()  # a process group train.py joined (torchrun) is left cleanly

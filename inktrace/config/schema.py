@@ -360,6 +360,9 @@ class SystemConfig(Section):
     device: str = opt("auto", "auto, cpu, cuda or cuda:N")
     num_threads: int = opt(0, "torch CPU threads (0 = torch's default)", min=0)
     deterministic: bool = opt(False, "ask torch for deterministic kernels (slower on GPU)")
+    dist_timeout: float = opt(
+        600.0, "seconds a rank waits for the others in a collective (DDP) before giving up", gt=0
+    )
 
 
 @dataclass(repr=True, eq=True)

@@ -112,13 +112,16 @@ class CallbackList:
 
 
 class EpochCheckpoint(Callback):
-    """Saves the epoch's checkpoints (last, best, top-k: the manager decides which files)."""
+    """Saves the epoch's checkpoints (last, best, top-k: the manager decides which files). With
+    several ranks every rank builds the payload (their states meet on rank 0), rank 0 saves, and
+    all wait until the files exist."""
 
     def after_epoch(self, metrics: Mapping[str, float]) -> None:
         t = self.trainer
-        t.manager.save(
-            t.checkpoint_payload(metrics, epoch_done=True), t.state.epoch, t.state.last_metrics
-        )
+        payload = t.checkpoint_payload(metrics, epoch_done=True)
+        if t.dist.main:
+            t.manager.save(payload, t.state.epoch, t.state.last_metrics)
+        t.dist.barrier()
 
 
 class ProgressBar(Callback):

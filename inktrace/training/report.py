@@ -148,8 +148,17 @@ def banner_start(t: Any) -> str:
         f"{c.data.val_size} validation (stage {t.val_level()}), {c.data.img_size}px\n"
         f"  model {t.model.get_num_params():,} parameters "
         f"({t.model.get_num_params(trainable_only=True):,} trainable), {t.device}, {t.precision}; "
-        f"{c.training.epochs} epochs x {t.steps_per_epoch} steps; {what}"
+        f"{c.training.epochs} epochs x {t.steps_per_epoch} steps; {what}" + _world(t)
     )
+
+
+def _world(t: Any) -> str:
+    d = getattr(t, "dist", None)
+    if d is None or not d.enabled:
+        return ""
+    b = t.cfg.training.batch_size
+    share = f"{b // d.world}" if b % d.world == 0 else f"{b // d.world}-{b // d.world + 1}"
+    return f"\n  global batch {b} = {d.world} ranks x {share} (training.batch_size is global)"
 
 
 _SHOWN = ("train/loss", "val/loss", "val/f1", "val/iou", "val/kp_topo_recall", "val/centre_error")

@@ -25,6 +25,7 @@ import torch
 from ..checkpoint import CheckpointManager
 from ..config import Config
 from ..data import validation_set
+from ..data.rng import seed_hash
 from ..errors import NonFiniteLossError
 from ..losses import InkLoss
 from ..model import InkTraceNet
@@ -32,7 +33,9 @@ from ..version import __version__
 from .batches import epoch_batches, epoch_loader, train_set
 from .callbacks import CallbackList, EpochCheckpoint, ProgressBar, StopOnSignal, refuse_old_hooks
 from .device import OptimizerStep, autocast, setup_device, to_device
+from .distributed import Dist
 from .messages import RunMessages
+from .ranks import check_world, gather_rank_state, rank_means, restore_rank, wrap_ddp
 from .report import (
     banner_end,
     banner_start,
@@ -46,7 +49,7 @@ from .resume import ResumePoint, load_init_weights, resolve_init_from, restore, 
 from .runlog import RunLogger
 from .schedule import WarmupCosine, build_optimizer
 from .state import TrainState, checkpoint_payload
-from .validation import evaluate
+from .validation import validate_trainer
 
 __all__ = ["BaseTrainer", "NonFiniteLossError", "TRAINERS", "register_trainer"]
 
@@ -98,7 +101,9 @@ class BaseTrainer:
         before = self.cfg.flat()
         self.configure(self.cfg)
         self.stage = self.cfg.stage or self.name
-        self.log = RunMessages(self.stage, verbose)
+        c = self.cfg
+        self.dist = Dist.setup(c.system.device, c.system.dist_timeout)
+        self.log = RunMessages(self.stage, verbose and self.dist.main)
         forced = [
             f"{k}: {before[k]!r} -> {v!r}"
             for k, v in self.cfg.flat().items()
@@ -106,8 +111,9 @@ class BaseTrainer:
         ]
         if forced:
             self.log.info(f"{type(self).__name__} sets " + "; ".join(forced))
-        c = self.cfg
         self.device, self.precision = setup_device(c.system, c.training.precision)
+        self.device = self.dist.device(self.device)
+        check_world(c, self.dist.world)
         point = ResumePoint.of(resume) if resume is not None else None
         self.ckpt_dir, self.run_dir = run_folders(self.cfg, self.stage, point, self.log)
 
@@ -133,11 +139,15 @@ class BaseTrainer:
         self.start_time: str | None = None
         self.val_panel: torch.Tensor | None = None
         own = [RunLogger(), EpochCheckpoint(), ProgressBar(c.logging.progress_bar), StopOnSignal()]
+        if not self.dist.main:  # rank 0 alone writes logs and shows progress
+            own = [EpochCheckpoint(), StopOnSignal()]
         self.callbacks = CallbackList(own, callbacks, self)
         self.interrupt_file: Path | None = None
+        self._stop_agreed = False
 
         if point is not None:
             restore(self, point, TRAINERS)
+            restore_rank(self, point)
         else:
             old = sorted(p.name for p in self.ckpt_dir.glob("*.ckpt"))
             if old:
@@ -152,6 +162,9 @@ class BaseTrainer:
                 self.log.info(why)
         if c.model.freeze_encoder:
             self.model.freeze_encoder(True)
+        if self.dist.enabled and point is None:  # rank 0 keeps the 1-process stream
+            torch.manual_seed(seed_hash(c.training.seed, self.dist.rank, 0xD15))
+        self.net = wrap_ddp(self.model, self.dist, self.device)
 
     # ------------------------------------------------------------------ stage trainers override
     def configure(self, cfg: Config) -> None:
@@ -191,7 +204,10 @@ class BaseTrainer:
             "stage": self.stage,
             "trainer": type(self).__name__,
             "inktrace_version": __version__,
+            "world_size": self.dist.world,
         }
+        if self.dist.enabled:  # every rank calls this: the ranks' states meet on rank 0
+            identity["rng_ranks"] = gather_rank_state(self, epoch_done)
         return checkpoint_payload(objects, self.state, identity, metrics, epoch_done, self.device)
 
     # ------------------------------------------------------------------ data
@@ -210,23 +226,31 @@ class BaseTrainer:
         self.stop_requested = True
 
     def _check_stop(self) -> None:
-        if self.stop_requested:
+        # with several ranks only what they agreed on counts (train_step): all stop together
+        if self._stop_agreed if self.dist.enabled else self.stop_requested:
             raise _Stop()
 
-    def train_step(self, batch: Mapping[str, torch.Tensor]) -> dict[str, float] | None:
+    def train_step(
+        self, batch: Mapping[str, torch.Tensor], weight: float = 1.0
+    ) -> dict[str, float] | None:
         """One optimisation step; the loss terms and grad norm as floats, or None when the loss or
-        the gradient was not finite (the step is then skipped)."""
+        the gradient was not finite (the step is then skipped). ``weight``: of this rank's mean
+        loss in the global batch (distributed.py)."""
         s, batch = self.state, to_device(batch, self.device)
         self.model.train()
         with autocast(self.device, self.precision):
-            out = self.model(batch["image"], **self.model_inputs(batch, s.global_step, train=True))
+            out = self.net(batch["image"], **self.model_inputs(batch, s.global_step, train=True))
             terms = self.loss_fn(out, batch)
         loss, values = terms["total"], None
         limit = self.cfg.training.max_nonfinite_steps
-        if torch.isfinite(loss):
+        finite = bool(torch.isfinite(loss))
+        if self.dist.enabled:  # skip together, stop together
+            finite, stop = self.dist.agree(finite, self.stop_requested, self.device)
+            self._stop_agreed = self._stop_agreed or stop
+        if finite:
             run_before, s.nonfinite_run = s.nonfinite_run, 0
             s.last_lr = self.scheduler.get_last_lr()[0]
-            norm, outcome = self.optimizer_step(loss, self.model)
+            norm, outcome = self.optimizer_step(loss * weight if weight != 1 else loss, self.model)
             if outcome == "nonfinite":  # fp32/bf16: a non-finite gradient never reaches the weights
                 s.nonfinite_run = run_before + 1
                 self.log.info(
@@ -256,10 +280,11 @@ class BaseTrainer:
             self.train_set.set_level(self.data_level(s.epoch))
         c = self.cfg
         order = epoch_batches(len(self.train_set), c.training.batch_size, c.training.seed, s.epoch)
-        batches = order[s.batch_in_epoch :]
+        shards = [self.dist.shard(b) for b in order[s.batch_in_epoch :]]
         s.start_epoch()
+        batches = [b for b, _ in shards]
         loader = epoch_loader(self.train_set, batches, c, s.epoch, s.batch_in_epoch, self.device)
-        it = iter(loader)
+        it, weights = iter(loader), iter([w for _, w in shards])
         while True:
             self._check_stop()
             try:
@@ -270,7 +295,8 @@ class BaseTrainer:
                 if self.stop_requested:  # workers died of the same Ctrl-C
                     raise _Stop() from None
                 raise
-            values = self.train_step(batch)
+            weight = next(weights)
+            values = self.train_step(batch, weight)
             if values is None:
                 if s.nonfinite_run >= self.cfg.training.max_nonfinite_steps:
                     raise NonFiniteLossError(
@@ -279,23 +305,13 @@ class BaseTrainer:
                         f"good checkpoint is kept in {self.ckpt_dir}"
                     )
                 continue
-            s.add_step(values, batch["image"].shape[0])
+            s.add_step(values, batch["image"].shape[0] if weight else 0)
             self.callbacks.call("after_step", values)
 
     def validate(self, log_images: bool = False) -> dict[str, float]:
-        """Loss terms and metrics over the whole validation set; with ``log_images`` the first
-        chunk's panel is kept as ``val_panel`` (the run log writes it)."""
-        rows = self.cfg.visualization.num_samples if log_images else 0
-        result, self.val_panel = evaluate(
-            self.model,
-            self.val_batch(),
-            self.loss_fn,
-            lambda chunk, i: self.model_inputs(chunk, i, train=False),
-            self.cfg.training.batch_size,
-            self.precision,
-            rows,
-            self._check_stop,
-        )
+        """Loss terms and metrics over the whole validation set (this rank's share, summed over
+        the ranks); with ``log_images`` the first chunk's panel is kept as ``val_panel``."""
+        result, self.val_panel = validate_trainer(self, log_images)
         return result
 
     def fit(self) -> dict[str, Any]:
@@ -317,7 +333,9 @@ class BaseTrainer:
             except _Stop:
                 self.status = "interrupted"
                 payload = self.checkpoint_payload({}, epoch_done=False)
-                self.interrupt_file = self.manager.save_interrupt(payload)
+                if self.dist.main:
+                    self.interrupt_file = self.manager.save_interrupt(payload)
+                self.dist.barrier()
         except BaseException as exc:
             in_flight, self.status = True, "failed"
             self.error = str(exc) if isinstance(exc, NonFiniteLossError) else _one_line(exc)
@@ -335,7 +353,7 @@ class BaseTrainer:
             self.callbacks.call("before_epoch")
             if s.batch_in_epoch < self.steps_per_epoch:
                 self.train_epoch()
-            train = s.train_means()
+            train = rank_means(self)
             self._check_stop()
             log_images = (
                 c.visualization.enabled and (s.epoch + 1) % c.visualization.log_interval == 0

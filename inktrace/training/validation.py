@@ -24,7 +24,7 @@ from ..vectorize.raster import centreline_maps
 from .device import autocast, to_device
 from .panels import panel
 
-__all__ = ["evaluate", "TRACED", "traced_maps"]
+__all__ = ["evaluate", "validate_trainer", "TRACED", "traced_maps"]
 
 TRACED = ("precision", "recall", "f1", "centre_error", "spurs")  # logged as val/trace_<name>
 
@@ -51,11 +51,13 @@ def evaluate(
     precision: str,
     panel_rows: int = 0,
     check_stop: Callable[[], None] = lambda: None,
+    reduce_sums: Callable[[dict, float], tuple[dict, float]] = lambda sums, n: (sums, n),
 ) -> tuple[dict[str, float], torch.Tensor | None]:
     """``val/*`` loss terms and metrics of ``model`` over ``data`` (a batch dict) in chunks of
     ``batch_size``, and the first chunk's panel of ``panel_rows`` rows (None when 0).
     ``model_inputs(chunk, i)``: extra forward arguments of chunk ``i`` (structural: its fixed
-    mask). ``check_stop`` runs before each chunk (it raises to stop)."""
+    mask). ``check_stop`` runs before each chunk (it raises to stop). With several ranks, ``data``
+    is this rank's share and ``reduce_sums(sums, n)`` adds the loss sums and counts of all."""
     model.eval()
     device = next(model.parameters()).device
     metrics, traced = InkMetrics(device=device), InkMetrics(device=device)
@@ -79,7 +81,28 @@ def evaluate(
             shown = panel(seen, probs, panel_rows)
     metrics.reduce()
     traced.reduce()
+    sums, n_total = reduce_sums(sums, n_total)
     result = {metric_key("val", k): v / n_total for k, v in sums.items()}
     result.update({f"val/{k}": float(v) for k, v in metrics.compute().items()})
     result.update({f"val/trace_{k}": float(v) for k, v in traced.compute().items() if k in TRACED})
     return result, shown
+
+
+def validate_trainer(t: Any, log_images: bool) -> tuple[dict[str, float], torch.Tensor | None]:
+    """``evaluate`` for a trainer: its model, validation set, loss and inputs; with several ranks
+    each evaluates its share (the sums meet) and none stops mid-way (they could not agree)."""
+    rows = t.cfg.visualization.num_samples if log_images and t.dist.main else 0
+    data, d = t.val_batch(), t.dist
+    if d.enabled:
+        data = {k: v[d.share(v.shape[0])] for k, v in data.items()}
+    return evaluate(
+        t.model,
+        data,
+        t.loss_fn,
+        lambda chunk, i: t.model_inputs(chunk, i, train=False),
+        t.cfg.training.batch_size,
+        t.precision,
+        rows,
+        (lambda: None) if d.enabled else t._check_stop,
+        lambda sums, n: d.sum_values(sums, n, t.device),
+    )

@@ -1,0 +1,167 @@
+"""Distributed data parallel (DDP): the process group, each rank's share of the data, and the few
+collectives the loop needs.
+
+Launch: ``torchrun --nproc_per_node=N train.py ...`` (any torchrun launch: multi-node with
+``--nnodes`` and a rendezvous, SLURM through ``srun torchrun``). A process started by torchrun
+(``WORLD_SIZE`` > 1 in its environment) joins the group itself: NCCL on CUDA, gloo on the CPU.
+A trainer built inside a process group that is already initialised (a notebook, a host program)
+uses that group and leaves it open.
+
+**Batch rule.** ``training.batch_size`` is the *global* batch: every rank takes its share of each
+global batch (sizes differing by at most one), so an N-process run sees exactly the samples, in
+the same steps, of a 1-process run with the same config, and LR, schedule, epochs and checkpoints
+positions mean the same at any world size. Each rank's loss is weighted by its share (``n_r / n *
+N``), so DDP's gradient mean is the gradient of the whole batch's mean loss (exact up to the
+order of float sums, and to the loss terms that normalise by their batch's mask size). A rank
+whose share of the last, short batch is empty runs one sample with weight 0.
+
+**Who writes.** Rank 0 alone writes checkpoints, TensorBoard, JSON logs, the console and
+progress bar; the others wait at a barrier after each save, so a checkpoint exists before any
+rank goes on. A checkpoint carries every rank's RNG state.
+
+**Stopping.** Once per step the ranks agree (one all-reduce of two flags) whether every loss is
+finite and whether any rank was asked to stop (Ctrl-C, SIGTERM); all ranks then skip or stop after
+the same step, and rank 0 writes one resumable ``last.ckpt``. A rank that dies makes the others'
+next collective fail (at once when its sockets close, else after ``system.dist_timeout``); they
+exit with one line naming the failure.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from ..errors import DistError
+
+__all__ = ["Dist", "DistError", "shutdown"]
+
+_OWNED = False  # the process group was initialised here (shutdown() destroys it)
+
+
+@dataclass
+class Dist:
+    """This process's place in the group (rank 0 of 1 when not distributed)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    # ------------------------------------------------------------------ the group
+    @classmethod
+    def setup(cls, device_name: str, timeout_s: float) -> Dist:
+        """Join the group torchrun describes in the environment, or use an initialised one."""
+        if dist.is_available() and dist.is_initialized():
+            return cls(dist.get_rank(), dist.get_world_size(), _local_rank())
+        world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+        if world <= 1:
+            return cls()
+        if not dist.is_available():
+            raise DistError("WORLD_SIZE > 1 but this torch build has no torch.distributed")
+        local = _local_rank()
+        cuda = device_name != "cpu" and torch.cuda.is_available()
+        if cuda:
+            torch.cuda.set_device(local)
+        dist.init_process_group(
+            backend="nccl" if cuda else "gloo",
+            timeout=datetime.timedelta(seconds=timeout_s),
+        )
+        global _OWNED
+        _OWNED = True
+        return cls(dist.get_rank(), dist.get_world_size(), local)
+
+    def device(self, device: torch.device) -> torch.device:
+        """This rank's device: its own GPU (``LOCAL_RANK``) when training on CUDA."""
+        if self.enabled and device.type == "cuda":
+            return torch.device("cuda", self.local_rank)
+        return device
+
+    # ------------------------------------------------------------------ data
+    def shard(self, batch: Sequence[int]) -> tuple[list[int], float]:
+        """This rank's share of a global batch and the weight of its mean loss (1 alone)."""
+        batch = list(batch)
+        if not self.enabled:
+            return batch, 1.0
+        n, k = len(batch), self.world
+        lo, hi = self.rank * n // k, (self.rank + 1) * n // k
+        if hi == lo:  # nothing for this rank in a short last batch: one sample, weight 0
+            return batch[:1], 0.0
+        return batch[lo:hi], (hi - lo) * k / n
+
+    def share(self, n: int) -> slice:
+        """This rank's contiguous part of ``n`` items (validation)."""
+        return slice(self.rank * n // self.world, (self.rank + 1) * n // self.world)
+
+    # ------------------------------------------------------------------ collectives
+    def _tensor(self, values: Sequence[float], device: torch.device) -> torch.Tensor:
+        on = device if dist.get_backend() == "nccl" else torch.device("cpu")
+        return torch.tensor(list(values), dtype=torch.float64, device=on)
+
+    def _call(self, what: str, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - any failure of a peer: one clear line
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DistError(
+                f"rank {self.rank}/{self.world}: {what} failed, another rank has died or stopped "
+                f"answering ({first[:160]})"
+            ) from None
+
+    def agree(self, finite: bool, stop: bool, device: torch.device) -> tuple[bool, bool]:
+        """(every rank's loss is finite, some rank was asked to stop): one all-reduce."""
+        if not self.enabled:
+            return finite, stop
+        t = self._tensor([0.0 if finite else 1.0, 1.0 if stop else 0.0], device)
+        self._call("the step's agreement", dist.all_reduce, t, op=dist.ReduceOp.MAX)
+        return bool(t[0] == 0), bool(t[1] > 0)
+
+    def any(self, flag: bool, device: torch.device) -> bool:
+        return self.agree(True, flag, device)[1]
+
+    def sum_values(
+        self, values: Mapping[str, float], count: float, device: torch.device
+    ) -> tuple[dict[str, float], float]:
+        """Sums of ``values`` (the same keys on every rank) and of ``count`` over the ranks."""
+        if not self.enabled:
+            return dict(values), count
+        keys = sorted(values)
+        t = self._tensor([values[k] for k in keys] + [count], device)
+        self._call("summing over ranks", dist.all_reduce, t, op=dist.ReduceOp.SUM)
+        return {k: float(v) for k, v in zip(keys, t[:-1].tolist())}, float(t[-1])
+
+    def barrier(self) -> None:
+        if self.enabled:
+            self._call("waiting for the other ranks", dist.barrier)
+
+    def gather(self, obj: Any) -> list[Any] | None:
+        """Every rank's ``obj`` on rank 0 (a list in rank order), None on the others."""
+        if not self.enabled:
+            return [obj]
+        out: list[Any] | None = [None] * self.world if self.main else None
+        self._call("gathering state", dist.gather_object, obj, out, dst=0)
+        return out
+
+
+def shutdown() -> None:
+    """Destroy the process group if a trainer initialised it (train.py does at its end)."""
+    global _OWNED
+    if _OWNED and dist.is_initialized():
+        dist.destroy_process_group()
+    _OWNED = False
+
+
+def _local_rank() -> int:
+    return int(os.environ.get("LOCAL_RANK", "0") or 0)
