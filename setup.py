@@ -31,6 +31,7 @@ setup(
         "dev": ["pytest>=7.0", "ruff==0.17.6"],
         "kanjivg": ["kanjivg"],  # real stroke geometry: about 11,000 centreline SVGs
         "eval": ["scikit-image>=0.21"],  # the classical baseline of `inktrace evaluate`
+        "bench": ["lightning>=2.0"],  # benchmarks/bench_trainer.py's comparison only
     },
     entry_points={"console_scripts": ["inktrace=inktrace.cli.main:main"]},
 )

@@ -343,3 +343,50 @@ def test_non_finite_maps_trace_to_nothing_instead_of_stopping_validation():
     }
     out = traced_maps(probs)
     assert out["skeleton"].shape == (2, 16, 16) and not out["skeleton"].any()
+
+
+# ---------------------------------------------------------------------------------- runtime options
+def test_each_epoch_logs_where_the_time_went(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    DenseTrainer(config(tmp_path), verbose=False).fit()
+    history = json.loads((tmp_path / "runs" / "dense" / "training_log.json").read_text())
+    h = history["training_history"]
+    for epoch in range(2):
+        data, step, share = (h[k][epoch] for k in ("time/data", "time/step", "time/data_share"))
+        assert data > 0 and step > 0 and share == pytest.approx(data / (data + step), rel=1e-6)
+    events = EventAccumulator(str(tmp_path / "runs" / "dense")).Reload()
+    assert {"time/data", "time/step", "time/data_share"} <= set(events.Tags()["scalars"])
+
+
+def test_channels_last_trains_the_same_model_within_rounding(tmp_path):
+    plain = DenseTrainer(config(tmp_path / "a"), verbose=False)
+    plain.fit()
+    cl = DenseTrainer(config(tmp_path / "b", **{"system.channels_last": True}), verbose=False)
+    assert cl.model.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
+    cl.fit()
+    a, b = plain.model.state_dict(), cl.model.state_dict()
+    diff = sum(float(((a[k] - b[k]) ** 2).sum()) for k in a)
+    assert 0 < diff / sum(float((a[k] ** 2).sum()) for k in a) < 1e-6  # 2e-4 relative L2
+
+
+def test_a_failing_torch_compile_falls_back_to_eager_with_a_note(tmp_path, monkeypatch, caplog):
+    def broken(module, **kwargs):
+        def run(*args, **kw):
+            raise RuntimeError("no C++ compiler here\nmore detail")
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken)
+    cfg = config(tmp_path / "c", **{"system.compile": True})
+    with caplog.at_level(logging.INFO, logger="inktrace"):
+        summary = DenseTrainer(cfg).fit()
+    assert summary["status"] == "completed"
+    notes = [r.getMessage() for r in caplog.records if "torch.compile failed" in r.getMessage()]
+    assert notes == ["[dense] torch.compile failed (RuntimeError: no C++ compiler here); eager"]
+    eager = DenseTrainer(config(tmp_path / "d"), verbose=False)
+    eager.fit()
+    compiled_run = torch.load(tmp_path / "c" / "ck" / "dense" / "last.ckpt", weights_only=True)
+    assert all(
+        torch.equal(v, compiled_run["model"][k]) for k, v in eager.model.state_dict().items()
+    )

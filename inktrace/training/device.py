@@ -6,6 +6,8 @@
 - :func:`autocast`: the forward pass's context (a no-op for fp32).
 - :class:`OptimizerStep`: the one callable owning scale -> backward -> unscale_ -> clip -> step ->
   update; its ``GradScaler`` is enabled for fp16 only (bf16 and fp32 need none).
+- :func:`compiled`: ``torch.compile`` of the training forward (``system.compile``), which falls
+  back to eager execution, with a note, when compiling fails.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ __all__ = [
     "autocast",
     "to_device",
     "OptimizerStep",
+    "compiled",
 ]
 
 _DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
@@ -101,3 +104,33 @@ class OptimizerStep:
             self.optimizer.step()
             return norm, "applied"
         return norm, "nonfinite"
+
+
+class _CompiledOrEager:
+    """Calls the compiled module; the first time that fails (no compiler, an unsupported op ...)
+    says so once and calls the eager module from then on."""
+
+    def __init__(self, module: torch.nn.Module, note: Any) -> None:
+        self.eager, self.note, self.failed = module, note, False
+        self.compiled = torch.compile(module)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not self.failed:
+            try:
+                return self.compiled(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - any compiler failure: run eagerly instead
+                self.failed = True
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                self.note(f"torch.compile failed ({type(exc).__name__}: {first[:160]}); eager")
+        return self.eager(*args, **kwargs)
+
+
+def compiled(module: torch.nn.Module, enabled: bool, note: Any) -> Any:
+    """``module`` itself, or with ``enabled`` its compiled form falling back to it (see above)."""
+    if not enabled:
+        return module
+    try:
+        return _CompiledOrEager(module, note)
+    except Exception as exc:  # noqa: BLE001 - torch.compile itself refused (e.g. unsupported)
+        note(f"torch.compile unavailable ({type(exc).__name__}: {exc}); eager")
+        return module

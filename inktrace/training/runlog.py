@@ -67,7 +67,7 @@ class RunLogger(Callback):
             self.writer.add_image("val/panels", t.val_panel, s.global_step, dataformats="CHW")
         self.scalars(
             {
-                **{k: v for k, v in metrics.items() if k.startswith("val/")},
+                **{k: v for k, v in metrics.items() if k.startswith(("val/", "time/"))},
                 "curriculum/stage": s.history["curriculum_stage"][-1],
                 "train/epoch_loss": metrics.get("train/loss", float("nan")),
             },

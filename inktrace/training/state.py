@@ -18,16 +18,27 @@ checkpoint format of ``docs/contracts.md``, unchanged.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..errors import NonFiniteLossError
 from ..losses import metric_key
 from .report import now
 
-__all__ = ["TrainState", "checkpoint_payload", "position_of"]
+__all__ = [
+    "TrainState",
+    "StepClock",
+    "checkpoint_payload",
+    "position_of",
+    "nonfinite_message",
+    "check_weights",
+]
 
 
 @dataclass
@@ -175,3 +186,64 @@ def checkpoint_payload(
     payload["metrics"] = dict(metrics)
     payload.update(state.state_dict(epoch_done, device))
     return payload
+
+
+def check_weights(model: torch.nn.Module, epoch: int, folder: Path) -> None:
+    """NonFiniteLossError when a weight holds NaN or inf (then no checkpoint is written)."""
+    bad = [
+        n
+        for n, p in model.state_dict().items()
+        if p.is_floating_point() and not torch.isfinite(p).all()
+    ]
+    if bad:
+        raise NonFiniteLossError(
+            f"training stopped: non-finite weights after epoch {epoch} ({bad[0]} ...); "
+            f"the last good checkpoint is kept in {folder}"
+        )
+
+
+def nonfinite_message(state: TrainState, folder: Path) -> str:
+    return (
+        f"training stopped: {state.nonfinite_run} consecutive non-finite losses or gradients "
+        f"(last at step {state.global_step - 1}, epoch {state.epoch}); the last good checkpoint "
+        f"is kept in {folder}"
+    )
+
+
+class StepClock:
+    """Where an epoch's training time goes: waiting for data (``next`` on the loader) and the
+    rest of each step (forward, backward, optimizer, callbacks). Logged per epoch as
+    ``time/data`` and ``time/step`` (seconds per step) and ``time/data_share`` (data wait over
+    the whole). On CUDA the clock synchronises once, when the means are read, so the step time
+    holds the queued GPU work; it is never part of a checkpoint (it is not deterministic)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.data = self.total = 0.0
+        self.steps = 0
+        self._mark: float | None = None
+
+    @contextmanager
+    def waiting(self) -> Iterator[None]:
+        start = time.perf_counter()
+        if self._mark is None:
+            self._mark = start
+        try:
+            yield
+        finally:
+            self.data += time.perf_counter() - start
+
+    def stepped(self) -> None:
+        self.steps += 1
+
+    def means(self) -> dict[str, float]:
+        if not self.steps or self._mark is None:
+            return {}
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.total = time.perf_counter() - self._mark
+        return {
+            "time/data": self.data / self.steps,
+            "time/step": (self.total - self.data) / self.steps,
+            "time/data_share": self.data / max(self.total, 1e-12),
+        }

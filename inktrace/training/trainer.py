@@ -32,7 +32,7 @@ from ..model import InkTraceNet
 from ..version import __version__
 from .batches import epoch_batches, epoch_loader, train_set
 from .callbacks import CallbackList, EpochCheckpoint, ProgressBar, StopOnSignal, refuse_old_hooks
-from .device import OptimizerStep, autocast, setup_device, to_device
+from .device import OptimizerStep, autocast, compiled, setup_device, to_device
 from .distributed import Dist
 from .messages import RunMessages
 from .ranks import check_world, gather_rank_state, rank_means, restore_rank, wrap_ddp
@@ -48,7 +48,7 @@ from .report import (
 from .resume import ResumePoint, load_init_weights, resolve_init_from, restore, run_folders
 from .runlog import RunLogger
 from .schedule import WarmupCosine, build_optimizer
-from .state import TrainState, checkpoint_payload
+from .state import StepClock, TrainState, check_weights, checkpoint_payload, nonfinite_message
 from .validation import validate_trainer
 
 __all__ = ["BaseTrainer", "NonFiniteLossError", "TRAINERS", "register_trainer"]
@@ -144,6 +144,7 @@ class BaseTrainer:
         self.callbacks = CallbackList(own, callbacks, self)
         self.interrupt_file: Path | None = None
         self._stop_agreed = False
+        self.clock = StepClock(self.device)
 
         if point is not None:
             restore(self, point, TRAINERS)
@@ -164,7 +165,11 @@ class BaseTrainer:
             self.model.freeze_encoder(True)
         if self.dist.enabled and point is None:  # rank 0 keeps the 1-process stream
             torch.manual_seed(seed_hash(c.training.seed, self.dist.rank, 0xD15))
-        self.net = wrap_ddp(self.model, self.dist, self.device)
+        if c.system.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.net = compiled(
+            wrap_ddp(self.model, self.dist, self.device), c.system.compile, self.log.info
+        )
 
     # ------------------------------------------------------------------ stage trainers override
     def configure(self, cfg: Config) -> None:
@@ -285,10 +290,12 @@ class BaseTrainer:
         batches = [b for b, _ in shards]
         loader = epoch_loader(self.train_set, batches, c, s.epoch, s.batch_in_epoch, self.device)
         it, weights = iter(loader), iter([w for _, w in shards])
+        clock = self.clock = StepClock(self.device)
         while True:
             self._check_stop()
             try:
-                batch = next(it)
+                with clock.waiting():
+                    batch = next(it)
             except StopIteration:
                 break
             except Exception:
@@ -297,13 +304,10 @@ class BaseTrainer:
                 raise
             weight = next(weights)
             values = self.train_step(batch, weight)
+            clock.stepped()
             if values is None:
                 if s.nonfinite_run >= self.cfg.training.max_nonfinite_steps:
-                    raise NonFiniteLossError(
-                        f"training stopped: {s.nonfinite_run} consecutive non-finite losses or "
-                        f"gradients (last at step {s.global_step - 1}, epoch {s.epoch}); the last "
-                        f"good checkpoint is kept in {self.ckpt_dir}"
-                    )
+                    raise NonFiniteLossError(nonfinite_message(s, self.ckpt_dir))
                 continue
             s.add_step(values, batch["image"].shape[0] if weight else 0)
             self.callbacks.call("after_step", values)
@@ -353,7 +357,7 @@ class BaseTrainer:
             self.callbacks.call("before_epoch")
             if s.batch_in_epoch < self.steps_per_epoch:
                 self.train_epoch()
-            train = rank_means(self)
+            train = {**rank_means(self), **self.clock.means()}
             self._check_stop()
             log_images = (
                 c.visualization.enabled and (s.epoch + 1) % c.visualization.log_interval == 0
@@ -383,16 +387,7 @@ class BaseTrainer:
         """Record the epoch in the state, then the callbacks log it and save its checkpoints,
         which carry the history and best metrics including this epoch."""
         s = self.state
-        bad = [
-            n
-            for n, p in self.model.state_dict().items()
-            if p.is_floating_point() and not torch.isfinite(p).all()
-        ]
-        if bad:  # never overwrite a good checkpoint with broken weights
-            raise NonFiniteLossError(
-                f"training stopped: non-finite weights after epoch {s.epoch} ({bad[0]} ...); "
-                f"the last good checkpoint is kept in {self.ckpt_dir}"
-            )
+        check_weights(self.model, s.epoch, self.ckpt_dir)  # never save broken weights
         level, is_best = self.data_level(s.epoch), self.manager.improves(metrics)
         s.record_epoch(metrics, level, is_best)
         self.callbacks.call("after_epoch", metrics, which="builtin")  # logs, then checkpoints
