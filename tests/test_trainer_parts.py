@@ -390,3 +390,74 @@ def test_a_failing_torch_compile_falls_back_to_eager_with_a_note(tmp_path, monke
     assert all(
         torch.equal(v, compiled_run["model"][k]) for k, v in eager.model.state_dict().items()
     )
+
+
+def test_the_loop_reads_from_the_device_only_at_sync_points(tmp_path, monkeypatch):
+    """Steps leave their values on the device (meter.py): with a log interval of 4 steps over 3
+    epochs of 3 steps, the host reads at steps 4 and 8 and at each epoch's end, and the step
+    values callbacks get are read only when a callback reads them."""
+    from inktrace.training import meter
+
+    reads = {"meter": 0, "values": 0}
+    real_read, real_values = meter.StepMeter.read, meter.StepValues._read
+
+    def counted_read(self, state):
+        reads["meter"] += 1
+        return real_read(self, state)
+
+    def counted_values(self):
+        if self._floats is None:
+            reads["values"] += 1
+        return real_values(self)
+
+    monkeypatch.setattr(meter.StepMeter, "read", counted_read)
+    monkeypatch.setattr(meter.StepValues, "_read", counted_values)
+    cfg = config(
+        tmp_path,
+        **{
+            "training.epochs": 3,
+            "data.train_size": 12,
+            "logging.log_every_n_steps": 4,
+            "logging.grad_norm_every_n_steps": 4,
+        },
+    )
+    summary = DenseTrainer(cfg, verbose=False).fit()
+    assert summary["global_step"] == 9
+    assert reads["meter"] == 2 + 3  # steps 4 and 8, and three epoch ends
+    # the run log reads the values of logged steps: 4, 8 and each epoch's last (3, 6, 9)
+    assert reads["values"] == 5
+
+
+def test_a_non_finite_step_is_skipped_on_the_device_and_reported_at_the_sync_point(
+    tmp_path, caplog
+):
+    class OneBadStep(DenseTrainer):
+        def model_inputs(self, batch, step, train):
+            if train and step == 1:
+                batch["image"].fill_(float("nan"))
+            return {}
+
+    moments = []
+
+    class Watch(Callback):
+        def after_step(self, losses):
+            t = self.trainer
+            state = t.optimizer.state[t.model.stem[0].weight]
+            moments.append((t.state.global_step, float(state["step"])))
+
+    cfg = config(
+        tmp_path,
+        **{"logging.log_every_n_steps": 2, "training.epochs": 1, "data.train_size": 12},
+    )
+    t = OneBadStep(cfg, callbacks=[Watch()])
+    before = {k: v.clone() for k, v in t.model.state_dict().items()}
+    with caplog.at_level(logging.INFO, logger="inktrace"):
+        summary = t.fit()
+    said = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert said == [
+        "[dense] 1 step(s) up to step 1 skipped: non-finite loss or gradient (1 in a row; limit 3)"
+    ]
+    assert summary["status"] == "completed" and t.state.nonfinite_run == 0
+    assert moments == [(1, 1.0), (2, 1.0), (3, 2.0)]  # step 1 (0-based) skipped: no count
+    assert any(not torch.equal(before[k], v) for k, v in t.model.state_dict().items())
+    assert all(torch.isfinite(v).all() for v in t.model.state_dict().values())

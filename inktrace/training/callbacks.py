@@ -147,7 +147,8 @@ class ProgressBar(Callback):
 
     def after_step(self, losses: Mapping[str, float]) -> None:
         if self.bar is not None:
-            self.bar.set_postfix(loss=f"{losses['total']:.4f}", refresh=False)
+            if self.trainer.state.global_step % self.trainer.cfg.logging.log_every_n_steps == 0:
+                self.bar.set_postfix(loss=f"{losses['total']:.4f}", refresh=False)  # a sync point
             self.bar.update(1)
             if self.trainer.state.batch_in_epoch == self.trainer.steps_per_epoch:
                 self.close()  # the epoch's steps are done: validation and its line come next

@@ -5,7 +5,8 @@
   CPU; fp16 on the CPU is refused.
 - :func:`autocast`: the forward pass's context (a no-op for fp32).
 - :class:`OptimizerStep`: the one callable owning scale -> backward -> unscale_ -> clip -> step ->
-  update; its ``GradScaler`` is enabled for fp16 only (bf16 and fp32 need none).
+  update, skipping a non-finite step on the device; its ``GradScaler`` is enabled for fp16 only
+  (bf16 and fp32 need none).
 - :func:`compiled`: ``torch.compile`` of the training forward (``system.compile``), which falls
   back to eager execution, with a note, when compiling fails.
 """
@@ -13,7 +14,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
@@ -66,14 +67,16 @@ def to_device(batch: Mapping[str, torch.Tensor], device: torch.device) -> dict[s
     return {k: v.to(device, non_blocking=non_blocking) for k, v in batch.items()}
 
 
-StepOutcome = Literal["applied", "overflow", "nonfinite"]
-
-
 class OptimizerStep:
-    """Backward and optimizer step for a finite loss; returns ``(grad_norm, outcome)``.
+    """Backward and optimizer step; returns ``(grad_norm, skipped)``, both device tensors: no
+    host synchronisation (see meter.py).
 
-    ``outcome``: ``applied``; ``overflow`` (fp16: the scaler skipped the step and lowered its
-    scale); ``nonfinite`` (fp32/bf16: a non-finite gradient, never applied to the weights).
+    The gradient is clipped at ``grad_clip`` (its norm before clipping is returned); the step is
+    skipped on the device when that norm is not finite: fp16's ``GradScaler`` does so for an
+    overflow (and lowers its scale), and for fp32/bf16 the fused AdamW takes the same
+    ``found_inf`` flag, so a non-finite gradient never reaches the weights, nor the moments or
+    the step count. An optimizer without that support (``fused=False``) is stepped after a host
+    check instead.
     """
 
     def __init__(
@@ -89,21 +92,23 @@ class OptimizerStep:
 
     def __call__(
         self, loss: torch.Tensor, model: torch.nn.Module
-    ) -> tuple[torch.Tensor, StepOutcome]:
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)  # clip the true gradients, never the scaled ones
         params = [p for p in model.parameters() if p.grad is not None]
         norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
+        found = ~torch.isfinite(norm)
         if self.scaler.is_enabled():
-            scale = self.scaler.get_scale()
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            return norm, "overflow" if self.scaler.get_scale() < scale else "applied"
-        if torch.isfinite(norm):
+        elif all(group.get("fused") for group in self.optimizer.param_groups):
+            self.optimizer.found_inf = found.to(torch.float32)
             self.optimizer.step()
-            return norm, "applied"
-        return norm, "nonfinite"
+            self.optimizer.found_inf = None
+        elif not bool(found):
+            self.optimizer.step()
+        return norm, found
 
 
 class _CompiledOrEager:

@@ -228,9 +228,13 @@ def restore(trainer: Any, point: ResumePoint, trainer_stages: Collection[str]) -
                 f"optimizer state does not fit this model ({str(exc).splitlines()[0]}): "
                 "a fresh optimizer"
             )
+    fused = bool(optimizer.defaults.get("fused"))  # this optimizer's kind, whatever was saved
     for group, lr in zip(optimizer.param_groups, scheduler.base_lrs):
         # the stored groups carry the old settings: the config's apply (and are listed)
-        group.update(initial_lr=lr, weight_decay=t.weight_decay, betas=tuple(t.betas))
+        group.update(initial_lr=lr, weight_decay=t.weight_decay, betas=tuple(t.betas), fused=fused)
+    for param, state in optimizer.state.items() if fused else ():
+        if torch.is_tensor(state.get("step")):  # fused kernels keep the count on the device
+            state["step"] = state["step"].to(dtype=torch.float32, device=param.device)
     if ckpt.get("scaler") and trainer.scaler.is_enabled():
         trainer.scaler.load_state_dict(ckpt["scaler"])
     s.load_state_dict(ckpt, trainer.steps_per_epoch, trainer.device)

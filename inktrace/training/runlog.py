@@ -18,6 +18,7 @@ the resumed step by an abandoned continuation are purged.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from ..fileio import atomic_write_json
@@ -48,7 +49,8 @@ class RunLogger(Callback):
 
     def scalars(self, values: Mapping[str, float], step: int) -> None:
         for tag, value in values.items():
-            self.writer.add_scalar(tag, float(value), step)
+            if value is not None and math.isfinite(value):  # a skipped step's NaN: no point
+                self.writer.add_scalar(tag, float(value), step)
 
     def after_step(self, losses: Mapping[str, float]) -> None:
         t, log = self.trainer, self.trainer.cfg.logging

@@ -202,11 +202,11 @@ def check_weights(model: torch.nn.Module, epoch: int, folder: Path) -> None:
         )
 
 
-def nonfinite_message(state: TrainState, folder: Path) -> str:
+def nonfinite_message(state: TrainState, run: int, folder: Path) -> str:
     return (
-        f"training stopped: {state.nonfinite_run} consecutive non-finite losses or gradients "
-        f"(last at step {state.global_step - 1}, epoch {state.epoch}); the last good checkpoint "
-        f"is kept in {folder}"
+        f"training stopped: {run} consecutive non-finite losses or gradients (by step "
+        f"{state.global_step - 1}, epoch {state.epoch}); the skipped steps never reached the "
+        f"weights, and the last good checkpoint is kept in {folder}"
     )
 
 

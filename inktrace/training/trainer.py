@@ -35,6 +35,7 @@ from .callbacks import CallbackList, EpochCheckpoint, ProgressBar, StopOnSignal,
 from .device import OptimizerStep, autocast, compiled, setup_device, to_device
 from .distributed import Dist
 from .messages import RunMessages
+from .meter import StepMeter, StepValues
 from .ranks import check_world, gather_rank_state, rank_means, restore_rank, wrap_ddp
 from .report import (
     banner_end,
@@ -144,7 +145,7 @@ class BaseTrainer:
         self.callbacks = CallbackList(own, callbacks, self)
         self.interrupt_file: Path | None = None
         self._stop_agreed = False
-        self.clock = StepClock(self.device)
+        self.clock, self.meter = StepClock(self.device), StepMeter(self.device)
 
         if point is not None:
             restore(self, point, TRAINERS)
@@ -235,48 +236,39 @@ class BaseTrainer:
         if self._stop_agreed if self.dist.enabled else self.stop_requested:
             raise _Stop()
 
-    def train_step(
-        self, batch: Mapping[str, torch.Tensor], weight: float = 1.0
-    ) -> dict[str, float] | None:
-        """One optimisation step; the loss terms and grad norm as floats, or None when the loss or
-        the gradient was not finite (the step is then skipped). ``weight``: of this rank's mean
-        loss in the global batch (distributed.py)."""
+    def train_step(self, batch: Mapping[str, torch.Tensor], weight: float = 1.0) -> StepValues:
+        """One optimisation step, skipped on the device when its loss or gradient is not finite;
+        returns its loss terms and grad norm (read lazily: meter.py). ``weight``: of this rank's
+        mean loss in the global batch (distributed.py)."""
         s, batch = self.state, to_device(batch, self.device)
         self.model.train()
         with autocast(self.device, self.precision):
             out = self.net(batch["image"], **self.model_inputs(batch, s.global_step, train=True))
             terms = self.loss_fn(out, batch)
-        loss, values = terms["total"], None
-        limit = self.cfg.training.max_nonfinite_steps
-        finite = bool(torch.isfinite(loss))
-        if self.dist.enabled:  # skip together, stop together
-            finite, stop = self.dist.agree(finite, self.stop_requested, self.device)
-            self._stop_agreed = self._stop_agreed or stop
-        if finite:
-            run_before, s.nonfinite_run = s.nonfinite_run, 0
-            s.last_lr = self.scheduler.get_last_lr()[0]
-            norm, outcome = self.optimizer_step(loss * weight if weight != 1 else loss, self.model)
-            if outcome == "nonfinite":  # fp32/bf16: a non-finite gradient never reaches the weights
-                s.nonfinite_run = run_before + 1
-                self.log.info(
-                    f"step {s.global_step}: non-finite gradient, step skipped "
-                    f"({s.nonfinite_run}/{limit})"
-                )
-            else:
-                # fp16 overflow: the scaler skipped the step and lowered its scale
-                s.skipped_steps += outcome == "overflow"
-                values = {k: float(v.detach()) for k, v in terms.items()}
-                values["grad_norm"] = float(norm)
-        else:
-            s.nonfinite_run += 1
-            self.log.info(
-                f"step {s.global_step}: non-finite loss ({float(loss.detach())}), step skipped "
-                f"({s.nonfinite_run}/{limit})"
-            )
+        loss = terms["total"]
+        s.last_lr = self.scheduler.get_last_lr()[0]
+        norm, found = self.optimizer_step(loss * weight if weight != 1 else loss, self.model)
+        n = batch["image"].shape[0] if weight else 0
+        values = self.meter.add(terms, norm, found, self.precision == "fp16", n)
         self.scheduler.step()
         s.global_step += 1
         s.batch_in_epoch += 1
         return values
+
+    def sync(self) -> None:
+        """A sync point (meter.py): the step accounts into the state, skipped steps said, the
+        non-finite limit checked; with several ranks, whether any was asked to stop."""
+        s, limit = self.state, self.cfg.training.max_nonfinite_steps
+        bad, worst = self.meter.read(s)
+        if bad:
+            self.log.info(
+                f"{bad} step(s) up to step {s.global_step - 1} skipped: non-finite loss or "
+                f"gradient ({worst} in a row; limit {limit})"
+            )
+        if worst >= limit:
+            raise NonFiniteLossError(nonfinite_message(s, worst, self.ckpt_dir))
+        if self.dist.enabled:  # all ranks stop after the same step
+            self._stop_agreed |= self.dist.any(self.stop_requested, self.device)
 
     def train_epoch(self) -> None:
         s = self.state
@@ -287,6 +279,8 @@ class BaseTrainer:
         order = epoch_batches(len(self.train_set), c.training.batch_size, c.training.seed, s.epoch)
         shards = [self.dist.shard(b) for b in order[s.batch_in_epoch :]]
         s.start_epoch()
+        self.meter.start(s)
+        every = c.logging.log_every_n_steps
         batches = [b for b, _ in shards]
         loader = epoch_loader(self.train_set, batches, c, s.epoch, s.batch_in_epoch, self.device)
         it, weights = iter(loader), iter([w for _, w in shards])
@@ -302,15 +296,12 @@ class BaseTrainer:
                 if self.stop_requested:  # workers died of the same Ctrl-C
                     raise _Stop() from None
                 raise
-            weight = next(weights)
-            values = self.train_step(batch, weight)
+            values = self.train_step(batch, next(weights))
             clock.stepped()
-            if values is None:
-                if s.nonfinite_run >= self.cfg.training.max_nonfinite_steps:
-                    raise NonFiniteLossError(nonfinite_message(s, self.ckpt_dir))
-                continue
-            s.add_step(values, batch["image"].shape[0] if weight else 0)
+            if s.global_step % every == 0:
+                self.sync()
             self.callbacks.call("after_step", values)
+        self.sync()
 
     def validate(self, log_images: bool = False) -> dict[str, float]:
         """Loss terms and metrics over the whole validation set (this rank's share, summed over
@@ -336,6 +327,7 @@ class BaseTrainer:
                 self.status = "completed"
             except _Stop:
                 self.status = "interrupted"
+                self.sync()
                 payload = self.checkpoint_payload({}, epoch_done=False)
                 if self.dist.main:
                     self.interrupt_file = self.manager.save_interrupt(payload)

@@ -1,0 +1,117 @@
+"""What the steps produce, kept on the device between sync points, so that a GPU is never stalled
+by the host inside the loop.
+
+A step leaves its loss terms and gradient norm, the epoch's sample-weighted sums, and the
+non-finite counters as device tensors; nothing is read back until a *sync point*: every
+``logging.log_every_n_steps`` steps, at the end of each epoch's steps, and before an interrupt
+checkpoint. There, one transfer brings everything to the host: the sums become the train state's
+floats (computed in float64 in the same order as on the host, so they are bit-identical to
+summing on the host), the counters are folded into the state, skipped steps are reported, and
+the run stops if ``training.max_nonfinite_steps`` consecutive steps were non-finite. Whether a
+step is applied is decided on the device (the fused AdamW's ``found_inf``; see device.py), so a
+non-finite gradient never reaches the weights, whenever it is noticed.
+
+Callbacks get the step's values as a :class:`StepValues` mapping: reading it transfers them (a
+callback that reads every step synchronises every step; the built-in ones read at sync points).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+import torch
+
+from .state import TrainState
+
+__all__ = ["StepMeter", "StepValues"]
+
+
+class StepValues(Mapping):
+    """One step's loss terms and ``grad_norm``: device tensors, read as floats on first access
+    (all at once). A skipped step's values are the non-finite ones that made it skip."""
+
+    def __init__(self, tensors: dict[str, torch.Tensor]) -> None:
+        self._tensors: dict[str, torch.Tensor] = tensors
+        self._floats: dict[str, float] | None = None
+
+    def _read(self) -> dict[str, float]:
+        if self._floats is None:
+            keys = list(self._tensors)
+            values = torch.stack([self._tensors[k].double() for k in keys]).tolist()
+            self._floats = dict(zip(keys, values))
+        return self._floats
+
+    def __getitem__(self, key: str) -> float:
+        return self._read()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tensors)
+
+    def __len__(self) -> int:
+        return len(self._tensors)
+
+
+class StepMeter:
+    """The device-side accounts of a run's steps (see the module docstring)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.reads = 0  # sync points so far
+        self.start(TrainState())
+
+    def _int(self, value: int = 0) -> torch.Tensor:
+        return torch.tensor(value, dtype=torch.int64, device=self.device)
+
+    def start(self, state: TrainState) -> None:
+        """Take the state's counters and this epoch's sums so far (from a checkpoint, or zero)."""
+        self.sums = {
+            k: torch.tensor(v, dtype=torch.float64, device=self.device)
+            for k, v in state.epoch_sums.items()
+        }
+        self.count = self._int(state.epoch_count)
+        self.run = self._int(state.nonfinite_run)
+        self.worst, self.skipped, self.bad = self.run.clone(), self._int(), self._int()
+
+    def add(
+        self,
+        terms: Mapping[str, torch.Tensor],
+        norm: torch.Tensor,
+        found: torch.Tensor,
+        fp16: bool,
+        n: int,
+    ) -> StepValues:
+        """Account one step of ``n`` samples (of this rank). ``found`` (a device bool) says the
+        optimizer skipped it. A non-finite loss, or (fp32/bf16) a non-finite gradient, is a
+        failed step: it extends the non-finite run and is left out of the epoch's sums. In fp16 a
+        finite loss with a non-finite gradient is the scaler's overflow: counted in
+        ``skipped_steps``, summed (its infinite grad norm excepted), not a failure."""
+        values = {k: v.detach() for k, v in terms.items()}
+        values["grad_norm"] = norm.detach()
+        loss_bad = ~torch.isfinite(values["total"])
+        failed = loss_bad if fp16 else loss_bad | found
+        self.run = torch.where(failed, self.run + 1, torch.zeros_like(self.run))
+        self.worst = torch.maximum(self.worst, self.run)
+        self.bad += failed
+        if fp16:
+            self.skipped += found & ~loss_bad
+        kept = ~failed
+        self.count += kept * n
+        for k, v in values.items():
+            add = torch.where(torch.isfinite(v) & kept, v.double() * n, 0.0)
+            self.sums[k] = self.sums[k] + add if k in self.sums else add
+        return StepValues(values)
+
+    def read(self, state: TrainState) -> tuple[int, int]:
+        """A sync point: fold everything into ``state``; returns (failed steps since the last
+        one, the longest non-finite run since then)."""
+        self.reads += 1
+        keys = list(self.sums)
+        counters = (self.count, self.run, self.worst, self.skipped, self.bad)
+        packed = torch.stack([*(self.sums[k] for k in keys), *(c.double() for c in counters)])
+        values = packed.tolist()
+        state.epoch_sums = dict(zip(keys, values[: len(keys)]))
+        count, run, worst, skipped, bad = (int(v) for v in values[len(keys) :])
+        state.epoch_count, state.nonfinite_run = count, run
+        state.skipped_steps += skipped
+        self.worst, self.skipped, self.bad = self.run.clone(), self._int(), self._int()
+        return bad, worst
