@@ -172,3 +172,18 @@ def test_preview_data_draws_the_training_mix(tmp_path, capsys):
         assert inktrace_main([*args, "--output", str(out)]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and words in err
+
+
+def test_evaluate_says_when_its_characters_were_trained_on(tmp_path):
+    from inktrace.evaluation import seen_in_training
+
+    folder = tmp_path / "svg"
+    folder.mkdir()
+    _glyph_files(folder)
+    data = {"svg_dir": str(folder), "svg_fraction": 0.5, "svg_holdout": 5, "svg_holdout_seed": 7}
+    assert seen_in_training(choose_files(folder, 5, seed=7), data) == 0  # all held out
+    assert seen_in_training(choose_files(folder, 8, seed=7), data) == 3  # 3 beyond the holdout
+    assert seen_in_training(choose_files(folder, 12, seed=1), data) == 7  # another seed: 12 - 5
+    assert seen_in_training(choose_files(folder, 12, seed=1), {**data, "svg_fraction": 0}) == 0
+    assert seen_in_training(choose_files(folder, 12, seed=1), {"svg_dir": None}) == 0
+    assert seen_in_training(choose_files(folder, 12, seed=1), None) == 0

@@ -18,10 +18,10 @@ from ..evaluation import (
     format_table,
     model_method,
     render_samples,
+    seen_in_training,
 )
 from ..inference import Predictor
-from ..model.net import InkTraceNet
-from ..pretrained import load_pretrained
+from ..pretrained import load_with_card
 from .args import StrictParser, UsageError, flag, run_guarded
 
 __all__ = ["main", "build_parser"]
@@ -88,11 +88,9 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
     if not args.model and not args.baseline:
         raise UsageError("nothing to evaluate: --no-model and --no-baseline")
     methods = []
+    card = None
     if args.model:
-        if args.checkpoint is None:
-            model = load_pretrained()
-        else:
-            model = InkTraceNet.load_from_checkpoint(args.checkpoint)
+        model, card = load_with_card(args.checkpoint)
         try:
             predictor = Predictor(
                 model, device=args.device or "auto", batch_size=args.batch_size or 16
@@ -104,6 +102,13 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
         methods.append(baseline_method())
     seed = 0 if args.seed is None else args.seed
     files = choose_files(args.dataset, count, seed)
+    seen = seen_in_training(files, (card or {}).get("data"))
+    if seen:
+        print(
+            f"{prog}: note: {seen} of the {len(files)} characters may have been in the model's "
+            "training data (data.svg_holdout below --count, or another --seed)",
+            file=sys.stderr,
+        )
     sets = [render_samples(files, size, seed) for size in sizes]
 
     def progress(text: str) -> None:

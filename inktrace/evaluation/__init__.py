@@ -13,13 +13,14 @@ from .matching import StrokeMatch, match_points, match_strokes, mean_distance, p
 from .raster import rasterise, topo_points
 from .report import format_table
 from .runner import Method, baseline_method, evaluate, evaluate_all, model_method
-from .samples import CONDITIONS, EvalSamples, choose_files, render_samples
+from .samples import CONDITIONS, EvalSamples, choose_files, render_samples, seen_in_training
 
 __all__ = [
     "CONDITIONS",
     "EvalSamples",
     "choose_files",
     "render_samples",
+    "seen_in_training",
     "Method",
     "model_method",
     "baseline_method",

@@ -22,7 +22,7 @@ import torch
 from ..data.dataset import concat_batches, render_batch
 from ..data.degrade import degrade_samples
 from ..data.geometry import Strokes
-from ..data.svg import SvgInk, choose_files
+from ..data.svg import SvgInk, choose_files, find_svg_files
 
 __all__ = [
     "EvalSamples",
@@ -31,6 +31,7 @@ __all__ = [
     "DEGRADED_LEVELS",
     "choose_files",
     "render_samples",
+    "seen_in_training",
 ]
 
 CONDITIONS = ("clean", "degraded")
@@ -103,3 +104,19 @@ def render_samples(
         targets,
         strokes,
     )
+
+
+def seen_in_training(files: Sequence[str | os.PathLike], data: dict | None) -> int:
+    """How many of ``files`` a model trained with the ``data`` settings (a config's ``data``
+    section, or a model card's) may have seen: its ``svg_dir`` files less the ``svg_holdout``."""
+    if not data or not data.get("svg_dir") or not data.get("svg_fraction", 1.0):
+        return 0
+    try:
+        trained = set(find_svg_files(data["svg_dir"]))
+    except Exception:  # noqa: BLE001 - the training folder is not here: nothing to compare
+        return 0
+    if data.get("svg_holdout"):
+        trained -= set(
+            choose_files(data["svg_dir"], data["svg_holdout"], data.get("svg_holdout_seed", 0))
+        )
+    return len({Path(f).resolve() for f in files} & {f.resolve() for f in trained})

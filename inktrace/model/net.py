@@ -307,7 +307,13 @@ class InkTraceNet(nn.Module):
         layouts A-D, whose architecture is inferred from the tensor shapes), in eval mode. For a
         legacy file a short report goes to stderr (``report=False`` silences it); it is also
         kept as ``model.load_report``."""
-        ckpt = load_checkpoint(path, map_location)
+        return cls.from_checkpoint_dict(load_checkpoint(path, map_location), path, report)
+
+    @classmethod
+    def from_checkpoint_dict(
+        cls, ckpt: dict[str, Any], path: str | os.PathLike, report: bool = True
+    ) -> InkTraceNet:
+        """The model of a checkpoint already read by ``load_checkpoint`` (``path`` for messages)."""
         try:
             model = cls.from_config(ckpt["config"]["model"])
         except (TypeError, ValueError) as exc:

@@ -8,14 +8,21 @@ trained on (see ``pretrained_card()``); the README gives its figures.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import CheckpointError, read_checkpoint
+from ..checkpoint import CheckpointError, load_checkpoint, read_checkpoint
 from ..model.net import InkTraceNet
 
-__all__ = ["PRETRAINED_NAME", "pretrained_path", "load_pretrained", "pretrained_card"]
+__all__ = [
+    "PRETRAINED_NAME",
+    "pretrained_path",
+    "load_pretrained",
+    "load_with_card",
+    "pretrained_card",
+]
 
 PRETRAINED_NAME = "inktrace-small"
 _FILE = Path(__file__).with_name(f"{PRETRAINED_NAME}.ckpt")
@@ -34,6 +41,15 @@ def pretrained_path() -> Path:
 def load_pretrained() -> InkTraceNet:
     """The shipped model, in eval mode on the CPU (a fresh copy at every call)."""
     return InkTraceNet.load_from_checkpoint(pretrained_path())
+
+
+def load_with_card(path: str | os.PathLike | None = None) -> tuple[InkTraceNet, dict[str, Any]]:
+    """A model file (default: the shipped one) read once: the model and what it was trained on
+    (its ``card``, else its config's ``data`` section as ``{"data": ...}``)."""
+    path = pretrained_path() if path is None else path
+    ckpt = load_checkpoint(path)
+    card = ckpt.get("card") or {"data": (ckpt.get("config") or {}).get("data")}
+    return InkTraceNet.from_checkpoint_dict(ckpt, path), dict(card)
 
 
 @lru_cache(maxsize=1)
