@@ -187,3 +187,15 @@ def test_evaluate_says_when_its_characters_were_trained_on(tmp_path):
     assert seen_in_training(choose_files(folder, 12, seed=1), {**data, "svg_fraction": 0}) == 0
     assert seen_in_training(choose_files(folder, 12, seed=1), {"svg_dir": None}) == 0
     assert seen_in_training(choose_files(folder, 12, seed=1), None) == 0
+
+
+def test_samples_render_on_the_training_device_when_asked(tmp_path):
+    cfg = _config(tmp_path, svg_fraction=0.5, render_on="device")
+    mixed = train_set(cfg, 3, torch.device("cpu"))
+    assert mixed.synthetic.device == torch.device("cpu") == mixed.glyphs.device
+    cfg = _config(tmp_path, svg_fraction=0.0, render_on="device", num_workers=2)
+    with pytest.raises(ConfigError, match="data.num_workers: worker processes cannot render"):
+        train_set(cfg, 3, torch.device("cuda"))  # refused before anything touches the GPU
+    assert (
+        train_set(_config(tmp_path, svg_fraction=0.0), 3, torch.device("cuda")).device.type == "cpu"
+    )

@@ -84,6 +84,11 @@ class DataConfig(Section):
     train_size: int = opt(20000, "synthetic samples per training epoch", min=1)
     val_size: int = opt(1000, "fixed, seeded validation samples", min=1)
     num_workers: int = opt(0, "DataLoader worker processes (0 = in the main process)", min=0)
+    render_on: Literal["cpu", "device"] = opt(
+        "cpu",
+        "where samples are rasterised: cpu (workers and pinned memory possible) or device (the "
+        "training device itself, e.g. the GPU: no workers needed)",
+    )
     svg_dir: Optional[str] = opt(
         None,
         "centreline SVG files to train on (a folder, or kanjivg for the installed package)",

@@ -20,12 +20,18 @@ from ..errors import ConfigError
 __all__ = ["train_set", "epoch_batches", "epoch_loader"]
 
 
-def train_set(cfg: Config, level: int) -> Dataset:
+def train_set(cfg: Config, level: int, device: torch.device | None = None) -> Dataset:
     """The training samples: synthetic ink at ``level``; with ``data.svg_dir``, centreline SVG
     glyphs instead (``svg_fraction`` 1) or mixed in (below 1, see data/mixed.py), the files
     ``svg_holdout`` names left out."""
     d, seed = cfg.data, cfg.training.seed
-    synthetic = SyntheticInk(level, d.train_size, d.img_size, seed=seed)
+    on = device if d.render_on == "device" and device is not None else torch.device("cpu")
+    if on.type == "cuda" and d.num_workers:
+        raise ConfigError(
+            "data.num_workers: worker processes cannot render on the GPU; set it to 0 with "
+            "data.render_on: device (the GPU renders fast enough without them)"
+        )
+    synthetic = SyntheticInk(level, d.train_size, d.img_size, seed=seed, device=on)
     if not d.svg_dir or d.svg_fraction == 0:
         return synthetic
     files = find_svg_files(d.svg_dir)
@@ -37,10 +43,9 @@ def train_set(cfg: Config, level: int) -> Dataset:
                 f"data.svg_holdout: {d.svg_holdout} leaves no file of {d.svg_dir} to train on"
             )
     if d.svg_fraction == 1:
-        return SvgInk(files, d.img_size, seed=seed)
-    return MixedInk(
-        synthetic, SvgInk(files, d.img_size, seed=seed, width=GLYPH_WIDTH), d.svg_fraction
-    )
+        return SvgInk(files, d.img_size, seed=seed, device=on)
+    glyphs = SvgInk(files, d.img_size, seed=seed, width=GLYPH_WIDTH, device=on)
+    return MixedInk(synthetic, glyphs, d.svg_fraction)
 
 
 def epoch_batches(size: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
@@ -68,7 +73,7 @@ def epoch_loader(
         batch_sampler=batches,
         collate_fn=collate,
         num_workers=workers,
-        pin_memory=device.type == "cuda",
+        pin_memory=device.type == "cuda" and cfg.data.render_on == "cpu",
         prefetch_factor=2 if workers else None,
         generator=g,
     )

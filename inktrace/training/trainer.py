@@ -191,7 +191,7 @@ class BaseTrainer:
         return {}
 
     def build_train_set(self):
-        return train_set(self.cfg, self.data_level(0))
+        return train_set(self.cfg, self.data_level(0), self.device)
 
     def metric_names(self) -> list[str]:
         """Every name this stage logs per epoch (what ``checkpoint.monitor`` may name)."""
