@@ -655,3 +655,39 @@ def test_every_manager_file_loads_as_a_checkpoint(tmp_path):
     for f in files(tmp_path):
         data = load(tmp_path / f)
         assert data["format"] == "inktrace" and "checkpoint_manager" in data
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_atomic_writes_honour_the_umask_like_open(tmp_path, umask):
+    from inktrace.fileio import atomic_write_json
+
+    old = os.umask(umask)
+    try:
+        plain = tmp_path / "plain.txt"
+        plain.write_text("x")
+        atomic = atomic_write_json(tmp_path / "log.json", {"a": 1})
+        saved = atomic_write(tmp_path / "w.ckpt", lambda f: f.write(b"w"))
+    finally:
+        os.umask(old)
+    want = plain.stat().st_mode & 0o777
+    assert want == 0o666 & ~umask
+    assert atomic.stat().st_mode & 0o777 == want == saved.stat().st_mode & 0o777
+
+
+def test_garbage_files_never_repeat_torchs_unsafe_advice(tmp_path):
+    from inktrace.checkpoint import load_checkpoint
+
+    cases = {
+        "random.ckpt": bytes(range(256)) * 20,
+        "empty.ckpt": b"",
+        "text.ckpt": b"hello world",
+    }
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(CheckpointError) as info:
+            load_checkpoint(tmp_path / name)
+        message = str(info.value)
+        assert message.startswith(f"{tmp_path / name}: not a readable checkpoint (")
+        assert "weights_only" not in message and "\n" not in message
+    with pytest.raises(CheckpointError, match="empty or cut short"):
+        load_checkpoint(tmp_path / "empty.ckpt")

@@ -66,7 +66,16 @@ def _reason(exc: BaseException) -> str:
             f"refused: it needs {name.group(1)}, which is not on the allow-list of plain values; "
             "loading it could run code"
         )
-    reason = found or (lines[0] if lines else type(exc).__name__)
+    if not found and text.startswith("Weights only load failed"):
+        # torch's advice (re-run with weights_only=False) is the unsafe thing: never pass it on
+        detail = next(
+            (ln for ln in lines if ln.lower().startswith(("unsupported operand", "unpickling"))),
+            None,
+        )
+        return "not torch.save data" + (f"; the unpickler says: {detail}" if detail else "")
+    if isinstance(exc, EOFError) or not lines:
+        return "empty or cut short (no complete torch.save data)"
+    reason = found or lines[0]
     if isinstance(exc, (KeyError, IndexError)) and not found:
         reason = f"corrupt or truncated data ({type(exc).__name__}: {reason})"
     return reason if len(reason) <= 200 else reason[:197] + "..."
