@@ -531,3 +531,31 @@ def test_small_file_mistakes_are_named(tmp_path):
     assert "bad.yaml:1: extends: adir: is a directory" in error_of(
         tmp_path, "extends: adir\n"
     ).replace(str(tmp_path) + "/", "")
+
+
+def test_devices_huge_files_and_huge_values_are_refused_early(tmp_path):
+    """/dev/zero read until the OOM killer came; a 10 MB config was parsed for a minute; a huge
+    description was copied into every checkpoint."""
+    import os
+    import time
+
+    cases = {"/dev/zero": "not a regular file"}
+    extends = tmp_path / "extends_zero.yaml"
+    extends.write_text("extends: /dev/zero\n")
+    cases[str(extends)] = "extends: /dev/zero: not a regular file"
+    big = tmp_path / "big.yaml"
+    big.write_text("a: " + "x" * (2 << 20) + "\n")
+    cases[str(big)] = "larger than 1024 KiB"
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    cases[str(fifo)] = "not a regular file"
+    long_value = tmp_path / "long.yaml"
+    base = Path("configs/default.yaml").resolve()
+    long_value.write_text(f"extends: {base}\nexperiment:\n  description: {'y' * 20_000}\n")
+    cases[str(long_value)] = "experiment.description: a string of 20,000 characters"
+    for path, words in cases.items():
+        start = time.perf_counter()
+        with pytest.raises(ConfigError) as info:
+            Config.from_yaml(path, stage="dense")
+        assert words in str(info.value) and "\n" not in str(info.value), str(info.value)
+        assert time.perf_counter() - start < 5  # refused at once (generous: shared machines)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import os
+import stat
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -72,6 +73,7 @@ def merge_tree(
 
 
 _MAX_VALUES = 100_000  # far beyond any real config; stops alias bombs before they expand
+MAX_CONFIG_BYTES = 1 << 20  # 1 MiB: the largest config file read (they are kilobytes)
 
 
 def _key_lines(
@@ -124,12 +126,20 @@ def check_plain(data: Any, path: str) -> None:
 def _read_yaml(real_path: str, path: str) -> tuple[Any, dict[str, int]]:
     """Parse the file at ``real_path``; messages name it ``path``."""
     try:
+        # checked before opening: opening a FIFO would wait for a writer
+        if os.path.exists(real_path) and not os.path.isdir(real_path):
+            if not stat.S_ISREG(os.stat(real_path).st_mode):  # /dev/zero, a FIFO, a socket
+                raise ConfigError(f"{path}: not a regular file; a config is a YAML file")
         with open(real_path, "rb") as fh:
-            raw = fh.read()
+            raw = fh.read(MAX_CONFIG_BYTES + 1)  # never more, whatever the file claims
     except IsADirectoryError:
         raise ConfigError(f"{path}: is a directory, not a config file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc.strerror or exc}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB; a config is a few KiB of YAML"
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -13,7 +13,9 @@ from typing import Any, Literal
 from ..errors import ConfigError
 from .origin import Origin
 
-__all__ = ["InvalidValue", "Section", "opt", "coerce_value", "suggest"]
+__all__ = ["InvalidValue", "Section", "opt", "coerce_value", "suggest", "MAX_STRING"]
+
+MAX_STRING = 10_000  # characters of one string setting (a description, a path)
 
 
 class InvalidValue(Exception):
@@ -98,6 +100,10 @@ def coerce_value(value: Any, tp: Any) -> Any:
         return number
     if tp is str:
         if isinstance(value, str):
+            if len(value) > MAX_STRING:  # it would be copied into every checkpoint and log
+                raise InvalidValue(
+                    f"a string of {len(value):,} characters; at most {MAX_STRING:,} are allowed"
+                )
             return value
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)
