@@ -6,21 +6,29 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 import torch
 
-__all__ = ["atomic_write", "atomic_write_json", "atomic_torch_save"]
+__all__ = ["atomic_write", "atomic_write_json", "atomic_torch_save", "sweep_stale_temps"]
+
+# .<name>.<pid>.<8 random characters>.tmp: the writer's pid tells a killed save from a live one
+_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]{8}\.tmp$")
+_OLD_TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # before the pid was in the name
+_OLD_AGE = 3600.0  # seconds after which an old-style temporary file is surely abandoned
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
     """Call ``write(file)`` on a temporary file next to ``path`` and rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    prefix = f".{path.name}.{os.getpid()}."
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # as open() would create it (mkstemp makes it 0600)
         with os.fdopen(fd, "wb") as f:
@@ -84,3 +92,36 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (set, tuple)):
         return list(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def sweep_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files that killed saves left in ``folder`` (their writer is gone);
+    those of a live process are kept. Returns what was removed."""
+    removed = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    now = time.time()
+    for path in folder.iterdir():
+        m = _TEMP.match(path.name)
+        try:
+            if m:
+                stale = not _alive(int(m["pid"]))
+            else:
+                stale = bool(_OLD_TEMP.match(path.name)) and now - path.stat().st_mtime > _OLD_AGE
+            if stale and path.is_file():
+                path.unlink()
+                removed.append(path)
+        except OSError:  # gone meanwhile, or not ours to remove
+            continue
+    return removed

@@ -691,3 +691,28 @@ def test_garbage_files_never_repeat_torchs_unsafe_advice(tmp_path):
         assert "weights_only" not in message and "\n" not in message
     with pytest.raises(CheckpointError, match="empty or cut short"):
         load_checkpoint(tmp_path / "empty.ckpt")
+
+
+def test_temporary_files_of_killed_saves_are_swept_and_live_ones_kept(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from inktrace.fileio import sweep_stale_temps
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".last.ckpt.{dead.pid}.ab12cd34.tmp"
+    live = tmp_path / f".last.ckpt.{os.getpid()}.zz99yy88.tmp"
+    old = tmp_path / ".training_log.json.q1w2e3r4.tmp"  # written before pids were in the name
+    fresh_old = tmp_path / ".training_log.json.a1s2d3f4.tmp"
+    keep = tmp_path / "notes.tmp"
+    for p in (stale, live, old, fresh_old, keep):
+        p.write_bytes(b"x")
+    hour_ago = time.time() - 7200
+    os.utime(old, (hour_ago, hour_ago))
+    assert sweep_stale_temps(tmp_path) and not stale.exists() and not old.exists()
+    assert live.exists() and fresh_old.exists() and keep.exists()
+    # a real save names its temporary file with its pid, and leaves none behind
+    atomic_write(tmp_path / "x.ckpt", lambda f: f.write(b"1"))
+    assert sorted(p.name for p in tmp_path.glob(".x.ckpt.*")) == []

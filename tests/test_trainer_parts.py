@@ -309,7 +309,8 @@ def test_messages_go_through_logging_and_can_be_silenced_or_redirected(tmp_path,
         DenseTrainer(cfg, init_from=None).fit()
         assert records == [] and capsys.readouterr().out == ""
     finally:
-        package.handlers, package.level = handlers, level
+        package.handlers = handlers
+        package.setLevel(level)  # setLevel, not the attribute: it clears the loggers' caches
 
 
 # ---------------------------------------------------------------------------------- traced metrics
@@ -370,7 +371,7 @@ def test_channels_last_trains_the_same_model_within_rounding(tmp_path):
     assert 0 < diff / sum(float((a[k] ** 2).sum()) for k in a) < 1e-6  # 2e-4 relative L2
 
 
-def test_a_failing_torch_compile_falls_back_to_eager_with_a_note(tmp_path, monkeypatch, caplog):
+def test_a_failing_torch_compile_falls_back_to_eager_with_a_note(tmp_path, monkeypatch, capsys):
     def broken(module, **kwargs):
         def run(*args, **kw):
             raise RuntimeError("no C++ compiler here\nmore detail")
@@ -379,10 +380,9 @@ def test_a_failing_torch_compile_falls_back_to_eager_with_a_note(tmp_path, monke
 
     monkeypatch.setattr(torch, "compile", broken)
     cfg = config(tmp_path / "c", **{"system.compile": True})
-    with caplog.at_level(logging.INFO, logger="inktrace"):
-        summary = DenseTrainer(cfg).fit()
+    summary = DenseTrainer(cfg).fit()
     assert summary["status"] == "completed"
-    notes = [r.getMessage() for r in caplog.records if "torch.compile failed" in r.getMessage()]
+    notes = [line for line in capsys.readouterr().out.splitlines() if "torch.compile" in line]
     assert notes == ["[dense] torch.compile failed (RuntimeError: no C++ compiler here); eager"]
     eager = DenseTrainer(config(tmp_path / "d"), verbose=False)
     eager.fit()
@@ -429,7 +429,7 @@ def test_the_loop_reads_from_the_device_only_at_sync_points(tmp_path, monkeypatc
 
 
 def test_a_non_finite_step_is_skipped_on_the_device_and_reported_at_the_sync_point(
-    tmp_path, caplog
+    tmp_path, capsys
 ):
     class OneBadStep(DenseTrainer):
         def model_inputs(self, batch, step, train):
@@ -451,9 +451,8 @@ def test_a_non_finite_step_is_skipped_on_the_device_and_reported_at_the_sync_poi
     )
     t = OneBadStep(cfg, callbacks=[Watch()])
     before = {k: v.clone() for k, v in t.model.state_dict().items()}
-    with caplog.at_level(logging.INFO, logger="inktrace"):
-        summary = t.fit()
-    said = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    summary = t.fit()
+    said = [line for line in capsys.readouterr().out.splitlines() if "skipped" in line]
     assert said == [
         "[dense] 1 step(s) up to step 1 skipped: non-finite loss or gradient (1 in a row; limit 3)"
     ]
@@ -461,3 +460,81 @@ def test_a_non_finite_step_is_skipped_on_the_device_and_reported_at_the_sync_poi
     assert moments == [(1, 1.0), (2, 1.0), (3, 2.0)]  # step 1 (0-based) skipped: no count
     assert any(not torch.equal(before[k], v) for k, v in t.model.state_dict().items())
     assert all(torch.isfinite(v).all() for v in t.model.state_dict().values())
+
+
+def test_a_second_ctrl_c_is_an_abort_that_says_which_checkpoint_is_left(tmp_path):
+    class Abort(Callback):
+        def after_step(self, losses):
+            if self.trainer.state.global_step == 3:  # in the second epoch (2 steps each)
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        DenseTrainer(config(tmp_path), verbose=False, callbacks=[Abort()]).fit()
+    summary = json.loads((tmp_path / "runs" / "dense" / "training_summary.json").read_text())
+    assert summary["status"] == "aborted"
+    last = tmp_path / "ck" / "dense" / "last.ckpt"
+    assert summary["error"] == (
+        f"aborted (second Ctrl-C) in epoch 2; {last} is from the end of epoch 1"
+    )
+
+
+def test_resuming_a_finished_run_touches_nothing(tmp_path, capsys):
+    DenseTrainer(config(tmp_path), verbose=False).fit()
+    folder = tmp_path / "runs" / "dense"
+    files = sorted(folder.iterdir()) + sorted((tmp_path / "ck" / "dense").iterdir())
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in files}
+    capsys.readouterr()
+    again = DenseTrainer(config(tmp_path), resume=tmp_path / "ck" / "dense" / "last.ckpt").fit()
+    assert again["status"] == "completed" and again["total_epochs"] == 2
+    assert again == json.loads((folder / "training_summary.json").read_text())
+    assert "has completed its 2 epochs; nothing to do" in capsys.readouterr().out
+    after = sorted(folder.iterdir()) + sorted((tmp_path / "ck" / "dense").iterdir())
+    assert after == files
+    assert all((p.stat().st_mtime_ns, p.read_bytes()) == before[p] for p in files)
+
+
+def test_a_copied_run_resumes_with_its_logs_beside_it_not_in_the_original(tmp_path):
+    import shutil
+
+    from inktrace.cli.train import main as train_main
+
+    class StopAfterFirstEpoch(Callback):
+        def after_epoch(self, metrics):
+            self.trainer.request_stop()
+
+    orig = tmp_path / "orig"
+    cfg = Config.from_dict(
+        {
+            **CONFIG,
+            "checkpoint": {"save_dir": str(orig / "ck")},
+            "logging": {**CONFIG["logging"], "log_dir": str(orig / "runs")},
+        },
+        stage="dense",
+    )
+    DenseTrainer(cfg, verbose=False, callbacks=[StopAfterFirstEpoch()]).fit()
+    shutil.copytree(orig, tmp_path / "copy")
+    log = orig / "runs" / "dense" / "training_log.json"
+    before = log.read_bytes()
+    assert train_main(["--resume", str(tmp_path / "copy" / "ck" / "dense" / "last.ckpt")]) == 0
+    assert log.read_bytes() == before  # the original's logs are untouched
+    copied = json.loads((tmp_path / "copy" / "runs" / "dense" / "training_log.json").read_text())
+    assert copied["training_history"]["epoch"] == [0, 1]
+    summary = json.loads(
+        (tmp_path / "copy" / "runs" / "dense" / "training_summary.json").read_text()
+    )
+    assert summary["last_checkpoint"].startswith(str(tmp_path / "copy"))
+
+
+def test_a_run_starts_by_sweeping_what_killed_saves_left(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    folder = tmp_path / "ck" / "dense"
+    folder.mkdir(parents=True)
+    litter = folder / f".last.ckpt.{dead.pid}.abcdefgh.tmp"
+    litter.write_bytes(b"half a checkpoint")
+    DenseTrainer(config(tmp_path))
+    assert not litter.exists()
+    assert "[dense] removed 1 temporary file(s) of killed saves" in capsys.readouterr().out

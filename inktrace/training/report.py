@@ -5,6 +5,7 @@ banners. Pure functions of a trainer's public attributes."""
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import platform
 import socket
 from collections.abc import Mapping, Sequence
@@ -20,6 +21,8 @@ from ..version import __version__
 from .validation import TRACED
 
 __all__ = [
+    "already_complete",
+    "aborted_message",
     "now",
     "logged_names",
     "check_monitor",
@@ -104,6 +107,30 @@ def run_info(t: Any) -> dict[str, Any]:
         "resumed_from": str(t.resumed_from) if t.resumed_from else None,
         "config_changes_on_resume": t.config_changes,
     }
+
+
+def already_complete(t: Any) -> dict[str, Any]:
+    """A run resumed at the end of its last epoch: say so and return its saved summary."""
+    n = t.cfg.training.epochs
+    t.log.info(
+        f"{t.resumed_from}: the run has completed its {n} epochs; nothing to do "
+        f"(--epochs {n + 10} would train 10 more)"
+    )
+    try:
+        return json.loads((t.run_dir / "training_summary.json").read_text())
+    except (OSError, ValueError):
+        return run_summary(t, 0.0)
+
+
+def aborted_message(t: Any) -> str:
+    """What a run aborted by a second Ctrl-C leaves: which epoch its last checkpoint ends."""
+    done = t.state.history.get("epoch") or []
+    if not done:
+        return f"aborted (second Ctrl-C) in epoch {t.state.epoch + 1}, before any checkpoint"
+    return (
+        f"aborted (second Ctrl-C) in epoch {t.state.epoch + 1}; {t.manager.last_path} is from "
+        f"the end of epoch {done[-1] + 1}"
+    )
 
 
 def run_summary(t: Any, seconds: float) -> dict[str, Any]:

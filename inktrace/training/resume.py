@@ -280,6 +280,11 @@ def run_folders(cfg: Config, stage: str, point: ResumePoint | None, log: Any) ->
         given = cfg.origin("checkpoint.save_dir").kind == "override"
         folder = resume_folder(point.path, ckpt_dir, stage, given)
         if folder != ckpt_dir:
+            # a moved or copied run: its logs go beside it, where they sat beside the original,
+            # never into the original's (unless logging.log_dir is given)
+            if cfg.origin("logging.log_dir").kind != "override":
+                run_dir = _beside(folder, cfg.checkpoint.save_dir, cfg.logging.log_dir) / stage
+                log.info(f"logs beside it in {run_dir}")
             ckpt_dir = folder
             log.info(f"continuing in {folder} (the resumed checkpoint's folder)")
     for key, folder in (("checkpoint.save_dir", ckpt_dir), ("logging.log_dir", run_dir)):
@@ -288,6 +293,18 @@ def run_folders(cfg: Config, stage: str, point: ResumePoint | None, log: Any) ->
         except OSError as exc:
             raise ConfigError(f"{key}: cannot create {folder} ({exc.strerror or exc})") from None
     return ckpt_dir, run_dir
+
+
+def _beside(folder: Path, save_dir: str, log_dir: str) -> Path:
+    """Where a run's logs go when its checkpoint folder ``<save_dir>/<stage>`` now is ``folder``:
+    at the place ``log_dir`` had relative to ``save_dir`` (``<root>/runs`` when unrelated)."""
+    try:
+        rel = os.path.relpath(os.path.abspath(log_dir), os.path.abspath(save_dir))
+    except ValueError:  # another drive
+        rel = os.path.join("..", "runs")
+    if os.path.isabs(rel) or rel.count("..") > 1:
+        rel = os.path.join("..", "runs")
+    return (folder.parent / rel).resolve()
 
 
 # ---------------------------------------------------------------------------------- init_from

@@ -27,6 +27,7 @@ from ..config import Config
 from ..data import validation_set
 from ..data.rng import seed_hash
 from ..errors import NonFiniteLossError
+from ..fileio import sweep_stale_temps
 from ..losses import InkLoss
 from ..model import InkTraceNet
 from ..version import __version__
@@ -38,6 +39,8 @@ from .messages import RunMessages
 from .meter import StepMeter, StepValues
 from .ranks import check_world, gather_rank_state, rank_means, restore_rank, wrap_ddp
 from .report import (
+    aborted_message,
+    already_complete,
     banner_end,
     banner_start,
     check_monitor,
@@ -117,6 +120,9 @@ class BaseTrainer:
         check_world(c, self.dist.world)
         point = ResumePoint.of(resume) if resume is not None else None
         self.ckpt_dir, self.run_dir = run_folders(self.cfg, self.stage, point, self.log)
+        litter = [p for d in (self.ckpt_dir, self.run_dir) for p in sweep_stale_temps(d)]
+        if litter and self.dist.main:
+            self.log.info(f"removed {len(litter)} temporary file(s) of killed saves")
 
         torch.manual_seed(c.training.seed)
         self.model = InkTraceNet.from_config(c.model).to(self.device)
@@ -316,6 +322,9 @@ class BaseTrainer:
         summary says ``interrupted`` (a second Ctrl-C aborts at once). Repeated non-finite losses
         raise ``NonFiniteLossError`` after writing a ``failed`` summary; other errors propagate
         the same way."""
+        if self.resumed_from is not None and self.state.epoch >= self.cfg.training.epochs:
+            self.status, self.summary = "completed", already_complete(self)  # no file touched
+            return self.summary
         self.stop_requested, self.interrupt_file = False, None
         self.status, self.error = "failed", None
         self.start_time, t0 = now(), time.perf_counter()
@@ -335,6 +344,8 @@ class BaseTrainer:
         except BaseException as exc:
             in_flight, self.status = True, "failed"
             self.error = str(exc) if isinstance(exc, NonFiniteLossError) else _one_line(exc)
+            if isinstance(exc, KeyboardInterrupt):  # the second Ctrl-C: no checkpoint of now
+                self.status, self.error = "aborted", aborted_message(self)
             raise
         finally:
             late = self._finish(time.perf_counter() - t0, in_flight)
