@@ -538,3 +538,29 @@ def test_a_run_starts_by_sweeping_what_killed_saves_left(tmp_path, capsys):
     DenseTrainer(config(tmp_path))
     assert not litter.exists()
     assert "[dense] removed 1 temporary file(s) of killed saves" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("damage", ["truncated", "zero", "random", "text"])
+def test_a_damaged_last_ckpt_names_the_newest_intact_one(tmp_path, capsys, damage):
+    import os
+
+    from inktrace.cli.train import main as train_main
+
+    DenseTrainer(config(tmp_path), verbose=False).fit()
+    folder = tmp_path / "ck" / "dense"
+    last = folder / "last.ckpt"
+    content = last.read_bytes()
+    last.write_bytes(
+        {
+            "truncated": content[: len(content) // 2],
+            "zero": b"",
+            "random": os.urandom(4096),
+            "text": b"epoch: 3\n",
+        }[damage]
+    )
+    capsys.readouterr()
+    assert train_main(["--resume", str(last)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "weights_only" not in err
+    assert f"the newest intact checkpoint beside it is {folder}/" in err
+    assert "--resume " + str(folder) in err.split("): ")[-1]

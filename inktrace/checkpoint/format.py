@@ -28,6 +28,7 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "read_checkpoint",
+    "newest_intact",
 ]
 
 
@@ -113,3 +114,18 @@ def migration_report(path: str | os.PathLike, data: dict[str, Any]) -> str:
     return "\n".join(
         [f"{path}: legacy checkpoint, {info['notes'][0]}", *(f"  {n}" for n in info["notes"][1:])]
     )
+
+
+def newest_intact(path: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The most recently written readable checkpoint in ``path``'s folder other than ``path``
+    (and its contents), or None."""
+    folder = path.parent
+    if not folder.is_dir():
+        return None
+    others = [p for p in folder.glob("*.ckpt") if p.name != path.name and p.is_file()]
+    for other in sorted(others, key=lambda p: p.stat().st_mtime, reverse=True):
+        try:
+            return other, load_checkpoint(other)
+        except CheckpointError:
+            continue
+    return None

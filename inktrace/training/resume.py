@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from ..checkpoint import CheckpointManager, load_checkpoint, load_weights, migration_report
+from ..checkpoint.format import newest_intact
 from ..config import Config
 from ..errors import CheckpointError, ConfigError
 from .state import position_of
@@ -82,7 +83,20 @@ class ResumePoint:
 
     @classmethod
     def read(cls, path: str | os.PathLike) -> ResumePoint:
-        return cls(Path(path), load_checkpoint(path))
+        """Read ``path``; when it is damaged, the error names the newest intact checkpoint
+        beside it and how to resume from that."""
+        try:
+            return cls(Path(path), load_checkpoint(path))
+        except CheckpointError as exc:
+            alternative = newest_intact(Path(path))
+            if alternative is None:
+                raise
+            other, data = alternative
+            where = position_of(data)
+            raise CheckpointError(
+                f"{exc}; the newest intact checkpoint beside it is {other} (epoch "
+                f"{where['epoch']}, batch {where['batch']}): --resume {other}"
+            ) from None
 
     @classmethod
     def of(cls, resume: str | os.PathLike | ResumePoint) -> ResumePoint:
