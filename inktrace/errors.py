@@ -6,7 +6,7 @@ they live below all of them; ``inktrace.config`` and ``inktrace.checkpoint`` re-
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "CheckpointError", "NonFiniteLossError", "DistError"]
+__all__ = ["ConfigError", "CheckpointError", "NonFiniteLossError", "DistError", "WriteError"]
 
 
 class ConfigError(ValueError):
@@ -26,3 +26,14 @@ class NonFiniteLossError(FloatingPointError):
 
 class DistError(RuntimeError):
     """A collective of a distributed run failed: another rank died or stopped answering."""
+
+
+class WriteError(OSError):
+    """A file could not be written (disk full, no permission ...): its message names the file and
+    the reason in one line; whatever was there before is intact."""
+
+    @classmethod
+    def of(cls, cause: OSError, message: str) -> WriteError:
+        error = cls(message)
+        error.errno = cause.errno
+        return error

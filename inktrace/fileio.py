@@ -3,10 +3,12 @@ the target, so a crash or a full disk never leaves a torn file and never destroy
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -14,6 +16,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import torch
+
+from .errors import WriteError
 
 __all__ = ["atomic_write", "atomic_write_json", "atomic_torch_save", "sweep_stale_temps"]
 
@@ -26,9 +30,13 @@ _OLD_AGE = 3600.0  # seconds after which an old-style temporary file is surely a
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
     """Call ``write(file)`` on a temporary file next to ``path`` and rename it into place."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    prefix = f".{path.name}.{os.getpid()}."
-    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        prefix = f".{path.name}.{os.getpid()}."
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise WriteError.of(exc, f"{path}: cannot write ({reason})") from None
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # as open() would create it (mkstemp makes it 0600)
         with os.fdopen(fd, "wb") as f:
@@ -36,11 +44,14 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and not isinstance(exc, WriteError):
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            raise WriteError.of(exc, f"{path}: cannot write ({reason}); kept as it was") from None
         raise
     return path
 
@@ -68,7 +79,18 @@ def atomic_write_json(path: str | os.PathLike, data: Any) -> Path:
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
-    return atomic_write(path, lambda f: torch.save(obj, f))
+    def save(f: IO[bytes]) -> None:
+        try:
+            torch.save(obj, f)
+        except RuntimeError:
+            # torch reports a failed write as "unexpected pos ...": find the real reason
+            f.flush()
+            os.fsync(f.fileno())  # raises the OSError (e.g. no space left) if that was it
+            if shutil.disk_usage(Path(path).parent).free == 0:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)) from None
+            raise
+
+    return atomic_write(path, save)
 
 
 def _finite(value: Any) -> Any:

@@ -564,3 +564,37 @@ def test_a_damaged_last_ckpt_names_the_newest_intact_one(tmp_path, capsys, damag
     assert err.count("\n") == 1 and "weights_only" not in err
     assert f"the newest intact checkpoint beside it is {folder}/" in err
     assert "--resume " + str(folder) in err.split("): ")[-1]
+
+
+def _full_disk(*args):
+    import errno
+    import os
+
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_full_disk_is_one_line_exit_1_and_nothing_is_lost(tmp_path, monkeypatch, capsys):
+    from inktrace import fileio
+    from inktrace.cli.train import main as train_main
+    from inktrace.errors import WriteError
+
+    target = tmp_path / "keep.json"
+    target.write_text("old")
+    with pytest.raises(WriteError, match=f"{target}: cannot write \\(No space left on device\\)"):
+        fileio.atomic_write(target, _full_disk)
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["keep.json"]
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "model: {embed_dim: 4, num_layers: 2}\ntraining: {epochs: 1, batch_size: 4}\n"
+        "data: {img_size: 32, train_size: 8, val_size: 4}\n"
+        f"checkpoint: {{save_dir: {tmp_path / 'ck'}}}\nlogging: {{log_dir: {tmp_path / 'runs'}}}\n"
+        "stages: {dense: {}}\n"
+    )
+    monkeypatch.setattr(fileio.os, "fsync", _full_disk)
+    assert train_main(["--config", str(cfg), "--stage", "dense"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot write (No space left on device)" in err
+    assert not list((tmp_path / "ck").rglob("*.tmp")) and not list(
+        (tmp_path / "runs").rglob("*.tmp")
+    )

@@ -17,7 +17,7 @@ from ..checkpoint import CheckpointError
 from ..config import ConfigError, Overrides
 from ..config.schema import suggest
 from ..data.svg import SvgError
-from ..errors import DistError
+from ..errors import DistError, WriteError
 
 __all__ = ["StrictParser", "UsageError", "add_override_flags", "overrides_from_args", "parse_set"]
 
@@ -148,7 +148,7 @@ def run_guarded(prog: str, fn, *args) -> int:
         return fn(*args)
     except (UsageError, ConfigError, CheckpointError, SvgError) as exc:
         return fail(prog, str(exc), 2)
-    except (FloatingPointError, DistError) as exc:  # the message says what happened, was kept
+    except (FloatingPointError, DistError, WriteError) as exc:  # says what happened, was kept
         return fail(prog, str(exc), 1)
     except KeyboardInterrupt:
         return fail(prog, "aborted", 1)

@@ -19,8 +19,11 @@ the resumed step by an abandoned continuation are purged.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
+from ..errors import WriteError
 from ..fileio import atomic_write_json
 from ..losses import LOG_NAMES, metric_key
 from .callbacks import Callback
@@ -29,9 +32,27 @@ from .report import now, run_info
 __all__ = ["RunLogger"]
 
 
+def _quiet_writer_errors(previous):
+    def hook(args) -> None:
+        if isinstance(args.exc_value, OSError) and _from_tensorboard(args.exc_traceback):
+            return
+        previous(args)
+
+    return hook
+
+
+def _from_tensorboard(tb) -> bool:
+    while tb is not None:
+        if "tensorboard" in tb.tb_frame.f_code.co_filename:
+            return True
+        tb = tb.tb_next
+    return False
+
+
 class RunLogger(Callback):
     def __init__(self) -> None:
         self.writer = None
+        self._hook = threading.excepthook
 
     def before_train(self) -> None:
         # tensorboard is imported only when a run starts (importing inktrace stays light)
@@ -42,15 +63,31 @@ class RunLogger(Callback):
         # a resumed (or continued) run hides what an abandoned continuation logged after its step;
         # a fresh run into an old run directory hides all of the old run's events
         step = t.state.global_step
+        # the writer's thread re-raises a failed write at the next call (a WriteError then):
+        # its own traceback on the console would only repeat it
+        self._hook = threading.excepthook
+        threading.excepthook = _quiet_writer_errors(self._hook)
         self.writer = SummaryWriter(
             str(t.run_dir), purge_step=step + 1 if t.resumed_from or step else 0
         )
         atomic_write_json(t.run_dir / "training_config.json", run_info(t))
 
+    @contextmanager
+    def _events(self) -> Iterator[None]:
+        """TensorBoard's writer fails with a bare OSError (a full disk): one line naming it."""
+        try:
+            yield
+        except OSError as exc:
+            if isinstance(exc, WriteError):
+                raise
+            where = f"{self.trainer.run_dir}/events.out.tfevents.*"
+            raise WriteError.of(exc, f"{where}: cannot write ({exc.strerror or exc})") from None
+
     def scalars(self, values: Mapping[str, float], step: int) -> None:
-        for tag, value in values.items():
-            if value is not None and math.isfinite(value):  # a skipped step's NaN: no point
-                self.writer.add_scalar(tag, float(value), step)
+        with self._events():
+            for tag, value in values.items():
+                if value is not None and math.isfinite(value):  # a skipped step's NaN: no point
+                    self.writer.add_scalar(tag, float(value), step)
 
     def after_step(self, losses: Mapping[str, float]) -> None:
         t, log = self.trainer, self.trainer.cfg.logging
@@ -66,7 +103,8 @@ class RunLogger(Callback):
         t = self.trainer
         s = t.state
         if t.val_panel is not None:
-            self.writer.add_image("val/panels", t.val_panel, s.global_step, dataformats="CHW")
+            with self._events():
+                self.writer.add_image("val/panels", t.val_panel, s.global_step, dataformats="CHW")
         self.scalars(
             {
                 **{k: v for k, v in metrics.items() if k.startswith(("val/", "time/"))},
@@ -75,7 +113,8 @@ class RunLogger(Callback):
             },
             s.global_step,
         )
-        self.writer.flush()
+        with self._events():
+            self.writer.flush()
         atomic_write_json(
             t.run_dir / "training_log.json",
             {"training_history": s.history, "best_metrics": s.best_metrics, "last_update": now()},
@@ -86,7 +125,11 @@ class RunLogger(Callback):
         try:
             atomic_write_json(t.run_dir / "training_summary.json", t.summary)
         finally:
-            if self.writer is not None:
-                self.writer.flush()
-                self.writer.close()
-                self.writer = None
+            writer, self.writer = self.writer, None
+            try:
+                if writer is not None:
+                    with self._events():
+                        writer.flush()
+                        writer.close()
+            finally:
+                threading.excepthook = self._hook
