@@ -21,6 +21,7 @@ from ..version import __version__
 from .validation import TRACED
 
 __all__ = [
+    "one_line",
     "already_complete",
     "aborted_message",
     "now",
@@ -107,6 +108,10 @@ def run_info(t: Any) -> dict[str, Any]:
         "resumed_from": str(t.resumed_from) if t.resumed_from else None,
         "config_changes_on_resume": t.config_changes,
     }
+
+
+def one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
 
 
 def already_complete(t: Any) -> dict[str, Any]:

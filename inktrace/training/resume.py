@@ -292,12 +292,16 @@ def run_folders(cfg: Config, stage: str, point: ResumePoint | None, log: Any) ->
     run_dir = Path(cfg.logging.log_dir) / stage
     if point is not None:
         given = cfg.origin("checkpoint.save_dir").kind == "override"
+        logs_given = cfg.origin("logging.log_dir").kind == "override"
+        stored = point.checkpoint.get("run_dir")  # the run folder the checkpoint's run logged to
+        if stored and not logs_given:
+            run_dir = Path(stored)
         folder = resume_folder(point.path, ckpt_dir, stage, given)
         if folder != ckpt_dir:
             # a moved or copied run: its logs go beside it, where they sat beside the original,
             # never into the original's (unless logging.log_dir is given)
-            if cfg.origin("logging.log_dir").kind != "override":
-                run_dir = _beside(folder, cfg.checkpoint.save_dir, cfg.logging.log_dir) / stage
+            if not logs_given:
+                run_dir = _beside(folder, cfg.checkpoint.save_dir, str(run_dir))
                 log.info(f"logs beside it in {run_dir}")
             ckpt_dir = folder
             log.info(f"continuing in {folder} (the resumed checkpoint's folder)")
@@ -309,15 +313,16 @@ def run_folders(cfg: Config, stage: str, point: ResumePoint | None, log: Any) ->
     return ckpt_dir, run_dir
 
 
-def _beside(folder: Path, save_dir: str, log_dir: str) -> Path:
+def _beside(folder: Path, save_dir: str, run_dir: str) -> Path:
     """Where a run's logs go when its checkpoint folder ``<save_dir>/<stage>`` now is ``folder``:
-    at the place ``log_dir`` had relative to ``save_dir`` (``<root>/runs`` when unrelated)."""
+    at the place ``run_dir`` had relative to ``save_dir`` (``<root>/runs/<stage>`` when they
+    were unrelated)."""
     try:
-        rel = os.path.relpath(os.path.abspath(log_dir), os.path.abspath(save_dir))
+        rel = os.path.relpath(os.path.abspath(run_dir), os.path.abspath(save_dir))
     except ValueError:  # another drive
-        rel = os.path.join("..", "runs")
-    if os.path.isabs(rel) or rel.count("..") > 1:
-        rel = os.path.join("..", "runs")
+        rel = None
+    if rel is None or os.path.isabs(rel) or rel.split(os.sep).count("..") > 1:
+        rel = os.path.join("..", "runs", folder.name)
     return (folder.parent / rel).resolve()
 
 

@@ -37,6 +37,7 @@ from .device import OptimizerStep, autocast, compiled, setup_device, to_device
 from .distributed import Dist
 from .messages import RunMessages
 from .meter import StepMeter, StepValues
+from .ownership import own_folders, release
 from .ranks import check_world, gather_rank_state, rank_means, restore_rank, wrap_ddp
 from .report import (
     aborted_message,
@@ -47,6 +48,7 @@ from .report import (
     epoch_line,
     logged_names,
     now,
+    one_line,
     run_summary,
 )
 from .resume import ResumePoint, load_init_weights, resolve_init_from, restore, run_folders
@@ -65,10 +67,6 @@ def register_trainer(cls: type[BaseTrainer]) -> type[BaseTrainer]:
     """A stage named ``cls.name`` uses this trainer."""
     TRAINERS[cls.name] = cls
     return cls
-
-
-def _one_line(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".splitlines()[0]
 
 
 class _Stop(Exception):
@@ -168,6 +166,7 @@ class BaseTrainer:
                 self.state.init_report = load_init_weights(self.model, source, why, self.log)
             else:
                 self.log.info(why)
+        self.locks = own_folders(self, point is not None)  # the last step: nothing fails after
         if c.model.freeze_encoder:
             self.model.freeze_encoder(True)
         if self.dist.enabled and point is None:  # rank 0 keeps the 1-process stream
@@ -217,6 +216,7 @@ class BaseTrainer:
             "trainer": type(self).__name__,
             "inktrace_version": __version__,
             "world_size": self.dist.world,
+            "run_dir": str(self.run_dir.resolve()),
         }
         if self.dist.enabled:  # every rank calls this: the ranks' states meet on rank 0
             identity["rng_ranks"] = gather_rank_state(self, epoch_done)
@@ -343,7 +343,7 @@ class BaseTrainer:
                 self.dist.barrier()
         except BaseException as exc:
             in_flight, self.status = True, "failed"
-            self.error = str(exc) if isinstance(exc, NonFiniteLossError) else _one_line(exc)
+            self.error = str(exc) if isinstance(exc, NonFiniteLossError) else one_line(exc)
             if isinstance(exc, KeyboardInterrupt):  # the second Ctrl-C: no checkpoint of now
                 self.status, self.error = "aborted", aborted_message(self)
             raise
@@ -374,7 +374,7 @@ class BaseTrainer:
         last lines. Returns the error to raise when none is already on its way."""
         user_error = self.callbacks.call_each("after_train", self.callbacks.user)
         if user_error is not None and not in_flight:
-            self.status, self.error = "failed", _one_line(user_error)
+            self.status, self.error = "failed", one_line(user_error)
         self.summary = run_summary(self, seconds)
         own_error = self.callbacks.call_each("after_train", reversed(self.callbacks.builtin))
         if self.status == "interrupted" and self.interrupt_file is not None:
@@ -382,8 +382,9 @@ class BaseTrainer:
             self.log.info(f"interrupted: state saved to {path}; continue with --resume {path}")
         for error in (user_error, own_error):
             if error is not None and in_flight:  # the first error propagates; say the others
-                self.log.info(f"while stopping: {_one_line(error)}")
+                self.log.info(f"while stopping: {one_line(error)}")
         self.log.plain(banner_end(self.summary))
+        release(self.locks)
         return None if in_flight else user_error or own_error
 
     def _end_epoch(self, metrics: dict[str, float]) -> None:

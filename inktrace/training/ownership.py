@@ -1,0 +1,155 @@
+"""A run owns its folders: an exclusive lock on its checkpoint folder and on its run (log) folder
+for as long as it trains, so parallel runs and sweeps never mix their files.
+
+- **Locks** are ``flock`` locks on ``.<folder name>.inktrace.lock`` beside the folder (outside
+  it, so the folder holds only the run's files; the lock file records the holder's pid, host,
+  start time and command line). The operating system releases them when the process ends,
+  however it ends, so a crashed run leaves no stale lock: the next run simply takes it.
+- **Checkpoint folder.** A second run into a checkpoint folder in use is refused with one line
+  naming the running one (its checkpoints are what ``--resume`` continues: two writers there
+  would corrupt both runs).
+- **Run folder.** A new run whose ``<log_dir>/<stage>`` already holds another run's logs (or is
+  in use) writes them into the next free ``<log_dir>/<stage>/version_<N>`` instead; TensorBoard
+  shows each as its own run, and the runs table finds each. A resumed run continues in the run
+  folder its checkpoint names.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from .report import now
+
+__all__ = [
+    "FolderLock",
+    "FolderBusy",
+    "lock_folder",
+    "free_run_folder",
+    "own_folders",
+    "release",
+    "LOCK_NAME",
+    "lock_path",
+]
+
+LOCK_NAME = ".{}.inktrace.lock"
+_HELD: dict[str, FolderLock] = {}  # folder -> this process's lock on it
+_LOGS = ("training_config.json", "training_summary.json", "training_log.json")
+
+
+class FolderBusy(Exception):
+    """Another live process holds the folder; the message names it."""
+
+
+class FolderLock:
+    def __init__(self, folder: Path, fd: int) -> None:
+        self.folder, self.fd = folder, fd
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            _HELD.pop(str(self.folder), None)
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+            finally:
+                os.close(self.fd)
+                self.fd = -1
+
+
+def lock_path(folder: Path) -> Path:
+    return folder.parent / LOCK_NAME.format(folder.name)
+
+
+def _holder(path: Path) -> str:
+    try:
+        info = json.loads(path.read_text())
+        return (
+            f"pid {info.get('pid')} on {info.get('host')}, started {info.get('started')}: "
+            f"{info.get('command', '')[:120]}"
+        )
+    except (OSError, ValueError):
+        return "another process"
+
+
+def lock_folder(folder: Path) -> FolderLock:
+    """Lock ``folder`` (created) for this process, or FolderBusy naming the holder. A lock this
+    process already holds (a trainer built and dropped in a notebook) is handed over."""
+    folder.mkdir(parents=True, exist_ok=True)
+    key = str(folder.resolve())
+    if key in _HELD:
+        _HELD[key].release()
+    path = lock_path(folder)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise FolderBusy(f"{folder} is in use by a running training ({_holder(path)})") from None
+    info = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": now(),
+        "command": " ".join(sys.argv),
+    }
+    os.ftruncate(fd, 0)
+    os.write(fd, (json.dumps(info) + "\n").encode())
+    lock = _HELD[key] = FolderLock(folder.resolve(), fd)
+    return lock
+
+
+def _has_logs(folder: Path) -> bool:
+    return any((folder / name).exists() for name in _LOGS) or any(
+        folder.glob("events.out.tfevents.*")
+    )
+
+
+def free_run_folder(base: Path) -> tuple[Path, FolderLock]:
+    """A fresh run's log folder: ``base`` when it holds no run's logs and is free, else the next
+    ``base/version_<N>`` that is; locked."""
+    candidates = [base] + [base / f"version_{n}" for n in range(1, 10_000)]
+    for folder in candidates:
+        if folder.exists() and _has_logs(folder):
+            continue
+        try:
+            lock = lock_folder(folder)
+        except FolderBusy:
+            continue
+        if _has_logs(folder):  # written meanwhile by a run that has finished since
+            lock.release()
+            continue
+        return folder, lock
+    raise FolderBusy(f"{base}: no free version_N folder left")
+
+
+def own_folders(trainer: Any, resuming: bool) -> list[FolderLock]:
+    """Lock a trainer's checkpoint folder and choose and lock its run folder (rank 0 only: the
+    other ranks write nothing); ConfigError naming the running holder when a folder is taken."""
+    t = trainer
+    if not t.dist.main:
+        return []
+    locks: list[FolderLock] = []
+    try:
+        locks.append(lock_folder(t.ckpt_dir))
+        if resuming:
+            locks.append(lock_folder(t.run_dir))
+        else:
+            base = t.run_dir
+            t.run_dir, lock = free_run_folder(base)
+            locks.append(lock)
+            if t.run_dir != base:
+                t.log.info(f"logs in {t.run_dir} ({base} holds another run's logs)")
+    except FolderBusy as exc:
+        release(locks)
+        raise ConfigError(f"{exc}; choose another --save_dir / logging.log_dir, or wait") from None
+    return locks
+
+
+def release(locks: list[FolderLock]) -> None:
+    for lock in locks:
+        lock.release()
+    locks.clear()
