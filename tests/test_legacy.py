@@ -379,3 +379,18 @@ def test_compare_counts_parameters_not_batch_norm_statistics(tmp_path):
     model = InkTraceNet(embed_dim=4, num_layers=2, norm="batch")
     torch.save(model.state_dict(), tmp_path / "bn.pth")
     assert describe(tmp_path / "bn.pth")["parameters"] == model.get_num_params()
+
+
+def test_resuming_bare_weights_needs_a_config_instead_of_starting_a_default_run(
+    tmp_path, capsys, monkeypatch
+):
+    from inktrace.cli.train import main as train_main
+    from inktrace.model.net import InkTraceNet
+
+    bare = tmp_path / "bare_weights.pth"
+    torch.save(InkTraceNet(embed_dim=8, num_layers=2).state_dict(), bare)
+    monkeypatch.chdir(tmp_path)
+    assert train_main(["--resume", str(bare)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds no training configuration (weights only)" in err
+    assert not (tmp_path / "checkpoints").exists()  # nothing started

@@ -281,6 +281,8 @@ def _legacy_to_v1(data: Mapping[str, Any], notes: list[str]) -> dict[str, Any]:
         "stage": stage,
         "metrics": plain(metrics),
     }
+    if not isinstance(stored, Mapping) or not stored:
+        out["config_inferred"] = True  # no settings stored: only the architecture is known
     recovered = [f"weights ({len(tensors)} tensors)"]
     missing = []
     if epoch is not None:

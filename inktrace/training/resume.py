@@ -125,10 +125,10 @@ class ResumePoint:
     def config(self, overrides: Any = None) -> Config:
         """The configuration stored in the checkpoint (``overrides`` on top)."""
         stored = self.checkpoint.get("config")
-        if not isinstance(stored, dict):
+        if not isinstance(stored, dict) or self.checkpoint.get("config_inferred"):
             raise CheckpointError(
-                f"{self.path}: holds no configuration; "
-                "pass --config FILE --stage NAME with --resume"
+                f"{self.path}: holds no training configuration (weights only); "
+                "pass --config FILE --stage NAME with --resume to say what to train"
             )
         return Config.from_dict(stored, overrides=overrides, source=f"{self.path} (stored config)")
 
