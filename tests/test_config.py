@@ -559,3 +559,12 @@ def test_devices_huge_files_and_huge_values_are_refused_early(tmp_path):
             Config.from_yaml(path, stage="dense")
         assert words in str(info.value) and "\n" not in str(info.value), str(info.value)
         assert time.perf_counter() - start < 5  # refused at once (generous: shared machines)
+
+
+def test_a_bad_value_is_refused_even_when_every_stage_overrides_it(tmp_path):
+    base = Path("configs/default.yaml").resolve()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"extends: {base}\ntraining:\n  epochs: fast\n")  # every stage sets epochs
+    for stage in ("structural", "dense", "finetune"):
+        with pytest.raises(ConfigError, match=r"bad.yaml:3: training.epochs: expected an integer"):
+            Config.from_yaml(bad, stage=stage)

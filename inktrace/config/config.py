@@ -242,6 +242,10 @@ class Config:
                 else:
                     _check_section(SECTIONS[section], sub, f"{prefix}.{section}", origins)
 
+        # every value is checked where it is written, also one a stage block overrides later
+        for section, sub in tree.items():
+            if section in SECTIONS:
+                _check_section(SECTIONS[section], sub, section, origins)
         label = _coerce_root(origins, "stage", tree.pop("stage", None))
         selected = stage is not None
         stage = label if stage is None else stage  # a file's own `stage:` picks its default stage
