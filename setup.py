@@ -28,7 +28,7 @@ setup(
         "pillow>=9.0",
     ],
     extras_require={
-        "dev": ["pytest>=7.0", "ruff==0.17.6"],
+        "dev": ["pytest>=7.0", "ruff==0.17.6", "hypothesis>=6.0"],
         "kanjivg": ["kanjivg"],  # real stroke geometry: about 11,000 centreline SVGs
         "eval": ["scikit-image>=0.21"],  # the classical baseline of `inktrace evaluate`
         "bench": ["lightning>=2.0"],  # benchmarks/bench_trainer.py's comparison only

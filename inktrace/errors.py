@@ -19,6 +19,9 @@ class ConfigError(ValueError):
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message is one line naming the file."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))  # one line, whatever a value printed
+
 
 class NonFiniteLossError(FloatingPointError):
     """Training stopped after repeated non-finite losses (the last good checkpoint is kept)."""
