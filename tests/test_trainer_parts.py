@@ -598,3 +598,25 @@ def test_a_full_disk_is_one_line_exit_1_and_nothing_is_lost(tmp_path, monkeypatc
     assert not list((tmp_path / "ck").rglob("*.tmp")) and not list(
         (tmp_path / "runs").rglob("*.tmp")
     )
+
+
+def test_a_failed_interrupt_save_is_a_failed_run_that_says_why(tmp_path, monkeypatch):
+    from inktrace.errors import WriteError
+
+    class Stop(Callback):
+        def after_step(self, losses):
+            self.trainer.request_stop()  # SIGTERM's path
+
+    t = DenseTrainer(config(tmp_path), verbose=False, callbacks=[Stop()])
+
+    def full(payload):
+        raise WriteError(f"{t.ckpt_dir}/last.ckpt: cannot write (No space left on device)")
+
+    monkeypatch.setattr(t.manager, "save_interrupt", full)
+    with pytest.raises(WriteError):
+        t.fit()
+    summary = json.loads((tmp_path / "runs" / "dense" / "training_summary.json").read_text())
+    assert summary["status"] == "failed"
+    assert summary["error"] == (
+        f"WriteError: {t.ckpt_dir}/last.ckpt: cannot write (No space left on device)"
+    )
