@@ -2,8 +2,9 @@
 """Model throughput: forward + backward (+ optimizer step) samples/s at 64x64.
 
 Presets: ``default`` (configs/default.yaml: embed_dim 128, 4 levels) and ``cpu``
-(configs/quickstart.yaml: embed_dim 16, 3 levels). On the CPU in fp32 with all threads; on a GPU,
-when present, in fp32, and fp16 / bf16 autocast with channels_last. The loss is the real one on a
+(configs/quickstart.yaml: embed_dim 16, 3 levels). On the CPU in fp32 with all threads, with and
+without channels_last; on a GPU, when present, in fp32, and fp16 / bf16 autocast with
+channels_last. The loss is the real one on a
 rendered synthetic batch (stage 6). Prints a table; asserts nothing (compare figures of one run).
 
     python benchmarks/bench_model.py [--presets default cpu] [--batch-size 32] [--steps 5]
@@ -76,7 +77,7 @@ def main() -> None:
         f"{'preset':<8} {'params':>10} {'device':<6} {'precision':<10} "
         f"{'batch':>5} {'samples/s':>10}"
     )
-    rows = [("cpu", "fp32", False, args.batch_size)]
+    rows = [("cpu", "fp32", False, args.batch_size), ("cpu", "fp32", True, args.batch_size)]
     if torch.cuda.is_available():
         bf16 = torch.cuda.is_bf16_supported()
         rows += [

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 from ..config.schema import suggest
 from ..version import __version__
-from . import checkpoints, evaluate, predict, preview, trace, train
+from . import checkpoints, evaluate, predict, preview, runs, trace, train
 
 # name -> (entry point taking argv and prog, one-line description)
 COMMANDS: dict[str, tuple[Callable[..., int], str]] = {
@@ -35,6 +35,10 @@ COMMANDS: dict[str, tuple[Callable[..., int], str]] = {
     "evaluate": (
         evaluate.main,
         "score a model and a classical baseline on KanjiVG, clean and degraded (one table)",
+    ),
+    "runs": (
+        runs.main,
+        "list the training runs under folders: status, best value, what differs between them",
     ),
     "migrate": (
         checkpoints.migrate_main,

@@ -36,6 +36,7 @@ __all__ = [
     "release",
     "LOCK_NAME",
     "lock_path",
+    "is_locked",
 ]
 
 LOCK_NAME = ".{}.inktrace.lock"
@@ -100,6 +101,26 @@ def lock_folder(folder: Path) -> FolderLock:
     os.write(fd, (json.dumps(info) + "\n").encode())
     lock = _HELD[key] = FolderLock(folder.resolve(), fd)
     return lock
+
+
+def is_locked(folder: Path) -> bool:
+    """Whether a live process holds ``folder`` now (a run training there)."""
+    path = lock_path(Path(folder))
+    if not path.exists():
+        return False
+    if str(Path(folder).resolve()) in _HELD:
+        return True
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the shared lock taken to look
+    return False
 
 
 def _has_logs(folder: Path) -> bool:
