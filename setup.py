@@ -28,10 +28,19 @@ setup(
         "pillow>=9.0",
     ],
     extras_require={
-        "dev": ["pytest>=7.0", "ruff==0.17.6", "hypothesis>=6.0"],
+        # the tests exercise every optional part, so CI installs them all
+        "dev": [
+            "pytest>=7.0",
+            "ruff==0.17.6",
+            "hypothesis>=6.0",
+            "kanjivg",
+            "scikit-image>=0.21",
+            "matplotlib>=3.5",
+        ],
         "kanjivg": ["kanjivg"],  # real stroke geometry: about 11,000 centreline SVGs
         "eval": ["scikit-image>=0.21"],  # the classical baseline of `inktrace evaluate`
-        "bench": ["lightning>=2.0"],  # benchmarks/bench_trainer.py's comparison only
+        "bench": ["lightning>=2.0"],
+        "plot": ["matplotlib>=3.5"],  # inktrace plot  # benchmarks/bench_trainer.py's comparison only
     },
     entry_points={"console_scripts": ["inktrace=inktrace.cli.main:main"]},
 )

@@ -80,3 +80,34 @@ def test_the_command(sweep, tmp_path, capsys):
         assert inktrace_main(["runs", *argv]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and words in err
+
+
+def test_plot_draws_every_run_into_one_image(sweep, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from PIL import Image
+
+    runs = sorted(str(p.parent) for p in (sweep / "runs").rglob("training_log.json"))
+    out = tmp_path / "curves.png"
+    assert inktrace_main(["plot", *runs, "-o", str(out)]) == 0
+    assert capsys.readouterr().out == f"wrote {out} (3 run(s))\n"
+    with Image.open(out) as image:
+        assert image.size[0] > 2 * image.size[1] > 500  # five panels side by side
+        colours = {c for _, c in image.convert("RGB").getcolors(1 << 20)}
+    # one colour per run (matplotlib's C0, C1, C2) is drawn
+    for rgb in ((31, 119, 180), (255, 127, 14), (44, 160, 44)):
+        assert rgb in colours
+    assert inktrace_main(["plot", str(tmp_path), "-o", str(out)]) == 2
+    assert "no training_log.json" in capsys.readouterr().err
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    assert inktrace_main(["plot", *runs, "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install 'inktrace[plot]'" in err

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 from ..config.schema import suggest
 from ..version import __version__
-from . import checkpoints, evaluate, predict, preview, runs, trace, train
+from . import checkpoints, evaluate, plot, predict, preview, runs, trace, train
 
 # name -> (entry point taking argv and prog, one-line description)
 COMMANDS: dict[str, tuple[Callable[..., int], str]] = {
@@ -39,6 +39,10 @@ COMMANDS: dict[str, tuple[Callable[..., int], str]] = {
     "runs": (
         runs.main,
         "list the training runs under folders: status, best value, what differs between them",
+    ),
+    "plot": (
+        plot.main,
+        "draw several runs' training curves overlaid (loss, f1, recall, LR, level) into an image",
     ),
     "migrate": (
         checkpoints.migrate_main,
