@@ -620,3 +620,27 @@ def test_a_failed_interrupt_save_is_a_failed_run_that_says_why(tmp_path, monkeyp
     assert summary["error"] == (
         f"WriteError: {t.ckpt_dir}/last.ckpt: cannot write (No space left on device)"
     )
+
+
+def test_the_hparams_tab_gets_each_runs_settings_metrics_and_end(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
+
+    DenseTrainer(config(tmp_path, **{"training.lr": 0.003}), verbose=False).fit()
+    events = EventAccumulator(str(tmp_path / "runs" / "dense")).Reload()
+    content = events.PluginTagToContent("hparams")
+    assert set(content) == {
+        "_hparams_/experiment",
+        "_hparams_/session_start_info",
+        "_hparams_/session_end_info",
+    }
+    start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+    hparams = start.session_start_info.hparams
+    assert hparams["training.lr"].number_value == pytest.approx(0.003)
+    assert hparams["stage"].string_value == "dense" and hparams["model.embed_dim"].number_value == 4
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"])
+    metrics = {m.name.tag for m in experiment.experiment.metric_infos}
+    assert {"val/loss", "val/f1", "val/trace_f1", "train/loss"} <= metrics
+    assert {"val/loss", "val/f1", "val/trace_f1"} <= set(events.Tags()["scalars"])
+    end = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_end_info"])
+    assert end.session_end_info.status == api_pb2.STATUS_SUCCESS

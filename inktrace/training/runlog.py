@@ -22,6 +22,7 @@ import math
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from ..errors import WriteError
 from ..fileio import atomic_write_json
@@ -30,6 +31,49 @@ from .callbacks import Callback
 from .report import now, run_info
 
 __all__ = ["RunLogger"]
+
+
+HPARAM_METRICS = ("val/loss", "val/f1", "val/trace_f1", "val/kp_topo_recall", "train/loss")
+HPARAM_KEYS = (
+    "stage",
+    "experiment.name",
+    "training.lr",
+    "training.batch_size",
+    "training.epochs",
+    "training.weight_decay",
+    "training.warmup_epochs",
+    "training.precision",
+    "training.seed",
+    "model.embed_dim",
+    "model.num_layers",
+    "model.dropout",
+    "data.train_size",
+    "data.img_size",
+    "data.svg_fraction",
+    "curriculum.enabled",
+    "curriculum.end_stage",
+    "curriculum.epochs_per_stage",
+)
+
+
+def hparam_values(cfg) -> dict[str, Any]:
+    """The settings a run shows in the HPARAMS tab (plain numbers, strings and booleans)."""
+    flat = cfg.flat()
+    return {k: flat[k] for k in HPARAM_KEYS if isinstance(flat.get(k), (int, float, str, bool))}
+
+
+def _session_end(status: str) -> bytes:
+    from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
+
+    code = {
+        "completed": api_pb2.STATUS_SUCCESS,
+        "failed": api_pb2.STATUS_FAILURE,
+        "aborted": api_pb2.STATUS_FAILURE,
+    }.get(status, api_pb2.STATUS_UNKNOWN)  # interrupted: resumable, so neither
+    data = plugin_data_pb2.HParamsPluginData(
+        version=0, session_end_info=plugin_data_pb2.SessionEndInfo(status=code)
+    )
+    return data.SerializeToString()
 
 
 def _quiet_writer_errors(previous):
@@ -70,6 +114,7 @@ class RunLogger(Callback):
         self.writer = SummaryWriter(
             str(t.run_dir), purge_step=step + 1 if t.resumed_from or step else 0
         )
+        self._hparams(start=True)
         atomic_write_json(t.run_dir / "training_config.json", run_info(t))
 
     @contextmanager
@@ -82,6 +127,22 @@ class RunLogger(Callback):
                 raise
             where = f"{self.trainer.run_dir}/events.out.tfevents.*"
             raise WriteError.of(exc, f"{where}: cannot write ({exc.strerror or exc})") from None
+
+    def _hparams(self, start: bool) -> None:
+        """TensorBoard's HPARAMS tab: this run's settings and the metrics that compare runs
+        (their values are the run's own scalars); the session's end carries its status."""
+        from torch.utils.tensorboard.summary import hparams
+
+        t = self.trainer
+        values = hparam_values(t.cfg)
+        metrics = {k: 0.0 for k in HPARAM_METRICS if k in t.metric_names() or k == "train/loss"}
+        experiment, start_info, end_info = hparams(values, metrics)
+        summaries = (experiment, start_info) if start else (end_info,)
+        if not start:  # the end says how the run ended (success, failure, ...)
+            end_info.value[0].metadata.plugin_data.content = _session_end(t.status)
+        with self._events():
+            for summary in summaries:
+                self.writer.file_writer.add_summary(summary)
 
     def scalars(self, values: Mapping[str, float], step: int) -> None:
         with self._events():
@@ -125,11 +186,13 @@ class RunLogger(Callback):
         try:
             atomic_write_json(t.run_dir / "training_summary.json", t.summary)
         finally:
-            writer, self.writer = self.writer, None
+            writer = self.writer
             try:
                 if writer is not None:
                     with self._events():
+                        self._hparams(start=False)
                         writer.flush()
                         writer.close()
+                self.writer = None
             finally:
                 threading.excepthook = self._hook
