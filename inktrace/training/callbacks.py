@@ -125,7 +125,8 @@ class EpochCheckpoint(Callback):
 
 
 class ProgressBar(Callback):
-    """A tqdm bar over the epoch's training steps; by default only on a terminal."""
+    """A tqdm bar over the epoch's training steps; by default on a terminal or in Jupyter (a widget
+    when ipywidgets is installed, else text)."""
 
     def __init__(self, enabled: bool | None = None) -> None:
         self.enabled = enabled
@@ -133,10 +134,12 @@ class ProgressBar(Callback):
 
     def before_epoch(self) -> None:
         t = self.trainer
-        enabled = self.enabled if self.enabled is not None else t.verbose and sys.stderr.isatty()
+        notebook = "ipykernel" in sys.modules
+        shown = t.verbose and (sys.stderr.isatty() or notebook)  # by default: a terminal or Jupyter
+        enabled = self.enabled if self.enabled is not None else shown
         total = t.steps_per_epoch - t.state.batch_in_epoch
         if enabled and total > 0:
-            from tqdm.auto import tqdm  # imported only when a bar is shown
+            tqdm = _bar_class(notebook)  # imported only when a bar is shown
 
             self.bar = tqdm(
                 total=total,
@@ -160,6 +163,21 @@ class ProgressBar(Callback):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def _bar_class(notebook: bool):
+    """tqdm's notebook widget in Jupyter when ipywidgets is there, its text bar otherwise."""
+    if notebook:
+        try:
+            import ipywidgets  # noqa: F401
+            from tqdm.notebook import tqdm
+
+            return tqdm
+        except ImportError:
+            pass
+    from tqdm import tqdm
+
+    return tqdm
 
 
 class StopOnSignal(Callback):
