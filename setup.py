@@ -42,9 +42,10 @@ setup(
         ],
         "kanjivg": ["kanjivg"],  # real stroke geometry: about 11,000 centreline SVGs
         "eval": ["scikit-image>=0.21"],  # the classical baseline of `inktrace evaluate`
-        "bench": ["lightning>=2.0"],
+        "bench": ["lightning>=2.0"],  # benchmarks/bench_trainer.py's comparison only
         "plot": ["matplotlib>=3.5"],  # inktrace plot
-        "notebook": ["nbclient>=0.7", "ipykernel>=6", "nbformat>=5", "matplotlib>=3.5"],  # benchmarks/bench_trainer.py's comparison only
+        # examples/quickstart.ipynb and its test
+        "notebook": ["nbclient>=0.7", "ipykernel>=6", "nbformat>=5", "matplotlib>=3.5"],
     },
     entry_points={"console_scripts": ["inktrace=inktrace.cli.main:main"]},
 )
