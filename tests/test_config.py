@@ -400,12 +400,12 @@ def test_explain_lists_every_value_with_its_origin(chain):
     assert row.endswith("# selected stage")
 
 
-def test_readme_settings_reference_matches_the_schema():
+def test_the_guides_settings_reference_matches_the_schema():
     from inktrace.config.reference import reference_markdown
 
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    assert reference_markdown() in readme, (
-        "regenerate the README's settings reference from the schema"
+    guide = (REPO / "docs" / "training.md").read_text(encoding="utf-8")
+    assert reference_markdown() in guide, (
+        "regenerate the settings reference of docs/training.md from the schema"
     )
 
 

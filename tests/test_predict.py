@@ -337,7 +337,7 @@ def test_tiles_blend_without_seams():
 
 def test_groupnorm_tiles_differ_from_the_whole_image_only_as_measured():
     """GroupNorm normalises each tile by the tile's own statistics, so tiling changes the maps
-    somewhat (README: Using a trained model). Here, with the random tiny model on 64 px tiles, the
+    somewhat (docs/using.md, *Tiling*). Here, with the random tiny model on 64 px tiles, the
     skeleton probability moves by 1.5e-3 on average and at most 0.11, the keypoints by 8e-4 and
     0.08 (measured); the bounds leave 2x room. The test above shows the blend itself is seamless."""
     img = mosaic_image()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 import pytest
 import torch
 
@@ -79,3 +80,108 @@ def test_export_refuses_to_overwrite_and_bad_sources_in_one_line(trained, tmp_pa
     assert load_checkpoint(out)["card"]["experiment"] == "tiny"
     with pytest.raises(CheckpointError):
         export_weights(trained, out)
+
+
+# ----------------------------------------------------------------------------- the shipped model
+SHIPPED_SIZE = 64
+LINE = [[10.3, 12.2], [52.6, 47.9]]
+X = [[[12.2, 14.1], [51.3, 50.2]], [[50.6, 12.7], [13.4, 51.1]]]
+T = [[[10.2, 15.3], [53.8, 15.9]], [[32.1, 15.6], [31.7, 54.2]]]
+L = [[[15.2, 10.4], [15.6, 50.3], [52.1, 49.7]]]
+BOX_CORNER = [[[15.2, 10.4], [15.6, 50.3]], [[15.6, 50.3], [52.1, 49.7]]]  # two strokes
+
+
+def drawn(polylines, width=3.0):
+    from inktrace.data import Strokes, render_batch
+
+    strokes = Strokes.from_polylines([[(np.asarray(p, float), width) for p in polylines]])
+    return render_batch(strokes, SHIPPED_SIZE, SHIPPED_SIZE)["image"][0, 0].numpy()
+
+
+def near(stroke, polyline, tol):
+    """Every point of the traced stroke within ``tol`` px of the true polyline, and both ends of
+    the true one within ``2 tol`` of the stroke's ends."""
+    p = np.asarray(polyline, float)
+    seg_a, seg_b = p[:-1], p[1:]
+
+    def dist(q):
+        ab = seg_b - seg_a
+        t = np.clip(((q - seg_a) * ab).sum(1) / (ab * ab).sum(1), 0, 1)
+        return np.hypot(*(q - seg_a - t[:, None] * ab).T).min()
+
+    ends = stroke.points[[0, -1]]
+    end_ok = min(
+        np.hypot(*(ends[0] - p[0])) + np.hypot(*(ends[1] - p[-1])),
+        np.hypot(*(ends[0] - p[-1])) + np.hypot(*(ends[1] - p[0])),
+    )
+    return max(dist(q) for q in stroke.points) <= tol and end_ok <= 4 * tol
+
+
+def test_the_shipped_model_is_a_small_weights_only_file_with_its_card():
+    from inktrace.pretrained import pretrained_card, pretrained_path
+
+    path = pretrained_path()
+    assert path.stat().st_size < 4_000_000
+    data = load_checkpoint(path)
+    assert set(data) == {"format", "format_version", "model", "config", "card"}
+    card = pretrained_card()
+    assert card["experiment"] == "pretrained" and card["stage"] == "dense"
+    assert card["data"] == {
+        "img_size": 64,
+        "svg_dir": "kanjivg",
+        "svg_fraction": 0.5,
+        "svg_holdout": 1000,
+        "svg_holdout_seed": 0,
+    }
+    assert card["curriculum"]["end_stage"] == 9
+
+
+def circle(cx=32.2, cy=31.8, r=18.0, n=64):
+    t = np.linspace(0, 2 * np.pi, n + 1)
+    pts = np.stack([cx + r * np.cos(t), cy + r * np.sin(t)], 1)
+    pts[-1] = pts[0]
+    return pts
+
+
+@pytest.mark.parametrize("shape, strokes", [("line", [LINE]), ("X", X), ("T", T)])
+def test_the_shipped_model_traces_rendered_shapes(shape, strokes):
+    import inktrace
+
+    traced = inktrace.trace(drawn(strokes), device="cpu")
+    assert len(traced) == len(strokes), (shape, [s.points.round(1).tolist() for s in traced])
+    for true in strokes:
+        assert any(near(s, true, 1.5) for s in traced), shape
+
+
+def test_the_shipped_model_traces_a_circle_and_an_l():
+    """A circle is one closed stroke. An L is either one stroke with a corner or two strokes
+    meeting there: the image cannot tell (KanjiVG draws both), so either, at the corner."""
+    import inktrace
+
+    (ring,) = inktrace.trace(drawn([circle()]), device="cpu")
+    assert ring.closed and np.abs(np.hypot(*(ring.points - [32.2, 31.8]).T) - 18.0).max() < 1.0
+    traced = inktrace.trace(drawn(L), device="cpu")
+    corner = np.array(L[0][1])
+    if len(traced) == 1:
+        assert near(traced[0], L[0], 1.5) and len(traced[0].corners) == 1
+        assert np.hypot(*(traced[0].points[traced[0].corners[0]] - corner)) <= 2.0
+    else:
+        assert len(traced) == 2
+        for true in BOX_CORNER:
+            assert any(near(s, true, 1.5) for s in traced)
+
+
+def test_the_commands_use_the_shipped_model_by_default(tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    image = tmp_path / "x.png"
+    Image.fromarray((drawn(X) * 255).astype(np.uint8)).save(image)
+    assert inktrace_main(["trace", str(image), "--output", str(tmp_path / "out")]) == 0
+    traced = json.loads((tmp_path / "out" / "x.json").read_text())
+    assert traced["width"] == traced["height"] == 64 and len(traced["strokes"]) == 2
+    assert inktrace_main(["predict", str(image), "--output", str(tmp_path / "maps")]) == 0
+    maps = np.load(tmp_path / "maps" / "x.npz")
+    assert maps["skeleton"].shape == (64, 64) and maps["keypoints"].shape == (2, 64, 64)
+    capsys.readouterr()

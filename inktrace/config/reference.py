@@ -1,4 +1,4 @@
-"""The settings reference of README.md, generated from the schema (a test keeps them equal)."""
+"""The settings reference of docs/training.md, from the schema (a test keeps them equal)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def _type_name(tp: Any) -> str:
 
 
 def reference_markdown() -> str:
-    """The settings reference of README.md, generated from the schema (a test keeps them equal)."""
+    """The settings reference of docs/training.md, from the schema (a test keeps them equal)."""
     out = []
     for cls in [*SECTIONS.values(), PipelineConfig]:
         out.append(f"**`{cls.SECTION}`**\n\n| key | type | default | meaning |\n|---|---|---|---|")

@@ -160,7 +160,7 @@ class SyntheticInk(BatchRendered):
         return sample_keys(self.seed, _SPLITS[self.split] * 16 + self.level, epoch, idx)
 
     def render(self, indices: Sequence[int] | torch.Tensor) -> dict[str, torch.Tensor]:
-        """A batch dict for the given sample indices (see README: image, targets, points)."""
+        """A batch dict for the given sample indices (docs/training.md: image, targets, points)."""
         idx = self.indices(indices)
         keys = self.keys(idx)
         draws = Draws(keys)

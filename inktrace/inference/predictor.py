@@ -10,7 +10,7 @@ Memory: the network sees at most ``batch_size`` tiles of ``tile`` x ``tile`` px 
 maps of an image (8 float32 channels per pixel) are held whole, at the model's and the input's size.
 
 GroupNorm computes its statistics over whatever it is shown, so a tiled image is not normalised
-exactly as the whole image would be; see README *Using a trained model* for the measured effect.
+exactly as the whole image would be; see docs/using.md (*Tiling*) for the measured effect.
 """
 
 from __future__ import annotations

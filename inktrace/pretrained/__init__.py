@@ -3,7 +3,7 @@
 
 It is what ``inktrace predict``, ``inktrace trace`` and ``inktrace evaluate`` use without
 ``--checkpoint``, and ``inktrace.trace(image)`` without ``model=``. Its ``card`` says what it was
-trained on (see ``pretrained_card()``); the README gives its figures.
+trained on (see ``pretrained_card()``); docs/using.md gives its figures.
 """
 
 from __future__ import annotations
