@@ -126,11 +126,12 @@ def build_graph(
         xy = peaks[zones].mean(0) if zones else pix_xy[pix].mean(0)
         nodes.append(Node(xy=xy, width=float(np.median(pix_w[pix])), peak=bool(zones)))
     edges = _walk(nbl, node_of)
+    node_list = node_of.tolist()  # plain ints: a numpy lookup per pixel costs more than the rest
     touching = {
         (min(a, b), max(a, b))
-        for p, a in enumerate(node_of.tolist())
+        for p, a in enumerate(node_list)
         if a >= 0
-        for b in node_of[[q for q in nbl[p] if q >= 0]].tolist()
+        for b in (node_list[q] for q in nbl[p] if q >= 0)
         if b >= 0 and b != a
     }
     edges += [Edge(a, b, []) for a, b in sorted(touching)]

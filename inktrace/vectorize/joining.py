@@ -18,6 +18,7 @@ strokes; what is left are loops, closed strokes.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,47 +43,69 @@ class Chain:
     sharp: list[int] = field(default_factory=list)
 
 
-def _unit(v: np.ndarray) -> np.ndarray | None:
-    n = float(np.hypot(v[0], v[1]))
-    return v / n if n > 1e-9 else None
+def _unit(x: float, y: float) -> tuple[float, float] | None:
+    n = math.hypot(x, y)
+    return (x / n, y / n) if n > 1e-9 else None
 
 
-def _direction(graph: Graph, end: End) -> np.ndarray:
-    """The unit direction in which edge ``end[0]`` leaves its node at ``end``."""
+def _direction(graph: Graph, end: End, points: list, tangents: list | None) -> tuple[float, float]:
+    """The unit direction in which edge ``end[0]`` leaves its node at ``end``. ``points`` and
+    ``tangents`` are the graph's per-pixel arrays as lists (plain floats: these are a handful of
+    points per call, where numpy's per-call cost would dominate)."""
     e = graph.edges[end[0]]
-    pts = graph.points(e)
     node = graph.nodes[e.a if end[1] == 0 else e.b]
-    tan = None if graph.tangent is None else graph.tangent[e.path]
-    if end[1] == 1:
-        pts = pts[::-1]
-        tan = None if tan is None else tan[::-1]
-    reach = float(np.clip(2.0 * node.width, 3.0, 8.0))
-    arc = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(pts, axis=0).T))])
-    k = int(np.searchsorted(arc, reach))
-    chord = _unit(pts[min(k, len(pts) - 1)] - pts[0])
+    far = graph.nodes[e.b if end[1] == 0 else e.a].xy
+    path = e.path if end[1] == 0 else e.path[::-1]
+    reach = min(max(2.0 * node.width, 3.0), 8.0)
+    half = 0.5 * node.width
+    x0, y0 = float(node.xy[0]), float(node.xy[1])
+    px, py, arc = x0, y0, 0.0
+    target = None  # the first polyline point at least ``reach`` of arc away (else the far node)
+    near = [0.0, 0.0, 0]  # tangent sums of the pixels within reach
+    kept = [0.0, 0.0, 0]  # ... and beyond half the width from the node
+    first = None
+    for pid in path:
+        qx, qy = points[pid]
+        arc += math.hypot(qx - px, qy - py)
+        if tangents is not None:
+            t = tangents[pid]
+            first = t if first is None else first
+            if arc <= reach:
+                near[0] += t[0]
+                near[1] += t[1]
+                near[2] += 1
+                if arc >= half:
+                    kept[0] += t[0]
+                    kept[1] += t[1]
+                    kept[2] += 1
+        if arc >= reach:
+            target = (qx, qy)
+            break
+        px, py = qx, qy
+    if target is None:
+        target = (float(far[0]), float(far[1]))
+    chord = _unit(target[0] - x0, target[1] - y0)
     if chord is None:
-        chord = _unit(pts[-1] - pts[0])
+        chord = _unit(float(far[0]) - x0, float(far[1]) - y0)
     if chord is None:
-        return np.array([1.0, 0.0])
-    if tan is None or not len(tan):
+        return (1.0, 0.0)
+    if tangents is None or first is None:
         return chord
-    path_arc = arc[1:-1]
-    sel = (path_arc <= reach) & (path_arc >= 0.5 * node.width)
-    if not sel.any():
-        sel = path_arc <= reach
-    mean = tan[sel].mean(0) if sel.any() else tan[:1].mean(0)
-    if np.hypot(mean[0], mean[1]) < 0.5:
+    sums = kept if kept[2] else near
+    mx, my = (sums[0] / sums[2], sums[1] / sums[2]) if sums[2] else (first[0], first[1])
+    if math.hypot(mx, my) < 0.5:
         return chord
-    theta = 0.5 * np.arctan2(mean[1], mean[0])
-    along = np.array([np.cos(theta), np.sin(theta)])
-    along = along if along @ chord >= 0 else -along
-    both = _unit(chord + along)
+    theta = 0.5 * math.atan2(my, mx)
+    ax, ay = math.cos(theta), math.sin(theta)
+    if ax * chord[0] + ay * chord[1] < 0:
+        ax, ay = -ax, -ay
+    both = _unit(chord[0] + ax, chord[1] + ay)
     return chord if both is None else both
 
 
-def _turn(d1: np.ndarray, d2: np.ndarray) -> float:
+def _turn(d1: tuple[float, float], d2: tuple[float, float]) -> float:
     """Degrees by which a stroke arriving along -d1 and leaving along d2 turns."""
-    return float(np.degrees(np.arccos(np.clip(-(d1 @ d2), -1.0, 1.0))))
+    return math.degrees(math.acos(min(1.0, max(-1.0, -(d1[0] * d2[0] + d1[1] * d2[1])))))
 
 
 def _links(graph: Graph, max_turn: float) -> tuple[dict[End, End], dict[End, float]]:
@@ -95,11 +118,13 @@ def _links(graph: Graph, max_turn: float) -> tuple[dict[End, End], dict[End, flo
             ends_at.setdefault(e.b, []).append((i, 1))
     links: dict[End, End] = {}
     turns: dict[End, float] = {}
+    points = graph.point.tolist()
+    tangents = None if graph.tangent is None else graph.tangent.tolist()
     for node, ends in ends_at.items():
         if len(ends) < 2:
             continue
         choose = len(ends) > 2 or graph.nodes[node].peak  # may end here rather than go on
-        dirs = [_direction(graph, end) for end in ends]
+        dirs = [_direction(graph, end, points, tangents) for end in ends]
         pairs = sorted(
             (_turn(dirs[p], dirs[q]), p, q)
             for p in range(len(ends))

@@ -86,8 +86,10 @@ def find_peaks(heat: np.ndarray | None, threshold: float, merge: float = 2.0) ->
     order = np.argsort(-heat[rows, cols], kind="stable")
     rows, cols = rows[order], cols[order]
     keep: list[int] = []
-    for k in range(rows.size):
-        if all((rows[k] - rows[m]) ** 2 + (cols[k] - cols[m]) ** 2 >= merge**2 for m in keep):
+    rl, cl, m2 = rows.tolist(), cols.tolist(), merge**2  # plain ints: numpy scalars are slow here
+    for k in range(len(rl)):
+        rk, ck = rl[k], cl[k]
+        if all((rk - rl[m]) ** 2 + (ck - cl[m]) ** 2 >= m2 for m in keep):
             keep.append(k)
     rows, cols = rows[keep], cols[keep]
     logs = np.log(np.maximum(padded, 1e-6))
