@@ -87,6 +87,13 @@ def _run(kc, code, timeout=180):
     return reply["content"]["status"], "".join(out)
 
 
+def _configure(kc, out: Path, size: int, epochs: int) -> None:
+    """Define ``cfg`` (a tiny quickstart writing under ``out``) and ``handlers`` in the kernel."""
+    config = str(ROOT / "configs" / "quickstart.yaml")
+    setup = SETUP.format(root=str(ROOT), config=config, size=size, epochs=epochs, out=str(out))
+    assert _run(kc, setup)[0] == "ok"
+
+
 @pytest.fixture
 def kernel():
     from jupyter_client.manager import start_new_kernel
@@ -101,14 +108,7 @@ def kernel():
 
 def test_training_twice_in_one_kernel_leaks_nothing(tmp_path, kernel):
     km, kc = kernel
-    setup = SETUP.format(
-        root=str(ROOT),
-        config=str(ROOT / "configs" / "quickstart.yaml"),
-        size=16,
-        epochs=1,
-        out=str(tmp_path),
-    )
-    assert _run(kc, setup)[0] == "ok"
+    _configure(kc, tmp_path, size=16, epochs=1)
     for _ in range(2):  # the same cell again, as a user re-running it
         status, text = _run(kc, "s = DenseTrainer(cfg, verbose=False).fit(); print(s['status'])")
         assert status == "ok" and "completed" in text, text
@@ -120,14 +120,7 @@ def test_training_twice_in_one_kernel_leaks_nothing(tmp_path, kernel):
 
 def test_interrupting_the_kernel_during_fit_leaves_a_resumable_checkpoint(tmp_path, kernel):
     km, kc = kernel
-    setup = SETUP.format(
-        root=str(ROOT),
-        config=str(ROOT / "configs" / "quickstart.yaml"),
-        size=2000,
-        epochs=50,
-        out=str(tmp_path),
-    )
-    assert _run(kc, setup)[0] == "ok"
+    _configure(kc, tmp_path, size=2000, epochs=50)
     msg_id = kc.execute("s = DenseTrainer(cfg, verbose=False).fit(); print(s['status'])")
     last = tmp_path / "ck" / "dense" / "last.ckpt"
     end = time.time() + 120
