@@ -38,8 +38,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
         reason = exc.strerror or str(exc)
         raise WriteError.of(exc, f"{path}: cannot write ({reason})") from None
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # as open() would create it (mkstemp makes it 0600)
         with os.fdopen(fd, "wb") as f:
+            try:  # as open() would create it (mkstemp makes it 0600)
+                os.fchmod(f.fileno(), 0o666 & ~_umask())
+            except OSError:  # a file system without permissions (vfat, some mounts)
+                pass
             write(f)
             f.flush()
             os.fsync(f.fileno())
@@ -106,7 +109,7 @@ def _finite(value: Any) -> Any:
 def _plain(value: Any) -> Any:
     """JSON fallback for tensors, numpy scalars and paths."""
     if isinstance(value, torch.Tensor):
-        return value.tolist()
+        return _finite(value.tolist())
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     if hasattr(value, "item"):

@@ -716,3 +716,14 @@ def test_temporary_files_of_killed_saves_are_swept_and_live_ones_kept(tmp_path):
     # a real save names its temporary file with its pid, and leaves none behind
     atomic_write(tmp_path / "x.ckpt", lambda f: f.write(b"1"))
     assert sorted(p.name for p in tmp_path.glob(".x.ckpt.*")) == []
+
+
+def test_json_logs_write_non_finite_tensors_as_null(tmp_path):
+    import json
+
+    import torch
+
+    from inktrace.fileio import atomic_write_json
+
+    path = atomic_write_json(tmp_path / "log.json", {"a": torch.tensor(float("nan")), "b": 1.5})
+    assert json.loads(path.read_text()) == {"a": None, "b": 1.5}

@@ -179,6 +179,7 @@ cfg = Config.from_yaml(sys.argv[1], stage="dense")
 summary = DenseTrainer(cfg, verbose=False).fit()
 assert dist.is_initialized()  # the trainer used the group and left it open
 print("rank", dist.get_rank(), summary["status"], summary["global_step"], flush=True)
+dist.barrier()  # the host's own teardown: no rank leaves while another still talks
 dist.destroy_process_group()
 """
 

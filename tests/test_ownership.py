@@ -131,3 +131,35 @@ def test_a_killed_runs_folders_are_taken_over_by_the_next(tmp_path):
     after = train(quick)
     assert after.returncode == 0, after.err[-2000:]
     assert "in use" not in after.err
+
+
+def test_a_symlink_to_a_locked_folder_is_the_same_lock(tmp_path):
+    from inktrace.training.ownership import FolderBusy, lock_folder
+
+    real = tmp_path / "ck" / "dense"
+    real.mkdir(parents=True)
+    (tmp_path / "alias").symlink_to(tmp_path / "ck")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; "
+            "from inktrace.training.ownership import lock_folder; "
+            f"lock_folder(Path({str(real)!r})); print('held', flush=True); time.sleep(60)",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        for spelling in (tmp_path / "alias" / "dense", tmp_path / "ck" / "." / "dense"):
+            try:
+                lock_folder(spelling)
+            except FolderBusy as exc:
+                assert f"pid {holder.pid}" in str(exc)
+            else:
+                raise AssertionError(f"{spelling} was locked a second time")
+    finally:
+        holder.kill()
+        holder.wait()

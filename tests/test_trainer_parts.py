@@ -644,3 +644,20 @@ def test_the_hparams_tab_gets_each_runs_settings_metrics_and_end(tmp_path):
     assert {"val/loss", "val/f1", "val/trace_f1"} <= set(events.Tags()["scalars"])
     end = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_end_info"])
     assert end.session_end_info.status == api_pb2.STATUS_SUCCESS
+
+
+def test_a_term_no_step_could_sum_is_left_out_not_a_zero_mean():
+    from inktrace.training.meter import StepMeter
+
+    meter, state = StepMeter(torch.device("cpu")), TrainState()
+    meter.start(state)
+    nan = torch.tensor(float("nan"))
+    for _ in range(2):  # two failed steps: nothing to average
+        meter.add({"total": nan, "loss_skel": nan}, nan, torch.tensor(True), False, 4)
+    assert meter.read(state) == (2, 2)
+    assert state.epoch_sums == {} and state.epoch_count == 0 and state.nonfinite_run == 2
+    one = torch.tensor(1.0)
+    meter.add({"total": one, "loss_skel": one}, torch.tensor(3.0), torch.tensor(False), False, 4)
+    meter.read(state)
+    assert state.epoch_sums == {"total": 4.0, "loss_skel": 4.0, "grad_norm": 12.0}
+    assert state.epoch_count == 4 and state.nonfinite_run == 0

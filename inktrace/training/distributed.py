@@ -19,11 +19,12 @@ whose share of the last, short batch is empty runs one sample with weight 0.
 progress bar; the others wait at a barrier after each save, so a checkpoint exists before any
 rank goes on. A checkpoint carries every rank's RNG state.
 
-**Stopping.** Once per step the ranks agree (one all-reduce of two flags) whether every loss is
-finite and whether any rank was asked to stop (Ctrl-C, SIGTERM); all ranks then skip or stop after
-the same step, and rank 0 writes one resumable ``last.ckpt``. A rank that dies makes the others'
-next collective fail (at once when its sockets close, else after ``system.dist_timeout``); they
-exit with one line naming the failure.
+**Stopping.** A step is skipped on every rank alike (the gradients it is judged by are averaged
+over the ranks). At each sync point (meter.py) the ranks agree, in one all-reduce, on the worst
+non-finite run and on whether any rank was asked to stop (Ctrl-C, SIGTERM): all fail or stop
+after the same step, and rank 0 writes one resumable ``last.ckpt``. A rank that dies makes the
+others' next collective fail (at once when its sockets close, else after
+``system.dist_timeout``); they exit with one line naming the failure.
 """
 
 from __future__ import annotations
@@ -127,6 +128,14 @@ class Dist:
         t = self._tensor([0.0 if finite else 1.0, 1.0 if stop else 0.0], device)
         self._call("the step's agreement", dist.all_reduce, t, op=dist.ReduceOp.MAX)
         return bool(t[0] == 0), bool(t[1] > 0)
+
+    def maxima(self, values: Sequence[float], device: torch.device) -> list[int]:
+        """The maximum of each value over the ranks (integers), in one all-reduce."""
+        if not self.enabled:
+            return [int(v) for v in values]
+        t = self._tensor([float(v) for v in values], device)
+        self._call("the sync point's agreement", dist.all_reduce, t, op=dist.ReduceOp.MAX)
+        return [int(v) for v in t.tolist()]
 
     def any(self, flag: bool, device: torch.device) -> bool:
         return self.agree(True, flag, device)[1]

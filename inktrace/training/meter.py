@@ -68,6 +68,7 @@ class StepMeter:
             k: torch.tensor(v, dtype=torch.float64, device=self.device)
             for k, v in state.epoch_sums.items()
         }
+        self.summed = {k: self._int(1) for k in self.sums}  # steps summed per key (none: left out)
         self.count = self._int(state.epoch_count)
         self.run = self._int(state.nonfinite_run)
         self.worst, self.skipped, self.bad = self.run.clone(), self._int(), self._int()
@@ -97,8 +98,10 @@ class StepMeter:
         kept = ~failed
         self.count += kept * n
         for k, v in values.items():
-            add = torch.where(torch.isfinite(v) & kept, v.double() * n, 0.0)
+            ok = torch.isfinite(v) & kept
+            add = torch.where(ok, v.double() * n, 0.0)
             self.sums[k] = self.sums[k] + add if k in self.sums else add
+            self.summed[k] = self.summed[k] + ok if k in self.summed else ok.long()
         return StepValues(values)
 
     def read(self, state: TrainState) -> tuple[int, int]:
@@ -107,10 +110,18 @@ class StepMeter:
         self.reads += 1
         keys = list(self.sums)
         counters = (self.count, self.run, self.worst, self.skipped, self.bad)
-        packed = torch.stack([*(self.sums[k] for k in keys), *(c.double() for c in counters)])
+        packed = torch.stack(
+            [
+                *(self.sums[k] for k in keys),
+                *(self.summed[k].double() for k in keys),
+                *(c.double() for c in counters),
+            ]
+        )
         values = packed.tolist()
-        state.epoch_sums = dict(zip(keys, values[: len(keys)]))
-        count, run, worst, skipped, bad = (int(v) for v in values[len(keys) :])
+        n = len(keys)
+        # a term no step has summed yet (every step failed) is not a 0.0 mean: left out
+        state.epoch_sums = {k: v for k, v, c in zip(keys, values[:n], values[n : 2 * n]) if c}
+        count, run, worst, skipped, bad = (int(v) for v in values[2 * n :])
         state.epoch_count, state.nonfinite_run = count, run
         state.skipped_steps += skipped
         self.worst, self.skipped, self.bad = self.run.clone(), self._int(), self._int()

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..fileio import sweep_stale_temps
 from .report import now
 
 __all__ = [
@@ -63,6 +64,8 @@ class FolderLock:
 
 
 def lock_path(folder: Path) -> Path:
+    """The lock file of ``folder``, beside it (resolved: a symlink or ``.`` names the same one)."""
+    folder = Path(folder).resolve()
     return folder.parent / LOCK_NAME.format(folder.name)
 
 
@@ -81,7 +84,8 @@ def lock_folder(folder: Path) -> FolderLock:
     """Lock ``folder`` (created) for this process, or FolderBusy naming the holder. A lock this
     process already holds (a trainer built and dropped in a notebook) is handed over."""
     folder.mkdir(parents=True, exist_ok=True)
-    key = str(folder.resolve())
+    folder = folder.resolve()
+    key = str(folder)
     if key in _HELD:
         _HELD[key].release()
     path = lock_path(folder)
@@ -156,6 +160,7 @@ def own_folders(trainer: Any, resuming: bool) -> list[FolderLock]:
     locks: list[FolderLock] = []
     try:
         locks.append(lock_folder(t.ckpt_dir))
+        _sweep(t, t.ckpt_dir)
         if resuming:
             locks.append(lock_folder(t.run_dir))
         else:
@@ -164,10 +169,18 @@ def own_folders(trainer: Any, resuming: bool) -> list[FolderLock]:
             locks.append(lock)
             if t.run_dir != base:
                 t.log.info(f"logs in {t.run_dir} ({base} holds another run's logs)")
+        _sweep(t, t.run_dir)
     except FolderBusy as exc:
         release(locks)
         raise ConfigError(f"{exc}; choose another --save_dir / logging.log_dir, or wait") from None
     return locks
+
+
+def _sweep(t: Any, folder: Path) -> None:
+    """Remove what killed saves left in a folder this run now owns."""
+    litter = sweep_stale_temps(folder)
+    if litter:
+        t.log.info(f"removed {len(litter)} temporary file(s) of killed saves in {folder}")
 
 
 def release(locks: list[FolderLock]) -> None:

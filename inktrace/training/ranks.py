@@ -68,8 +68,10 @@ def restore_rank(trainer: Any, point: ResumePoint) -> None:
     t, ckpt = trainer, point.checkpoint
     saved = int(ckpt.get("world_size") or 1)
     world, rank = t.dist.world, t.dist.rank
-    if rank != 0:  # rank 0 carries the epoch's sums of all ranks so far
-        t.state.epoch_sums, t.state.epoch_count = {}, 0
+    if rank != 0:  # rank 0 carries the epoch's sums of all ranks so far (the keys stay: the
+        # ranks sum the same keys, even when no step of this epoch is left to run)
+        t.state.epoch_sums = dict.fromkeys(t.state.epoch_sums, 0.0)
+        t.state.epoch_count = 0
     states = ckpt.get("rng_ranks")
     if saved == world and states and len(states) == world:
         torch.set_rng_state(states[rank]["torch"])

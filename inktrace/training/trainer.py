@@ -27,7 +27,6 @@ from ..config import Config
 from ..data import validation_set
 from ..data.rng import seed_hash
 from ..errors import NonFiniteLossError
-from ..fileio import sweep_stale_temps
 from ..losses import InkLoss
 from ..model import InkTraceNet
 from ..version import __version__
@@ -118,9 +117,6 @@ class BaseTrainer:
         check_world(c, self.dist.world)
         point = ResumePoint.of(resume) if resume is not None else None
         self.ckpt_dir, self.run_dir = run_folders(self.cfg, self.stage, point, self.log)
-        litter = [p for d in (self.ckpt_dir, self.run_dir) for p in sweep_stale_temps(d)]
-        if litter and self.dist.main:
-            self.log.info(f"removed {len(litter)} temporary file(s) of killed saves")
 
         torch.manual_seed(c.training.seed)
         self.model = InkTraceNet.from_config(c.model).to(self.device)
@@ -169,7 +165,7 @@ class BaseTrainer:
         self.locks = own_folders(self, point is not None)  # the last step: nothing fails after
         if c.model.freeze_encoder:
             self.model.freeze_encoder(True)
-        if self.dist.enabled and point is None:  # rank 0 keeps the 1-process stream
+        if self.dist.enabled and point is None and not self.dist.main:  # rank 0: 1-process
             torch.manual_seed(seed_hash(c.training.seed, self.dist.rank, 0xD15))
         if c.system.channels_last:
             self.model.to(memory_format=torch.channels_last)
@@ -266,6 +262,9 @@ class BaseTrainer:
         non-finite limit checked; with several ranks, whether any was asked to stop."""
         s, limit = self.state, self.cfg.training.max_nonfinite_steps
         bad, worst = self.meter.read(s)
+        if self.dist.enabled:  # one all-reduce: the ranks fail, and stop, after the same step
+            bad, worst, stop = self.dist.maxima([bad, worst, self.stop_requested], self.device)
+            self._stop_agreed |= bool(stop)
         if bad:
             self.log.info(
                 f"{bad} step(s) up to step {s.global_step - 1} skipped: non-finite loss or "
@@ -273,8 +272,6 @@ class BaseTrainer:
             )
         if worst >= limit:
             raise NonFiniteLossError(nonfinite_message(s, worst, self.ckpt_dir))
-        if self.dist.enabled:  # all ranks stop after the same step
-            self._stop_agreed |= self.dist.any(self.stop_requested, self.device)
 
     def train_epoch(self) -> None:
         s = self.state
