@@ -104,8 +104,8 @@ class RunLogger(Callback):
 
         t = self.trainer
         t.run_dir.mkdir(parents=True, exist_ok=True)
-        # a resumed (or continued) run hides what an abandoned continuation logged after its step;
-        # a fresh run into an old run directory hides all of the old run's events
+        # a resumed (or continued) run hides what an abandoned continuation logged after its step
+        # (a fresh run never shares a run directory: ownership.py gives it its own version_N)
         step = t.state.global_step
         # the writer's thread re-raises a failed write at the next call (a WriteError then):
         # its own traceback on the console would only repeat it
