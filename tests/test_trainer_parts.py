@@ -142,8 +142,7 @@ def test_train_state_round_trips_through_a_checkpoint_dict():
     s = TrainState(
         epoch=3, batch_in_epoch=2, global_step=17, nonfinite_run=1, skipped_steps=4, last_lr=0.01
     )
-    s.add_step({"total": 2.0, "grad_norm": float("inf")}, n=4)  # a non-finite value is not summed
-    s.add_step({"total": 1.0, "grad_norm": 3.0}, n=2)
+    s.epoch_sums, s.epoch_count = {"total": 10.0, "grad_norm": 6.0}, 6  # as meter.py leaves them
     assert s.train_means() == {"train/loss": 10.0 / 6, "train/grad_norm": 1.0}
     s.record_epoch({"val/loss": 0.5}, level=2, is_best=True)
     s.epoch += 1

@@ -121,14 +121,6 @@ class Dist:
                 f"answering ({first[:160]})"
             ) from None
 
-    def agree(self, finite: bool, stop: bool, device: torch.device) -> tuple[bool, bool]:
-        """(every rank's loss is finite, some rank was asked to stop): one all-reduce."""
-        if not self.enabled:
-            return finite, stop
-        t = self._tensor([0.0 if finite else 1.0, 1.0 if stop else 0.0], device)
-        self._call("the step's agreement", dist.all_reduce, t, op=dist.ReduceOp.MAX)
-        return bool(t[0] == 0), bool(t[1] > 0)
-
     def maxima(self, values: Sequence[float], device: torch.device) -> list[int]:
         """The maximum of each value over the ranks (integers), in one all-reduce."""
         if not self.enabled:
@@ -136,9 +128,6 @@ class Dist:
         t = self._tensor([float(v) for v in values], device)
         self._call("the sync point's agreement", dist.all_reduce, t, op=dist.ReduceOp.MAX)
         return [int(v) for v in t.tolist()]
-
-    def any(self, flag: bool, device: torch.device) -> bool:
-        return self.agree(True, flag, device)[1]
 
     def sum_values(
         self, values: Mapping[str, float], count: float, device: torch.device

@@ -17,7 +17,6 @@ checkpoint format of ``docs/contracts.md``, unchanged.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -63,13 +62,6 @@ class TrainState:
         """Called before an epoch's first batch: a fresh epoch starts its sums from zero."""
         if self.batch_in_epoch == 0:
             self.epoch_sums, self.epoch_count = {}, 0
-
-    def add_step(self, values: Mapping[str, float], n: int) -> None:
-        """Add one step's losses (and grad norm) for ``n`` samples to this epoch's sums."""
-        self.epoch_count += n
-        for k, v in values.items():
-            if math.isfinite(v):  # a step the fp16 scaler skipped has an infinite grad norm
-                self.epoch_sums[k] = self.epoch_sums.get(k, 0.0) + v * n
 
     def train_means(self) -> dict[str, float]:
         """This epoch's sample-weighted means of the training losses (and grad norm) so far."""
