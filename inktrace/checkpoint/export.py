@@ -19,8 +19,7 @@ from typing import Any
 
 import torch
 
-from ..errors import CheckpointError
-from .format import load_checkpoint, save_checkpoint
+from .format import check_output, load_checkpoint, save_checkpoint
 
 __all__ = ["export_weights", "model_card", "file_sha256"]
 
@@ -82,13 +81,7 @@ def export_weights(
 
     Refuses to overwrite ``target`` unless ``force``, and never ``source`` itself.
     """
-    source, target = Path(source), Path(target)
-    if target.exists() and source.exists() and target.resolve() == source.resolve():
-        raise CheckpointError(f"{target}: the same file as the source; export elsewhere")
-    if target.is_dir():
-        raise CheckpointError(f"{target}: is a folder; give the file to write")
-    if target.exists() and not force:
-        raise CheckpointError(f"{target}: exists; pass --force to overwrite it")
+    check_output(source, target, force)
     data = load_checkpoint(source)
     weights = {
         k: v.detach().to("cpu", copy=True).contiguous()

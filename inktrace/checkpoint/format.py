@@ -29,6 +29,7 @@ __all__ = [
     "load_checkpoint",
     "read_checkpoint",
     "newest_intact",
+    "check_output",
 ]
 
 
@@ -129,3 +130,15 @@ def newest_intact(path: Path) -> tuple[Path, dict[str, Any]] | None:
         except CheckpointError:
             continue
     return None
+
+
+def check_output(source: str | os.PathLike, target: str | os.PathLike, force: bool) -> None:
+    """A checkpoint file about to be written from ``source``: never ``source`` itself, never a
+    folder, an existing file only with ``force`` (CheckpointError, one line, otherwise)."""
+    source, target = Path(source), Path(target)
+    if target.exists() and source.exists() and target.resolve() == source.resolve():
+        raise CheckpointError(f"{target}: the same file as the source; write it elsewhere")
+    if target.is_dir():
+        raise CheckpointError(f"{target}: is a folder; give the file to write")
+    if target.exists() and not force:
+        raise CheckpointError(f"{target}: exists; pass --force to overwrite it")

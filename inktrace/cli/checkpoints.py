@@ -8,9 +8,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..checkpoint import CheckpointError, load_checkpoint, migration_report, save_checkpoint
+from ..checkpoint import load_checkpoint, migration_report, save_checkpoint
 from ..checkpoint.compare import compare_text
 from ..checkpoint.export import export_weights
+from ..checkpoint.format import check_output
 from .args import StrictParser, run_guarded
 
 __all__ = ["migrate_main", "export_main", "compare_main"]
@@ -27,12 +28,7 @@ def _migrate(argv: Sequence[str] | None, prog: str) -> int:
     p.add_argument("--force", action="store_true", help="overwrite NEW if it exists")
     args = p.parse_args(argv)
     old, new = Path(args.old), Path(args.new)
-    if new.exists() and new.resolve() == old.resolve():
-        raise CheckpointError(
-            f"{new}: the same file as OLD; write the converted checkpoint elsewhere"
-        )
-    if new.exists() and not args.force:
-        raise CheckpointError(f"{new}: exists; pass --force to overwrite it")
+    check_output(old, new, args.force)
     data = load_checkpoint(old)
     migration = data.pop("migration", None)
     payload = {k: v for k, v in data.items() if k not in ("format", "format_version")}
