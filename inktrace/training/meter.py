@@ -64,14 +64,25 @@ class StepMeter:
 
     def start(self, state: TrainState) -> None:
         """Take the state's counters and this epoch's sums so far (from a checkpoint, or zero)."""
-        self.sums = {
-            k: torch.tensor(v, dtype=torch.float64, device=self.device)
-            for k, v in state.epoch_sums.items()
-        }
-        self.summed = {k: self._int(1) for k in self.sums}  # steps summed per key (none: left out)
+        # one float64 vector of sums and one of summed-step counts, in ``keys`` order: a step
+        # adds to all its terms in a few kernels, not a few per term
+        self.keys = list(state.epoch_sums)
+        self.sums = torch.tensor(
+            [state.epoch_sums[k] for k in self.keys], dtype=torch.float64, device=self.device
+        )
+        self.summed = torch.ones(len(self.keys), dtype=torch.int64, device=self.device)
         self.count = self._int(state.epoch_count)
         self.run = self._int(state.nonfinite_run)
         self.worst, self.skipped, self.bad = self.run.clone(), self._int(), self._int()
+
+    def _align(self, keys: list[str]) -> None:
+        """Make room for terms the sums have not seen yet (the first step of an epoch)."""
+        new = [k for k in keys if k not in self.keys]
+        if new:
+            self.keys += new
+            pad = torch.zeros(len(new), dtype=torch.float64, device=self.device)
+            self.sums = torch.cat([self.sums, pad])
+            self.summed = torch.cat([self.summed, pad.long()])
 
     def add(
         self,
@@ -97,27 +108,22 @@ class StepMeter:
             self.skipped += found & ~loss_bad
         kept = ~failed
         self.count += kept * n
-        for k, v in values.items():
-            ok = torch.isfinite(v) & kept
-            add = torch.where(ok, v.double() * n, 0.0)
-            self.sums[k] = self.sums[k] + add if k in self.sums else add
-            self.summed[k] = self.summed[k] + ok if k in self.summed else ok.long()
+        if list(values) != self.keys:
+            self._align(list(values))
+        nan = self.sums.new_tensor(float("nan"))  # a term this step lacks: not summed
+        step = torch.stack([values[k].double() if k in values else nan for k in self.keys])
+        ok = torch.isfinite(step) & kept
+        self.sums = self.sums + torch.where(ok, step * n, 0.0)  # the host's order: bit-identical
+        self.summed = self.summed + ok
         return StepValues(values)
 
     def read(self, state: TrainState) -> tuple[int, int]:
         """A sync point: fold everything into ``state``; returns (failed steps since the last
         one, the longest non-finite run since then)."""
         self.reads += 1
-        keys = list(self.sums)
-        counters = (self.count, self.run, self.worst, self.skipped, self.bad)
-        packed = torch.stack(
-            [
-                *(self.sums[k] for k in keys),
-                *(self.summed[k].double() for k in keys),
-                *(c.double() for c in counters),
-            ]
-        )
-        values = packed.tolist()
+        keys = self.keys
+        counters = torch.stack([self.count, self.run, self.worst, self.skipped, self.bad])
+        values = torch.cat([self.sums, self.summed.double(), counters.double()]).tolist()
         n = len(keys)
         # a term no step has summed yet (every step failed) is not a 0.0 mean: left out
         state.epoch_sums = {k: v for k, v, c in zip(keys, values[:n], values[n : 2 * n]) if c}
