@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import StopAt
 
 from inktrace.config import Config
 from inktrace.data import SyntheticInk, render_batch
@@ -11,7 +12,7 @@ from inktrace.data.degrade import degrade_samples
 from inktrace.data.mixed import CLEAN_SHARE, MixedInk
 from inktrace.data.svg import SvgInk, choose_files
 from inktrace.errors import ConfigError
-from inktrace.training import Callback, DenseTrainer
+from inktrace.training import DenseTrainer
 from inktrace.training.batches import train_set
 
 
@@ -128,15 +129,6 @@ def test_the_evaluation_characters_are_held_out(tmp_path):
     assert set(choose_files(cfg.data.svg_dir, 3, seed=7)) <= set(held)
     with pytest.raises(ConfigError, match="svg_holdout: 12 leaves no file"):
         train_set(_config(tmp_path, svg_holdout=12), 3)
-
-
-class StopAt(Callback):
-    def __init__(self, step):
-        self.step = step
-
-    def after_step(self, losses):
-        if self.trainer.state.global_step == self.step:
-            self.trainer.request_stop()
 
 
 def test_a_mixed_run_resumes_bit_identical(tmp_path):

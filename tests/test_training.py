@@ -6,6 +6,7 @@ import signal
 
 import pytest
 import torch
+from helpers import StopAt
 
 from inktrace.checkpoint import CheckpointError
 from inktrace.cli.train import main as train_main
@@ -58,17 +59,6 @@ def weights(path):
 
 def same_weights(a, b):
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-
-
-class StopAt(Callback):
-    """Request a stop after global step ``step`` (what Ctrl-C does)."""
-
-    def __init__(self, step):
-        self.step = step
-
-    def after_step(self, losses):
-        if self.trainer.state.global_step == self.step:
-            self.trainer.request_stop()
 
 
 @pytest.mark.parametrize("cls, stage", [(DenseTrainer, "dense"), (StructuralTrainer, "structural")])
