@@ -11,6 +11,12 @@
   (i.e. of twice the direction difference), averaged over ``tangent_mask``.
 - width (``loss_width``): smooth L1 (β = 1 px) on the width in pixels, over ``mask``.
 - offset (``loss_offset``): smooth L1 (β = 0.5 px) on (dx, dy), over ``mask``.
+- ends (``loss_ends``, stroke heads): the keypoint focal loss on the stroke-end heatmap.
+- identity (``loss_identity``, stroke heads): the discriminative loss of De Brabandere et al.
+  (2017) on the stroke-identity embedding, over ``tangent_mask`` (away from junctions, where a
+  pixel belongs to several strokes): each pixel is pulled to within ``IDENTITY_PULL`` of its
+  stroke's mean embedding, and the means of two strokes of one image are pushed at least
+  ``2 * IDENTITY_PUSH`` apart. A stroke is then a set of alike embeddings, whatever its shape.
 
 A term whose head the model lacks (structural models have skeleton and tangent only) is left out,
 and so is its weight. Masked means divide by the batch's mask size (at least 1).
@@ -27,14 +33,19 @@ from .config.schema import LossWeightsConfig
 
 __all__ = ["InkLoss", "LOG_NAMES", "TERMS", "metric_key"]
 
-TERMS = ("skeleton", "keypoints", "tangent", "width", "offset")
+TERMS = ("skeleton", "keypoints", "tangent", "width", "offset", "ends", "identity")
 LOG_NAMES = {
     "skeleton": "loss_skel",
     "keypoints": "loss_keys",
     "tangent": "loss_tangent",
     "width": "loss_width",
     "offset": "loss_offset",
+    "ends": "loss_ends",
+    "identity": "loss_identity",
 }
+IDENTITY_PULL = 0.5  # embedding distance within which a pixel is close enough to its stroke
+IDENTITY_PUSH = 1.5  # half the distance two strokes' mean embeddings are pushed apart
+IDENTITY_SLOTS = 64  # strokes per image told apart (ids above share the last slot)
 _FOCAL_ALPHA, _FOCAL_BETA = 2.0, 4.0
 
 
@@ -99,6 +110,38 @@ def offset_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) ->
     return _masked_mean(err, mask.float())
 
 
+def identity_loss(
+    embedding: torch.Tensor, stroke: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """Discriminative loss for a (B, E, H, W) embedding, stroke ids (B, H, W) (0: none) and the
+    pixels that count (B, H, W); see the module docstring. 0 for a batch without strokes.
+    Computed with weights rather than selections, so it never waits for the device."""
+    B, E = embedding.shape[:2]
+    ids = stroke.long().clamp(0, IDENTITY_SLOTS - 1)
+    weight = ((ids > 0) & (mask > 0)).reshape(-1).float()  # (B*H*W,)
+    b = torch.arange(B, device=ids.device)[:, None].expand(B, ids[0].numel()).reshape(-1)
+    inst = b * IDENTITY_SLOTS + ids.reshape(-1)  # the instance of each pixel
+    emb = embedding.float().permute(0, 2, 3, 1).reshape(-1, E)
+    count = torch.zeros(B * IDENTITY_SLOTS, device=emb.device).index_add_(0, inst, weight)
+    total = torch.zeros(B * IDENTITY_SLOTS, E, device=emb.device)
+    total.index_add_(0, inst, emb * weight[:, None])
+    mean = total / count.clamp(min=1.0)[:, None]
+    dist = (emb - mean.index_select(0, inst)).norm(dim=1)
+    pull_pix = F.relu(dist - IDENTITY_PULL) ** 2 * weight
+    present = (count > 0).float()
+    per_inst = torch.zeros_like(count).index_add_(0, inst, pull_pix) / count.clamp(min=1.0)
+    pull = per_inst.sum() / present.sum().clamp(min=1.0)
+    # push apart the means of every two strokes of one image
+    m = mean.view(B, IDENTITY_SLOTS, E)
+    here = present.view(B, IDENTITY_SLOTS)
+    pair = here[:, :, None] * here[:, None, :] * (1.0 - torch.eye(IDENTITY_SLOTS, device=m.device))
+    diff = m[:, :, None] - m[:, None, :]
+    gap = (diff.square().sum(-1) + 1e-12).sqrt()
+    push = (F.relu(2.0 * IDENTITY_PUSH - gap) ** 2 * pair).sum() / pair.sum().clamp(min=1.0)
+    reg = (mean.norm(dim=1) * present).sum() / present.sum().clamp(min=1.0)
+    return pull + push + 0.001 * reg
+
+
 class InkLoss:
     """Weighted sum of the per-head terms. ``__call__(out, batch)`` returns a dict with every term
     present (unweighted, as tensors) and ``total`` (the weighted sum that is back-propagated)."""
@@ -128,6 +171,12 @@ class InkLoss:
             terms["width"] = width_loss(out["width"], batch["width"], batch["mask"])
         if "offset" in out:
             terms["offset"] = offset_loss(out["offset"], batch["offset"], batch["mask"])
+        if "ends_logits" in out:
+            terms["ends"] = keypoint_loss(out["ends_logits"][:, None], batch["ends"][:, None])
+        if "identity" in out:
+            terms["identity"] = identity_loss(
+                out["identity"], batch["stroke"], batch["tangent_mask"]
+            )
         terms = {name: terms[name] for name in TERMS if name in terms}
         terms["total"] = sum(self.weights[name] * value for name, value in terms.items())
         return terms

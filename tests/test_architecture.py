@@ -4,7 +4,6 @@ Module size is decided by cohesion, not by a line cap (see CONTRIBUTING.md)."""
 import ast
 from pathlib import Path
 
-
 PACKAGE = Path(__file__).resolve().parents[1] / "inktrace"
 
 

@@ -261,8 +261,11 @@ def test_architecture_inference_and_registry():
         "embed_dim": 8,
         "num_layers": 3,
         "full_heads": False,
+        "stroke_heads": False,
         "norm": "batch",
     }
+    strokes = InkTraceNet(embed_dim=8, num_layers=2, stroke_heads=True)
+    assert infer_model_config(strokes.state_dict())["stroke_heads"] is True
     assert sorted(MIGRATIONS) == [0]  # version 0 (layouts A-D) -> 1; a new format adds one entry
 
 

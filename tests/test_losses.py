@@ -71,7 +71,15 @@ def test_weights_come_from_the_config_and_unknown_terms_are_refused(batch):
         rel_tol=1e-5,
     )
     assert math.isclose(float(terms["width"]), 0.5, rel_tol=1e-5)  # smooth L1 at 1 px error, beta 1
-    assert set(LOG_NAMES) == {"skeleton", "keypoints", "tangent", "width", "offset"}
+    assert set(LOG_NAMES) == {
+        "skeleton",
+        "keypoints",
+        "tangent",
+        "width",
+        "offset",
+        "ends",
+        "identity",
+    }
     with pytest.raises(ValueError, match="unknown term"):
         InkLoss({"skelton": 1.0})
 
@@ -142,3 +150,20 @@ def test_losses_backpropagate_through_a_model(batch):
     terms["total"].backward()
     assert all(torch.isfinite(v) for v in terms.values())
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_identity_loss_is_zero_for_a_perfect_embedding_and_large_for_a_collapsed_one():
+    from inktrace.losses import identity_loss
+
+    stroke = torch.zeros(1, 8, 8)
+    stroke[0, 1, :] = 1  # stroke 1: row 1
+    stroke[0, 5, :] = 2  # stroke 2: row 5
+    mask = (stroke > 0).float()
+    good = torch.zeros(1, 2, 8, 8)
+    good[0, 0] = (stroke[0] == 1).float() * 3.0  # the two strokes 3 apart: beyond 2 * push
+    good[0, 1] = (stroke[0] == 2).float() * 3.0
+    assert float(identity_loss(good, stroke, mask)) < 0.01  # only the tiny mean regulariser
+    collapsed = torch.zeros(1, 2, 8, 8)
+    # both means at 0: the push term is (2 * 1.5 - 0)^2 = 9
+    assert math.isclose(float(identity_loss(collapsed, stroke, mask)), 9.0, rel_tol=1e-4)
+    assert float(identity_loss(good, stroke * 0, mask)) == 0.0

@@ -155,7 +155,8 @@ _ENC = re.compile(r"^enc_blocks\.(\d+)\.")
 
 def infer_model_config(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
     """InkTraceNet settings from a state dict's names and shapes: embed_dim (stem output channels),
-    num_layers (encoder blocks), full_heads (a keypoint head exists), norm (batch-norm
+    num_layers (encoder blocks), full_heads (a keypoint head exists), stroke_heads (a
+    stroke-end head exists), norm (batch-norm
     statistics)."""
     if "stem.0.weight" not in state:
         raise ValueError("not InkTraceNet weights (no stem.0.weight)")
@@ -165,6 +166,7 @@ def infer_model_config(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
         "embed_dim": int(state["stem.0.weight"].shape[0]),
         "num_layers": max(levels) + 1 if levels else 1,
         "full_heads": any(k.startswith("heads.keypoints.") for k in state),
+        "stroke_heads": any(k.startswith("heads.ends.") for k in state),
         "norm": norm,
     }
 

@@ -41,6 +41,11 @@ class ModelConfig(Section):
         4, "resolution levels of the U-Net (input is padded to 2**num_layers)", min=1, max=8
     )
     full_heads: bool = opt(True, "all five heads (true) or skeleton + tangent only (structural)")
+    stroke_heads: bool = opt(
+        False,
+        "with full_heads: also the stroke heads, stroke ends and a stroke-identity embedding, "
+        "that tell the tracer where a stroke ends and which branches at a junction continue",
+    )
     skip_connections: bool = opt(True, "U-Net skips; off forces everything through the bottleneck")
     mask_ratio: float = opt(
         0.0, "fraction of input patches hidden (MAE-style); 0 disables masking", min=0.0, lt=1.0
@@ -136,6 +141,10 @@ class LossWeightsConfig(Section):
     tangent: float = opt(2.0, "weight of the tangent loss", min=0.0)
     width: float = opt(1.0, "weight of the width loss", min=0.0)
     offset: float = opt(1.0, "weight of the sub-pixel offset loss", min=0.0)
+    ends: float = opt(2.0, "weight of the stroke-end heatmap loss (stroke heads)", min=0.0)
+    identity: float = opt(
+        1.0, "weight of the stroke-identity embedding loss (stroke heads)", min=0.0
+    )
 
 
 @dataclass(repr=True, eq=True)

@@ -32,7 +32,17 @@ __all__ = [
     "sample_of",
 ]
 
-TARGET_KEYS = ("skeleton", "keypoints", "tangent", "width", "offset", "mask", "tangent_mask")
+TARGET_KEYS = (
+    "skeleton",
+    "keypoints",
+    "tangent",
+    "width",
+    "offset",
+    "mask",
+    "tangent_mask",
+    "ends",
+    "stroke",
+)
 _SPLITS = {"train": 0, "val": 1}
 
 

@@ -222,6 +222,7 @@ def _segments(strokes: Strokes, device) -> dict[str, torch.Tensor]:
         "dw": wid[bb, ss, ee + 1] - wa,
         "len2": len2,
         "b": bb,
+        "s": ss,
         "x_major": x_major & (len2 > 0),
         "seg_data": seg_data,
     }

@@ -21,6 +21,10 @@ Target definitions (pixel (i, j) has its centre at (j + .5, i + .5)):
   and crossings (radius half the widest stroke there + 1 px), where the direction is ambiguous.
 - ``keypoints``: Gaussian heatmaps (sigma 1 px, peak 1) of topo points (channel 0: endpoints,
   junctions, crossings) and geo points (channel 1: corners) inside the image (those listed).
+- ``ends``: the same Gaussian at both ends of every open stroke as it was drawn (a closed stroke
+  has none), also where the end touches another stroke: what the stroke-end head learns.
+- ``stroke``: which stroke the pixel's targets come from (its index + 1 in the sample; 0 outside
+  ``mask``), the stroke identity the embedding head learns to tell apart.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import math
 
 import torch
 
-from .geometry import Strokes
+from .geometry import Strokes, _last_points
 from .keypoints import CORNER, CROSSING, JUNCTION, SHALLOW, Keypoints
 from .raster import _NO_KEY, _SEG_BITS, BAND, _join_skeleton, _plane, _rasterise, _segments
 
@@ -91,7 +95,28 @@ def _nearest_targets(segs: dict, nearest: torch.Tensor, B: int, height: int, wid
     tangent = _plane(B * 2 * HW, torch.float32, dev)
     tangent.scatter_(0, p2, (gdx * gdx - gdy * gdy) / glen2)
     tangent.scatter_(0, p2 + HW, 2 * gdx * gdy / glen2)
-    return mask, width_map, offset, tangent
+    stroke = _plane(B * HW, torch.float32, dev)
+    stroke.scatter_(0, p_idx, segs["s"].index_select(0, g).to(torch.float32) + 1.0)
+    return mask, width_map, offset, tangent, stroke
+
+
+def _ends_map(strokes: Strokes, B: int, height: int, width: int, dev):
+    """Gaussian heatmap (B*H*W) of both ends of every open stroke (see the module docstring)."""
+    HW = height * width
+    valid = strokes.stroke_valid & ~strokes.closed
+    first = strokes.points[:, :, 0]
+    last = _last_points(strokes.points, strokes.seg_valid)
+    sb, ss = valid.nonzero(as_tuple=True)
+    xy = torch.cat([first[sb, ss], last[sb, ss]]).to(device=dev, dtype=torch.float32)
+    b = torch.cat([sb, sb]).to(dev)
+    inside = (xy[:, 0] >= 0) & (xy[:, 0] < width) & (xy[:, 1] >= 0) & (xy[:, 1] < height)
+    xy, b = xy[inside], b[inside]
+    heat = _plane(B * HW + 1, torch.float32, dev)
+    radius = torch.full((b.numel(),), 3.0 * KEYPOINT_SIGMA, dtype=torch.float32, device=dev)
+    pix, d2 = _disc_window(xy, b, radius, height, width, 3.0 * KEYPOINT_SIGMA, B * HW)
+    value = torch.exp(d2 * (-0.5 / (KEYPOINT_SIGMA * KEYPOINT_SIGMA)))
+    heat.scatter_reduce_(0, pix.flatten(), value.flatten(), reduce="amax")
+    return heat[:-1]
 
 
 def _keypoint_maps(keypoints: Keypoints, mask: torch.Tensor, B: int, height: int, width: int):
@@ -136,8 +161,9 @@ def render(
     segs = _segments(strokes, device)
     ink, skeleton, nearest = _rasterise(segs, B, height, width, device)
     _join_skeleton(strokes, segs["x_major"], height, width, skeleton)
-    mask, width_map, offset, tangent = _nearest_targets(segs, nearest, B, height, width)
+    mask, width_map, offset, tangent, stroke = _nearest_targets(segs, nearest, B, height, width)
     tangent_mask, heat = _keypoint_maps(keypoints, mask, B, height, width)
+    ends = _ends_map(strokes, B, height, width, mask.device)
     one, two = (B, height, width), (B, 2, height, width)
     return {
         "ink": ink.reshape(one),
@@ -148,4 +174,6 @@ def render(
         "offset": offset.reshape(two),
         "mask": mask.reshape(one),
         "tangent_mask": tangent_mask.reshape(one),
+        "ends": ends.reshape(one),
+        "stroke": stroke.reshape(one),
     }

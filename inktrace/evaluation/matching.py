@@ -10,6 +10,11 @@
 - ``match_points(pred, true, radius)``: one-to-one, within ``radius`` (distance <= radius), greedily
   by increasing distance; the number of pairs.
 - ``prf(matched, n_pred, n_true)``: precision, recall, F1 with the conventions above.
+- ``stroke_errors(traced, true, threshold, match, size)``: where the unmatched strokes come from.
+  An extra (unmatched traced) stroke is a *fragment* when shorter than ``FRAGMENT`` x ``size``,
+  else a *cut* piece when it lies on one true stroke (mean distance to it below ``threshold``),
+  else *spurious*. A missing (unmatched true) stroke is *merged* when it lies on one traced
+  stroke (swallowed by a longer one), else *cut* when some traced piece lies on it, else *lost*.
 """
 
 from __future__ import annotations
@@ -27,7 +32,20 @@ __all__ = [
     "match_strokes",
     "match_points",
     "prf",
+    "stroke_errors",
+    "ERROR_KINDS",
+    "FRAGMENT",
 ]
+
+FRAGMENT = 0.15  # an extra stroke shorter than this share of the image side is a fragment
+ERROR_KINDS = (
+    "extra_fragment",
+    "extra_cut",
+    "extra_spurious",
+    "missing_merged",
+    "missing_cut",
+    "missing_lost",
+)
 
 
 @dataclass
@@ -136,3 +154,38 @@ def match_points(pred, true, radius: float) -> int:
             used_t.add(j[k])
             n += 1
     return n
+
+
+def _length(poly) -> float:
+    p = _as_poly(poly)
+    return float(np.hypot(*np.diff(p, axis=0).T).sum()) if len(p) > 1 else 0.0
+
+
+def stroke_errors(
+    traced: Sequence, true: Sequence, threshold: float, match: StrokeMatch, size: float
+) -> dict[str, int]:
+    """Counts of ``ERROR_KINDS`` for one image (module docstring)."""
+    counts = dict.fromkeys(ERROR_KINDS, 0)
+    hit_a = {i for i, _, _ in match.pairs}
+    hit_b = {j for _, j, _ in match.pairs}
+    extra = [i for i in range(len(traced)) if i not in hit_a]
+    missing = [j for j in range(len(true)) if j not in hit_b]
+    if not extra and not missing:
+        return counts
+    rs_a = [resample(a) for a in traced]
+    rs_b = [resample(b) for b in true]
+    for i in extra:
+        if _length(traced[i]) < FRAGMENT * size:
+            counts["extra_fragment"] += 1
+        elif any(point_distances(rs_a[i], b).mean() < threshold for b in true):
+            counts["extra_cut"] += 1
+        else:
+            counts["extra_spurious"] += 1
+    for j in missing:
+        if any(point_distances(rs_b[j], a).mean() < threshold for a in traced):
+            counts["missing_merged"] += 1
+        elif any(point_distances(rs_a[i], true[j]).mean() < threshold for i in range(len(traced))):
+            counts["missing_cut"] += 1
+        else:
+            counts["missing_lost"] += 1
+    return counts

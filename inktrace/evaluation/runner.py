@@ -14,7 +14,13 @@ Metrics (sums of counts over the set, then ratios), with s = size / 64:
   matched one-to-one to the true endpoints, junctions and crossings within ``kp_radius`` px;
 - ``stroke_precision``/``stroke_recall``/``stroke_f1``: matching.match_strokes at 1.5 s px;
   ``count_ratio`` = traced strokes / true strokes;
+- ``extra_fragment``, ``extra_cut``, ``extra_spurious``, ``missing_merged``, ``missing_cut``,
+  ``missing_lost``: how the unmatched strokes split (matching.stroke_errors), summed over the set;
 - ``predict_ms``, ``trace_ms``: wall time per image.
+
+``ceiling_method`` is not a method a user has: it hands the tracer the engine's exact target maps
+(and, for the stroke signals, the exact stroke ends and a perfect stroke-identity embedding: one
+random vector per true stroke), so its row is the best any model can reach with this tracer.
 """
 
 from __future__ import annotations
@@ -33,11 +39,19 @@ from ..tracing import trace_prediction
 from ..vectorize import TraceOptions, trace_maps
 from ..vectorize.raster import centreline_maps
 from .baseline import baseline_maps
-from .matching import match_points, match_strokes, prf
+from .matching import ERROR_KINDS, match_points, match_strokes, prf, stroke_errors
 from .raster import topo_points
 from .samples import CONDITIONS, EvalSamples
 
-__all__ = ["Method", "model_method", "baseline_method", "evaluate", "evaluate_all"]
+__all__ = [
+    "Method",
+    "model_method",
+    "baseline_method",
+    "ceiling_method",
+    "exact_maps",
+    "evaluate",
+    "evaluate_all",
+]
 
 STROKE_TOLERANCE = 1.5  # px per 64 px
 KP_RADIUS = 3.0  # px
@@ -45,19 +59,61 @@ KP_RADIUS = 3.0  # px
 
 @dataclass
 class Method:
+    """``predict(images, targets)``: the images of a chunk and the engine's targets of the same
+    samples (a batch dict; only the ceiling reads them)."""
+
     name: str
-    predict: Callable[[list[np.ndarray]], list[Any]]
+    predict: Callable[[list[np.ndarray], dict], list[Any]]
     trace: Callable[[Any], list]
 
 
 def model_method(predictor: Predictor, options: TraceOptions | None = None, name="model") -> Method:
-    return Method(name, predictor.predict_many, lambda p: trace_prediction(p, options))
+    return Method(
+        name,
+        lambda images, _: predictor.predict_many(images),
+        lambda p: trace_prediction(p, options),
+    )
 
 
 def baseline_method(options: TraceOptions | None = None, name="baseline") -> Method:
     return Method(
-        name, lambda images: [baseline_maps(im) for im in images], lambda m: trace_maps(m, options)
+        name,
+        lambda images, _: [baseline_maps(im) for im in images],
+        lambda m: trace_maps(m, options),
     )
+
+
+IDENTITY_NORM = 3.0  # length of the ceiling's per-stroke identity vectors (pushed 3 apart)
+
+
+def exact_maps(
+    targets: dict, b: int, ends: bool = True, identity: bool = True, dim: int = 8
+) -> dict[str, np.ndarray]:
+    """Sample ``b``'s exact target maps in the form a model gives them (see ``ceiling_method``)."""
+    maps = {k: targets[k][b].numpy() for k in ("skeleton", "keypoints", "tangent", "width")}
+    maps["offset"] = targets["offset"][b].numpy()
+    if ends and "ends" in targets:
+        maps["ends"] = targets["ends"][b].numpy()
+    if identity and "stroke" in targets:
+        ids = targets["stroke"][b].numpy().astype(np.int64)
+        rng = np.random.default_rng(0)
+        table = rng.normal(size=(int(ids.max()) + 1, dim))
+        table *= IDENTITY_NORM / np.linalg.norm(table, axis=1, keepdims=True)
+        table[0] = 0.0
+        maps["identity"] = np.moveaxis(table[ids], -1, 0).astype(np.float32)
+    return maps
+
+
+def ceiling_method(
+    options: TraceOptions | None = None, name="ceiling", ends: bool = True, identity: bool = True
+) -> Method:
+    """The exact maps through the tracer (module docstring); ``ends``/``identity``: whether the
+    stroke signals are handed over too."""
+
+    def predict(images: list[np.ndarray], targets: dict) -> list[dict]:
+        return [exact_maps(targets, b, ends, identity) for b in range(len(images))]
+
+    return Method(name, predict, lambda m: trace_maps(m, options))
 
 
 def _truth_points(targets: dict, b: int) -> np.ndarray:
@@ -80,12 +136,13 @@ def evaluate(
     s = samples.size / 64.0
     n, h, w = images.shape
     metrics = InkMetrics(tolerance=s, kp_radius=kp_radius)
-    counts = dict.fromkeys(("kp_m", "kp_p", "kp_t", "st_m", "st_p", "st_t"), 0)
+    counts = dict.fromkeys(("kp_m", "kp_p", "kp_t", "st_m", "st_p", "st_t", *ERROR_KINDS), 0)
     t_predict = t_trace = 0.0
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
+        batch = {k: v[start:stop] for k, v in samples.targets.items()}
         t0 = time.perf_counter()
-        results = method.predict([images[b] for b in range(start, stop)])
+        results = method.predict([images[b] for b in range(start, stop)], batch)
         t_predict += time.perf_counter() - t0
         traced = []
         for b, result in zip(range(start, stop), results):
@@ -102,7 +159,9 @@ def evaluate(
             counts["st_m"] += m.matched
             counts["st_p"] += m.traced
             counts["st_t"] += m.true
-        batch = {k: v[start:stop] for k, v in samples.targets.items()}
+            errors = stroke_errors(polys, samples.strokes[b], STROKE_TOLERANCE * s, m, samples.size)
+            for kind, n_err in errors.items():
+                counts[kind] += n_err
         pred = {k: torch.from_numpy(v) for k, v in centreline_maps(traced, h, w).items()}
         metrics.update(pred, batch)
     sk = metrics.compute()
@@ -121,6 +180,7 @@ def evaluate(
         "stroke_recall": st[1],
         "stroke_f1": st[2],
         "count_ratio": counts["st_p"] / counts["st_t"] if counts["st_t"] else float("nan"),
+        **{kind: counts[kind] for kind in ERROR_KINDS},
         "predict_ms": 1000.0 * t_predict / n,
         "trace_ms": 1000.0 * t_trace / n,
         "images": n,

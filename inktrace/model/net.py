@@ -18,6 +18,9 @@ Heads (3x3 conv, SiLU, 1x1 conv), all at full resolution; ``forward`` returns:
 - ``skeleton_logits`` (B, H, W) and, with ``full_heads``, ``keypoints_logits`` (B, 2, H, W),
 - ``tangent`` (B, 2, H, W), unit length (cos 2θ, sin 2θ),
 - with ``full_heads``: ``width`` (B, H, W) >= 0 (softplus, pixels), ``offset`` (B, 2, H, W) pixels,
+- with ``full_heads`` and ``stroke_heads``: ``ends_logits`` (B, H, W), where a drawn stroke starts
+  or ends (also where it ends on another stroke), and ``identity`` (B, IDENTITY_DIM, H, W), an
+  embedding that is alike along one stroke and apart between strokes that meet,
 - ``visible`` (B, 1, H, W) when input patches were masked (MAE-style, in training).
 
 ``predict`` turns logits into probabilities and returns numpy arrays named as in docs/contracts.md.
@@ -39,12 +42,23 @@ import torch.nn.functional as F
 from ..checkpoint.format import CheckpointError, load_checkpoint, migration_report
 from ..config.schema import ModelConfig
 
-__all__ = ["InkTraceNet", "random_visibility", "MODEL_KEYS", "HEAD_CHANNELS"]
+__all__ = ["InkTraceNet", "random_visibility", "MODEL_KEYS", "HEAD_CHANNELS", "IDENTITY_DIM"]
 
 # constructor arguments: the keys of the config's ``model`` section
 MODEL_KEYS = tuple(ModelConfig.fields())
-HEAD_CHANNELS = {"skeleton": 1, "keypoints": 2, "tangent": 2, "width": 1, "offset": 2}
+IDENTITY_DIM = 8  # channels of the stroke-identity embedding
+HEAD_CHANNELS = {
+    "skeleton": 1,
+    "keypoints": 2,
+    "tangent": 2,
+    "width": 1,
+    "offset": 2,
+    "ends": 1,
+    "identity": IDENTITY_DIM,
+}
 STRUCTURAL_HEADS = ("skeleton", "tangent")
+DENSE_HEADS = ("skeleton", "keypoints", "tangent", "width", "offset")
+STROKE_HEADS = ("ends", "identity")
 _MAX_WIDTH_FACTOR = 4
 
 
@@ -131,6 +145,7 @@ class InkTraceNet(nn.Module):
         self.mask_ratio = s.mask_ratio
         self.mask_patch_size = s.mask_patch_size
         self.full_heads = s.full_heads
+        self.stroke_heads = s.full_heads and s.stroke_heads
         chans = [embed_dim * min(2**level, _MAX_WIDTH_FACTOR) for level in range(num_layers + 1)]
 
         self.stem = ConvNormAct(2, chans[0], norm)
@@ -144,14 +159,17 @@ class InkTraceNet(nn.Module):
         )
         self.dec_blocks = nn.ModuleList(ResBlock(chans[i], norm) for i in range(num_layers))
         self.dropout = nn.Dropout2d(s.dropout) if s.dropout > 0 else nn.Identity()
-        names = tuple(HEAD_CHANNELS) if s.full_heads else STRUCTURAL_HEADS
+        names = DENSE_HEADS if s.full_heads else STRUCTURAL_HEADS
+        if self.stroke_heads:
+            names += STROKE_HEADS
         self.heads = nn.ModuleDict({name: Head(chans[0], HEAD_CHANNELS[name]) for name in names})
         # start the sparse maps near their prior (CenterNet): p = 0.05 centreline, 0.01 keypoints,
         # so the first steps are not spent unlearning p = 0.5 everywhere
         with torch.no_grad():
             self.heads["skeleton"][-1].bias.fill_(math.log(0.05 / 0.95))
-            if "keypoints" in self.heads:
-                self.heads["keypoints"][-1].bias.fill_(math.log(0.01 / 0.99))
+            for sparse in ("keypoints", "ends"):
+                if sparse in self.heads:
+                    self.heads[sparse][-1].bias.fill_(math.log(0.01 / 0.99))
         self._encoder_frozen = False
         if s.freeze_encoder:
             self.freeze_encoder(True)
@@ -253,17 +271,22 @@ class InkTraceNet(nn.Module):
             out["keypoints_logits"] = raw["keypoints"]
             out["width"] = F.softplus(raw["width"][:, 0])
             out["offset"] = raw["offset"]
+        if "ends" in raw:
+            out["ends_logits"] = raw["ends"][:, 0]
+            out["identity"] = raw["identity"]
         if masked:
             out["visible"] = visible
         return out
 
     @staticmethod
     def probabilities(out: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The five maps of docs/contracts.md (those the heads give) from ``forward``'s outputs."""
+        """The maps of docs/contracts.md (those the heads give) from ``forward``'s outputs."""
         maps = {"skeleton": torch.sigmoid(out["skeleton_logits"].float())}
         if "keypoints_logits" in out:
             maps["keypoints"] = torch.sigmoid(out["keypoints_logits"].float())
-        for name in ("tangent", "width", "offset"):
+        if "ends_logits" in out:
+            maps["ends"] = torch.sigmoid(out["ends_logits"].float())
+        for name in ("tangent", "width", "offset", "identity"):
             if name in out:
                 maps[name] = out[name].float()
         return maps

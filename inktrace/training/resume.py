@@ -51,7 +51,13 @@ __all__ = [
 ]
 
 # model settings that change the weights' shapes: they cannot change on resume
-ARCHITECTURE_KEYS = ("model.embed_dim", "model.num_layers", "model.full_heads", "model.norm")
+ARCHITECTURE_KEYS = (
+    "model.embed_dim",
+    "model.num_layers",
+    "model.full_heads",
+    "model.stroke_heads",
+    "model.norm",
+)
 # settings whose change mid-epoch would break the data position
 POSITION_KEYS = ("training.batch_size", "data.train_size", "training.seed")
 # settings that define the validation set: when they change, old and new monitored values

@@ -47,6 +47,7 @@ class Graph:
     point: np.ndarray  # (P, 2) each centreline pixel's point
     width: np.ndarray  # (P,) the width map there
     tangent: np.ndarray | None  # (P, 2) the tangent map there (cos 2θ, sin 2θ)
+    identity: np.ndarray | None = None  # (P, E) the stroke-identity embedding there
 
     def points(self, e: Edge) -> np.ndarray:
         """The edge's polyline: its start node, its pixels' points, its end node (for a loop
@@ -100,6 +101,7 @@ def build_graph(
     tangent: np.ndarray | None,
     peaks: np.ndarray,
     radii: np.ndarray,
+    identity: np.ndarray | None = None,
 ) -> Graph:
     """The graph of a one-pixel-wide centreline ``mask`` (see the module docstring)."""
     h, w = mask.shape
@@ -136,7 +138,8 @@ def build_graph(
     }
     edges += [Edge(a, b, []) for a, b in sorted(touching)]
     tan = None if tangent is None else tangent[:, rows, cols].T
-    return Graph(nodes, edges, pix_xy, pix_w, tan)
+    ident = None if identity is None else identity[:, rows, cols].T.astype(np.float64)
+    return Graph(nodes, edges, pix_xy, pix_w, tan, ident)
 
 
 def _group_nodes(nbl: list[list[int]], is_node: np.ndarray, zone: np.ndarray) -> np.ndarray:

@@ -14,6 +14,21 @@ joined first, greedily, while they bend by less than ``max_turn``: an X gives tw
 the crossing, a T's bar goes on through the junction and the stem ends there, a Y's three arms
 (120 degrees apart) stay three strokes. Following the joins from every free end gives the open
 strokes; what is left are loops, closed strokes.
+
+Geometry alone cannot tell an L drawn as one stroke from one drawn as two, or a hook from a stroke
+that ends on another. Where the model has the stroke heads, the tracer asks it instead:
+
+- **identity** (the stroke-identity embedding, alike along one stroke, apart between strokes):
+  each edge end gets the mean embedding of its pixels just beyond the node; at a node where the
+  geometric rule would choose (a keypoint, a junction), two ends may join only when their
+  embeddings are closer than ``IDENTITY_JOIN`` (the same stroke), whatever the turn, and among
+  such pairs the straightest join first (a stroke crossing itself).
+- **ends** (the stroke-end heatmap): where the embedding is unsure (a distance between
+  ``IDENTITY_SURE`` and ``2 * IDENTITY_JOIN - IDENTITY_SURE``) or absent, a node of two ends at a
+  keypoint is a stroke's end when the heatmap there exceeds ``END_THRESHOLD``, else a corner or a
+  hook inside one stroke.
+
+Without either map (an older model) the geometric rule decides alone.
 """
 
 from __future__ import annotations
@@ -28,6 +43,9 @@ from .graph import Graph
 __all__ = ["Chain", "assemble", "SHARP_TURN"]
 
 SHARP_TURN = 40.0  # degrees, as for the corner keypoints of the data engine
+IDENTITY_JOIN = 1.5  # embedding distance below which two edge ends are one stroke (half the push)
+IDENTITY_SURE = 0.75  # ... and below which (or above 2 * JOIN - SURE) the embedding is sure
+END_THRESHOLD = 0.5  # stroke-end probability at a node that makes a stroke end there
 
 End = tuple[int, int]  # (edge index, 0 at its start node / 1 at its end node)
 
@@ -108,7 +126,61 @@ def _turn(d1: tuple[float, float], d2: tuple[float, float]) -> float:
     return math.degrees(math.acos(min(1.0, max(-1.0, -(d1[0] * d2[0] + d1[1] * d2[1])))))
 
 
-def _links(graph: Graph, max_turn: float) -> tuple[dict[End, End], dict[End, float]]:
+def _identity_of(graph: Graph, end: End, points: list) -> np.ndarray | None:
+    """The mean stroke-identity embedding of edge ``end[0]``'s pixels from half the node's width
+    + 1 px to 6 px beyond it (where one stroke holds the pixels), else of all its pixels."""
+    e = graph.edges[end[0]]
+    if not e.path or graph.identity is None:
+        return None
+    node = graph.nodes[e.a if end[1] == 0 else e.b]
+    path = e.path if end[1] == 0 else e.path[::-1]
+    start = 0.5 * node.width + 1.0
+    x0, y0 = float(node.xy[0]), float(node.xy[1])
+    picked = []
+    for pid in path:
+        qx, qy = points[pid]
+        d = math.hypot(qx - x0, qy - y0)
+        if d > start + 6.0:
+            break
+        if d >= start:
+            picked.append(pid)
+    return graph.identity[picked or path].mean(0)
+
+
+def _end_probability(ends: np.ndarray | None, graph: Graph, node: int) -> float | None:
+    """The highest stroke-end probability within half the node's width + 1.5 px of it."""
+    if ends is None:
+        return None
+    n = graph.nodes[node]
+    r = 0.5 * n.width + 1.5
+    h, w = ends.shape
+    x, y = float(n.xy[0]), float(n.xy[1])
+    r0, r1 = max(int(y - r), 0), min(int(y + r) + 1, h)
+    c0, c1 = max(int(x - r), 0), min(int(x + r) + 1, w)
+    if r0 >= r1 or c0 >= c1:
+        return 0.0
+    return float(ends[r0:r1, c0:c1].max())
+
+
+def _may_join(
+    choose: bool, turn: float, max_turn: float, distance: float | None, end_p: float | None
+) -> bool:
+    """Whether two ends meeting at a node may be one stroke (see the module docstring)."""
+    if not choose:
+        return True
+    if distance is not None:
+        if distance < IDENTITY_SURE or distance > 2 * IDENTITY_JOIN - IDENTITY_SURE:
+            return distance < IDENTITY_JOIN
+        if end_p is None:
+            return distance < IDENTITY_JOIN
+    if end_p is not None:
+        return end_p < END_THRESHOLD
+    return turn <= max_turn
+
+
+def _links(
+    graph: Graph, max_turn: float, ends_map: np.ndarray | None = None
+) -> tuple[dict[End, End], dict[End, float]]:
     """Which edge end continues into which, and the turn at each join."""
     ends_at: dict[int, list[End]] = {}
     for i in graph.alive():
@@ -130,19 +202,26 @@ def _links(graph: Graph, max_turn: float) -> tuple[dict[End, End], dict[End, flo
             for p in range(len(ends))
             for q in range(p + 1, len(ends))
         )
+        idents = [_identity_of(graph, end, points) for end in ends] if choose else []
+        # the end signal decides between two ends only: at a junction some stroke ends anyway
+        end_p = _end_probability(ends_map, graph, node) if choose and len(ends) == 2 else None
         for turn, p, q in pairs:
             if ends[p] in links or ends[q] in links:
                 continue
-            if choose and turn > max_turn:
-                break
+            distance = None
+            if idents and idents[p] is not None and idents[q] is not None:
+                distance = float(np.linalg.norm(idents[p] - idents[q]))
+            if not _may_join(choose, turn, max_turn, distance, end_p):
+                continue
             links[ends[p]], links[ends[q]] = ends[q], ends[p]
             turns[ends[p]] = turns[ends[q]] = turn
     return links, turns
 
 
-def assemble(graph: Graph, max_turn: float) -> list[Chain]:
-    """The strokes of the graph (see the module docstring)."""
-    links, turns = _links(graph, max_turn)
+def assemble(graph: Graph, max_turn: float, ends: np.ndarray | None = None) -> list[Chain]:
+    """The strokes of the graph (see the module docstring); ``ends``: the stroke-end heatmap
+    (H, W) where the model has one (the identity embedding travels in the graph)."""
+    links, turns = _links(graph, max_turn, ends)
     used: set[int] = set()
     chains = []
     for i in graph.alive():

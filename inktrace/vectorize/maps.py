@@ -24,6 +24,8 @@ class Maps:
     width: np.ndarray | None  # (H, W)
     topo: np.ndarray | None  # (H, W): keypoint channel 0, ends / junctions / crossings
     geo: np.ndarray | None  # (H, W): keypoint channel 1, corners
+    ends: np.ndarray | None = None  # (H, W): stroke-end probability (stroke heads)
+    identity: np.ndarray | None = None  # (E, H, W): stroke-identity embedding (stroke heads)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -60,6 +62,20 @@ def read_maps(maps: Mapping[str, Any]) -> Maps:
         if arr.shape != want:
             raise ValueError(f"map {name!r} must be {want} like the skeleton, got {arr.shape}")
         got[name] = arr
+    for name in ("ends", "identity"):
+        value = maps.get(name)
+        got[name] = None if value is None else _array(value, name)
+        if got[name] is not None:
+            arr = got[name]
+            if (
+                (arr.shape != (h, w))
+                if name == "ends"
+                else (arr.ndim != 3 or arr.shape[1:] != (h, w))
+            ):
+                want = "(H, W)" if name == "ends" else "(E, H, W)"
+                raise ValueError(
+                    f"map {name!r} must be {want} like the skeleton {(h, w)}, got {arr.shape}"
+                )
     kp = got["keypoints"]
     return Maps(
         skeleton=skeleton,
@@ -68,6 +84,8 @@ def read_maps(maps: Mapping[str, Any]) -> Maps:
         width=got["width"],
         topo=None if kp is None else kp[0],
         geo=None if kp is None else kp[1],
+        ends=got["ends"],
+        identity=got["identity"],
     )
 
 

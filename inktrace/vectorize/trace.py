@@ -79,9 +79,9 @@ def trace_maps(
     geo = find_peaks(m.geo, opts.keypoint_threshold)
     radii = 0.5 * np.clip(_width_near(width, topo, opts.default_width), 1.0, 16.0) + _ZONE_MARGIN
     mask, points = centreline(m, opts.threshold, opts.low_threshold, _discs((h, w), topo, radii))
-    graph = build_graph(mask, points, width, m.tangent, topo, radii)
+    graph = build_graph(mask, points, width, m.tangent, topo, radii, m.identity)
     prune(graph, opts)
-    chains = assemble(graph, opts.max_turn)
+    chains = assemble(graph, opts.max_turn, m.ends)
     snap_corners(chains, geo, opts.corner_snap)
     strokes = [fit(chain, opts.tolerance) for chain in chains]
     return [s for s in strokes if s.length >= opts.min_length]
