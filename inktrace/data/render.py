@@ -100,23 +100,27 @@ def _nearest_targets(segs: dict, nearest: torch.Tensor, B: int, height: int, wid
     return mask, width_map, offset, tangent, stroke
 
 
-def _ends_map(strokes: Strokes, B: int, height: int, width: int, dev):
-    """Gaussian heatmap (B*H*W) of both ends of every open stroke (see the module docstring)."""
+def _gaussian_heat(xy: torch.Tensor, plane: torch.Tensor, height: int, width: int, planes: int):
+    """(planes*H*W) heatmap: a Gaussian (sigma ``KEYPOINT_SIGMA``, peak 1) at each point ``xy``
+    (P, 2) in plane ``plane`` (P,), the maximum where they overlap."""
     HW = height * width
-    valid = strokes.stroke_valid & ~strokes.closed
-    first = strokes.points[:, :, 0]
-    last = _last_points(strokes.points, strokes.seg_valid)
-    sb, ss = valid.nonzero(as_tuple=True)
-    xy = torch.cat([first[sb, ss], last[sb, ss]]).to(device=dev, dtype=torch.float32)
-    b = torch.cat([sb, sb]).to(dev)
-    inside = (xy[:, 0] >= 0) & (xy[:, 0] < width) & (xy[:, 1] >= 0) & (xy[:, 1] < height)
-    xy, b = xy[inside], b[inside]
-    heat = _plane(B * HW + 1, torch.float32, dev)
-    radius = torch.full((b.numel(),), 3.0 * KEYPOINT_SIGMA, dtype=torch.float32, device=dev)
-    pix, d2 = _disc_window(xy, b, radius, height, width, 3.0 * KEYPOINT_SIGMA, B * HW)
+    heat = _plane(planes * HW + 1, torch.float32, xy.device)
+    r = 3.0 * KEYPOINT_SIGMA
+    radius = torch.full((xy.shape[0],), r, dtype=torch.float32, device=xy.device)
+    pix, d2 = _disc_window(xy, plane, radius, height, width, r, planes * HW)
     value = torch.exp(d2 * (-0.5 / (KEYPOINT_SIGMA * KEYPOINT_SIGMA)))
     heat.scatter_reduce_(0, pix.flatten(), value.flatten(), reduce="amax")
     return heat[:-1]
+
+
+def _ends_map(strokes: Strokes, B: int, height: int, width: int, dev):
+    """Heatmap (B*H*W) of both ends of every open stroke (see the module docstring)."""
+    sb, ss = (strokes.stroke_valid & ~strokes.closed).nonzero(as_tuple=True)
+    last = _last_points(strokes.points, strokes.seg_valid)
+    xy = torch.cat([strokes.points[sb, ss, 0], last[sb, ss]]).to(device=dev, dtype=torch.float32)
+    b = torch.cat([sb, sb]).to(dev)
+    inside = (xy[:, 0] >= 0) & (xy[:, 0] < width) & (xy[:, 1] >= 0) & (xy[:, 1] < height)
+    return _gaussian_heat(xy[inside], b[inside], height, width, B)
 
 
 def _keypoint_maps(keypoints: Keypoints, mask: torch.Tensor, B: int, height: int, width: int):
@@ -136,17 +140,11 @@ def _keypoint_maps(keypoints: Keypoints, mask: torch.Tensor, B: int, height: int
     tangent_mask[:-1] = mask
     tangent_mask[pix.flatten()] = 0.0
 
-    heat = _plane(B * 2 * HW + 1, torch.float32, dev)
     kb, kk = keypoints.listed(height, width).to(dev).nonzero(as_tuple=True)
     channel = (kind[kb, kk] == CORNER).long()
-    radius = torch.full((kb.numel(),), 3.0 * KEYPOINT_SIGMA, dtype=torch.float32, device=dev)
-    # heat maps are (B, 2, H, W): the window of a point of sample b, channel c starts at (2b + c) HW
-    pix, d2 = _disc_window(
-        kxy[kb, kk], kb * 2 + channel, radius, height, width, 3.0 * KEYPOINT_SIGMA, B * 2 * HW
-    )
-    value = torch.exp(d2 * (-0.5 / (KEYPOINT_SIGMA * KEYPOINT_SIGMA)))
-    heat.scatter_reduce_(0, pix.flatten(), value.flatten(), reduce="amax")
-    return tangent_mask[:-1], heat[:-1]
+    # heat maps are (B, 2, H, W): channel c of sample b is plane 2b + c
+    heat = _gaussian_heat(kxy[kb, kk], kb * 2 + channel, height, width, B * 2)
+    return tangent_mask[:-1], heat
 
 
 def render(

@@ -173,7 +173,6 @@ def stroke_errors(
     if not extra and not missing:
         return counts
     rs_a = [resample(a) for a in traced]
-    rs_b = [resample(b) for b in true]
     for i in extra:
         if _length(traced[i]) < FRAGMENT * size:
             counts["extra_fragment"] += 1
@@ -182,7 +181,8 @@ def stroke_errors(
         else:
             counts["extra_spurious"] += 1
     for j in missing:
-        if any(point_distances(rs_b[j], a).mean() < threshold for a in traced):
+        rs_b = resample(true[j])
+        if any(point_distances(rs_b, a).mean() < threshold for a in traced):
             counts["missing_merged"] += 1
         elif any(point_distances(rs_a[i], true[j]).mean() < threshold for i in range(len(traced))):
             counts["missing_cut"] += 1

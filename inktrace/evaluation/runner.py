@@ -35,6 +35,7 @@ import torch
 
 from ..inference import Predictor
 from ..metrics import InkMetrics
+from ..model import IDENTITY_DIM
 from ..tracing import trace_prediction
 from ..vectorize import TraceOptions, trace_maps
 from ..vectorize.raster import centreline_maps
@@ -87,19 +88,16 @@ IDENTITY_NORM = 3.0  # length of the ceiling's per-stroke identity vectors (push
 
 
 def exact_maps(
-    targets: dict, b: int, ends: bool = True, identity: bool = True, dim: int = 8
+    targets: dict, b: int, ends: bool = True, identity: bool = True
 ) -> dict[str, np.ndarray]:
     """Sample ``b``'s exact target maps in the form a model gives them (see ``ceiling_method``)."""
-    maps = {k: targets[k][b].numpy() for k in ("skeleton", "keypoints", "tangent", "width")}
-    maps["offset"] = targets["offset"][b].numpy()
-    if ends and "ends" in targets:
-        maps["ends"] = targets["ends"][b].numpy()
-    if identity and "stroke" in targets:
+    names = ("skeleton", "keypoints", "tangent", "width", "offset") + (("ends",) if ends else ())
+    maps = {k: targets[k][b].numpy() for k in names}
+    if identity:
         ids = targets["stroke"][b].numpy().astype(np.int64)
-        rng = np.random.default_rng(0)
-        table = rng.normal(size=(int(ids.max()) + 1, dim))
+        table = np.random.default_rng(0).normal(size=(int(ids.max()) + 1, IDENTITY_DIM))
         table *= IDENTITY_NORM / np.linalg.norm(table, axis=1, keepdims=True)
-        table[0] = 0.0
+        table[0] = 0.0  # no stroke
         maps["identity"] = np.moveaxis(table[ids], -1, 0).astype(np.float32)
     return maps
 

@@ -1,5 +1,5 @@
 """The network: InkTraceNet (net.py)."""
 
-from .net import HEAD_CHANNELS, MODEL_KEYS, InkTraceNet, random_visibility
+from .net import HEAD_CHANNELS, IDENTITY_DIM, MODEL_KEYS, InkTraceNet, random_visibility
 
-__all__ = ["InkTraceNet", "random_visibility", "MODEL_KEYS", "HEAD_CHANNELS"]
+__all__ = ["InkTraceNet", "random_visibility", "MODEL_KEYS", "HEAD_CHANNELS", "IDENTITY_DIM"]

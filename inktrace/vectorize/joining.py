@@ -168,11 +168,9 @@ def _may_join(
     """Whether two ends meeting at a node may be one stroke (see the module docstring)."""
     if not choose:
         return True
-    if distance is not None:
-        if distance < IDENTITY_SURE or distance > 2 * IDENTITY_JOIN - IDENTITY_SURE:
-            return distance < IDENTITY_JOIN
-        if end_p is None:
-            return distance < IDENTITY_JOIN
+    unsure = IDENTITY_SURE <= (distance or 0.0) <= 2 * IDENTITY_JOIN - IDENTITY_SURE
+    if distance is not None and not (unsure and end_p is not None):
+        return distance < IDENTITY_JOIN
     if end_p is not None:
         return end_p < END_THRESHOLD
     return turn <= max_turn

@@ -62,20 +62,16 @@ def read_maps(maps: Mapping[str, Any]) -> Maps:
         if arr.shape != want:
             raise ValueError(f"map {name!r} must be {want} like the skeleton, got {arr.shape}")
         got[name] = arr
-    for name in ("ends", "identity"):
-        value = maps.get(name)
-        got[name] = None if value is None else _array(value, name)
-        if got[name] is not None:
-            arr = got[name]
-            if (
-                (arr.shape != (h, w))
-                if name == "ends"
-                else (arr.ndim != 3 or arr.shape[1:] != (h, w))
-            ):
-                want = "(H, W)" if name == "ends" else "(E, H, W)"
-                raise ValueError(
-                    f"map {name!r} must be {want} like the skeleton {(h, w)}, got {arr.shape}"
-                )
+    ends = maps.get("ends")
+    got["ends"] = None if ends is None else _array(ends, "ends")
+    if got["ends"] is not None and got["ends"].shape != (h, w):
+        raise ValueError(f"map 'ends' must be {(h, w)} like the skeleton, got {got['ends'].shape}")
+    identity = maps.get("identity")  # any number of channels E
+    got["identity"] = None if identity is None else _array(identity, "identity")
+    if got["identity"] is not None and got["identity"].shape[1:] != (h, w):
+        raise ValueError(
+            f"map 'identity' must be (E, {h}, {w}) like the skeleton, got {got['identity'].shape}"
+        )
     kp = got["keypoints"]
     return Maps(
         skeleton=skeleton,
