@@ -331,7 +331,8 @@ def _with_cursive(strokes: Strokes, draws: Draws, img_size: int, pens, cursive: 
     if not sel.numel():
         return strokes
     sub = Draws(draws.keys[sel], draws.dtype)
-    points, seg_valid, closed, base = make_cursive(sub.fork(_CURSIVE_FORK + 1), img_size)
+    word = make_cursive(sub.fork(_CURSIVE_FORK + 1), img_size)
+    points, seg_valid, closed, base = word.points, word.seg_valid, word.closed, word.base
     wd = sub.fork(_CURSIVE_FORK + 2)
     max_width = CURSIVE_WIDTH[1] * img_size / 64.0 * 1.15
     if is_classic(pens):

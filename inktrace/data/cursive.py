@@ -17,13 +17,14 @@ points are gathered from fixed templates and packed into one polyline per word.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from .rng import Draws
 
-__all__ = ["LETTERS", "MAX_LETTERS", "make_cursive", "WIDTH"]
+__all__ = ["LETTERS", "MAX_LETTERS", "Cursive", "make_cursive", "WIDTH"]
 
 MAX_LETTERS = 5
 WIDTH = (1.0, 3.5)  # pen width range in px at 64 px (scaled with the image size)
@@ -135,10 +136,20 @@ def _build_templates():
 _POLY, _COUNT, _ADVANCE, _EXTRA, _HAS_EXTRA = _build_templates()
 
 
-def make_cursive(draws: Draws, img_size: int):
-    """A cursive word per sample: points (B, S, N, 2) in pixels of ``img_size``, seg_valid,
-    closed (all False) and each stroke's body width (B, S) in px; S = 1 + MAX_LETTERS (the word,
-    then its dots and bars in letter order, invalid where a letter has none)."""
+@dataclass
+class Cursive:
+    """A batch of cursive words: stroke 0 of each sample is the word, strokes 1..MAX_LETTERS its
+    letters' dots and bars in letter order (invalid where a letter has none)."""
+
+    points: torch.Tensor  # (B, S, N, 2) px, S = 1 + MAX_LETTERS
+    seg_valid: torch.Tensor  # (B, S, N-1)
+    closed: torch.Tensor  # (B, S), all False
+    base: torch.Tensor  # (B, S) each stroke's body width in px
+    letters: torch.Tensor  # (B, MAX_LETTERS) indices into LETTERS, -1 past the word's end
+
+
+def make_cursive(draws: Draws, img_size: int) -> Cursive:
+    """A cursive word per sample, in pixels of ``img_size`` (see ``Cursive``)."""
     B, L = draws.batch, MAX_LETTERS
     img = float(img_size)
     d = draws
@@ -221,4 +232,4 @@ def make_cursive(draws: Draws, img_size: int):
     seg_valid[:, 1:, 0] = has
     closed = torch.zeros(B, S, dtype=torch.bool)
     base = pen[:, None] * jitter
-    return points, seg_valid, closed, base
+    return Cursive(points, seg_valid, closed, base, torch.where(live, letters, -1))

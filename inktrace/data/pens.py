@@ -59,7 +59,8 @@ class PenModel:
     width: tuple[float, float] | None  # px at 64 px; None: the level's own range
     start_tip: tuple[float, float]  # width fraction left at the start tip
     end_tip: tuple[float, float]  # ... and at the end tip
-    taper: tuple[float, float]  # fraction of the stroke each taper takes
+    taper: tuple[float, float]  # fraction of the stroke the end taper takes
+    start_taper: tuple[float, float] | None  # ... and the start taper (None: as ``taper``)
     press: tuple[float, float]  # extra width of a pressed start (1 = twice as wide)
     press_len: float  # its length, in stroke widths
     turn: tuple[float, float]  # extra width at a sharp turn (brush shoulder, ink pooling)
@@ -79,6 +80,7 @@ def _pen(name: str, **kw) -> PenModel:
         start_tip=(1.0, 1.0),
         end_tip=(1.0, 1.0),
         taper=(0.1, 0.1),
+        start_taper=None,
         press=_NONE,
         press_len=1.0,
         turn=_NONE,
@@ -123,13 +125,14 @@ PENS: dict[str, PenModel] = {
         ),
         _pen(
             "brush",
-            start_tip=(0.55, 0.9),
+            start_tip=(0.85, 1.0),
             end_tip=(0.08, 0.3),
             taper=(0.2, 0.45),
-            press=(0.35, 0.8),
+            start_taper=(0.02, 0.06),
+            press=(0.5, 0.9),
             press_len=1.2,
             turn=(0.2, 0.45),
-            swell=(0.05, 0.2),
+            swell=(0.05, 0.12),
         ),
         _pen(
             "pencil",
@@ -144,13 +147,14 @@ PENS: dict[str, PenModel] = {
         ),
         _pen(
             "drybrush",
-            start_tip=(0.6, 0.95),
+            start_tip=(0.85, 1.0),
             end_tip=(0.05, 0.25),
             taper=(0.25, 0.5),
-            press=(0.5, 1.0),
+            start_taper=(0.02, 0.06),
+            press=(0.6, 1.0),
             press_len=1.4,
             turn=(0.25, 0.5),
-            swell=(0.1, 0.25),
+            swell=(0.08, 0.15),
             texture="dry",
             tone=(0.85, 1.0),
         ),
@@ -209,7 +213,7 @@ def choose_pens(keys: torch.Tensor, pens: Sequence[str]) -> torch.Tensor:
 
 def _table(field: str, pen_ids: torch.Tensor) -> torch.Tensor:
     """(B, 2) low/high of ``field`` for each sample's pen."""
-    rows = [getattr(PENS[name], field) for name in PEN_NAMES]
+    rows = [getattr(PENS[name], field) or PENS[name].taper for name in PEN_NAMES]
     return torch.tensor(rows, dtype=torch.float64)[pen_ids]
 
 
@@ -288,7 +292,7 @@ def pen_widths(
         return lo_hi[:, None, 0] + (lo_hi[:, None, 1] - lo_hi[:, None, 0]) * r[..., col]
 
     tip0, tip1 = pick("start_tip", 0), pick("end_tip", 1)
-    len0, len1 = pick("taper", 2), pick("taper", 3)
+    len0, len1 = pick("start_taper", 2), pick("taper", 3)
     press, turn, pool = pick("press", 4), pick("turn", 5), pick("end_pool", 6)
     swell = pick("swell", 7)
     freq = 0.5 + 1.1 * r[..., 8]
