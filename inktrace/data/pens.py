@@ -168,8 +168,11 @@ CLASSIC = PEN_NAMES.index("classic")
 _CHOICE_FORK = 0x9E7  # which pen each sample gets
 _WIDTH_FORK = 0x9E8  # the new pens' per-stroke numbers
 _TEXTURE_FORK = 0x9E9  # their image texture
-_SPACING = 0.6  # densified segments are at most this many stroke widths long ...
-_MIN_SPACING = 1.0  # ... and never shorter than this in px
+_SPACING = 1.0  # densified segments are at most this many stroke widths long ...
+_MIN_SPACING = 1.5  # ... and never shorter than this in px
+_COARSE = 0.15  # the coarse split: segments at most this share of their stroke's length
+_REACH = 2.0  # the fine split reaches this many stroke widths from the ends and sharp turns
+_SHARP = 0.6  # radians: a vertex turning more than this is a turn to densify around
 _TURNS = 6  # the sharpest vertices of a stroke that shape its shoulders / pooling
 _PER_STROKE = 10  # numbers drawn per stroke slot
 
@@ -231,15 +234,17 @@ def remap_base(base: torch.Tensor, pen_ids: torch.Tensor, level_range, scale: fl
 
 
 def densify(points: torch.Tensor, seg_valid: torch.Tensor, spacing: torch.Tensor):
-    """Split every segment longer than ``spacing`` (B, S) px into equal parts, so that a width
-    profile can vary along it (widths are linear between vertices). The centreline is unchanged:
-    the old vertices stay, the new ones lie on the segments. ``inf`` leaves a stroke as it is.
-    Returns points (B, S, N', 2) and seg_valid (B, S, N'-1), padded like the input."""
+    """Split every segment longer than ``spacing`` px (per stroke (B, S) or per segment
+    (B, S, N-1)) into equal parts, so that a width profile can vary along it (widths are linear
+    between vertices). The centreline is unchanged: the old vertices stay, the new ones lie on the
+    segments. ``inf`` leaves a segment as it is. Returns points (B, S, N', 2) and seg_valid
+    (B, S, N'-1), padded like the input."""
     B, S, N, _ = points.shape
     dev = points.device
     d = points[:, :, 1:] - points[:, :, :-1]
     length = d.norm(dim=-1)
-    k = torch.ceil(length / spacing[..., None]).clamp(1, 64).long()
+    per_segment = spacing if spacing.dim() == 3 else spacing[..., None]
+    k = torch.ceil(length / per_segment).clamp(1, 64).long()
     k = torch.where(seg_valid, k, 0)  # (B, S, N-1) parts per segment
     count = k.sum(-1) + 1  # points per stroke
     Np = max(2, int(count.max()))
@@ -302,8 +307,7 @@ def pen_widths(
 
     seg = (points[:, :, 1:] - points[:, :, :-1]).norm(dim=-1) * seg_valid
     s = torch.cat([torch.zeros_like(seg[..., :1]), seg.cumsum(-1)], -1)  # arc length (B, S, N)
-    total = s[..., -1:].clamp(min=1e-9)
-    u = s / total
+    total = s[..., -1].clamp(min=1e-9)  # (B, S)
     # turning at each vertex between its two segments (0 at the ends and on the padding)
     dirs = points[:, :, 1:] - points[:, :, :-1]
     a, b = dirs[:, :, :-1], dirs[:, :, 1:]
@@ -311,30 +315,68 @@ def pen_widths(
     dot = (a * b).sum(-1)
     both = seg_valid[..., :-1] & seg_valid[..., 1:]
     angle = torch.where(both, torch.atan2(cross.abs(), dot), 0.0)
-    angle = torch.cat(
-        [torch.zeros_like(angle[..., :1]), angle, torch.zeros_like(angle[..., :1])], -1
-    )
+    angle = torch.nn.functional.pad(angle, (1, 1))
     k = min(_TURNS, N)
     top, at = angle.topk(k, dim=-1)  # (B, S, k) the sharpest turns and where they are
     s_turn = s.gather(-1, at)
-    body = base[..., None]
-    reach = (turn_len[:, None, None] * body).clamp(min=0.75)  # (B, S, 1)
-    near = torch.exp(-(((s[..., None] - s_turn[..., None, :]) / reach[..., None]) ** 2))
-    bend = (near * top[..., None, :] / (0.5 * math.pi)).sum(-1).clamp(max=1.2)  # 1 at 90 degrees
 
-    start = tip0[..., None] + (1 - tip0[..., None]) * _smoothstep(u / len0[..., None])
-    end = tip1[..., None] + (1 - tip1[..., None]) * _smoothstep((1 - u) / len1[..., None])
-    plen = (press_len[:, None, None] * body).clamp(min=0.75)
-    pressed = 1.0 + press[..., None] * torch.exp(-((s / plen) ** 2))
+    # everything below once per stroke point (past a stroke's end the width is constant)
+    count = seg_valid.sum(-1) + 1  # (B, S) points per stroke
+    cnt = count.reshape(-1)
+    sid = torch.repeat_interleave(torch.arange(B * S), cnt)
+    first = cnt.cumsum(0) - cnt
+    pos = torch.arange(sid.numel()) - first[sid]
+    sp = s.reshape(-1)[sid * N + pos]
+
+    def per_point(x: torch.Tensor) -> torch.Tensor:  # (B, S) or (B,) -> (K,)
+        if x.dim() == 1:
+            x = x[:, None].expand(B, S)
+        return x.reshape(-1)[sid]
+
+    body = per_point(base)
+    u = sp / per_point(total)
+    tot = per_point(total)
+    reach = (per_point(turn_len) * body).clamp(min=0.75)
+    near = torch.exp(-(((sp[:, None] - s_turn.reshape(B * S, k)[sid]) / reach[:, None]) ** 2))
+    bend = (near * top.reshape(B * S, k)[sid]).sum(-1).mul(2 / math.pi).clamp(max=1.2)
+    t0, t1, l0, l1 = per_point(tip0), per_point(tip1), per_point(len0), per_point(len1)
+    start = t0 + (1 - t0) * _smoothstep(u / l0)
+    end = t1 + (1 - t1) * _smoothstep((1 - u) / l1)
+    plen = (per_point(press_len) * body).clamp(min=0.75)
+    pressed = 1.0 + per_point(press) * torch.exp(-((sp / plen) ** 2))
     pool_len = body.clamp(min=0.75)
-    pooled = 1.0 + pool[..., None] * (
-        torch.exp(-((s / pool_len) ** 2)) + torch.exp(-(((total - s) / pool_len) ** 2))
+    pooled = 1.0 + per_point(pool) * (
+        torch.exp(-((sp / pool_len) ** 2)) + torch.exp(-(((tot - sp) / pool_len) ** 2))
     )
-    wave = 1.0 + swell[..., None] * torch.sin(
-        2 * math.pi * (freq[..., None] * u + phase[..., None])
+    wave = 1.0 + per_point(swell) * torch.sin(
+        2 * math.pi * (per_point(freq) * u + per_point(phase))
     )
-    w = body * start * end * pressed * pooled * (1.0 + turn[..., None] * bend) * wave
-    return w.clamp(min=0.7, max=max_width)
+    w = body * start * end * pressed * pooled * (1.0 + per_point(turn) * bend) * wave
+    w = w.clamp(min=0.7, max=max_width)
+    src = first[:, None] + torch.minimum(torch.arange(N), (cnt - 1)[:, None])  # padding: last
+    return w[src.reshape(-1)].reshape(B, S, N)
+
+
+def _near_features(points: torch.Tensor, seg_valid: torch.Tensor, reach: torch.Tensor):
+    """(B, S, N-1): segments with an end within ``reach`` (B, S) px of arc length of a stroke end
+    or of a vertex turning by more than ``_SHARP`` radians."""
+    d = points[:, :, 1:] - points[:, :, :-1]
+    seg = d.norm(dim=-1) * seg_valid
+    s = torch.nn.functional.pad(seg.cumsum(-1), (1, 0))  # (B, S, N)
+    total = s[..., -1:]
+    a, b = d[:, :, :-1], d[:, :, 1:]
+    cross = a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+    angle = torch.atan2(cross.abs(), (a * b).sum(-1))
+    sharp = (angle > _SHARP) & seg_valid[..., :-1] & seg_valid[..., 1:]  # at vertex v + 1
+    sharp = torch.nn.functional.pad(sharp, (1, 1))  # (B, S, N): per vertex
+    # the arc length of the nearest sharp vertex at or before / at or after each vertex
+    before = torch.where(sharp, s, -torch.inf).cummax(-1).values
+    after = torch.where(sharp, s, torch.inf).flip(-1).cummin(-1).values.flip(-1)
+    r = reach[..., None]
+    s0, s1 = s[..., :-1], s[..., 1:]
+    at_end = (s0 < r) | (total - s1 < r)
+    at_turn = (s0 - before[..., :-1] < r) | (after[..., 1:] - s1 < r)
+    return (at_end | at_turn) & seg_valid
 
 
 def spacing_of(pen_ids: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
@@ -357,12 +399,18 @@ def with_pens(
     """The strokes drawn with each sample's pen: classic samples keep their centreline and get
     ``classic(points, seg_valid)`` widths (the engine before pens, the same numbers); the others
     are densified and get ``pen_widths``."""
-    points, seg_valid = densify(points, seg_valid, spacing_of(pen_ids, base))
-    widths = classic(points, seg_valid)
+    fine = spacing_of(pen_ids, base)
+    # first a coarse split (the slow tapers and the pressure wave), then a fine one where the
+    # short features are: near the ends (pressed start, pooling) and the sharp turns
+    seg = (points[:, :, 1:] - points[:, :, :-1]).norm(dim=-1) * seg_valid
+    points, seg_valid = densify(points, seg_valid, torch.maximum(fine, _COARSE * seg.sum(-1)))
+    near = _near_features(points, seg_valid, _REACH * base)
+    points, seg_valid = densify(points, seg_valid, torch.where(near, fine[..., None], torch.inf))
     new = pen_ids != CLASSIC
+    widths = None if new.all() else classic(points, seg_valid)
     if new.any():
         pw = pen_widths(pen_ids, draws, points, seg_valid, base, max_width, slots)
-        widths = torch.where(new[:, None, None], pw, widths)
+        widths = pw if widths is None else torch.where(new[:, None, None], pw, widths)
     return Strokes(points, widths, seg_valid, closed)
 
 
