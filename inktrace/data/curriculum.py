@@ -19,6 +19,11 @@ Structures are built around an exact junction point: crossing members pass throu
 chosen tangent (so a crossing angle is exact), T stems and Y/L members start exactly on it.
 Widths are log-uniform, about 1 to 8 px at 64 px (scaled with the image size); from level 0,
 15 % of strokes are drawn in a box larger than the image, so they touch or leave the border.
+
+Optional (``make_strokes(pens=..., cursive=...)``, config ``data.pens``/``data.cursive_fraction``):
+each sample drawn with a pen model of pens.py, and from level 4 a share of samples replaced by a
+cursive word (cursive.py). Their numbers come from forks of their own, so the defaults (classic
+pen, no cursive) leave every stream above as it was.
 """
 
 from __future__ import annotations

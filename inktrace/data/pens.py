@@ -343,7 +343,8 @@ def pen_widths(
     start = t0 + (1 - t0) * _smoothstep(u / l0)
     end = t1 + (1 - t1) * _smoothstep((1 - u) / l1)
     plen = (per_point(press_len) * body).clamp(min=0.75)
-    pressed = 1.0 + per_point(press) * torch.exp(-((sp / plen) ** 2))
+    short = (tot / (6.0 * body)).clamp(max=1.0)  # a short stroke (a dot) is pressed less
+    pressed = 1.0 + per_point(press) * short * torch.exp(-((sp / plen) ** 2))
     pool_len = body.clamp(min=0.75)
     pooled = 1.0 + per_point(pool) * (
         torch.exp(-((sp / pool_len) ** 2)) + torch.exp(-(((tot - sp) / pool_len) ** 2))
