@@ -6,7 +6,9 @@ import sys
 from collections.abc import Sequence
 
 from ..data import NUM_LEVELS, SyntheticInk
+from ..data.curriculum import CURSIVE_FROM
 from ..data.mixed import MixedInk
+from ..data.pens import HELD_OUT, PEN_NAMES, check_pens
 from ..data.preview import save_preview
 from ..data.svg import GLYPH_WIDTH, SvgError, SvgInk
 from .args import StrictParser, UsageError, run_guarded, spellings
@@ -37,6 +39,21 @@ def build_parser(prog: str) -> StrictParser:
         help="with --stage and --svg: the training mix (data.svg_fraction), a share F of "
         "glyphs among the level's samples (default 0.5)",
     )
+    p.add_argument(
+        "--pens",
+        default="classic",
+        metavar="NAME[,NAME]",
+        help=f"pen models drawn per sample, comma-separated: {', '.join(PEN_NAMES)} "
+        f"(data.pens; {', '.join(HELD_OUT)} is the held-out style; default classic)",
+    )
+    p.add_argument(
+        *spellings("cursive_fraction"),
+        dest="cursive",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help=f"with --stage {CURSIVE_FROM}-9: a share F of cursive words (data.cursive_fraction)",
+    )
     p.add_argument("--output", required=True, metavar="PNG", help="where to write the grid")
     p.add_argument("--samples", type=int, default=8, metavar="N", help="rows (default 8)")
     p.add_argument(
@@ -65,6 +82,14 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
     fraction = 0.5 if args.svg_fraction is None else args.svg_fraction
     if not 0.0 <= fraction <= 1.0:
         raise UsageError(f"--svg-fraction {fraction}: must be within 0-1")
+    try:
+        pens = check_pens([p.strip() for p in args.pens.split(",")])
+    except ValueError as exc:
+        raise UsageError(f"--pens {args.pens}: {exc}") from None
+    if not 0.0 <= args.cursive <= 1.0:
+        raise UsageError(f"--cursive-fraction {args.cursive}: must be within 0-1")
+    if args.cursive and (args.level is None or args.level < CURSIVE_FROM):
+        raise UsageError(f"--cursive-fraction needs --stage {CURSIVE_FROM}-{NUM_LEVELS - 1}")
     if args.level is not None and not 0 <= args.level < NUM_LEVELS:
         raise UsageError(f"--stage {args.level}: curriculum stages are 0-{NUM_LEVELS - 1}")
     for flag, value, low in (
@@ -79,10 +104,15 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
         raise UsageError(f"--output {args.output}: the grid is written as PNG, name it *.png")
     if mixed:
         synthetic = SyntheticInk(
-            args.level, args.start + args.samples, args.img_size, seed=args.seed
+            args.level,
+            args.start + args.samples,
+            args.img_size,
+            seed=args.seed,
+            pens=pens,
+            cursive=args.cursive,
         )
         try:
-            glyphs = SvgInk(args.svg, args.img_size, seed=args.seed, width=GLYPH_WIDTH)
+            glyphs = SvgInk(args.svg, args.img_size, seed=args.seed, width=GLYPH_WIDTH, pens=pens)
         except SvgError as exc:
             raise UsageError(str(exc)) from None
         batch = MixedInk(synthetic, glyphs, fraction).render(
@@ -91,20 +121,31 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
         what = f"{args.samples} samples of stage {args.level}, a share {fraction:g} SVG glyphs"
     elif args.svg is not None:
         try:
-            ds = SvgInk(args.svg, args.img_size, seed=args.seed)
+            ds = SvgInk(args.svg, args.img_size, seed=args.seed, pens=pens)
             indices = [i % len(ds) for i in range(args.start, args.start + args.samples)]
             batch = ds.render(indices)
         except SvgError as exc:
             raise UsageError(str(exc)) from None
         what = f"{len(indices)} SVG samples"
     else:
-        ds = SyntheticInk(args.level, args.start + args.samples, args.img_size, seed=args.seed)
+        ds = SyntheticInk(
+            args.level,
+            args.start + args.samples,
+            args.img_size,
+            seed=args.seed,
+            pens=pens,
+            cursive=args.cursive,
+        )
         batch = ds.render(range(args.start, args.start + args.samples))
         what = f"{args.samples} samples of stage {args.level}"
     try:
         path = save_preview(batch, args.output, zoom=args.zoom)
     except OSError as exc:
         raise UsageError(f"--output {args.output}: cannot write ({exc.strerror or exc})") from None
+    if pens != ("classic",):
+        what += f", pens {', '.join(pens)}"
+    if args.cursive:
+        what += f", a share {args.cursive:g} cursive"
     print(f"wrote {path} ({what}; columns: image | skeleton | keypoints | tangent | width)")
     return 0
 

@@ -12,6 +12,7 @@ import typing
 from dataclasses import dataclass
 from typing import Literal, Optional
 
+from ..data.pens import HELD_OUT, TRAINING_PENS, check_pens
 from ..errors import ConfigError
 from .values import InvalidValue, Section, coerce_value, opt, suggest
 
@@ -112,6 +113,29 @@ class DataConfig(Section):
         min=0,
     )
     svg_holdout_seed: int = opt(0, "seed of the evaluation's choice that svg_holdout leaves out")
+    pens: list[str] = opt(
+        ["classic"],
+        "pen models drawn per sample, equally likely, for the curriculum and the SVG glyphs: "
+        + ", ".join(TRAINING_PENS)
+        + " (classic = the engine before pens; "
+        + ", ".join(HELD_OUT)
+        + " is held out of training for the evaluation)",
+        nonempty=True,
+    )
+    cursive_fraction: float = opt(
+        0.0,
+        "share of curriculum samples at levels 4 and up replaced by a cursive word (joined "
+        "letters, loops, retraced up-strokes, i-dots and t-bars as later strokes)",
+        min=0.0,
+        max=1.0,
+    )
+
+    def check(self) -> list[tuple[tuple[str, ...], str]]:
+        try:
+            check_pens(self.pens, training=True)
+        except ValueError as exc:
+            return [(("pens",), str(exc))]
+        return []
 
 
 @dataclass(repr=True, eq=True)

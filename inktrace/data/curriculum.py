@@ -19,25 +19,47 @@ Structures are built around an exact junction point: crossing members pass throu
 chosen tangent (so a crossing angle is exact), T stems and Y/L members start exactly on it.
 Widths are log-uniform, about 1 to 8 px at 64 px (scaled with the image size); from level 0,
 15 % of strokes are drawn in a box larger than the image, so they touch or leave the border.
+
+Optional (``make_strokes(pens=..., cursive=...)``, config ``data.pens``/``data.cursive_fraction``):
+each sample drawn with a pen model of pens.py, and from level 4 a share of samples replaced by a
+cursive word (cursive.py). Their numbers come from forks of their own, so the defaults (classic
+pen, no cursive) leave every stream above as it was.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
 from .bezier import flatten_pieces
+from .cursive import WIDTH as CURSIVE_WIDTH
+from .cursive import make_cursive
 from .geometry import Strokes
 from .pen import stroke_widths
+from .pens import choose_pens, is_classic, remap_base, with_pens
 from .primitives import PIECES, fit_to_box, out_member, primitive
 from .rng import Draws
 
-__all__ = ["NUM_LEVELS", "LevelSpec", "LEVELS", "make_strokes", "DEGRADED_FROM"]
+__all__ = [
+    "NUM_LEVELS",
+    "LevelSpec",
+    "LEVELS",
+    "make_strokes",
+    "DEGRADED_FROM",
+    "CURSIVE_FROM",
+    "cursive_samples",
+    "replace_rows",
+    "pad_strokes",
+]
 
 NUM_LEVELS = 10
 DEGRADED_FROM = 7  # levels from here on get scan degradations
+CURSIVE_FROM = 4  # levels from here on may draw cursive words (data.cursive_fraction)
+PEN_WIDTH_ROOM = 1.3  # the pens' widest point (a pressed start) may exceed the level's maximum
+_CURSIVE_FORK = 0xC0A  # which samples are cursive, their words and their widths
 
 
 @dataclass(frozen=True)
@@ -250,11 +272,24 @@ def _pieces(level: int, d: Draws, img: float):
     return tuple(out)
 
 
-def make_strokes(level: int, draws: Draws, img_size: int) -> Strokes:
+def make_strokes(
+    level: int,
+    draws: Draws,
+    img_size: int,
+    pens: Sequence[str] | None = None,
+    cursive: float = 0.0,
+) -> Strokes:
     """The strokes of a batch of samples at curriculum ``level`` (0-9), in pixels of
-    ``img_size``."""
+    ``img_size``.
+
+    ``pens`` (names of pens.py) draws each sample with one of them, chosen from its key; the
+    default, ``("classic",)``, is the engine before pens, bit for bit. ``cursive`` is the share
+    of samples at levels >= ``CURSIVE_FROM`` replaced by a cursive word (cursive.py).
+    """
     if level not in LEVELS:
         raise ValueError(f"curriculum level must be 0-{NUM_LEVELS - 1}, got {level}")
+    if not 0.0 <= cursive <= 1.0:
+        raise ValueError(f"cursive share must be within 0-1, got {cursive}")
     img = float(img_size)
     ctrl, valid, closed, group = _pieces(level, draws.fork(100), img)
     points, seg_valid = flatten_pieces(ctrl, valid)
@@ -266,5 +301,84 @@ def make_strokes(level: int, draws: Draws, img_size: int) -> Strokes:
     wd.reserve(9 * S + 1)
     pen = wd.log_uniform(lo * scale, hi * scale, S + 1)  # one pen per group (members share it)
     base = pen.gather(1, group.clamp(max=S)) * wd.uniform(S, low=0.85, high=1.2)
-    widths = stroke_widths(wd, points, seg_valid, base, hi * scale * 1.15)
-    return Strokes(points, widths, seg_valid, closed)
+    max_width = hi * scale * 1.15
+    if is_classic(pens):
+        widths = stroke_widths(wd, points, seg_valid, base, max_width)
+        strokes = Strokes(points, widths, seg_valid, closed)
+    else:
+        ids = choose_pens(draws.keys, pens)
+        strokes = with_pens(
+            ids,
+            draws,
+            points,
+            seg_valid,
+            closed,
+            remap_base(base, ids, spec.width, scale),
+            max_width * PEN_WIDTH_ROOM,
+            lambda p, v: stroke_widths(wd, p, v, base, max_width),
+        )
+    if cursive > 0.0 and level >= CURSIVE_FROM:
+        strokes = _with_cursive(strokes, draws, img_size, pens, cursive)
+    return strokes
+
+
+def cursive_samples(draws: Draws, cursive: float, level: int) -> torch.Tensor:
+    """Which samples (B,) bool are cursive words at ``level`` with a share ``cursive``."""
+    if cursive <= 0.0 or level < CURSIVE_FROM:
+        return torch.zeros(draws.batch, dtype=torch.bool)
+    return draws.fork(_CURSIVE_FORK).uniform() < cursive
+
+
+def _with_cursive(strokes: Strokes, draws: Draws, img_size: int, pens, cursive: float):
+    """``strokes`` with the cursive samples' rows replaced by their words."""
+    pick = cursive_samples(draws, cursive, CURSIVE_FROM)
+    sel = pick.nonzero(as_tuple=True)[0]
+    if not sel.numel():
+        return strokes
+    sub = Draws(draws.keys[sel], draws.dtype)
+    word = make_cursive(sub.fork(_CURSIVE_FORK + 1), img_size)
+    points, seg_valid, closed, base = word.points, word.seg_valid, word.closed, word.base
+    wd = sub.fork(_CURSIVE_FORK + 2)
+    max_width = CURSIVE_WIDTH[1] * img_size / 64.0 * 1.15
+    if is_classic(pens):
+        words = Strokes(
+            points, stroke_widths(wd, points, seg_valid, base, max_width), seg_valid, closed
+        )
+    else:
+        ids = choose_pens(sub.keys, pens)
+        words = with_pens(
+            ids,
+            sub,
+            points,
+            seg_valid,
+            closed,
+            remap_base(base, ids, CURSIVE_WIDTH, img_size / 64.0),
+            max_width * PEN_WIDTH_ROOM,
+            lambda p, v: stroke_widths(wd, p, v, base, max_width),
+        )
+    return replace_rows(strokes, sel, words)
+
+
+def replace_rows(strokes: Strokes, rows: torch.Tensor, other: Strokes) -> Strokes:
+    """``strokes`` with its samples ``rows`` replaced by ``other``'s, both padded to the larger
+    stroke and point counts (padding repeats a stroke's last point, as everywhere)."""
+    S = max(strokes.points.shape[1], other.points.shape[1])
+    N = max(strokes.points.shape[2], other.points.shape[2])
+    out = pad_strokes(strokes, S, N)
+    add = pad_strokes(other, S, N)
+    out.points[rows], out.widths[rows] = add.points, add.widths
+    out.seg_valid[rows], out.closed[rows] = add.seg_valid, add.closed
+    return out
+
+
+def pad_strokes(strokes: Strokes, S: int, N: int) -> Strokes:
+    """``strokes`` padded to ``S`` strokes of ``N`` points (a new object, new tensors)."""
+    B, s, n, _ = strokes.points.shape
+    p = torch.cat([strokes.points, strokes.points[:, :, -1:].expand(B, s, N - n, 2)], 2)
+    w = torch.cat([strokes.widths, strokes.widths[:, :, -1:].expand(B, s, N - n)], 2)
+    v = torch.cat([strokes.seg_valid, strokes.seg_valid.new_zeros(B, s, N - n)], 2)
+    p = torch.cat([p, p.new_zeros(B, S - s, N, 2)], 1)
+    w = torch.cat([w, w.new_ones(B, S - s, N)], 1)
+    v = torch.cat([v, v.new_zeros(B, S - s, N - 1)], 1)
+    c = torch.cat([strokes.closed, strokes.closed.new_zeros(B, S - s)], 1)
+    return Strokes(p, w, v, c)

@@ -18,6 +18,7 @@ from .curriculum import DEGRADED_FROM, NUM_LEVELS, make_strokes
 from .degrade import compose_clean, degrade
 from .geometry import Strokes
 from .keypoints import Keypoints, find_keypoints, pack
+from .pens import apply_texture, check_pens, choose_pens, is_classic
 from .render import render
 from .rng import Draws, sample_keys
 
@@ -54,14 +55,21 @@ def render_batch(
     draws: Draws | None = None,
     keys: torch.Tensor | None = None,
     device: torch.device | str = "cpu",
+    pen: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Image, targets and keypoint lists of a batch of strokes (the engine's one rendering path).
 
     With ``level`` >= 7 (and the samples' ``draws``/``keys``) the image gets scan degradations.
+    ``pen`` (B,) (pen ids, pens.py; with ``keys``) gives the ink its pen's texture first: the
+    image changes, the targets do not.
     """
     kp = find_keypoints(strokes)
     maps = render(strokes, kp, height, width, device)
     ink = maps.pop("ink")
+    if pen is not None:
+        if keys is None:
+            raise ValueError("render_batch: a pen texture needs the samples' keys")
+        ink = apply_texture(ink, maps, pen, keys)
     if level is not None and level >= DEGRADED_FROM:
         image = degrade(ink, level, draws.fork(300), keys.to(ink.device))
     else:
@@ -131,7 +139,9 @@ class SyntheticInk(BatchRendered):
     """Synthetic ink at one curriculum level: ``size`` samples per epoch, ``img_size`` square.
 
     ``split="val"`` draws from a stream disjoint from training, fixed across epochs.
-    ``device`` is where rendering runs (geometry is always built on the CPU).
+    ``device`` is where rendering runs (geometry is always built on the CPU). ``pens`` are the pen
+    models a sample may be drawn with (pens.py; the default is the engine before pens), and
+    ``cursive`` the share of samples at levels >= 4 that are cursive words (cursive.py).
     """
 
     def __init__(
@@ -143,6 +153,8 @@ class SyntheticInk(BatchRendered):
         split: str = "train",
         epoch: int = 0,
         device: torch.device | str = "cpu",
+        pens: Sequence[str] = ("classic",),
+        cursive: float = 0.0,
     ) -> None:
         if not 0 <= int(level) < NUM_LEVELS:
             raise ValueError(f"curriculum level must be 0-{NUM_LEVELS - 1}, got {level}")
@@ -157,6 +169,10 @@ class SyntheticInk(BatchRendered):
             int(seed),
         )
         self.split, self.epoch, self.device = split, int(epoch), device
+        self.pens = check_pens(pens)
+        if not 0.0 <= float(cursive) <= 1.0:
+            raise ValueError(f"cursive share must be within 0-1, got {cursive}")
+        self.cursive = float(cursive)
 
     def set_level(self, level: int) -> None:
         if not 0 <= int(level) < NUM_LEVELS:
@@ -174,9 +190,10 @@ class SyntheticInk(BatchRendered):
         idx = self.indices(indices)
         keys = self.keys(idx)
         draws = Draws(keys)
-        strokes = make_strokes(self.level, draws, self.img_size)
+        strokes = make_strokes(self.level, draws, self.img_size, self.pens, self.cursive)
+        pen = None if is_classic(self.pens) else choose_pens(keys, self.pens)
         out = render_batch(
-            strokes, self.img_size, self.img_size, self.level, draws, keys, self.device
+            strokes, self.img_size, self.img_size, self.level, draws, keys, self.device, pen
         )
         out["index"] = idx.to(out["image"].device)
         return out
@@ -206,10 +223,16 @@ def make_loader(
 
 
 def validation_set(
-    level: int, size: int, img_size: int = 64, seed: int = 0, chunk: int = 256
+    level: int,
+    size: int,
+    img_size: int = 64,
+    seed: int = 0,
+    chunk: int = 256,
+    pens: Sequence[str] = ("classic",),
+    cursive: float = 0.0,
 ) -> dict[str, torch.Tensor]:
     """The fixed validation samples of a level, rendered once and kept in memory (CPU tensors)."""
-    ds = SyntheticInk(level, size, img_size, seed, split="val")
+    ds = SyntheticInk(level, size, img_size, seed, split="val", pens=pens, cursive=cursive)
     parts = [ds.render(range(i, min(i + chunk, size))) for i in range(0, size, chunk)]
     return concat_batches(parts)
 

@@ -82,7 +82,14 @@ class MixedInk(BatchRendered):
     def _glyphs(self, idx: torch.Tensor, file: torch.Tensor) -> dict[str, torch.Tensor]:
         strokes, keys = self.glyphs.geometry(idx, files=file)
         size = self.img_size
-        out = render_batch(strokes, size, size, device=self.synthetic.device)
+        out = render_batch(
+            strokes,
+            size,
+            size,
+            keys=keys,
+            device=self.synthetic.device,
+            pen=self.glyphs.pen_ids(keys),
+        )
         level = self.level
         if level >= DEGRADED_FROM:
             dirty = Draws(keys).fork(_PICK).uniform() >= CLEAN_SHARE

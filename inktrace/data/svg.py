@@ -20,6 +20,7 @@ from .bezier import flatten_pieces
 from .dataset import _SPLITS, BatchRendered, render_batch
 from .geometry import Strokes
 from .pen import arc_length_param, width_profile
+from .pens import check_pens, choose_pens, is_classic, remap_base, with_pens
 from .rng import Draws, sample_keys
 from .svgparse import SvgError, parse_path, read_svg
 
@@ -32,6 +33,7 @@ __all__ = [
     "find_svg_files",
     "choose_files",
     "kanjivg_dir",
+    "render_glyphs",
 ]
 
 _SVG_STREAM = 15  # synthetic levels use streams split*16 + 0..9: SVG samples draw from their own
@@ -94,7 +96,9 @@ def _cached(path: str):
 class SvgInk(BatchRendered):
     """Samples from centreline SVG files: sample ``k`` is file ``k`` with its own pen and placement.
 
-    Same output as ``SyntheticInk`` (image, targets, keypoint lists), clean images.
+    Same output as ``SyntheticInk`` (image, targets, keypoint lists), clean images. ``pens``: the
+    pen models a sample may be drawn with (pens.py), one per sample from its key; the default is
+    the engine before pens, and ``pens="drybrush"`` renders every glyph with the held-out style.
     """
 
     def __init__(
@@ -106,7 +110,9 @@ class SvgInk(BatchRendered):
         epoch: int = 0,
         width: tuple[float, float] = (1.2, 5.0),
         device: torch.device | str = "cpu",
+        pens: Sequence[str] | str = ("classic",),
     ) -> None:
+        self.pens = check_pens(pens)
         self.files = find_svg_files(source)
         self.size = len(self.files)
         self.img_size, self.seed, self.split, self.epoch = (
@@ -119,10 +125,22 @@ class SvgInk(BatchRendered):
 
     def render(self, indices: Sequence[int] | torch.Tensor) -> dict[str, torch.Tensor]:
         idx = self.indices(indices)
-        strokes, _ = self.geometry(idx)
-        out = render_batch(strokes, self.img_size, self.img_size, device=self.device)
+        strokes, keys = self.geometry(idx)
+        out = render_batch(
+            strokes,
+            self.img_size,
+            self.img_size,
+            keys=keys,
+            device=self.device,
+            pen=self.pen_ids(keys),
+        )
         out["index"] = idx.to(out["image"].device)
         return out
+
+    def pen_ids(self, keys: torch.Tensor) -> torch.Tensor | None:
+        """Each sample's pen (ids into ``pens.PEN_NAMES``) from its key, for ``render_batch``'s
+        ``pen``; None for the classic engine (no texture)."""
+        return None if is_classic(self.pens) else choose_pens(keys, self.pens)
 
     def geometry(
         self, indices: Sequence[int] | torch.Tensor, files: torch.Tensor | None = None
@@ -181,12 +199,43 @@ class SvgInk(BatchRendered):
         s_img = img / 64.0
         pen = draws.log_uniform(lo * s_img, hi * s_img)
         base = pen[:, None] * draws.uniform(MAX_STROKES, low=0.9, high=1.1)[:, :S]
-        widths = width_profile(
+        if is_classic(self.pens):
+            widths = width_profile(
+                draws,
+                arc_length_param(points, seg_valid),
+                base,
+                taper=0.6,
+                swell=0.15,
+                slots=MAX_STROKES,
+            )
+            return Strokes(points, widths, seg_valid, closed), keys
+        ids = choose_pens(keys, self.pens)
+        strokes = with_pens(
+            ids,
             draws,
-            arc_length_param(points, seg_valid),
-            base,
-            taper=0.6,
-            swell=0.15,
+            points,
+            seg_valid,
+            closed,
+            remap_base(base, ids, self.width, s_img),
+            hi * s_img * 1.5,
+            lambda p, v: width_profile(
+                draws, arc_length_param(p, v), base, taper=0.6, swell=0.15, slots=MAX_STROKES
+            ),
             slots=MAX_STROKES,
         )
-        return Strokes(points, widths, seg_valid, closed), keys
+        return strokes, keys
+
+
+def render_glyphs(
+    source,
+    img_size: int = 64,
+    pen: str = "drybrush",
+    seed: int = 0,
+    width: tuple[float, float] = (1.0, 8.0),
+    indices: Sequence[int] | None = None,
+) -> dict[str, torch.Tensor]:
+    """Glyphs of ``source`` (SVG folder, files or "kanjivg") drawn with one ``pen``, e.g. the
+    held-out ``drybrush``: a batch dict as ``SvgInk.render`` (clean image with the pen's texture,
+    exact targets). Sample k is file k (``indices``: which; default all)."""
+    engine = SvgInk(source, img_size, seed=seed, width=width, pens=(pen,))
+    return engine.render(range(len(engine)) if indices is None else indices)

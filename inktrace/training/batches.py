@@ -23,7 +23,8 @@ __all__ = ["train_set", "epoch_batches", "epoch_loader"]
 def train_set(cfg: Config, level: int, device: torch.device | None = None) -> Dataset:
     """The training samples: synthetic ink at ``level``; with ``data.svg_dir``, centreline SVG
     glyphs instead (``svg_fraction`` 1) or mixed in (below 1, see data/mixed.py), the files
-    ``svg_holdout`` names left out."""
+    ``svg_holdout`` names left out; drawn with the pens of ``data.pens`` and a share
+    ``data.cursive_fraction`` of cursive words from level 4."""
     d, seed = cfg.data, cfg.training.seed
     on = device if d.render_on == "device" and device is not None else torch.device("cpu")
     if on.type == "cuda" and d.num_workers:
@@ -31,7 +32,15 @@ def train_set(cfg: Config, level: int, device: torch.device | None = None) -> Da
             "data.num_workers: worker processes cannot render on the GPU; set it to 0 with "
             "data.render_on: device (the GPU renders fast enough without them)"
         )
-    synthetic = SyntheticInk(level, d.train_size, d.img_size, seed=seed, device=on)
+    synthetic = SyntheticInk(
+        level,
+        d.train_size,
+        d.img_size,
+        seed=seed,
+        device=on,
+        pens=d.pens,
+        cursive=d.cursive_fraction,
+    )
     if not d.svg_dir or d.svg_fraction == 0:
         return synthetic
     files = find_svg_files(d.svg_dir)
@@ -43,8 +52,8 @@ def train_set(cfg: Config, level: int, device: torch.device | None = None) -> Da
                 f"data.svg_holdout: {d.svg_holdout} leaves no file of {d.svg_dir} to train on"
             )
     if d.svg_fraction == 1:
-        return SvgInk(files, d.img_size, seed=seed, device=on)
-    glyphs = SvgInk(files, d.img_size, seed=seed, width=GLYPH_WIDTH, device=on)
+        return SvgInk(files, d.img_size, seed=seed, device=on, pens=d.pens)
+    glyphs = SvgInk(files, d.img_size, seed=seed, width=GLYPH_WIDTH, device=on, pens=d.pens)
     return MixedInk(synthetic, glyphs, d.svg_fraction)
 
 

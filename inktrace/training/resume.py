@@ -70,6 +70,8 @@ VALIDATION_KEYS = (
     "curriculum.enabled",
     "curriculum.end_stage",
     "data.svg_dir",
+    "data.pens",
+    "data.cursive_fraction",
 )
 _NOT_COMPARED = ("init_from",)
 _SEEDS_CHANGED = (

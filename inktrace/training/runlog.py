@@ -50,6 +50,7 @@ HPARAM_KEYS = (
     "data.train_size",
     "data.img_size",
     "data.svg_fraction",
+    "data.cursive_fraction",
     "curriculum.enabled",
     "curriculum.end_stage",
     "curriculum.epochs_per_stage",

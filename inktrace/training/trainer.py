@@ -224,7 +224,12 @@ class BaseTrainer:
         if level not in self._val_cache:
             c = self.cfg
             self._val_cache[level] = validation_set(
-                level, c.data.val_size, c.data.img_size, seed=c.training.seed
+                level,
+                c.data.val_size,
+                c.data.img_size,
+                seed=c.training.seed,
+                pens=c.data.pens,
+                cursive=c.data.cursive_fraction,
             )
         return self._val_cache[level]
 
