@@ -26,6 +26,7 @@ setup(
         "tensorboard>=2.14",
         "tqdm>=4.64",
         "pillow>=9.0",
+        "scipy>=1.10",  # k-d trees of the tracer (inktrace.vectorize) at page scale
     ],
     extras_require={
         # the tests exercise every optional part, so CI installs them all

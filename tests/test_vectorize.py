@@ -17,7 +17,10 @@ from inktrace.data import Strokes, render_batch
 from inktrace.data.curriculum import make_strokes
 from inktrace.data.rng import Draws, sample_keys
 from inktrace.vectorize import Stroke, TraceOptions, to_json, to_svg, trace_maps
-from inktrace.vectorize.fitting import douglas_peucker
+from inktrace.vectorize.fitting import douglas_peucker, snap_corners
+from inktrace.vectorize.graph import _zones
+from inktrace.vectorize.joining import Chain
+from inktrace.vectorize.maps import find_peaks
 from inktrace.vectorize.thinning import thin
 
 SIZE = 64
@@ -349,3 +352,93 @@ def test_stroke_is_a_plain_record():
 def test_trace_options_refuse_non_finite_values(name, value):
     with pytest.raises(ValueError, match=f"{name} must be a finite number"):
         TraceOptions(**{name: value})
+
+
+# ---------------------------------------------------------------- page scale: the fast paths
+# Each fast path (k-d trees, position lookups) against the brute force it replaced: the same
+# answers, ties included, on random inputs with many near ties (points on the pixel grid).
+
+
+def test_zones_equal_the_nearest_peak_brute_force():
+    rng = np.random.default_rng(3)
+    rows, cols = rng.integers(0, 60, 3000), rng.integers(0, 60, 3000)
+    peaks = rng.integers(0, 60, (80, 2)) + 0.5  # pixel centres: exact ties happen
+    peaks[:40] += rng.normal(0, 0.3, (40, 2))
+    radii = rng.uniform(1.0, 6.0, 80)
+    d = np.hypot(cols[:, None] + 0.5 - peaks[None, :, 0], rows[:, None] + 0.5 - peaks[None, :, 1])
+    near = np.argmin(d, axis=1)
+    want = np.where(d[np.arange(rows.size), near] <= radii[near], near, -1)
+    got = _zones(rows, cols, peaks, radii)
+    assert (got >= 0).sum() > 500  # the case is not trivial
+    np.testing.assert_array_equal(got, want)
+
+
+def test_peak_merging_equals_the_greedy_brute_force():
+    rng = np.random.default_rng(4)
+    heat = np.round(rng.uniform(0, 1, (70, 90)), 1).astype(np.float32)  # plateaus: ties
+    for merge in (2.0, 3.5):
+        got = find_peaks(heat, 0.3, merge)
+        h, w = heat.shape
+        pad = np.pad(heat, 1, constant_values=-np.inf)
+        top = np.max([pad[r : r + h, c : c + w] for r in range(3) for c in range(3)], axis=0)
+        rows, cols = np.nonzero((heat >= top) & (heat >= 0.3))
+        order = np.argsort(-heat[rows, cols], kind="stable")
+        keep = []
+        for k in order:
+            if all((rows[k] - rows[m]) ** 2 + (cols[k] - cols[m]) ** 2 >= merge**2 for m in keep):
+                keep.append(k)
+        assert len(got) == len(keep) > 50
+        want = np.stack([cols[keep] + 0.5, rows[keep] + 0.5], axis=1)
+        assert np.abs(got - want).max() <= 0.5  # each peak refined within its own pixel
+
+
+def _snap_brute(chains, corners, radius):
+    for xy in corners:
+        best = (radius, -1, -1)
+        for c, chain in enumerate(chains):
+            n = len(chain.points)
+            lo, hi = (0, n - 1) if chain.closed else (1, n - 1)
+            if hi <= lo:
+                continue
+            d = np.hypot(*(chain.points[lo:hi] - xy).T)
+            k = int(np.argmin(d))
+            if d[k] <= best[0]:
+                best = (float(d[k]), c, lo + k)
+        _, c, k = best
+        if c < 0:
+            continue
+        chain = chains[c]
+        chain.points[k] = xy
+        if chain.closed and k == 0:
+            chain.points[-1] = xy
+        near = np.hypot(*(chain.points[chain.sharp] - xy).T) <= radius if chain.sharp else []
+        chain.sharp = [s for s, n in zip(chain.sharp, near) if not n] + [k]
+
+
+def test_corner_snapping_equals_the_brute_force():
+    rng = np.random.default_rng(5)
+
+    def chains():
+        out = []
+        r = np.random.default_rng(6)
+        for i in range(60):
+            pts = np.cumsum(r.integers(-1, 2, (r.integers(2, 30), 2)), axis=0) + r.integers(
+                0, 40, 2
+            )
+            closed = i % 5 == 0 and len(pts) > 3
+            if closed:
+                pts = np.concatenate([pts, pts[:1]])
+            out.append(
+                Chain(pts.astype(np.float64), np.ones(len(pts)), closed, [1] if i % 3 else [])
+            )
+        return out
+
+    corners = rng.integers(0, 40, (300, 2)) + rng.choice([0.0, 0.5], (300, 2))
+    a, b = chains(), chains()
+    snap_corners(a, corners, 2.0)
+    _snap_brute(b, corners, 2.0)
+    moved = sum(int((x.points != y.points).any()) for x, y in zip(a, chains()))
+    assert moved > 20
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x.points, y.points)
+        assert x.sharp == y.sharp

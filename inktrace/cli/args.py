@@ -137,8 +137,18 @@ def overrides_from_args(
     return out
 
 
+def printable(text: str, stream=None) -> str:
+    """``text`` as ``stream`` (default stderr) can always print it: a file name that is not valid
+    UTF-8 (surrogate escapes) is shown escaped (``\\udcff``), never a UnicodeEncodeError."""
+    try:
+        text.encode(getattr(stream or sys.stderr, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def fail(prog: str, message: str, status: int) -> int:
-    print(f"{prog}: error: {message}", file=sys.stderr)
+    print(printable(f"{prog}: error: {message}"), file=sys.stderr)
     return status
 
 

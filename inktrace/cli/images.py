@@ -11,6 +11,8 @@ at the end (1 if an image failed otherwise: out of memory, a file that cannot be
 from __future__ import annotations
 
 import math
+import os
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -20,6 +22,7 @@ import torch
 from ..config.schema import suggest
 from ..inference import (
     DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_PIXELS,
     DEFAULT_TILE,
     ImageError,
     Prediction,
@@ -28,7 +31,7 @@ from ..inference import (
 )
 from ..model.net import InkTraceNet
 from ..pretrained import load_pretrained
-from .args import StrictParser, UsageError, fail, flag
+from .args import StrictParser, UsageError, fail, flag, printable
 
 __all__ = [
     "ImageFailed",
@@ -82,6 +85,14 @@ def image_parser(prog: str, description: str, output_help: str) -> StrictParser:
         p, "overlap", "overlap between tiles in px (default: a quarter of the tile)", "PX", type=int
     )
     flag(p, "invert", "the images are light ink on a dark background")
+    flag(
+        p,
+        "max_pixels",
+        f"refuse images with more pixels, read from the file's header before decoding "
+        f"(default {DEFAULT_MAX_PIXELS}, above A4 at 600 dpi)",
+        "N",
+        type=int,
+    )
     return p
 
 
@@ -151,13 +162,22 @@ def _out_of_memory(exc: BaseException) -> bool:
     return not isinstance(exc, RuntimeError) or "out of memory" in text or "can't allocate" in text
 
 
+def _resolved(path: Path) -> Path:
+    """``path`` resolved, or made absolute where it cannot be (a symlink loop is load_image's
+    one line to report, not a traceback here)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return Path(os.path.abspath(path))
+
+
 def plan_outputs(
     images: Sequence[str], out: Path, suffixes: Sequence[str]
 ) -> tuple[list[tuple[str, Path]], list[str]]:
     """(image, DIR/<stem>) pairs, and errors for images whose output another image already
     takes, or whose output (``DIR/<stem><suffix>`` for each of ``suffixes``) would overwrite one
     of the input images."""
-    inputs = {Path(name).resolve(): name for name in images}
+    inputs = {_resolved(Path(name)): name for name in images}
     taken: dict[Path, str] = {}
     jobs, errors = [], []
     for name in images:
@@ -166,7 +186,7 @@ def plan_outputs(
             target = f"{base}{suffixes[0]}"
             errors.append(f"{name}: same output {target} as {taken[base]}; rename one of them")
             continue
-        clash = next((s for s in suffixes if Path(f"{base}{s}").resolve() in inputs), None)
+        clash = next((s for s in suffixes if _resolved(Path(f"{base}{s}")) in inputs), None)
         if clash is not None:
             target = f"{base}{clash}"
             errors.append(f"{name}: its output {target} would overwrite an input; choose --output")
@@ -183,6 +203,9 @@ def run_images(
     ``write``, the outputs (``suffixes``, first the main one) in ``out`` (module docstring); the
     exit status."""
     suffix = suffixes[0]
+    max_pixels = DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels
+    if max_pixels < 1:
+        raise UsageError(f"--max-pixels {max_pixels}: must be at least 1")
     jobs, errors = plan_outputs(args.images, out, suffixes)
     bad, failed = len(errors), 0
     for message in errors:
@@ -195,7 +218,7 @@ def run_images(
         loaded = []
         for name, base in jobs[start : start + predictor.batch_size]:
             try:
-                image = load_image(name)
+                image = load_image(name, max_pixels)
             except ImageError as exc:
                 bad += 1
                 fail(prog, str(exc), 2)
@@ -214,7 +237,7 @@ def run_images(
             continue
         for (name, base, image), result in zip(loaded, results):
             try:
-                print(write(result, image, base), flush=True)
+                print(printable(write(result, image, base), sys.stdout), flush=True)
             except OSError as exc:
                 failed += 1
                 fail(prog, f"{name}: cannot write {base}{suffix} ({exc.strerror or exc})", 1)

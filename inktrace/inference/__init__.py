@@ -8,7 +8,7 @@ exact distance transform it rests on.
 """
 
 from .distance import distance_transform, squared_distance_transform
-from .images import ImageError, load_image, to_gray
+from .images import DEFAULT_MAX_PIXELS, ImageError, load_image, to_gray
 from .predictor import DEFAULT_BATCH_SIZE, DEFAULT_TILE, Prediction, Predictor, resolve_device
 from .scale import TARGET_WIDTH, choose_scale, estimate_stroke_width
 from .visualize import prediction_panel, save_panel
@@ -28,5 +28,6 @@ __all__ = [
     "save_panel",
     "resolve_device",
     "DEFAULT_TILE",
+    "DEFAULT_MAX_PIXELS",
     "DEFAULT_BATCH_SIZE",
 ]

@@ -18,6 +18,7 @@ Every failure is an :class:`ImageError` whose message is one line naming the fil
 from __future__ import annotations
 
 import os
+import stat
 import struct
 import warnings
 from pathlib import Path
@@ -25,9 +26,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["ImageError", "load_image", "to_gray", "LUMA"]
+__all__ = ["ImageError", "load_image", "to_gray", "LUMA", "DEFAULT_MAX_PIXELS"]
 
 LUMA = (0.299, 0.587, 0.114)
+# comfortably above an A4 page at 600 dpi (4961 x 7016 = 34.8 Mpx)
+DEFAULT_MAX_PIXELS = 50_000_000
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -119,21 +122,40 @@ def _unreadable(path: Path) -> str:
     return "not an image (or a format Pillow cannot read)"
 
 
-def load_image(path: str | os.PathLike) -> np.ndarray:
+def _check_file(path: Path, name: str) -> None:
+    """A regular file, or an ImageError saying what it is: a FIFO or a device is never opened
+    (reading one can block for ever), a symlink loop is one line."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ImageError(f"{name}: no such file") from None
+    except OSError as exc:  # ELOOP (a symlink loop), EACCES on a folder above, ...
+        raise ImageError(f"{name}: cannot read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
+        raise ImageError(f"{name}: is a directory, not an image")
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket or device"
+        raise ImageError(f"{name}: is {kind}, not a regular file")
+
+
+def load_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """The image at ``path`` as a float32 (H, W) array in [0, 1], dark ink on light paper (see the
-    module docstring); an :class:`ImageError` naming the file if it cannot be read."""
+    module docstring); an :class:`ImageError` naming the file if it cannot be read, or if it has
+    more than ``max_pixels`` pixels (None: no limit), decided from its header before decoding."""
     path = Path(path)
     name = str(path)
-    if path.is_dir():
-        raise ImageError(f"{name}: is a directory, not an image")
-    if not path.exists():
-        raise ImageError(f"{name}: no such file")
+    _check_file(path, name)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # asked for: fine
             with Image.open(path) as image:
                 if 0 in image.size:
                     raise ImageError(f"{name}: empty image ({image.width}x{image.height} pixels)")
+                if max_pixels is not None and image.width * image.height > max_pixels:
+                    raise ImageError(
+                        f"{name}: {image.width}x{image.height} pixels is more than --max-pixels "
+                        f"{max_pixels} (decided from the header; raise --max-pixels to trace it)"
+                    )
                 image.seek(0)
                 upright = ImageOps.exif_transpose(image)
                 upright.load()

@@ -12,6 +12,7 @@ read at the kept points. A loop with corners starts at its first corner.
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from .joining import Chain
 from .stroke import Stroke
@@ -20,21 +21,42 @@ __all__ = ["snap_corners", "fit", "douglas_peucker"]
 
 
 def snap_corners(chains: list[Chain], corners: np.ndarray, radius: float) -> None:
-    """Move the nearest interior point of any chain onto each corner keypoint (in place)."""
+    """Move the nearest interior point of any chain onto each corner keypoint (in place).
+
+    Corners are taken in order; each goes to the nearest interior point within ``radius`` (ties:
+    the last chain, then its first such point). Candidates come from a k-d tree over the points
+    as they were, plus every point already moved: linear in the points, not corners x chains."""
+    if not len(corners) or not chains:
+        return
+    owner, index, start = [], [], []
+    for c, chain in enumerate(chains):
+        n = len(chain.points)
+        lo, hi = (0, n - 1) if chain.closed else (1, n - 1)
+        if hi > lo:
+            owner.append(np.full(hi - lo, c))
+            index.append(np.arange(lo, hi))
+            start.append(chain.points[lo:hi])
+    if not owner:
+        return
+    owner_all, index_all = np.concatenate(owner), np.concatenate(index)
+    tree = cKDTree(np.concatenate(start))
+    moved: set[int] = set()  # candidate ids whose point has moved since the tree was built
     for xy in corners:
-        best = (radius, -1, -1)
-        for c, chain in enumerate(chains):
-            n = len(chain.points)
-            lo, hi = (0, n - 1) if chain.closed else (1, n - 1)
-            if hi <= lo:
-                continue
-            d = np.hypot(*(chain.points[lo:hi] - xy).T)
-            k = int(np.argmin(d))
-            if d[k] <= best[0]:
-                best = (float(d[k]), c, lo + k)
-        _, c, k = best
-        if c < 0:
+        cand = sorted(set(tree.query_ball_point(xy, radius + 1e-6)) | moved)
+        if not cand:
             continue
+        ids = np.array(cand)
+        cs, ks = owner_all[ids], index_all[ids]
+        pts = np.stack([chains[c].points[k] for c, k in zip(cs.tolist(), ks.tolist())])
+        d = np.hypot(*(pts - xy).T)
+        ok = d <= radius
+        if not ok.any():
+            continue
+        best = d[ok].min()
+        at = ok & (d == best)
+        c = int(cs[at].max())
+        k = int(ks[at & (cs == c)].min())
+        moved.update(ids[(cs == c) & (ks == k)].tolist())
         chain = chains[c]
         chain.points[k] = xy
         if chain.closed and k == 0:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from .stroke import TraceOptions
 from .thinning import adjacency
@@ -109,12 +110,7 @@ def build_graph(
     rows, cols = flat // w, flat % w
     pix_xy = points[rows, cols]
     pix_w = width[rows, cols].astype(np.float64)
-    zone = np.full(flat.size, -1)
-    if peaks.shape[0] and flat.size:
-        dx = cols[:, None] + 0.5 - peaks[None, :, 0]
-        d = np.hypot(dx, rows[:, None] + 0.5 - peaks[None, :, 1])
-        near = np.argmin(d, axis=1)
-        zone = np.where(d[np.arange(flat.size), near] <= radii[near], near, -1)
+    zone = _zones(rows, cols, peaks, radii)
     is_node = ((nb >= 0).sum(1) != 2) | (zone >= 0)
     nbl = nb.tolist()
     node_of = _group_nodes(nbl, is_node, zone)
@@ -122,11 +118,13 @@ def build_graph(
     order = np.argsort(node_of, kind="stable")
     counts = np.bincount(node_of[node_of >= 0], minlength=0) if flat.size else np.zeros(0, int)
     starts = np.concatenate([[0], np.cumsum(counts)]) + int((node_of < 0).sum())
+    medians = _group_medians(pix_w[order[starts[0] :]], node_of[order[starts[0] :]], counts)
+    zone_list, order_list = zone.tolist(), order.tolist()
     for i in range(counts.size):
-        pix = order[starts[i] : starts[i + 1]]
-        zones = sorted({int(z) for z in zone[pix] if z >= 0})
+        pix = order_list[starts[i] : starts[i + 1]]
+        zones = sorted({zone_list[p] for p in pix if zone_list[p] >= 0})
         xy = peaks[zones].mean(0) if zones else pix_xy[pix].mean(0)
-        nodes.append(Node(xy=xy, width=float(np.median(pix_w[pix])), peak=bool(zones)))
+        nodes.append(Node(xy=xy, width=float(medians[i]), peak=bool(zones)))
     edges = _walk(nbl, node_of)
     node_list = node_of.tolist()  # plain ints: a numpy lookup per pixel costs more than the rest
     touching = {
@@ -140,6 +138,45 @@ def build_graph(
     tan = None if tangent is None else tangent[:, rows, cols].T
     ident = None if identity is None else identity[:, rows, cols].T.astype(np.float64)
     return Graph(nodes, edges, pix_xy, pix_w, tan, ident)
+
+
+def _zones(rows: np.ndarray, cols: np.ndarray, peaks: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    """Per pixel, the index of its nearest peak (the lowest index among equally near ones) where
+    the pixel's centre lies within that peak's radius, else -1. Only peaks within the largest
+    radius can qualify, so only those pairs are measured (a k-d tree finds them): linear in the
+    pixels, not pixels x peaks."""
+    zone = np.full(rows.size, -1)
+    if not (peaks.shape[0] and rows.size):
+        return zone
+    centres = np.stack([cols + 0.5, rows + 0.5], axis=1)
+    reach = float(radii.max())
+    pairs = cKDTree(centres).sparse_distance_matrix(
+        cKDTree(peaks), reach + 1e-6, output_type="ndarray"
+    )
+    if not pairs.size:
+        return zone
+    pix, peak = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64)
+    d = np.hypot(cols[pix] + 0.5 - peaks[peak, 0], rows[pix] + 0.5 - peaks[peak, 1])
+    order = np.lexsort((peak, d, pix))  # per pixel: nearest first, ties by peak index
+    pix, peak, d = pix[order], peak[order], d[order]
+    first = np.concatenate([[True], pix[1:] != pix[:-1]])
+    pix, peak, d = pix[first], peak[first], d[first]
+    within = d <= radii[peak]
+    zone[pix[within]] = peak[within]
+    return zone
+
+
+def _group_medians(values: np.ndarray, groups: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """np.median of ``values`` per group 0..len(counts)-1 (``groups`` sorted, as ``counts``
+    says), for all groups at once."""
+    if not counts.size:
+        return np.zeros(0)
+    order = np.lexsort((values, groups))
+    v = values[order]
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    lo = starts + (counts - 1) // 2
+    hi = starts + counts // 2
+    return (v[lo] + v[hi]) / 2.0
 
 
 def _group_nodes(nbl: list[list[int]], is_node: np.ndarray, zone: np.ndarray) -> np.ndarray:
@@ -223,6 +260,12 @@ def prune(graph: Graph, opts: TraceOptions) -> None:
         return max(opts.spur_min, opts.spur_factor * graph.nodes[n].width)
 
     length = {i: graph.length(graph.edges[i]) for i in graph.alive()}
+    incident: dict[int, set[int]] = {}  # node -> its live edges (so a merge touches only those)
+    for i in graph.alive():
+        e = graph.edges[i]
+        if e.a >= 0:
+            incident.setdefault(e.a, set()).add(i)
+            incident.setdefault(e.b, set()).add(i)
     merged = True
     while merged:  # passes until nothing is left to do
         merged = False
@@ -246,6 +289,8 @@ def prune(graph: Graph, opts: TraceOptions) -> None:
                     )
                 if drop:
                     graph.edges[i] = None
+                    incident[e.a].discard(i)
+                    incident[e.b].discard(i)
                     deg[e.a] -= 1
                     deg[e.b] -= 1
                     removed = True
@@ -255,11 +300,10 @@ def prune(graph: Graph, opts: TraceOptions) -> None:
                     and not (graph.nodes[e.a].peak and graph.nodes[e.b].peak)
                     and length[i] < max(reach(e.a), reach(e.b))
                 ):
-                    _merge(graph, i)
+                    _merge(graph, i, incident)
                     # the kept node moved: only the edges now ending there change length
-                    for j in graph.alive():
-                        if e.a in (graph.edges[j].a, graph.edges[j].b):
-                            length[j] = graph.length(graph.edges[j])
+                    for j in sorted(incident[e.a]):
+                        length[j] = graph.length(graph.edges[j])
                     merged = True
                     break
     deg = graph.degrees()
@@ -270,9 +314,9 @@ def prune(graph: Graph, opts: TraceOptions) -> None:
             graph.edges[i] = None
 
 
-def _merge(graph: Graph, i: int) -> None:
+def _merge(graph: Graph, i: int, incident: dict[int, set[int]]) -> None:
     """Contract edge ``i``: its end node joins its start node, placed between them (at the
-    keypoint when only one of them has one)."""
+    keypoint when only one of them has one). ``incident`` (node -> live edges) follows."""
     e = graph.edges[i]
     keep, gone = graph.nodes[e.a], graph.nodes[e.b]
     if gone.peak and not keep.peak:
@@ -282,7 +326,10 @@ def _merge(graph: Graph, i: int) -> None:
     keep.peak = keep.peak or gone.peak
     keep.width = max(keep.width, gone.width)
     graph.edges[i] = None
-    for other in graph.edges:
-        if other is not None:
-            other.a = e.a if other.a == e.b else other.a
-            other.b = e.a if other.b == e.b else other.b
+    incident[e.a].discard(i)
+    incident[e.b].discard(i)
+    for j in incident.pop(e.b, set()):
+        other = graph.edges[j]
+        other.a = e.a if other.a == e.b else other.a
+        other.b = e.a if other.b == e.b else other.b
+        incident[e.a].add(j)

@@ -93,17 +93,29 @@ def find_peaks(heat: np.ndarray | None, threshold: float, merge: float = 2.0) ->
         return np.zeros((0, 2))
     h, w = heat.shape
     padded = np.pad(heat, 1, constant_values=-np.inf)
-    windows = np.stack([padded[r : r + h, c : c + w] for r in range(3) for c in range(3)])
-    rows, cols = np.nonzero((heat >= windows.max(0)) & (heat >= threshold))
+    top = padded[0:h, 0:w].copy()  # the 3x3 maximum, one shifted view at a time (no 9x copy)
+    for r in range(3):
+        for c in range(3):
+            np.maximum(top, padded[r : r + h, c : c + w], out=top)
+    rows, cols = np.nonzero((heat >= top) & (heat >= threshold))
     if rows.size == 0:
         return np.zeros((0, 2))
     order = np.argsort(-heat[rows, cols], kind="stable")
     rows, cols = rows[order], cols[order]
+    # greedy, strongest first: a peak is kept unless a kept one lies closer than ``merge``; the
+    # kept peaks are looked up by position among the integer offsets that close (linear time)
+    reach = int(np.ceil(merge))
+    near = [
+        (dr, dc)
+        for dr in range(-reach, reach + 1)
+        for dc in range(-reach, reach + 1)
+        if dr * dr + dc * dc < merge**2
+    ]
+    kept_at: set[tuple[int, int]] = set()
     keep: list[int] = []
-    rl, cl, m2 = rows.tolist(), cols.tolist(), merge**2  # plain ints: numpy scalars are slow here
-    for k in range(len(rl)):
-        rk, ck = rl[k], cl[k]
-        if all((rk - rl[m]) ** 2 + (ck - cl[m]) ** 2 >= m2 for m in keep):
+    for k, (rk, ck) in enumerate(zip(rows.tolist(), cols.tolist())):
+        if not any((rk + dr, ck + dc) in kept_at for dr, dc in near):
+            kept_at.add((rk, ck))
             keep.append(k)
     rows, cols = rows[keep], cols[keep]
     logs = np.log(np.maximum(padded, 1e-6))

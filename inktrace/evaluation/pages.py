@@ -1,0 +1,93 @@
+"""Page-sized evaluation images: held-out KanjiVG characters (``render_samples``) laid out in a
+grid of boxes on ruled, noisy paper, with each character's true strokes in page pixels.
+
+A page is ``columns`` x ``rows`` boxes of ``cell`` px; character k sits in box k, its ``size`` px
+sample centred there. The paper is white with faint grey ruled lines (one under every row of
+boxes, 1 px, value ``RULE``) and seeded Gaussian noise (``NOISE``); the ink is the clean samples'
+(darkest wins where ink and a rule meet). ``score_page`` matches the strokes traced on a whole
+page to the truth box by box: a traced stroke belongs to the box holding the midpoint of its
+points' extent, and is matched (matching.match_strokes, ``tolerance`` px) against that box's
+true strokes; the counts are summed over the boxes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .matching import match_strokes
+from .samples import EvalSamples
+
+__all__ = ["Page", "compose_page", "score_page", "RULE", "NOISE"]
+
+RULE = 0.8  # paper value of the ruled lines
+NOISE = 0.03  # standard deviation of the paper noise
+
+
+@dataclass
+class Page:
+    """One page: the image (H, W) float32 in [0, 1], the boxes (x0, y0, x1, y1) of its
+    characters, and each box's true strokes ((n, 2) float64 polylines, page pixels)."""
+
+    image: np.ndarray
+    boxes: list[tuple[int, int, int, int]]
+    strokes: list[list[np.ndarray]]
+
+
+def compose_page(
+    samples: EvalSamples,
+    indices: Sequence[int],
+    columns: int,
+    cell: int | None = None,
+    seed: int = 0,
+    rows: int | None = None,
+) -> Page:
+    """Samples ``indices`` of ``samples`` (clean) on one ruled, noisy page (module docstring)."""
+    size = samples.size
+    cell = int(cell if cell is not None else round(1.25 * size))
+    if cell < size:
+        raise ValueError(f"cell {cell} px must hold a {size} px character")
+    rows = rows if rows is not None else max(1, -(-len(indices) // columns))
+    if len(indices) > rows * columns:
+        raise ValueError(f"{len(indices)} characters do not fit {columns} x {rows} boxes")
+    height, width = rows * cell, columns * cell
+    rng = np.random.default_rng(seed)
+    page = np.ones((height, width), np.float32)
+    for r in range(rows):
+        page[(r + 1) * cell - 2, :] = RULE
+    boxes, strokes = [], []
+    pad = (cell - size) // 2
+    for k, index in enumerate(indices):
+        y0, x0 = (k // columns) * cell, (k % columns) * cell
+        iy, ix = y0 + pad, x0 + pad
+        region = page[iy : iy + size, ix : ix + size]
+        np.minimum(region, samples.clean[index], out=region)
+        boxes.append((x0, y0, x0 + cell, y0 + cell))
+        strokes.append([s + np.array([ix, iy], dtype=np.float64) for s in samples.strokes[index]])
+    page += rng.normal(0.0, NOISE, page.shape).astype(np.float32)
+    return Page(np.clip(page, 0.0, 1.0), boxes, strokes)
+
+
+def score_page(page: Page, traced: Sequence, tolerance: float) -> dict[str, int]:
+    """Matched, traced and true stroke counts of the traced strokes (objects with ``points``)
+    against ``page``, box by box (module docstring); strokes outside every box are not counted."""
+    centres = np.array(
+        [0.5 * (s.points.min(0) + s.points.max(0)) for s in traced if len(s.points)]
+    ).reshape(-1, 2)
+    polys = [s.points for s in traced if len(s.points)]
+    counts = {"matched": 0, "traced": 0, "true": 0}
+    for (x0, y0, x1, y1), truth in zip(page.boxes, page.strokes):
+        inside = (
+            (centres[:, 0] >= x0)
+            & (centres[:, 0] < x1)
+            & (centres[:, 1] >= y0)
+            & (centres[:, 1] < y1)
+        )
+        mine = [polys[i] for i in np.flatnonzero(inside)]
+        m = match_strokes(mine, truth, tolerance)
+        counts["matched"] += m.matched
+        counts["traced"] += m.traced
+        counts["true"] += m.true
+    return counts
