@@ -18,7 +18,8 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["inktrace", "inktrace.*"]),
     py_modules=["train_lib"],
-    package_data={"inktrace.pretrained": ["*.ckpt"]},  # the shipped model (about 2 MB)
+    # the shipped model (about 2 MB) and the packaged configs (configs/ links to them in a clone)
+    package_data={"inktrace.pretrained": ["*.ckpt"], "inktrace": ["configs/*.yaml"]},
     install_requires=[
         "torch>=2.1,<3",
         "numpy>=1.24",

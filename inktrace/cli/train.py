@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from ..config import Config
+from ..config.packaged import locate
 from ..training.distributed import shutdown
 from ..training.pipeline import pipeline_configs, run_stages
 from ..training.resume import ResumePoint
@@ -31,7 +32,11 @@ def build_parser(prog: str = "train.py") -> StrictParser:
         "< the stage's block < command line.",
     )
     p.add_argument(
-        "--config", action="once", metavar="FILE", help="YAML config (e.g. configs/default.yaml)"
+        "--config",
+        action="once",
+        metavar="FILE",
+        help="YAML config: a file, or the name of a packaged config when no such file exists "
+        "(quickstart, default ...: inktrace config --list)",
     )
     which = p.add_mutually_exclusive_group()
     which.add_argument(
@@ -107,6 +112,10 @@ def _main(argv: Sequence[str] | None, prog: str, print_only: bool) -> int:
         docs = [cfg.explain() if args.explain else cfg.to_yaml() for cfg in configs]
         sys.stdout.write(("---\n" if not args.explain else "\n").join(docs))
         return 0
+    if args.config:
+        _, note = locate(args.config)  # which file a name stands for, and why (the banner too)
+        if note:
+            print(note)
     if args.resume and point is None:  # read once: for the stage lookup and the trainer
         point = ResumePoint.read(args.resume)
     summaries = run_stages(configs, resume=point)
