@@ -40,11 +40,16 @@ setup(
             "nbclient>=0.7",
             "ipykernel>=6",
             "nbformat>=5",
+            "onnx>=1.15",
+            "onnxruntime>=1.17",
+            "build>=1.0",  # tests/test_wheel.py builds the wheel and the sdist
         ],
         "kanjivg": ["kanjivg"],  # real stroke geometry: about 11,000 centreline SVGs
         "eval": ["scikit-image>=0.21"],  # the classical baseline of `inktrace evaluate`
         "bench": ["lightning>=2.0"],  # benchmarks/bench_trainer.py's comparison only
         "plot": ["matplotlib>=3.5"],  # inktrace plot
+        # inktrace export OUT.onnx, and inktrace trace --checkpoint OUT.onnx (onnxruntime)
+        "onnx": ["onnx>=1.15", "onnxruntime>=1.17"],
         # examples/quickstart.ipynb and its test
         "notebook": ["nbclient>=0.7", "ipykernel>=6", "nbformat>=5", "matplotlib>=3.5"],
     },
