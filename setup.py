@@ -18,7 +18,8 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["inktrace", "inktrace.*"]),
     py_modules=["train_lib"],
-    package_data={"inktrace.pretrained": ["*.ckpt"]},  # the shipped model (about 2 MB)
+    # the shipped model (about 2 MB) and the packaged configs (configs/ links to them in a clone)
+    package_data={"inktrace.pretrained": ["*.ckpt"], "inktrace": ["configs/*.yaml"]},
     install_requires=[
         "torch>=2.1,<3",
         "numpy>=1.24",
@@ -40,11 +41,16 @@ setup(
             "nbclient>=0.7",
             "ipykernel>=6",
             "nbformat>=5",
+            "onnx>=1.15",
+            "onnxruntime>=1.17",
+            "build>=1.0",  # tests/test_wheel.py builds the wheel and the sdist
         ],
         "kanjivg": ["kanjivg"],  # real stroke geometry: about 11,000 centreline SVGs
         "eval": ["scikit-image>=0.21"],  # the classical baseline of `inktrace evaluate`
         "bench": ["lightning>=2.0"],  # benchmarks/bench_trainer.py's comparison only
         "plot": ["matplotlib>=3.5"],  # inktrace plot
+        # inktrace export OUT.onnx, and inktrace trace --checkpoint OUT.onnx (onnxruntime)
+        "onnx": ["onnx>=1.15", "onnxruntime>=1.17"],
         # examples/quickstart.ipynb and its test
         "notebook": ["nbclient>=0.7", "ipykernel>=6", "nbformat>=5", "matplotlib>=3.5"],
     },

@@ -62,7 +62,8 @@ def shorten(command: str) -> str | None:
         p = re.sub(r"\[[^\]]*\]", "", p)  # a synopsis's optional parts
         p = re.sub(r"--epochs \d+", "--epochs " + ("2" if "--resume" in p else "1"), p)
         words = shlex.split(p)
-        if words[:2] in (["python", "train.py"], ["inktrace", "config"]):
+        runs = words[:2] in (["python", "train.py"], ["inktrace", "config"], ["inktrace", "train"])
+        if runs and not {"--save", "--list"} & set(words):
             p += "" if "--epochs" in words else " --epochs 1"
             p += " " + " ".join(TINY)
         elif words[:2] == ["inktrace", "evaluate"]:

@@ -33,7 +33,6 @@ def _text(cell) -> str:
 
 def test_the_notebook_runs_top_to_bottom_in_a_kernel(tmp_path, monkeypatch):
     monkeypatch.setenv("INKTRACE_NOTEBOOK_OUT", str(tmp_path / "out"))
-    monkeypatch.setenv("INKTRACE_ROOT", str(ROOT))
     nb = nbformat.read(NOTEBOOK, as_version=4)
     nbclient.NotebookClient(
         nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}

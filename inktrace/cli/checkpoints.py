@@ -1,5 +1,6 @@
 """``inktrace migrate`` (convert any supported checkpoint to the current format),
-``inktrace export`` (weights and a model card only: a small file for using the model) and
+``inktrace export`` (weights and a model card only: a small file for using the model; or an
+ONNX model, deploy/export.py) and
 ``inktrace compare`` / ``scripts/compare_checkpoints.py`` (checkpoints side by side)."""
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from ..checkpoint import load_checkpoint, migration_report, save_checkpoint
 from ..checkpoint.compare import compare_text
 from ..checkpoint.export import export_weights
 from ..checkpoint.format import check_output
+from ..deploy.export import export_onnx
+from ..deploy.runtime import is_onnx
 from .args import StrictParser, run_guarded
 
 __all__ = ["migrate_main", "export_main", "compare_main"]
@@ -53,20 +56,28 @@ def _export(argv: Sequence[str] | None, prog: str) -> int:
     p = StrictParser(
         prog=prog,
         description="Write a checkpoint's model weights and a card of how it was trained "
-        "(no optimizer or resume state): a small file for predict, trace and init_from.",
+        "(no optimizer or resume state): a small file for predict, trace and init_from; "
+        "or, to OUT.onnx, an ONNX model for onnxruntime (the onnx extra).",
     )
     p.add_argument("source", metavar="CKPT", help="checkpoint to read (any supported format)")
-    p.add_argument("target", metavar="OUT.ckpt", help="file to write")
+    p.add_argument("target", metavar="OUT", help="file to write (OUT.ckpt, or OUT.onnx)")
+    p.add_argument(
+        "--format",
+        choices=("ckpt", "onnx"),
+        help="what to write (default: from OUT's suffix, .onnx -> onnx, else ckpt)",
+    )
     p.add_argument("--note", help="a line stored in the card (e.g. the machine and time)")
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     args = p.parse_args(argv)
-    card = export_weights(args.source, args.target, note=args.note, force=args.force)
+    onnx = args.format == "onnx" or (args.format is None and is_onnx(args.target))
+    write = export_onnx if onnx else export_weights
+    card = write(args.source, args.target, note=args.note, force=args.force)
     size = Path(args.target).stat().st_size
     value = card.get("monitored_value")
     best = f", {card['monitor']} {value:.4f}" if isinstance(value, float) else ""
     print(
-        f"written: {args.target} ({size / 1e6:.1f} MB; {card.get('experiment')} "
-        f"{card.get('stage')}, epochs {card.get('epochs')}{best})"
+        f"written: {args.target} ({size / 1e6:.1f} MB{', ONNX' if onnx else ''}; "
+        f"{card.get('experiment')} {card.get('stage')}, epochs {card.get('epochs')}{best})"
     )
     return 0
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..config.schema import suggest
+from ..deploy.runtime import OnnxNet, OnnxPredictor, is_onnx
 from ..inference import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_PIXELS,
@@ -60,7 +61,8 @@ def image_parser(prog: str, description: str, output_help: str) -> StrictParser:
     flag(
         p,
         "checkpoint",
-        "the trained model (any checkpoint format InkTrace reads; default: the shipped model)",
+        "the trained model (any checkpoint format InkTrace reads, or an .onnx file from inktrace "
+        "export, run by onnxruntime; default: the shipped model)",
         "CKPT",
     )
     flag(p, "output", output_help, "DIR")
@@ -131,6 +133,8 @@ def make_predictor(args) -> Predictor:
     scale = _scale(args.scale)
     if args.checkpoint is None:
         model = load_pretrained()
+    elif is_onnx(args.checkpoint):  # an exported model, run by onnxruntime (deploy/runtime.py)
+        model = OnnxNet(args.checkpoint)
     else:
         model = InkTraceNet.load_from_checkpoint(args.checkpoint)
     settings = {
@@ -141,7 +145,7 @@ def make_predictor(args) -> Predictor:
         "batch_size": args.batch_size or DEFAULT_BATCH_SIZE,
     }
     try:
-        return Predictor(model, **settings)
+        return (OnnxPredictor if isinstance(model, OnnxNet) else Predictor)(model, **settings)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 from ..config.schema import suggest
 from ..version import __version__
-from . import checkpoints, evaluate, plot, predict, preview, runs, trace, train
+from . import checkpoints, configs, evaluate, plot, predict, preview, runs, trace, train
 
 # name -> (entry point taking argv and prog, one-line description)
 COMMANDS: dict[str, tuple[Callable[..., int], str]] = {
@@ -17,8 +17,9 @@ COMMANDS: dict[str, tuple[Callable[..., int], str]] = {
         "train one stage or the whole pipeline (as train.py)",
     ),
     "config": (
-        lambda argv, prog: train.main(argv, prog, print_only=True),
-        "print the resolved config (--explain: with the origin of every value)",
+        configs.main,
+        "list the packaged configs, print one resolved (--explain: the origin of every value), "
+        "or copy one out (--save)",
     ),
     "preview-data": (
         preview.main,

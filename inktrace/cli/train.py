@@ -7,9 +7,11 @@ import sys
 from collections.abc import Sequence
 
 from ..config import Config
+from ..config.packaged import locate
 from ..training.distributed import shutdown
 from ..training.pipeline import pipeline_configs, run_stages
 from ..training.resume import ResumePoint
+from ..training.resume_target import resume_target
 from .args import (
     StrictParser,
     UsageError,
@@ -31,7 +33,11 @@ def build_parser(prog: str = "train.py") -> StrictParser:
         "< the stage's block < command line.",
     )
     p.add_argument(
-        "--config", action="once", metavar="FILE", help="YAML config (e.g. configs/default.yaml)"
+        "--config",
+        action="once",
+        metavar="FILE",
+        help="YAML config: a file, or the name of a packaged config when no such file exists "
+        "(quickstart, default ...: inktrace config --list)",
     )
     which = p.add_mutually_exclusive_group()
     which.add_argument(
@@ -47,7 +53,11 @@ def build_parser(prog: str = "train.py") -> StrictParser:
     )
     flag(p, "start-from", "with --run-all-stages: skip the stages before NAME", "NAME")
     p.add_argument(
-        "--resume", action="once", metavar="CKPT", help="continue a run from its checkpoint"
+        "--resume",
+        action="once",
+        metavar="CKPT",
+        help="continue a run: a checkpoint file, a run's checkpoint folder (its last.ckpt), or "
+        "'last' with --config (the newest last.ckpt of the stages it runs)",
     )
     add_override_flags(p)
     flag(p, "print-config", "print the resolved config as YAML and exit")
@@ -80,6 +90,7 @@ def _resolve(args: argparse.Namespace) -> tuple[list[Config], ResumePoint | None
                     "--stage/--run-all-stages with --resume need --config FILE (without it, the "
                     "checkpoint's own stage and config are used)"
                 )
+            args.resume, args.resume_why = resume_target(args.resume)
             point = ResumePoint.read(args.resume)
             return [point.config(overrides_from_args(args))], point
         raise UsageError("--config FILE is required (or --resume CKPT to continue a run)")
@@ -88,6 +99,8 @@ def _resolve(args: argparse.Namespace) -> tuple[list[Config], ResumePoint | None
         # --init_from seeds the first stage; later ones keep their own (auto hands weights on)
         later = overrides_from_args(args, skip=("init_from",))
         configs = pipeline_configs(args.config, later, args.start_from, first_overrides=overrides)
+        if args.resume:
+            args.resume, args.resume_why = resume_target(args.resume, configs)
         return configs, None
     if args.stage is None and not (args.print_config or args.explain):
         if args.resume:
@@ -96,7 +109,10 @@ def _resolve(args: argparse.Namespace) -> tuple[list[Config], ResumePoint | None
                 "(or give --resume alone to use the checkpoint's stored config)"
             )
         raise UsageError("choose --stage NAME or --run-all-stages")
-    return [Config.from_yaml(args.config, stage=args.stage, overrides=overrides)], None
+    configs = [Config.from_yaml(args.config, stage=args.stage, overrides=overrides)]
+    if args.resume:
+        args.resume, args.resume_why = resume_target(args.resume, configs)
+    return configs, None
 
 
 def _main(argv: Sequence[str] | None, prog: str, print_only: bool) -> int:
@@ -107,6 +123,12 @@ def _main(argv: Sequence[str] | None, prog: str, print_only: bool) -> int:
         docs = [cfg.explain() if args.explain else cfg.to_yaml() for cfg in configs]
         sys.stdout.write(("---\n" if not args.explain else "\n").join(docs))
         return 0
+    if args.config:
+        _, note = locate(args.config)  # which file a name stands for, and why (the banner too)
+        if note:
+            print(note)
+    if args.resume and args.resume_why:
+        print(args.resume_why)  # which file, and why (a folder's last.ckpt, the newest run)
     if args.resume and point is None:  # read once: for the stage lookup and the trainer
         point = ResumePoint.read(args.resume)
     summaries = run_stages(configs, resume=point)

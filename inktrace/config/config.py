@@ -26,6 +26,7 @@ from .loader import (
     walk_keys,
 )
 from .origin import DEFAULT, Origin
+from .packaged import locate
 from .schema import SECTIONS, InvalidValue, PipelineConfig, Section, coerce_value, suggest
 
 __all__ = ["Config", "Overrides"]
@@ -195,7 +196,9 @@ class Config:
         stage: str | None = None,
         overrides: Mapping[str, Any] | None = None,
     ) -> Config:
-        """Load ``path`` (and its ``extends:`` chain), apply ``stage`` and ``overrides``."""
+        """Load ``path`` (and its ``extends:`` chain), apply ``stage`` and ``overrides``.
+        ``path`` may name a packaged config (``"quickstart"``) when no such file exists."""
+        path, _ = locate(path)
         tree, origins = load_file_tree(path)
         return cls._resolve(tree, origins, stage, overrides, source=display_path(os.fspath(path)))
 

@@ -18,6 +18,7 @@ import yaml
 
 from ..errors import ConfigError
 from .origin import DEFAULT, Origin
+from .packaged import not_found_hint, packaged_path
 
 __all__ = [
     "Origin",
@@ -192,8 +193,9 @@ def load_file_tree(
 ) -> tuple[dict, dict[str, Origin]]:
     """The merged raw tree of ``path`` and its ``extends:`` chain, with an origin for every key.
 
-    ``extends`` takes a path or a list of paths, relative to the extending file; parents are
-    merged in order, then the file itself on top.
+    ``extends`` takes a path or a list of paths, relative to the extending file (a name of a
+    packaged config that is no file there: the packaged one, packaged.py); parents are merged in
+    order, then the file itself on top.
     """
     display = display_path(os.fspath(path))
     real = os.path.realpath(path)
@@ -202,7 +204,8 @@ def load_file_tree(
         names = [display_path(p) for p in _chain[_chain.index(real) :]] + [display]
         raise ConfigError(f"{_requested_at}: extends: circular chain {' -> '.join(names)}")
     if not os.path.exists(path):
-        raise ConfigError(f"{prefix}{display}: config file not found")
+        hint = "" if _requested_at else not_found_hint()
+        raise ConfigError(f"{prefix}{display}: config file not found{hint}")
     try:
         data, lines = _read_yaml(os.fspath(path), display)
     except ConfigError as exc:
@@ -231,6 +234,9 @@ def load_file_tree(
     base_dir = os.path.dirname(real)  # relative to the file itself, also when reached by a symlink
     for parent in parents:
         parent_path = os.path.join(base_dir, os.path.expanduser(parent))
+        packaged = packaged_path(parent)
+        if not os.path.exists(parent_path) and packaged is not None:
+            parent_path = str(packaged)  # a copied-out config still finds its packaged parents
         p_tree, p_origins = load_file_tree(parent_path, _chain + (real,), ext_where)
         merge_tree(tree, origins, p_tree, p_origins)
     own = {

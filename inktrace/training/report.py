@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from ..config.packaged import is_packaged
 from ..config.schema import suggest
 from ..errors import ConfigError
 from ..losses import TERMS, metric_key
@@ -175,6 +176,7 @@ def banner_start(t: Any) -> str:
     )
     return (
         f"=== InkTrace [{c.experiment.name}] stage '{t.stage}' ({type(t).__name__}) ===\n"
+        f"  config {_config_source(c.source)}\n"
         f"  run dir {t.run_dir}  checkpoints {t.ckpt_dir}\n"
         f"  {len(t.train_set)} training samples/epoch (stage {t.data_level(t.state.epoch)}), "
         f"{c.data.val_size} validation (stage {t.val_level()}), {c.data.img_size}px\n"
@@ -182,6 +184,12 @@ def banner_start(t: Any) -> str:
         f"({t.model.get_num_params(trainable_only=True):,} trainable), {t.device}, {t.precision}; "
         f"{c.training.epochs} epochs x {t.steps_per_epoch} steps; {what}" + _world(t)
     )
+
+
+def _config_source(source: str | None) -> str:
+    if source is None:
+        return "none (defaults and code)"
+    return f"{source} (packaged)" if is_packaged(source) else source
 
 
 def _world(t: Any) -> str:
