@@ -19,6 +19,7 @@ import torch
 from ..errors import CheckpointError
 from ..fileio import atomic_torch_save
 from .legacy import LAYOUT_NAMES, SAFE_GLOBALS, detect_layout, upgrade
+from .payload import check_payload
 from .versions import FORMAT, FORMAT_VERSION, check_version
 
 __all__ = [
@@ -86,7 +87,8 @@ def _reason(exc: BaseException) -> str:
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
     """A checkpoint of any supported format as a current-format dict, checked; CheckpointError
     (one line) otherwise. Older formats (legacy layouts A-D, see legacy.py) are migrated in
-    memory; ``data["migration"]`` then says from what and what could not be recovered."""
+    memory; ``data["migration"]`` then says from what and what could not be recovered. The whole
+payload is checked against the schema of payload.py."""
     data = read_checkpoint(path, map_location)
     if data.get("format") == FORMAT:
         check_version(f"{path}: format_version", data.get("format_version"), FORMAT_VERSION)
@@ -101,6 +103,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
         data["migration"] = {"layout": layout, "description": LAYOUT_NAMES[layout], "notes": notes}
     if not isinstance(data.get("model"), dict):
         raise CheckpointError(f"{path}: no model weights (key 'model')")
+    check_payload(data, path)  # every key's type and range, once: no reader meets a bad one
     config = data.get("config")
     if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
         raise CheckpointError(f"{path}: no model configuration (key 'config.model')")

@@ -17,7 +17,7 @@ from ..checkpoint import CheckpointError
 from ..config import ConfigError, Overrides
 from ..config.schema import suggest
 from ..data.svg import SvgError
-from ..errors import DistError, WriteError
+from ..errors import DistError, WriteError, printable
 
 __all__ = ["StrictParser", "UsageError", "add_override_flags", "overrides_from_args", "parse_set"]
 
@@ -138,7 +138,7 @@ def overrides_from_args(
 
 
 def fail(prog: str, message: str, status: int) -> int:
-    print(f"{prog}: error: {message}", file=sys.stderr)
+    print(f"{prog}: error: {printable(message)}", file=sys.stderr)  # a path may hold anything
     return status
 
 
