@@ -6,8 +6,6 @@ they live below all of them; ``inktrace.config`` and ``inktrace.checkpoint`` re-
 
 from __future__ import annotations
 
-import unicodedata
-
 __all__ = [
     "ConfigError",
     "CheckpointError",

@@ -87,8 +87,8 @@ def _reason(exc: BaseException) -> str:
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
     """A checkpoint of any supported format as a current-format dict, checked; CheckpointError
     (one line) otherwise. Older formats (legacy layouts A-D, see legacy.py) are migrated in
-    memory; ``data["migration"]`` then says from what and what could not be recovered. The whole
-payload is checked against the schema of payload.py."""
+        memory; ``data["migration"]`` then says from what and what could not be recovered. The
+    whole payload is checked against the schema of payload.py."""
     data = read_checkpoint(path, map_location)
     if data.get("format") == FORMAT:
         check_version(f"{path}: format_version", data.get("format_version"), FORMAT_VERSION)
