@@ -116,6 +116,8 @@ class BaseTrainer:
         self.device = self.dist.device(self.device)
         check_world(c, self.dist.world)
         point = ResumePoint.of(resume) if resume is not None else None
+        if point is not None:  # its weights fit its config, before anything is allocated
+            InkTraceNet.check_checkpoint(point.checkpoint, point.path)
         self.ckpt_dir, self.run_dir = run_folders(self.cfg, self.stage, point, self.log)
 
         torch.manual_seed(c.training.seed)
