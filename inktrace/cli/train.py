@@ -49,6 +49,12 @@ def build_parser(prog: str = "train.py") -> StrictParser:
     p.add_argument(
         "--resume", action="once", metavar="CKPT", help="continue a run from its checkpoint"
     )
+    flag(
+        p,
+        "overwrite",
+        "let a new run replace the checkpoints another experiment left in its folder "
+        "(refused without it)",
+    )
     add_override_flags(p)
     flag(p, "print-config", "print the resolved config as YAML and exit")
     p.add_argument(
@@ -109,7 +115,7 @@ def _main(argv: Sequence[str] | None, prog: str, print_only: bool) -> int:
         return 0
     if args.resume and point is None:  # read once: for the stage lookup and the trainer
         point = ResumePoint.read(args.resume)
-    summaries = run_stages(configs, resume=point)
+    summaries = run_stages(configs, resume=point, overwrite=args.overwrite)
     last = summaries[-1] if summaries else {"status": "completed"}
     if last["status"] == "interrupted":
         return fail(prog, f"interrupted; continue with --resume {last.get('last_checkpoint')}", 1)
