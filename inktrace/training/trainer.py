@@ -80,8 +80,9 @@ class BaseTrainer:
     default (``"config"``) the config's ``init_from``. ``resume``: a checkpoint of this stage to
     continue from exactly (a path or a :class:`ResumePoint`); it wins over ``init_from``.
     ``overwrite``: a new run may replace another experiment's checkpoints in its folder (else
-    ConfigError, see :mod:`.ownership`). ``callbacks``: objects with some of ``before_train``, ``before_epoch``, ``after_step(losses)``,
-    ``after_epoch(metrics)``, ``after_train`` (see :mod:`.callbacks`).
+    ConfigError, see :mod:`.ownership`). ``callbacks``: objects with some of ``before_train``,
+    ``before_epoch``, ``after_step(losses)``, ``after_epoch(metrics)``, ``after_train`` (see
+    :mod:`.callbacks`).
     """
 
     name = "base"
