@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,15 @@ __all__ = [
 ]
 
 
-def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike) -> Path:
-    """Write ``payload`` (with ``format``/``format_version`` added) atomically to ``path``."""
-    return atomic_torch_save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, path)
+def save_checkpoint(
+    payload: dict[str, Any],
+    path: str | os.PathLike,
+    check: Callable[[Path], None] | None = None,
+) -> Path:
+    """Write ``payload`` (with ``format``/``format_version`` added) atomically to ``path``;
+    ``check(written file)`` runs before the rename (see ``fileio.atomic_write``)."""
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
+    return atomic_torch_save(payload, path, check)
 
 
 def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:

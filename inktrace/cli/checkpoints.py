@@ -12,6 +12,8 @@ from ..checkpoint import load_checkpoint, migration_report, save_checkpoint
 from ..checkpoint.compare import compare_text
 from ..checkpoint.export import export_weights
 from ..checkpoint.format import check_output
+from ..errors import printable
+from ..model import InkTraceNet
 from .args import StrictParser, run_guarded
 
 __all__ = ["migrate_main", "export_main", "compare_main"]
@@ -60,12 +62,14 @@ def _export(argv: Sequence[str] | None, prog: str) -> int:
     p.add_argument("--note", help="a line stored in the card (e.g. the machine and time)")
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     args = p.parse_args(argv)
-    card = export_weights(args.source, args.target, note=args.note, force=args.force)
+    card = export_weights(
+        args.source, args.target, args.note, args.force, verify=InkTraceNet.from_checkpoint_dict
+    )
     size = Path(args.target).stat().st_size
     value = card.get("monitored_value")
     best = f", {card['monitor']} {value:.4f}" if isinstance(value, float) else ""
-    print(
-        f"written: {args.target} ({size / 1e6:.1f} MB; {card.get('experiment')} "
+    print(  # the card's strings are escaped already; the path is the user's own
+        f"written: {printable(args.target)} ({size / 1e6:.1f} MB; {card.get('experiment')} "
         f"{card.get('stage')}, epochs {card.get('epochs')}{best})"
     )
     return 0
