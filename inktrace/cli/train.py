@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from ..config import Config
-from ..training.distributed import shutdown
+from ..training.distributed import main_process, shutdown
 from ..training.pipeline import pipeline_configs, run_stages
 from ..training.resume import ResumePoint
 from .args import (
@@ -118,6 +118,8 @@ def _main(argv: Sequence[str] | None, prog: str, print_only: bool) -> int:
     summaries = run_stages(configs, resume=point, overwrite=args.overwrite)
     last = summaries[-1] if summaries else {"status": "completed"}
     if last["status"] == "interrupted":
+        if not main_process():  # rank 0 wrote the checkpoint and says where to continue
+            return 1
         return fail(prog, f"interrupted; continue with --resume {last.get('last_checkpoint')}", 1)
     return 0
 

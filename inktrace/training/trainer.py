@@ -248,12 +248,14 @@ class BaseTrainer:
         mean loss in the global batch (distributed.py)."""
         s, batch = self.state, to_device(batch, self.device)
         self.model.train()
-        with autocast(self.device, self.precision):
-            out = self.net(batch["image"], **self.model_inputs(batch, s.global_step, train=True))
-            terms = self.loss_fn(out, batch)
-        loss = terms["total"]
-        s.last_lr = self.scheduler.get_last_lr()[0]
-        norm, found = self.optimizer_step(loss * weight if weight != 1 else loss, self.model)
+        with self.dist.step_guard():  # a peer dying mid-step: one line, not gloo's traceback
+            with autocast(self.device, self.precision):
+                inputs = self.model_inputs(batch, s.global_step, train=True)
+                out = self.net(batch["image"], **inputs)
+                terms = self.loss_fn(out, batch)
+            loss = terms["total"]
+            s.last_lr = self.scheduler.get_last_lr()[0]
+            norm, found = self.optimizer_step(loss * weight if weight != 1 else loss, self.model)
         n = batch["image"].shape[0] if weight else 0
         values = self.meter.add(terms, norm, found, self.precision == "fp16", n)
         self.scheduler.step()
