@@ -19,6 +19,7 @@ import torch
 
 from ..errors import CheckpointError
 from ..fileio import atomic_torch_save
+from .bookkeeping import BEST_NAME, STATE_KEY
 from .legacy import LAYOUT_NAMES, SAFE_GLOBALS, detect_layout, upgrade
 from .payload import check_payload
 from .versions import FORMAT, FORMAT_VERSION, check_version
@@ -128,18 +129,34 @@ def migration_report(path: str | os.PathLike, data: dict[str, Any]) -> str:
 
 
 def newest_intact(path: Path) -> tuple[Path, dict[str, Any]] | None:
-    """The most recently written readable checkpoint in ``path``'s folder other than ``path``
-    (and its contents), or None."""
+    """The most recently written readable checkpoint of the same run as ``path`` in its folder
+    (and its contents), or None. Of the same run: a current-format training checkpoint whose
+    bookkeeping names a file called like ``path`` among its run's files (``last.ckpt``, the
+    best, a top-k file), so a damaged ``last.ckpt`` is never answered with a legacy file or a
+    hand-made one that happens to lie beside it."""
     folder = path.parent
     if not folder.is_dir():
         return None
     others = [p for p in folder.glob("*.ckpt") if p.name != path.name and p.is_file()]
     for other in sorted(others, key=lambda p: p.stat().st_mtime, reverse=True):
         try:
-            return other, load_checkpoint(other)
+            data = load_checkpoint(other)
         except CheckpointError:
             continue
+        if not data.get("migration") and path.name in _run_files(data.get(STATE_KEY)):
+            return other, data
     return None
+
+
+def _run_files(state: Any) -> set[str]:
+    """The file names a checkpoint's bookkeeping says its run wrote (empty if it has none)."""
+    if not isinstance(state, dict):
+        return set()
+    entries = [state.get("best"), *(state.get("top_k") or [])]
+    names = {e.get("file") for e in entries if isinstance(e, dict)} | {state.get("last_file")}
+    if isinstance(state.get("best"), dict) and state.get("save_best"):
+        names.add(BEST_NAME)
+    return {n for n in names if isinstance(n, str)}
 
 
 def check_output(source: str | os.PathLike, target: str | os.PathLike, force: bool) -> None:
