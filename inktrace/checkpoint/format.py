@@ -54,6 +54,8 @@ def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
         raise CheckpointError(f"{path}: no such checkpoint file")
     if path.is_dir():
         raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
+    if not path.is_file():  # a FIFO would block the reader forever, a device never end
+        raise CheckpointError(f"{path}: not a regular file (a FIFO, device or socket)")
     try:
         with torch.serialization.safe_globals(SAFE_GLOBALS):
             data = torch.load(path, map_location=map_location, weights_only=True)
