@@ -150,5 +150,8 @@ def run_guarded(prog: str, fn, *args) -> int:
         return fail(prog, str(exc), 2)
     except (FloatingPointError, DistError, WriteError) as exc:  # says what happened, was kept
         return fail(prog, str(exc), 1)
+    except OSError as exc:  # a path the system refuses (name too long, no permission ...)
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        return fail(prog, f"{where}{exc.strerror or exc}", 2)
     except KeyboardInterrupt:
         return fail(prog, "aborted", 1)

@@ -46,8 +46,8 @@ def _migrate(argv: Sequence[str] | None, prog: str) -> int:
         if migration
         else f"{old}: already the current format"
     )
-    print(report)
-    print(f"written: {new}")
+    print("\n".join(printable(line) for line in report.split("\n")))
+    print(f"written: {printable(new)}")
     return 0
 
 
