@@ -161,6 +161,19 @@ def _partial(value: Any) -> None:
             raise _Bad(f"['count'] {exc}") from None
 
 
+def _manager(value: Any) -> None:
+    """The CheckpointManager's bookkeeping: its lists are lists and its best a dict (the entries
+    themselves are checked, and bad ones dropped with a warning, by bookkeeping.decode)."""
+    _dict(value)
+    for key in ("top_k", "pending_delete", "protected"):
+        item = value.get(key)
+        if item is not None and not isinstance(item, (list, tuple)):
+            raise _Bad(f"[{key!r}] is {_kind(item)}, not a list")
+    best = value.get("best")
+    if best is not None and not isinstance(best, Mapping):
+        raise _Bad(f"['best'] is {_kind(best)}, not a dict")
+
+
 # key -> its check; None is allowed for every key (absent and null mean "not recorded")
 _SCHEMA: dict[str, Callable[[Any], None]] = {
     "model": _weights,
@@ -186,7 +199,7 @@ _SCHEMA: dict[str, Callable[[Any], None]] = {
     "last_lr": _finite_number,
     "epoch_partial": _partial,
     "init_report": _dict,
-    "checkpoint_manager": _dict,
+    "checkpoint_manager": _manager,
     "card": _dict,
     "migration": _dict,
     "migrated_from": _dict,
