@@ -6,21 +6,49 @@ they live below all of them; ``inktrace.config`` and ``inktrace.checkpoint`` re-
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "CheckpointError", "NonFiniteLossError", "DistError", "WriteError"]
+__all__ = [
+    "ConfigError",
+    "CheckpointError",
+    "NonFiniteLossError",
+    "DistError",
+    "WriteError",
+    "printable",
+]
+
+
+def printable(text: object, limit: int | None = None) -> str:
+    """``text`` safe to print on a terminal: control and format characters (escape codes, bidi
+    overrides, NUL ...) shown as ``\\x1b``-style escapes, never sent raw; cut to ``limit``
+    characters (with ``...``) when given. For every string a file, not the user, supplied."""
+    text = str(text)
+    if limit is not None and len(text) > limit:
+        text = text[: max(limit - 3, 0)] + "..."
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii")
+        for c in text
+    )
+
+
+def _one_line(message: object) -> str:
+    """Whitespace runs (newlines included) become one space; other control characters are
+    escaped."""
+    return printable(" ".join(str(message).split()))
 
 
 class ConfigError(ValueError):
     """A configuration problem, described in one line naming the file (or flag) and dotted key."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(" ".join(str(message).split()))  # one line, whatever the input held
+        super().__init__(_one_line(message))  # one line, whatever the input held
 
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message is one line naming the file."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(" ".join(str(message).split()))  # one line, whatever a value printed
+        super().__init__(_one_line(message))  # one line, whatever a value printed
 
 
 class NonFiniteLossError(FloatingPointError):

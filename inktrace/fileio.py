@@ -27,8 +27,14 @@ _OLD_TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # before the pid was in
 _OLD_AGE = 3600.0  # seconds after which an old-style temporary file is surely abandoned
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
-    """Call ``write(file)`` on a temporary file next to ``path`` and rename it into place."""
+def atomic_write(
+    path: str | os.PathLike,
+    write: Callable[[IO[bytes]], None],
+    check: Callable[[Path], None] | None = None,
+) -> Path:
+    """Call ``write(file)`` on a temporary file next to ``path`` and rename it into place;
+    ``check(temporary path)``, when given, runs on the written file before the rename (an error
+    there leaves ``path`` as it was and no temporary file)."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -46,6 +52,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        if check is not None:
+            check(Path(tmp))
         os.replace(tmp, path)
     except BaseException as exc:
         try:
@@ -81,7 +89,9 @@ def atomic_write_json(path: str | os.PathLike, data: Any) -> Path:
     return atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
+def atomic_torch_save(
+    obj: Any, path: str | os.PathLike, check: Callable[[Path], None] | None = None
+) -> Path:
     def save(f: IO[bytes]) -> None:
         try:
             torch.save(obj, f)
@@ -93,7 +103,7 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)) from None
             raise
 
-    return atomic_write(path, save)
+    return atomic_write(path, save, check)
 
 
 def _finite(value: Any) -> Any:

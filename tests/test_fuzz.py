@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -127,3 +128,181 @@ def test_any_checkpoint_dict_is_read_or_refused_in_one_line(tmp_path, data, fmt)
         InkTraceNet.load_from_checkpoint(path, report=False)
     except CheckpointError as exc:
         one_line(exc)
+
+
+# ---------------------------------------------------------------- the whole checkpoint payload
+@pytest.fixture(scope="module")
+def real_payload(tmp_path_factory):
+    """The payload of a real tiny training checkpoint (every key a run writes)."""
+    from inktrace.training.stages import DenseTrainer
+
+    tmp = tmp_path_factory.mktemp("payload")
+    cfg = Config.from_dict(
+        {
+            "model": {"embed_dim": 4, "num_layers": 2},
+            "training": {"epochs": 1, "batch_size": 4, "warmup_epochs": 0, "precision": "fp32"},
+            "data": {"img_size": 32, "train_size": 4, "val_size": 2},
+            "checkpoint": {"save_dir": str(tmp / "ck")},
+            "logging": {"log_dir": str(tmp / "runs"), "progress_bar": False},
+            "visualization": {"enabled": False},
+            "stages": {"dense": {"init_from": "none"}},
+        },
+        stage="dense",
+    )
+    DenseTrainer(cfg, verbose=False).fit()
+    return torch.load(tmp / "ck" / "dense" / "last.ckpt", weights_only=True), cfg
+
+
+# every key a run writes, and the nested ones its readers take apart
+PAYLOAD_PATHS = st.sampled_from(
+    [
+        "model",
+        "optimizer",
+        "optimizer.state",
+        "optimizer.param_groups",
+        "scheduler",
+        "scaler",
+        "config",
+        "config.model",
+        "config.model.embed_dim",
+        "config.experiment",
+        "config.checkpoint",
+        "stage",
+        "trainer",
+        "inktrace_version",
+        "world_size",
+        "run_dir",
+        "metrics",
+        "epoch",
+        "global_step",
+        "position",
+        "position.epoch",
+        "position.batch",
+        "rng",
+        "rng.torch",
+        "history",
+        "best_metrics",
+        "nonfinite_run",
+        "skipped_steps",
+        "init_report",
+        "last_lr",
+        "epoch_partial",
+        "epoch_partial.sums",
+        "epoch_partial.count",
+        "checkpoint_manager",
+        "checkpoint_manager.top_k",
+        "checkpoint_manager.best",
+        "checkpoint_manager.last_file",
+        "format_version",
+    ]
+)
+
+
+def _replace(data: dict, path: str, value) -> dict:
+    """``data`` with the value at the dotted ``path`` replaced (containers copied on the way)."""
+    head, _, rest = path.partition(".")
+    out = dict(data)
+    if rest and isinstance(out.get(head), dict):
+        out[head] = _replace(out[head], rest, value)
+    else:
+        out[head] = value
+    return out
+
+
+@FAST
+@given(changes=st.lists(st.tuples(PAYLOAD_PATHS, CKPT_VALUES), min_size=1, max_size=3))
+def test_any_change_to_a_real_payload_is_used_or_refused_in_one_line(
+    tmp_path, real_payload, changes
+):
+    """A real checkpoint with up to three of its values replaced by generated ones goes through
+    every reader: load, the model, export (loaded back), compare, and a trainer resuming it."""
+    from inktrace.checkpoint.compare import compare_text
+    from inktrace.checkpoint.export import export_weights
+    from inktrace.training.resume import ResumePoint
+    from inktrace.training.stages import DenseTrainer
+
+    payload, cfg = real_payload
+    for path, value in changes:
+        payload = _replace(payload, path, value)
+    folder = tmp_path / "dense"  # a resumed run continues beside the file
+    folder.mkdir(exist_ok=True)
+    ckpt = folder / "fuzz.ckpt"
+    torch.save(payload, ckpt)
+    out = tmp_path / "export.ckpt"
+    out.unlink(missing_ok=True)
+    steps = [
+        lambda: InkTraceNet.load_from_checkpoint(ckpt, report=False),
+        lambda: export_weights(ckpt, out, force=True, verify=InkTraceNet.from_checkpoint_dict),
+        lambda: compare_text([ckpt, ckpt]),
+        lambda: DenseTrainer(ResumePoint.read(ckpt).config(), resume=ckpt, verbose=False),
+    ]
+    for step in steps:
+        try:
+            step()
+        except (CheckpointError, ConfigError) as exc:
+            one_line(exc)
+
+
+# ---------------------------------------------------------------- every CLI's paths
+def _special_paths(tmp_path):
+    """Files a hostile or careless user passes: a folder, devices, a FIFO, a symlink loop, an
+    empty file, text, a name too long for the file system."""
+    made = tmp_path / "special"
+    if not made.exists():
+        made.mkdir()
+        os.mkfifo(made / "fifo")
+        os.symlink(made / "loop_b", made / "loop_a")
+        os.symlink(made / "loop_a", made / "loop_b")
+        (made / "empty").write_bytes(b"")
+        (made / "text.ckpt").write_text("epoch: 3\n")
+        (made / "folder").mkdir()
+    names = ["fifo", "loop_a", "empty", "text.ckpt", "folder", "missing/deeper/x", "n" * 300]
+    return [str(made / n) for n in names] + ["/dev/zero", "/dev/null", "/", ""]
+
+
+PATH_TEXT = st.text(
+    st.characters(blacklist_characters="\x00", blacklist_categories=()), max_size=40
+) | st.sampled_from(["\udcff\udcfe.ckpt", "\x1b[2J.ckpt", "-", "--", "~", "a\nb"])
+CLI_PATHS = st.one_of(st.integers(0, 10), PATH_TEXT)  # int: a special path
+
+
+def _cli_calls(path: str, out: str, image: str, good: str):
+    """Each checkpoint and config CLI with ``path`` in each of its path arguments (the others
+    valid). predict/trace/evaluate/runs/plot/preview-data are not here: their image and folder
+    paths belong to the page-tracing rewrite of cli/images.py, which tests them."""
+    from inktrace.cli.main import main
+
+    return [
+        ["train", "--config", path, "--stage", "dense"],
+        ["train", "--resume", path],
+        ["config", "--config", path, "--stage", "dense"],
+        ["export", path, out],
+        ["export", good, path],
+        ["migrate", path, out],
+        ["compare", path, good],
+    ], main
+
+
+@settings(FAST, max_examples=max(FAST.max_examples // 3, 10))  # ten CLIs an example
+@given(choice=CLI_PATHS)
+def test_any_path_given_to_any_cli_is_handled_or_refused_in_one_line(
+    tmp_path, capsys, real_payload, choice
+):
+    specials = _special_paths(tmp_path)
+    path = specials[choice % len(specials)] if isinstance(choice, int) else choice
+    if not isinstance(choice, int) and not path.startswith("/"):
+        path = str(tmp_path / "generated" / path)  # whatever it creates stays in tmp_path
+    good = tmp_path / "good.ckpt"
+    if not good.exists():
+        torch.save(real_payload[0], good)
+    image = str(Path(__file__).resolve().parents[1] / "docs" / "samples" / "level6.png")
+    calls, main = _cli_calls(path, str(tmp_path / "out"), image, str(good))
+    for argv in calls:
+        capsys.readouterr()
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert code in (0, 1, 2), (argv, code)
+        if code:
+            lines = [line for line in err.splitlines() if line.strip()]
+            assert len(lines) == 1 and "Traceback" not in err, (argv, err)
+            assert "\x1b" not in err, (argv, err)

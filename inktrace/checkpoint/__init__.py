@@ -16,7 +16,7 @@ from .format import (
     save_checkpoint,
 )
 from .manager import CheckpointManager
-from .weights import WeightsReport, load_weights, strip_prefixes
+from .weights import WeightsReport, check_fits, load_weights, strip_prefixes
 
 __all__ = [
     "FORMAT",
@@ -28,6 +28,7 @@ __all__ = [
     "CheckpointManager",
     "WeightsReport",
     "load_weights",
+    "check_fits",
     "strip_prefixes",
     "migration_report",
 ]

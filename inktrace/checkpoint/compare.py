@@ -12,10 +12,12 @@ from typing import Any
 import torch
 
 from ..config import Config
+from ..errors import printable
 from .format import load_checkpoint
 
 __all__ = ["describe", "compare_text", "layer_distances"]
 
+_CELL = 80  # characters of a table cell: a stored string can be any length
 _STATISTICS = ("running_mean", "running_var")  # batch-norm buffers are not parameters
 _METRICS = (
     "val/loss",
@@ -95,8 +97,8 @@ def layer_distances(
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = [[str(h) for h in header]] + [
-        ["-" if v is None else str(v) for v in row] for row in rows
+    cells = [[printable(h) for h in header]] + [
+        ["-" if v is None else printable(v, _CELL) for v in row] for row in rows
     ]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
@@ -108,7 +110,7 @@ def compare_text(paths: Sequence[str | os.PathLike], top: int | None = 20) -> st
     """The comparison as text tables (``top``: the layers with the largest distance; None: all)."""
     infos = [describe(p) for p in paths]
     names = [f"[{i}]" for i in range(len(infos))]
-    out = ["\n".join(f"{n} {d['path']}" for n, d in zip(names, infos)), ""]
+    out = ["\n".join(f"{n} {printable(d['path'])}" for n, d in zip(names, infos)), ""]
     metric_keys = [k for k in _METRICS if any(k in d["metrics"] for d in infos)]
     rows = [
         ("format", *[d["format"] for d in infos]),

@@ -7,21 +7,31 @@ The file is a model-only checkpoint of the current format (``format``, ``format_
 stage, epochs and steps, its monitored value and validation metrics, the data and curriculum
 settings, the InkTrace version, the source file's name and SHA-256). No optimizer, scheduler, RNG
 or history, so it cannot be resumed, only used or fine-tuned from (``init_from``).
+
+The card carries plain, bounded values only: names cut to 200 characters with control
+characters escaped, at most 64 scalar validation metrics, the note cut to 1,000 characters. The
+file is loaded back before it is renamed into place (same tensors, a model that builds from
+them: the caller's ``verify``), so an export that exits 0 always loads.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..errors import CheckpointError, printable
 from .format import check_output, load_checkpoint, save_checkpoint
 
 __all__ = ["export_weights", "model_card", "file_sha256"]
+
+_TEXT = 200  # characters of a name in the card
+_NOTE = 1000  # characters of the note
+_METRICS = 64  # validation metrics in the card
 
 _DATA_KEYS = ("img_size", "svg_dir", "svg_fraction", "svg_holdout", "svg_holdout_seed")
 _CURRICULUM_KEYS = ("enabled", "start_stage", "end_stage", "epochs_per_stage")
@@ -35,40 +45,60 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def _plain(value: Any) -> Any:
-    """Numbers, strings, lists and dicts only (tensors become numbers or lists)."""
+def _scalar(value: Any) -> Any:
+    """A bool, int, float, None or (bounded, escaped) string; anything else (a tensor of more
+    than one element, a list, a dict) is not a card value: None."""
     if isinstance(value, torch.Tensor):
-        return value.item() if value.numel() == 1 else value.tolist()
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+        value = value.item() if value.numel() == 1 and not value.is_complex() else None
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return printable(value, _TEXT)
+    return None
+
+
+def _metrics(metrics: Any) -> dict[str, Any]:
+    if not isinstance(metrics, Mapping):
+        return {}
+    out = {}
+    for key, value in metrics.items():
+        value = _scalar(value)
+        if isinstance(key, str) and key.startswith("val/") and isinstance(value, (int, float)):
+            out[printable(key, _TEXT)] = float(value)
+        if len(out) == _METRICS:
+            break
+    return out
 
 
 def model_card(data: Mapping[str, Any], source: str | os.PathLike) -> dict[str, Any]:
     """What a checkpoint says about how its model was trained (see the module docstring)."""
-    config = data.get("config") or {}
-    section = lambda name, keys: {  # noqa: E731
-        k: (config.get(name) or {}).get(k) for k in keys if k in (config.get(name) or {})
-    }
-    metrics = {k: v for k, v in (data.get("metrics") or {}).items() if str(k).startswith("val/")}
-    checkpoint = config.get("checkpoint") or {}
-    card = {
-        "experiment": (config.get("experiment") or {}).get("name"),
-        "stage": data.get("stage"),
-        "epochs": None if data.get("epoch") is None else int(data["epoch"]) + 1,
-        "global_step": data.get("global_step"),
-        "monitor": checkpoint.get("monitor"),
-        "monitored_value": metrics.get(checkpoint.get("monitor")),
+    config = _dict(data.get("config"))
+
+    def section(name: str, keys: tuple[str, ...]) -> dict[str, Any]:
+        part = _dict(config.get(name))
+        return {k: _scalar(part[k]) for k in keys if k in part}
+
+    metrics = _metrics(data.get("metrics"))
+    monitor = _scalar(_dict(config.get("checkpoint")).get("monitor"))
+    epoch = _scalar(data.get("epoch"))
+    return {
+        "experiment": _scalar(_dict(config.get("experiment")).get("name")),
+        "stage": _scalar(data.get("stage")),
+        "epochs": epoch + 1 if isinstance(epoch, int) and not isinstance(epoch, bool) else None,
+        "global_step": _scalar(data.get("global_step")),
+        "monitor": monitor,
+        "monitored_value": metrics.get(monitor) if isinstance(monitor, str) else None,
         "metrics": metrics,
         "data": section("data", _DATA_KEYS),
         "curriculum": section("curriculum", _CURRICULUM_KEYS),
-        "batch_size": (config.get("training") or {}).get("batch_size"),
-        "inktrace_version": data.get("inktrace_version"),
-        "source": {"name": Path(source).name, "sha256": file_sha256(source)},
+        "batch_size": _scalar(_dict(config.get("training")).get("batch_size")),
+        "inktrace_version": _scalar(data.get("inktrace_version")),
+        "source": {"name": printable(Path(source).name, _TEXT), "sha256": file_sha256(source)},
     }
-    return _plain(card)
+
+
+def _dict(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def export_weights(
@@ -76,10 +106,14 @@ def export_weights(
     target: str | os.PathLike,
     note: str | None = None,
     force: bool = False,
+    verify: Callable[[dict[str, Any], Path], Any] | None = None,
 ) -> dict[str, Any]:
     """Write the weights of ``source`` and their card to ``target``; returns the card.
 
-    Refuses to overwrite ``target`` unless ``force``, and never ``source`` itself.
+    Refuses to overwrite ``target`` unless ``force``, and never ``source`` itself. The written
+    file is read back before it is renamed into place: the same tensors, and ``verify(checkpoint,
+    target)`` (e.g. building the model from it) must pass, else CheckpointError and ``target``
+    is left as it was.
     """
     check_output(source, target, force)
     data = load_checkpoint(source)
@@ -90,8 +124,23 @@ def export_weights(
     }
     card = model_card(data, source)
     if note:
-        card["note"] = str(note)
+        card["note"] = printable(note, _NOTE)
+    target = Path(target)
+
+    def loads_back(written: Path) -> None:
+        try:
+            back = load_checkpoint(written)
+            if back["model"].keys() != weights.keys() or not all(
+                torch.equal(back["model"][k], v) for k, v in weights.items()
+            ):
+                raise CheckpointError(f"{target}: the weights read back differ from those written")
+            if verify is not None:
+                verify(back, target)
+        except CheckpointError as exc:
+            raise CheckpointError(f"{source}: not exported: {exc}") from None
+
+    model_config = data["config"]["model"]
     save_checkpoint(
-        {"model": weights, "config": {"model": data["config"]["model"]}, "card": card}, target
+        {"model": weights, "config": {"model": model_config}, "card": card}, target, loads_back
     )
     return card

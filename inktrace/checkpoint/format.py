@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,9 @@ import torch
 
 from ..errors import CheckpointError
 from ..fileio import atomic_torch_save
+from .bookkeeping import BEST_NAME, STATE_KEY
 from .legacy import LAYOUT_NAMES, SAFE_GLOBALS, detect_layout, upgrade
+from .payload import check_payload
 from .versions import FORMAT, FORMAT_VERSION, check_version
 
 __all__ = [
@@ -33,9 +36,15 @@ __all__ = [
 ]
 
 
-def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike) -> Path:
-    """Write ``payload`` (with ``format``/``format_version`` added) atomically to ``path``."""
-    return atomic_torch_save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, path)
+def save_checkpoint(
+    payload: dict[str, Any],
+    path: str | os.PathLike,
+    check: Callable[[Path], None] | None = None,
+) -> Path:
+    """Write ``payload`` (with ``format``/``format_version`` added) atomically to ``path``;
+    ``check(written file)`` runs before the rename (see ``fileio.atomic_write``)."""
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
+    return atomic_torch_save(payload, path, check)
 
 
 def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
@@ -45,6 +54,8 @@ def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
         raise CheckpointError(f"{path}: no such checkpoint file")
     if path.is_dir():
         raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
+    if not path.is_file():  # a FIFO would block the reader forever, a device never end
+        raise CheckpointError(f"{path}: not a regular file (a FIFO, device or socket)")
     try:
         with torch.serialization.safe_globals(SAFE_GLOBALS):
             data = torch.load(path, map_location=map_location, weights_only=True)
@@ -86,7 +97,8 @@ def _reason(exc: BaseException) -> str:
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
     """A checkpoint of any supported format as a current-format dict, checked; CheckpointError
     (one line) otherwise. Older formats (legacy layouts A-D, see legacy.py) are migrated in
-    memory; ``data["migration"]`` then says from what and what could not be recovered."""
+        memory; ``data["migration"]`` then says from what and what could not be recovered. The
+    whole payload is checked against the schema of payload.py."""
     data = read_checkpoint(path, map_location)
     if data.get("format") == FORMAT:
         check_version(f"{path}: format_version", data.get("format_version"), FORMAT_VERSION)
@@ -101,6 +113,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
         data["migration"] = {"layout": layout, "description": LAYOUT_NAMES[layout], "notes": notes}
     if not isinstance(data.get("model"), dict):
         raise CheckpointError(f"{path}: no model weights (key 'model')")
+    check_payload(data, path)  # every key's type and range, once: no reader meets a bad one
     config = data.get("config")
     if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
         raise CheckpointError(f"{path}: no model configuration (key 'config.model')")
@@ -118,18 +131,34 @@ def migration_report(path: str | os.PathLike, data: dict[str, Any]) -> str:
 
 
 def newest_intact(path: Path) -> tuple[Path, dict[str, Any]] | None:
-    """The most recently written readable checkpoint in ``path``'s folder other than ``path``
-    (and its contents), or None."""
+    """The most recently written readable checkpoint of the same run as ``path`` in its folder
+    (and its contents), or None. Of the same run: a current-format training checkpoint whose
+    bookkeeping names a file called like ``path`` among its run's files (``last.ckpt``, the
+    best, a top-k file), so a damaged ``last.ckpt`` is never answered with a legacy file or a
+    hand-made one that happens to lie beside it."""
     folder = path.parent
     if not folder.is_dir():
         return None
     others = [p for p in folder.glob("*.ckpt") if p.name != path.name and p.is_file()]
     for other in sorted(others, key=lambda p: p.stat().st_mtime, reverse=True):
         try:
-            return other, load_checkpoint(other)
+            data = load_checkpoint(other)
         except CheckpointError:
             continue
+        if not data.get("migration") and path.name in _run_files(data.get(STATE_KEY)):
+            return other, data
     return None
+
+
+def _run_files(state: Any) -> set[str]:
+    """The file names a checkpoint's bookkeeping says its run wrote (empty if it has none)."""
+    if not isinstance(state, dict):
+        return set()
+    entries = [state.get("best"), *(state.get("top_k") or [])]
+    names = {e.get("file") for e in entries if isinstance(e, dict)} | {state.get("last_file")}
+    if isinstance(state.get("best"), dict) and state.get("save_best"):
+        names.add(BEST_NAME)
+    return {n for n in names if isinstance(n, str)}
 
 
 def check_output(source: str | os.PathLike, target: str | os.PathLike, force: bool) -> None:

@@ -25,7 +25,7 @@ import torch
 
 from ..errors import CheckpointError
 
-__all__ = ["strip_prefixes", "load_weights", "WeightsReport", "group_keys"]
+__all__ = ["strip_prefixes", "load_weights", "check_fits", "WeightsReport", "group_keys"]
 
 _WRAPPER_PREFIXES = ("module.", "model.", "_orig_mod.")
 _MAX_GROUP = 8  # a group with more members is shown as "prefix.* (N keys)"
@@ -274,3 +274,28 @@ def load_weights(
         reason = " ".join(str(exc).split())
         raise CheckpointError(f"weights could not be loaded: {reason[:300]}") from None
     return report
+
+
+def check_fits(
+    shapes: Mapping[str, tuple[int, ...]], state_dict: Mapping[str, Any], where: str
+) -> None:
+    """CheckpointError (one line) unless ``state_dict`` (wrapper prefixes stripped) holds exactly
+    the tensors ``shapes`` names, each of that shape: what a strict load needs, checked before
+    any model is built (``shapes`` comes from the model's meta-device shell, nothing allocated),
+    so a few bytes of config cannot make a reader allocate gigabytes for weights it then
+    refuses."""
+    renamed = strip_prefixes(state_dict)
+    report = WeightsReport(model_keys=list(shapes), checkpoint_keys=[str(k) for k in renamed])
+    for key, value in renamed.items():
+        if not isinstance(key, str) or key not in shapes or not isinstance(value, torch.Tensor):
+            report.unexpected.append(str(key))
+        elif tuple(value.shape) != tuple(shapes[key]):
+            report.mismatched.append((key, tuple(value.shape), tuple(shapes[key])))
+        else:
+            report.loaded.append(key)
+    report.missing = [k for k in shapes if k not in renamed]
+    if not report.ok:
+        raise CheckpointError(
+            f"{where}: weights do not fit the stored model configuration ({len(renamed)} "
+            f"tensors, the configuration has {len(shapes)}: {report.summary()})"
+        )

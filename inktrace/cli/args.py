@@ -17,7 +17,7 @@ from ..checkpoint import CheckpointError
 from ..config import ConfigError, Overrides
 from ..config.schema import suggest
 from ..data.svg import SvgError
-from ..errors import DistError, WriteError
+from ..errors import DistError, WriteError, printable
 
 __all__ = ["StrictParser", "UsageError", "add_override_flags", "overrides_from_args", "parse_set"]
 
@@ -137,18 +137,8 @@ def overrides_from_args(
     return out
 
 
-def printable(text: str, stream=None) -> str:
-    """``text`` as ``stream`` (default stderr) can always print it: a file name that is not valid
-    UTF-8 (surrogate escapes) is shown escaped (``\\udcff``), never a UnicodeEncodeError."""
-    try:
-        text.encode(getattr(stream or sys.stderr, "encoding", None) or "utf-8")
-    except (UnicodeEncodeError, LookupError):
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
-
-
 def fail(prog: str, message: str, status: int) -> int:
-    print(printable(f"{prog}: error: {message}"), file=sys.stderr)
+    print(f"{prog}: error: {printable(message)}", file=sys.stderr)  # a path may hold anything
     return status
 
 
@@ -160,5 +150,8 @@ def run_guarded(prog: str, fn, *args) -> int:
         return fail(prog, str(exc), 2)
     except (FloatingPointError, DistError, WriteError) as exc:  # says what happened, was kept
         return fail(prog, str(exc), 1)
+    except OSError as exc:  # a path the system refuses (name too long, no permission ...)
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        return fail(prog, f"{where}{exc.strerror or exc}", 2)
     except KeyboardInterrupt:
         return fail(prog, "aborted", 1)

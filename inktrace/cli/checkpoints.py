@@ -15,6 +15,8 @@ from ..checkpoint.export import export_weights
 from ..checkpoint.format import check_output
 from ..deploy.export import export_onnx
 from ..deploy.runtime import is_onnx
+from ..errors import printable
+from ..model import InkTraceNet
 from .args import StrictParser, run_guarded
 
 __all__ = ["migrate_main", "export_main", "compare_main"]
@@ -47,8 +49,8 @@ def _migrate(argv: Sequence[str] | None, prog: str) -> int:
         if migration
         else f"{old}: already the current format"
     )
-    print(report)
-    print(f"written: {new}")
+    print("\n".join(printable(line) for line in report.split("\n")))
+    print(f"written: {printable(new)}")
     return 0
 
 
@@ -70,13 +72,17 @@ def _export(argv: Sequence[str] | None, prog: str) -> int:
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     args = p.parse_args(argv)
     onnx = args.format == "onnx" or (args.format is None and is_onnx(args.target))
-    write = export_onnx if onnx else export_weights
-    card = write(args.source, args.target, note=args.note, force=args.force)
+    if onnx:  # export_onnx checks its file with onnx's checker before the rename
+        card = export_onnx(args.source, args.target, note=args.note, force=args.force)
+    else:
+        card = export_weights(
+            args.source, args.target, args.note, args.force, verify=InkTraceNet.from_checkpoint_dict
+        )
     size = Path(args.target).stat().st_size
     value = card.get("monitored_value")
     best = f", {card['monitor']} {value:.4f}" if isinstance(value, float) else ""
-    print(
-        f"written: {args.target} ({size / 1e6:.1f} MB{', ONNX' if onnx else ''}; "
+    print(  # the card's strings are escaped already; the path is the user's own
+        f"written: {printable(args.target)} ({size / 1e6:.1f} MB{', ONNX' if onnx else ''}; "
         f"{card.get('experiment')} {card.get('stage')}, epochs {card.get('epochs')}{best})"
     )
     return 0

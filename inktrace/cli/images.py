@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import torch
 
 from ..config.schema import suggest
 from ..deploy.runtime import OnnxNet, OnnxPredictor, is_onnx
+from ..errors import printable
 from ..inference import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_PIXELS,
@@ -32,7 +32,7 @@ from ..inference import (
 )
 from ..model.net import InkTraceNet
 from ..pretrained import load_pretrained
-from .args import StrictParser, UsageError, fail, flag, printable
+from .args import StrictParser, UsageError, fail, flag
 
 __all__ = [
     "ImageFailed",
@@ -241,7 +241,7 @@ def run_images(
             continue
         for (name, base, image), result in zip(loaded, results):
             try:
-                print(printable(write(result, image, base), sys.stdout), flush=True)
+                print(printable(write(result, image, base)), flush=True)
             except OSError as exc:
                 failed += 1
                 fail(prog, f"{name}: cannot write {base}{suffix} ({exc.strerror or exc})", 1)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from ..config import Config
 from ..config.packaged import locate
-from ..training.distributed import shutdown
+from ..training.distributed import main_process, shutdown
 from ..training.pipeline import pipeline_configs, run_stages
 from ..training.resume import ResumePoint
 from ..training.resume_target import resume_target
@@ -58,6 +58,12 @@ def build_parser(prog: str = "train.py") -> StrictParser:
         metavar="CKPT",
         help="continue a run: a checkpoint file, a run's checkpoint folder (its last.ckpt), or "
         "'last' with --config (the newest last.ckpt of the stages it runs)",
+    )
+    flag(
+        p,
+        "overwrite",
+        "let a new run replace the checkpoints another experiment left in its folder "
+        "(refused without it)",
     )
     add_override_flags(p)
     flag(p, "print-config", "print the resolved config as YAML and exit")
@@ -131,9 +137,11 @@ def _main(argv: Sequence[str] | None, prog: str, print_only: bool) -> int:
         print(args.resume_why)  # which file, and why (a folder's last.ckpt, the newest run)
     if args.resume and point is None:  # read once: for the stage lookup and the trainer
         point = ResumePoint.read(args.resume)
-    summaries = run_stages(configs, resume=point)
+    summaries = run_stages(configs, resume=point, overwrite=args.overwrite)
     last = summaries[-1] if summaries else {"status": "completed"}
     if last["status"] == "interrupted":
+        if not main_process():  # rank 0 wrote the checkpoint and says where to continue
+            return 1
         return fail(prog, f"interrupted; continue with --resume {last.get('last_checkpoint')}", 1)
     return 0
 

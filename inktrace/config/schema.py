@@ -16,12 +16,16 @@ from ..data.pens import HELD_OUT, TRAINING_PENS, check_pens
 from ..errors import ConfigError
 from .values import InvalidValue, Section, coerce_value, opt, suggest
 
+_SEED = 2**63 - 1  # torch.manual_seed's range
+MAX_VAL_PIXELS = 2**28  # val_size x img_size^2: the validation set is held in memory
+
 __all__ = [
     "ConfigError",
     "InvalidValue",
     "Section",
     "SECTIONS",
     "PipelineConfig",
+    "MAX_VAL_PIXELS",
     "coerce_value",
     "suggest",
 ]
@@ -37,7 +41,13 @@ class ExperimentConfig(Section):
 @dataclass(repr=True, eq=True)
 class ModelConfig(Section):
     SECTION: typing.ClassVar[str] = "model"
-    embed_dim: int = opt(128, "channels of the first encoder level (doubled at each level)", min=1)
+    embed_dim: int = opt(
+        128,
+        "channels of the first encoder level (doubled at each level, capped at 4x); at most "
+        "256: 404 M weights (1.5 GiB) with 8 levels",
+        min=1,
+        max=256,
+    )
     num_layers: int = opt(
         4, "resolution levels of the U-Net (input is padded to 2**num_layers)", min=1, max=8
     )
@@ -51,7 +61,7 @@ class ModelConfig(Section):
     mask_ratio: float = opt(
         0.0, "fraction of input patches hidden (MAE-style); 0 disables masking", min=0.0, lt=1.0
     )
-    mask_patch_size: int = opt(8, "side in pixels of a masked patch", min=1)
+    mask_patch_size: int = opt(8, "side in pixels of a masked patch", min=1, max=1024)
     norm: Literal["group", "batch", "instance"] = opt("group", "normalisation layer")
     dropout: float = opt(0.0, "dropout before the heads", min=0.0, lt=1.0)
     freeze_encoder: bool = opt(False, "keep encoder weights fixed (finetune unfreezes)")
@@ -61,12 +71,14 @@ class ModelConfig(Section):
 class TrainingConfig(Section):
     SECTION: typing.ClassVar[str] = "training"
     lr: float = opt(1e-3, "peak learning rate of AdamW", gt=0.0)
-    batch_size: int = opt(128, "samples per optimizer step", min=1)
-    epochs: int = opt(50, "epochs of this stage", min=1)
+    batch_size: int = opt(128, "samples per optimizer step", min=1, max=65_536)
+    epochs: int = opt(50, "epochs of this stage", min=1, max=1_000_000)
     weight_decay: float = opt(1e-4, "AdamW decoupled weight decay", min=0.0)
     betas: list[float] = opt([0.9, 0.999], "AdamW betas", min=0.0, lt=1.0, length=2)
     scheduler: Literal["cosine", "constant"] = opt("cosine", "LR schedule after warmup")
-    warmup_epochs: float = opt(1.0, "linear warmup length in epochs (fractions allowed)", min=0.0)
+    warmup_epochs: float = opt(
+        1.0, "linear warmup length in epochs (fractions allowed)", min=0.0, max=1_000_000.0
+    )
     min_lr_ratio: float = opt(
         0.01, "final LR of the cosine schedule as a fraction of lr", min=0.0, max=1.0
     )
@@ -76,20 +88,28 @@ class TrainingConfig(Section):
     precision: Literal["auto", "fp32", "fp16", "bf16"] = opt(
         "auto", "autocast precision; auto = bf16 on CUDA when supported else fp16, fp32 on CPU"
     )
-    seed: int = opt(42, "seed of weights, data order and synthetic samples", min=0)
+    seed: int = opt(42, "seed of weights, data order and synthetic samples", min=0, max=_SEED)
     max_nonfinite_steps: int = opt(
-        3, "consecutive non-finite losses tolerated before stopping", min=1
+        3, "consecutive non-finite losses tolerated before stopping", min=1, max=1_000_000
     )
 
 
 @dataclass(repr=True, eq=True)
 class DataConfig(Section):
     SECTION: typing.ClassVar[str] = "data"
-    img_size: int = opt(64, "side in pixels of the synthetic training images", min=16)
+    img_size: int = opt(64, "side in pixels of the synthetic training images", min=16, max=1024)
     curriculum_stage: int = opt(0, "difficulty 0-9 used when the curriculum is off", min=0, max=9)
-    train_size: int = opt(20000, "synthetic samples per training epoch", min=1)
-    val_size: int = opt(1000, "fixed, seeded validation samples", min=1)
-    num_workers: int = opt(0, "DataLoader worker processes (0 = in the main process)", min=0)
+    train_size: int = opt(20000, "synthetic samples per training epoch", min=1, max=10_000_000)
+    val_size: int = opt(
+        1000,
+        "fixed, seeded validation samples (kept in memory: val_size x img_size^2 at most "
+        "2^28 pixels, about 11 GiB)",
+        min=1,
+        max=1_000_000,
+    )
+    num_workers: int = opt(
+        0, "DataLoader worker processes (0 = in the main process)", min=0, max=256
+    )
     render_on: Literal["cpu", "device"] = opt(
         "cpu",
         "where samples are rasterised: cpu (workers and pinned memory possible) or device (the "
@@ -111,8 +131,12 @@ class DataConfig(Section):
         "SVG files left out of training: the first N that inktrace evaluate --seed "
         "svg_holdout_seed chooses",
         min=0,
+        max=10_000_000,
     )
-    svg_holdout_seed: int = opt(0, "seed of the evaluation's choice that svg_holdout leaves out")
+    svg_holdout_seed: int = opt(
+        0, "seed of the evaluation's choice that svg_holdout leaves out", min=0, max=_SEED
+    )
+
     pens: list[str] = opt(
         ["classic"],
         "pen models drawn per sample, equally likely, for the curriculum and the SVG glyphs: "
@@ -135,6 +159,16 @@ class DataConfig(Section):
             check_pens(self.pens, training=True)
         except ValueError as exc:
             return [(("pens",), str(exc))]
+        pixels = self.val_size * self.img_size**2
+        if pixels > MAX_VAL_PIXELS:
+            return [
+                (
+                    ("val_size", "img_size"),
+                    f"val_size {self.val_size} x img_size {self.img_size}^2 = {pixels:,} pixels; "
+                    f"the validation set is kept in memory (44 bytes a pixel, "
+                    f"{pixels * 44 / 2**30:.0f} GiB): at most {MAX_VAL_PIXELS:,}",
+                )
+            ]
         return []
 
 
@@ -144,7 +178,7 @@ class CurriculumConfig(Section):
     enabled: bool = opt(False, "step the data difficulty from start_stage to end_stage")
     start_stage: int = opt(0, "first curriculum stage", min=0, max=9)
     end_stage: int = opt(6, "last curriculum stage (kept until the end)", min=0, max=9)
-    epochs_per_stage: int = opt(10, "epochs spent at each stage", min=1)
+    epochs_per_stage: int = opt(10, "epochs spent at each stage", min=1, max=1_000_000)
 
     def check(self) -> list[tuple[tuple[str, ...], str]]:
         if self.start_stage > self.end_stage:
@@ -175,7 +209,9 @@ class LossWeightsConfig(Section):
 class CheckpointConfig(Section):
     SECTION: typing.ClassVar[str] = "checkpoint"
     save_dir: str = opt("checkpoints", "root folder; each stage writes to <save_dir>/<stage>/")
-    keep_top_k: int = opt(3, "best checkpoints kept by the monitored metric (0 = none)", min=0)
+    keep_top_k: int = opt(
+        3, "best checkpoints kept by the monitored metric (0 = none)", min=0, max=1000
+    )
     save_last: bool = opt(True, "write last.ckpt every epoch")
     save_best: bool = opt(True, "write best.ckpt whenever the monitored metric improves")
     monitor: str = opt("val/loss", "metric that ranks checkpoints")
@@ -188,16 +224,16 @@ class CheckpointConfig(Section):
 class VisualizationConfig(Section):
     SECTION: typing.ClassVar[str] = "visualization"
     enabled: bool = opt(True, "log input | ground truth | prediction panels to TensorBoard")
-    num_samples: int = opt(4, "validation samples per panel", min=1)
-    log_interval: int = opt(1, "epochs between panels", min=1)
+    num_samples: int = opt(4, "validation samples per panel", min=1, max=64)
+    log_interval: int = opt(1, "epochs between panels", min=1, max=1_000_000)
 
 
 @dataclass(repr=True, eq=True)
 class LoggingConfig(Section):
     SECTION: typing.ClassVar[str] = "logging"
     log_dir: str = opt("runs", "root of run directories (TensorBoard events and JSON logs)")
-    log_every_n_steps: int = opt(10, "steps between scalar logs", min=1)
-    grad_norm_every_n_steps: int = opt(100, "steps between train/grad_norm logs", min=1)
+    log_every_n_steps: int = opt(10, "steps between scalar logs", min=1, max=10**9)
+    grad_norm_every_n_steps: int = opt(100, "steps between train/grad_norm logs", min=1, max=10**9)
     progress_bar: Optional[bool] = opt(None, "tqdm bars; null = only when output is a terminal")
 
 
@@ -205,7 +241,7 @@ class LoggingConfig(Section):
 class SystemConfig(Section):
     SECTION: typing.ClassVar[str] = "system"
     device: str = opt("auto", "auto, cpu, cuda or cuda:N")
-    num_threads: int = opt(0, "torch CPU threads (0 = torch's default)", min=0)
+    num_threads: int = opt(0, "torch CPU threads (0 = torch's default)", min=0, max=4096)
     deterministic: bool = opt(False, "ask torch for deterministic kernels (slower on GPU)")
     channels_last: bool = opt(
         False, "train with channels-last memory order (often faster on GPUs with AMP; measure)"
@@ -214,7 +250,10 @@ class SystemConfig(Section):
         False, "torch.compile the training forward (eager again, with a note, if it fails)"
     )
     dist_timeout: float = opt(
-        600.0, "seconds a rank waits for the others in a collective (DDP) before giving up", gt=0
+        600.0,
+        "seconds a rank waits for the others in a collective (DDP) before giving up",
+        gt=0,
+        max=604_800.0,
     )
 
 

@@ -40,6 +40,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..checkpoint.format import CheckpointError, load_checkpoint, migration_report
+from ..checkpoint.weights import check_fits
 from ..config.schema import ModelConfig
 
 __all__ = ["InkTraceNet", "random_visibility", "MODEL_KEYS", "HEAD_CHANNELS", "IDENTITY_DIM"]
@@ -181,6 +182,25 @@ class InkTraceNet(nn.Module):
         ignored."""
         values = model_cfg.to_dict() if hasattr(model_cfg, "to_dict") else dict(model_cfg)
         return cls(**{k: values[k] for k in MODEL_KEYS if k in values})
+
+    @classmethod
+    def weight_shapes(cls, model_cfg: Any) -> dict[str, tuple[int, ...]]:
+        """Name -> shape of every tensor of the model a ``model`` config section describes,
+        without allocating it (the model is built on the meta device)."""
+        with torch.device("meta"):
+            shell = cls.from_config(model_cfg)
+        return {k: tuple(v.shape) for k, v in shell.state_dict().items()}
+
+    @classmethod
+    def check_checkpoint(cls, ckpt: Mapping[str, Any], path: str | os.PathLike) -> None:
+        """CheckpointError (one line) unless the weights of a checkpoint read by
+        ``load_checkpoint`` fit its stored model configuration, names, count and shapes: checked
+        before anything is allocated."""
+        try:
+            shapes = cls.weight_shapes(ckpt["config"]["model"])
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path}: bad model configuration ({exc})") from None
+        check_fits(shapes, ckpt["model"], str(path))
 
     @property
     def head_names(self) -> tuple[str, ...]:
@@ -337,10 +357,8 @@ class InkTraceNet(nn.Module):
         cls, ckpt: dict[str, Any], path: str | os.PathLike, report: bool = True
     ) -> InkTraceNet:
         """The model of a checkpoint already read by ``load_checkpoint`` (``path`` for messages)."""
-        try:
-            model = cls.from_config(ckpt["config"]["model"])
-        except (TypeError, ValueError) as exc:
-            raise CheckpointError(f"{path}: bad model configuration ({exc})") from None
+        cls.check_checkpoint(ckpt, path)  # before building: a config cannot make us allocate
+        model = cls.from_config(ckpt["config"]["model"])
         try:
             model.load_state_dict(ckpt["model"])
         except RuntimeError as exc:

@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import datetime
 import os
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +42,7 @@ import torch.distributed as dist
 
 from ..errors import DistError
 
-__all__ = ["Dist", "DistError", "shutdown"]
+__all__ = ["Dist", "DistError", "shutdown", "main_process"]
 
 _OWNED = False  # the process group was initialised here (shutdown() destroys it)
 
@@ -111,15 +113,31 @@ class Dist:
         on = device if dist.get_backend() == "nccl" else torch.device("cpu")
         return torch.tensor(list(values), dtype=torch.float64, device=on)
 
+    def _failed(self, what: str, exc: BaseException) -> DistError:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return DistError(
+            f"rank {self.rank}/{self.world}: {what} failed, another rank has died or stopped "
+            f"answering ({first[:160]})"
+        )
+
     def _call(self, what: str, fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - any failure of a peer: one clear line
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise DistError(
-                f"rank {self.rank}/{self.world}: {what} failed, another rank has died or stopped "
-                f"answering ({first[:160]})"
-            ) from None
+            raise self._failed(what, exc) from None
+
+    @contextmanager
+    def step_guard(self) -> Iterator[None]:
+        """Around a training step: DDP's own collectives (the gradient all-reduce in the
+        backward, the buffer broadcast in the forward) failing because a peer died become the
+        same one-line DistError as the loop's collectives (not the backend's traceback). Errors
+        of the step itself pass unchanged."""
+        try:
+            yield
+        except RuntimeError as exc:
+            if self.enabled and _peer_failure(exc):
+                raise self._failed("the step's gradient all-reduce", exc) from None
+            raise
 
     def maxima(self, values: Sequence[float], device: torch.device) -> list[int]:
         """The maximum of each value over the ranks (integers), in one all-reduce."""
@@ -151,6 +169,22 @@ class Dist:
         out: list[Any] | None = [None] * self.world if self.main else None
         self._call("gathering state", dist.gather_object, obj, out, dst=0)
         return out
+
+
+# what a backend says when a peer is gone (gloo, NCCL, the TCP store), when the reducer rethrows
+# it as a plain RuntimeError rather than torch.distributed.DistError
+_PEER_GONE = re.compile(
+    r"gloo|nccl|connection (reset|closed|refused)|broken pipe|timed out|processgroup", re.I
+)
+
+
+def _peer_failure(exc: BaseException) -> bool:
+    return isinstance(exc, dist.DistError) or bool(_PEER_GONE.search(str(exc)[:2000]))
+
+
+def main_process() -> bool:
+    """Whether this process is rank 0 of its group (or not distributed): the one that speaks."""
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
 def shutdown() -> None:

@@ -20,6 +20,8 @@ from __future__ import annotations
 import logging
 import sys
 
+from ..errors import printable
+
 __all__ = ["PACKAGE_LOGGER", "RunMessages"]
 
 PACKAGE_LOGGER = "inktrace"
@@ -68,7 +70,7 @@ class RunMessages:
 
     def info(self, text: str) -> None:
         if self.verbose:
-            self.logger.info(f"[{self.stage}] {text}")
+            self.logger.info(_shown(f"[{self.stage}] {text}"))
 
     def lines(self, text: str) -> None:
         """A block whose every line carries the ``[stage] `` prefix."""
@@ -76,4 +78,10 @@ class RunMessages:
 
     def plain(self, text: str) -> None:
         if self.verbose:
-            self.logger.info(text)
+            self.logger.info(_shown(text))
+
+
+def _shown(text: str) -> str:
+    """Each line escaped (a path or a stored name may hold escape codes or undecodable bytes,
+    which a strict UTF-8 console cannot even encode)."""
+    return "\n".join(printable(line) for line in text.split("\n"))

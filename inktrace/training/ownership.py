@@ -8,6 +8,12 @@ for as long as it trains, so parallel runs and sweeps never mix their files.
 - **Checkpoint folder.** A second run into a checkpoint folder in use is refused with one line
   naming the running one (its checkpoints are what ``--resume`` continues: two writers there
   would corrupt both runs).
+- **Another experiment's checkpoints.** A new (not resumed) run into a checkpoint folder that
+  holds the checkpoints of another experiment (``experiment.name`` stored in them differs) is
+  refused with one line naming it and the ways out: ``--resume`` it, another ``--save_dir``, or
+  ``--overwrite`` (:func:`check_experiment`). Refusing keeps the one layout
+  ``<save_dir>/<stage>`` that ``init_from: auto``, the legacy files and every guide rely on,
+  and loses nothing: a run of the same experiment again replaces ``last``/``best`` with a note.
 - **Run folder.** A new run whose ``<log_dir>/<stage>`` already holds another run's logs (or is
   in use) writes them into the next free ``<log_dir>/<stage>/version_<N>`` instead; TensorBoard
   shows each as its own run, and the runs table finds each. A resumed run continues in the run
@@ -24,7 +30,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..checkpoint import read_checkpoint
+from ..checkpoint.bookkeeping import BEST_NAME, LAST_NAME
+from ..errors import CheckpointError, ConfigError, printable
 from ..fileio import sweep_stale_temps
 from .report import now
 
@@ -38,6 +46,7 @@ __all__ = [
     "LOCK_NAME",
     "lock_path",
     "is_locked",
+    "check_experiment",
 ]
 
 LOCK_NAME = ".{}.inktrace.lock"
@@ -187,3 +196,41 @@ def release(locks: list[FolderLock]) -> None:
     for lock in locks:
         lock.release()
     locks.clear()
+
+
+def _stored_experiment(path: Path) -> str | None:
+    try:
+        config = read_checkpoint(path).get("config")
+    except CheckpointError:
+        return None
+    experiment = config.get("experiment") if isinstance(config, dict) else None
+    name = experiment.get("name") if isinstance(experiment, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def check_experiment(folder: Path, experiment: str, overwrite: bool) -> list[str]:
+    """Before a new run writes into checkpoint ``folder``: ConfigError (one line) when it holds
+    the checkpoints of another experiment than ``experiment`` and ``overwrite`` is off; else the
+    notes to print once the run owns the folder (what it will replace)."""
+    old = sorted(p.name for p in Path(folder).glob("*.ckpt") if p.is_file())
+    if not old:
+        return []
+    newest = next(
+        (folder / n for n in (LAST_NAME, BEST_NAME) if n in old),
+        max((folder / n for n in old), key=lambda p: p.stat().st_mtime),
+    )
+    other = _stored_experiment(newest)
+    if other is not None and other != experiment and not overwrite:
+        raise ConfigError(
+            f"{folder} holds {len(old)} checkpoint(s) of experiment '{printable(other, 80)}' "
+            f"(newest: {newest.name}), not of '{printable(experiment, 80)}'; continue that "
+            f"run with --resume {newest}, write this one elsewhere with --save_dir DIR, or "
+            "replace them with --overwrite"
+        )
+    whose = "this experiment" if other == experiment else "an earlier run"
+    if other is not None and other != experiment:
+        whose = f"experiment '{printable(other, 80)}' (--overwrite)"
+    return [
+        f"note: {folder} holds {len(old)} checkpoint(s) of {whose}; last/best will be "
+        "overwritten, its other files are kept but not ranked"
+    ]

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from ..config import Config
 from ..errors import CheckpointError, ConfigError
+from .ownership import check_experiment
 from .resume import ResumePoint
 from .stages import trainer_class
 from .trainer import BaseTrainer
@@ -81,21 +83,31 @@ def run_stages(
     resume: str | os.PathLike | ResumePoint | None = None,
     verbose: bool = True,
     callbacks: Sequence[Any] = (),
+    overwrite: bool = False,
 ) -> list[dict[str, Any]]:
     """Run the stages in order (each from its config's ``init_from``, ``auto`` handing on the
     previous stage's best checkpoint); with ``resume``, the stage it belongs to continues from it
     and the stages before it are skipped. Stops at the first stage that does not complete.
     ``callbacks`` are passed to every stage's trainer: the same objects, so what they count
-    carries over from one stage to the next."""
+    carries over from one stage to the next. Every stage that starts fresh is checked first for
+    another experiment's checkpoints in its folder (refused unless ``overwrite``: ownership.py),
+    so a pipeline is refused before its first stage trains, not hours later."""
     start, point = 0, None
     if resume is not None:
         point = ResumePoint.of(resume)  # read once, for the stage lookup and the trainer
         start, _ = resume_config(configs, point)
+    for cfg in configs[start + (point is not None) :]:
+        folder = Path(cfg.checkpoint.save_dir) / (cfg.stage or trainer_class(cfg).name)
+        check_experiment(folder, cfg.experiment.name, overwrite)
     callbacks, summaries = list(callbacks), []  # the same callback objects serve every stage
     for i, cfg in enumerate(configs[start:], start):
         cls: type[BaseTrainer] = trainer_class(cfg)
         trainer = cls(
-            cfg, resume=point if i == start else None, verbose=verbose, callbacks=callbacks
+            cfg,
+            resume=point if i == start else None,
+            verbose=verbose,
+            callbacks=callbacks,
+            overwrite=overwrite,
         )
         summary = trainer.fit()
         summaries.append(summary)

@@ -245,7 +245,7 @@ def restore(trainer: Any, point: ResumePoint, trainer_stages: Collection[str]) -
     if ckpt.get("optimizer") is not None:
         try:
             optimizer.load_state_dict(ckpt["optimizer"])
-        except (ValueError, KeyError, RuntimeError) as exc:
+        except (ValueError, KeyError, RuntimeError, TypeError, IndexError) as exc:
             notes.append(
                 f"optimizer state does not fit this model ({str(exc).splitlines()[0]}): "
                 "a fresh optimizer"

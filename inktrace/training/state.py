@@ -137,20 +137,21 @@ class TrainState:
             int(stored_step) if stored_step is not None else self.epoch * steps_per_epoch
         )
         self.last_lr = float(ckpt["last_lr"]) if ckpt.get("last_lr") is not None else None
-        self.nonfinite_run = int(ckpt.get("nonfinite_run", 0))
-        self.skipped_steps = int(ckpt.get("skipped_steps", 0))
-        self.history = {k: list(v) for k, v in ckpt.get("history", {}).items()}
-        self.best_metrics = dict(ckpt.get("best_metrics", {}))
+        # None means "not recorded", like an absent key (types: checkpoint/payload.py)
+        self.nonfinite_run = int(ckpt.get("nonfinite_run") or 0)
+        self.skipped_steps = int(ckpt.get("skipped_steps") or 0)
+        self.history = {k: list(v) for k, v in (ckpt.get("history") or {}).items()}
+        self.best_metrics = dict(ckpt.get("best_metrics") or {})
         self.last_metrics = dict(ckpt.get("metrics") or {})
         self.init_report = ckpt.get("init_report")
         partial = ckpt.get("epoch_partial") or {}
         mid_epoch = self.batch_in_epoch != 0
         self.epoch_sums = (
-            {k: float(v) for k, v in partial.get("sums", {}).items()} if mid_epoch else {}
+            {k: float(v) for k, v in (partial.get("sums") or {}).items()} if mid_epoch else {}
         )
-        self.epoch_count = int(partial.get("count", 0)) if mid_epoch else 0
-        rng = ckpt.get("rng", {})
-        if "torch" in rng:
+        self.epoch_count = int(partial.get("count") or 0) if mid_epoch else 0
+        rng = ckpt.get("rng") or {}
+        if rng.get("torch") is not None:  # None: not recorded, as when absent
             torch.set_rng_state(rng["torch"])
         if rng.get("cuda") and device.type == "cuda":
             torch.cuda.set_rng_state_all(rng["cuda"])

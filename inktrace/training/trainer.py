@@ -36,7 +36,7 @@ from .device import OptimizerStep, autocast, compiled, setup_device, to_device
 from .distributed import Dist
 from .messages import RunMessages
 from .meter import StepMeter, StepValues
-from .ownership import own_folders, release
+from .ownership import check_experiment, own_folders, release
 from .ranks import check_world, gather_rank_state, rank_means, restore_rank, wrap_ddp
 from .report import (
     aborted_message,
@@ -79,8 +79,10 @@ class BaseTrainer:
     ``init_from``: a checkpoint path, ``"auto"``, or None / ``"none"`` for fresh weights; by
     default (``"config"``) the config's ``init_from``. ``resume``: a checkpoint of this stage to
     continue from exactly (a path or a :class:`ResumePoint`); it wins over ``init_from``.
-    ``callbacks``: objects with some of ``before_train``, ``before_epoch``, ``after_step(losses)``,
-    ``after_epoch(metrics)``, ``after_train`` (see :mod:`.callbacks`).
+    ``overwrite``: a new run may replace another experiment's checkpoints in its folder (else
+    ConfigError, see :mod:`.ownership`). ``callbacks``: objects with some of ``before_train``,
+    ``before_epoch``, ``after_step(losses)``, ``after_epoch(metrics)``, ``after_train`` (see
+    :mod:`.callbacks`).
     """
 
     name = "base"
@@ -96,6 +98,7 @@ class BaseTrainer:
         resume: str | os.PathLike | ResumePoint | None = None,
         verbose: bool = True,
         callbacks: Iterable[Any] = (),
+        overwrite: bool = False,
     ) -> None:
         self.verbose = verbose
         self.cfg = cfg.copy()
@@ -116,7 +119,12 @@ class BaseTrainer:
         self.device = self.dist.device(self.device)
         check_world(c, self.dist.world)
         point = ResumePoint.of(resume) if resume is not None else None
+        replacing = []  # what a new run replaces, said once it owns the folder
+        if point is not None:  # its weights fit its config, before anything is allocated
+            InkTraceNet.check_checkpoint(point.checkpoint, point.path)
         self.ckpt_dir, self.run_dir = run_folders(self.cfg, self.stage, point, self.log)
+        if point is None:  # never another experiment's checkpoints, unless asked (ownership.py)
+            replacing = check_experiment(self.ckpt_dir, c.experiment.name, overwrite)
 
         torch.manual_seed(c.training.seed)
         self.model = InkTraceNet.from_config(c.model).to(self.device)
@@ -151,18 +159,14 @@ class BaseTrainer:
             restore(self, point, TRAINERS)
             restore_rank(self, point)
         else:
-            old = sorted(p.name for p in self.ckpt_dir.glob("*.ckpt"))
-            if old:
-                self.log.info(
-                    f"note: {self.ckpt_dir} holds {len(old)} checkpoint(s) of an earlier run; "
-                    "last/best will be overwritten, its other files are kept but not ranked"
-                )
             source, why = resolve_init_from(self.cfg, init_from)
             if source is not None:
                 self.state.init_report = load_init_weights(self.model, source, why, self.log)
             else:
                 self.log.info(why)
         self.locks = own_folders(self, point is not None)  # the last step: nothing fails after
+        for line in replacing:  # said only now that nothing can refuse the run any more
+            self.log.info(line)
         if c.model.freeze_encoder:
             self.model.freeze_encoder(True)
         if self.dist.enabled and point is None and not self.dist.main:  # rank 0: 1-process
@@ -249,12 +253,14 @@ class BaseTrainer:
         mean loss in the global batch (distributed.py)."""
         s, batch = self.state, to_device(batch, self.device)
         self.model.train()
-        with autocast(self.device, self.precision):
-            out = self.net(batch["image"], **self.model_inputs(batch, s.global_step, train=True))
-            terms = self.loss_fn(out, batch)
-        loss = terms["total"]
-        s.last_lr = self.scheduler.get_last_lr()[0]
-        norm, found = self.optimizer_step(loss * weight if weight != 1 else loss, self.model)
+        with self.dist.step_guard():  # a peer dying mid-step: one line, not gloo's traceback
+            with autocast(self.device, self.precision):
+                inputs = self.model_inputs(batch, s.global_step, train=True)
+                out = self.net(batch["image"], **inputs)
+                terms = self.loss_fn(out, batch)
+            loss = terms["total"]
+            s.last_lr = self.scheduler.get_last_lr()[0]
+            norm, found = self.optimizer_step(loss * weight if weight != 1 else loss, self.model)
         n = batch["image"].shape[0] if weight else 0
         values = self.meter.add(terms, norm, found, self.precision == "fp16", n)
         self.scheduler.step()
