@@ -360,7 +360,8 @@ def test_each_epoch_logs_where_the_time_went(tmp_path):
 
 
 def test_channels_last_trains_the_same_model_within_rounding(tmp_path):
-    plain = DenseTrainer(config(tmp_path / "a"), verbose=False)
+    plain = DenseTrainer(config(tmp_path / "a", **{"system.channels_last": False}), verbose=False)
+    assert plain.model.stem[0].weight.is_contiguous()
     plain.fit()
     cl = DenseTrainer(config(tmp_path / "b", **{"system.channels_last": True}), verbose=False)
     assert cl.model.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
@@ -660,3 +661,43 @@ def test_a_term_no_step_could_sum_is_left_out_not_a_zero_mean():
     meter.read(state)
     assert state.epoch_sums == {"total": 4.0, "loss_skel": 4.0, "grad_norm": 12.0}
     assert state.epoch_count == 4 and state.nonfinite_run == 0
+
+
+def test_auto_speed_settings_are_resolved_shown_and_kept_on_resume(tmp_path, capsys):
+    from inktrace.training.device import resolve_speed
+
+    cfg = config(tmp_path, **{"training.precision": "auto"})
+    assert (cfg.system.channels_last, cfg.system.compile) == ("auto", "auto")
+    cpu = torch.device("cpu")
+    assert resolve_speed(cfg, cpu) == {
+        "training.precision": "fp32",
+        "system.channels_last": True,
+        "system.compile": False,
+    }
+    # a resume takes what its checkpoint recorded for the keys still "auto" (an unusable value,
+    # fp16 on the CPU, is decided afresh); an explicit value wins
+    stored = {"training.precision": "fp16", "system.channels_last": False, "system.compile": 3}
+    assert resolve_speed(cfg, cpu, stored)["system.channels_last"] is False
+    assert resolve_speed(cfg, cpu, stored)["training.precision"] == "fp32"
+    assert resolve_speed(cfg, cpu, stored)["system.compile"] is False
+    explicit = config(tmp_path, **{"system.channels_last": True})
+    assert resolve_speed(explicit, cpu, stored)["system.channels_last"] is True
+
+    trainer = DenseTrainer(cfg)
+    assert trainer.model.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
+    trainer.fit()
+    out = capsys.readouterr().out
+    assert "cpu, fp32 (auto), channels-last (auto), eager (auto);" in out
+    last = tmp_path / "ck" / "dense" / "last.ckpt"
+    ckpt = torch.load(last, weights_only=True)
+    assert ckpt["resolved"] == resolve_speed(cfg, cpu)
+    assert ckpt["config"]["system"]["channels_last"] == "auto"
+    info = json.loads((tmp_path / "runs" / "dense" / "training_config.json").read_text())
+    assert info["system"]["resolved"]["system.channels_last"] is True
+    # a checkpoint that recorded contiguous training resumes contiguous, though auto says otherwise
+    ckpt["resolved"]["system.channels_last"] = False
+    torch.save(ckpt, last)
+    more = config(tmp_path, **{"training.precision": "auto", "training.epochs": 3})
+    resumed = DenseTrainer(more, resume=last, verbose=False)
+    assert not resumed.model.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert resumed.speed["system.channels_last"] is False

@@ -15,7 +15,9 @@ __all__ = ["reference_markdown"]
 def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin is typing.Union:
-        return _type_name([a for a in typing.get_args(tp) if a is not type(None)][0]) + " or null"
+        args = typing.get_args(tp)
+        names = " \\| ".join(_type_name(a) for a in args if a is not type(None))
+        return names + (" or null" if type(None) in args else "")
     if origin is Literal:
         return " \\| ".join(typing.get_args(tp))
     if origin is list:

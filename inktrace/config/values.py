@@ -44,6 +44,17 @@ def _describe(value: Any) -> str:
     return f"{value!r} ({type(value).__name__})"
 
 
+def _spelled(types: typing.Sequence[Any]) -> str:
+    """The values a choice of types accepts, in words: "'auto', true or false"."""
+    words = []
+    for tp in types:
+        if typing.get_origin(tp) is Literal:
+            words += [repr(c) for c in typing.get_args(tp)]
+        else:
+            words += ["true", "false"] if tp is bool else [tp.__name__]
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
 def coerce_value(value: Any, tp: Any) -> Any:
     """Coerce ``value`` to the annotated type ``tp`` or raise ``InvalidValue``.
 
@@ -51,9 +62,21 @@ def coerce_value(value: Any, tp: Any) -> Any:
     wants a dot in a float); bools are never numbers; integral floats become ints.
     """
     origin = typing.get_origin(tp)
-    if origin is typing.Union:
+    if origin is typing.Union:  # Optional[X], or a choice of types tried in order ("auto" | bool)
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return None if value is None else coerce_value(value, args[0])
+        if value is None and len(args) < len(typing.get_args(tp)):
+            return None
+        for arg in args[:-1]:
+            try:
+                return coerce_value(value, arg)
+            except InvalidValue:
+                pass
+        try:
+            return coerce_value(value, args[-1])
+        except InvalidValue:
+            if len(args) == 1:
+                raise
+            raise InvalidValue(f"expected {_spelled(args)}, got {_describe(value)}") from None
     if origin is Literal:
         choices = typing.get_args(tp)
         if isinstance(value, str) and value.strip().lower() in choices:

@@ -3,6 +3,11 @@
 - :func:`resolve_device`: ``auto`` is CUDA when available, else the CPU.
 - :func:`resolve_precision`: ``auto`` is bf16 on CUDA when supported, fp16 otherwise, fp32 on the
   CPU; fp16 on the CPU is refused.
+- :func:`resolve_speed`: the step's speed settings (``training.precision``,
+  ``system.channels_last``, ``system.compile``) with every ``auto`` decided for the device, each
+  where it was measured faster (benchmarks/RESULTS.md): fp32 and channels-last on the CPU,
+  no compile. A resumed run takes the values its checkpoint recorded (``"resolved"``) for the
+  keys still ``auto``, so it continues with the same step.
 - :func:`autocast`: the forward pass's context (a no-op for fp32).
 - :class:`OptimizerStep`: the one callable owning scale -> backward -> unscale_ -> clip -> step ->
   update, skipping a non-finite step on the device; its ``GradScaler`` is enabled for fp16 only
@@ -25,6 +30,8 @@ __all__ = [
     "setup_device",
     "resolve_device",
     "resolve_precision",
+    "resolve_speed",
+    "SPEED_KEYS",
     "autocast",
     "to_device",
     "OptimizerStep",
@@ -43,6 +50,43 @@ def setup_device(system: Any, precision: str) -> tuple[torch.device, str]:
     if system.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
     return device, resolve_precision(precision, device)
+
+
+# the settings whose ``auto`` depends on the device, in the order the banner shows them
+SPEED_KEYS = ("training.precision", "system.channels_last", "system.compile")
+
+
+def _auto(key: str, device: torch.device) -> Any:
+    """What ``auto`` means for ``key`` on ``device``: what was measured faster there."""
+    if key == "training.precision":
+        return resolve_precision("auto", device)
+    if key == "system.channels_last":  # CPU: 1.39x (bench_model.py); GPUs: not measured yet
+        return device.type == "cpu"
+    return False  # compile: minutes of compiling on a 2-core CPU; GPUs: not measured yet
+
+
+def _valid(key: str, value: Any) -> bool:
+    if key == "training.precision":
+        return value in ("fp32", "fp16", "bf16")
+    return isinstance(value, bool)
+
+
+def resolve_speed(
+    config: Any, device: torch.device, stored: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """``{key: value}`` for :data:`SPEED_KEYS`: the config's value, or for ``auto`` the value
+    ``stored`` (a resumed checkpoint's ``"resolved"``) recorded, else the device's default.
+    A stored value this device cannot run (fp16 on the CPU) is decided afresh."""
+    stored = stored if isinstance(stored, Mapping) else {}
+    out = {}
+    for key in SPEED_KEYS:
+        value = config.get(key)
+        if value == "auto":
+            old = stored.get(key)
+            usable = _valid(key, old) and not (old == "fp16" and device.type != "cuda")
+            value = old if usable else _auto(key, device)
+        out[key] = resolve_precision(value, device) if key == "training.precision" else value
+    return out
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:

@@ -78,6 +78,7 @@ def run_info(t: Any) -> dict[str, Any]:
         "cuda_device": torch.cuda.get_device_name(t.device) if t.device.type == "cuda" else None,
         "num_threads": torch.get_num_threads(),
         **c.system.to_dict(),
+        "resolved": dict(t.speed),
     }
     return {
         "experiment": c.experiment.to_dict(),
@@ -181,8 +182,9 @@ def banner_start(t: Any) -> str:
         f"  {len(t.train_set)} training samples/epoch (stage {t.data_level(t.state.epoch)}), "
         f"{c.data.val_size} validation (stage {t.val_level()}), {c.data.img_size}px\n"
         f"  model {t.model.get_num_params():,} parameters "
-        f"({t.model.get_num_params(trainable_only=True):,} trainable), {t.device}, {t.precision}; "
-        f"{c.training.epochs} epochs x {t.steps_per_epoch} steps; {what}" + _world(t)
+        f"({t.model.get_num_params(trainable_only=True):,} trainable), {t.device}, "
+        f"{speed_words(t.speed, c)}; {c.training.epochs} epochs x {t.steps_per_epoch} steps; "
+        f"{what}" + _world(t)
     )
 
 
@@ -190,6 +192,22 @@ def _config_source(source: str | None) -> str:
     if source is None:
         return "none (defaults and code)"
     return f"{source} (packaged)" if is_packaged(source) else source
+
+
+_WORDS = {
+    "system.channels_last": ("channels-last", "contiguous"),
+    "system.compile": ("compiled", "eager"),
+}
+
+
+def speed_words(speed: Mapping[str, Any], cfg: Any) -> str:
+    """The resolved step settings in words, ``(auto)`` after those the device decided:
+    ``fp32 (auto), channels-last (auto), eager (auto)``."""
+    words = []
+    for key, value in speed.items():
+        word = _WORDS[key][0 if value else 1] if key in _WORDS else str(value)
+        words.append(word + (" (auto)" if cfg.get(key) == "auto" else ""))
+    return ", ".join(words)
 
 
 def _world(t: Any) -> str:

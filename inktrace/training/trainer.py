@@ -32,7 +32,7 @@ from ..model import InkTraceNet
 from ..version import __version__
 from .batches import epoch_batches, epoch_loader, train_set
 from .callbacks import CallbackList, EpochCheckpoint, ProgressBar, StopOnSignal, refuse_old_hooks
-from .device import OptimizerStep, autocast, compiled, setup_device, to_device
+from .device import OptimizerStep, autocast, compiled, resolve_speed, setup_device, to_device
 from .distributed import Dist
 from .messages import RunMessages
 from .meter import StepMeter, StepValues
@@ -115,10 +115,13 @@ class BaseTrainer:
         ]
         if forced:
             self.log.info(f"{type(self).__name__} sets " + "; ".join(forced))
-        self.device, self.precision = setup_device(c.system, c.training.precision)
-        self.device = self.dist.device(self.device)
+        self.device = self.dist.device(setup_device(c.system, c.training.precision)[0])
         check_world(c, self.dist.world)
         point = ResumePoint.of(resume) if resume is not None else None
+        # every "auto" decided for this device; a resume keeps what its checkpoint recorded
+        stored = point.checkpoint.get("resolved") if point is not None else None
+        self.speed = resolve_speed(c, self.device, stored)
+        self.precision = self.speed["training.precision"]
         replacing = []  # what a new run replaces, said once it owns the folder
         if point is not None:  # its weights fit its config, before anything is allocated
             InkTraceNet.check_checkpoint(point.checkpoint, point.path)
@@ -171,10 +174,12 @@ class BaseTrainer:
             self.model.freeze_encoder(True)
         if self.dist.enabled and point is None and not self.dist.main:  # rank 0: 1-process
             torch.manual_seed(seed_hash(c.training.seed, self.dist.rank, 0xD15))
-        if c.system.channels_last:
+        if self.speed["system.channels_last"]:
             self.model.to(memory_format=torch.channels_last)
         self.net = compiled(
-            wrap_ddp(self.model, self.dist, self.device), c.system.compile, self.log.info
+            wrap_ddp(self.model, self.dist, self.device),
+            self.speed["system.compile"],
+            self.log.info,
         )
 
     # ------------------------------------------------------------------ stage trainers override
@@ -217,6 +222,7 @@ class BaseTrainer:
             "inktrace_version": __version__,
             "world_size": self.dist.world,
             "run_dir": str(self.run_dir.resolve()),
+            "resolved": dict(self.speed),  # what "auto" meant: a resume keeps it
         }
         if self.dist.enabled:  # every rank calls this: the ranks' states meet on rank 0
             identity["rng_ranks"] = gather_rank_state(self, epoch_done)
