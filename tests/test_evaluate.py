@@ -127,8 +127,13 @@ def test_the_table_runs_end_to_end_on_kanjivg_with_a_tiny_model(tmp_path, capsys
     out = capsys.readouterr().out
     assert "kanjivg: 4 characters" in out and "strk F1" in out
     lines = [ln for ln in out.splitlines() if ln.startswith("64 ")]
-    assert len(lines) == (4 if baseline_module.available() else 2)
+    # model and baseline on clean, degraded and the held-out pen; the ceiling on clean and pen
+    assert len(lines) == (8 if baseline_module.available() else 5)
     assert any("degraded" in ln for ln in lines) and any("model" in ln for ln in lines)
+    ceiling = [ln.split() for ln in lines if "ceiling" in ln]
+    assert [c[1] for c in ceiling] == ["clean", "drybrush"]
+    assert all(float(c[11]) >= 0.5 for c in ceiling)  # stroke F1 of the exact maps
+    assert "+frag" in out and "-lost" in out
 
 
 def test_format_table_writes_nan_as_a_dash():
@@ -163,7 +168,7 @@ def test_missing_scikit_image_refuses_the_baseline_but_not_no_baseline(capsys, m
     # --no-baseline gets past the check (and stops at the missing checkpoint file)
     argv = ["--dataset", "kanjivg", "--no-baseline", "--checkpoint", "gone.ckpt"]
     one_line_error(capsys, argv, ["gone.ckpt: no such checkpoint file"])
-    one_line_error(capsys, [*argv[:3], "--no-model"], ["nothing to evaluate"])
+    one_line_error(capsys, [*argv[:3], "--no-model", "--no-ceiling"], ["nothing to evaluate"])
     one_line_error(capsys, [*argv, "--no-model"], ["--no-model with --checkpoint"])
 
 

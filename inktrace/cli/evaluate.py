@@ -1,6 +1,6 @@
-"""``inktrace evaluate``: the model (``--checkpoint``) and a classical baseline on KanjiVG
-characters rendered by the data engine, clean and scan-degraded, in one table
-(inktrace/evaluation/)."""
+"""``inktrace evaluate``: the model (``--checkpoint``), a classical baseline and the ceiling (the
+exact target maps through the same tracer) on KanjiVG characters rendered by the data engine,
+clean, scan-degraded and drawn with the held-out pen, in one table (inktrace/evaluation/)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from collections.abc import Sequence
 
 from ..data.svg import SvgError, kanjivg_dir
 from ..evaluation import (
+    CONDITIONS,
     NO_SKIMAGE,
     baseline_available,
     baseline_method,
+    ceiling_method,
     choose_files,
     evaluate_all,
     format_table,
@@ -32,8 +34,9 @@ NO_KANJIVG = "--dataset kanjivg needs the kanjivg package: pip install 'inktrace
 def build_parser(prog: str) -> StrictParser:
     p = StrictParser(
         prog=prog,
-        description="Score the model and a classical baseline (Otsu + skeletonize + the same "
-        "tracer) on KanjiVG characters, clean and degraded, at one or more sizes.",
+        description="Score the model, a classical baseline (Otsu + skeletonize + the same "
+        "tracer) and the ceiling (the exact maps through the same tracer) on KanjiVG characters, "
+        "clean, degraded and drawn with the held-out pen, at one or more sizes.",
     )
     flag(p, "checkpoint", "the model to evaluate (default: the shipped model)", "CKPT")
     flag(p, "dataset", "kanjivg (the kanjivg extra) or a folder of centreline SVGs", "NAME")
@@ -43,7 +46,7 @@ def build_parser(prog: str) -> StrictParser:
         type=int,
         default=None,
         metavar="PX",
-        help="image sizes (default 64 128)",
+        help="image sizes (default 64 128 256)",
     )
     flag(p, "count", "characters, a fixed seeded subset (default 200)", "N", type=int)
     flag(p, "seed", "subset, pen and degradation seed (default 0)", "S", type=int)
@@ -52,6 +55,22 @@ def build_parser(prog: str) -> StrictParser:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="also score the classical baseline (needs scikit-image; default on)",
+    )
+    p.add_argument(
+        "--ceiling",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also score the exact target maps through the same tracer: the best any model "
+        "can reach with it (clean and held-out pen; default on)",
+    )
+    p.add_argument(
+        "--conditions",
+        nargs="+",
+        choices=CONDITIONS,
+        default=None,
+        metavar="NAME",
+        help=f"which images: {', '.join(CONDITIONS)} (default all; {CONDITIONS[2]} is the pen "
+        "style held out of training)",
     )
     p.add_argument(
         "--model",
@@ -68,7 +87,8 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
     args = build_parser(prog).parse_args(argv)
     if args.dataset is None:
         raise UsageError("--dataset is required (kanjivg or a folder of SVGs)")
-    sizes = args.size or [64, 128]
+    sizes = args.size or [64, 128, 256]
+    conditions = tuple(dict.fromkeys(args.conditions or CONDITIONS))
     count = 200 if args.count is None else args.count
     for name, value, low in (("--count", count, 1), ("--batch-size", args.batch_size, 1)):
         if value is not None and value < low:
@@ -85,8 +105,8 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
         raise UsageError(NO_SKIMAGE)
     if not args.model and args.checkpoint is not None:
         raise UsageError("--no-model with --checkpoint: choose one")
-    if not args.model and not args.baseline:
-        raise UsageError("nothing to evaluate: --no-model and --no-baseline")
+    if not args.model and not args.baseline and not args.ceiling:
+        raise UsageError("nothing to evaluate: --no-model, --no-baseline and --no-ceiling")
     methods = []
     card = None
     if args.model:
@@ -100,6 +120,8 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
         methods.append(model_method(predictor))
     if args.baseline:
         methods.append(baseline_method())
+    if args.ceiling:
+        methods.append(ceiling_method())
     seed = 0 if args.seed is None else args.seed
     files = choose_files(args.dataset, count, seed)
     seen = seen_in_training(files, (card or {}).get("data"))
@@ -109,15 +131,18 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
             "training data (data.svg_holdout below --count, or another --seed)",
             file=sys.stderr,
         )
-    sets = [render_samples(files, size, seed) for size in sizes]
+    held_out = CONDITIONS[2] in conditions
+    sets = [render_samples(files, size, seed, held_out=held_out) for size in sizes]
 
     def progress(text: str) -> None:
         print(f"{prog}: {text} ...", file=sys.stderr, flush=True)
 
-    rows = evaluate_all(methods, sets, progress=progress)
+    rows = evaluate_all(methods, sets, conditions, progress=progress)
     print(
         f"{args.dataset}: {len(files)} characters (seed {seed}); tolerances per 64 px: skeleton "
-        "1 px, strokes 1.5 px; keypoints 3 px"
+        "1 px, strokes 1.5 px; keypoints 3 px. Stroke errors (counts): +frag short extra "
+        "pieces, +cut extra pieces of a true stroke, +spur other extras; -merg true strokes "
+        "merged into a traced one, -cut cut with no piece matching, -lost not found"
     )
     print(format_table(rows))
     return 0

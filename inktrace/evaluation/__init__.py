@@ -12,11 +12,27 @@ from .baseline import available as baseline_available
 from .matching import StrokeMatch, match_points, match_strokes, mean_distance, prf
 from .raster import rasterise, topo_points
 from .report import format_table
-from .runner import Method, baseline_method, evaluate, evaluate_all, model_method
-from .samples import CONDITIONS, EvalSamples, choose_files, render_samples, seen_in_training
+from .runner import (
+    Method,
+    baseline_method,
+    ceiling_method,
+    evaluate,
+    evaluate_all,
+    model_method,
+)
+from .samples import (
+    CONDITIONS,
+    HELD_OUT_PEN,
+    EvalSamples,
+    choose_files,
+    render_samples,
+    seen_in_training,
+)
 
 __all__ = [
     "CONDITIONS",
+    "HELD_OUT_PEN",
+    "ceiling_method",
     "EvalSamples",
     "choose_files",
     "render_samples",

@@ -42,7 +42,7 @@ from ..vectorize.raster import centreline_maps
 from .baseline import baseline_maps
 from .matching import ERROR_KINDS, match_points, match_strokes, prf, stroke_errors
 from .raster import topo_points
-from .samples import CONDITIONS, EvalSamples
+from .samples import CONDITIONS, HELD_OUT_PEN, EvalSamples
 
 __all__ = [
     "Method",
@@ -61,11 +61,13 @@ KP_RADIUS = 3.0  # px
 @dataclass
 class Method:
     """``predict(images, targets)``: the images of a chunk and the engine's targets of the same
-    samples (a batch dict; only the ceiling reads them)."""
+    samples (a batch dict; only the ceiling reads them). ``conditions``: the only ones it is
+    scored on (None: all)."""
 
     name: str
     predict: Callable[[list[np.ndarray], dict], list[Any]]
     trace: Callable[[Any], list]
+    conditions: tuple[str, ...] | None = None
 
 
 def model_method(predictor: Predictor, options: TraceOptions | None = None, name="model") -> Method:
@@ -103,15 +105,20 @@ def exact_maps(
 
 
 def ceiling_method(
-    options: TraceOptions | None = None, name="ceiling", ends: bool = True, identity: bool = True
+    options: TraceOptions | None = None,
+    name="ceiling",
+    ends: bool = True,
+    identity: bool = True,
+    conditions: tuple[str, ...] | None = ("clean", HELD_OUT_PEN),
 ) -> Method:
     """The exact maps through the tracer (module docstring); ``ends``/``identity``: whether the
-    stroke signals are handed over too."""
+    stroke signals are handed over too. Not scored on ``degraded`` by default: its maps are the
+    clean ones, so its row would repeat the clean row."""
 
     def predict(images: list[np.ndarray], targets: dict) -> list[dict]:
         return [exact_maps(targets, b, ends, identity) for b in range(len(images))]
 
-    return Method(name, predict, lambda m: trace_maps(m, options))
+    return Method(name, predict, lambda m: trace_maps(m, options), conditions)
 
 
 def _truth_points(targets: dict, b: int) -> np.ndarray:
@@ -130,7 +137,7 @@ def evaluate(
     ``condition`` images of ``samples``."""
     if isinstance(method, Predictor):
         method = model_method(method)
-    images = samples.images(condition)
+    images, targets, true_strokes = samples.view(condition)
     s = samples.size / 64.0
     n, h, w = images.shape
     metrics = InkMetrics(tolerance=s, kp_radius=kp_radius)
@@ -138,7 +145,7 @@ def evaluate(
     t_predict = t_trace = 0.0
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
-        batch = {k: v[start:stop] for k, v in samples.targets.items()}
+        batch = {k: v[start:stop] for k, v in targets.items()}
         t0 = time.perf_counter()
         results = method.predict([images[b] for b in range(start, stop)], batch)
         t_predict += time.perf_counter() - t0
@@ -149,15 +156,15 @@ def evaluate(
             t_trace += time.perf_counter() - t0
             traced.append(strokes)
             polys = [st.points for st in strokes]
-            pred_kp, true_kp = topo_points(strokes, h, w), _truth_points(samples.targets, b)
+            pred_kp, true_kp = topo_points(strokes, h, w), _truth_points(targets, b)
             counts["kp_m"] += match_points(pred_kp, true_kp, kp_radius)
             counts["kp_p"] += len(pred_kp)
             counts["kp_t"] += len(true_kp)
-            m = match_strokes(polys, samples.strokes[b], STROKE_TOLERANCE * s)
+            m = match_strokes(polys, true_strokes[b], STROKE_TOLERANCE * s)
             counts["st_m"] += m.matched
             counts["st_p"] += m.traced
             counts["st_t"] += m.true
-            errors = stroke_errors(polys, samples.strokes[b], STROKE_TOLERANCE * s, m, samples.size)
+            errors = stroke_errors(polys, true_strokes[b], STROKE_TOLERANCE * s, m, samples.size)
             for kind, n_err in errors.items():
                 counts[kind] += n_err
         pred = {k: torch.from_numpy(v) for k, v in centreline_maps(traced, h, w).items()}
@@ -191,11 +198,14 @@ def evaluate_all(
     conditions: Sequence[str] = CONDITIONS,
     progress: Callable[[str], None] | None = None,
 ) -> list[dict]:
-    """One row per (size, condition, method): ``{"method", "size", "condition", **metrics}``."""
+    """One row per (size, condition, method): ``{"method", "size", "condition", **metrics}``
+    (a condition the samples were not rendered for is left out)."""
     rows = []
     for samples in sets:
-        for condition in conditions:
+        for condition in (c for c in conditions if c in samples.conditions()):
             for method in methods:
+                if method.conditions is not None and condition not in method.conditions:
+                    continue
                 if progress:
                     progress(f"{method.name} at {samples.size} px, {condition}")
                 row = {"method": method.name, "size": samples.size, "condition": condition}

@@ -1,5 +1,6 @@
 """The evaluation samples: a fixed, seeded subset of KanjiVG (or any centreline SVGs), rendered by
-the data engine at one size, clean and scan-degraded, with exact targets and the true strokes.
+the data engine at one size, clean, scan-degraded, and drawn with the held-out pen, with exact
+targets and the true strokes.
 
 The geometry is built exactly as ``SvgInk.render`` builds it (same generator streams, same pen),
 so ``EvalSamples.clean`` equals ``SvgInk(files, size, seed, width=...).render(...)["image"]``
@@ -7,6 +8,11 @@ so ``EvalSamples.clean`` equals ``SvgInk(files, size, seed, width=...).render(..
 stroke centrelines, which ``SvgInk`` does not return. The degraded images are the same ink put
 through ``degrade`` at level 7, 8 or 9 (sample k: level 7 + k mod 3), as curriculum levels 7-9 do:
 blur, noise, paper tone and texture, uneven ink, bleed-through, ruled or grid guide lines.
+
+The held-out condition (``drybrush``, ``data.pens.HELD_OUT``: the pen model the configuration
+refuses for training) draws the same characters with that pen: width that varies along each
+stroke, pressed starts, tapered ends, dry-brush texture and breaks. Its geometry is the pen's
+(densified, its own widths), so it has targets and true strokes of its own.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import torch
 from ..data.dataset import concat_batches, render_batch
 from ..data.degrade import degrade_samples
 from ..data.geometry import Strokes
+from ..data.pens import HELD_OUT
 from ..data.svg import SvgInk, choose_files, find_svg_files
 
 __all__ = [
@@ -29,20 +36,33 @@ __all__ = [
     "CONDITIONS",
     "WIDTH",
     "DEGRADED_LEVELS",
+    "HELD_OUT_PEN",
     "choose_files",
     "render_samples",
     "seen_in_training",
 ]
 
-CONDITIONS = ("clean", "degraded")
+HELD_OUT_PEN = HELD_OUT[0]
+CONDITIONS = ("clean", "degraded", HELD_OUT_PEN)
 WIDTH = (1.0, 8.0)  # pen width range in px at 64 px (scaled with the size)
 DEGRADED_LEVELS = (7, 8, 9)
 
 
 @dataclass
+class PenView:
+    """The characters drawn with another pen: images, targets and true strokes of their own."""
+
+    pen: str
+    images: np.ndarray
+    targets: dict[str, torch.Tensor]
+    strokes: list[list[np.ndarray]]
+
+
+@dataclass
 class EvalSamples:
     """Samples of one size: images (B, H, W) in [0, 1], the engine's targets (batch dict, CPU
-    tensors, without ``image``) and the true centrelines (per image, (n, 2) float64 polylines)."""
+    tensors, without ``image``) and the true centrelines (per image, (n, 2) float64 polylines);
+    clean and degraded share them, the held-out pen (``held_out``, if rendered) has its own."""
 
     size: int
     names: list[str]
@@ -50,14 +70,25 @@ class EvalSamples:
     degraded: np.ndarray
     targets: dict[str, torch.Tensor]
     strokes: list[list[np.ndarray]]
+    held_out: PenView | None = None
 
     def __len__(self) -> int:
         return len(self.names)
 
+    def conditions(self) -> tuple[str, ...]:
+        return CONDITIONS if self.held_out is not None else CONDITIONS[:2]
+
+    def view(self, condition: str) -> tuple[np.ndarray, dict[str, torch.Tensor], list]:
+        """(images, targets, true strokes) of one condition."""
+        if condition not in self.conditions():
+            raise ValueError(f"condition must be one of {self.conditions()}, got {condition!r}")
+        if condition == HELD_OUT_PEN:
+            v = self.held_out
+            return v.images, v.targets, v.strokes
+        return (self.clean if condition == "clean" else self.degraded), self.targets, self.strokes
+
     def images(self, condition: str) -> np.ndarray:
-        if condition not in CONDITIONS:
-            raise ValueError(f"condition must be one of {CONDITIONS}, got {condition!r}")
-        return self.clean if condition == "clean" else self.degraded
+        return self.view(condition)[0]
 
 
 def _polylines(strokes: Strokes, b: int) -> list[np.ndarray]:
@@ -75,8 +106,10 @@ def render_samples(
     seed: int = 0,
     width: tuple[float, float] = WIDTH,
     chunk: int = 64,
+    held_out: bool = True,
 ) -> EvalSamples:
-    """Render ``files`` at ``size`` px (sample k is file k; see the module docstring)."""
+    """Render ``files`` at ``size`` px (sample k is file k; see the module docstring);
+    ``held_out``: also with the held-out pen."""
     files = [Path(f) for f in files]
     engine = SvgInk(files, size, seed=seed, width=width)
     images, degraded, parts, strokes = [], [], [], []
@@ -103,7 +136,24 @@ def render_samples(
         np.concatenate(degraded),
         targets,
         strokes,
+        _pen_view(files, size, seed, width, chunk, HELD_OUT_PEN) if held_out else None,
     )
+
+
+def _pen_view(
+    files: list[Path], size: int, seed: int, width: tuple[float, float], chunk: int, pen: str
+) -> PenView:
+    """The characters drawn with ``pen`` (same files, seed and pen widths; the pen's texture on
+    clean paper)."""
+    engine = SvgInk(files, size, seed=seed, width=width, pens=(pen,))
+    images, parts, strokes = [], [], []
+    for start in range(0, len(files), chunk):
+        geo, keys = engine.geometry(range(start, min(start + chunk, len(files))))
+        out = render_batch(geo, size, size, keys=keys, pen=engine.pen_ids(keys))
+        images.append(out.pop("image")[:, 0].numpy())
+        parts.append(out)
+        strokes += [_polylines(geo, b) for b in range(len(keys))]
+    return PenView(pen, np.concatenate(images), concat_batches(parts), strokes)
 
 
 def seen_in_training(files: Sequence[str | os.PathLike], data: dict | None) -> int:
