@@ -121,7 +121,7 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
         what = f"{args.samples} samples of stage {args.level}, a share {fraction:g} SVG glyphs"
     elif args.svg is not None:
         try:
-            ds = SvgInk(args.svg, args.img_size, seed=args.seed, pens=pens)
+            ds: SvgInk | SyntheticInk = SvgInk(args.svg, args.img_size, seed=args.seed, pens=pens)
             indices = [i % len(ds) for i in range(args.start, args.start + args.samples)]
             batch = ds.render(indices)
         except SvgError as exc:

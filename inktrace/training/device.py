@@ -147,9 +147,11 @@ class OptimizerStep:
             self.scaler.step(self.optimizer)
             self.scaler.update()
         elif all(group.get("fused") for group in self.optimizer.param_groups):
-            self.optimizer.found_inf = found.to(torch.float32)
+            # fused AdamW skips the step on the device when its found_inf is set (torch's own
+            # attribute, read by the fused kernel: no host sync)
+            setattr(self.optimizer, "found_inf", found.to(torch.float32))  # noqa: B010
             self.optimizer.step()
-            self.optimizer.found_inf = None
+            setattr(self.optimizer, "found_inf", None)  # noqa: B010
         elif not bool(found):
             self.optimizer.step()
         return norm, found

@@ -36,7 +36,7 @@ class _CurrentStdout(logging.StreamHandler):
         self.setFormatter(logging.Formatter("%(message)s"))
 
     @property
-    def stream(self):  # type: ignore[override]
+    def stream(self):
         return sys.stdout
 
     @stream.setter

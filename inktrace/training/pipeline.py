@@ -67,7 +67,7 @@ def resume_config(
 ) -> tuple[int, str]:
     """Index of the stage the checkpoint belongs to among ``configs`` (and that stage's name)."""
     point = ResumePoint.of(resume)
-    names = [c.stage for c in configs]
+    names = [c.stage or "" for c in configs]
     if len(configs) == 1:
         return 0, names[0]
     if point.stage not in names:
@@ -75,7 +75,7 @@ def resume_config(
             f"{point.path}: checkpoint of stage {point.stage!r}, which this pipeline does not run "
             f"({', '.join(map(str, names))})"
         )
-    return names.index(point.stage), point.stage
+    return names.index(point.stage), names[names.index(point.stage)]
 
 
 def run_stages(

@@ -357,10 +357,10 @@ def resolve_init_from(
     if init_from is None or str(init_from).strip().lower() in _NO_INIT:
         return None, "fresh weights"
     if str(init_from) != "auto":
-        path = Path(init_from)
-        if not path.is_file():
-            raise CheckpointError(f"init_from: {path}: no such checkpoint file")
-        return path, f"weights from {path}"
+        given = Path(init_from)
+        if not given.is_file():
+            raise CheckpointError(f"init_from: {given}: no such checkpoint file")
+        return given, f"weights from {given}"
     previous = previous_stage(cfg)
     if previous is None:
         return (

@@ -96,7 +96,7 @@ def _from_tensorboard(tb) -> bool:
 
 class RunLogger(Callback):
     def __init__(self) -> None:
-        self.writer = None
+        self.writer: Any = None  # a SummaryWriter once the run starts (imported then: slow)
         self._hook = threading.excepthook
 
     def before_train(self) -> None:

@@ -102,7 +102,7 @@ class TrainState:
     def state_dict(self, epoch_done: bool, device: torch.device) -> dict[str, Any]:
         """The checkpoint keys of this state. ``epoch_done``: saved at the end of ``epoch`` (a
         resume starts the next one), else in its middle (a resume continues it)."""
-        rng = {"torch": torch.get_rng_state()}
+        rng: dict[str, Any] = {"torch": torch.get_rng_state()}
         if device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state_all()
         return {

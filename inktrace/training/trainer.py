@@ -132,7 +132,7 @@ class BaseTrainer:
         torch.manual_seed(c.training.seed)
         self.model = InkTraceNet.from_config(c.model).to(self.device)
         check_monitor(self.cfg.checkpoint.monitor, self.metric_names())
-        self.loss_fn = InkLoss(c.loss_weights)
+        self.loss_fn = InkLoss(c.loss_weights.to_dict())
         self.train_set = self.build_train_set()
         self.steps_per_epoch = math.ceil(len(self.train_set) / c.training.batch_size)
         self._val_cache: dict[int, dict[str, torch.Tensor]] = {}
@@ -147,7 +147,9 @@ class BaseTrainer:
         self.resumed_from: Path | None = None
         self.config_changes: list[str] = []
         self.stop_requested = False
-        self.status, self.error, self.summary = "not started", None, None
+        self.status: str = "not started"
+        self.error: str | None = None
+        self.summary: dict[str, Any] | None = None
         self.start_time: str | None = None
         self.val_panel: torch.Tensor | None = None
         own = [RunLogger(), EpochCheckpoint(), ProgressBar(c.logging.progress_bar), StopOnSignal()]
@@ -175,7 +177,7 @@ class BaseTrainer:
         if self.dist.enabled and point is None and not self.dist.main:  # rank 0: 1-process
             torch.manual_seed(seed_hash(c.training.seed, self.dist.rank, 0xD15))
         if self.speed["system.channels_last"]:
-            self.model.to(memory_format=torch.channels_last)
+            self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.net = compiled(
             wrap_ddp(self.model, self.dist, self.device),
             self.speed["system.compile"],
@@ -337,7 +339,8 @@ class BaseTrainer:
         raise ``NonFiniteLossError`` after writing a ``failed`` summary; other errors propagate
         the same way."""
         if self.resumed_from is not None and self.state.epoch >= self.cfg.training.epochs:
-            self.status, self.summary = "completed", already_complete(self)  # no file touched
+            self.status = "completed"
+            self.summary = already_complete(self)  # no file touched
             return self.summary
         self.stop_requested, self.interrupt_file = False, None
         self.status, self.error = "failed", None
@@ -365,6 +368,7 @@ class BaseTrainer:
             late = self._finish(time.perf_counter() - t0, in_flight)
         if late is not None:
             raise late
+        assert self.summary is not None  # written by _finish
         return self.summary
 
     def _run_epochs(self) -> None:
@@ -389,7 +393,7 @@ class BaseTrainer:
         user_error = self.callbacks.call_each("after_train", self.callbacks.user)
         if user_error is not None and not in_flight:
             self.status, self.error = "failed", one_line(user_error)
-        self.summary = run_summary(self, seconds)
+        summary = self.summary = run_summary(self, seconds)
         own_error = self.callbacks.call_each("after_train", reversed(self.callbacks.builtin))
         if self.status == "interrupted" and self.interrupt_file is not None:
             path = self.interrupt_file
@@ -397,7 +401,7 @@ class BaseTrainer:
         for error in (user_error, own_error):
             if error is not None and in_flight:  # the first error propagates; say the others
                 self.log.info(f"while stopping: {one_line(error)}")
-        self.log.plain(banner_end(self.summary))
+        self.log.plain(banner_end(summary))
         release(self.locks)
         return None if in_flight else user_error or own_error
 

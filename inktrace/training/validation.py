@@ -81,8 +81,8 @@ def evaluate(
             shown = panel(seen, probs, panel_rows)
     metrics.reduce()
     traced.reduce()
-    sums, n_total = reduce_sums(sums, n_total)
-    result = {metric_key("val", k): v / n_total for k, v in sums.items()}
+    sums, n_all = reduce_sums(sums, n_total)
+    result = {metric_key("val", k): v / n_all for k, v in sums.items()}
     result.update({f"val/{k}": float(v) for k, v in metrics.compute().items()})
     result.update({f"val/trace_{k}": float(v) for k, v in traced.compute().items() if k in TRACED})
     return result, shown
