@@ -40,11 +40,21 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from ..data.rng import seed_hash
 from ..errors import DistError
 
-__all__ = ["Dist", "DistError", "shutdown", "main_process"]
+__all__ = ["Dist", "DistError", "shutdown", "main_process", "RANK_SEED_TAG", "rank_seed"]
+
+# the last word of seed_hash for a rank's own global RNG (dropout draws)
+RANK_SEED_TAG = 0xD15
 
 _OWNED = False  # the process group was initialised here (shutdown() destroys it)
+
+
+def rank_seed(seed: int, rank: int, *position: int) -> int:
+    """The global RNG seed of rank ``rank`` (not 0: rank 0 keeps the one-process draws) of a run
+    seeded ``seed``, at ``position`` (a resume with another world size: the global step)."""
+    return seed_hash(seed, rank, *position, RANK_SEED_TAG)
 
 
 @dataclass

@@ -28,13 +28,12 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Any
 
 from ..checkpoint import read_checkpoint
 from ..checkpoint.bookkeeping import BEST_NAME, LAST_NAME
 from ..errors import CheckpointError, ConfigError, printable
 from ..fileio import sweep_stale_temps
-from .report import now
+from .messages import RunMessages, now
 
 __all__ = [
     "FolderLock",
@@ -160,36 +159,36 @@ def free_run_folder(base: Path) -> tuple[Path, FolderLock]:
     raise FolderBusy(f"{base}: no free version_N folder left")
 
 
-def own_folders(trainer: Any, resuming: bool) -> list[FolderLock]:
-    """Lock a trainer's checkpoint folder and choose and lock its run folder (rank 0 only: the
-    other ranks write nothing); ConfigError naming the running holder when a folder is taken."""
-    t = trainer
-    if not t.dist.main:
-        return []
+def own_folders(
+    ckpt_dir: Path, run_dir: Path, resuming: bool, log: RunMessages
+) -> tuple[Path, list[FolderLock]]:
+    """Lock a run's checkpoint folder and its run folder: ``run_dir`` itself when ``resuming``,
+    else the free folder :func:`free_run_folder` chooses. Returns the run folder and the locks;
+    ConfigError naming the running holder when a folder is taken."""
     locks: list[FolderLock] = []
     try:
-        locks.append(lock_folder(t.ckpt_dir))
-        _sweep(t, t.ckpt_dir)
+        locks.append(lock_folder(ckpt_dir))
+        _sweep(ckpt_dir, log)
         if resuming:
-            locks.append(lock_folder(t.run_dir))
+            locks.append(lock_folder(run_dir))
         else:
-            base = t.run_dir
-            t.run_dir, lock = free_run_folder(base)
+            base = run_dir
+            run_dir, lock = free_run_folder(base)
             locks.append(lock)
-            if t.run_dir != base:
-                t.log.info(f"logs in {t.run_dir} ({base} holds another run's logs)")
-        _sweep(t, t.run_dir)
+            if run_dir != base:
+                log.info(f"logs in {run_dir} ({base} holds another run's logs)")
+        _sweep(run_dir, log)
     except FolderBusy as exc:
         release(locks)
         raise ConfigError(f"{exc}; choose another --save_dir / logging.log_dir, or wait") from None
-    return locks
+    return run_dir, locks
 
 
-def _sweep(t: Any, folder: Path) -> None:
+def _sweep(folder: Path, log: RunMessages) -> None:
     """Remove what killed saves left in a folder this run now owns."""
     litter = sweep_stale_temps(folder)
     if litter:
-        t.log.info(f"removed {len(litter)} temporary file(s) of killed saves in {folder}")
+        log.info(f"removed {len(litter)} temporary file(s) of killed saves in {folder}")
 
 
 def release(locks: list[FolderLock]) -> None:

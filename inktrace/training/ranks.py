@@ -10,11 +10,12 @@ from typing import Any
 import torch
 
 from ..config import Config
-from ..data.rng import seed_hash
 from ..errors import ConfigError
 from ..losses import metric_key
-from .distributed import Dist
+from .distributed import Dist, rank_seed
+from .interface import TrainerView
 from .resume import ResumePoint
+from .state import TrainState, capture_rng, restore_rng
 
 __all__ = ["check_world", "wrap_ddp", "gather_rank_state", "restore_rank", "rank_means"]
 
@@ -45,42 +46,33 @@ def wrap_ddp(model: torch.nn.Module, dist: Dist, device: torch.device) -> torch.
     return DistributedDataParallel(model, device_ids=ids)
 
 
-def _rng_state(device: torch.device) -> dict[str, Any]:
-    rng = {"torch": torch.get_rng_state()}
-    if device.type == "cuda":
-        rng["cuda"] = torch.cuda.get_rng_state(device)
-    return rng
-
-
-def gather_rank_state(trainer: Any, epoch_done: bool) -> list[dict[str, Any]] | None:
+def gather_rank_state(
+    dist: Dist, state: TrainState, device: torch.device, epoch_done: bool
+) -> list[dict[str, Any]] | None:
     """Called by every rank when a checkpoint is made: the ranks' RNG states (on rank 0) and, mid
-    epoch, this epoch's training sums added up over the ranks (so rank 0 saves the whole)."""
-    t, s = trainer, trainer.state
+    epoch, this epoch's training sums added up over the ranks in ``state`` (so rank 0 saves the
+    whole)."""
     if not epoch_done:
-        s.epoch_sums, count = t.dist.sum_values(s.epoch_sums, s.epoch_count, t.device)
-        s.epoch_count = int(round(count))
-    return t.dist.gather(_rng_state(t.device))
+        state.set_epoch_partial(*dist.sum_values(state.epoch_sums, state.epoch_count, device))
+    return dist.gather(capture_rng(device, every_gpu=False))
 
 
-def restore_rank(trainer: Any, point: ResumePoint) -> None:
+def restore_rank(t: TrainerView, point: ResumePoint) -> None:
     """After :func:`~.resume.restore` (which gave every rank rank 0's state): this rank's own RNG
     state when the world size is the one saved; the saved partial sums on rank 0 only."""
-    t, ckpt = trainer, point.checkpoint
+    ckpt = point.checkpoint
     saved = int(ckpt.get("world_size") or 1)
     world, rank = t.dist.world, t.dist.rank
     if rank != 0:  # rank 0 carries the epoch's sums of all ranks so far (the keys stay: the
         # ranks sum the same keys, even when no step of this epoch is left to run)
-        t.state.epoch_sums = dict.fromkeys(t.state.epoch_sums, 0.0)
-        t.state.epoch_count = 0
+        t.state.drop_epoch_partial()
     states = ckpt.get("rng_ranks")
     if saved == world and states and len(states) == world:
-        torch.set_rng_state(states[rank]["torch"])
-        if states[rank].get("cuda") is not None and t.device.type == "cuda":
-            torch.cuda.set_rng_state(states[rank]["cuda"], t.device)
+        restore_rng(states[rank], t.device)
         return
     if saved != world:
         if rank != 0:
-            torch.manual_seed(seed_hash(t.cfg.training.seed, rank, t.state.global_step, 0xD15))
+            torch.manual_seed(rank_seed(t.cfg.training.seed, rank, t.state.global_step))
         t.log.info(
             f"note: checkpoint of {saved} process(es), resumed with {world}: the global batches "
             "and their samples are the same, the random draws of the ranks (dropout) are not, "
@@ -88,9 +80,9 @@ def restore_rank(trainer: Any, point: ResumePoint) -> None:
         )
 
 
-def rank_means(trainer: Any) -> dict[str, float]:
+def rank_means(t: TrainerView) -> dict[str, float]:
     """This epoch's sample-weighted training means over every rank's samples."""
-    t, s = trainer, trainer.state
+    s = t.state
     if not t.dist.enabled:
         return s.train_means()
     sums, count = t.dist.sum_values(s.epoch_sums, s.epoch_count, t.device)

@@ -33,6 +33,8 @@ from ..checkpoint import CheckpointManager, load_checkpoint, load_weights, migra
 from ..checkpoint.format import newest_intact
 from ..config import Config
 from ..errors import CheckpointError, ConfigError
+from .interface import TrainerView
+from .schedule import load_optimizer_state
 from .state import position_of
 
 __all__ = [
@@ -223,15 +225,17 @@ def resume_folder(path: Path, default: Path, stage: str, save_dir_given: bool) -
     return default
 
 
-def restore(trainer: Any, point: ResumePoint, trainer_stages: Collection[str]) -> None:
+def restore(
+    trainer: TrainerView, point: ResumePoint, trainer_stages: Collection[str]
+) -> tuple[list[str], Path]:
     """Continue ``trainer`` from ``point`` after :func:`plan_resume` allowed it: weights (strict),
     optimizer (a fresh one when the stored state does not fit), scaler, train state and RNG, the
-    schedule over the remaining steps, and the checkpoint manager's bookkeeping."""
+    schedule over the remaining steps, and the checkpoint manager's bookkeeping. Returns the
+    settings changed since the checkpoint and the file resumed from."""
     if "model" not in point.checkpoint:
         raise CheckpointError(f"{point.path}: already restored into a trainer; read it again")
     plan = plan_resume(point, trainer.cfg, trainer.stage, trainer_stages)
     ckpt, legacy, t, log = point.checkpoint, point.legacy, trainer.cfg.training, trainer.log
-    trainer.config_changes = plan.config_changes
     load_weights(trainer.model, ckpt["model"], strict=True)
     notes = list(legacy["notes"]) if legacy else []
     if str(ckpt.get("inktrace_version", "")).startswith("0.1."):
@@ -242,21 +246,9 @@ def restore(trainer: Any, point: ResumePoint, trainer_stages: Collection[str]) -
         trainer.manager,
         trainer.state,
     )
-    if ckpt.get("optimizer") is not None:
-        try:
-            optimizer.load_state_dict(ckpt["optimizer"])
-        except (ValueError, KeyError, RuntimeError, TypeError, IndexError) as exc:
-            notes.append(
-                f"optimizer state does not fit this model ({str(exc).splitlines()[0]}): "
-                "a fresh optimizer"
-            )
-    fused = bool(optimizer.defaults.get("fused"))  # this optimizer's kind, whatever was saved
-    for group, lr in zip(optimizer.param_groups, scheduler.base_lrs):
-        # the stored groups carry the old settings: the config's apply (and are listed)
-        group.update(initial_lr=lr, weight_decay=t.weight_decay, betas=tuple(t.betas), fused=fused)
-    for param, state in optimizer.state.items() if fused else ():
-        if torch.is_tensor(state.get("step")):  # fused kernels keep the count on the device
-            state["step"] = state["step"].to(dtype=torch.float32, device=param.device)
+    note = load_optimizer_state(optimizer, ckpt.get("optimizer"), t, scheduler.base_lrs)
+    if note is not None:
+        notes.append(note)
     if ckpt.get("scaler") and trainer.scaler.is_enabled():
         trainer.scaler.load_state_dict(ckpt["scaler"])
     s.load_state_dict(ckpt, trainer.steps_per_epoch, trainer.device)
@@ -276,7 +268,6 @@ def restore(trainer: Any, point: ResumePoint, trainer_stages: Collection[str]) -
         warnings += manager.repair_best(s.global_step)
     manager.protect(point.path)
     point.release()
-    trainer.resumed_from = point.path
     log.info(
         f"resuming from {point.path}: epoch {s.epoch}, batch {s.batch_in_epoch}/"
         f"{trainer.steps_per_epoch}, step {s.global_step}"
@@ -291,6 +282,7 @@ def restore(trainer: Any, point: ResumePoint, trainer_stages: Collection[str]) -
         log.info(
             "settings changed since the checkpoint (applied): " + "; ".join(plan.config_changes)
         )
+    return plan.config_changes, point.path
 
 
 def run_folders(cfg: Config, stage: str, point: ResumePoint | None, log: Any) -> tuple[Path, Path]:

@@ -28,7 +28,8 @@ from ..errors import WriteError
 from ..fileio import atomic_write_json
 from ..losses import LOG_NAMES, metric_key
 from .callbacks import Callback
-from .report import now, run_info
+from .messages import now
+from .report import run_info
 
 __all__ = ["RunLogger"]
 
@@ -145,7 +146,7 @@ class RunLogger(Callback):
             for summary in summaries:
                 self.writer.file_writer.add_summary(summary)
 
-    def scalars(self, values: Mapping[str, float], step: int) -> None:
+    def scalars(self, values: Mapping[str, float | None], step: int) -> None:
         with self._events():
             for tag, value in values.items():
                 if value is not None and math.isfinite(value):  # a skipped step's NaN: no point

@@ -10,11 +10,14 @@ Extending ``training.epochs`` on resume stretches the cosine over the new length
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-__all__ = ["WarmupCosine", "build_optimizer"]
+from ..config.schema import TrainingConfig
+
+__all__ = ["WarmupCosine", "build_optimizer", "load_optimizer_state"]
 
 
 def build_optimizer(model: torch.nn.Module, training: Any) -> torch.optim.AdamW:
@@ -27,6 +30,38 @@ def build_optimizer(model: torch.nn.Module, training: Any) -> torch.optim.AdamW:
         return torch.optim.AdamW(params, fused=True, **settings)
     except (RuntimeError, ValueError):
         return torch.optim.AdamW(params, **settings)
+
+
+def load_optimizer_state(
+    optimizer: torch.optim.Optimizer,
+    state: dict[str, Any] | None,
+    training: TrainingConfig,
+    base_lrs: Sequence[float],
+) -> str | None:
+    """Load a checkpoint's optimizer ``state`` (None: none stored) and apply the ``training``
+    section's settings to its groups (the stored groups carry the old ones); returns a note when
+    the state does not fit (then the optimizer stays fresh)."""
+    note = None
+    if state is not None:
+        try:
+            optimizer.load_state_dict(state)
+        except (ValueError, KeyError, RuntimeError, TypeError, IndexError) as exc:
+            note = (
+                f"optimizer state does not fit this model ({str(exc).splitlines()[0]}): "
+                "a fresh optimizer"
+            )
+    fused = bool(optimizer.defaults.get("fused"))  # this optimizer's kind, whatever was saved
+    for group, lr in zip(optimizer.param_groups, base_lrs):
+        group.update(
+            initial_lr=lr,
+            weight_decay=training.weight_decay,
+            betas=tuple(training.betas),
+            fused=fused,
+        )
+    for param, kept in optimizer.state.items() if fused else ():
+        if torch.is_tensor(kept.get("step")):  # fused kernels keep the count on the device
+            kept["step"] = kept["step"].to(dtype=torch.float32, device=param.device)
+    return note
 
 
 class WarmupCosine:
@@ -92,6 +127,9 @@ class WarmupCosine:
         self._apply()
 
     def state_dict(self) -> dict[str, Any]:
+        """The curve this run followed and where on it (a checkpoint's ``scheduler``): a record
+        for readers, never loaded. A resume puts the schedule at the train state's global step
+        with :meth:`seek` over the configured curve, so a changed ``lr`` or ``epochs`` applies."""
         return {
             "step_count": self.step_count,
             "base_lrs": list(self.base_lrs),
@@ -100,8 +138,3 @@ class WarmupCosine:
             "kind": self.kind,
             "min_lr_ratio": self.min_lr_ratio,
         }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Only the position is restored; the curve (base LR, length, warmup) stays as configured
-        now, so a changed ``lr`` or ``epochs`` applies on resume."""
-        self.seek(int(state["step_count"]))

@@ -25,7 +25,6 @@ import torch
 from ..checkpoint import CheckpointManager
 from ..config import Config
 from ..data import validation_set
-from ..data.rng import seed_hash
 from ..errors import NonFiniteLossError
 from ..losses import InkLoss
 from ..model import InkTraceNet
@@ -33,10 +32,10 @@ from ..version import __version__
 from .batches import epoch_batches, epoch_loader, train_set
 from .callbacks import CallbackList, EpochCheckpoint, ProgressBar, StopOnSignal, refuse_old_hooks
 from .device import OptimizerStep, autocast, compiled, resolve_speed, setup_device, to_device
-from .distributed import Dist
-from .messages import RunMessages
+from .distributed import Dist, rank_seed
+from .messages import RunMessages, now, one_line
 from .meter import StepMeter, StepValues
-from .ownership import check_experiment, own_folders, release
+from .ownership import FolderLock, check_experiment, own_folders, release
 from .ranks import check_world, gather_rank_state, rank_means, restore_rank, wrap_ddp
 from .report import (
     aborted_message,
@@ -46,8 +45,6 @@ from .report import (
     check_monitor,
     epoch_line,
     logged_names,
-    now,
-    one_line,
     run_summary,
 )
 from .resume import ResumePoint, load_init_weights, resolve_init_from, restore, run_folders
@@ -161,7 +158,7 @@ class BaseTrainer:
         self.clock, self.meter = StepClock(self.device), StepMeter(self.device)
 
         if point is not None:
-            restore(self, point, TRAINERS)
+            self.config_changes, self.resumed_from = restore(self, point, TRAINERS)
             restore_rank(self, point)
         else:
             source, why = resolve_init_from(self.cfg, init_from)
@@ -169,13 +166,18 @@ class BaseTrainer:
                 self.state.init_report = load_init_weights(self.model, source, why, self.log)
             else:
                 self.log.info(why)
-        self.locks = own_folders(self, point is not None)  # the last step: nothing fails after
+        self.locks: list[FolderLock] = []
+        if self.dist.main:  # rank 0 alone: the other ranks write nothing
+            # the last step: nothing fails after
+            self.run_dir, self.locks = own_folders(
+                self.ckpt_dir, self.run_dir, point is not None, self.log
+            )
         for line in replacing:  # said only now that nothing can refuse the run any more
             self.log.info(line)
         if c.model.freeze_encoder:
             self.model.freeze_encoder(True)
         if self.dist.enabled and point is None and not self.dist.main:  # rank 0: 1-process
-            torch.manual_seed(seed_hash(c.training.seed, self.dist.rank, 0xD15))
+            torch.manual_seed(rank_seed(c.training.seed, self.dist.rank))
         if self.speed["system.channels_last"]:
             self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.net = compiled(
@@ -227,7 +229,9 @@ class BaseTrainer:
             "resolved": dict(self.speed),  # what "auto" meant: a resume keeps it
         }
         if self.dist.enabled:  # every rank calls this: the ranks' states meet on rank 0
-            identity["rng_ranks"] = gather_rank_state(self, epoch_done)
+            identity["rng_ranks"] = gather_rank_state(
+                self.dist, self.state, self.device, epoch_done
+            )
         return checkpoint_payload(objects, self.state, identity, metrics, epoch_done, self.device)
 
     # ------------------------------------------------------------------ data
@@ -250,8 +254,9 @@ class BaseTrainer:
         """Stop after the current step with a resumable ``last.ckpt`` (what Ctrl-C does)."""
         self.stop_requested = True
 
-    def _check_stop(self) -> None:
-        # with several ranks only what they agreed on counts (train_step): all stop together
+    def check_stop(self) -> None:
+        """Raise the loop's internal stop when a stop was requested (with several ranks: when
+        they agreed on it at a sync point, so all stop together)."""
         if self._stop_agreed if self.dist.enabled else self.stop_requested:
             raise _Stop()
 
@@ -308,7 +313,7 @@ class BaseTrainer:
         it, weights = iter(loader), iter([w for _, w in shards])
         clock = self.clock = StepClock(self.device)
         while True:
-            self._check_stop()
+            self.check_stop()
             try:
                 with clock.waiting():
                     batch = next(it)
@@ -379,7 +384,7 @@ class BaseTrainer:
             if s.batch_in_epoch < self.steps_per_epoch:
                 self.train_epoch()
             train = {**rank_means(self), **self.clock.means()}
-            self._check_stop()
+            self.check_stop()
             log_images = (
                 c.visualization.enabled and (s.epoch + 1) % c.visualization.log_interval == 0
             )

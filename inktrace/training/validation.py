@@ -22,6 +22,7 @@ from ..model import InkTraceNet
 from ..vectorize import trace_maps
 from ..vectorize.raster import centreline_maps
 from .device import autocast, to_device
+from .interface import TrainerView
 from .panels import panel
 
 __all__ = ["evaluate", "validate_trainer", "TRACED", "traced_maps"]
@@ -88,7 +89,9 @@ def evaluate(
     return result, shown
 
 
-def validate_trainer(t: Any, log_images: bool) -> tuple[dict[str, float], torch.Tensor | None]:
+def validate_trainer(
+    t: TrainerView, log_images: bool
+) -> tuple[dict[str, float], torch.Tensor | None]:
     """``evaluate`` for a trainer: its model, validation set, loss and inputs; with several ranks
     each evaluates its share (the sums meet) and none stops mid-way (they could not agree)."""
     rows = t.cfg.visualization.num_samples if log_images and t.dist.main else 0
@@ -103,6 +106,6 @@ def validate_trainer(t: Any, log_images: bool) -> tuple[dict[str, float], torch.
         t.cfg.training.batch_size,
         t.precision,
         rows,
-        (lambda: None) if d.enabled else t._check_stop,
+        (lambda: None) if d.enabled else t.check_stop,
         lambda sums, n: d.sum_values(sums, n, t.device),
     )
