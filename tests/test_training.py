@@ -12,8 +12,8 @@ from inktrace.checkpoint import CheckpointError
 from inktrace.cli.train import main as train_main
 from inktrace.config import Config
 from inktrace.training import Callback, DenseTrainer, NonFiniteLossError, StructuralTrainer
+from inktrace.training.optim import WarmupCosine
 from inktrace.training.pipeline import run_stages
-from inktrace.training.schedule import WarmupCosine
 
 
 def tiny(tmp_path, stage="dense", overrides=None, sub="run"):

@@ -1,6 +1,6 @@
 """What the trainer's helpers may see of a trainer: :class:`TrainerView`, a typed ``Protocol``.
 
-The run's reports (report.py), validation, the resume rules and the callbacks are functions and
+The run's reports (summary.py), validation, the resume rules and the callbacks are functions and
 objects apart from :class:`~.trainer.BaseTrainer`; they receive the trainer as a ``TrainerView``
 and read it through these names only. Every member is read-only here (a property), so the type
 checker refuses a helper that rebinds trainer state: what a helper decides it returns, and the
@@ -22,7 +22,7 @@ from ..losses import InkLoss
 from ..model import InkTraceNet
 from .distributed import Dist
 from .messages import RunMessages
-from .schedule import WarmupCosine
+from .optim import WarmupCosine
 from .state import TrainState
 
 __all__ = ["TrainerView"]

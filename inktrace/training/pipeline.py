@@ -15,7 +15,7 @@ from typing import Any
 
 from ..config import Config
 from ..errors import CheckpointError, ConfigError
-from .ownership import check_experiment
+from .folders import check_experiment
 from .resume import ResumePoint
 from .stages import trainer_class
 from .trainer import BaseTrainer
@@ -90,7 +90,7 @@ def run_stages(
     and the stages before it are skipped. Stops at the first stage that does not complete.
     ``callbacks`` are passed to every stage's trainer: the same objects, so what they count
     carries over from one stage to the next. Every stage that starts fresh is checked first for
-    another experiment's checkpoints in its folder (refused unless ``overwrite``: ownership.py),
+    another experiment's checkpoints in its folder (refused unless ``overwrite``: folders.py),
     so a pipeline is refused before its first stage trains, not hours later."""
     start, point = 0, None
     if resume is not None:

@@ -12,9 +12,6 @@ position) and each a one-line ``ConfigError`` naming the file:
 5. every other difference applies and is listed; a change of the validation set
    (``VALIDATION_KEYS``) restarts the best/top-k ranking.
 
-A resumed run continues in the run folder of the checkpoint when that folder is named after the
-stage (a moved run folder still works), unless the save directory was given explicitly.
-
 Starting weights (``init_from``): a checkpoint path, ``auto`` (the best checkpoint of the stage
 before this one in ``pipeline.order``, see :func:`previous_stage`), or nothing.
 """
@@ -34,7 +31,7 @@ from ..checkpoint.format import newest_intact
 from ..config import Config
 from ..errors import CheckpointError, ConfigError
 from .interface import TrainerView
-from .schedule import load_optimizer_state
+from .optim import load_optimizer_state
 from .state import position_of
 
 __all__ = [
@@ -45,8 +42,6 @@ __all__ = [
     "ResumePlan",
     "plan_resume",
     "restore",
-    "resume_folder",
-    "run_folders",
     "previous_stage",
     "resolve_init_from",
     "load_init_weights",
@@ -216,15 +211,6 @@ def plan_resume(
     )
 
 
-def resume_folder(path: Path, default: Path, stage: str, save_dir_given: bool) -> Path:
-    """Where a resumed run writes its checkpoints: the resumed file's folder when it is named
-    after the stage (a moved or copied run folder), unless the save directory was given."""
-    folder = path.resolve().parent
-    if folder != default.resolve() and folder.name == stage and not save_dir_given:
-        return path.parent
-    return default
-
-
 def restore(
     trainer: TrainerView, point: ResumePoint, trainer_stages: Collection[str]
 ) -> tuple[list[str], Path]:
@@ -283,47 +269,6 @@ def restore(
             "settings changed since the checkpoint (applied): " + "; ".join(plan.config_changes)
         )
     return plan.config_changes, point.path
-
-
-def run_folders(cfg: Config, stage: str, point: ResumePoint | None, log: Any) -> tuple[Path, Path]:
-    """The checkpoint and run folders of a stage (created): ``<checkpoint.save_dir>/<stage>`` or,
-    on resume, the resumed file's folder (:func:`resume_folder`); ``<logging.log_dir>/<stage>``."""
-    ckpt_dir = Path(cfg.checkpoint.save_dir) / stage
-    run_dir = Path(cfg.logging.log_dir) / stage
-    if point is not None:
-        given = cfg.origin("checkpoint.save_dir").kind == "override"
-        logs_given = cfg.origin("logging.log_dir").kind == "override"
-        stored = point.checkpoint.get("run_dir")  # the run folder the checkpoint's run logged to
-        if stored and not logs_given:
-            run_dir = Path(stored)
-        folder = resume_folder(point.path, ckpt_dir, stage, given)
-        if folder != ckpt_dir:
-            # a moved or copied run: its logs go beside it, where they sat beside the original,
-            # never into the original's (unless logging.log_dir is given)
-            if not logs_given:
-                run_dir = _beside(folder, cfg.checkpoint.save_dir, str(run_dir))
-                log.info(f"logs beside it in {run_dir}")
-            ckpt_dir = folder
-            log.info(f"continuing in {folder} (the resumed checkpoint's folder)")
-    for key, folder in (("checkpoint.save_dir", ckpt_dir), ("logging.log_dir", run_dir)):
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"{key}: cannot create {folder} ({exc.strerror or exc})") from None
-    return ckpt_dir, run_dir
-
-
-def _beside(folder: Path, save_dir: str, run_dir: str) -> Path:
-    """Where a run's logs go when its checkpoint folder ``<save_dir>/<stage>`` now is ``folder``:
-    at the place ``run_dir`` had relative to ``save_dir`` (``<root>/runs/<stage>`` when they
-    were unrelated)."""
-    try:
-        rel = os.path.relpath(os.path.abspath(run_dir), os.path.abspath(save_dir))
-    except ValueError:  # another drive
-        rel = None
-    if rel is None or os.path.isabs(rel) or rel.split(os.sep).count("..") > 1:
-        rel = os.path.join("..", "runs", folder.name)
-    return (folder.parent / rel).resolve()
 
 
 # ---------------------------------------------------------------------------------- init_from

@@ -29,7 +29,7 @@ from ..fileio import atomic_write_json
 from ..losses import LOG_NAMES, metric_key
 from .callbacks import Callback
 from .messages import now
-from .report import run_info
+from .summary import run_info
 
 __all__ = ["RunLogger"]
 
@@ -107,7 +107,7 @@ class RunLogger(Callback):
         t = self.trainer
         t.run_dir.mkdir(parents=True, exist_ok=True)
         # a resumed (or continued) run hides what an abandoned continuation logged after its step
-        # (a fresh run never shares a run directory: ownership.py gives it its own version_N)
+        # (a fresh run never shares a run directory: folders.py gives it its own version_N)
         step = t.state.global_step
         # the writer's thread re-raises a failed write at the next call (a WriteError then):
         # its own traceback on the console would only repeat it

@@ -17,9 +17,7 @@ checkpoint format of ``docs/contracts.md``, unchanged.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +30,6 @@ from .messages import now
 
 __all__ = [
     "TrainState",
-    "StepClock",
     "checkpoint_payload",
     "position_of",
     "capture_rng",
@@ -232,42 +229,3 @@ def nonfinite_message(state: TrainState, run: int, folder: Path) -> str:
         f"{state.global_step - 1}, epoch {state.epoch}); the skipped steps never reached the "
         f"weights, and the last good checkpoint is kept in {folder}"
     )
-
-
-class StepClock:
-    """Where an epoch's training time goes: waiting for data (``next`` on the loader) and the
-    rest of each step (forward, backward, optimizer, callbacks). Logged per epoch as
-    ``time/data`` and ``time/step`` (seconds per step) and ``time/data_share`` (data wait over
-    the whole). On CUDA the clock synchronises once, when the means are read, so the step time
-    holds the queued GPU work; it is never part of a checkpoint (it is not deterministic)."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.data = self.total = 0.0
-        self.steps = 0
-        self._mark: float | None = None
-
-    @contextmanager
-    def waiting(self) -> Iterator[None]:
-        start = time.perf_counter()
-        if self._mark is None:
-            self._mark = start
-        try:
-            yield
-        finally:
-            self.data += time.perf_counter() - start
-
-    def stepped(self) -> None:
-        self.steps += 1
-
-    def means(self) -> dict[str, float]:
-        if not self.steps or self._mark is None:
-            return {}
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        self.total = time.perf_counter() - self._mark
-        return {
-            "time/data": self.data / self.steps,
-            "time/step": (self.total - self.data) / self.steps,
-            "time/data_share": self.data / max(self.total, 1e-12),
-        }

@@ -31,13 +31,24 @@ from ..model import InkTraceNet
 from ..version import __version__
 from .batches import epoch_batches, epoch_loader, train_set
 from .callbacks import CallbackList, EpochCheckpoint, ProgressBar, StopOnSignal, refuse_old_hooks
-from .device import OptimizerStep, autocast, compiled, resolve_speed, setup_device, to_device
-from .distributed import Dist, rank_seed
+from .distributed import (
+    Dist,
+    check_world,
+    gather_rank_state,
+    rank_means,
+    rank_seed,
+    restore_rank,
+    wrap_ddp,
+)
+from .folders import FolderLock, check_experiment, own_folders, release, run_folders
+from .hardware import autocast, compiled, resolve_speed, setup_device, to_device
 from .messages import RunMessages, now, one_line
-from .meter import StepMeter, StepValues
-from .ownership import FolderLock, check_experiment, own_folders, release
-from .ranks import check_world, gather_rank_state, rank_means, restore_rank, wrap_ddp
-from .report import (
+from .meter import StepClock, StepMeter, StepValues
+from .optim import OptimizerStep, WarmupCosine, build_optimizer
+from .resume import ResumePoint, load_init_weights, resolve_init_from, restore
+from .runlog import RunLogger
+from .state import TrainState, check_weights, checkpoint_payload, nonfinite_message
+from .summary import (
     aborted_message,
     already_complete,
     banner_end,
@@ -47,10 +58,6 @@ from .report import (
     logged_names,
     run_summary,
 )
-from .resume import ResumePoint, load_init_weights, resolve_init_from, restore, run_folders
-from .runlog import RunLogger
-from .schedule import WarmupCosine, build_optimizer
-from .state import StepClock, TrainState, check_weights, checkpoint_payload, nonfinite_message
 from .validation import validate_trainer
 
 __all__ = ["BaseTrainer", "NonFiniteLossError", "TRAINERS", "register_trainer"]
@@ -123,7 +130,7 @@ class BaseTrainer:
         if point is not None:  # its weights fit its config, before anything is allocated
             InkTraceNet.check_checkpoint(point.checkpoint, point.path)
         self.ckpt_dir, self.run_dir = run_folders(self.cfg, self.stage, point, self.log)
-        if point is None:  # never another experiment's checkpoints, unless asked (ownership.py)
+        if point is None:  # never another experiment's checkpoints, unless asked (folders.py)
             replacing = check_experiment(self.ckpt_dir, c.experiment.name, overwrite)
 
         torch.manual_seed(c.training.seed)
@@ -159,7 +166,9 @@ class BaseTrainer:
 
         if point is not None:
             self.config_changes, self.resumed_from = restore(self, point, TRAINERS)
-            restore_rank(self, point)
+            restore_rank(
+                self.dist, self.device, self.state, point.checkpoint, c.training.seed, self.log
+            )
         else:
             source, why = resolve_init_from(self.cfg, init_from)
             if source is not None:
@@ -383,7 +392,7 @@ class BaseTrainer:
             self.callbacks.call("before_epoch")
             if s.batch_in_epoch < self.steps_per_epoch:
                 self.train_epoch()
-            train = {**rank_means(self), **self.clock.means()}
+            train = {**rank_means(self.dist, self.state, self.device), **self.clock.means()}
             self.check_stop()
             log_images = (
                 c.visualization.enabled and (s.epoch + 1) % c.visualization.log_interval == 0

@@ -1,6 +1,11 @@
-"""The optimizer (AdamW, :func:`build_optimizer`) and its learning-rate schedule: linear warmup,
-then cosine decay (or constant), as a pure function of the global step (the number of training
-iterations run so far).
+"""Optimisation: the optimizer (AdamW, :func:`build_optimizer`; :func:`load_optimizer_state` on
+resume), its learning-rate schedule (:class:`WarmupCosine`) and the step that applies a
+gradient (:class:`OptimizerStep`: scale -> backward -> unscale_ -> clip -> step -> update,
+skipping a non-finite step on the device; its ``GradScaler`` is enabled for fp16 only, bf16 and
+fp32 need none).
+
+The schedule is linear warmup, then cosine decay (or constant), as a pure function of the global
+step (the number of training iterations run so far).
 
 The LR of step ``s`` never depends on how many optimizer steps actually happened, so it does not
 drift when the fp16 GradScaler skips steps, and a resumed run continues on exactly the same curve.
@@ -17,7 +22,7 @@ import torch
 
 from ..config.schema import TrainingConfig
 
-__all__ = ["WarmupCosine", "build_optimizer", "load_optimizer_state"]
+__all__ = ["WarmupCosine", "build_optimizer", "load_optimizer_state", "OptimizerStep"]
 
 
 def build_optimizer(model: torch.nn.Module, training: Any) -> torch.optim.AdamW:
@@ -138,3 +143,49 @@ class WarmupCosine:
             "kind": self.kind,
             "min_lr_ratio": self.min_lr_ratio,
         }
+
+
+class OptimizerStep:
+    """Backward and optimizer step; returns ``(grad_norm, skipped)``, both device tensors: no
+    host synchronisation (see meter.py).
+
+    The gradient is clipped at ``grad_clip`` (its norm before clipping is returned); the step is
+    skipped on the device when that norm is not finite: fp16's ``GradScaler`` does so for an
+    overflow (and lowers its scale), and for fp32/bf16 the fused AdamW takes the same
+    ``found_inf`` flag, so a non-finite gradient never reaches the weights, nor the moments or
+    the step count. An optimizer without that support (``fused=False``) is stepped after a host
+    check instead.
+    """
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        device: torch.device,
+        precision: str,
+        grad_clip: float | None,
+    ) -> None:
+        self.optimizer = optimizer
+        self.scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+        self.grad_clip = grad_clip if grad_clip is not None else float("inf")
+
+    def __call__(
+        self, loss: torch.Tensor, model: torch.nn.Module
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)  # clip the true gradients, never the scaled ones
+        params = [p for p in model.parameters() if p.grad is not None]
+        norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
+        found = ~torch.isfinite(norm)
+        if self.scaler.is_enabled():
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        elif all(group.get("fused") for group in self.optimizer.param_groups):
+            # fused AdamW skips the step on the device when its found_inf is set (torch's own
+            # attribute, read by the fused kernel: no host sync)
+            setattr(self.optimizer, "found_inf", found.to(torch.float32))  # noqa: B010
+            self.optimizer.step()
+            setattr(self.optimizer, "found_inf", None)  # noqa: B010
+        elif not bool(found):
+            self.optimizer.step()
+        return norm, found

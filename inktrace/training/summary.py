@@ -172,8 +172,8 @@ def banner_start(t: TrainerView) -> str:
         f"=== InkTrace [{c.experiment.name}] stage '{t.stage}' ({type(t).__name__}) ===\n"
         f"  config {_config_source(c.source)}\n"
         f"  run dir {t.run_dir}  checkpoints {t.ckpt_dir}\n"
-        f"  {len(t.train_set)} training samples/epoch (stage {t.data_level(t.state.epoch)}), "
-        f"{c.data.val_size} validation (stage {t.val_level()}), {c.data.img_size}px\n"
+        f"  {len(t.train_set)} training samples/epoch (level {t.data_level(t.state.epoch)}), "
+        f"{c.data.val_size} validation (level {t.val_level()}), {c.data.img_size}px\n"
         f"  model {t.model.get_num_params():,} parameters "
         f"({t.model.get_num_params(trainable_only=True):,} trainable), {t.device}, "
         f"{speed_words(t.speed, c)}; {c.training.epochs} epochs x {t.steps_per_epoch} steps; "
@@ -221,7 +221,7 @@ def epoch_line(
     """The console line of a finished epoch (``epoch`` 0-based), ``* best`` when it improved."""
     shown = ", ".join(f"{k.replace('/', ' ')} {v:.4f}" for k, v in metrics.items() if k in _SHOWN)
     mark = "  * best" if best else ""
-    return f"epoch {epoch + 1}/{epochs} (data stage {level}): {shown}{mark}"
+    return f"epoch {epoch + 1}/{epochs} (level {level}): {shown}{mark}"
 
 
 def banner_end(s: Mapping[str, Any]) -> str:
