@@ -34,6 +34,7 @@ setup(
         "dev": [
             "pytest>=7.0",
             "ruff==0.17.6",
+            "mypy==2.4.1",  # the type check of .ci/run (settings in pyproject.toml)
             "hypothesis>=6.0",
             "kanjivg",
             "scikit-image>=0.21",

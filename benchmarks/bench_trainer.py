@@ -33,8 +33,8 @@ from inktrace import Config, DenseTrainer, InkTraceNet
 from inktrace.data import SyntheticInk, collate, validation_set
 from inktrace.losses import InkLoss
 from inktrace.training.batches import epoch_batches
-from inktrace.training.device import autocast, resolve_precision, to_device
-from inktrace.training.schedule import WarmupCosine, build_optimizer
+from inktrace.training.hardware import autocast, resolve_precision, to_device
+from inktrace.training.optim import WarmupCosine, build_optimizer
 from inktrace.training.validation import evaluate
 
 

@@ -29,7 +29,7 @@ _OLD_AGE = 3600.0  # seconds after which an old-style temporary file is surely a
 
 def atomic_write(
     path: str | os.PathLike,
-    write: Callable[[IO[bytes]], None],
+    write: Callable[[IO[bytes]], object],
     check: Callable[[Path], None] | None = None,
 ) -> Path:
     """Call ``write(file)`` on a temporary file next to ``path`` and rename it into place;
@@ -142,7 +142,7 @@ def _alive(pid: int) -> bool:
 def sweep_stale_temps(folder: str | os.PathLike) -> list[Path]:
     """Remove the temporary files that killed saves left in ``folder`` (their writer is gone);
     those of a live process are kept. Returns what was removed."""
-    removed = []
+    removed: list[Path] = []
     folder = Path(folder)
     if not folder.is_dir():
         return removed

@@ -25,6 +25,7 @@ and so is its weight. Masked means divide by the batch's mask size (at least 1).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -147,7 +148,8 @@ class InkLoss:
     present (unweighted, as tensors) and ``total`` (the weighted sum that is back-propagated)."""
 
     def __init__(self, weights: Mapping[str, float] | None = None) -> None:
-        weights = dict(weights.to_dict() if hasattr(weights, "to_dict") else (weights or {}))
+        to_dict = getattr(weights, "to_dict", None)  # a config section
+        weights = dict(to_dict() if to_dict is not None else (weights or {}))
         unknown = set(weights) - set(TERMS)
         if unknown:
             raise ValueError(
@@ -178,5 +180,6 @@ class InkLoss:
                 out["identity"], batch["stroke"], batch["tangent_mask"]
             )
         terms = {name: terms[name] for name in TERMS if name in terms}
-        terms["total"] = sum(self.weights[name] * value for name, value in terms.items())
+        total = sum(self.weights[name] * value for name, value in terms.items())
+        terms["total"] = cast(torch.Tensor, total)  # a sum of tensors (0 + ... starts it)
         return terms

@@ -68,7 +68,7 @@ def trace_prediction(
     image was shrunk, at the input's otherwise (module docstring)."""
     opts = trace_options(options, **settings)
     height, width = result.maps["skeleton"].shape
-    size = tuple(result.model_size)
+    size = (int(result.model_size[0]), int(result.model_size[1]))
     if result.scale >= 1.0 or size == (height, width):
         return trace_maps(result.maps, opts)
     strokes = trace_maps(_at_size(result.maps, size), opts)

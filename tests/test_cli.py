@@ -258,7 +258,7 @@ def test_preview_data_writes_a_grid(tmp_path, capsys):
         ],
         capsys,
     )
-    assert status == 0 and err == "" and "3 samples of stage 4" in text
+    assert status == 0 and err == "" and "3 samples of level 4" in text
     with Image.open(out) as im:  # 5 tiles of 64 px with 2 px gaps, 3 rows
         assert im.size == (5 * 64 + 4 * 2, 3 * 64 + 2 * 2) and im.mode == "RGB"
 
@@ -266,7 +266,7 @@ def test_preview_data_writes_a_grid(tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, expected",
     [
-        (["--stage", "10"], "curriculum stages are 0-9"),
+        (["--stage", "10"], "curriculum levels are 0-9"),
         ([], "give --stage N, --svg DIR, or both (the training mix)"),
         (["--stage", "1", "--svg", "/nonexistent/dir"], "/nonexistent/dir: no such file or folder"),
         (["--stage", "1", "--samples", "0"], "--samples 0: must be at least 1"),

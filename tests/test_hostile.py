@@ -27,7 +27,7 @@ from inktrace.model.net import InkTraceNet
 ROOT = Path(__file__).resolve().parents[1]
 HOLD = """import sys, time
 from pathlib import Path
-from inktrace.training.ownership import lock_folder
+from inktrace.training.folders import lock_folder
 lock = lock_folder(Path(sys.argv[1]))
 print("locked", flush=True)
 time.sleep(120)

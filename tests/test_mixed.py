@@ -154,7 +154,7 @@ def test_preview_data_draws_the_training_mix(tmp_path, capsys):
     out = tmp_path / "mix.png"
     argv = ["preview-data", "--stage", "8", "--svg", str(folder), "--samples", "6"]
     assert inktrace_main([*argv, "--svg-fraction", "0.5", "--output", str(out)]) == 0
-    assert "6 samples of stage 8, a share 0.5 SVG glyphs" in capsys.readouterr().out
+    assert "6 samples of level 8, a share 0.5 SVG glyphs" in capsys.readouterr().out
     assert Image.open(out).size[1] > 6 * 64 * 3  # six rows at zoom 3, and gaps
     for extra, words in (
         (["--svg-fraction", "2"], "--svg-fraction 2.0: must be within 0-1"),

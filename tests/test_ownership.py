@@ -1,4 +1,4 @@
-"""A run owns its folders (training/ownership.py), tried with real processes: two runs at once
+"""A run owns its folders (training/folders.py), tried with real processes: two runs at once
 into one checkpoint folder, a sweep into one log folder, parallel runs sharing a log folder, and a
 killed run whose folders the next run takes over."""
 
@@ -134,7 +134,7 @@ def test_a_killed_runs_folders_are_taken_over_by_the_next(tmp_path):
 
 
 def test_a_symlink_to_a_locked_folder_is_the_same_lock(tmp_path):
-    from inktrace.training.ownership import FolderBusy, lock_folder
+    from inktrace.training.folders import FolderBusy, lock_folder
 
     real = tmp_path / "ck" / "dense"
     real.mkdir(parents=True)
@@ -144,7 +144,7 @@ def test_a_symlink_to_a_locked_folder_is_the_same_lock(tmp_path):
             sys.executable,
             "-c",
             "import sys, time; from pathlib import Path; "
-            "from inktrace.training.ownership import lock_folder; "
+            "from inktrace.training.folders import lock_folder; "
             f"lock_folder(Path({str(real)!r})); print('held', flush=True); time.sleep(60)",
         ],
         cwd=ROOT,

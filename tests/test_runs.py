@@ -12,7 +12,7 @@ from inktrace.cli.main import main as inktrace_main
 from inktrace.config import Config
 from inktrace.experiments import find_runs, format_rows
 from inktrace.training import DenseTrainer
-from inktrace.training.ownership import lock_folder
+from inktrace.training.folders import lock_folder
 
 
 @pytest.fixture(scope="module")

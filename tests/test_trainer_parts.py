@@ -12,6 +12,7 @@ import torch
 from inktrace.checkpoint import CheckpointError
 from inktrace.config import Config, ConfigError
 from inktrace.training import Callback, DenseTrainer, NonFiniteLossError, TrainState
+from inktrace.training.folders import resume_folder
 from inktrace.training.resume import (
     ResumePoint,
     changed_settings,
@@ -20,7 +21,6 @@ from inktrace.training.resume import (
     check_position,
     plan_resume,
     resolve_init_from,
-    resume_folder,
 )
 from inktrace.training.state import checkpoint_payload
 
@@ -287,7 +287,7 @@ def test_messages_go_through_logging_and_can_be_silenced_or_redirected(tmp_path,
     cfg = config(tmp_path, **{"training.epochs": 1})
     DenseTrainer(cfg).fit()
     out = capsys.readouterr().out
-    assert "=== InkTrace [t] stage 'dense'" in out and "[dense] epoch 1/1 (data stage 0)" in out
+    assert "=== InkTrace [t] stage 'dense'" in out and "[dense] epoch 1/1 (level 0)" in out
 
     records = []
 
@@ -664,7 +664,7 @@ def test_a_term_no_step_could_sum_is_left_out_not_a_zero_mean():
 
 
 def test_auto_speed_settings_are_resolved_shown_and_kept_on_resume(tmp_path, capsys):
-    from inktrace.training.device import resolve_speed
+    from inktrace.training.hardware import resolve_speed
 
     cfg = config(tmp_path, **{"training.precision": "auto"})
     assert (cfg.system.channels_last, cfg.system.compile) == ("auto", "auto")

@@ -77,7 +77,7 @@ class AttributeDict(dict):
 
 
 def _numpy_globals() -> list:
-    mod = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
+    mod = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray  # type: ignore[attr-defined]
     out: list = [
         np.ndarray,
         np.dtype,

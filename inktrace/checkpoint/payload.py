@@ -203,7 +203,7 @@ _SCHEMA: dict[str, Callable[[Any], None]] = {
     "card": _dict,
     "migration": _dict,
     "migrated_from": _dict,
-    "resolved": _dict,  # the "auto" settings as this run decided them (training/device.py)
+    "resolved": _dict,  # the "auto" settings as this run decided them (training/hardware.py)
 }
 
 

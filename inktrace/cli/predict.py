@@ -40,7 +40,7 @@ def build_parser(prog: str) -> StrictParser:
 
 def _write(result: Prediction, image: np.ndarray, base: Path, visualize: bool) -> str:
     target = base.with_name(base.name + ".npz")
-    atomic_write(target, lambda f: np.savez(f, **result.maps))
+    atomic_write(target, lambda f: np.savez(f, **result.maps))  # type: ignore[arg-type]
     written = str(target)
     if visualize:
         panel = base.with_name(base.name + ".panel.png")

@@ -91,7 +91,7 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
     if args.cursive and (args.level is None or args.level < CURSIVE_FROM):
         raise UsageError(f"--cursive-fraction needs --stage {CURSIVE_FROM}-{NUM_LEVELS - 1}")
     if args.level is not None and not 0 <= args.level < NUM_LEVELS:
-        raise UsageError(f"--stage {args.level}: curriculum stages are 0-{NUM_LEVELS - 1}")
+        raise UsageError(f"--stage {args.level}: curriculum levels are 0-{NUM_LEVELS - 1}")
     for flag, value, low in (
         ("--samples", args.samples, 1),
         ("--img-size", args.img_size, 16),
@@ -118,10 +118,10 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
         batch = MixedInk(synthetic, glyphs, fraction).render(
             range(args.start, args.start + args.samples)
         )
-        what = f"{args.samples} samples of stage {args.level}, a share {fraction:g} SVG glyphs"
+        what = f"{args.samples} samples of level {args.level}, a share {fraction:g} SVG glyphs"
     elif args.svg is not None:
         try:
-            ds = SvgInk(args.svg, args.img_size, seed=args.seed, pens=pens)
+            ds: SvgInk | SyntheticInk = SvgInk(args.svg, args.img_size, seed=args.seed, pens=pens)
             indices = [i % len(ds) for i in range(args.start, args.start + args.samples)]
             batch = ds.render(indices)
         except SvgError as exc:
@@ -137,7 +137,7 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
             cursive=args.cursive,
         )
         batch = ds.render(range(args.start, args.start + args.samples))
-        what = f"{args.samples} samples of stage {args.level}"
+        what = f"{args.samples} samples of level {args.level}"
     try:
         path = save_preview(batch, args.output, zoom=args.zoom)
     except OSError as exc:

@@ -9,9 +9,10 @@ canvas of the input's size. Every TraceOptions field is a flag (``--max-turn 30`
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -85,6 +86,10 @@ def options_from_args(args) -> TraceOptions:
         raise UsageError(f"--{name.replace('_', '-')} {given[name]:g}: {reason}") from None
 
 
+def _writer(data: bytes) -> Callable[[IO[bytes]], int]:
+    return lambda f: f.write(data)
+
+
 def _write(
     result: Prediction,
     image: np.ndarray,
@@ -102,7 +107,7 @@ def _write(
     for suffix in suffixes:
         target = base.with_name(base.name + suffix)
         data = _DOCUMENTS[suffix](strokes, w, h).encode("utf-8")
-        atomic_write(target, lambda f, data=data: f.write(data))
+        atomic_write(target, _writer(data))
         written.append(str(target))
     if overlay:
         written.append(

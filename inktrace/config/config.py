@@ -27,7 +27,24 @@ from .loader import (
 )
 from .origin import DEFAULT, Origin
 from .packaged import locate
-from .schema import SECTIONS, InvalidValue, PipelineConfig, Section, coerce_value, suggest
+from .schema import (
+    SECTIONS,
+    CheckpointConfig,
+    CurriculumConfig,
+    DataConfig,
+    ExperimentConfig,
+    InvalidValue,
+    LoggingConfig,
+    LossWeightsConfig,
+    ModelConfig,
+    PipelineConfig,
+    Section,
+    SystemConfig,
+    TrainingConfig,
+    VisualizationConfig,
+    coerce_value,
+    suggest,
+)
 
 __all__ = ["Config", "Overrides"]
 
@@ -167,16 +184,16 @@ class Config:
     ``cfg.training.lr``, ``cfg.model.embed_dim`` ...; assignment to a field is validated.
     """
 
-    experiment: Section
-    model: Section
-    training: Section
-    data: Section
-    curriculum: Section
-    loss_weights: Section
-    checkpoint: Section
-    visualization: Section
-    logging: Section
-    system: Section
+    experiment: ExperimentConfig
+    model: ModelConfig
+    training: TrainingConfig
+    data: DataConfig
+    curriculum: CurriculumConfig
+    loss_weights: LossWeightsConfig
+    checkpoint: CheckpointConfig
+    visualization: VisualizationConfig
+    logging: LoggingConfig
+    system: SystemConfig
     pipeline: PipelineConfig
 
     def __init__(self) -> None:

@@ -109,7 +109,7 @@ def _key_lines(
 def check_plain(data: Any, path: str) -> None:
     """Refuse recursive aliases and structures too large to be a config (alias bombs)."""
     count = 0
-    stack = [(data, ())]
+    stack: list[tuple[Any, tuple[int, ...]]] = [(data, ())]
     while stack:
         value, parents = stack.pop()
         count += 1
@@ -121,7 +121,7 @@ def check_plain(data: Any, path: str) -> None:
             if id(value) in parents:
                 raise ConfigError(f"{path}: an alias refers to itself (recursive structure)")
             children = value.values() if isinstance(value, dict) else value
-            stack.extend((child, parents + (id(value),)) for child in children)
+            stack.extend((child, (*parents, id(value))) for child in children)
 
 
 def _read_yaml(real_path: str, path: str) -> tuple[Any, dict[str, int]]:

@@ -7,7 +7,7 @@ import json
 import typing
 from typing import Any, Literal
 
-from .schema import SECTIONS, PipelineConfig
+from .schema import SECTIONS, PipelineConfig, Section
 
 __all__ = ["reference_markdown"]
 
@@ -28,7 +28,8 @@ def _type_name(tp: Any) -> str:
 def reference_markdown() -> str:
     """The settings reference of docs/training.md, from the schema (a test keeps them equal)."""
     out = []
-    for cls in [*SECTIONS.values(), PipelineConfig]:
+    sections: list[type[Section]] = [*SECTIONS.values(), PipelineConfig]
+    for cls in sections:
         out.append(f"**`{cls.SECTION}`**\n\n| key | type | default | meaning |\n|---|---|---|---|")
         hints = typing.get_type_hints(cls)
         for key, f in cls.fields().items():

@@ -204,7 +204,7 @@ class Section:
 
     @classmethod
     def fields(cls) -> dict[str, dataclasses.Field]:
-        return {f.name: f for f in dataclasses.fields(cls)}
+        return {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
 
     @classmethod
     def check_value(cls, key: str, value: Any) -> Any:

@@ -6,7 +6,7 @@ run writes (``training_config.json``, ``training_log.json``, ``training_summary.
 ``best`` (the monitored value) and ``best_epoch`` (1-based), ``parameters``, ``duration_s``, and
 ``settings``: the settings that differ between the runs found (dotted keys, e.g.
 ``training.lr``), so a sweep's rows say what was swept. A run without a summary is ``running``
-while a process holds its folder's lock (training/ownership.py), else ``stopped`` (killed).
+while a process holds its folder's lock (training/folders.py), else ``stopped`` (killed).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..training.ownership import is_locked
+from ..training.folders import is_locked
 
 __all__ = ["find_runs", "format_rows", "COLUMNS", "FORMATS"]
 

@@ -167,7 +167,8 @@ def load_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
     except Image.DecompressionBombError:
         raise ImageError(
             f"{name}: too large for Pillow's decompression-bomb guard "
-            f"(more than {2 * Image.MAX_IMAGE_PIXELS} pixels; raise PIL.Image.MAX_IMAGE_PIXELS)"
+            f"(more than {2 * (Image.MAX_IMAGE_PIXELS or 0)} pixels; "
+            "raise PIL.Image.MAX_IMAGE_PIXELS)"
         ) from None
     except PermissionError:
         raise ImageError(f"{name}: permission denied") from None

@@ -89,7 +89,7 @@ class Predictor:
         # -> 4.9 ms per 64 px image; outputs equal to 1e-3); unmeasured on GPUs, so off there
         self.channels_last = self.device.type == "cpu" if channels_last is None else channels_last
         self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
-        self.model = model.to(self.device, memory_format=self.memory_format)
+        self.model = model.to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]
         self.scale, self.tile, self.overlap = scale, int(tile), int(overlap)
         self.margin = self.overlap // 4
         self.batch_size = int(batch_size)
@@ -135,7 +135,7 @@ class Predictor:
                 image = image.detach().cpu().numpy()
             gray = to_gray(image, f"images[{index}]")
         scale, width = self.choose_scale(gray)
-        pixels = to_model(gray, model_size(*gray.shape, scale))
+        pixels = to_model(gray, model_size(gray.shape[0], gray.shape[1], scale))
         h, w = pixels.shape[-2:]
         return _Job(
             gray, scale, width, pixels, Stitcher(h, w, self.tile, self.overlap, self.margin)

@@ -127,6 +127,8 @@ def random_visibility(
 
 
 class InkTraceNet(nn.Module):
+    load_report: str  # set by from_checkpoint_dict: what a legacy file could not recover
+
     def __init__(self, **settings: Any) -> None:
         """``settings`` are the keys of the config's ``model`` section, which holds their names,
         defaults and bounds (``ModelConfig``), e.g. ``InkTraceNet(embed_dim=16, num_layers=3)``;
@@ -160,17 +162,17 @@ class InkTraceNet(nn.Module):
         )
         self.dec_blocks = nn.ModuleList(ResBlock(chans[i], norm) for i in range(num_layers))
         self.dropout = nn.Dropout2d(s.dropout) if s.dropout > 0 else nn.Identity()
-        names = DENSE_HEADS if s.full_heads else STRUCTURAL_HEADS
+        names: tuple[str, ...] = DENSE_HEADS if s.full_heads else STRUCTURAL_HEADS
         if self.stroke_heads:
             names += STROKE_HEADS
         self.heads = nn.ModuleDict({name: Head(chans[0], HEAD_CHANNELS[name]) for name in names})
         # start the sparse maps near their prior (CenterNet): p = 0.05 centreline, 0.01 keypoints,
         # so the first steps are not spent unlearning p = 0.5 everywhere
         with torch.no_grad():
-            self.heads["skeleton"][-1].bias.fill_(math.log(0.05 / 0.95))
+            self._last_bias("skeleton").fill_(math.log(0.05 / 0.95))
             for sparse in ("keypoints", "ends"):
                 if sparse in self.heads:
-                    self.heads[sparse][-1].bias.fill_(math.log(0.01 / 0.99))
+                    self._last_bias(sparse).fill_(math.log(0.01 / 0.99))
         self._encoder_frozen = False
         if s.freeze_encoder:
             self.freeze_encoder(True)
@@ -201,6 +203,10 @@ class InkTraceNet(nn.Module):
         except (TypeError, ValueError) as exc:
             raise CheckpointError(f"{path}: bad model configuration ({exc})") from None
         check_fits(shapes, ckpt["model"], str(path))
+
+    def _last_bias(self, head: str) -> torch.Tensor:
+        last = self.heads[head][-1]  # type: ignore[index]
+        return last.bias
 
     @property
     def head_names(self) -> tuple[str, ...]:

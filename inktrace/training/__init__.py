@@ -1,6 +1,7 @@
-"""Training: the loop (trainer.py) and the stage trainers (stages.py); the training state
-(state.py), the resume and init rules (resume.py), the side concerns as callbacks (callbacks.py,
-runlog.py), and running whole pipelines (pipeline.py)."""
+"""Training: the loop (trainer.py) and the stage trainers (stages.py); what the helpers see of a
+trainer (interface.py); the training state (state.py), the resume and init rules (resume.py),
+the side concerns as callbacks (callbacks.py, runlog.py), and running whole pipelines
+(pipeline.py). README's Layout lists every module."""
 
 from ..errors import NonFiniteLossError
 from .callbacks import Callback

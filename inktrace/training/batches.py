@@ -17,7 +17,10 @@ from ..data.rng import seed_hash
 from ..data.svg import GLYPH_WIDTH, SvgInk, choose_files, find_svg_files
 from ..errors import ConfigError
 
-__all__ = ["train_set", "epoch_batches", "epoch_loader"]
+# the last word of seed_hash for an epoch's order of the samples
+ORDER_SEED_TAG = 0x5EED
+
+__all__ = ["train_set", "epoch_batches", "epoch_loader", "ORDER_SEED_TAG"]
 
 
 def train_set(cfg: Config, level: int, device: torch.device | None = None) -> Dataset:
@@ -59,7 +62,7 @@ def train_set(cfg: Config, level: int, device: torch.device | None = None) -> Da
 
 def epoch_batches(size: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
     """An epoch's batches of sample indices: a permutation seeded by (seed, epoch)."""
-    g = torch.Generator().manual_seed(seed_hash(seed, epoch, 0x5EED))
+    g = torch.Generator().manual_seed(seed_hash(seed, epoch, ORDER_SEED_TAG))
     order = torch.randperm(size, generator=g)
     return [chunk.tolist() for chunk in order.split(batch_size)]
 

@@ -24,6 +24,8 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .interface import TrainerView
+
 __all__ = [
     "Callback",
     "CallbackList",
@@ -40,7 +42,8 @@ HOOKS = ("before_train", "before_epoch", "after_step", "after_epoch", "after_tra
 class Callback:
     """A base with every hook a no-op: subclass it and override what you need."""
 
-    trainer: Any = None
+    # bound by CallbackList when the trainer is built, before any hook runs
+    trainer: TrainerView = None  # type: ignore[assignment]
 
     def before_train(self) -> None: ...
 
@@ -80,7 +83,7 @@ class CallbackList:
     returns the first error: what the end of a run needs, so that a failing callback never keeps
     the others (signal handlers, log files) from being restored and closed."""
 
-    def __init__(self, builtin: Iterable[Any], user: Iterable[Any], trainer: Any) -> None:
+    def __init__(self, builtin: Iterable[Any], user: Iterable[Any], trainer: TrainerView) -> None:
         self.builtin, self.user = list(builtin), list(user)
         for cb in self.builtin + self.user:
             if not any(callable(getattr(cb, hook, None)) for hook in HOOKS):

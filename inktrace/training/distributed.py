@@ -1,5 +1,7 @@
-"""Distributed data parallel (DDP): the process group, each rank's share of the data, and the few
-collectives the loop needs.
+"""Distributed data parallel (DDP): the process group, each rank's share of the data, the few
+collectives the loop needs, and what a trainer does differently on each rank (the checks of the
+config against the world size, the DDP wrapper, the ranks' states in a checkpoint and back, the
+epoch's training means summed over the ranks).
 
 Launch: ``torchrun --nproc_per_node=N train.py ...`` (any torchrun launch: multi-node with
 ``--nnodes`` and a rendezvous, SLURM through ``srun torchrun``). A process started by torchrun
@@ -40,11 +42,37 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from ..errors import DistError
+from ..config import Config
+from ..data.rng import seed_hash
+from ..errors import ConfigError, DistError
+from ..losses import metric_key
+from .messages import RunMessages
+from .state import TrainState, capture_rng, restore_rng
 
-__all__ = ["Dist", "DistError", "shutdown", "main_process"]
+__all__ = [
+    "Dist",
+    "DistError",
+    "shutdown",
+    "main_process",
+    "RANK_SEED_TAG",
+    "rank_seed",
+    "check_world",
+    "wrap_ddp",
+    "gather_rank_state",
+    "restore_rank",
+    "rank_means",
+]
+
+# the last word of seed_hash for a rank's own global RNG (dropout draws)
+RANK_SEED_TAG = 0xD15
 
 _OWNED = False  # the process group was initialised here (shutdown() destroys it)
+
+
+def rank_seed(seed: int, rank: int, *position: int) -> int:
+    """The global RNG seed of rank ``rank`` (not 0: rank 0 keeps the one-process draws) of a run
+    seeded ``seed``, at ``position`` (a resume with another world size: the global step)."""
+    return seed_hash(seed, rank, *position, RANK_SEED_TAG)
 
 
 @dataclass
@@ -197,3 +225,78 @@ def shutdown() -> None:
 
 def _local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", "0") or 0)
+
+
+# ---------------------------------------------------------------- what differs per rank
+def check_world(cfg: Config, world: int) -> None:
+    """A global batch and a validation set each rank has a share of."""
+    if world <= 1:
+        return
+    for key, value in (
+        ("training.batch_size", cfg.training.batch_size),
+        ("data.val_size", cfg.data.val_size),
+    ):
+        if value < world:
+            raise ConfigError(
+                f"{key}: {value} is smaller than the {world} ranks of this run "
+                "(training.batch_size is the global batch, shared by the ranks)"
+            )
+
+
+def wrap_ddp(model: torch.nn.Module, dist: Dist, device: torch.device) -> torch.nn.Module:
+    """The module the training forward runs: ``model`` itself alone, else its DDP wrapper
+    (which starts every rank from rank 0's weights)."""
+    if not dist.enabled:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=ids)
+
+
+def gather_rank_state(
+    dist: Dist, state: TrainState, device: torch.device, epoch_done: bool
+) -> list[dict[str, Any]] | None:
+    """Called by every rank when a checkpoint is made: the ranks' RNG states (on rank 0) and, mid
+    epoch, this epoch's training sums added up over the ranks in ``state`` (so rank 0 saves the
+    whole)."""
+    if not epoch_done:
+        state.set_epoch_partial(*dist.sum_values(state.epoch_sums, state.epoch_count, device))
+    return dist.gather(capture_rng(device, every_gpu=False))
+
+
+def restore_rank(
+    dist: Dist,
+    device: torch.device,
+    state: TrainState,
+    ckpt: Mapping[str, Any],
+    seed: int,
+    log: RunMessages,
+) -> None:
+    """After :func:`~.resume.restore` (which gave every rank rank 0's state): this rank's own RNG
+    state when the world size is the one saved; the saved partial sums on rank 0 only."""
+    saved = int(ckpt.get("world_size") or 1)
+    world, rank = dist.world, dist.rank
+    if rank != 0:  # rank 0 carries the epoch's sums of all ranks so far (the keys stay: the
+        # ranks sum the same keys, even when no step of this epoch is left to run)
+        state.drop_epoch_partial()
+    states = ckpt.get("rng_ranks")
+    if saved == world and states and len(states) == world:
+        restore_rng(states[rank], device)
+        return
+    if saved != world:
+        if rank != 0:
+            torch.manual_seed(rank_seed(seed, rank, state.global_step))
+        log.info(
+            f"note: checkpoint of {saved} process(es), resumed with {world}: the global batches "
+            "and their samples are the same, the random draws of the ranks (dropout) are not, "
+            "so the run is not bit-exact with one never stopped"
+        )
+
+
+def rank_means(dist: Dist, state: TrainState, device: torch.device) -> dict[str, float]:
+    """This epoch's sample-weighted training means over every rank's samples."""
+    if not dist.enabled:
+        return state.train_means()
+    sums, count = dist.sum_values(state.epoch_sums, state.epoch_count, device)
+    return {metric_key("train", k): v / max(count, 1.0) for k, v in sums.items()}

@@ -13,16 +13,20 @@ A notebook or a host program silences or redirects the messages with the standar
     logging.getLogger("inktrace").handlers = [logging.FileHandler("train.log")]  # redirect
 
 ``verbose=False`` on a trainer silences that trainer alone.
+
+Two small helpers every message needs live here too: :func:`now` (the timestamp of messages,
+logs and lock files) and :func:`one_line` (an error as the console says it).
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import logging
 import sys
 
 from ..errors import printable
 
-__all__ = ["PACKAGE_LOGGER", "RunMessages"]
+__all__ = ["PACKAGE_LOGGER", "RunMessages", "now", "one_line"]
 
 PACKAGE_LOGGER = "inktrace"
 _installed = False
@@ -36,7 +40,7 @@ class _CurrentStdout(logging.StreamHandler):
         self.setFormatter(logging.Formatter("%(message)s"))
 
     @property
-    def stream(self):  # type: ignore[override]
+    def stream(self):
         return sys.stdout
 
     @stream.setter
@@ -85,3 +89,13 @@ def _shown(text: str) -> str:
     """Each line escaped (a path or a stored name may hold escape codes or undecodable bytes,
     which a strict UTF-8 console cannot even encode)."""
     return "\n".join(printable(line) for line in text.split("\n"))
+
+
+def now() -> str:
+    """The local time with its offset, to the second: how every message and log file dates."""
+    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def one_line(exc: BaseException) -> str:
+    """An error as the console says it: its type and the first line of its message."""
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]

@@ -8,22 +8,27 @@ checkpoint. There, one transfer brings everything to the host: the sums become t
 floats (computed in float64 in the same order as on the host, so they are bit-identical to
 summing on the host), the counters are folded into the state, skipped steps are reported, and
 the run stops if ``training.max_nonfinite_steps`` consecutive steps were non-finite. Whether a
-step is applied is decided on the device (the fused AdamW's ``found_inf``; see device.py), so a
+step is applied is decided on the device (the fused AdamW's ``found_inf``; see optim.py), so a
 non-finite gradient never reaches the weights, whenever it is noticed.
 
 Callbacks get the step's values as a :class:`StepValues` mapping: reading it transfers them (a
 callback that reads every step synchronises every step; the built-in ones read at sync points).
+
+:class:`StepClock` measures the steps' time the same way: where an epoch's time goes (waiting for
+data, the rest of the step), read once per epoch.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 import torch
 
 from .state import TrainState
 
-__all__ = ["StepMeter", "StepValues"]
+__all__ = ["StepMeter", "StepValues", "StepClock"]
 
 
 class StepValues(Mapping):
@@ -132,3 +137,42 @@ class StepMeter:
         state.skipped_steps += skipped
         self.worst, self.skipped, self.bad = self.run.clone(), self._int(), self._int()
         return bad, worst
+
+
+class StepClock:
+    """Where an epoch's training time goes: waiting for data (``next`` on the loader) and the
+    rest of each step (forward, backward, optimizer, callbacks). Logged per epoch as
+    ``time/data`` and ``time/step`` (seconds per step) and ``time/data_share`` (data wait over
+    the whole). On CUDA the clock synchronises once, when the means are read, so the step time
+    holds the queued GPU work; it is never part of a checkpoint (it is not deterministic)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.data = self.total = 0.0
+        self.steps = 0
+        self._mark: float | None = None
+
+    @contextmanager
+    def waiting(self) -> Iterator[None]:
+        start = time.perf_counter()
+        if self._mark is None:
+            self._mark = start
+        try:
+            yield
+        finally:
+            self.data += time.perf_counter() - start
+
+    def stepped(self) -> None:
+        self.steps += 1
+
+    def means(self) -> dict[str, float]:
+        if not self.steps or self._mark is None:
+            return {}
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.total = time.perf_counter() - self._mark
+        return {
+            "time/data": self.data / self.steps,
+            "time/step": (self.total - self.data) / self.steps,
+            "time/data_share": self.data / max(self.total, 1e-12),
+        }

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..config import Config
 from ..errors import CheckpointError, ConfigError
-from .ownership import check_experiment
+from .folders import check_experiment
 from .resume import ResumePoint
 from .stages import trainer_class
 from .trainer import BaseTrainer
@@ -67,7 +67,7 @@ def resume_config(
 ) -> tuple[int, str]:
     """Index of the stage the checkpoint belongs to among ``configs`` (and that stage's name)."""
     point = ResumePoint.of(resume)
-    names = [c.stage for c in configs]
+    names = [c.stage or "" for c in configs]
     if len(configs) == 1:
         return 0, names[0]
     if point.stage not in names:
@@ -75,7 +75,7 @@ def resume_config(
             f"{point.path}: checkpoint of stage {point.stage!r}, which this pipeline does not run "
             f"({', '.join(map(str, names))})"
         )
-    return names.index(point.stage), point.stage
+    return names.index(point.stage), names[names.index(point.stage)]
 
 
 def run_stages(
@@ -90,7 +90,7 @@ def run_stages(
     and the stages before it are skipped. Stops at the first stage that does not complete.
     ``callbacks`` are passed to every stage's trainer: the same objects, so what they count
     carries over from one stage to the next. Every stage that starts fresh is checked first for
-    another experiment's checkpoints in its folder (refused unless ``overwrite``: ownership.py),
+    another experiment's checkpoints in its folder (refused unless ``overwrite``: folders.py),
     so a pipeline is refused before its first stage trains, not hours later."""
     start, point = 0, None
     if resume is not None:

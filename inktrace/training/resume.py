@@ -12,9 +12,6 @@ position) and each a one-line ``ConfigError`` naming the file:
 5. every other difference applies and is listed; a change of the validation set
    (``VALIDATION_KEYS``) restarts the best/top-k ranking.
 
-A resumed run continues in the run folder of the checkpoint when that folder is named after the
-stage (a moved run folder still works), unless the save directory was given explicitly.
-
 Starting weights (``init_from``): a checkpoint path, ``auto`` (the best checkpoint of the stage
 before this one in ``pipeline.order``, see :func:`previous_stage`), or nothing.
 """
@@ -33,6 +30,8 @@ from ..checkpoint import CheckpointManager, load_checkpoint, load_weights, migra
 from ..checkpoint.format import newest_intact
 from ..config import Config
 from ..errors import CheckpointError, ConfigError
+from .interface import TrainerView
+from .optim import load_optimizer_state
 from .state import position_of
 
 __all__ = [
@@ -43,8 +42,6 @@ __all__ = [
     "ResumePlan",
     "plan_resume",
     "restore",
-    "resume_folder",
-    "run_folders",
     "previous_stage",
     "resolve_init_from",
     "load_init_weights",
@@ -214,24 +211,17 @@ def plan_resume(
     )
 
 
-def resume_folder(path: Path, default: Path, stage: str, save_dir_given: bool) -> Path:
-    """Where a resumed run writes its checkpoints: the resumed file's folder when it is named
-    after the stage (a moved or copied run folder), unless the save directory was given."""
-    folder = path.resolve().parent
-    if folder != default.resolve() and folder.name == stage and not save_dir_given:
-        return path.parent
-    return default
-
-
-def restore(trainer: Any, point: ResumePoint, trainer_stages: Collection[str]) -> None:
+def restore(
+    trainer: TrainerView, point: ResumePoint, trainer_stages: Collection[str]
+) -> tuple[list[str], Path]:
     """Continue ``trainer`` from ``point`` after :func:`plan_resume` allowed it: weights (strict),
     optimizer (a fresh one when the stored state does not fit), scaler, train state and RNG, the
-    schedule over the remaining steps, and the checkpoint manager's bookkeeping."""
+    schedule over the remaining steps, and the checkpoint manager's bookkeeping. Returns the
+    settings changed since the checkpoint and the file resumed from."""
     if "model" not in point.checkpoint:
         raise CheckpointError(f"{point.path}: already restored into a trainer; read it again")
     plan = plan_resume(point, trainer.cfg, trainer.stage, trainer_stages)
     ckpt, legacy, t, log = point.checkpoint, point.legacy, trainer.cfg.training, trainer.log
-    trainer.config_changes = plan.config_changes
     load_weights(trainer.model, ckpt["model"], strict=True)
     notes = list(legacy["notes"]) if legacy else []
     if str(ckpt.get("inktrace_version", "")).startswith("0.1."):
@@ -242,21 +232,9 @@ def restore(trainer: Any, point: ResumePoint, trainer_stages: Collection[str]) -
         trainer.manager,
         trainer.state,
     )
-    if ckpt.get("optimizer") is not None:
-        try:
-            optimizer.load_state_dict(ckpt["optimizer"])
-        except (ValueError, KeyError, RuntimeError, TypeError, IndexError) as exc:
-            notes.append(
-                f"optimizer state does not fit this model ({str(exc).splitlines()[0]}): "
-                "a fresh optimizer"
-            )
-    fused = bool(optimizer.defaults.get("fused"))  # this optimizer's kind, whatever was saved
-    for group, lr in zip(optimizer.param_groups, scheduler.base_lrs):
-        # the stored groups carry the old settings: the config's apply (and are listed)
-        group.update(initial_lr=lr, weight_decay=t.weight_decay, betas=tuple(t.betas), fused=fused)
-    for param, state in optimizer.state.items() if fused else ():
-        if torch.is_tensor(state.get("step")):  # fused kernels keep the count on the device
-            state["step"] = state["step"].to(dtype=torch.float32, device=param.device)
+    note = load_optimizer_state(optimizer, ckpt.get("optimizer"), t, scheduler.base_lrs)
+    if note is not None:
+        notes.append(note)
     if ckpt.get("scaler") and trainer.scaler.is_enabled():
         trainer.scaler.load_state_dict(ckpt["scaler"])
     s.load_state_dict(ckpt, trainer.steps_per_epoch, trainer.device)
@@ -276,7 +254,6 @@ def restore(trainer: Any, point: ResumePoint, trainer_stages: Collection[str]) -
         warnings += manager.repair_best(s.global_step)
     manager.protect(point.path)
     point.release()
-    trainer.resumed_from = point.path
     log.info(
         f"resuming from {point.path}: epoch {s.epoch}, batch {s.batch_in_epoch}/"
         f"{trainer.steps_per_epoch}, step {s.global_step}"
@@ -291,47 +268,7 @@ def restore(trainer: Any, point: ResumePoint, trainer_stages: Collection[str]) -
         log.info(
             "settings changed since the checkpoint (applied): " + "; ".join(plan.config_changes)
         )
-
-
-def run_folders(cfg: Config, stage: str, point: ResumePoint | None, log: Any) -> tuple[Path, Path]:
-    """The checkpoint and run folders of a stage (created): ``<checkpoint.save_dir>/<stage>`` or,
-    on resume, the resumed file's folder (:func:`resume_folder`); ``<logging.log_dir>/<stage>``."""
-    ckpt_dir = Path(cfg.checkpoint.save_dir) / stage
-    run_dir = Path(cfg.logging.log_dir) / stage
-    if point is not None:
-        given = cfg.origin("checkpoint.save_dir").kind == "override"
-        logs_given = cfg.origin("logging.log_dir").kind == "override"
-        stored = point.checkpoint.get("run_dir")  # the run folder the checkpoint's run logged to
-        if stored and not logs_given:
-            run_dir = Path(stored)
-        folder = resume_folder(point.path, ckpt_dir, stage, given)
-        if folder != ckpt_dir:
-            # a moved or copied run: its logs go beside it, where they sat beside the original,
-            # never into the original's (unless logging.log_dir is given)
-            if not logs_given:
-                run_dir = _beside(folder, cfg.checkpoint.save_dir, str(run_dir))
-                log.info(f"logs beside it in {run_dir}")
-            ckpt_dir = folder
-            log.info(f"continuing in {folder} (the resumed checkpoint's folder)")
-    for key, folder in (("checkpoint.save_dir", ckpt_dir), ("logging.log_dir", run_dir)):
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"{key}: cannot create {folder} ({exc.strerror or exc})") from None
-    return ckpt_dir, run_dir
-
-
-def _beside(folder: Path, save_dir: str, run_dir: str) -> Path:
-    """Where a run's logs go when its checkpoint folder ``<save_dir>/<stage>`` now is ``folder``:
-    at the place ``run_dir`` had relative to ``save_dir`` (``<root>/runs/<stage>`` when they
-    were unrelated)."""
-    try:
-        rel = os.path.relpath(os.path.abspath(run_dir), os.path.abspath(save_dir))
-    except ValueError:  # another drive
-        rel = None
-    if rel is None or os.path.isabs(rel) or rel.split(os.sep).count("..") > 1:
-        rel = os.path.join("..", "runs", folder.name)
-    return (folder.parent / rel).resolve()
+    return plan.config_changes, point.path
 
 
 # ---------------------------------------------------------------------------------- init_from
@@ -357,10 +294,10 @@ def resolve_init_from(
     if init_from is None or str(init_from).strip().lower() in _NO_INIT:
         return None, "fresh weights"
     if str(init_from) != "auto":
-        path = Path(init_from)
-        if not path.is_file():
-            raise CheckpointError(f"init_from: {path}: no such checkpoint file")
-        return path, f"weights from {path}"
+        given = Path(init_from)
+        if not given.is_file():
+            raise CheckpointError(f"init_from: {given}: no such checkpoint file")
+        return given, f"weights from {given}"
     previous = previous_stage(cfg)
     if previous is None:
         return (

@@ -28,7 +28,8 @@ from ..errors import WriteError
 from ..fileio import atomic_write_json
 from ..losses import LOG_NAMES, metric_key
 from .callbacks import Callback
-from .report import now, run_info
+from .messages import now
+from .summary import run_info
 
 __all__ = ["RunLogger"]
 
@@ -96,7 +97,7 @@ def _from_tensorboard(tb) -> bool:
 
 class RunLogger(Callback):
     def __init__(self) -> None:
-        self.writer = None
+        self.writer: Any = None  # a SummaryWriter once the run starts (imported then: slow)
         self._hook = threading.excepthook
 
     def before_train(self) -> None:
@@ -106,7 +107,7 @@ class RunLogger(Callback):
         t = self.trainer
         t.run_dir.mkdir(parents=True, exist_ok=True)
         # a resumed (or continued) run hides what an abandoned continuation logged after its step
-        # (a fresh run never shares a run directory: ownership.py gives it its own version_N)
+        # (a fresh run never shares a run directory: folders.py gives it its own version_N)
         step = t.state.global_step
         # the writer's thread re-raises a failed write at the next call (a WriteError then):
         # its own traceback on the console would only repeat it
@@ -145,7 +146,7 @@ class RunLogger(Callback):
             for summary in summaries:
                 self.writer.file_writer.add_summary(summary)
 
-    def scalars(self, values: Mapping[str, float], step: int) -> None:
+    def scalars(self, values: Mapping[str, float | None], step: int) -> None:
         with self._events():
             for tag, value in values.items():
                 if value is not None and math.isfinite(value):  # a skipped step's NaN: no point

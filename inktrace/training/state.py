@@ -17,9 +17,7 @@ checkpoint format of ``docs/contracts.md``, unchanged.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,13 +26,14 @@ import torch
 
 from ..errors import NonFiniteLossError
 from ..losses import metric_key
-from .report import now
+from .messages import now
 
 __all__ = [
     "TrainState",
-    "StepClock",
     "checkpoint_payload",
     "position_of",
+    "capture_rng",
+    "restore_rng",
     "nonfinite_message",
     "check_weights",
 ]
@@ -102,9 +101,6 @@ class TrainState:
     def state_dict(self, epoch_done: bool, device: torch.device) -> dict[str, Any]:
         """The checkpoint keys of this state. ``epoch_done``: saved at the end of ``epoch`` (a
         resume starts the next one), else in its middle (a resume continues it)."""
-        rng = {"torch": torch.get_rng_state()}
-        if device.type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state_all()
         return {
             "epoch": self.epoch,
             "global_step": self.global_step,
@@ -112,7 +108,7 @@ class TrainState:
                 "epoch": self.epoch + 1 if epoch_done else self.epoch,
                 "batch": 0 if epoch_done else self.batch_in_epoch,
             },
-            "rng": rng,
+            "rng": capture_rng(device),
             "history": self.history,
             "best_metrics": self.best_metrics,
             "nonfinite_run": self.nonfinite_run,
@@ -150,11 +146,43 @@ class TrainState:
             {k: float(v) for k, v in (partial.get("sums") or {}).items()} if mid_epoch else {}
         )
         self.epoch_count = int(partial.get("count") or 0) if mid_epoch else 0
-        rng = ckpt.get("rng") or {}
-        if rng.get("torch") is not None:  # None: not recorded, as when absent
-            torch.set_rng_state(rng["torch"])
-        if rng.get("cuda") and device.type == "cuda":
-            torch.cuda.set_rng_state_all(rng["cuda"])
+        restore_rng(ckpt.get("rng") or {}, device)
+
+    def set_epoch_partial(self, sums: Mapping[str, float], count: float) -> None:
+        """This epoch's training sums so far, replaced (by those of every rank, added up)."""
+        self.epoch_sums, self.epoch_count = dict(sums), int(round(count))
+
+    def drop_epoch_partial(self) -> None:
+        """This epoch's sums so far, zeroed (the keys stay: every rank sums the same keys)."""
+        self.epoch_sums, self.epoch_count = dict.fromkeys(self.epoch_sums, 0.0), 0
+
+
+def capture_rng(device: torch.device, every_gpu: bool = True) -> dict[str, Any]:
+    """The global RNG state: ``torch`` (the CPU generator) and, on CUDA, ``cuda``: the states of
+    every GPU (a list; what a checkpoint's ``rng`` holds) or, with ``every_gpu=False``, of
+    ``device`` alone (one tensor; what each rank saves of itself)."""
+    rng: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        rng["cuda"] = (
+            torch.cuda.get_rng_state_all() if every_gpu else torch.cuda.get_rng_state(device)
+        )
+    return rng
+
+
+def restore_rng(rng: Mapping[str, Any], device: torch.device) -> None:
+    """Set the global RNG state :func:`capture_rng` returned. A value of None counts as not
+    recorded, like an absent key; a CUDA state is set only on CUDA (all GPUs from a list, else
+    ``device``)."""
+    if rng.get("torch") is not None:
+        torch.set_rng_state(rng["torch"])
+    cuda = rng.get("cuda")
+    if cuda is None or device.type != "cuda":
+        return
+    if isinstance(cuda, (list, tuple)):
+        if cuda:
+            torch.cuda.set_rng_state_all(cuda)
+    else:
+        torch.cuda.set_rng_state(cuda, device)
 
 
 def position_of(ckpt: Mapping[str, Any]) -> dict[str, int]:
@@ -201,42 +229,3 @@ def nonfinite_message(state: TrainState, run: int, folder: Path) -> str:
         f"{state.global_step - 1}, epoch {state.epoch}); the skipped steps never reached the "
         f"weights, and the last good checkpoint is kept in {folder}"
     )
-
-
-class StepClock:
-    """Where an epoch's training time goes: waiting for data (``next`` on the loader) and the
-    rest of each step (forward, backward, optimizer, callbacks). Logged per epoch as
-    ``time/data`` and ``time/step`` (seconds per step) and ``time/data_share`` (data wait over
-    the whole). On CUDA the clock synchronises once, when the means are read, so the step time
-    holds the queued GPU work; it is never part of a checkpoint (it is not deterministic)."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.data = self.total = 0.0
-        self.steps = 0
-        self._mark: float | None = None
-
-    @contextmanager
-    def waiting(self) -> Iterator[None]:
-        start = time.perf_counter()
-        if self._mark is None:
-            self._mark = start
-        try:
-            yield
-        finally:
-            self.data += time.perf_counter() - start
-
-    def stepped(self) -> None:
-        self.steps += 1
-
-    def means(self) -> dict[str, float]:
-        if not self.steps or self._mark is None:
-            return {}
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        self.total = time.perf_counter() - self._mark
-        return {
-            "time/data": self.data / self.steps,
-            "time/step": (self.total - self.data) / self.steps,
-            "time/data_share": self.data / max(self.total, 1e-12),
-        }

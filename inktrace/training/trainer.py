@@ -25,20 +25,30 @@ import torch
 from ..checkpoint import CheckpointManager
 from ..config import Config
 from ..data import validation_set
-from ..data.rng import seed_hash
 from ..errors import NonFiniteLossError
 from ..losses import InkLoss
 from ..model import InkTraceNet
 from ..version import __version__
 from .batches import epoch_batches, epoch_loader, train_set
 from .callbacks import CallbackList, EpochCheckpoint, ProgressBar, StopOnSignal, refuse_old_hooks
-from .device import OptimizerStep, autocast, compiled, resolve_speed, setup_device, to_device
-from .distributed import Dist
-from .messages import RunMessages
-from .meter import StepMeter, StepValues
-from .ownership import check_experiment, own_folders, release
-from .ranks import check_world, gather_rank_state, rank_means, restore_rank, wrap_ddp
-from .report import (
+from .distributed import (
+    Dist,
+    check_world,
+    gather_rank_state,
+    rank_means,
+    rank_seed,
+    restore_rank,
+    wrap_ddp,
+)
+from .folders import FolderLock, check_experiment, own_folders, release, run_folders
+from .hardware import autocast, compiled, resolve_speed, setup_device, to_device
+from .messages import RunMessages, now, one_line
+from .meter import StepClock, StepMeter, StepValues
+from .optim import OptimizerStep, WarmupCosine, build_optimizer
+from .resume import ResumePoint, load_init_weights, resolve_init_from, restore
+from .runlog import RunLogger
+from .state import TrainState, check_weights, checkpoint_payload, nonfinite_message
+from .summary import (
     aborted_message,
     already_complete,
     banner_end,
@@ -46,14 +56,8 @@ from .report import (
     check_monitor,
     epoch_line,
     logged_names,
-    now,
-    one_line,
     run_summary,
 )
-from .resume import ResumePoint, load_init_weights, resolve_init_from, restore, run_folders
-from .runlog import RunLogger
-from .schedule import WarmupCosine, build_optimizer
-from .state import StepClock, TrainState, check_weights, checkpoint_payload, nonfinite_message
 from .validation import validate_trainer
 
 __all__ = ["BaseTrainer", "NonFiniteLossError", "TRAINERS", "register_trainer"]
@@ -126,13 +130,13 @@ class BaseTrainer:
         if point is not None:  # its weights fit its config, before anything is allocated
             InkTraceNet.check_checkpoint(point.checkpoint, point.path)
         self.ckpt_dir, self.run_dir = run_folders(self.cfg, self.stage, point, self.log)
-        if point is None:  # never another experiment's checkpoints, unless asked (ownership.py)
+        if point is None:  # never another experiment's checkpoints, unless asked (folders.py)
             replacing = check_experiment(self.ckpt_dir, c.experiment.name, overwrite)
 
         torch.manual_seed(c.training.seed)
         self.model = InkTraceNet.from_config(c.model).to(self.device)
         check_monitor(self.cfg.checkpoint.monitor, self.metric_names())
-        self.loss_fn = InkLoss(c.loss_weights)
+        self.loss_fn = InkLoss(c.loss_weights.to_dict())
         self.train_set = self.build_train_set()
         self.steps_per_epoch = math.ceil(len(self.train_set) / c.training.batch_size)
         self._val_cache: dict[int, dict[str, torch.Tensor]] = {}
@@ -147,7 +151,9 @@ class BaseTrainer:
         self.resumed_from: Path | None = None
         self.config_changes: list[str] = []
         self.stop_requested = False
-        self.status, self.error, self.summary = "not started", None, None
+        self.status: str = "not started"
+        self.error: str | None = None
+        self.summary: dict[str, Any] | None = None
         self.start_time: str | None = None
         self.val_panel: torch.Tensor | None = None
         own = [RunLogger(), EpochCheckpoint(), ProgressBar(c.logging.progress_bar), StopOnSignal()]
@@ -159,23 +165,30 @@ class BaseTrainer:
         self.clock, self.meter = StepClock(self.device), StepMeter(self.device)
 
         if point is not None:
-            restore(self, point, TRAINERS)
-            restore_rank(self, point)
+            self.config_changes, self.resumed_from = restore(self, point, TRAINERS)
+            restore_rank(
+                self.dist, self.device, self.state, point.checkpoint, c.training.seed, self.log
+            )
         else:
             source, why = resolve_init_from(self.cfg, init_from)
             if source is not None:
                 self.state.init_report = load_init_weights(self.model, source, why, self.log)
             else:
                 self.log.info(why)
-        self.locks = own_folders(self, point is not None)  # the last step: nothing fails after
+        self.locks: list[FolderLock] = []
+        if self.dist.main:  # rank 0 alone: the other ranks write nothing
+            # the last step: nothing fails after
+            self.run_dir, self.locks = own_folders(
+                self.ckpt_dir, self.run_dir, point is not None, self.log
+            )
         for line in replacing:  # said only now that nothing can refuse the run any more
             self.log.info(line)
         if c.model.freeze_encoder:
             self.model.freeze_encoder(True)
         if self.dist.enabled and point is None and not self.dist.main:  # rank 0: 1-process
-            torch.manual_seed(seed_hash(c.training.seed, self.dist.rank, 0xD15))
+            torch.manual_seed(rank_seed(c.training.seed, self.dist.rank))
         if self.speed["system.channels_last"]:
-            self.model.to(memory_format=torch.channels_last)
+            self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.net = compiled(
             wrap_ddp(self.model, self.dist, self.device),
             self.speed["system.compile"],
@@ -225,7 +238,9 @@ class BaseTrainer:
             "resolved": dict(self.speed),  # what "auto" meant: a resume keeps it
         }
         if self.dist.enabled:  # every rank calls this: the ranks' states meet on rank 0
-            identity["rng_ranks"] = gather_rank_state(self, epoch_done)
+            identity["rng_ranks"] = gather_rank_state(
+                self.dist, self.state, self.device, epoch_done
+            )
         return checkpoint_payload(objects, self.state, identity, metrics, epoch_done, self.device)
 
     # ------------------------------------------------------------------ data
@@ -248,8 +263,9 @@ class BaseTrainer:
         """Stop after the current step with a resumable ``last.ckpt`` (what Ctrl-C does)."""
         self.stop_requested = True
 
-    def _check_stop(self) -> None:
-        # with several ranks only what they agreed on counts (train_step): all stop together
+    def check_stop(self) -> None:
+        """Raise the loop's internal stop when a stop was requested (with several ranks: when
+        they agreed on it at a sync point, so all stop together)."""
         if self._stop_agreed if self.dist.enabled else self.stop_requested:
             raise _Stop()
 
@@ -306,7 +322,7 @@ class BaseTrainer:
         it, weights = iter(loader), iter([w for _, w in shards])
         clock = self.clock = StepClock(self.device)
         while True:
-            self._check_stop()
+            self.check_stop()
             try:
                 with clock.waiting():
                     batch = next(it)
@@ -337,7 +353,8 @@ class BaseTrainer:
         raise ``NonFiniteLossError`` after writing a ``failed`` summary; other errors propagate
         the same way."""
         if self.resumed_from is not None and self.state.epoch >= self.cfg.training.epochs:
-            self.status, self.summary = "completed", already_complete(self)  # no file touched
+            self.status = "completed"
+            self.summary = already_complete(self)  # no file touched
             return self.summary
         self.stop_requested, self.interrupt_file = False, None
         self.status, self.error = "failed", None
@@ -365,6 +382,7 @@ class BaseTrainer:
             late = self._finish(time.perf_counter() - t0, in_flight)
         if late is not None:
             raise late
+        assert self.summary is not None  # written by _finish
         return self.summary
 
     def _run_epochs(self) -> None:
@@ -374,8 +392,8 @@ class BaseTrainer:
             self.callbacks.call("before_epoch")
             if s.batch_in_epoch < self.steps_per_epoch:
                 self.train_epoch()
-            train = {**rank_means(self), **self.clock.means()}
-            self._check_stop()
+            train = {**rank_means(self.dist, self.state, self.device), **self.clock.means()}
+            self.check_stop()
             log_images = (
                 c.visualization.enabled and (s.epoch + 1) % c.visualization.log_interval == 0
             )
@@ -389,7 +407,7 @@ class BaseTrainer:
         user_error = self.callbacks.call_each("after_train", self.callbacks.user)
         if user_error is not None and not in_flight:
             self.status, self.error = "failed", one_line(user_error)
-        self.summary = run_summary(self, seconds)
+        summary = self.summary = run_summary(self, seconds)
         own_error = self.callbacks.call_each("after_train", reversed(self.callbacks.builtin))
         if self.status == "interrupted" and self.interrupt_file is not None:
             path = self.interrupt_file
@@ -397,7 +415,7 @@ class BaseTrainer:
         for error in (user_error, own_error):
             if error is not None and in_flight:  # the first error propagates; say the others
                 self.log.info(f"while stopping: {one_line(error)}")
-        self.log.plain(banner_end(self.summary))
+        self.log.plain(banner_end(summary))
         release(self.locks)
         return None if in_flight else user_error or own_error
 

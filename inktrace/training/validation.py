@@ -21,10 +21,10 @@ from ..metrics import InkMetrics
 from ..model import InkTraceNet
 from ..vectorize import trace_maps
 from ..vectorize.raster import centreline_maps
-from .device import autocast, to_device
-from .panels import panel
+from .hardware import autocast, to_device
+from .interface import TrainerView
 
-__all__ = ["evaluate", "validate_trainer", "TRACED", "traced_maps"]
+__all__ = ["evaluate", "validate_trainer", "TRACED", "traced_maps", "panel"]
 
 TRACED = ("precision", "recall", "f1", "centre_error", "spurs")  # logged as val/trace_<name>
 
@@ -39,6 +39,41 @@ def traced_maps(probs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     strokes = [trace_maps({k: v[b] for k, v in maps.items()}) for b in range(len(maps["skeleton"]))]
     raster = centreline_maps(strokes, *maps["skeleton"].shape[1:])
     return {k: torch.as_tensor(v, device=probs["skeleton"].device) for k, v in raster.items()}
+
+
+# ---------------------------------------------------------------- image panels (TensorBoard)
+def _maps_rgb(skeleton: torch.Tensor, keypoints: torch.Tensor | None) -> torch.Tensor:
+    """(N, H, W) skeleton in [0, 1] and optional (N, 2, H, W) heat -> (N, 3, H, W) RGB."""
+    rgb = skeleton[:, None].repeat(1, 3, 1, 1) * 0.8
+    if keypoints is not None:
+        topo, geo = keypoints[:, 0], keypoints[:, 1]
+        rgb[:, 0] = torch.maximum(rgb[:, 0], topo)
+        rgb[:, 1] = torch.maximum(rgb[:, 1] * (1 - topo), geo)
+        rgb[:, 2] = rgb[:, 2] * (1 - topo) * (1 - geo)
+    return rgb.clamp(0, 1)
+
+
+def panel(
+    batch: Mapping[str, torch.Tensor], pred: Mapping[str, torch.Tensor], num: int, gap: int = 2
+) -> torch.Tensor:
+    """(3, rows, cols) float image in [0, 1] for the first ``num`` samples."""
+    n = min(num, batch["image"].shape[0])
+    image = batch["image"][:n, 0].float().cpu()
+    gt = _maps_rgb(
+        batch["skeleton"][:n].float().cpu(),
+        batch["keypoints"][:n].float().cpu() if "keypoints" in pred else None,
+    )
+    pr = _maps_rgb(
+        pred["skeleton"][:n].float().cpu(),
+        pred["keypoints"][:n].float().cpu() if "keypoints" in pred else None,
+    )
+    cols = [image[:, None].repeat(1, 3, 1, 1), gt, pr]
+    H, W = image.shape[-2:]
+    out = torch.full((3, n * (H + gap) - gap, 3 * (W + gap) - gap), 0.35)
+    for r in range(n):
+        for c, col in enumerate(cols):
+            out[:, r * (H + gap) : r * (H + gap) + H, c * (W + gap) : c * (W + gap) + W] = col[r]
+    return out
 
 
 @torch.no_grad()
@@ -81,14 +116,16 @@ def evaluate(
             shown = panel(seen, probs, panel_rows)
     metrics.reduce()
     traced.reduce()
-    sums, n_total = reduce_sums(sums, n_total)
-    result = {metric_key("val", k): v / n_total for k, v in sums.items()}
+    sums, n_all = reduce_sums(sums, n_total)
+    result = {metric_key("val", k): v / n_all for k, v in sums.items()}
     result.update({f"val/{k}": float(v) for k, v in metrics.compute().items()})
     result.update({f"val/trace_{k}": float(v) for k, v in traced.compute().items() if k in TRACED})
     return result, shown
 
 
-def validate_trainer(t: Any, log_images: bool) -> tuple[dict[str, float], torch.Tensor | None]:
+def validate_trainer(
+    t: TrainerView, log_images: bool
+) -> tuple[dict[str, float], torch.Tensor | None]:
     """``evaluate`` for a trainer: its model, validation set, loss and inputs; with several ranks
     each evaluates its share (the sums meet) and none stops mid-way (they could not agree)."""
     rows = t.cfg.visualization.num_samples if log_images and t.dist.main else 0
@@ -103,6 +140,6 @@ def validate_trainer(t: Any, log_images: bool) -> tuple[dict[str, float], torch.
         t.cfg.training.batch_size,
         t.precision,
         rows,
-        (lambda: None) if d.enabled else t._check_stop,
+        (lambda: None) if d.enabled else t.check_stop,
         lambda sums, n: d.sum_values(sums, n, t.device),
     )

@@ -1,4 +1,6 @@
-"""Device and precision, chosen by objects rather than by ``if``s inside the loop (timm style).
+"""The hardware side of a run: its device, precision and speed settings, chosen by objects
+rather than by ``if``s inside the loop (timm style). (Choosing a device by name for training and
+inference alike is ``inktrace/devices.py``; the optimizer step is ``optim.py``.)
 
 - :func:`resolve_device`: ``auto`` is CUDA when available, else the CPU.
 - :func:`resolve_precision`: ``auto`` is bf16 on CUDA when supported, fp16 otherwise, fp32 on the
@@ -8,10 +10,7 @@
   where it was measured faster (benchmarks/RESULTS.md): fp32 and channels-last on the CPU,
   no compile. A resumed run takes the values its checkpoint recorded (``"resolved"``) for the
   keys still ``auto``, so it continues with the same step.
-- :func:`autocast`: the forward pass's context (a no-op for fp32).
-- :class:`OptimizerStep`: the one callable owning scale -> backward -> unscale_ -> clip -> step ->
-  update, skipping a non-finite step on the device; its ``GradScaler`` is enabled for fp16 only
-  (bf16 and fp32 need none).
+- :func:`autocast`: the forward pass's context (a no-op for fp32); :func:`to_device` a batch.
 - :func:`compiled`: ``torch.compile`` of the training forward (``system.compile``), which falls
   back to eager execution, with a note, when compiling fails.
 """
@@ -34,7 +33,6 @@ __all__ = [
     "SPEED_KEYS",
     "autocast",
     "to_device",
-    "OptimizerStep",
     "compiled",
 ]
 
@@ -109,50 +107,6 @@ def autocast(device: torch.device, precision: str) -> torch.autocast:
 def to_device(batch: Mapping[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
     non_blocking = device.type == "cuda"
     return {k: v.to(device, non_blocking=non_blocking) for k, v in batch.items()}
-
-
-class OptimizerStep:
-    """Backward and optimizer step; returns ``(grad_norm, skipped)``, both device tensors: no
-    host synchronisation (see meter.py).
-
-    The gradient is clipped at ``grad_clip`` (its norm before clipping is returned); the step is
-    skipped on the device when that norm is not finite: fp16's ``GradScaler`` does so for an
-    overflow (and lowers its scale), and for fp32/bf16 the fused AdamW takes the same
-    ``found_inf`` flag, so a non-finite gradient never reaches the weights, nor the moments or
-    the step count. An optimizer without that support (``fused=False``) is stepped after a host
-    check instead.
-    """
-
-    def __init__(
-        self,
-        optimizer: torch.optim.Optimizer,
-        device: torch.device,
-        precision: str,
-        grad_clip: float | None,
-    ) -> None:
-        self.optimizer = optimizer
-        self.scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-        self.grad_clip = grad_clip if grad_clip is not None else float("inf")
-
-    def __call__(
-        self, loss: torch.Tensor, model: torch.nn.Module
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.unscale_(self.optimizer)  # clip the true gradients, never the scaled ones
-        params = [p for p in model.parameters() if p.grad is not None]
-        norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
-        found = ~torch.isfinite(norm)
-        if self.scaler.is_enabled():
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        elif all(group.get("fused") for group in self.optimizer.param_groups):
-            self.optimizer.found_inf = found.to(torch.float32)
-            self.optimizer.step()
-            self.optimizer.found_inf = None
-        elif not bool(found):
-            self.optimizer.step()
-        return norm, found
 
 
 class _CompiledOrEager:

@@ -1,5 +1,6 @@
-"""A run owns its folders: an exclusive lock on its checkpoint folder and on its run (log) folder
-for as long as it trains, so parallel runs and sweeps never mix their files.
+"""A run's folders: which ones it writes (:func:`run_folders`), and that it owns them: an
+exclusive lock on its checkpoint folder and on its run (log) folder for as long as it trains, so
+parallel runs and sweeps never mix their files.
 
 - **Locks** are ``flock`` locks on ``.<folder name>.inktrace.lock`` beside the folder (outside
   it, so the folder holds only the run's files; the lock file records the holder's pid, host,
@@ -18,6 +19,9 @@ for as long as it trains, so parallel runs and sweeps never mix their files.
   in use) writes them into the next free ``<log_dir>/<stage>/version_<N>`` instead; TensorBoard
   shows each as its own run, and the runs table finds each. A resumed run continues in the run
   folder its checkpoint names.
+- **Which folders.** ``<checkpoint.save_dir>/<stage>`` and ``<logging.log_dir>/<stage>``; a
+  resumed run continues in the folder of its checkpoint when that folder is named after the stage
+  (a moved run folder still works), unless the save directory was given explicitly.
 """
 
 from __future__ import annotations
@@ -28,13 +32,14 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Any
 
 from ..checkpoint import read_checkpoint
 from ..checkpoint.bookkeeping import BEST_NAME, LAST_NAME
+from ..config import Config
 from ..errors import CheckpointError, ConfigError, printable
 from ..fileio import sweep_stale_temps
-from .report import now
+from .messages import RunMessages, now
+from .resume import ResumePoint
 
 __all__ = [
     "FolderLock",
@@ -47,6 +52,8 @@ __all__ = [
     "lock_path",
     "is_locked",
     "check_experiment",
+    "run_folders",
+    "resume_folder",
 ]
 
 LOCK_NAME = ".{}.inktrace.lock"
@@ -160,36 +167,36 @@ def free_run_folder(base: Path) -> tuple[Path, FolderLock]:
     raise FolderBusy(f"{base}: no free version_N folder left")
 
 
-def own_folders(trainer: Any, resuming: bool) -> list[FolderLock]:
-    """Lock a trainer's checkpoint folder and choose and lock its run folder (rank 0 only: the
-    other ranks write nothing); ConfigError naming the running holder when a folder is taken."""
-    t = trainer
-    if not t.dist.main:
-        return []
+def own_folders(
+    ckpt_dir: Path, run_dir: Path, resuming: bool, log: RunMessages
+) -> tuple[Path, list[FolderLock]]:
+    """Lock a run's checkpoint folder and its run folder: ``run_dir`` itself when ``resuming``,
+    else the free folder :func:`free_run_folder` chooses. Returns the run folder and the locks;
+    ConfigError naming the running holder when a folder is taken."""
     locks: list[FolderLock] = []
     try:
-        locks.append(lock_folder(t.ckpt_dir))
-        _sweep(t, t.ckpt_dir)
+        locks.append(lock_folder(ckpt_dir))
+        _sweep(ckpt_dir, log)
         if resuming:
-            locks.append(lock_folder(t.run_dir))
+            locks.append(lock_folder(run_dir))
         else:
-            base = t.run_dir
-            t.run_dir, lock = free_run_folder(base)
+            base = run_dir
+            run_dir, lock = free_run_folder(base)
             locks.append(lock)
-            if t.run_dir != base:
-                t.log.info(f"logs in {t.run_dir} ({base} holds another run's logs)")
-        _sweep(t, t.run_dir)
+            if run_dir != base:
+                log.info(f"logs in {run_dir} ({base} holds another run's logs)")
+        _sweep(run_dir, log)
     except FolderBusy as exc:
         release(locks)
         raise ConfigError(f"{exc}; choose another --save_dir / logging.log_dir, or wait") from None
-    return locks
+    return run_dir, locks
 
 
-def _sweep(t: Any, folder: Path) -> None:
+def _sweep(folder: Path, log: RunMessages) -> None:
     """Remove what killed saves left in a folder this run now owns."""
     litter = sweep_stale_temps(folder)
     if litter:
-        t.log.info(f"removed {len(litter)} temporary file(s) of killed saves in {folder}")
+        log.info(f"removed {len(litter)} temporary file(s) of killed saves in {folder}")
 
 
 def release(locks: list[FolderLock]) -> None:
@@ -234,3 +241,56 @@ def check_experiment(folder: Path, experiment: str, overwrite: bool) -> list[str
         f"note: {folder} holds {len(old)} checkpoint(s) of {whose}; last/best will be "
         "overwritten, its other files are kept but not ranked"
     ]
+
+
+# ---------------------------------------------------------------- which folders a run writes
+def resume_folder(path: Path, default: Path, stage: str, save_dir_given: bool) -> Path:
+    """Where a resumed run writes its checkpoints: the resumed file's folder when it is named
+    after the stage (a moved or copied run folder), unless the save directory was given."""
+    folder = path.resolve().parent
+    if folder != default.resolve() and folder.name == stage and not save_dir_given:
+        return path.parent
+    return default
+
+
+def run_folders(
+    cfg: Config, stage: str, point: ResumePoint | None, log: RunMessages
+) -> tuple[Path, Path]:
+    """The checkpoint and run folders of a stage (created): ``<checkpoint.save_dir>/<stage>`` or,
+    on resume, the resumed file's folder (:func:`resume_folder`); ``<logging.log_dir>/<stage>``."""
+    ckpt_dir = Path(cfg.checkpoint.save_dir) / stage
+    run_dir = Path(cfg.logging.log_dir) / stage
+    if point is not None:
+        given = cfg.origin("checkpoint.save_dir").kind == "override"
+        logs_given = cfg.origin("logging.log_dir").kind == "override"
+        stored = point.checkpoint.get("run_dir")  # the run folder the checkpoint's run logged to
+        if stored and not logs_given:
+            run_dir = Path(stored)
+        folder = resume_folder(point.path, ckpt_dir, stage, given)
+        if folder != ckpt_dir:
+            # a moved or copied run: its logs go beside it, where they sat beside the original,
+            # never into the original's (unless logging.log_dir is given)
+            if not logs_given:
+                run_dir = _beside(folder, cfg.checkpoint.save_dir, str(run_dir))
+                log.info(f"logs beside it in {run_dir}")
+            ckpt_dir = folder
+            log.info(f"continuing in {folder} (the resumed checkpoint's folder)")
+    for key, folder in (("checkpoint.save_dir", ckpt_dir), ("logging.log_dir", run_dir)):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{key}: cannot create {folder} ({exc.strerror or exc})") from None
+    return ckpt_dir, run_dir
+
+
+def _beside(folder: Path, save_dir: str, run_dir: str) -> Path:
+    """Where a run's logs go when its checkpoint folder ``<save_dir>/<stage>`` now is ``folder``:
+    at the place ``run_dir`` had relative to ``save_dir`` (``<root>/runs/<stage>`` when they
+    were unrelated)."""
+    try:
+        rel = os.path.relpath(os.path.abspath(run_dir), os.path.abspath(save_dir))
+    except ValueError:  # another drive
+        rel = None
+    if rel is None or os.path.isabs(rel) or rel.split(os.sep).count("..") > 1:
+        rel = os.path.join("..", "runs", folder.name)
+    return (folder.parent / rel).resolve()

@@ -1,10 +1,10 @@
 """What a run reports about itself: ``training_config.json`` (:func:`run_info`), the summary
 (:func:`run_summary`, also ``training_summary.json`` and ``fit()``'s return value) and the console
-banners. Pure functions of a trainer's public attributes."""
+banners. Functions of what a trainer shows its helpers (:class:`~.interface.TrainerView`);
+:func:`already_complete` also says so on the console and reads the run's saved summary."""
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import platform
 import socket
@@ -13,19 +13,20 @@ from typing import Any
 
 import torch
 
+from ..config import Config
 from ..config.packaged import is_packaged
 from ..config.schema import suggest
 from ..errors import ConfigError
 from ..losses import TERMS, metric_key
 from ..metrics import InkMetrics
 from ..version import __version__
+from .interface import TrainerView
+from .messages import now
 from .validation import TRACED
 
 __all__ = [
-    "one_line",
     "already_complete",
     "aborted_message",
-    "now",
     "logged_names",
     "check_monitor",
     "run_info",
@@ -34,10 +35,6 @@ __all__ = [
     "epoch_line",
     "banner_end",
 ]
-
-
-def now() -> str:
-    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
 def logged_names(heads: Sequence[str]) -> list[str]:
@@ -66,7 +63,7 @@ def check_monitor(monitor: str, names: Sequence[str]) -> None:
         )
 
 
-def run_info(t: Any) -> dict[str, Any]:
+def run_info(t: TrainerView) -> dict[str, Any]:
     c = t.cfg
     system = {
         "python": platform.python_version(),
@@ -112,11 +109,7 @@ def run_info(t: Any) -> dict[str, Any]:
     }
 
 
-def one_line(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".splitlines()[0]
-
-
-def already_complete(t: Any) -> dict[str, Any]:
+def already_complete(t: TrainerView) -> dict[str, Any]:
     """A run resumed at the end of its last epoch: say so and return its saved summary."""
     n = t.cfg.training.epochs
     t.log.info(
@@ -129,7 +122,7 @@ def already_complete(t: Any) -> dict[str, Any]:
         return run_summary(t, 0.0)
 
 
-def aborted_message(t: Any) -> str:
+def aborted_message(t: TrainerView) -> str:
     """What a run aborted by a second Ctrl-C leaves: which epoch its last checkpoint ends."""
     done = t.state.history.get("epoch") or []
     if not done:
@@ -140,7 +133,7 @@ def aborted_message(t: Any) -> str:
     )
 
 
-def run_summary(t: Any, seconds: float) -> dict[str, Any]:
+def run_summary(t: TrainerView, seconds: float) -> dict[str, Any]:
     m, s = t.manager, t.state
     return {
         "status": t.status,
@@ -164,7 +157,7 @@ def run_summary(t: Any, seconds: float) -> dict[str, Any]:
     }
 
 
-def banner_start(t: Any) -> str:
+def banner_start(t: TrainerView) -> str:
     c = t.cfg
     what = (
         f"resuming from {t.resumed_from}"
@@ -179,8 +172,8 @@ def banner_start(t: Any) -> str:
         f"=== InkTrace [{c.experiment.name}] stage '{t.stage}' ({type(t).__name__}) ===\n"
         f"  config {_config_source(c.source)}\n"
         f"  run dir {t.run_dir}  checkpoints {t.ckpt_dir}\n"
-        f"  {len(t.train_set)} training samples/epoch (stage {t.data_level(t.state.epoch)}), "
-        f"{c.data.val_size} validation (stage {t.val_level()}), {c.data.img_size}px\n"
+        f"  {len(t.train_set)} training samples/epoch (level {t.data_level(t.state.epoch)}), "
+        f"{c.data.val_size} validation (level {t.val_level()}), {c.data.img_size}px\n"
         f"  model {t.model.get_num_params():,} parameters "
         f"({t.model.get_num_params(trainable_only=True):,} trainable), {t.device}, "
         f"{speed_words(t.speed, c)}; {c.training.epochs} epochs x {t.steps_per_epoch} steps; "
@@ -200,7 +193,7 @@ _WORDS = {
 }
 
 
-def speed_words(speed: Mapping[str, Any], cfg: Any) -> str:
+def speed_words(speed: Mapping[str, Any], cfg: Config) -> str:
     """The resolved step settings in words, ``(auto)`` after those the device decided:
     ``fp32 (auto), channels-last (auto), eager (auto)``."""
     words = []
@@ -210,9 +203,9 @@ def speed_words(speed: Mapping[str, Any], cfg: Any) -> str:
     return ", ".join(words)
 
 
-def _world(t: Any) -> str:
-    d = getattr(t, "dist", None)
-    if d is None or not d.enabled:
+def _world(t: TrainerView) -> str:
+    d = t.dist
+    if not d.enabled:
         return ""
     b = t.cfg.training.batch_size
     share = f"{b // d.world}" if b % d.world == 0 else f"{b // d.world}-{b // d.world + 1}"
@@ -228,7 +221,7 @@ def epoch_line(
     """The console line of a finished epoch (``epoch`` 0-based), ``* best`` when it improved."""
     shown = ", ".join(f"{k.replace('/', ' ')} {v:.4f}" for k, v in metrics.items() if k in _SHOWN)
     mark = "  * best" if best else ""
-    return f"epoch {epoch + 1}/{epochs} (data stage {level}): {shown}{mark}"
+    return f"epoch {epoch + 1}/{epochs} (level {level}): {shown}{mark}"
 
 
 def banner_end(s: Mapping[str, Any]) -> str:
