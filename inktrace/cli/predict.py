@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fileio import atomic_write
 from ..inference import Prediction, save_panel
+from ..inference.mapfiles import MAP_FORMATS, map_suffixes, save_maps
 from .args import StrictParser, flag, run_guarded
 from .batch import Writer, Written, run_images
 from .images import image_parser, output_folder, parse_intermixed
@@ -36,13 +36,22 @@ def build_parser(prog: str) -> StrictParser:
         "visualize",
         "also write <stem>.panel.png: input | skeleton | keypoints | tangent | width",
     )
+    flag(
+        p,
+        "maps_format",
+        "npz (float32, default), npz16 (compressed float16) or png (one 16-bit PNG per map "
+        "channel, <stem>.<map>[-<c>].png)",
+        "FMT",
+        choices=MAP_FORMATS,
+    )
     return p
 
 
-def _write(result: Prediction, image: np.ndarray, base: Path, visualize: bool) -> Written:
-    target = base.with_name(base.name + ".npz")
-    atomic_write(target, lambda f: np.savez(f, **result.maps))
-    written = str(target)
+def _write(
+    result: Prediction, image: np.ndarray, base: Path, visualize: bool, fmt: str = "npz"
+) -> Written:
+    files = save_maps(base, result.maps, fmt)
+    written = str(files[0]) + (f" (+{len(files) - 1} more)" if len(files) > 1 else "")
     if visualize:
         panel = base.with_name(base.name + ".panel.png")
         save_panel(panel, image, result.maps)
@@ -61,7 +70,7 @@ def writer(args) -> Writer:
     """The command line's writer (module level: --workers processes receive it by name)."""
 
     def write(result: Prediction, image: np.ndarray, base: Path) -> Written:
-        return _write(result, image, base, args.visualize)
+        return _write(result, image, base, args.visualize, args.maps_format or "npz")
 
     return write
 
@@ -69,7 +78,8 @@ def writer(args) -> Writer:
 def _main(argv: Sequence[str] | None, prog: str) -> int:
     args = parse_intermixed(build_parser(prog), argv)
     out = output_folder(args)
-    suffixes = (".npz", ".panel.png") if args.visualize else (".npz",)
+    suffixes = map_suffixes(args.maps_format or "npz")
+    suffixes = (*suffixes, ".panel.png") if args.visualize else suffixes
     return run_images(prog, args, out, suffixes, writer)
 
 
