@@ -4,9 +4,13 @@ strokes moved with them, and box-by-box scoring."""
 import numpy as np
 import pytest
 
+import inktrace.cli.evaluate as cli_evaluate
+from inktrace.cli.main import main as inktrace_main
 from inktrace.data.svg import SvgError, kanjivg_dir
 from inktrace.evaluation import choose_files, render_samples
-from inktrace.evaluation.pages import RULE, compose_page, score_page
+from inktrace.evaluation.pages import RULE, compose_page, evaluate_pages, format_pages, score_page
+from inktrace.inference import Predictor
+from inktrace.pretrained import load_pretrained
 from inktrace.vectorize import Stroke
 
 
@@ -33,3 +37,29 @@ def test_a_page_holds_each_character_in_its_box_and_scores_its_truth():
     }
     shifted = [Stroke(s.points + [40.0, 0.0], s.widths) for s in truth]  # into the wrong boxes
     assert score_page(page, shifted, 1.0)["matched"] < len(truth) // 2
+
+
+def test_evaluate_pages_scores_the_page_beside_one_by_one():
+    samples = render_samples(choose_files("kanjivg", 6, 3), 64, 3)
+    predictor = Predictor(load_pretrained(), device="cpu")
+    result = evaluate_pages(predictor, samples, pages=2, columns=3, rows=1, tolerance=1.5)
+    page, one = result["page"], result["one by one"]
+    assert page["characters"] == one["characters"] == 6 and page["pages"] == 2
+    # the shipped model on clean held-out characters: both sides trace most strokes
+    assert page["f1"] > 0.6 and one["f1"] > 0.6 and abs(page["f1"] - one["f1"]) < 0.15
+    assert 0.7 < page["traced/true"] < 1.3 and page["seconds per page"] > 0
+    assert page["peak MB"] > 50
+    table = format_pages(result, (240, 160))
+    assert f"| stroke F1 (P / R) | {page['f1']:.3f}" in table and "6 characters" in table
+    with pytest.raises(ValueError, match="need 9 characters"):
+        evaluate_pages(predictor, samples, pages=3, columns=3, rows=1, tolerance=1.5)
+
+
+def test_evaluate_pages_on_the_command_line(capsys, monkeypatch):
+    monkeypatch.setattr(cli_evaluate, "PAGE_GRID", (3, 2))  # 14 x 20 by default: minutes here
+    status = inktrace_main(["evaluate", "--dataset", "kanjivg", "--pages", "1", "--size", "32"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert "pages of 120 x 80 px: 1 pages, 6 characters" in out and "stroke F1" in out
+    bad = inktrace_main(["evaluate", "--dataset", "kanjivg", "--pages", "0"])
+    assert bad == 2 and "--pages 0: must be at least 1" in capsys.readouterr().err

@@ -22,12 +22,15 @@ from ..evaluation import (
     render_samples,
     seen_in_training,
 )
+from ..evaluation.pages import evaluate_pages, format_pages
+from ..evaluation.runner import STROKE_TOLERANCE
 from ..inference import Predictor
 from ..pretrained import load_with_card
 from .args import StrictParser, UsageError, flag, run_guarded
 
 __all__ = ["main", "build_parser"]
 
+PAGE_GRID = (14, 20)  # characters per row and column of a --pages page
 NO_KANJIVG = "--dataset kanjivg needs the kanjivg package: pip install 'inktrace[kanjivg]'"
 
 
@@ -80,13 +83,56 @@ def build_parser(prog: str) -> StrictParser:
     )
     flag(p, "device", "auto (default), cpu, cuda, cuda:N or mps", "DEV")
     flag(p, "batch_size", "images per forward pass (default 16)", "N", type=int)
+    flag(
+        p,
+        "pages",
+        "instead: N pages of 14 x 20 characters (about A4 at 150 dpi at --size 70) on ruled, noisy "
+        "paper, each traced in one call, beside the same characters one by one",
+        "N",
+        type=int,
+    )
     return p
+
+
+def _pages(args, prog: str) -> int:
+    """``--pages N``: evaluation/pages.py's table (the model only, one --size)."""
+    if args.pages < 1:
+        raise UsageError(f"--pages {args.pages}: must be at least 1")
+    if args.size is not None and len(args.size) > 1:
+        raise UsageError("--pages takes one --size (the characters' px, default 70)")
+    size = 70 if args.size is None else args.size[0]
+    if size < 16:
+        raise UsageError(f"--size {size}: must be at least 16")
+    if args.dataset == "kanjivg":
+        try:
+            kanjivg_dir()
+        except SvgError:
+            raise UsageError(NO_KANJIVG) from None
+    model, _ = load_with_card(args.checkpoint)
+    try:
+        predictor = Predictor(model, device=args.device or "auto")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    columns, rows = PAGE_GRID
+    seed = 0 if args.seed is None else args.seed
+    files = choose_files(args.dataset, args.pages * columns * rows, seed)
+    if len(files) < args.pages * columns * rows:
+        raise UsageError(f"--pages {args.pages}: {args.dataset} holds only {len(files)} characters")
+    samples = render_samples(files, size, seed)
+    print(f"{prog}: {args.pages} page(s) ...", file=sys.stderr, flush=True)
+    tolerance = STROKE_TOLERANCE * size / 64.0
+    result = evaluate_pages(predictor, samples, args.pages, columns, rows, tolerance, seed)
+    cell = round(1.25 * size)
+    print(format_pages(result, (columns * cell, rows * cell)))
+    return 0
 
 
 def _main(argv: Sequence[str] | None, prog: str) -> int:
     args = build_parser(prog).parse_args(argv)
     if args.dataset is None:
         raise UsageError("--dataset is required (kanjivg or a folder of SVGs)")
+    if args.pages is not None:
+        return _pages(args, prog)
     sizes = args.size or [64, 128, 256]
     conditions = tuple(dict.fromkeys(args.conditions or CONDITIONS))
     count = 200 if args.count is None else args.count

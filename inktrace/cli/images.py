@@ -1,52 +1,32 @@
 """What the commands that run a model over image files share (``inktrace predict``, ``inktrace
-trace``): the model and image flags, the Predictor they make, and the per-image loop.
+trace``): the model, image and batch flags, the Predictor they make, and the outputs' names.
 
-The loop names one output per image, ``DIR/<stem><suffix>`` (a second image with the same stem is
-refused, the first is kept), reads ``--batch-size`` images at a time, predicts them together and
-hands each image's Prediction to the command's writer, which prints one line. An image that cannot
-be read is one line on stderr naming it; the others are still processed, and the exit status is 2
-at the end (1 if an image failed otherwise: out of memory, a file that cannot be written).
+Each image names its outputs ``DIR/<stem><suffix>`` (a second image with the same stem is refused,
+the first is kept). The loop over the images (workers, progress, restart, report) is batch.py's.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-
-import numpy as np
-import torch
 
 from ..config.schema import suggest
 from ..deploy.runtime import OnnxNet, OnnxPredictor, is_onnx
-from ..errors import printable
-from ..inference import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_MAX_PIXELS,
-    DEFAULT_TILE,
-    ImageError,
-    Prediction,
-    Predictor,
-    load_image,
-)
+from ..inference import DEFAULT_BATCH_SIZE, DEFAULT_MAX_PIXELS, DEFAULT_TILE, Predictor
 from ..model.net import InkTraceNet
 from ..pretrained import load_pretrained
-from .args import StrictParser, UsageError, fail, flag
+from .args import StrictParser, UsageError, flag
 
 __all__ = [
     "ImageFailed",
-    "Writer",
     "image_parser",
     "parse_intermixed",
     "make_predictor",
     "output_folder",
     "plan_outputs",
-    "run_images",
 ]
-
-# (prediction, the grayscale image it was made from, DIR/<stem> without a suffix) -> stdout line
-Writer = Callable[[Prediction, np.ndarray, Path], str]
 
 
 class ImageFailed(Exception):
@@ -57,7 +37,13 @@ def image_parser(prog: str, description: str, output_help: str) -> StrictParser:
     """A parser with IMAGE..., --checkpoint, --output (``output_help``) and the Predictor's
     settings; the command adds its own flags."""
     p = StrictParser(prog=prog, description=description)
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, TIFF ... any mode")
+    p.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGE",
+        help="image files (PNG, JPEG, TIFF ... any mode), folders (their images, sorted) or "
+        "quoted glob patterns ('scans/*.png', 'book/**/*.tif')",
+    )
     flag(
         p,
         "checkpoint",
@@ -94,6 +80,21 @@ def image_parser(prog: str, description: str, output_help: str) -> StrictParser:
         f"(default {DEFAULT_MAX_PIXELS}, above A4 at 600 dpi)",
         "N",
         type=int,
+    )
+    flag(
+        p,
+        "workers",
+        "processes tracing images side by side, each with the model loaded once (default 1)",
+        "N",
+        type=int,
+    )
+    flag(p, "skip_existing", "skip an image whose outputs all exist (a rerun goes on from there)")
+    flag(
+        p,
+        "report",
+        "also write one JSON line per image to FILE: image, status (ok, skipped, error), "
+        "strokes, seconds, error",
+        "FILE",
     )
     return p
 
@@ -160,12 +161,6 @@ def output_folder(args) -> Path:
     return out
 
 
-def _out_of_memory(exc: BaseException) -> bool:
-    """CUDA's OutOfMemoryError, Python's MemoryError, or the CPU allocator's RuntimeError."""
-    text = str(exc).lower()
-    return not isinstance(exc, RuntimeError) or "out of memory" in text or "can't allocate" in text
-
-
 def _resolved(path: Path) -> Path:
     """``path`` resolved, or made absolute where it cannot be (a symlink loop is load_image's
     one line to report, not a traceback here)."""
@@ -177,75 +172,26 @@ def _resolved(path: Path) -> Path:
 
 def plan_outputs(
     images: Sequence[str], out: Path, suffixes: Sequence[str]
-) -> tuple[list[tuple[str, Path]], list[str]]:
-    """(image, DIR/<stem>) pairs, and errors for images whose output another image already
-    takes, or whose output (``DIR/<stem><suffix>`` for each of ``suffixes``) would overwrite one
-    of the input images."""
+) -> list[tuple[str, Path | None, str | None]]:
+    """(image, DIR/<stem>, None) for each image, in order, or (image, None, error) for an image
+    whose output another image already takes, or whose output (``DIR/<stem><suffix>`` for each
+    of ``suffixes``) would overwrite one of the input images."""
     inputs = {_resolved(Path(name)): name for name in images}
     taken: dict[Path, str] = {}
-    jobs, errors = [], []
+    planned: list[tuple[str, Path | None, str | None]] = []
     for name in images:
         base = out / Path(name).stem
         if base in taken:
             target = f"{base}{suffixes[0]}"
-            errors.append(f"{name}: same output {target} as {taken[base]}; rename one of them")
+            error = f"{name}: same output {target} as {taken[base]}; rename one of them"
+            planned.append((name, None, error))
             continue
         clash = next((s for s in suffixes if _resolved(Path(f"{base}{s}")) in inputs), None)
         if clash is not None:
             target = f"{base}{clash}"
-            errors.append(f"{name}: its output {target} would overwrite an input; choose --output")
+            error = f"{name}: its output {target} would overwrite an input; choose --output"
+            planned.append((name, None, error))
             continue
         taken[base] = name
-        jobs.append((name, base))
-    return jobs, errors
-
-
-def run_images(
-    prog: str, args, out: Path, predictor: Predictor, suffixes: Sequence[str], write: Writer
-) -> int:
-    """Every image of ``args.images`` through ``predictor`` (inverted with ``args.invert``) and
-    ``write``, the outputs (``suffixes``, first the main one) in ``out`` (module docstring); the
-    exit status."""
-    suffix = suffixes[0]
-    max_pixels = DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels
-    if max_pixels < 1:
-        raise UsageError(f"--max-pixels {max_pixels}: must be at least 1")
-    jobs, errors = plan_outputs(args.images, out, suffixes)
-    bad, failed = len(errors), 0
-    for message in errors:
-        fail(prog, message, 2)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--output {out}: cannot create ({exc.strerror or exc})") from None
-    for start in range(0, len(jobs), predictor.batch_size):
-        loaded = []
-        for name, base in jobs[start : start + predictor.batch_size]:
-            try:
-                image = load_image(name, max_pixels)
-            except ImageError as exc:
-                bad += 1
-                fail(prog, str(exc), 2)
-                continue
-            loaded.append((name, base, 1.0 - image if args.invert else image))
-        if not loaded:
-            continue
-        try:
-            results = predictor.predict_many([image for _, _, image in loaded])
-        except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
-            if isinstance(exc, RuntimeError) and not _out_of_memory(exc):
-                raise
-            failed += len(loaded)
-            for name, _, _ in loaded:
-                fail(prog, f"{name}: out of memory (try a smaller --tile or --batch-size)", 1)
-            continue
-        for (name, base, image), result in zip(loaded, results):
-            try:
-                print(printable(write(result, image, base)), flush=True)
-            except OSError as exc:
-                failed += 1
-                fail(prog, f"{name}: cannot write {base}{suffix} ({exc.strerror or exc})", 1)
-            except ImageFailed as exc:
-                failed += 1
-                fail(prog, f"{name}: {exc}", 1)
-    return 1 if failed else 2 if bad else 0
+        planned.append((name, base, None))
+    return planned

@@ -1,10 +1,10 @@
 """``inktrace predict``: the dense maps of image files, as ``DIR/<stem>.npz`` (and a PNG panel).
 
-Images are read, scaled, tiled and predicted by ``inktrace.inference.Predictor``, ``--batch-size``
-of them at a time (the flags and the loop are cli/images.py's, shared with ``inktrace trace``).
-An image that cannot be read (or written) is one line on stderr naming it; the others are still
-processed, and the exit status is 2 at the end (1 if a run failed otherwise, such as out of
-memory).
+Images (files, folders, globs) are read, scaled, tiled and predicted by
+``inktrace.inference.Predictor`` (the flags are cli/images.py's and the loop, with ``--workers``,
+``--skip-existing`` and ``--report``, cli/batch.py's, shared with ``inktrace trace``). An image
+that cannot be read (or written) is one line on stderr naming it; the others are still processed,
+and the exit status is 2 at the end (1 if a run failed otherwise, such as out of memory).
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fileio import atomic_write
 from ..inference import Prediction, save_panel
+from ..inference.mapfiles import MAP_FORMATS, map_suffixes, save_maps
 from .args import StrictParser, flag, run_guarded
-from .images import image_parser, make_predictor, output_folder, parse_intermixed, run_images
+from .batch import Writer, Written, run_images
+from .images import image_parser, output_folder, parse_intermixed
 
 __all__ = ["main", "build_parser"]
 
@@ -35,13 +36,22 @@ def build_parser(prog: str) -> StrictParser:
         "visualize",
         "also write <stem>.panel.png: input | skeleton | keypoints | tangent | width",
     )
+    flag(
+        p,
+        "maps_format",
+        "npz (float32, default), npz16 (compressed float16) or png (one 16-bit PNG per map "
+        "channel, <stem>.<map>[-<c>].png)",
+        "FMT",
+        choices=MAP_FORMATS,
+    )
     return p
 
 
-def _write(result: Prediction, image: np.ndarray, base: Path, visualize: bool) -> str:
-    target = base.with_name(base.name + ".npz")
-    atomic_write(target, lambda f: np.savez(f, **result.maps))  # type: ignore[arg-type]
-    written = str(target)
+def _write(
+    result: Prediction, image: np.ndarray, base: Path, visualize: bool, fmt: str = "npz"
+) -> Written:
+    files = save_maps(base, result.maps, fmt)
+    written = str(files[0]) + (f" (+{len(files) - 1} more)" if len(files) > 1 else "")
     if visualize:
         panel = base.with_name(base.name + ".panel.png")
         save_panel(panel, image, result.maps)
@@ -53,19 +63,24 @@ def _write(result: Prediction, image: np.ndarray, base: Path, visualize: bool) -
         else f"scale {result.scale:.3g}"
     )
     tiles = f", {result.tiles} tiles" if result.tiles > 1 else ""
-    return f"wrote {written} ({w}x{h}; {how}{tiles})"
+    return Written(f"wrote {written} ({w}x{h}; {how}{tiles})")
+
+
+def writer(args) -> Writer:
+    """The command line's writer (module level: --workers processes receive it by name)."""
+
+    def write(result: Prediction, image: np.ndarray, base: Path) -> Written:
+        return _write(result, image, base, args.visualize, args.maps_format or "npz")
+
+    return write
 
 
 def _main(argv: Sequence[str] | None, prog: str) -> int:
     args = parse_intermixed(build_parser(prog), argv)
     out = output_folder(args)
-    predictor = make_predictor(args)
-
-    def write(result: Prediction, image: np.ndarray, base: Path) -> str:
-        return _write(result, image, base, args.visualize)
-
-    suffixes = (".npz", ".panel.png") if args.visualize else (".npz",)
-    return run_images(prog, args, out, predictor, suffixes, write)
+    suffixes = map_suffixes(args.maps_format or "npz")
+    suffixes = (*suffixes, ".panel.png") if args.visualize else suffixes
+    return run_images(prog, args, out, suffixes, writer)
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "inktrace predict") -> int:

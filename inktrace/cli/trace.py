@@ -22,14 +22,8 @@ from ..inference.visualize import save_overlay
 from ..tracing import trace_prediction
 from ..vectorize import TraceOptions, to_json, to_svg
 from .args import StrictParser, UsageError, flag, run_guarded
-from .images import (
-    ImageFailed,
-    image_parser,
-    make_predictor,
-    output_folder,
-    parse_intermixed,
-    run_images,
-)
+from .batch import Writer, Written, run_images
+from .images import ImageFailed, image_parser, output_folder, parse_intermixed
 
 __all__ = ["main", "build_parser"]
 
@@ -97,7 +91,7 @@ def _write(
     options: TraceOptions,
     suffixes: tuple[str, ...],
     overlay: bool = False,
-) -> str:
+) -> Written:
     try:
         strokes = trace_prediction(result, options)
     except ValueError as exc:  # maps the tracer refuses (non-finite values)
@@ -113,21 +107,28 @@ def _write(
         written.append(
             str(save_overlay(base.with_name(base.name + ".overlay.png"), image, strokes))
         )
-    return f"wrote {', '.join(written)}: {len(strokes)} stroke{'' if len(strokes) == 1 else 's'}"
+    n = len(strokes)
+    return Written(f"wrote {', '.join(written)}: {n} stroke{'' if n == 1 else 's'}", n)
+
+
+def writer(args) -> Writer:
+    """The command line's writer (module level: --workers processes receive it by name)."""
+    options = options_from_args(args)
+    suffixes = FORMATS[args.format or "both"]
+
+    def write(result: Prediction, image: np.ndarray, base: Path) -> Written:
+        return _write(result, image, base, options, suffixes, args.overlay)
+
+    return write
 
 
 def _main(argv: Sequence[str] | None, prog: str) -> int:
     args = parse_intermixed(build_parser(prog), argv)
     out = output_folder(args)
-    options = options_from_args(args)
+    options_from_args(args)  # a bad value is one line before any model is loaded
     suffixes = FORMATS[args.format or "both"]
-    predictor = make_predictor(args)
-
-    def write(result: Prediction, image: np.ndarray, base: Path) -> str:
-        return _write(result, image, base, options, suffixes, args.overlay)
-
     outputs = (*suffixes, ".overlay.png") if args.overlay else suffixes
-    return run_images(prog, args, out, predictor, outputs, write)
+    return run_images(prog, args, out, outputs, writer)
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "inktrace trace") -> int:

@@ -8,19 +8,38 @@ boxes, 1 px, value ``RULE``) and seeded Gaussian noise (``NOISE``); the ink is t
 page to the truth box by box: a traced stroke belongs to the box holding the midpoint of its
 points' extent, and is matched (matching.match_strokes, ``tolerance`` px) against that box's
 true strokes; the counts are summed over the boxes.
+
+``evaluate_pages`` (``inktrace evaluate --pages N``) composes N pages of held-out characters,
+predicts and traces each page in one call, and the same characters one by one on their own clean
+images, and returns both sides' stroke F1, traced / true strokes and seconds, with the process's
+peak resident memory (Linux ru_maxrss: the largest so far, the model and the one-by-one side
+included).
 """
 
 from __future__ import annotations
 
+import resource
+import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from .matching import match_strokes
+from ..inference import Predictor
+from ..tracing import trace_prediction
+from .matching import match_strokes, prf
 from .samples import EvalSamples
 
-__all__ = ["Page", "compose_page", "score_page", "RULE", "NOISE"]
+__all__ = [
+    "Page",
+    "compose_page",
+    "score_page",
+    "evaluate_pages",
+    "format_pages",
+    "RULE",
+    "NOISE",
+]
 
 RULE = 0.8  # paper value of the ruled lines
 NOISE = 0.03  # standard deviation of the paper noise
@@ -91,3 +110,78 @@ def score_page(page: Page, traced: Sequence, tolerance: float) -> dict[str, int]
         counts["traced"] += m.traced
         counts["true"] += m.true
     return counts
+
+
+def _peak_mb() -> float:
+    scale = 1024.0 * 1024.0 if sys.platform == "darwin" else 1024.0  # bytes there, KiB here
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
+
+
+def evaluate_pages(
+    predictor: Predictor,
+    samples: EvalSamples,
+    pages: int,
+    columns: int,
+    rows: int,
+    tolerance: float,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """``pages`` pages of ``columns`` x ``rows`` characters of ``samples`` (in order, which must
+    hold enough), each traced in one call, beside the same characters one by one: ``{"page": {...},
+    "one by one": {...}}`` with f1, precision, recall, traced/true, seconds per page, pages,
+    characters, and on the page side the peak resident MB (module docstring)."""
+    per_page = columns * rows
+    if pages * per_page > len(samples.clean):
+        raise ValueError(f"{pages} pages of {per_page} need {pages * per_page} characters")
+    sides = {
+        name: {"matched": 0, "traced": 0, "true": 0, "seconds": 0.0}
+        for name in ("page", "one by one")
+    }
+    for k in range(pages):
+        indices = list(range(k * per_page, (k + 1) * per_page))
+        page = compose_page(samples, indices, columns, seed=seed + k, rows=rows)
+        t0 = time.perf_counter()
+        strokes = trace_prediction(predictor.predict_many([page.image])[0])
+        sides["page"]["seconds"] += time.perf_counter() - t0
+        for key, value in score_page(page, strokes, tolerance).items():
+            sides["page"][key] += value
+        one = sides["one by one"]
+        for i in indices:
+            t0 = time.perf_counter()
+            traced = trace_prediction(predictor.predict_many([samples.clean[i]])[0])
+            one["seconds"] += time.perf_counter() - t0
+            m = match_strokes([s.points for s in traced], samples.strokes[i], tolerance)
+            one["matched"] += m.matched
+            one["traced"] += m.traced
+            one["true"] += m.true
+    out = {}
+    for name, c in sides.items():
+        p, r, f1 = prf(c["matched"], c["traced"], c["true"])
+        out[name] = {
+            "f1": f1,
+            "precision": p,
+            "recall": r,
+            "traced/true": c["traced"] / max(c["true"], 1),
+            "seconds per page": c["seconds"] / pages,
+            "pages": pages,
+            "characters": pages * per_page,
+        }
+    out["page"]["peak MB"] = _peak_mb()
+    return out
+
+
+def format_pages(result: dict[str, dict[str, float]], size: tuple[int, int]) -> str:
+    """The table of ``evaluate_pages`` (``size``: a page's width and height in px)."""
+    page, one = result["page"], result["one by one"]
+    rows = [
+        f"pages of {size[0]} x {size[1]} px: {page['pages']} pages, "
+        f"{page['characters']} characters",
+        "| what | page in one call | characters one by one |",
+        "|---|---|---|",
+        f"| stroke F1 (P / R) | {page['f1']:.3f} ({page['precision']:.3f} / {page['recall']:.3f}) "
+        f"| {one['f1']:.3f} ({one['precision']:.3f} / {one['recall']:.3f}) |",
+        f"| traced / true strokes | {page['traced/true']:.2f} | {one['traced/true']:.2f} |",
+        f"| seconds per page | {page['seconds per page']:.1f} | {one['seconds per page']:.1f} |",
+        f"| peak resident MB (the process) | {page['peak MB']:.0f} | - |",
+    ]
+    return "\n".join(rows)

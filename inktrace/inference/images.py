@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["ImageError", "load_image", "to_gray", "LUMA", "DEFAULT_MAX_PIXELS"]
+__all__ = ["ImageError", "load_image", "image_size", "to_gray", "LUMA", "DEFAULT_MAX_PIXELS"]
 
 LUMA = (0.299, 0.587, 0.114)
 # comfortably above an A4 page at 600 dpi (4961 x 7016 = 34.8 Mpx)
@@ -136,6 +136,20 @@ def _check_file(path: Path, name: str) -> None:
     if not stat.S_ISREG(mode):
         kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket or device"
         raise ImageError(f"{name}: is {kind}, not a regular file")
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(width, height) of an image file from its header alone (nothing decoded), or None when it
+    is not a regular file Pillow can identify (load_image then says why, in one line)."""
+    path = Path(path)
+    try:
+        _check_file(path, str(path))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return int(image.width), int(image.height)
+    except (ImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
+        return None
 
 
 def load_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:

@@ -5,8 +5,10 @@ JSON (docs/contracts.md): ``{"width": W, "height": H, "strokes": [{"points": [[x
 last point repeats its first. ``extras=True`` adds each stroke's ``closed`` and ``corners``.
 
 SVG: one ``<path>`` per stroke (``M``/``L`` through its points, ``Z`` when closed), black, no
-fill, round caps and joins, ``stroke-width`` the stroke's mean width; the canvas is W x H px with
-the same frame (viewBox 0 0 W H).
+fill, round caps and joins, ``stroke-width`` the stroke's mean width (the JSON keeps the width at
+every point); the canvas is W x H px with the same frame (viewBox 0 0 W H). The paths are grouped
+per connected component (components.py: a page's characters and marks), one ``<g
+id="component-K">`` each, in the order of each component's first stroke.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .components import stroke_components
 from .stroke import Stroke
 
 __all__ = ["to_json", "to_svg", "strokes_to_dict"]
@@ -65,7 +68,8 @@ def to_svg(strokes: Sequence[Stroke], width: int, height: int) -> str:
         f'viewBox="0 0 {int(width)} {int(height)}">',
         '<g fill="none" stroke="black" stroke-linecap="round" stroke-linejoin="round">',
     ]
-    for s in strokes:
+    groups: dict[int, list[str]] = {}
+    for s, label in zip(strokes, stroke_components(strokes)):
         pts = np.asarray(s.points, dtype=np.float64)
         if len(pts) == 0:
             continue
@@ -75,6 +79,8 @@ def to_svg(strokes: Sequence[Stroke], width: int, height: int) -> str:
         if closed:
             d += " Z"
         w = float(np.mean(s.widths)) if len(s.widths) else 1.0
-        lines.append(f'<path d="{d}" stroke-width="{_fmt(w)}"/>')
+        groups.setdefault(label, []).append(f'<path d="{d}" stroke-width="{_fmt(w)}"/>')
+    for k, paths in enumerate(groups.values()):
+        lines += [f'<g id="component-{k}">', *paths, "</g>"]
     lines += ["</g>", "</svg>", ""]
     return "\n".join(lines)

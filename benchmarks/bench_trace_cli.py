@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""The full ``inktrace trace`` (read, predict, trace, write) on pages, as a user runs it: seconds
+and peak resident memory of the process, each command in a fresh process.
+
+Pages are held-out KanjiVG characters on ruled, noisy paper (inktrace.evaluation.pages):
+A4 at 150 dpi (14 x 20 characters of 70 px: 1232 x 1760 px), A4 at 300 dpi (the same characters
+at 140 px: 2464 x 3520 px) and a 4000 x 3000 page (32 x 24 characters of 100 px); then a folder of
+``--folder`` A4 150 dpi pages with ``--workers 1`` and ``--workers 2`` (their ratio), and a
+12000 x 12000 white PNG, which must be refused from its header. Peak memory is the command's
+process's high-water resident set (VmHWM of /proc/PID/status, read every 20 ms until it exits:
+the exec'd process's own; wait4's ru_maxrss is not used, as Linux carries the parent's peak into
+a forked child across exec). With --workers it is the main process's alone (the workers' are
+read the same way and printed beside it). Prints the figures; asserts nothing.
+
+    python benchmarks/bench_trace_cli.py [--skip 300dpi,4000x3000] [--folder 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from inktrace.evaluation import choose_files, render_samples
+from inktrace.evaluation.pages import compose_page
+
+PAGES = {  # --skip name -> (label, columns, rows, character px)
+    "150dpi": ("A4 150 dpi", 14, 20, 70),
+    "300dpi": ("A4 300 dpi", 14, 20, 140),
+    "4000x3000": ("4000 x 3000", 32, 24, 100),
+}
+
+
+def page_png(path: Path, columns: int, rows: int, size: int, seed: int) -> tuple[int, int]:
+    files = choose_files("kanjivg", columns * rows, seed)
+    samples = render_samples(files, size, seed)
+    page = compose_page(samples, list(range(columns * rows)), columns, seed=seed)
+    Image.fromarray((page.image * 255).round().astype(np.uint8)).save(path)
+    return page.image.shape[1], page.image.shape[0]
+
+
+def _hwm_mb(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(c) for c in f.read().split()]
+    except OSError:
+        return []
+
+
+def timed(args: list[str]) -> tuple[float, float, int, str, float]:
+    """(seconds, peak resident MB of the process, exit status, stderr's last line, the largest
+    peak of its child processes) of one command."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    peak, child_peak = 0.0, {}
+    while proc.poll() is None:
+        peak = max(peak, _hwm_mb(proc.pid) or 0.0)
+        for c in _children(proc.pid):
+            child_peak[c] = max(child_peak.get(c, 0.0), _hwm_mb(c) or 0.0)
+        time.sleep(0.02)
+    seconds = time.perf_counter() - t0
+    err = proc.stderr.read()
+    last = err.strip().splitlines()[-1] if err.strip() else ""
+    return seconds, peak, proc.returncode, last, max(child_peak.values(), default=0.0)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--skip", default="", help="comma-separated: 150dpi,300dpi,4000x3000,folder")
+    p.add_argument("--folder", type=int, default=4, help="pages in the --workers folder")
+    args = p.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    trace = [sys.executable, "-m", "inktrace", "trace"]
+    print(f"machine: 2-core CPU VM ({platform.machine()}), shared with a training job")
+    print("| what | size | seconds | peak resident MB | exit |")
+    print("|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for key, (name, columns, rows, size) in PAGES.items():
+            if key in skip:
+                continue
+            png = tmp / f"{key}.png"
+            w, h = page_png(png, columns, rows, size, seed=1)
+            s, mb, rc, _, _ = timed([*trace, str(png), "--output", str(tmp / "out")])
+            print(f"| trace, {name} | {w} x {h} | {s:.1f} | {mb:.0f} | {rc} |", flush=True)
+        if "folder" not in skip:
+            pages = tmp / "pages"
+            pages.mkdir()
+            for k in range(args.folder):
+                w, h = page_png(pages / f"page{k}.png", 14, 20, 70, seed=10 + k)
+            figures = {}
+            for workers in (1, 2):
+                out = tmp / f"w{workers}"
+                cmd = [*trace, str(pages), "--output", str(out), "--workers", str(workers)]
+                figures[workers] = timed(cmd)
+                s, mb, rc, _, worker_mb = figures[workers]
+                if workers > 1:
+                    mb_text = f"{mb:.0f} (each worker up to {worker_mb:.0f})"
+                else:
+                    mb_text = f"{mb:.0f}"
+                print(
+                    f"| trace --workers {workers}, folder of {args.folder} A4 150 dpi pages "
+                    f"| {w} x {h} | {s:.1f} | {mb_text} | {rc} |",
+                    flush=True,
+                )
+            ratio = figures[1][0] / figures[2][0]
+            print(f"| --workers 2 speed-up over --workers 1 | | {ratio:.2f}x | | |")
+        white = tmp / "white.png"
+        Image.new("L", (12000, 12000), 255).save(white, optimize=True)
+        s, mb, rc, last, _ = timed([*trace, str(white), "--output", str(tmp / "out")])
+        print(
+            f"| trace, white PNG refused ({white.stat().st_size // 1024} KB) | 12000 x 12000 "
+            f"| {s:.2f} | {mb:.0f} | {rc} |"
+        )
+        print(f"\nrefusal: {last}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,339 @@
+"""The batch loop of ``inktrace predict`` and ``inktrace trace``: every image through the model and
+the command's writer, in one process or ``--workers N``, with a progress bar, ``--skip-existing``
+and a ``--report`` of one JSON line per image.
+
+**Images** come from the IMAGE arguments (files, folders, glob patterns: inputs.py); each names
+its outputs ``DIR/<stem><suffix>`` (images.plan_outputs refuses a second image with the same stem).
+
+**Chunks.** Images are predicted in chunks: up to ``--batch-size`` consecutive images whose header
+says they fit in one tile share the model's forward passes; a larger image (a page) is a chunk of
+its own. The chunks depend on the images alone, never on ``--workers``, so every worker count
+writes the same files (batching changes the maps by float rounding: the same chunks, the same
+numbers).
+
+**Workers.** ``--workers 1`` (default) runs the chunks here. ``--workers N`` starts N processes
+(spawned; each loads the model once and uses its share of the CPU threads) and hands them chunks;
+the lines on stdout and the report come back in the images' order whatever finishes first. A
+worker that dies (killed, out of memory) fails its chunk and the chunks not yet done: status 1.
+
+**Errors.** An image that cannot be read is one line on stderr naming it (exit status 2 at the
+end); one that fails otherwise (out of memory, a file that cannot be written) is status 1; the
+others are processed either way.
+
+**Restart.** With ``--skip-existing`` an image whose outputs all exist is skipped. Every output is
+written atomically (a temporary file renamed into place), so a run killed half-way leaves whole
+files or none, never a half file that a rerun would take as done.
+
+**Progress.** A tqdm bar over the images on stderr, only when stderr is a terminal.
+
+**Report** (``--report FILE.jsonl``): one line per image in the images' order, written as the run
+goes (a killed run's report lists what was done): ``{"image": path, "status": "ok" | "skipped" |
+"error", "strokes": n (trace) or null, "seconds": s, "error": message or null}``. ``seconds`` is
+the image's reading, its share of its chunk's prediction and its writing.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..errors import printable
+from ..inference import DEFAULT_MAX_PIXELS, ImageError, Prediction, Predictor, load_image
+from ..inference.images import image_size
+from .args import UsageError
+from .images import ImageFailed, make_predictor, plan_outputs
+from .inputs import expand_inputs
+
+__all__ = ["Written", "Outcome", "Writer", "run_images", "plan_chunks"]
+
+
+@dataclass
+class Written:
+    """What a command's writer did with one image: its stdout line, and its strokes (trace)."""
+
+    line: str
+    strokes: int | None = None
+
+
+# (prediction, the grayscale image it was made from, DIR/<stem> without a suffix) -> Written
+Writer = Callable[[Prediction, np.ndarray, Path], Written]
+# the command line -> the command's writer (a module-level function: workers receive it by name)
+WriterFactory = Callable[[Any], Writer]
+
+
+@dataclass
+class Outcome:
+    """One image's line of the report, and how it ended (``code``: 0, 1 failed, 2 bad input)."""
+
+    image: str
+    status: str  # ok, skipped, error
+    strokes: int | None
+    seconds: float
+    error: str | None
+    code: int = 0
+    line: str | None = None
+
+    def record(self) -> str:
+        data = asdict(self)
+        del data["code"], data["line"]
+        data["seconds"] = round(self.seconds, 3)
+        return json.dumps(data)
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """CUDA's OutOfMemoryError, Python's MemoryError, or the CPU allocator's RuntimeError."""
+    text = str(exc).lower()
+    return not isinstance(exc, RuntimeError) or "out of memory" in text or "can't allocate" in text
+
+
+def plan_chunks(
+    jobs: Sequence[tuple[str, Path]], batch_size: int, tile: int
+) -> list[list[tuple[str, Path]]]:
+    """Consecutive jobs in chunks of at most ``batch_size``; an image larger than ``tile`` x
+    ``tile`` px (from its header) alone (module docstring). Unreadable headers count as small:
+    load_image reports them."""
+    chunks: list[list[tuple[str, Path]]] = []
+    current: list[tuple[str, Path]] = []
+    for job in jobs:
+        size = image_size(job[0])
+        if size is not None and size[0] * size[1] > tile * tile:
+            if current:
+                chunks.append(current)
+                current = []
+            chunks.append([job])
+            continue
+        current.append(job)
+        if len(current) == batch_size:
+            chunks.append(current)
+            current = []
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def run_chunk(
+    chunk: Sequence[tuple[str, Path]],
+    predictor: Predictor,
+    write: Writer,
+    max_pixels: int | None,
+    invert: bool,
+    suffix: str,
+) -> list[Outcome]:
+    """Read, predict and write the images of one chunk; one Outcome per image, in order."""
+    outcomes: dict[str, Outcome] = {}
+    loaded = []
+    for name, base in chunk:
+        t0 = time.perf_counter()
+        try:
+            image = load_image(name, max_pixels)
+        except ImageError as exc:
+            outcomes[name] = Outcome(name, "error", None, time.perf_counter() - t0, str(exc), 2)
+            continue
+        loaded.append((name, base, 1.0 - image if invert else image, time.perf_counter() - t0))
+    if loaded:
+        t0 = time.perf_counter()
+        try:
+            results = predictor.predict_many([image for _, _, image, _ in loaded])
+        except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
+            if isinstance(exc, RuntimeError) and not _out_of_memory(exc):
+                raise
+            message = "out of memory (try a smaller --tile or --batch-size)"
+            for name, _, _, spent in loaded:
+                outcomes[name] = Outcome(name, "error", None, spent, f"{name}: {message}", 1)
+            results = []
+        share = (time.perf_counter() - t0) / len(loaded)
+        for (name, base, image, spent), result in zip(loaded, results):
+            t0 = time.perf_counter()
+            try:
+                written = write(result, image, base)
+            except OSError as exc:
+                error = f"{name}: cannot write {base}{suffix} ({exc.strerror or exc})"
+                outcomes[name] = Outcome(name, "error", None, spent + share, error, 1)
+                continue
+            except ImageFailed as exc:
+                outcomes[name] = Outcome(name, "error", None, spent + share, f"{name}: {exc}", 1)
+                continue
+            seconds = spent + share + time.perf_counter() - t0
+            outcomes[name] = Outcome(name, "ok", written.strokes, seconds, None, 0, written.line)
+    return [outcomes[name] for name, _ in chunk]
+
+
+# ------------------------------------------------------------------ worker processes
+_WORKER: dict[str, Any] = {}
+
+
+def _start_worker(factory: WriterFactory, args: Any, threads: int) -> None:
+    """A worker's start: Ctrl-C is the parent's to handle; the model is loaded once."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(threads)
+    _WORKER["predictor"] = make_predictor(args)
+    _WORKER["write"] = factory(args)
+    _WORKER["settings"] = (_max_pixels(args), bool(args.invert))
+
+
+def _worker_chunk(chunk: Sequence[tuple[str, Path]], suffix: str) -> list[Outcome]:
+    max_pixels, invert = _WORKER["settings"]
+    return run_chunk(chunk, _WORKER["predictor"], _WORKER["write"], max_pixels, invert, suffix)
+
+
+def _max_pixels(args: Any) -> int:
+    value = DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels
+    if value < 1:
+        raise UsageError(f"--max-pixels {value}: must be at least 1")
+    return value
+
+
+class _Sink:
+    """Prints outcomes (stdout lines, stderr errors) around the progress bar and writes the
+    report, in the images' order."""
+
+    def __init__(
+        self, prog: str, report: IO[str] | None, bar: tqdm, ready: list[tuple[int, Outcome]]
+    ) -> None:
+        self.prog, self.report, self.bar = prog, report, bar
+        self.ready = ready[::-1]  # (jobs before it, outcome), the next one last
+        self.jobs = 0  # job outcomes emitted so far
+        self.worst = 0  # 1 beats 2 beats 0 (module docstring)
+
+    def _put(self, outcome: Outcome) -> None:
+        if outcome.error is not None:
+            message = f"{self.prog}: error: {printable(outcome.error)}"
+            self.bar.write(message, file=sys.stderr)
+            self.worst = 1 if 1 in (outcome.code, self.worst) else 2
+        elif outcome.line is not None:
+            self.bar.write(printable(outcome.line), file=sys.stdout)
+        if self.report is not None:
+            self.report.write(outcome.record() + "\n")
+            self.report.flush()
+        self.bar.update(1)
+
+    def _ready_until(self, jobs: int) -> None:
+        while self.ready and self.ready[-1][0] <= jobs:
+            self._put(self.ready.pop()[1])
+
+    def emit(self, outcome: Outcome) -> None:
+        """A job's outcome, after the ready outcomes that come before it."""
+        self._ready_until(self.jobs)
+        self._put(outcome)
+        self.jobs += 1
+
+    def finish(self) -> None:
+        while self.ready:
+            self._put(self.ready.pop()[1])
+
+
+def _open_report(path: str | None) -> IO[str] | None:
+    if path is None:
+        return None
+    if not path.endswith((".jsonl", ".json", ".ndjson")) and Path(path).is_dir():
+        raise UsageError(f"--report {path}: is a folder (give a file, such as report.jsonl)")
+    try:
+        return open(path, "w", encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--report {path}: cannot write ({exc.strerror or exc})") from None
+
+
+def run_images(
+    prog: str, args: Any, out: Path, suffixes: Sequence[str], factory: WriterFactory
+) -> int:
+    """Every image the IMAGE arguments name (``args.images``) through the model of the command
+    line and the writer ``factory(args)`` makes, the outputs (``suffixes``, first the main one)
+    in ``out`` (module docstring); the exit status."""
+    max_pixels = _max_pixels(args)
+    workers = 1 if args.workers is None else args.workers
+    if workers < 1:
+        raise UsageError(f"--workers {workers}: must be at least 1")
+    predictor = make_predictor(args)  # here too with workers: a bad model is one line, at once
+    expanded = expand_inputs(args.images)
+    planned = plan_outputs([name for name, error in expanded if error is None], out, suffixes)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--output {out}: cannot create ({exc.strerror or exc})") from None
+    report = _open_report(args.report)
+    # in the arguments' order: ready outcomes (errors, skipped images), each emitted before the
+    # job whose index it carries, and the jobs to run
+    ready: list[tuple[int, Outcome]] = []
+    jobs: list[tuple[str, Path]] = []
+    rows = iter(planned)
+    for name, error in expanded:
+        if error is None:
+            name, base, error = next(rows)
+        if error is not None:
+            ready.append((len(jobs), Outcome(name, "error", None, 0.0, error, 2)))
+        elif args.skip_existing and all(Path(f"{base}{s}").is_file() for s in suffixes):
+            line = f"skipped {name}: its outputs exist"
+            ready.append((len(jobs), Outcome(name, "skipped", None, 0.0, None, 0, line)))
+        elif base is not None:  # a planned image without an error has its output base
+            jobs.append((name, base))
+    chunks = plan_chunks(jobs, predictor.batch_size, predictor.tile)
+    quiet = not sys.stderr.isatty()
+    bar = tqdm(total=len(ready) + len(jobs), unit="image", disable=quiet, file=sys.stderr)
+    sink = _Sink(prog, report, bar, ready)
+    try:
+        if workers == 1 or len(chunks) <= 1:
+            write = factory(args)
+            for chunk in chunks:
+                for outcome in run_chunk(
+                    chunk, predictor, write, max_pixels, args.invert, suffixes[0]
+                ):
+                    sink.emit(outcome)
+        else:
+            del predictor
+            _run_pool(chunks, workers, factory, args, suffixes[0], sink)
+        sink.finish()
+    finally:
+        bar.close()
+        if report is not None:
+            report.close()
+    return sink.worst
+
+
+def _run_pool(
+    chunks: list, workers: int, factory: WriterFactory, args: Any, suffix: str, sink: _Sink
+) -> None:
+    """The chunks in ``workers`` spawned processes, their outcomes emitted in order."""
+    workers = min(workers, len(chunks))
+    threads = max(1, torch.get_num_threads() // workers)
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(factory, args, threads),
+    )
+    futures = {pool.submit(_worker_chunk, chunk, suffix): k for k, chunk in enumerate(chunks)}
+    results: dict[int, list[Outcome]] = {}
+    following = 0  # the next chunk to emit
+    try:
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                k = futures[future]
+                try:
+                    results[k] = future.result()
+                except BrokenProcessPool:
+                    died = "a worker process died (killed, or out of memory)"
+                    results[k] = [
+                        Outcome(name, "error", None, 0.0, f"{name}: {died}", 1)
+                        for name, _ in chunks[k]
+                    ]
+            while following in results:
+                for outcome in results.pop(following):
+                    sink.emit(outcome)
+                following += 1
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
