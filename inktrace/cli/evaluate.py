@@ -25,6 +25,7 @@ from ..evaluation import (
 from ..evaluation.pages import evaluate_pages, format_pages
 from ..evaluation.runner import STROKE_TOLERANCE
 from ..inference import Predictor
+from ..inference.predictor import DEFAULT_BATCH_SIZE
 from ..pretrained import load_with_card
 from .args import StrictParser, UsageError, flag, run_guarded
 
@@ -94,6 +95,27 @@ def build_parser(prog: str) -> StrictParser:
     return p
 
 
+def _check_inputs(args, sizes: Sequence[int]) -> None:
+    """The sizes and the dataset, before anything is loaded or rendered."""
+    for size in sizes:
+        if size < 16:
+            raise UsageError(f"--size {size}: must be at least 16")
+    if args.dataset == "kanjivg":
+        try:
+            kanjivg_dir()
+        except SvgError:
+            raise UsageError(NO_KANJIVG) from None
+
+
+def _predictor(model, args, batch_size: int) -> Predictor:
+    """``--device`` and ``--batch-size`` (else ``batch_size``) applied; a bad device in one line."""
+    try:
+        size = args.batch_size or batch_size
+        return Predictor(model, device=args.device or "auto", batch_size=size)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _pages(args, prog: str) -> int:
     """``--pages N``: evaluation/pages.py's table (the model only, one --size)."""
     if args.pages < 1:
@@ -101,18 +123,9 @@ def _pages(args, prog: str) -> int:
     if args.size is not None and len(args.size) > 1:
         raise UsageError("--pages takes one --size (the characters' px, default 70)")
     size = 70 if args.size is None else args.size[0]
-    if size < 16:
-        raise UsageError(f"--size {size}: must be at least 16")
-    if args.dataset == "kanjivg":
-        try:
-            kanjivg_dir()
-        except SvgError:
-            raise UsageError(NO_KANJIVG) from None
-    model, _ = load_with_card(args.checkpoint)
-    try:
-        predictor = Predictor(model, device=args.device or "auto")
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    _check_inputs(args, [size])
+    model = load_with_card(args.checkpoint)[0]
+    predictor = _predictor(model, args, DEFAULT_BATCH_SIZE)  # page tiles: the Predictor's default
     columns, rows = PAGE_GRID
     seed = 0 if args.seed is None else args.seed
     files = choose_files(args.dataset, args.pages * columns * rows, seed)
@@ -139,14 +152,7 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
     for name, value, low in (("--count", count, 1), ("--batch-size", args.batch_size, 1)):
         if value is not None and value < low:
             raise UsageError(f"{name} {value}: must be at least {low}")
-    for size in sizes:
-        if size < 16:
-            raise UsageError(f"--size {size}: must be at least 16")
-    if args.dataset == "kanjivg":
-        try:
-            kanjivg_dir()
-        except SvgError:
-            raise UsageError(NO_KANJIVG) from None
+    _check_inputs(args, sizes)
     if args.baseline and not baseline_available():
         raise UsageError(NO_SKIMAGE)
     if not args.model and args.checkpoint is not None:
@@ -157,13 +163,7 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
     card = None
     if args.model:
         model, card = load_with_card(args.checkpoint)
-        try:
-            predictor = Predictor(
-                model, device=args.device or "auto", batch_size=args.batch_size or 16
-            )
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-        methods.append(model_method(predictor))
+        methods.append(model_method(_predictor(model, args, 16)))  # glyphs
     if args.baseline:
         methods.append(baseline_method())
     if args.ceiling:

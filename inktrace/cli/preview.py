@@ -102,8 +102,9 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
             raise UsageError(f"{flag} {value}: must be at least {low}")
     if not args.output.lower().endswith(".png"):
         raise UsageError(f"--output {args.output}: the grid is written as PNG, name it *.png")
-    if mixed:
-        synthetic = SyntheticInk(
+
+    def synthetic_ink() -> SyntheticInk:
+        return SyntheticInk(
             args.level,
             args.start + args.samples,
             args.img_size,
@@ -111,6 +112,9 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
             pens=pens,
             cursive=args.cursive,
         )
+
+    if mixed:
+        synthetic = synthetic_ink()
         try:
             glyphs = SvgInk(args.svg, args.img_size, seed=args.seed, width=GLYPH_WIDTH, pens=pens)
         except SvgError as exc:
@@ -128,14 +132,7 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
             raise UsageError(str(exc)) from None
         what = f"{len(indices)} SVG samples"
     else:
-        ds = SyntheticInk(
-            args.level,
-            args.start + args.samples,
-            args.img_size,
-            seed=args.seed,
-            pens=pens,
-            cursive=args.cursive,
-        )
+        ds = synthetic_ink()
         batch = ds.render(range(args.start, args.start + args.samples))
         what = f"{args.samples} samples of level {args.level}"
     try:

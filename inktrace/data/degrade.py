@@ -22,6 +22,7 @@ import math
 
 import torch
 
+from .pen import smoothstep
 from .rng import Draws, normal_field, uniform_field
 
 __all__ = ["KINDS", "SEVERITY", "degrade", "degrade_samples", "compose_clean"]
@@ -37,15 +38,21 @@ def compose_clean(ink: torch.Tensor) -> torch.Tensor:
     return ink.neg_().add_(1.0)[:, None]
 
 
-def _smooth_field(draws: Draws, grid: int, height: int, width: int, device) -> torch.Tensor:
-    """Low-frequency noise (B, H, W) in [0, 1]: a grid x grid lattice, bilinearly interpolated."""
+def smooth_field(
+    draws: Draws, grid: int, height: int, width: int, device, eased: bool = False
+) -> torch.Tensor:
+    """Low-frequency noise (B, H, W) in [0, 1]: a grid x grid lattice of uniforms, bilinearly
+    interpolated (``eased``: with smoothstep weights, no creases at the lattice lines). The image
+    size only sets the sampling, so the pattern scales with the image."""
     lattice = draws.uniform(grid, grid).to(device=device, dtype=torch.float32)
     ys = (torch.arange(height, device=device, dtype=torch.float32) + 0.5) / height * (grid - 1)
     xs = (torch.arange(width, device=device, dtype=torch.float32) + 0.5) / width * (grid - 1)
     y0 = ys.floor().long().clamp(max=grid - 2)
     x0 = xs.floor().long().clamp(max=grid - 2)
-    fy = (ys - y0)[None, :, None]
-    fx = (xs - x0)[None, None, :]
+    fy, fx = ys - y0, xs - x0
+    if eased:
+        fy, fx = smoothstep(fy), smoothstep(fx)
+    fy, fx = fy[None, :, None], fx[None, None, :]
     v00 = lattice[:, y0][:, :, x0]
     v01 = lattice[:, y0][:, :, x0 + 1]
     v10 = lattice[:, y0 + 1][:, :, x0]
@@ -99,8 +106,8 @@ def degrade(ink: torch.Tensor, level: int, draws: Draws, keys: torch.Tensor) -> 
     spacing = draws.uniform(low=8.0, high=16.0).to(dev, torch.float32) * (W / 64.0)
     phase = draws.uniform().to(dev, torch.float32) * spacing
     grid = (draws.uniform() < 0.4).to(dev)
-    density_field = _smooth_field(draws.fork(1), 4, H, W, dev)
-    paper_field = _smooth_field(draws.fork(2), 9, H, W, dev)
+    density_field = smooth_field(draws.fork(1), 4, H, W, dev)
+    paper_field = smooth_field(draws.fork(2), 9, H, W, dev)
     scale = W / 64.0
     ys = (torch.arange(H, device=dev, dtype=torch.float32)[None, :, None] + 0.5) / H
     xs = (torch.arange(W, device=dev, dtype=torch.float32)[None, None, :] + 0.5) / W

@@ -45,7 +45,8 @@ def _arc_length_at_points(points: torch.Tensor, count: torch.Tensor):
     return u, sid, pos
 
 
-def _smoothstep(x: torch.Tensor) -> torch.Tensor:
+def smoothstep(x: torch.Tensor) -> torch.Tensor:
+    """0 below 0, 1 above 1, the cubic 3x^2 - 2x^3 between (flat at both ends)."""
     x = x.clamp(0.0, 1.0)
     return x * x * (3.0 - 2.0 * x)
 
@@ -114,8 +115,8 @@ def stroke_widths(
 
 
 def _profile(u, base, tips, length, amp, freq, phase, max_width):
-    start = tips[..., 0:1] + (1 - tips[..., 0:1]) * _smoothstep(u / length[..., 0:1])
-    end = tips[..., 1:2] + (1 - tips[..., 1:2]) * _smoothstep((1 - u) / length[..., 1:2])
+    start = tips[..., 0:1] + (1 - tips[..., 0:1]) * smoothstep(u / length[..., 0:1])
+    end = tips[..., 1:2] + (1 - tips[..., 1:2]) * smoothstep((1 - u) / length[..., 1:2])
     wave = 1.0 + amp[..., None] * torch.sin(2 * math.pi * (freq[..., None] * u + phase[..., None]))
     w = (base[..., None] * start * end * wave).clamp(min=0.7)
     return w if max_width is None else w.clamp(max=max_width)

@@ -34,7 +34,9 @@ from dataclasses import dataclass
 
 import torch
 
+from .degrade import smooth_field
 from .geometry import Strokes
+from .pen import smoothstep
 from .rng import Draws, uniform_field
 
 __all__ = [
@@ -265,11 +267,6 @@ def densify(points: torch.Tensor, seg_valid: torch.Tensor, spacing: torch.Tensor
     return out.reshape(B, S, Np, 2), valid.reshape(B, S, Np - 1)
 
 
-def _smoothstep(x: torch.Tensor) -> torch.Tensor:
-    x = x.clamp(0.0, 1.0)
-    return x * x * (3.0 - 2.0 * x)
-
-
 def pen_widths(
     pen_ids: torch.Tensor,
     draws: Draws,
@@ -340,8 +337,8 @@ def pen_widths(
     near = torch.exp(-(((sp[:, None] - s_turn.reshape(B * S, k)[sid]) / reach[:, None]) ** 2))
     bend = (near * top.reshape(B * S, k)[sid]).sum(-1).mul(2 / math.pi).clamp(max=1.2)
     t0, t1, l0, l1 = per_point(tip0), per_point(tip1), per_point(len0), per_point(len1)
-    start = t0 + (1 - t0) * _smoothstep(u / l0)
-    end = t1 + (1 - t1) * _smoothstep((1 - u) / l1)
+    start = t0 + (1 - t0) * smoothstep(u / l0)
+    end = t1 + (1 - t1) * smoothstep((1 - u) / l1)
     plen = (per_point(press_len) * body).clamp(min=0.75)
     short = (tot / (6.0 * body)).clamp(max=1.0)  # a short stroke (a dot) is pressed less
     pressed = 1.0 + per_point(press) * short * torch.exp(-((sp / plen) ** 2))
@@ -437,7 +434,7 @@ def apply_texture(
     d.reserve(24)
     r = d.uniform(8).to(dev, torch.float32)  # per-sample numbers
     bins = d.uniform(8).to(dev, torch.float32)  # per-sample bristle thresholds
-    from_field = _lattice_noise(Draws(keys.cpu()).fork(_TEXTURE_FORK + 1), 6, H, W, dev)
+    from_field = smooth_field(Draws(keys.cpu()).fork(_TEXTURE_FORK + 1), 6, H, W, dev, eased=True)
     tone_lo_hi = _table("tone", pen_ids.cpu()).to(dev, torch.float32)
     tone = tone_lo_hi[:, 0] + (tone_lo_hi[:, 1] - tone_lo_hi[:, 0]) * r[:, 0]
     for kind in ("ballpoint", "felt", "pencil", "dry"):
@@ -449,7 +446,7 @@ def apply_texture(
         field = from_field[sel]
         if kind == "ballpoint":  # the ball skips where the paper or the ink runs dry
             thr = (0.72 + 0.18 * r[sel, 1])[:, None, None]
-            skip = _smoothstep((field - thr) / 0.06)
+            skip = smoothstep((field - thr) / 0.06)
             cov = cov * t * (1.0 - 0.85 * skip)
         elif kind == "felt":  # slightly uneven ink
             cov = cov * t * (0.9 + 0.1 * field)
@@ -468,26 +465,7 @@ def apply_texture(
             dryness = (0.15 + 0.3 * r[sel, 3])[:, None, None] * (0.5 + field)
             dry = bins[sel].gather(1, b.reshape(b.shape[0], -1)).reshape(b.shape) < dryness
             dry &= maps["width"][sel] >= 2.5 * W / 64  # streaks show on broad strokes only
-            broken = _smoothstep((field - (0.78 + 0.15 * r[sel, 4])[:, None, None]) / 0.05)
+            broken = smoothstep((field - (0.78 + 0.15 * r[sel, 4])[:, None, None]) / 0.05)
             cov = cov * t * torch.where(dry, 0.2, 1.0) * (1.0 - 0.9 * broken)
         out[sel] = cov.to(out.dtype)
     return out
-
-
-def _lattice_noise(draws: Draws, grid: int, height: int, width: int, device) -> torch.Tensor:
-    """Smooth noise (B, H, W) in [0, 1]: a grid x grid lattice of uniforms, smoothly
-    interpolated (the image size only sets the sampling, so the pattern scales with the image)."""
-    lattice = draws.uniform(grid, grid).to(device=device, dtype=torch.float32)
-    ys = (torch.arange(height, device=device, dtype=torch.float32) + 0.5) / height * (grid - 1)
-    xs = (torch.arange(width, device=device, dtype=torch.float32) + 0.5) / width * (grid - 1)
-    y0 = ys.floor().long().clamp(max=grid - 2)
-    x0 = xs.floor().long().clamp(max=grid - 2)
-    fy = _smoothstep(ys - y0)[None, :, None]
-    fx = _smoothstep(xs - x0)[None, None, :]
-    v00 = lattice[:, y0][:, :, x0]
-    v01 = lattice[:, y0][:, :, x0 + 1]
-    v10 = lattice[:, y0 + 1][:, :, x0]
-    v11 = lattice[:, y0 + 1][:, :, x0 + 1]
-    top = v00 + (v01 - v00) * fx
-    bottom = v10 + (v11 - v10) * fx
-    return top + (bottom - top) * fy

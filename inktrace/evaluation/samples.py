@@ -106,10 +106,11 @@ def render_samples(
     seed: int = 0,
     width: tuple[float, float] = WIDTH,
     chunk: int = 64,
-    held_out: bool = True,
+    held_out: bool = False,
 ) -> EvalSamples:
     """Render ``files`` at ``size`` px (sample k is file k; see the module docstring);
-    ``held_out``: also with the held-out pen."""
+    ``held_out``: also with the held-out pen (a second rendering: only callers that score that
+    condition ask for it)."""
     files = [Path(f) for f in files]
     engine = SvgInk(files, size, seed=seed, width=width)
     images, degraded, parts, strokes = [], [], [], []
