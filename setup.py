@@ -19,12 +19,13 @@ setup(
     packages=find_packages(include=["inktrace", "inktrace.*"]),
     py_modules=["train_lib"],
     # the shipped model (about 2 MB) and the packaged configs (configs/ links to them in a clone)
-    package_data={"inktrace.pretrained": ["*.ckpt"], "inktrace": ["configs/*.yaml"]},
+    # and its ONNX export (the same weights), which traces where PyTorch is not installed
+    package_data={"inktrace.pretrained": ["*.ckpt", "*.onnx"], "inktrace": ["configs/*.yaml"]},
+    # What tracing needs. PyTorch (training, .ckpt models, export) is the train extra: an install
+    # without it traces with ONNX models (the runtime extra) and says that training needs torch.
     install_requires=[
-        "torch>=2.1,<3",
         "numpy>=1.24",
         "pyyaml>=6.0",
-        "tensorboard>=2.14",
         "tqdm>=4.64",
         "pillow>=9.0",
         "scipy>=1.10",  # k-d trees of the tracer (inktrace.vectorize) at page scale
@@ -32,6 +33,8 @@ setup(
     extras_require={
         # the tests exercise every optional part, so CI installs them all
         "dev": [
+            "torch>=2.1,<3",
+            "tensorboard>=2.14",
             "pytest>=7.0",
             "ruff==0.17.6",
             "mypy==2.4.1",  # the type check of .ci/run (settings in pyproject.toml)
@@ -46,6 +49,10 @@ setup(
             "onnxruntime>=1.17",
             "build>=1.0",  # tests/test_wheel.py builds the wheel and the sdist
         ],
+        # training, PyTorch checkpoints and export: install torch==2.13.0 (CPU build) first
+        "train": ["torch>=2.1,<3", "tensorboard>=2.14"],
+        # tracing with an exported .onnx model, no PyTorch: numpy, scipy, Pillow, onnxruntime
+        "runtime": ["onnxruntime>=1.17"],
         "kanjivg": ["kanjivg"],  # real stroke geometry: about 11,000 centreline SVGs
         "eval": ["scikit-image>=0.21"],  # the classical baseline of `inktrace evaluate`
         "bench": ["lightning>=2.0"],  # benchmarks/bench_trainer.py's comparison only

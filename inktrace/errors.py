@@ -6,13 +6,19 @@ they live below all of them; ``inktrace.config`` and ``inktrace.checkpoint`` re-
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 __all__ = [
     "ConfigError",
     "CheckpointError",
     "NonFiniteLossError",
     "DistError",
     "WriteError",
+    "SvgError",
+    "MissingDependency",
     "printable",
+    "suggest",
 ]
 
 
@@ -29,6 +35,12 @@ def printable(text: object, limit: int | None = None) -> str:
         c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii")
         for c in text
     )
+
+
+def suggest(word: str, candidates: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for the closest candidate, or '' when nothing is close."""
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _one_line(message: object) -> str:
@@ -68,3 +80,12 @@ class WriteError(OSError):
         error = cls(message)
         error.errno = cause.errno
         return error
+
+
+class SvgError(ValueError):
+    """A centreline SVG that cannot be read; the message names the file."""
+
+
+class MissingDependency(ImportError):
+    """An optional dependency a command needs is not installed; the message says which and the
+    pip command that installs it (e.g. PyTorch, which tracing with an ONNX model does not need)."""

@@ -4,6 +4,7 @@ the target, so a crash or a full disk never leaves a torn file and never destroy
 from __future__ import annotations
 
 import errno
+import importlib
 import json
 import math
 import os
@@ -14,8 +15,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
-
-import torch
 
 from .errors import WriteError
 
@@ -92,6 +91,10 @@ def atomic_write_json(path: str | os.PathLike, data: Any) -> Path:
 def atomic_torch_save(
     obj: Any, path: str | os.PathLike, check: Callable[[Path], None] | None = None
 ) -> Path:
+    """``torch.save(obj)`` to ``path`` atomically (atomic_write); PyTorch is imported here, on
+    first use, so that this module serves installs without it."""
+    torch = importlib.import_module("torch")
+
     def save(f: IO[bytes]) -> None:
         try:
             torch.save(obj, f)
@@ -117,8 +120,8 @@ def _finite(value: Any) -> Any:
 
 
 def _plain(value: Any) -> Any:
-    """JSON fallback for tensors, numpy scalars and paths."""
-    if isinstance(value, torch.Tensor):
+    """JSON fallback for tensors and arrays (anything with ``tolist``), numpy scalars and paths."""
+    if hasattr(value, "tolist") and len(getattr(value, "shape", ())) > 0:
         return _finite(value.tolist())
     if isinstance(value, os.PathLike):
         return os.fspath(value)

@@ -1,4 +1,4 @@
-"""``inktrace.trace``: the vector strokes of an image in one call (Predictor, then trace_maps).
+"""``inktrace.trace``: the vector strokes of an image in one call (a Predictor, then trace_maps).
 
     import inktrace
     strokes = inktrace.trace("scan.png", model="checkpoints/dense/best.ckpt")
@@ -23,18 +23,15 @@ image was shrunk, so they scale with the drawing.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import fields, replace
 from typing import Any
 
 import numpy as np
-import torch
 
-from .inference import Prediction, Predictor
+from .inference.loading import predictor_for
+from .inference.pipeline import MapPredictor, Prediction
 from .inference.resample import to_input
-from .model.net import InkTraceNet
-from .pretrained import load_pretrained
 from .vectorize import Stroke, TraceOptions, trace_maps
 
 __all__ = ["trace", "trace_prediction", "as_predictor", "trace_options"]
@@ -54,11 +51,7 @@ def trace_options(options: TraceOptions | None = None, **settings: Any) -> Trace
 
 def _at_size(maps: Mapping[str, np.ndarray], size: tuple[int, int]) -> dict[str, np.ndarray]:
     """One image's maps resampled to ``size`` (lengths in that size's pixels)."""
-    tensors = {
-        name: torch.from_numpy(np.ascontiguousarray(v)).reshape(-1, *v.shape[-2:])
-        for name, v in maps.items()
-    }
-    return to_input(tensors, size)
+    return to_input({name: v.reshape(-1, *v.shape[-2:]) for name, v in maps.items()}, size)
 
 
 def trace_prediction(
@@ -80,38 +73,21 @@ def trace_prediction(
     return strokes
 
 
-_SHIPPED: dict[tuple, Predictor] = {}
+_SHIPPED: dict[tuple, MapPredictor] = {}
 
 
-def _shipped(key: tuple, settings: dict[str, Any]) -> Predictor:
-    """The shipped model's Predictor with these settings, loaded once per process and settings."""
-    if key not in _SHIPPED:
-        _SHIPPED[key] = Predictor(load_pretrained(), **settings)
-    return _SHIPPED[key]
-
-
-def as_predictor(model: Any, **settings: Any) -> Predictor:
-    """A Predictor from an InkTraceNet, a checkpoint path, a Predictor (which keeps its own
-    settings: passing any of ``settings`` with one is a ValueError) or None (the shipped model,
-    loaded once per process). ``settings``: the Predictor's (device, scale, tile, overlap,
-    batch_size); None leaves a setting at its default."""
+def as_predictor(model: Any, **settings: Any) -> MapPredictor:
+    """A Predictor from an InkTraceNet, a checkpoint path (``.onnx``: onnxruntime), a Predictor
+    (which keeps its own settings: passing any of ``settings`` with one is a ValueError) or None
+    (the shipped model, loaded once per process and settings). ``settings``: the Predictor's
+    (device, scale, tile, overlap, batch_size); None leaves a setting at its default."""
     given = {k: v for k, v in settings.items() if v is not None}
     if model is None:
-        return _shipped(tuple(sorted((k, str(v)) for k, v in given.items())), given)
-    if isinstance(model, Predictor):
-        if given:
-            raise ValueError(
-                f"{', '.join(sorted(given))}: set on the Predictor itself, not with model=Predictor"
-            )
-        return model
-    if isinstance(model, (str, os.PathLike)):
-        model = InkTraceNet.load_from_checkpoint(model)
-    if not isinstance(model, InkTraceNet):
-        raise TypeError(
-            f"model must be an InkTraceNet, a checkpoint path or a Predictor, not "
-            f"{type(model).__name__}"
-        )
-    return Predictor(model, **given)
+        key = tuple(sorted((k, str(v)) for k, v in given.items()))
+        if key not in _SHIPPED:
+            _SHIPPED[key] = predictor_for(None, **given)
+        return _SHIPPED[key]
+    return predictor_for(model, **given)
 
 
 def trace(
@@ -119,7 +95,7 @@ def trace(
     model: Any = None,
     *,
     options: TraceOptions | None = None,
-    device: str | torch.device | None = None,
+    device: Any = None,
     scale: float | None = None,
     tile: int | None = None,
     overlap: int | None = None,
@@ -131,8 +107,9 @@ def trace(
     ``image``: a path (any file Pillow reads), a numpy array or a tensor ((H, W) gray, (H, W, 3|4)
     colour; uint8, uint16, bool or floats in [0, 1]), dark ink on light paper (for light ink on
     dark paper pass ``1 - inktrace.inference.load_image(path)``).
-    ``model``: an InkTraceNet, a checkpoint path or a Predictor (reuse one for many images: a path
-    is read at every call); None (default) is the shipped model (inktrace.pretrained).
+    ``model``: an InkTraceNet, a checkpoint path (``.onnx`` too) or a Predictor (reuse one for
+    many images: a path is read at every call); None (default) is the shipped model
+    (inktrace.pretrained).
     ``device``, ``scale`` (None: estimated per image), ``tile``, ``overlap``, ``batch_size``: the
     Predictor's settings, for a network or a checkpoint path.
     ``options`` / ``settings``: a TraceOptions and any of its fields (``max_turn=30``,

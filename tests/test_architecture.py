@@ -1,5 +1,10 @@
 """The package's shape: no import cycles and no imports of the package hidden inside functions.
-Module size is decided by cohesion, not by a line cap (see CONTRIBUTING.md)."""
+Module size is decided by cohesion, not by a line cap (see CONTRIBUTING.md).
+
+Imports made on first use (PyTorch kept out of ``import inktrace`` and of tracing with an ONNX
+model) are declared, never hidden: a package's ``_LAZY`` table (inktrace/lazy.py) and the
+``inktrace`` command's ``COMMANDS`` table name their modules, and count as imports here; any other
+``importlib.import_module`` of the package is refused."""
 
 import ast
 from pathlib import Path
@@ -37,10 +42,40 @@ def targets(importer: str, node: ast.AST) -> list[str]:
     return [n for n in names if n in MODULES]
 
 
+def absolute(importer: str, relative: str) -> str:
+    """``relative`` (``.x``, ``..y.z``) as an absolute module name seen from ``importer``."""
+    if not relative.startswith("."):
+        return relative
+    level = len(relative) - len(relative.lstrip("."))
+    package = importer if MODULES[importer].name == "__init__.py" else importer.rpartition(".")[0]
+    base = package.split(".")
+    base = base[: len(base) - (level - 1)]
+    rest = relative.lstrip(".")
+    return ".".join(base + ([rest] if rest else []))
+
+
+def declared(name: str, tree: ast.Module) -> set[str]:
+    """The modules a ``_LAZY`` or ``COMMANDS`` table at module level names (see the docstring)."""
+    out = set()
+    for node in tree.body:
+        target = node.targets[0] if isinstance(node, ast.Assign) else getattr(node, "target", None)
+        value = getattr(node, "value", None)
+        if not (isinstance(target, ast.Name) and target.id in ("_LAZY", "COMMANDS")):
+            continue
+        assert isinstance(value, ast.Dict), f"{name}: {target.id} must be a dict literal"
+        for entry in value.values:
+            text = entry.elts[0] if isinstance(entry, ast.Tuple) else entry
+            assert isinstance(text, ast.Constant), f"{name}: {target.id} values must be literal"
+            module = absolute(name, str(text.value).partition(":")[0])
+            assert module in MODULES, f"{name}: {target.id} names {module}, not a module"
+            out.add(module)
+    return out
+
+
 def imports(name: str) -> tuple[set[str], list[tuple[int, str]]]:
     """(modules imported at module level, [(line, module)] imported inside functions)."""
     tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
-    top = {t for node in tree.body for t in targets(name, node)}
+    top = {t for node in tree.body for t in targets(name, node)} | declared(name, tree)
     nested = [
         (node.lineno, t)
         for fn in ast.walk(tree)
@@ -90,3 +125,31 @@ def test_no_module_imports_the_package_inside_a_function():
         f"{name}:{line} imports {target}" for name in MODULES for line, target in imports(name)[1]
     ]
     assert not hidden, "imports hidden inside functions: " + "; ".join(hidden)
+
+
+def test_lazy_tables_are_read_as_imports():
+    assert "inktrace.inference.predictor" in imports("inktrace.inference")[0]
+    assert "inktrace.training" in imports("inktrace")[0]
+    assert {"inktrace.cli.train", "inktrace.cli.trace"} <= imports("inktrace.cli.main")[0]
+
+
+def test_the_package_is_imported_by_name_only_through_the_tables():
+    """``importlib.import_module`` of an inktrace module (a relative name, ``__package__`` or
+    ``inktrace...``) only in lazy.py, the CLI's dispatcher and the model loaders."""
+    allowed = {"inktrace.lazy", "inktrace.cli.main", "inktrace.inference.loading"}
+    found = []
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (
+                isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "import_module"
+            ):
+                continue
+            first = node.args[0] if node.args else None
+            ours = any(
+                isinstance(a, ast.Name) and a.id in ("__package__", "__name__") for a in node.args
+            ) or (
+                isinstance(first, ast.Constant) and str(first.value).startswith((".", "inktrace"))
+            )
+            if ours and name not in allowed:
+                found.append(f"{name}:{node.lineno}")
+    assert not found, found

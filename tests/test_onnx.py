@@ -25,7 +25,12 @@ from inktrace.cli.main import main as inktrace_main  # noqa: E402
 from inktrace.deploy.export import export_onnx  # noqa: E402
 from inktrace.deploy.runtime import OnnxNet, OnnxPredictor  # noqa: E402
 from inktrace.inference import Predictor, load_image  # noqa: E402
-from inktrace.pretrained import load_pretrained, pretrained_path  # noqa: E402
+from inktrace.pretrained import (  # noqa: E402
+    load_pretrained,
+    pretrained_card,
+    pretrained_onnx_path,
+    pretrained_path,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "docs" / "samples"
@@ -210,3 +215,16 @@ def test_without_the_extra_the_error_names_it(tmp_path, monkeypatch, capsys):
     assert (
         status == 2 and 'pip install "inktrace[onnx]"' in err and not (tmp_path / "m.onnx").exists()
     )
+
+
+def test_the_packaged_onnx_twin_is_the_shipped_checkpoint(shipped_net):
+    """inktrace/pretrained/inktrace-small.onnx (what an install without PyTorch traces with) must
+    be an export of the shipped .ckpt as it is now: same card, same maps. After retraining the
+    shipped model: inktrace export inktrace/pretrained/inktrace-small.ckpt <that path>."""
+    twin = OnnxNet(pretrained_onnx_path())
+    assert twin.card == shipped_net.card == json.loads(json.dumps(pretrained_card()))
+    assert twin.hparams == shipped_net.hparams
+    x = _real("kanji_grid.png", 1).numpy()
+    ours, fresh = twin.run(x), shipped_net.run(x)
+    for key in fresh:
+        assert np.abs(ours[key] - fresh[key]).max() <= 1e-6, key

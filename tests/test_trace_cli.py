@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 import inktrace
-import inktrace.cli.images as cli_images
+import inktrace.inference.predictor
 from inktrace.checkpoint import save_checkpoint
 from inktrace.cli.main import main as inktrace_main
 from inktrace.cli.trace import FORMATS
@@ -92,7 +92,7 @@ def exact(monkeypatch):
         def load_from_checkpoint(path):
             return ExactNet()
 
-    monkeypatch.setattr(cli_images, "InkTraceNet", Loader)
+    monkeypatch.setattr(inktrace.inference.predictor, "InkTraceNet", Loader)
 
 
 def png(path, image: np.ndarray):
@@ -247,7 +247,7 @@ def test_trace_takes_an_array_with_a_checkpoint_path_or_a_model(checkpoint):
 def test_without_the_shipped_model_file_every_way_in_says_so_in_one_line(
     tmp_path, monkeypatch, capsys
 ):
-    import inktrace.pretrained as pretrained
+    import inktrace.pretrained.files as pretrained
     from inktrace.checkpoint import CheckpointError
 
     monkeypatch.setattr(pretrained, "_FILE", tmp_path / "gone.ckpt")

@@ -11,6 +11,8 @@ the editable finder among them, are not run)."""
 
 from __future__ import annotations
 
+import importlib.metadata
+import re
 import subprocess
 import sys
 import sysconfig
@@ -81,3 +83,104 @@ def test_the_installed_wheel_trains_and_traces_from_a_temporary_folder(dist, tmp
     shipped = sh(inktrace, "trace", SAMPLE, "--output", "shipped", cwd=work)
     assert "strokes" in shipped and (work / "shipped" / "level6.json").is_file()
     assert sh(python, "-m", "inktrace", "--version", cwd=work) == sh(inktrace, "--version")
+
+
+def _runtime_closure() -> set[str]:
+    """The distributions the runtime extra needs (NumPy, SciPy, Pillow, PyYAML, tqdm,
+    onnxruntime and what they require), as installed here; never torch."""
+    pending = ["numpy", "scipy", "pillow", "pyyaml", "tqdm", "onnxruntime"]
+    seen: set[str] = set()
+    while pending:
+        name = pending.pop().lower().replace("_", "-")
+        if name in seen or name == "torch":
+            continue
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        seen.add(name)
+        for req in dist.requires or []:
+            if "extra ==" not in req:
+                pending.append(re.split(r"[ ;<>=!~\[(]", req.strip(), maxsplit=1)[0])
+    return seen
+
+
+def _lend(names: set[str], folder: Path) -> None:
+    """Links in ``folder`` to the top-level modules of these installed distributions only."""
+    folder.mkdir()
+    for name in names:
+        dist = importlib.metadata.distribution(name)
+        for entry in {Path(str(f)).parts[0] for f in dist.files or []}:
+            source = Path(str(dist.locate_file(entry)))
+            if entry.endswith((".dist-info", ".data")) or entry == ".." or not source.exists():
+                continue
+            if not (folder / entry).exists():
+                (folder / entry).symlink_to(source)
+        info = Path(str(dist.locate_file(""))) / f"{dist.metadata['Name']}-{dist.version}"
+        for candidate in Path(str(dist.locate_file(""))).glob("*.dist-info"):
+            if candidate.name.lower().startswith(info.name.lower().replace("-", "_")):
+                (folder / candidate.name).symlink_to(candidate)
+
+
+def test_the_wheel_traces_in_an_environment_without_torch(dist, tmp_path):
+    """The runtime route: the wheel and numpy/scipy/Pillow/onnxruntime only. The shipped model
+    traces through its ONNX export; what needs PyTorch says so in one line, exit 2."""
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (the dev extra has it)")
+    env = tmp_path / "venv"
+    sh(sys.executable, "-m", "venv", "--without-pip", env)
+    python = env / "bin" / "python"
+    purelib = sh(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").strip()
+    _lend(_runtime_closure(), tmp_path / "lent")
+    (Path(purelib) / "lend.pth").write_text(str(tmp_path / "lent") + "\n")
+    wheel = next(dist.glob("inktrace-*.whl"))
+    sh(sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index", wheel)
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    no_torch = subprocess.run([python, "-c", "import torch"], capture_output=True, cwd=work)
+    assert no_torch.returncode != 0 and b"No module named 'torch'" in no_torch.stderr
+    inktrace = env / "bin" / "inktrace"
+    out = sh(inktrace, "trace", SAMPLE, "--output", "traced", cwd=work)
+    assert "strokes" in out and (work / "traced" / "level6.svg").is_file()
+    packaged = sh(python, "-c", "import inktrace.pretrained as p; print(p.pretrained_onnx_path())")
+    sh(inktrace, "trace", "--checkpoint", packaged.strip(), SAMPLE, "--output", "named", cwd=work)
+    assert (work / "named" / "level6.json").read_text() == (
+        work / "traced" / "level6.json"
+    ).read_text()
+    # the same strokes as this environment's onnxruntime path traces (torch installed here)
+    here = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "inktrace",
+            "trace",
+            "--checkpoint",
+            packaged.strip(),
+            SAMPLE,
+            "--output",
+            str(tmp_path / "here"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert here.returncode == 0, here.stderr
+    assert (tmp_path / "here" / "level6.json").read_text() == (
+        work / "traced" / "level6.json"
+    ).read_text()
+    sh(python, "-c", "import inktrace, sys; assert 'torch' not in sys.modules", cwd=work)
+    for argv in (
+        ["train", "--config", "quickstart"],
+        [
+            "predict",
+            "--checkpoint",
+            str(REPO / "inktrace/pretrained/inktrace-small.ckpt"),
+            str(SAMPLE),
+            "--output",
+            "maps",
+        ],
+        ["export", str(REPO / "inktrace/pretrained/inktrace-small.ckpt"), "x.onnx"],
+    ):
+        done = subprocess.run([inktrace, *argv], capture_output=True, text=True, cwd=work)
+        assert done.returncode == 2, (argv, done.stderr)
+        assert done.stderr.count("\n") == 1 and "PyTorch" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+    assert not (work / "maps").exists() and not (work / "x.onnx").exists()

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import signal
 import sys
 import time
@@ -47,12 +48,11 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from ..errors import printable
-from ..inference import DEFAULT_MAX_PIXELS, ImageError, Prediction, Predictor, load_image
-from ..inference.images import image_size
+from ..inference.images import DEFAULT_MAX_PIXELS, ImageError, image_size, load_image
+from ..inference.pipeline import MapPredictor, Prediction
 from .args import UsageError
 from .images import ImageFailed, make_predictor, plan_outputs
 from .inputs import expand_inputs
@@ -126,7 +126,7 @@ def plan_chunks(
 
 def run_chunk(
     chunk: Sequence[tuple[str, Path]],
-    predictor: Predictor,
+    predictor: MapPredictor,
     write: Writer,
     max_pixels: int | None,
     invert: bool,
@@ -147,7 +147,7 @@ def run_chunk(
         t0 = time.perf_counter()
         try:
             results = predictor.predict_many([image for _, _, image, _ in loaded])
-        except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
+        except (MemoryError, RuntimeError) as exc:  # torch.OutOfMemoryError is a RuntimeError
             if isinstance(exc, RuntimeError) and not _out_of_memory(exc):
                 raise
             message = "out of memory (try a smaller --tile or --batch-size)"
@@ -178,8 +178,8 @@ _WORKER: dict[str, Any] = {}
 def _start_worker(factory: WriterFactory, args: Any, threads: int) -> None:
     """A worker's start: Ctrl-C is the parent's to handle; the model is loaded once."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    torch.set_num_threads(threads)
     _WORKER["predictor"] = make_predictor(args)
+    _WORKER["predictor"].set_threads(threads)
     _WORKER["write"] = factory(args)
     _WORKER["settings"] = (_max_pixels(args), bool(args.invert))
 
@@ -187,6 +187,14 @@ def _start_worker(factory: WriterFactory, args: Any, threads: int) -> None:
 def _worker_chunk(chunk: Sequence[tuple[str, Path]], suffix: str) -> list[Outcome]:
     max_pixels, invert = _WORKER["settings"]
     return run_chunk(chunk, _WORKER["predictor"], _WORKER["write"], max_pixels, invert, suffix)
+
+
+def _cores() -> int:
+    """The CPU cores this process may use (its affinity where the system tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
 
 
 def _max_pixels(args: Any) -> int:
@@ -307,7 +315,7 @@ def _run_pool(
 ) -> None:
     """The chunks in ``workers`` spawned processes, their outcomes emitted in order."""
     workers = min(workers, len(chunks))
-    threads = max(1, torch.get_num_threads() // workers)
+    threads = max(1, _cores() // workers)
     pool = ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),

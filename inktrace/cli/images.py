@@ -12,11 +12,10 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..config.schema import suggest
-from ..deploy.runtime import OnnxNet, OnnxPredictor, is_onnx
-from ..inference import DEFAULT_BATCH_SIZE, DEFAULT_MAX_PIXELS, DEFAULT_TILE, Predictor
-from ..model.net import InkTraceNet
-from ..pretrained import load_pretrained
+from ..errors import suggest
+from ..inference.images import DEFAULT_MAX_PIXELS
+from ..inference.loading import open_predictor
+from ..inference.pipeline import DEFAULT_BATCH_SIZE, DEFAULT_TILE, MapPredictor
 from .args import StrictParser, UsageError, flag
 
 __all__ = [
@@ -125,29 +124,24 @@ def _scale(text: str | None) -> float | None:
     return value
 
 
-def make_predictor(args) -> Predictor:
-    """The Predictor of ``--checkpoint`` (default: the shipped model) with the command line's
-    settings."""
+def make_predictor(args) -> MapPredictor:
+    """The Predictor of ``--checkpoint`` (default: the shipped model; an ``.onnx`` file runs in
+    onnxruntime, without PyTorch) with the command line's settings."""
     for name, value, low in (("--batch-size", args.batch_size, 1), ("--tile", args.tile, 16)):
         if value is not None and value < low:
             raise UsageError(f"{name} {value}: must be at least {low}")
-    scale = _scale(args.scale)
-    if args.checkpoint is None:
-        model = load_pretrained()
-    elif is_onnx(args.checkpoint):  # an exported model, run by onnxruntime (deploy/runtime.py)
-        model = OnnxNet(args.checkpoint)
-    else:
-        model = InkTraceNet.load_from_checkpoint(args.checkpoint)
     settings = {
         "device": args.device or "auto",
-        "scale": scale,
+        "scale": _scale(args.scale),
         "tile": args.tile or DEFAULT_TILE,
         "overlap": args.overlap,
         "batch_size": args.batch_size or DEFAULT_BATCH_SIZE,
     }
     try:
-        return (OnnxPredictor if isinstance(model, OnnxNet) else Predictor)(model, **settings)
+        return open_predictor(args.checkpoint, **settings)
     except ValueError as exc:
+        if type(exc) is not ValueError:  # CheckpointError, ConfigError: already one line
+            raise
         raise UsageError(str(exc)) from None
 
 

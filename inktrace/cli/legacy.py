@@ -26,15 +26,8 @@ from ..checkpoint.legacy import to_layout_b
 from ..config import Config, Overrides
 from ..fileio import atomic_torch_save
 from ..training.pipeline import run_stages
-from .args import (
-    StrictParser,
-    UsageError,
-    add_override_flags,
-    fail,
-    flag,
-    overrides_from_args,
-    run_guarded,
-)
+from .args import StrictParser, UsageError, fail, flag, run_guarded
+from .overrides import add_override_flags, overrides_from_args
 
 __all__ = ["structural_main", "dense_main", "LEGACY_FILES"]
 

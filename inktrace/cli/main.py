@@ -1,60 +1,62 @@
 """The ``inktrace`` command: one subcommand per tool (``inktrace train``, ``inktrace config``
-...)."""
+...). A command's module is imported when it runs, so ``inktrace --version`` and tracing with an
+ONNX model do not import PyTorch (and start faster); tests/test_architecture.py reads the table.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from ..config.schema import suggest
+from ..errors import MissingDependency, printable, suggest
 from ..version import __version__
-from . import checkpoints, configs, evaluate, plot, predict, preview, runs, trace, train
 
-# name -> (entry point taking argv and prog, one-line description)
-COMMANDS: dict[str, tuple[Callable[..., int], str]] = {
+# name -> ("module:function", one-line description); the function takes argv and prog
+COMMANDS: dict[str, tuple[str, str]] = {
     "train": (
-        lambda argv, prog: train.main(argv, prog),
+        ".train:main",
         "train one stage or the whole pipeline (as train.py)",
     ),
     "config": (
-        configs.main,
+        ".configs:main",
         "list the packaged configs, print one resolved (--explain: the origin of every value), "
         "or copy one out (--save)",
     ),
     "preview-data": (
-        preview.main,
+        ".preview:main",
         "draw synthetic (or SVG) training samples and their targets as a PNG grid",
     ),
     "predict": (
-        predict.main,
+        ".predict:main",
         "predict the dense maps of images (DIR/<stem>.npz; any size, scale and tiling handled)",
     ),
     "trace": (
-        trace.main,
+        ".trace:main",
         "trace images into vector strokes (DIR/<stem>.svg and DIR/<stem>.json)",
     ),
     "evaluate": (
-        evaluate.main,
+        ".evaluate:main",
         "score a model and a classical baseline on KanjiVG, clean and degraded (one table)",
     ),
     "runs": (
-        runs.main,
+        ".runs:main",
         "list the training runs under folders: status, best value, what differs between them",
     ),
     "plot": (
-        plot.main,
+        ".plot:main",
         "draw several runs' training curves overlaid (loss, f1, recall, LR, level) into an image",
     ),
     "migrate": (
-        checkpoints.migrate_main,
+        ".checkpoints:migrate_main",
         "convert an old checkpoint (layouts A-D) to the current format",
     ),
     "export": (
-        checkpoints.export_main,
+        ".checkpoints:export_main",
         "write a checkpoint's weights and training card only (a small file to use the model)",
     ),
     "compare": (
-        checkpoints.compare_main,
+        ".checkpoints:compare_main",
         "compare checkpoints side by side (metrics, settings, weights)",
     ),
 }
@@ -87,4 +89,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    return COMMANDS[name][0](rest, f"inktrace {name}")
+    module, _, function = COMMANDS[name][0].partition(":")
+    try:
+        entry = getattr(importlib.import_module(module, __package__), function)
+    except MissingDependency as exc:
+        print(f"inktrace {name}: error: {printable(exc)}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch" and not (exc.name or "").startswith("torch."):
+            raise
+        print(
+            f"inktrace {name}: error: this command needs PyTorch, which is not installed: "
+            'pip install "inktrace[train]" (inktrace trace/predict --checkpoint MODEL.onnx '
+            "work without it)",
+            file=sys.stderr,
+        )
+        return 2
+    return int(entry(rest, f"inktrace {name}"))

@@ -12,15 +12,8 @@ from ..training.distributed import main_process, shutdown
 from ..training.pipeline import pipeline_configs, run_stages
 from ..training.resume import ResumePoint
 from ..training.resume_target import resume_target
-from .args import (
-    StrictParser,
-    UsageError,
-    add_override_flags,
-    fail,
-    flag,
-    overrides_from_args,
-    run_guarded,
-)
+from .args import StrictParser, UsageError, fail, flag, run_guarded
+from .overrides import add_override_flags, overrides_from_args
 
 __all__ = ["build_parser", "main", "resolve_configs"]
 

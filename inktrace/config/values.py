@@ -6,11 +6,10 @@ and checking, ``Section`` (a dataclass whose assignments are coerced and checked
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import typing
 from typing import Any, Literal
 
-from ..errors import ConfigError
+from ..errors import ConfigError, suggest
 from .origin import Origin
 
 __all__ = ["InvalidValue", "Section", "opt", "coerce_value", "suggest", "MAX_STRING"]
@@ -28,12 +27,6 @@ def opt(default: Any, help: str, **bounds: Any) -> Any:
     if isinstance(default, list):
         return dataclasses.field(default_factory=lambda: list(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
-
-
-def suggest(word: str, candidates: typing.Iterable[str]) -> str:
-    """' (did you mean 'x'?)' for the closest candidate, or '' when nothing is close."""
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 _TRUE = {"true", "yes", "on"}

@@ -12,11 +12,9 @@ import os
 import re
 import xml.etree.ElementTree as ET
 
+from ..errors import SvgError
+
 __all__ = ["SvgError", "parse_path", "read_svg"]
-
-
-class SvgError(ValueError):
-    """A centreline SVG that cannot be read; the message names the file."""
 
 
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")

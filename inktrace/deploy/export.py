@@ -32,31 +32,17 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import CheckpointError, load_checkpoint
+from ..checkpoint import load_checkpoint
 from ..checkpoint.export import model_card
 from ..checkpoint.format import check_output
 from ..fileio import atomic_write
 from ..model.net import InkTraceNet
 from ..version import __version__
+from .runtime import ONNX_FORMAT, ONNX_FORMAT_VERSION, onnx_modules
 
 __all__ = ["export_onnx", "ONNX_FORMAT", "ONNX_FORMAT_VERSION", "OPSET", "onnx_modules"]
 
-ONNX_FORMAT = "inktrace-onnx"
-ONNX_FORMAT_VERSION = 1
 OPSET = 17
-_HINT = 'ONNX export and ONNX models need the onnx extra: pip install "inktrace[onnx]"'
-
-
-def onnx_modules(*names: str) -> list[Any]:
-    """The optional modules (``onnx``, ``onnxruntime``), or a one-line CheckpointError naming
-    the extra that installs them."""
-    out = []
-    for name in names:
-        try:
-            out.append(__import__(name))
-        except ImportError:
-            raise CheckpointError(f"{name} is not installed: {_HINT}") from None
-    return out
 
 
 class _StableGroupNorm(torch.nn.Module):

@@ -1,15 +1,13 @@
-"""Running an exported ONNX model (export.py) through onnxruntime: ``OnnxNet`` stands in for the
-network inside a Predictor, and ``OnnxPredictor`` is a Predictor over it, so scaling, tiling,
-blending and tracing are the very code the PyTorch path runs; only the forward pass differs.
-
-``OnnxNet`` offers what Predictor asks of a model: calling it on a (B, 1, H, W) batch gives the
-maps (name -> tensor, as ``InkTraceNet.probabilities`` returns them, which is therefore the
-identity here), ``num_layers``, and ``to``/``eval``/``train``, which change nothing (onnxruntime's
-CPU provider; no training mode). Tensors cross to NumPy and back without copies.
+"""Running an exported ONNX model (export.py) through onnxruntime: ``OnnxNet`` is the MapNet of
+an ONNX file and ``OnnxPredictor`` the prediction pipeline over it (inference/pipeline.py), so
+scaling, tiling, blending and tracing are the very code the PyTorch path runs; only the forward
+pass differs. Nothing here imports PyTorch: with the ``runtime`` extra (onnxruntime) an install
+without torch traces (``inktrace trace --checkpoint model.onnx``).
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from collections.abc import Mapping
@@ -17,15 +15,38 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from ..checkpoint import CheckpointError
-from ..inference.predictor import Predictor
-from .export import ONNX_FORMAT, ONNX_FORMAT_VERSION, onnx_modules
+from ..errors import CheckpointError
+from ..inference.pipeline import MapPredictor
 
-__all__ = ["OnnxNet", "OnnxPredictor", "is_onnx"]
+__all__ = [
+    "OnnxNet",
+    "OnnxPredictor",
+    "is_onnx",
+    "onnx_modules",
+    "ONNX_FORMAT",
+    "ONNX_FORMAT_VERSION",
+]
 
+ONNX_FORMAT = "inktrace-onnx"
+ONNX_FORMAT_VERSION = 1
 MAX_ONNX_BYTES = 1 << 30  # 1 GiB: far above any InkTrace model (the shipped one is 2 MB)
+_HINT = {
+    "onnx": 'ONNX export needs the onnx extra: pip install "inktrace[onnx]"',
+    "onnxruntime": 'ONNX models run with onnxruntime: pip install "inktrace[runtime]"',
+}
+
+
+def onnx_modules(*names: str) -> list[Any]:
+    """The optional modules (``onnx``, ``onnxruntime``), or a one-line CheckpointError naming
+    the extra that installs them."""
+    out = []
+    for name in names:
+        try:
+            out.append(importlib.import_module(name))
+        except ImportError:
+            raise CheckpointError(f"{name} is not installed: {_HINT[name]}") from None
+    return out
 
 
 def is_onnx(path: str | os.PathLike) -> bool:
@@ -76,44 +97,36 @@ class OnnxNet:
         except (ValueError, TypeError, AttributeError):
             raise CheckpointError(f"{path}: damaged InkTrace metadata") from None
 
-    def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        x = np.ascontiguousarray(image.detach().cpu().numpy(), dtype=np.float32)
-        outputs = self.session.run(self.names, {"image": x})
-        return {name: torch.from_numpy(value) for name, value in zip(self.names, outputs)}
-
-    def run(self, image: np.ndarray) -> dict[str, np.ndarray]:
-        """The maps of a (B, 1, H, W) float32 batch, as NumPy arrays."""
-        x = np.ascontiguousarray(image, dtype=np.float32)
+    def __call__(self, batch: np.ndarray) -> Mapping[str, np.ndarray]:
+        """The maps of a (B, 1, H, W) float32 batch (the graph ends with the probabilities)."""
+        x = np.ascontiguousarray(batch, dtype=np.float32)
         return dict(zip(self.names, self.session.run(self.names, {"image": x})))
 
-    @staticmethod
-    def probabilities(out: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return dict(out)  # the graph ends with InkTraceNet.probabilities already
-
-    def to(self, *args: Any, **kwargs: Any) -> OnnxNet:
-        return self
-
-    def eval(self) -> OnnxNet:
-        return self
-
-    def train(self, mode: bool = True) -> OnnxNet:
-        return self
+    run = __call__
 
 
-class OnnxPredictor(Predictor):
-    """A Predictor (same settings, same methods) whose network runs in onnxruntime on the CPU."""
+class OnnxPredictor(MapPredictor):
+    """The prediction pipeline (same settings and methods as Predictor but ``channels_last``)
+    over an ONNX model in onnxruntime on the CPU; ``device`` may only be auto or cpu."""
 
-    def __init__(self, model: OnnxNet | str | os.PathLike, **settings: Any) -> None:
-        device = settings.pop("device", "auto")
+    def __init__(
+        self, model: OnnxNet | str | os.PathLike, device: Any = "auto", **settings: Any
+    ) -> None:
         if str(device) not in ("auto", "cpu"):
             raise ValueError(
                 f"an ONNX model runs on the CPU (onnxruntime's CPU provider), not {device!r}; "
                 "use the .ckpt for another device"
             )
-        settings["channels_last"] = False  # a PyTorch memory layout; onnxruntime chooses its own
-        net = model if isinstance(model, OnnxNet) else OnnxNet(model)
-        super().__init__(net, device="cpu", **settings)  # type: ignore[arg-type]
+        settings.pop("channels_last", None)  # a PyTorch memory layout; onnxruntime has its own
+        super().__init__(model if isinstance(model, OnnxNet) else OnnxNet(model), **settings)
+        self.device = "cpu"
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, **settings: Any) -> OnnxPredictor:
         return cls(OnnxNet(path), **settings)
+
+    def set_threads(self, threads: int) -> None:
+        """onnxruntime fixes its threads when a session starts: a new session with ``threads``."""
+        net = self.net
+        if isinstance(net, OnnxNet):
+            self.net = OnnxNet(net.path, threads=threads)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import torch
+import numpy as np
 
 __all__ = ["Tile", "tile_starts", "plan_tiles", "ramp", "Stitcher"]
 
@@ -53,18 +53,18 @@ def plan_tiles(height: int, width: int, tile: int, overlap: int) -> list[Tile]:
     ]
 
 
-def ramp(size: int, start: int, length: int, overlap: int, margin: int) -> torch.Tensor:
-    """1-D weights of a tile of ``size`` px at ``start`` on an axis of ``length`` px."""
-    w = torch.ones(size)
+def ramp(size: int, start: int, length: int, overlap: int, margin: int) -> np.ndarray:
+    """1-D float32 weights of a tile of ``size`` px at ``start`` on an axis of ``length`` px."""
+    w = np.ones(size, np.float32)
     if size >= length:
         return w
-    span = max(overlap - 2 * margin, 1)
-    edge = torch.arange(size, dtype=torch.float32)  # distance from the tile's start
-    rise = ((edge - margin + 0.5) / span).clamp(0.0, 1.0)
+    span = np.float32(max(overlap - 2 * margin, 1))
+    edge = np.arange(size, dtype=np.float32)  # distance from the tile's start
+    rise = np.clip((edge - np.float32(margin) + np.float32(0.5)) / span, 0.0, 1.0)
     if start > 0:
         w = w * rise
     if start + size < length:
-        w = w * rise.flip(0)
+        w = w * rise[::-1]
     return w
 
 
@@ -77,32 +77,32 @@ class Stitcher:
         self.height, self.width = height, width
         self.overlap, self.margin = overlap, margin
         self.tiles = plan_tiles(height, width, tile, overlap)
-        self._sums: dict[str, torch.Tensor] = {}
-        self._weight = torch.zeros(height, width)
+        self._sums: dict[str, np.ndarray] = {}
+        self._weight = np.zeros((height, width), np.float32)
         self._single = len(self.tiles) == 1
 
-    def weights(self, t: Tile) -> torch.Tensor:
+    def weights(self, t: Tile) -> np.ndarray:
         wy = ramp(t.height, t.y, self.height, self.overlap, self.margin)
         wx = ramp(t.width, t.x, self.width, self.overlap, self.margin)
         return wy[:, None] * wx[None, :]
 
-    def add(self, t: Tile, maps: dict[str, torch.Tensor]) -> None:
+    def add(self, t: Tile, maps: dict[str, np.ndarray]) -> None:
         """``maps``: name -> (C, t.height, t.width) outputs of the model for tile ``t``."""
         if self._single:
-            self._sums = {name: value.float().clone() for name, value in maps.items()}
-            self._weight.fill_(1.0)
+            self._sums = {name: np.array(value, np.float32) for name, value in maps.items()}
+            self._weight.fill(1.0)
             return
         w = self.weights(t)
         ys, xs = t.slices
         for name, value in maps.items():
             if name not in self._sums:
-                self._sums[name] = torch.zeros(value.shape[0], self.height, self.width)
-            self._sums[name][:, ys, xs] += value.float() * w
+                self._sums[name] = np.zeros((value.shape[0], self.height, self.width), np.float32)
+            self._sums[name][:, ys, xs] += np.asarray(value, np.float32) * w
         self._weight[ys, xs] += w
 
-    def result(self) -> dict[str, torch.Tensor]:
+    def result(self) -> dict[str, np.ndarray]:
         """name -> (C, height, width): the blend of every tile added."""
         if self._single:
             return self._sums
-        weight = self._weight.clamp(min=1e-12)
+        weight = np.maximum(self._weight, np.float32(1e-12))
         return {name: total / weight for name, total in self._sums.items()}

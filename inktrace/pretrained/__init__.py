@@ -1,6 +1,11 @@
 """The shipped pretrained model: ``inktrace-small.ckpt`` beside this file, a weights-only export
 (checkpoint/export.py) of the run that ``configs/pretrained.yaml`` reproduces.
 
+``inktrace-small.onnx`` is the same model exported to ONNX (``inktrace export``; parity to 1e-4
+is tested), used where PyTorch is not installed. The paths are here; loading the network
+(shipped.py: ``load_pretrained``, ``load_with_card``, ``pretrained_card``) imports PyTorch on
+first use.
+
 It is what ``inktrace predict``, ``inktrace trace`` and ``inktrace evaluate`` use without
 ``--checkpoint``, and ``inktrace.trace(image)`` without ``model=``. Its ``card`` says what it was
 trained on (see ``pretrained_card()``); docs/using.md gives its figures.
@@ -8,56 +13,21 @@ trained on (see ``pretrained_card()``); docs/using.md gives its figures.
 
 from __future__ import annotations
 
-import os
-from functools import lru_cache
-from pathlib import Path
-from typing import Any
-
-from ..checkpoint import CheckpointError, load_checkpoint, read_checkpoint
-from ..model.net import InkTraceNet
+from ..lazy import lazy_exports
+from .files import PRETRAINED_NAME, pretrained_onnx_path, pretrained_path
 
 __all__ = [
     "PRETRAINED_NAME",
     "pretrained_path",
+    "pretrained_onnx_path",
     "load_pretrained",
     "load_with_card",
     "pretrained_card",
 ]
 
-PRETRAINED_NAME = "inktrace-small"
-_FILE = Path(__file__).with_name(f"{PRETRAINED_NAME}.ckpt")
-
-
-def pretrained_path() -> Path:
-    """The shipped model's file; CheckpointError when this installation lacks it."""
-    if not _FILE.is_file():
-        raise CheckpointError(
-            f"{_FILE}: the shipped model is missing from this installation "
-            "(reinstall inktrace, or pass a checkpoint)"
-        )
-    return _FILE
-
-
-def load_pretrained() -> InkTraceNet:
-    """The shipped model, in eval mode on the CPU (a fresh copy at every call)."""
-    return InkTraceNet.load_from_checkpoint(pretrained_path())
-
-
-def load_with_card(path: str | os.PathLike | None = None) -> tuple[InkTraceNet, dict[str, Any]]:
-    """A model file (default: the shipped one) read once: the model and what it was trained on
-    (its ``card``, else its config's ``data`` section as ``{"data": ...}``)."""
-    path = pretrained_path() if path is None else path
-    ckpt = load_checkpoint(path)
-    card = ckpt.get("card") or {"data": (ckpt.get("config") or {}).get("data")}
-    return InkTraceNet.from_checkpoint_dict(ckpt, path), dict(card)
-
-
-@lru_cache(maxsize=1)
-def _card(path: str, mtime: float) -> dict[str, Any]:
-    return dict(read_checkpoint(path).get("card") or {})
-
-
-def pretrained_card() -> dict[str, Any]:
-    """How the shipped model was trained: experiment, epochs, data, curriculum, metrics..."""
-    path = pretrained_path()
-    return dict(_card(str(path), path.stat().st_mtime))
+_LAZY = {  # PyTorch
+    "load_pretrained": ".shipped",
+    "load_with_card": ".shipped",
+    "pretrained_card": ".shipped",
+}
+__getattr__ = lazy_exports(__name__, _LAZY)

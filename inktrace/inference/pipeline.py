@@ -1,0 +1,159 @@
+"""The prediction pipeline around any network: the five dense maps of whole images, at the
+images' own resolution. ``MapPredictor`` does everything but the forward pass, which a ``MapNet``
+does: ``Predictor`` (predictor.py) runs an InkTraceNet in PyTorch, ``OnnxPredictor``
+(deploy/runtime.py) an exported model in onnxruntime. This module needs NumPy and Pillow only, so
+tracing with an ONNX model works where PyTorch is not installed.
+
+Per image: read it (images.py) unless it is an array already, choose the scale (scale.py: the
+typical stroke width is brought to at most 4 px, or the ``scale`` given), resample it (resample.py),
+cut it into overlapping tiles when it is larger than ``tile`` (tiling.py), run the tiles through the
+network in batches of ``batch_size`` (tiles of the same size from every image of the call share
+batches), blend them and map the blend back to the input's pixels.
+
+Memory: the network sees at most ``batch_size`` tiles of ``tile`` x ``tile`` px at a time; the
+maps of an image (8 float32 channels per pixel) are held whole, at the model's and the input's size.
+
+GroupNorm computes its statistics over whatever it is shown, so a tiled image is not normalised
+exactly as the whole image would be; see docs/using.md (*Tiling*) for the measured effect.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from .images import load_image, to_gray
+from .resample import model_size, to_input, to_model, unit
+from .scale import choose_scale, estimate_stroke_width
+from .tiling import Stitcher, Tile
+
+__all__ = ["MapNet", "MapPredictor", "Prediction", "DEFAULT_TILE", "DEFAULT_BATCH_SIZE"]
+
+DEFAULT_TILE = 512  # px of the resampled image
+DEFAULT_BATCH_SIZE = 4
+
+
+class MapNet(Protocol):
+    """What the pipeline asks of a network: a (B, 1, h, w) float32 batch in [0, 1] -> the maps as
+    probabilities (name -> (B, C, h, w) float32 arrays, docs/contracts.md), and ``num_layers``
+    (its input sides must be multiples of 2 ** num_layers to be exact; tiles are at least that)."""
+
+    num_layers: int
+
+    def __call__(self, batch: np.ndarray) -> Mapping[str, np.ndarray]: ...
+
+
+@dataclass
+class Prediction:
+    """The maps of one image and how they were made."""
+
+    maps: dict[str, np.ndarray]  # name -> (H, W) or (C, H, W) float32, docs/contracts.md
+    scale: float  # factor applied to the image before the model
+    stroke_width: float | None  # estimated typical stroke width in input px (None: not measured)
+    tiles: int  # tiles the network ran on
+    model_size: tuple[int, int]  # (h, w) of the resampled image the network saw
+
+
+@dataclass
+class _Job:
+    image: np.ndarray
+    scale: float
+    width: float | None
+    pixels: np.ndarray  # (1, h, w) at the model's scale
+    stitcher: Stitcher
+
+
+class MapPredictor:
+    """Runs a MapNet over whole images of any size (see the module docstring).
+
+    ``scale``: None estimates it per image; a number is used for every image. ``tile``: side of the
+    tiles, in pixels of the resampled image; ``overlap`` (default tile / 4) between neighbours,
+    whose outer quarter (``margin``) is discarded."""
+
+    def __init__(
+        self,
+        net: MapNet,
+        scale: float | None = None,
+        tile: int = DEFAULT_TILE,
+        overlap: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> None:
+        if scale is not None and not (np.isfinite(scale) and scale > 0):
+            raise ValueError(f"scale must be a positive number, got {scale}")
+        minimum = 2 ** int(getattr(net, "num_layers", 0))
+        if tile < max(16, minimum):
+            raise ValueError(f"tile must be at least {max(16, minimum)} px, got {tile}")
+        overlap = tile // 4 if overlap is None else overlap
+        if not 0 <= overlap <= tile // 2:
+            raise ValueError(f"overlap must be 0 to half the tile ({tile // 2} px), got {overlap}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.net = net
+        self.scale, self.tile, self.overlap = scale, int(tile), int(overlap)
+        self.margin = self.overlap // 4
+        self.batch_size = int(batch_size)
+
+    # ----------------------------------------------------------------- public API
+    def predict(self, image: Any) -> dict[str, np.ndarray]:
+        """The maps of one image: a path or an array (see images.to_gray) -> name -> array at the
+        image's own size: skeleton, width (H, W); keypoints, tangent, offset (2, H, W)."""
+        return self.predict_many([image])[0].maps
+
+    def predict_many(self, images: Iterable[Any]) -> list[Prediction]:
+        """The Predictions of several images, in order; tiles of equal size share batches."""
+        jobs = [self._job(im, i) for i, im in enumerate(images)]
+        self._run(jobs)
+        out = []
+        for job in jobs:
+            blend = job.stitcher.result()
+            if len(job.stitcher.tiles) > 1 and "tangent" in blend:
+                blend["tangent"] = unit(blend["tangent"])
+            maps = to_input(blend, (job.image.shape[0], job.image.shape[1]))
+            h, w = job.pixels.shape[-2:]
+            out.append(Prediction(maps, job.scale, job.width, len(job.stitcher.tiles), (h, w)))
+        return out
+
+    def choose_scale(self, image: np.ndarray) -> tuple[float, float | None]:
+        """(scale, estimated stroke width or None) for a grayscale image."""
+        if self.scale is not None:
+            return float(self.scale), None
+        width = estimate_stroke_width(image)
+        return choose_scale(width), width
+
+    def set_threads(self, threads: int) -> None:
+        """Let the network use at most ``threads`` CPU threads (worker processes share cores)."""
+
+    # ----------------------------------------------------------------- internals
+    def _gray(self, image: Any, index: int) -> np.ndarray:
+        if isinstance(image, (str, os.PathLike)):
+            return load_image(image)
+        return to_gray(image, f"images[{index}]")
+
+    def _job(self, image: Any, index: int) -> _Job:
+        gray = self._gray(image, index)
+        scale, width = self.choose_scale(gray)
+        pixels = to_model(gray, model_size(gray.shape[0], gray.shape[1], scale))
+        h, w = pixels.shape[-2:]
+        return _Job(
+            gray, scale, width, pixels, Stitcher(h, w, self.tile, self.overlap, self.margin)
+        )
+
+    def _run(self, jobs: Sequence[_Job]) -> None:
+        """Every tile of every job through the network, tiles of one size ``batch_size`` at a
+        time; each output goes to its image's blend."""
+        groups: dict[tuple[int, int], list[tuple[_Job, Tile]]] = {}
+        for job in jobs:
+            for t in job.stitcher.tiles:
+                groups.setdefault((t.height, t.width), []).append((job, t))
+        for work in groups.values():
+            for start in range(0, len(work), self.batch_size):
+                chunk = work[start : start + self.batch_size]
+                x = np.stack([job.pixels[:, t.slices[0], t.slices[1]] for job, t in chunk])
+                maps = self.net(np.ascontiguousarray(x, dtype=np.float32))
+                maps = {n: v if v.ndim == 4 else v[:, None] for n, v in maps.items()}
+                for b, (job, t) in enumerate(chunk):
+                    job.stitcher.add(t, {name: v[b] for name, v in maps.items()})

@@ -1,0 +1,39 @@
+"""Loading the shipped model (``inktrace-small.ckpt``, see the package docstring) as an
+InkTraceNet, and reading its card: the PyTorch half of inktrace.pretrained."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Any
+
+from ..checkpoint import load_checkpoint, read_checkpoint
+from ..model.net import InkTraceNet
+from .files import pretrained_path
+
+__all__ = ["load_pretrained", "load_with_card", "pretrained_card"]
+
+
+def load_pretrained() -> InkTraceNet:
+    """The shipped model, in eval mode on the CPU (a fresh copy at every call)."""
+    return InkTraceNet.load_from_checkpoint(pretrained_path())
+
+
+def load_with_card(path: str | os.PathLike | None = None) -> tuple[InkTraceNet, dict[str, Any]]:
+    """A model file (default: the shipped one) read once: the model and what it was trained on
+    (its ``card``, else its config's ``data`` section as ``{"data": ...}``)."""
+    path = pretrained_path() if path is None else path
+    ckpt = load_checkpoint(path)
+    card = ckpt.get("card") or {"data": (ckpt.get("config") or {}).get("data")}
+    return InkTraceNet.from_checkpoint_dict(ckpt, path), dict(card)
+
+
+@lru_cache(maxsize=1)
+def _card(path: str, mtime: float) -> dict[str, Any]:
+    return dict(read_checkpoint(path).get("card") or {})
+
+
+def pretrained_card() -> dict[str, Any]:
+    """How the shipped model was trained: experiment, epochs, data, curriculum, metrics..."""
+    path = pretrained_path()
+    return dict(_card(str(path), path.stat().st_mtime))
