@@ -300,7 +300,7 @@ def test_tiles_cover_the_image_with_the_overlap_and_weights_sum_to_one():
     assert starts[0] == 0 and starts[-1] == 300 - 64
     assert all(16 <= a + 64 - b < 64 for a, b in zip(starts, starts[1:]))
     st = Stitcher(150, 170, 64, 16, 4)
-    total = torch.zeros(150, 170)
+    total = np.zeros((150, 170), np.float32)
     for t in st.tiles:
         w = st.weights(t)
         assert (w >= 0).all() and (w <= 1).all()
@@ -487,3 +487,26 @@ def test_same_stem_twice_is_refused_for_the_second(tmp_path, checkpoint, capsys)
     status = inktrace_main(argv + [str(tmp_path / "p/x.png"), str(tmp_path / "q/x.png")])
     _, stderr = capsys.readouterr()
     assert status == 2 and "q/x.png: same output" in stderr and (tmp_path / "o/x.npz").exists()
+
+
+@pytest.mark.parametrize(
+    "size,to",
+    [((64, 64), (40, 40)), ((300, 217), (123, 90)), ((100, 80), (100, 50)), ((37, 53), (80, 120))],
+)
+def test_the_numpy_resampling_is_torchs_bilinear(size, to):
+    """resample.py (NumPy and Pillow, so that tracing needs no PyTorch) gives what
+    torch.nn.functional.interpolate gave: antialiased when shrinking the image, plain bilinear at
+    pixel centres bringing maps back."""
+    from inktrace.inference.resample import bilinear, to_model
+
+    rng = np.random.default_rng(0)
+    image = rng.random(size).astype(np.float32)
+    shrink = to[0] < size[0] or to[1] < size[1]
+    want = torch.nn.functional.interpolate(
+        torch.from_numpy(image)[None, None], size=to, mode="bilinear", antialias=shrink
+    )[0].clamp(0, 1)
+    assert np.abs(to_model(image, to) - want.numpy()).max() < 1e-5
+    maps = rng.random((2, *size)).astype(np.float32)
+    want = torch.nn.functional.interpolate(torch.from_numpy(maps)[None], size=to, mode="bilinear")
+    # torch rounds the interpolation weights to float32, resample.py computes them in float64
+    assert np.abs(bilinear(maps, to) - want[0].numpy()).max() < 5e-5

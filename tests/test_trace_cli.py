@@ -302,3 +302,40 @@ def test_an_unshrunk_image_is_traced_at_its_own_resolution():
     direct = trace_maps(result.maps)
     assert [s.points.tolist() for s in strokes] == [s.points.tolist() for s in direct]
     assert len(strokes) == STROKES
+
+
+def test_a_batch_refused_from_its_headers_never_loads_the_model(tmp_path, capsys):
+    """Refusals come from the image headers before the model is read: with only a too-large
+    image the (missing) checkpoint is never opened, and the refusal is the one line."""
+    big = tmp_path / "big.png"
+    Image.new("L", (3000, 2000), 255).save(big)
+    code = inktrace_main(
+        [
+            "trace",
+            str(big),
+            "--checkpoint",
+            str(tmp_path / "absent.ckpt"),
+            "--max-pixels",
+            "1000000",
+            "--output",
+            str(tmp_path / "out"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "3000x2000 pixels is more than --max-pixels 1000000" in err and "absent" not in err
+    small = png(tmp_path / "small.png", drawing(1))
+    code = inktrace_main(
+        [
+            "trace",
+            str(big),
+            small,
+            "--checkpoint",
+            str(tmp_path / "absent.ckpt"),
+            "--max-pixels",
+            "1000000",
+            "--output",
+            str(tmp_path / "out"),
+        ]
+    )
+    assert code == 2 and "absent.ckpt" in capsys.readouterr().err  # now the model is needed

@@ -51,10 +51,16 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import printable
-from ..inference.images import DEFAULT_MAX_PIXELS, ImageError, image_size, load_image
+from ..inference.images import (
+    DEFAULT_MAX_PIXELS,
+    ImageError,
+    image_size,
+    load_image,
+    size_refusal,
+)
 from ..inference.pipeline import MapPredictor, Prediction
 from .args import UsageError
-from .images import ImageFailed, make_predictor, plan_outputs
+from .images import ImageFailed, check_settings, make_predictor, plan_outputs
 from .inputs import expand_inputs
 
 __all__ = ["Written", "Outcome", "Writer", "run_images", "plan_chunks"]
@@ -264,22 +270,19 @@ def run_images(
     workers = 1 if args.workers is None else args.workers
     if workers < 1:
         raise UsageError(f"--workers {workers}: must be at least 1")
-    predictor = make_predictor(args)  # here too with workers: a bad model is one line, at once
+    check_settings(args)
     expanded = expand_inputs(args.images)
     planned = plan_outputs([name for name, error in expanded if error is None], out, suffixes)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--output {out}: cannot create ({exc.strerror or exc})") from None
-    report = _open_report(args.report)
-    # in the arguments' order: ready outcomes (errors, skipped images), each emitted before the
-    # job whose index it carries, and the jobs to run
+    # in the arguments' order: ready outcomes (errors, refusals from the header, skipped images),
+    # each emitted before the job whose index it carries, and the jobs to run
     ready: list[tuple[int, Outcome]] = []
     jobs: list[tuple[str, Path]] = []
     rows = iter(planned)
     for name, error in expanded:
         if error is None:
             name, base, error = next(rows)
+        if error is None and base is not None:
+            error = size_refusal(name, max_pixels)
         if error is not None:
             ready.append((len(jobs), Outcome(name, "error", None, 0.0, error, 2)))
         elif args.skip_existing and all(Path(f"{base}{s}").is_file() for s in suffixes):
@@ -287,12 +290,22 @@ def run_images(
             ready.append((len(jobs), Outcome(name, "skipped", None, 0.0, None, 0, line)))
         elif base is not None:  # a planned image without an error has its output base
             jobs.append((name, base))
-    chunks = plan_chunks(jobs, predictor.batch_size, predictor.tile)
+    # the model is loaded (here too with workers: a bad model is one line, at once) only when
+    # there is an image to run it on: refusing a batch never waits for PyTorch to import
+    predictor = make_predictor(args) if jobs else None
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--output {out}: cannot create ({exc.strerror or exc})") from None
+    report = _open_report(args.report)
+    chunks = plan_chunks(jobs, predictor.batch_size, predictor.tile) if predictor else []
     quiet = not sys.stderr.isatty()
     bar = tqdm(total=len(ready) + len(jobs), unit="image", disable=quiet, file=sys.stderr)
     sink = _Sink(prog, report, bar, ready)
     try:
-        if workers == 1 or len(chunks) <= 1:
+        if predictor is None:  # nothing to run: every outcome is ready
+            pass
+        elif workers == 1 or len(chunks) <= 1:
             write = factory(args)
             for chunk in chunks:
                 for outcome in run_chunk(

@@ -23,6 +23,7 @@ __all__ = [
     "image_parser",
     "parse_intermixed",
     "make_predictor",
+    "check_settings",
     "output_folder",
     "plan_outputs",
 ]
@@ -124,12 +125,18 @@ def _scale(text: str | None) -> float | None:
     return value
 
 
-def make_predictor(args) -> MapPredictor:
-    """The Predictor of ``--checkpoint`` (default: the shipped model; an ``.onnx`` file runs in
-    onnxruntime, without PyTorch) with the command line's settings."""
+def check_settings(args) -> None:
+    """The Predictor's flags checked before any image or model is read (UsageError)."""
     for name, value, low in (("--batch-size", args.batch_size, 1), ("--tile", args.tile, 16)):
         if value is not None and value < low:
             raise UsageError(f"{name} {value}: must be at least {low}")
+    _scale(args.scale)
+
+
+def make_predictor(args) -> MapPredictor:
+    """The Predictor of ``--checkpoint`` (default: the shipped model; an ``.onnx`` file runs in
+    onnxruntime, without PyTorch) with the command line's settings."""
+    check_settings(args)
     settings = {
         "device": args.device or "auto",
         "scale": _scale(args.scale),

@@ -152,6 +152,23 @@ def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
         return None
 
 
+def _too_large(name: str, width: int, height: int, max_pixels: int | None) -> str | None:
+    if max_pixels is None or width * height <= max_pixels:
+        return None
+    return (
+        f"{name}: {width}x{height} pixels is more than --max-pixels {max_pixels} "
+        "(decided from the header; raise --max-pixels to trace it)"
+    )
+
+
+def size_refusal(path: str | os.PathLike, max_pixels: int | None) -> str | None:
+    """The one-line refusal load_image would give an image file with more than ``max_pixels``
+    pixels, from its header alone (milliseconds, before any model is loaded); None otherwise
+    (also when the header cannot be read: load_image then says why)."""
+    size = image_size(path)
+    return None if size is None else _too_large(str(Path(path)), size[0], size[1], max_pixels)
+
+
 def load_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """The image at ``path`` as a float32 (H, W) array in [0, 1], dark ink on light paper (see the
     module docstring); an :class:`ImageError` naming the file if it cannot be read, or if it has
@@ -165,11 +182,9 @@ def load_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
             with Image.open(path) as image:
                 if 0 in image.size:
                     raise ImageError(f"{name}: empty image ({image.width}x{image.height} pixels)")
-                if max_pixels is not None and image.width * image.height > max_pixels:
-                    raise ImageError(
-                        f"{name}: {image.width}x{image.height} pixels is more than --max-pixels "
-                        f"{max_pixels} (decided from the header; raise --max-pixels to trace it)"
-                    )
+                refusal = _too_large(name, image.width, image.height, max_pixels)
+                if refusal:
+                    raise ImageError(refusal)
                 image.seek(0)
                 upright = ImageOps.exif_transpose(image)
                 upright.load()
