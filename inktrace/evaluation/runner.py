@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..inference import Predictor
+from ..inference.pipeline import MapPredictor
 from ..metrics import InkMetrics
 from ..model import IDENTITY_DIM
 from ..tracing import trace_prediction
@@ -70,7 +70,9 @@ class Method:
     conditions: tuple[str, ...] | None = None
 
 
-def model_method(predictor: Predictor, options: TraceOptions | None = None, name="model") -> Method:
+def model_method(
+    predictor: MapPredictor, options: TraceOptions | None = None, name="model"
+) -> Method:
     return Method(
         name,
         lambda images, _: predictor.predict_many(images),
@@ -127,15 +129,15 @@ def _truth_points(targets: dict, b: int) -> np.ndarray:
 
 
 def evaluate(
-    method: Method | Predictor,
+    method: Method | MapPredictor,
     samples: EvalSamples,
     condition: str = "clean",
     kp_radius: float = KP_RADIUS,
     chunk: int = 32,
 ) -> dict[str, float]:
-    """The metrics of the module docstring for ``method`` (a Predictor means the model) on the
-    ``condition`` images of ``samples``."""
-    if isinstance(method, Predictor):
+    """The metrics of the module docstring for ``method`` (a Predictor, PyTorch or ONNX, means
+    the model) on the ``condition`` images of ``samples``."""
+    if isinstance(method, MapPredictor):
         method = model_method(method)
     images, targets, true_strokes = samples.view(condition)
     s = samples.size / 64.0
