@@ -164,6 +164,25 @@ def test_overlay_draws_the_strokes_over_the_input(tmp_path, exact, capsys):
     assert coloured.sum() > 0 and (gray[coloured] < 128).mean() > 0.9  # drawn over the ink
 
 
+def test_the_overlay_as_a_pdf_is_the_same_picture(tmp_path, exact, capsys):
+    image = png(tmp_path / "g.png", drawing(1))
+    out = tmp_path / "o"
+    base = ["trace", "--checkpoint", "any", image, "--output", str(out), "--format", "json"]
+    assert inktrace_main([*base, "--overlay"]) == 0
+    assert inktrace_main([*base, "--overlay-format", "pdf"]) == 0
+    assert "g.overlay.pdf" in capsys.readouterr().out
+    pdf = (out / "g.overlay.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
+    assert pdf.count(b"/Type /Pages") == 1 and pdf.count(b"/Type /Page") == 2  # one page
+    png_picture = Image.open(out / "g.overlay.png")
+    zoom = png_picture.width / W
+    # the page is the picture's pixels at 150 dpi: points = pixels * 72 / 150
+    box = [float(v) for v in pdf.split(b"/MediaBox [")[1].split(b"]")[0].split()]
+    assert box[2:] == pytest.approx([W * zoom * 72 / 150, H * zoom * 72 / 150], abs=0.01)
+    assert inktrace_main([*base, "--overlay-format", "svg"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
 def test_trace_flags_reach_the_tracer(tmp_path, exact, capsys):
     image = png(tmp_path / "g.png", drawing(1))
     argv = ["trace", "--checkpoint", "any", image, "--output", str(tmp_path), "--format=svg"]

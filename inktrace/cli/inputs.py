@@ -27,7 +27,7 @@ __all__ = ["IMAGE_SUFFIXES", "OWN_OUTPUTS", "expand_inputs"]
 
 # what Pillow reads and people scan to; compared in lower case
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp", ".pgm", ".ppm")
-OWN_OUTPUTS = (".overlay.png", ".panel.png")  # pictures predict and trace write
+OWN_OUTPUTS = (".overlay.png", ".overlay.pdf", ".panel.png")  # pictures predict and trace write
 
 
 def _is_image_name(name: str) -> bool:

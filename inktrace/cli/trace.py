@@ -18,7 +18,7 @@ import numpy as np
 
 from ..fileio import atomic_write
 from ..inference import Prediction
-from ..inference.visualize import save_overlay
+from ..inference.visualize import OVERLAY_FORMATS, save_overlay
 from ..tracing import trace_prediction
 from ..vectorize import TraceOptions, to_json, to_svg
 from .args import StrictParser, UsageError, flag, run_guarded
@@ -54,6 +54,13 @@ def build_parser(prog: str) -> StrictParser:
     )
     flag(p, "format", "svg, json or both (default)", "FMT", choices=tuple(FORMATS))
     flag(p, "overlay", "also write <stem>.overlay.png: the strokes drawn over the input")
+    flag(
+        p,
+        "overlay_format",
+        "png (default) or pdf (<stem>.overlay.pdf, one page); implies --overlay",
+        "FMT",
+        choices=OVERLAY_FORMATS,
+    )
     g = p.add_argument_group(
         "tracing (inktrace.vectorize.TraceOptions)",
         "lengths in px of the resolution traced at: the model's where an image was shrunk",
@@ -90,7 +97,7 @@ def _write(
     base: Path,
     options: TraceOptions,
     suffixes: tuple[str, ...],
-    overlay: bool = False,
+    overlay: str | None = None,
 ) -> Written:
     try:
         strokes = trace_prediction(result, options)
@@ -104,11 +111,16 @@ def _write(
         atomic_write(target, _writer(data))
         written.append(str(target))
     if overlay:
-        written.append(
-            str(save_overlay(base.with_name(base.name + ".overlay.png"), image, strokes))
-        )
+        written.append(str(save_overlay(base.with_name(base.name + overlay), image, strokes)))
     n = len(strokes)
     return Written(f"wrote {', '.join(written)}: {n} stroke{'' if n == 1 else 's'}", n)
+
+
+def _overlay(args) -> str | None:
+    """The overlay's suffix (``.overlay.png`` or ``.overlay.pdf``), or None without one."""
+    if args.overlay_format is not None:
+        return f".overlay.{args.overlay_format}"
+    return ".overlay.png" if args.overlay else None
 
 
 def writer(args) -> Writer:
@@ -117,7 +129,7 @@ def writer(args) -> Writer:
     suffixes = FORMATS[args.format or "both"]
 
     def write(result: Prediction, image: np.ndarray, base: Path) -> Written:
-        return _write(result, image, base, options, suffixes, args.overlay)
+        return _write(result, image, base, options, suffixes, _overlay(args))
 
     return write
 
@@ -127,7 +139,8 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
     out = output_folder(args)
     options_from_args(args)  # a bad value is one line before any model is loaded
     suffixes = FORMATS[args.format or "both"]
-    outputs = (*suffixes, ".overlay.png") if args.overlay else suffixes
+    overlay = _overlay(args)
+    outputs = (*suffixes, overlay) if overlay else suffixes
     return run_images(prog, args, out, outputs, writer)
 
 
