@@ -12,7 +12,7 @@ import pytest
 import torch
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from inktrace import Config  # noqa: E402
@@ -211,6 +211,7 @@ def _replace(data: dict, path: str, value) -> dict:
 
 @FAST
 @given(changes=st.lists(st.tuples(PAYLOAD_PATHS, CKPT_VALUES), min_size=1, max_size=3))
+@example(changes=[("optimizer.state", {"": None})])  # once read as a parameter's state
 def test_any_change_to_a_real_payload_is_used_or_refused_in_one_line(
     tmp_path, real_payload, changes
 ):

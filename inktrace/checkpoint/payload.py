@@ -117,8 +117,12 @@ def _history(value: Any) -> None:
 
 def _optimizer(value: Any) -> None:
     _dict(value)
-    if not isinstance(value.get("state", {}), Mapping):
-        raise _Bad(f"['state'] is {_kind(value.get('state'))}, not a dict")
+    state = value.get("state", {})
+    if not isinstance(state, Mapping):
+        raise _Bad(f"['state'] is {_kind(state)}, not a dict")
+    for key, kept in state.items():
+        if not isinstance(key, int) or isinstance(key, bool) or not isinstance(kept, Mapping):
+            raise _Bad(f"['state'][{key!r}] is {_kind(kept)}, not a parameter's state dict")
     groups = value.get("param_groups", [])
     if not isinstance(groups, (list, tuple)) or not all(isinstance(g, Mapping) for g in groups):
         raise _Bad("['param_groups'] is not a list of dicts")
