@@ -258,3 +258,59 @@ def test_a_process_killed_while_saving_leaves_loadable_files(tmp_path):
         check_folder(folder)
     sweep_stale_temps(folder)
     assert not [f for f in os.listdir(folder) if f.endswith(".tmp")]
+
+
+# ------------------------------------------------------------------------------ a real run
+def tiny_run(folder: Path, epochs: int = 3):
+    from inktrace.config import Config
+
+    data = {
+        "experiment": {"name": "links"},
+        "model": {"embed_dim": 4, "num_layers": 2},
+        "training": {"epochs": epochs, "batch_size": 4, "warmup_epochs": 0, "precision": "fp32"},
+        "data": {"img_size": 32, "train_size": 8, "val_size": 4},
+        "checkpoint": {"save_dir": str(folder / "ck"), "keep_top_k": 2},
+        "logging": {"log_dir": str(folder / "runs"), "progress_bar": False},
+        "stages": {"dense": {"init_from": "none"}},
+    }
+    return Config.from_dict(data, stage="dense")
+
+
+def test_a_run_with_links_matches_one_with_copies(tmp_path, monkeypatch):
+    from inktrace.training import DenseTrainer
+
+    DenseTrainer(tiny_run(tmp_path / "links"), verbose=False).fit()
+    with monkeypatch.context() as patch:
+        refuse_links(patch, "EPERM")
+        DenseTrainer(tiny_run(tmp_path / "copies"), verbose=False).fit()
+    a, b = tmp_path / "links" / "ck" / "dense", tmp_path / "copies" / "ck" / "dense"
+    assert sorted(os.listdir(a)) == sorted(os.listdir(b))
+    for name in os.listdir(a):
+        if name.endswith(".ckpt"):
+            x, y = load(a / name), load(b / name)
+            assert x[STATE] == y[STATE] and x["epoch"] == y["epoch"], name
+            assert all(torch.equal(x["model"][k], y["model"][k]) for k in x["model"]), name
+    if links_work(tmp_path):
+        assert os.stat(a / "last.ckpt").st_nlink >= 2  # shares the last epoch's top-k file
+        assert all(os.stat(b / n).st_nlink == 1 for n in os.listdir(b))
+
+
+@pytest.mark.parametrize("source", ["best.ckpt", "epoch0"])
+def test_resuming_from_a_hard_linked_name_ends_bit_identical(tmp_path, source):
+    from helpers import StopAt
+
+    from inktrace.training import DenseTrainer
+
+    full = DenseTrainer(tiny_run(tmp_path / "full"), verbose=False).fit()
+    DenseTrainer(tiny_run(tmp_path / "part"), verbose=False, callbacks=[StopAt(3)]).fit()
+    ck = tmp_path / "part" / "ck" / "dense"
+    (top,) = ck.glob("epoch0-*.ckpt")  # the end of epoch 0: its top-k file, best.ckpt
+    path = ck / "best.ckpt" if source == "best.ckpt" else top
+    assert load(path)["epoch"] == 0
+    if links_work(tmp_path):
+        assert os.stat(ck / "best.ckpt").st_ino == os.stat(top).st_ino
+    resumed = DenseTrainer(tiny_run(tmp_path / "part"), resume=path, verbose=False).fit()
+    assert resumed["global_step"] == full["global_step"]
+    w1 = load(ck / "last.ckpt")["model"]
+    w2 = load(tmp_path / "full" / "ck" / "dense" / "last.ckpt")["model"]
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)
