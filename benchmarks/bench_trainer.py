@@ -355,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     wall = time.perf_counter()
     times: dict[str, dict[str, list[float]]] = {v: {n: [] for n in loops} for v in timed}
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        for r in range(args.warmup + args.repeats):
+        for r in range(args.warmup + args.repeats if timed else 0):
             counted = r >= args.warmup
             shift = r % len(loops)
             order = loops[shift:] + loops[:shift]  # rotated: no loop always runs first
@@ -380,8 +380,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{torch.__version__}, Python {platform.python_version()}, {platform.machine()}, "
         f"{os.cpu_count()} cores"
     )
+    repeats = f"{args.repeats} repeats after {args.warmup} warm-up; " if timed else ""
     print(
-        f"{args.repeats} repeats after {args.warmup} warm-up; load average "
+        f"{repeats}load average "
         f"{load_before[0]:.1f} before, {load_average()[0]:.1f} after; "
         f"{time.perf_counter() - wall:.0f} s in all"
     )
