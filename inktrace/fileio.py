@@ -1,5 +1,7 @@
 """Atomic file writing: a temporary file in the same folder, flushed, fsynced, then renamed over
-the target, so a crash or a full disk never leaves a torn file and never destroys the old one."""
+the target, so a crash or a full disk never leaves a torn file and never destroys the old one.
+:func:`atomic_link` gives a complete file a second name the same way (a hard link under a
+temporary name, renamed over the target)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import json
 import math
 import os
 import re
+import secrets
 import shutil
 import tempfile
 import time
@@ -18,7 +21,13 @@ from typing import IO, Any
 
 from .errors import WriteError
 
-__all__ = ["atomic_write", "atomic_write_json", "atomic_torch_save", "sweep_stale_temps"]
+__all__ = [
+    "atomic_write",
+    "atomic_link",
+    "atomic_write_json",
+    "atomic_torch_save",
+    "sweep_stale_temps",
+]
 
 # .<name>.<pid>.<8 random characters>.tmp: the writer's pid tells a killed save from a live one
 _TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]{8}\.tmp$")
@@ -64,6 +73,46 @@ def atomic_write(
             raise WriteError.of(exc, f"{path}: cannot write ({reason}); kept as it was") from None
         raise
     return path
+
+
+def atomic_link(source: str | os.PathLike, path: str | os.PathLike) -> bool:
+    """Make ``path`` another name of the complete file ``source`` (a hard link), atomically: the
+    link is made under a temporary name next to ``path`` (the pattern :func:`sweep_stale_temps`
+    removes after a crash) and renamed over it, so a reader of ``path`` sees the old file or the
+    new one, never a part. Returns False, with nothing changed, where the file system refuses hard
+    links (FAT, some network and Windows mounts, the link limit, no ``os.link``): the caller then
+    writes a copy. Raises WriteError when the rename fails."""
+    source, path = Path(source), Path(path)
+    link = getattr(os, "link", None)
+    if link is None:
+        return False
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        try:
+            link(source, tmp)
+            break
+        except FileExistsError:
+            continue
+        except OSError:
+            return False
+    else:
+        return False
+    try:
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        if isinstance(exc, OSError) and not isinstance(exc, WriteError):
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            raise WriteError.of(exc, f"{path}: cannot write ({reason}); kept as it was") from None
+        raise
+    try:  # POSIX rename() does nothing when both names are already one file: drop the extra name
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+    return True
 
 
 def _umask() -> int:

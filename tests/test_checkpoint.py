@@ -17,7 +17,7 @@ from inktrace.checkpoint import (
     load_weights,
     strip_prefixes,
 )
-from inktrace.fileio import atomic_write
+from inktrace.fileio import atomic_link, atomic_write
 
 NAME = CheckpointManager.filename
 
@@ -403,7 +403,8 @@ def test_crash_while_writing_leaves_the_previous_files_intact(tmp_path, monkeypa
     assert load(tmp_path / "last.ckpt")["epoch"] == 1
 
 
-def test_crash_on_last_ckpt_rolls_back_the_new_top_k_file(tmp_path, monkeypatch):
+@pytest.mark.parametrize("links", [True, False], ids=["hard-links", "copies"])
+def test_crash_on_last_ckpt_rolls_back_the_new_top_k_file(tmp_path, monkeypatch, links):
     m = CheckpointManager(tmp_path, keep_top_k=2)
     run(m, [0.5, 0.4])
 
@@ -417,13 +418,22 @@ def test_crash_on_last_ckpt_rolls_back_the_new_top_k_file(tmp_path, monkeypatch)
             return atomic_write(path, partial)
         return atomic_write(path, write)
 
+    def link_fails_on_last(source, path):
+        if os.path.basename(path) == "last.ckpt":
+            raise KeyboardInterrupt
+        return atomic_link(source, path)
+
     monkeypatch.setattr(manager_mod, "atomic_write", fail_on_last)
+    if links:
+        monkeypatch.setattr(manager_mod, "atomic_link", link_fails_on_last)
+    else:  # a file system without hard links: every file is a full write
+        monkeypatch.setattr(manager_mod, "atomic_link", lambda source, path: False)
     with pytest.raises(KeyboardInterrupt):
         m.save(payload(2), 2, {"val/loss": 0.45})
     assert files(tmp_path) == sorted(
         ["best.ckpt", "last.ckpt", NAME(0, "val/loss", 0.5), NAME(1, "val/loss", 0.4)]
     )
-    assert load(tmp_path / "last.ckpt")["epoch"] == 1
+    assert load(tmp_path / "last.ckpt")["epoch"] == 1 and no_temp_files(tmp_path)
     # nothing was deleted before the new files were safely written
     monkeypatch.undo()
     r = m.save(payload(2), 2, {"val/loss": 0.45})

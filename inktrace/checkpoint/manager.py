@@ -3,10 +3,15 @@
 
 Rules
 -----
-* Every file is written atomically (``inktrace.fileio.atomic_write``: temporary file in the same
-  folder, fsync, ``os.replace``); the payload is serialised once and the same bytes go to every
-  file of one :meth:`CheckpointManager.save`. ``best.ckpt`` and ``last.ckpt`` are plain files,
-  never symlinks.
+* One :meth:`CheckpointManager.save` serialises the payload once and writes it once, atomically
+  (``inktrace.fileio.atomic_write``: temporary file in the same folder, fsync, ``os.replace``),
+  to its first file; its other files are hard links of that one, each made under a temporary
+  name and renamed into place (``inktrace.fileio.atomic_link``), so a reader never sees a part of
+  ``best.ckpt``. Where the file system refuses hard links, they are written as copies of the same
+  bytes, each atomically. The files of one save hold the same bytes, the bookkeeping included:
+  the manager's state after that save. ``best.ckpt`` and ``last.ckpt`` are never symlinks.
+  Files are only ever replaced (a new file renamed over the name), never rewritten in place, so
+  replacing or deleting one name never changes another that was a link of it.
 * Write order within one save: the top-k file, then ``best.ckpt``, then ``last.ckpt``. So the
   bookkeeping stored in ``last.ckpt`` only ever names files that were already on disk. Files that
   fall out of the top-k are deleted only after all new files are written. If a write raises, the
@@ -48,7 +53,7 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError
-from ..fileio import atomic_write
+from ..fileio import atomic_link, atomic_write
 from .bookkeeping import (
     BEST_NAME,
     LAST_NAME,
@@ -264,11 +269,14 @@ class CheckpointManager:
             data = buffer.getvalue()
         written: list[str] = []
         created: list[Path] = []
+        first: Path | None = None  # the one full write; the other names are hard links of it
         try:
             for name in targets:
                 path = self.directory / name
                 existed = path.exists()
-                atomic_write(path, lambda f: f.write(data))
+                if first is None or not atomic_link(first, path):
+                    atomic_write(path, lambda f: f.write(data))  # or a copy: no hard links here
+                    first = first or path
                 if not existed:
                     created.append(path)
                 written.append(str(path))
@@ -317,7 +325,8 @@ class CheckpointManager:
         name = best_topk_file(self._top, self._best)
         source = self.directory / name if name else None
         if source is not None and source.is_file():
-            atomic_write(best, lambda f: f.write(source.read_bytes()))
+            if not atomic_link(source, best):
+                atomic_write(best, lambda f: f.write(source.read_bytes()))
             return [
                 f"best.ckpt held epoch {held.get('epoch')} of an abandoned continuation; "
                 f"restored epoch {self.best_epoch} from {source.name}"

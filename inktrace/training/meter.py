@@ -61,7 +61,6 @@ class StepMeter:
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
-        self.reads = 0  # sync points so far
         self.start(TrainState())
 
     def _int(self, value: int = 0) -> torch.Tensor:
@@ -125,7 +124,6 @@ class StepMeter:
     def read(self, state: TrainState) -> tuple[int, int]:
         """A sync point: fold everything into ``state``; returns (failed steps since the last
         one, the longest non-finite run since then)."""
-        self.reads += 1
         keys = self.keys
         counters = torch.stack([self.count, self.run, self.worst, self.skipped, self.bad])
         values = torch.cat([self.sums, self.summed.double(), counters.double()]).tolist()
