@@ -9,6 +9,7 @@ import math
 import os
 import re
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Callable
@@ -19,7 +20,13 @@ import torch
 
 from .errors import WriteError
 
-__all__ = ["atomic_write", "atomic_write_json", "atomic_torch_save", "sweep_stale_temps"]
+__all__ = [
+    "atomic_write",
+    "atomic_write_json",
+    "atomic_torch_save",
+    "output_problem",
+    "sweep_stale_temps",
+]
 
 # .<name>.<pid>.<8 random characters>.tmp: the writer's pid tells a killed save from a live one
 _TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]{8}\.tmp$")
@@ -65,6 +72,36 @@ def atomic_write(
             raise WriteError.of(exc, f"{path}: cannot write ({reason}); kept as it was") from None
         raise
     return path
+
+
+def output_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot be written as a file, in a few words, or None when it can: a folder,
+    a FIFO, device or socket (writing would block or go nowhere), a symbolic link to nothing
+    (dangling, or a loop), or a parent that is a file. Checked before any work, so a bad output
+    path is one line at once, never a traceback or a hang after the work is done."""
+    path = Path(path)
+    if os.path.islink(path) and not os.path.exists(path):
+        return "a symbolic link to nothing (dangling, or a loop)"
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    except NotADirectoryError:
+        mode = None  # a parent is a file: found below
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if mode is not None:
+        if stat.S_ISDIR(mode):
+            return "is a folder; give the file to write"
+        if not stat.S_ISREG(mode):
+            return "not a regular file (a FIFO, device or socket)"
+        return None
+    parent = path.parent
+    while not os.path.lexists(parent) and parent != parent.parent:
+        parent = parent.parent
+    if os.path.lexists(parent) and not os.path.isdir(parent):
+        return f"{parent} is not a folder"
+    return None
 
 
 def _umask() -> int:
