@@ -195,13 +195,14 @@ def cases(slot: Slot, w: dict, folder: Path) -> list[tuple[str, str, set[int]]]:
     s = slot.suffix
     rng = np.random.default_rng(22)
     made: list[tuple[str, str, set[int]]] = []
-    inp, out = slot.role == "in", slot.role == "out"
+    inp, out, report = slot.role == "in", slot.role == "out", slot.clobber == "report"
 
     def add(kind, path, ok):
         made.append((kind, os.fsdecode(path), ok))
 
     add("missing", folder / f"missing{s}", {2} if inp else {0})
-    add("missing parent", folder / "no" / "such" / f"x{s}", {2} if inp else {0})
+    # a report's folder must exist (tests/test_batch_folders.py); other outputs make theirs
+    add("missing parent", folder / "no" / "such" / f"x{s}", {2} if inp or report else {0})
     (folder / f"folder{s}").mkdir()
     add("a folder", folder / f"folder{s}", {0} if slot.role == "outdir" else {2})
     add("a file as folder", w["png"] / f"x{s}", {2})
@@ -223,7 +224,7 @@ def cases(slot: Slot, w: dict, folder: Path) -> list[tuple[str, str, set[int]]]:
             add(f"truncated {fmt}", folder / f"cut_{fmt}{s}", {2})
         add("/dev/zero", "/dev/zero", {2})
         add("/dev/null", "/dev/null", {2})
-    elif slot.clobber == "report":
+    elif report:
         add("/dev/null", "/dev/null", {0})  # a report thrown away: a device is written to
     os.mkfifo(folder / f"fifo{s}")
     add("a FIFO", folder / f"fifo{s}", {2})

@@ -295,7 +295,6 @@ def _open_report(path: str | None, inputs: Sequence[str]) -> IO[str] | None:
                     f"--report {path}: exists and is not a report (JSON lines); remove it or "
                     "choose another name"
                 )
-        Path(path).parent.mkdir(parents=True, exist_ok=True)  # as --output's folder is
         return open(path, "w", encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"--report {path}: cannot write ({exc.strerror or exc})") from None
