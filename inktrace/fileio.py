@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Callable
@@ -26,6 +27,7 @@ __all__ = [
     "atomic_link",
     "atomic_write_json",
     "atomic_torch_save",
+    "output_problem",
     "sweep_stale_temps",
 ]
 
@@ -113,6 +115,36 @@ def atomic_link(source: str | os.PathLike, path: str | os.PathLike) -> bool:
     except FileNotFoundError:
         pass
     return True
+
+
+def output_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot be written as a file, in a few words, or None when it can: a folder,
+    a FIFO, device or socket (writing would block or go nowhere), a symbolic link to nothing
+    (dangling, or a loop), or a parent that is a file. Checked before any work, so a bad output
+    path is one line at once, never a traceback or a hang after the work is done."""
+    path = Path(path)
+    if os.path.islink(path) and not os.path.exists(path):
+        return "a symbolic link to nothing (dangling, or a loop)"
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    except NotADirectoryError:
+        mode = None  # a parent is a file: found below
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if mode is not None:
+        if stat.S_ISDIR(mode):
+            return "is a folder; give the file to write"
+        if not stat.S_ISREG(mode):
+            return "not a regular file (a FIFO, device or socket)"
+        return None
+    parent = path.parent
+    while not os.path.lexists(parent) and parent != parent.parent:
+        parent = parent.parent
+    if os.path.lexists(parent) and not os.path.isdir(parent):
+        return f"{parent} is not a folder"
+    return None
 
 
 def _umask() -> int:

@@ -269,8 +269,8 @@ CLI_PATHS = st.one_of(st.integers(0, 10), PATH_TEXT)  # int: a special path
 
 def _cli_calls(path: str, out: str, image: str, good: str):
     """Each checkpoint and config CLI with ``path`` in each of its path arguments (the others
-    valid). predict/trace/evaluate/runs/plot/preview-data are not here: their image and folder
-    paths belong to the page-tracing rewrite of cli/images.py, which tests them."""
+    valid). tests/test_fuzz_paths.py gives every CLI's path arguments, these and predict/trace/
+    evaluate/runs/plot/preview-data's, a catalogue of hostile files."""
     from inktrace.cli.main import main
 
     return [

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError
-from ..fileio import atomic_torch_save
+from ..fileio import atomic_torch_save, output_problem
 from .bookkeeping import BEST_NAME, STATE_KEY
 from .legacy import LAYOUT_NAMES, SAFE_GLOBALS, detect_layout, upgrade
 from .payload import check_payload
@@ -169,5 +169,8 @@ def check_output(source: str | os.PathLike, target: str | os.PathLike, force: bo
         raise CheckpointError(f"{target}: the same file as the source; write it elsewhere")
     if target.is_dir():
         raise CheckpointError(f"{target}: is a folder; give the file to write")
-    if target.exists() and not force:
+    problem = output_problem(target)
+    if problem is not None:
+        raise CheckpointError(f"{target}: {problem}")
+    if os.path.lexists(target) and not force:  # a symbolic link too: never replaced unasked
         raise CheckpointError(f"{target}: exists; pass --force to overwrite it")

@@ -7,6 +7,7 @@ flag in one line with the closest known flag, and exits with status 2 as docs/co
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -75,6 +76,23 @@ def flag(parser, name: str, help: str, metavar: str | None = None, **kwargs) -> 
 
 
 # Flag -> dotted config key. The generic `--set key=value` covers everything else.
+# a write refused because of the path itself (bad input, status 2), not because the work failed
+# (a full disk, an I/O error: status 1)
+PATH_ERRNOS = frozenset(
+    {
+        errno.EACCES,
+        errno.EPERM,
+        errno.EROFS,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.EEXIST,
+        errno.ENAMETOOLONG,
+        errno.ELOOP,
+        errno.ENOENT,
+    }
+)
+
+
 def fail(prog: str, message: str, status: int) -> int:
     print(f"{prog}: error: {printable(message)}", file=sys.stderr)  # a path may hold anything
     return status
@@ -86,7 +104,9 @@ def run_guarded(prog: str, fn, *args) -> int:
         return fn(*args)
     except (UsageError, ConfigError, CheckpointError, SvgError, MissingDependency) as exc:
         return fail(prog, str(exc), 2)
-    except (FloatingPointError, DistError, WriteError) as exc:  # says what happened, was kept
+    except WriteError as exc:  # says what happened, was kept; a path refused is bad input
+        return fail(prog, str(exc), 2 if exc.errno in PATH_ERRNOS else 1)
+    except (FloatingPointError, DistError) as exc:  # says what happened
         return fail(prog, str(exc), 1)
     except OSError as exc:  # a path the system refuses (name too long, no permission ...)
         where = f"{exc.filename}: " if exc.filename is not None else ""

@@ -34,10 +34,12 @@ the image's reading, its share of its chunk's prediction and its writing.
 
 from __future__ import annotations
 
+import errno
 import json
 import multiprocessing
 import os
 import signal
+import stat
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -51,6 +53,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import printable
+from ..fileio import output_problem
 from ..inference.images import (
     DEFAULT_MAX_PIXELS,
     ImageError,
@@ -249,12 +252,62 @@ class _Sink:
             self._put(self.ready.pop()[1])
 
 
-def _open_report(path: str | None) -> IO[str] | None:
+def _is_report(path: str) -> bool:
+    """Whether the file at ``path`` is empty or a report of an earlier run (its first line a
+    JSON object with an "image"), so that replacing it loses nothing else."""
+    with open(path, "rb") as f:
+        first = f.readline(65536).strip()
+    if not first:
+        return True
+    try:
+        record = json.loads(first)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and "image" in record
+
+
+def _open_stream(path: str) -> IO[str] | None:
+    """``path`` opened for writing when it is a device or a FIFO (``/dev/null``, ``/dev/stdout``,
+    a pipe such as ``>(jq .)``), without ever waiting for a reader; None for anything else."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if not (stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)):
+        return None
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        why = "a FIFO that nobody reads" if exc.errno == errno.ENXIO else exc.strerror or exc
+        raise UsageError(f"--report {path}: cannot write ({why})") from None
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "w", encoding="utf-8")
+
+
+def _open_report(path: str | None, inputs: Sequence[str]) -> IO[str] | None:
+    """The ``--report`` file, opened for writing; refused in one line where writing it would
+    block (a FIFO nobody reads), fail, or replace something that is not a report: one of the
+    ``inputs`` (the images, the checkpoint) or any other file that is not an earlier report."""
     if path is None:
         return None
     if not path.endswith((".jsonl", ".json", ".ndjson")) and Path(path).is_dir():
         raise UsageError(f"--report {path}: is a folder (give a file, such as report.jsonl)")
+    stream = _open_stream(path)
+    if stream is not None:
+        return stream
+    problem = output_problem(path)
+    if problem is not None:
+        raise UsageError(f"--report {path}: {problem}")
     try:
+        if os.path.isfile(path):
+            target = os.path.realpath(path)
+            if any(os.path.realpath(name) == target for name in inputs):
+                raise UsageError(f"--report {path}: is one of the inputs; choose another name")
+            if not _is_report(path):
+                raise UsageError(
+                    f"--report {path}: exists and is not a report (JSON lines); remove it or "
+                    "choose another name"
+                )
         return open(path, "w", encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"--report {path}: cannot write ({exc.strerror or exc})") from None
@@ -297,7 +350,8 @@ def run_images(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"--output {out}: cannot create ({exc.strerror or exc})") from None
-    report = _open_report(args.report)
+    inputs = [name for name, _ in expanded] + ([args.checkpoint] if args.checkpoint else [])
+    report = _open_report(args.report, inputs)
     chunks = plan_chunks(jobs, predictor.batch_size, predictor.tile) if predictor else []
     quiet = not sys.stderr.isatty()
     bar = tqdm(total=len(ready) + len(jobs), unit="image", disable=quiet, file=sys.stderr)

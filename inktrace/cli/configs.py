@@ -3,13 +3,15 @@ the origin of every value), or copy one out as the start of a user's own (``--sa
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..config import Config
 from ..config.packaged import PACKAGED_DIR, locate, packaged_names
-from ..fileio import atomic_write
+from ..errors import printable
+from ..fileio import atomic_write, output_problem
 from .args import UsageError, flag, run_guarded
 from .train import build_parser, resolve_configs
 
@@ -47,13 +49,14 @@ def _save(spec: str, target: str, force: bool) -> int:
     source, out = Path(path), Path(target)
     if out.exists() and out.resolve() == source.resolve():
         raise UsageError(f"--save {target}: the same file as the config; save it elsewhere")
-    if out.is_dir():
-        raise UsageError(f"--save {target}: is a folder; give the file to write")
-    if out.exists() and not force:
+    problem = output_problem(out)
+    if problem is not None:
+        raise UsageError(f"--save {target}: {problem}")
+    if os.path.lexists(out) and not force:  # a symbolic link too: never replaced unasked
         raise UsageError(f"--save {target}: exists; pass --force to replace it")
     text = source.read_bytes()
     atomic_write(out, lambda f: f.write(text))
-    print(f"written: {out} (a copy of {path})")
+    print(f"written: {printable(out)} (a copy of {printable(path)})")
     return 0
 
 
@@ -73,15 +76,17 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
     flag(p, "save", "copy the config file as it is (comments kept) to FILE and exit", "FILE")
     flag(p, "force", "with --save: replace FILE if it exists")
     args = p.parse_args(argv)
-    if args.name and args.config:
+    if args.name is not None and args.config is not None:
         raise UsageError(f"give the config once: {args.name!r} or --config {args.config}")
-    spec = args.name or args.config
+    spec = args.name if args.name is not None else args.config
+    if spec == "":
+        raise UsageError("an empty config name: give a file or a packaged config's name")
     if args.list or spec is None:
         if spec is not None:
             raise UsageError("--list takes no config")
         sys.stdout.write(listing())
         return 0
-    if args.save:
+    if args.save is not None:
         used = [f for f in ("stage", "run_all_stages", "explain", "resume") if getattr(args, f)]
         if (
             used

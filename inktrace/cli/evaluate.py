@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from ..data.svg import SvgError, kanjivg_dir
+from ..errors import printable
 from ..evaluation import (
     CONDITIONS,
     NO_SKIMAGE,
@@ -185,9 +186,9 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
 
     rows = evaluate_all(methods, sets, conditions, progress=progress)
     print(
-        f"{args.dataset}: {len(files)} characters (seed {seed}); tolerances per 64 px: skeleton "
-        "1 px, strokes 1.5 px; keypoints 3 px. Stroke errors (counts): +frag short extra "
-        "pieces, +cut extra pieces of a true stroke, +spur other extras; -merg true strokes "
+        f"{printable(args.dataset)}: {len(files)} characters (seed {seed}); tolerances per 64 "
+        "px: skeleton 1 px, strokes 1.5 px; keypoints 3 px. Stroke errors (counts): +frag short "
+        "extra pieces, +cut extra pieces of a true stroke, +spur other extras; -merg true strokes "
         "merged into a traced one, -cut cut with no piece matching, -lost not found"
     )
     print(format_table(rows))

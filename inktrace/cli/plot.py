@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
+from ..errors import printable
 from ..experiments.plot import PlotUnavailable, plot_runs
+from ..fileio import output_problem
 from .args import StrictParser, UsageError, run_guarded
 
 __all__ = ["main"]
@@ -23,11 +26,16 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
         "-o", "--output", required=True, metavar="FILE", help="image to write (.png ...)"
     )
     args = p.parse_args(argv)
+    if not Path(args.output).suffix.strip("."):  # matplotlib would write OUTPUT.png instead
+        raise UsageError(f"-o {args.output}: name the image with its format (.png, .pdf, .svg)")
+    problem = output_problem(args.output)
+    if problem is not None:
+        raise UsageError(f"-o {args.output}: {problem}")
     try:
         path = plot_runs(args.runs, args.output)
     except (ValueError, PlotUnavailable) as exc:
         raise UsageError(str(exc)) from None
-    print(f"wrote {path} ({len(args.runs)} run(s))")
+    print(f"wrote {printable(path)} ({len(args.runs)} run(s))")
     return 0
 
 

@@ -11,6 +11,8 @@ from ..data.mixed import MixedInk
 from ..data.pens import HELD_OUT, PEN_NAMES, check_pens
 from ..data.preview import save_preview
 from ..data.svg import GLYPH_WIDTH, SvgError, SvgInk
+from ..errors import printable
+from ..fileio import output_problem
 from .args import StrictParser, UsageError, run_guarded, spellings
 
 __all__ = ["main"]
@@ -102,6 +104,9 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
             raise UsageError(f"{flag} {value}: must be at least {low}")
     if not args.output.lower().endswith(".png"):
         raise UsageError(f"--output {args.output}: the grid is written as PNG, name it *.png")
+    problem = output_problem(args.output)
+    if problem is not None:
+        raise UsageError(f"--output {args.output}: {problem}")
 
     def synthetic_ink() -> SyntheticInk:
         return SyntheticInk(
@@ -143,7 +148,8 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
         what += f", pens {', '.join(pens)}"
     if args.cursive:
         what += f", a share {args.cursive:g} cursive"
-    print(f"wrote {path} ({what}; columns: image | skeleton | keypoints | tangent | width)")
+    columns = "image | skeleton | keypoints | tangent | width"
+    print(f"wrote {printable(path)} ({what}; columns: {columns})")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from ..errors import printable
 from ..experiments import FORMATS, find_runs, format_rows
 from .args import StrictParser, UsageError, run_guarded
 
@@ -26,7 +27,8 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
         raise UsageError(str(exc)) from None
     if not rows:
         raise UsageError(f"no runs under {', '.join(args.folders)} (no training_config.json)")
-    sys.stdout.write(format_rows(rows, args.format))
+    text = format_rows(rows, args.format)  # run folders' names may hold anything
+    sys.stdout.write("\n".join(printable(line) for line in text.split("\n")))
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import stat
 import xml.etree.ElementTree as ET
 
 from ..errors import SvgError
@@ -268,6 +269,12 @@ def read_svg(
 ) -> tuple[list[tuple[list, bool]], tuple[float, float, float, float]]:
     """The strokes of a centreline SVG (cubic pieces in SVG user units) and its viewBox."""
     name = os.fspath(path)
+    try:
+        regular = stat.S_ISREG(os.stat(name).st_mode)
+    except OSError as exc:
+        raise SvgError(f"{name}: cannot read ({exc.strerror or exc})") from None
+    if not regular:  # a FIFO would block the parser for ever, a device never end
+        raise SvgError(f"{name}: not a regular file (a FIFO, device or socket)")
     try:
         root = ET.parse(name).getroot()
     except ET.ParseError as exc:

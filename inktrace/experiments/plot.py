@@ -11,6 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import printable
+from ..fileio import atomic_write
+
 __all__ = ["PANELS", "plot_runs", "PlotUnavailable", "read_history"]
 
 # (title, history keys tried in order: the first a run has is drawn)
@@ -40,13 +43,14 @@ def read_history(run_dir: str | os.PathLike) -> dict[str, list[Any]]:
 
 
 def _label(run_dir: Path, names: list[Path]) -> str:
-    """The shortest tail of the path that tells the runs apart."""
+    """The shortest tail of the path that tells the runs apart (escaped: a name may hold bytes
+    that are not text, which the fonts cannot draw)."""
     parts = run_dir.parts
     for n in range(1, len(parts) + 1):
         tail = "/".join(parts[-n:])
         if sum("/".join(p.parts[-n:]) == tail for p in names) == 1:
-            return tail
-    return str(run_dir)
+            return printable(tail)
+    return printable(run_dir)
 
 
 def plot_runs(run_dirs: Sequence[str | os.PathLike], output: str | os.PathLike) -> Path:
@@ -86,7 +90,8 @@ def plot_runs(run_dirs: Sequence[str | os.PathLike], output: str | os.PathLike) 
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(output, dpi=110)
-    plt.close(fig)
+    try:  # atomically: a failed or interrupted save never leaves half an image
+        atomic_write(output, lambda f: fig.savefig(f, format=output.suffix[1:].lower(), dpi=110))
+    finally:
+        plt.close(fig)
     return output
