@@ -112,6 +112,8 @@ class OnnxPredictor(Predictor):
             )
         settings["channels_last"] = False  # a PyTorch memory layout; onnxruntime chooses its own
         net = model if isinstance(model, OnnxNet) else OnnxNet(model)
+        # Predictor is typed for an InkTraceNet; OnnxNet offers the part of it that Predictor
+        # uses (call, probabilities, to, eval/train, training, num_layers); no Protocol names it yet
         super().__init__(net, device="cpu", **settings)  # type: ignore[arg-type]
 
     @classmethod
