@@ -16,7 +16,7 @@ def flatten_pieces(
     piece_valid: torch.Tensor,
     samples: int = SAMPLES_PER_PIECE,
     tolerance: float = 0.05,
-):
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Polylines from Bézier chains: ``ctrl`` (B, S, P, 4, 2), ``piece_valid`` (B, S, P) a prefix.
 
     Each piece gets 1, 2, 4, 8 or 16 uniform segments, the fewest that keep the polyline within
@@ -44,8 +44,8 @@ def flatten_pieces(
     # level 0 -> T segments, then 8, 4, 2, 1 (each capped at T); a piece keeps its samples
     # k = 0, step, ...
     level = torch.zeros_like(flat, dtype=torch.long)
-    for j, m in enumerate((8, 4, 2, 1)):
-        level = torch.where(need <= m * m, j + 1, level)
+    for i, m in enumerate((8, 4, 2, 1)):
+        level = torch.where(need <= m * m, i + 1, level)
     steps = [T // min(m, T) for m in (T, 8, 4, 2, 1)]
     level = level.reshape(-1)
     step = torch.tensor(steps, device=dev).index_select(0, level)  # (B*S*P,)

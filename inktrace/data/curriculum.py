@@ -43,6 +43,8 @@ from .pens import choose_pens, is_classic, remap_base, with_pens
 from .primitives import PIECES, fit_to_box, out_member, primitive
 from .rng import Draws
 
+Pieces = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]  # ctrl, valid, closed, group
+
 __all__ = [
     "NUM_LEVELS",
     "LevelSpec",
@@ -103,7 +105,7 @@ def _placed_primitives(
     box: torch.Tensor,
     img: float,
     outward: torch.Tensor | None = None,
-):
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``n`` free strokes per sample, each fitted into its own box (B, n, 4).
 
     A border stroke's box grows by 12 % of the image on the sides where ``outward`` (B, n, 4) is
@@ -122,14 +124,14 @@ def _placed_primitives(
     return ctrl, valid, closed
 
 
-def _single(d: Draws, img: float):
+def _single(d: Draws, img: float) -> Pieces:
     m = 0.08 * img
     box = torch.tensor([m, m, img - m, img - m], dtype=d.dtype).expand(d.batch, 1, 4)
     ctrl, valid, closed = _placed_primitives(d, 1, _SINGLE_KINDS, box, img)
     return ctrl, valid, closed, torch.zeros(d.batch, 1, dtype=torch.long)
 
 
-def _independent(d: Draws, spec: LevelSpec, img: float):
+def _independent(d: Draws, spec: LevelSpec, img: float) -> Pieces:
     lo, hi = spec.strokes
     d.reserve(2 + 34 * hi)
     count = d.integers(
@@ -159,7 +161,7 @@ def _independent(d: Draws, spec: LevelSpec, img: float):
     return ctrl, valid, closed & valid[..., 0], torch.arange(hi).expand(d.batch, hi)
 
 
-def _motifs(d: Draws, spec: LevelSpec, img: float):
+def _motifs(d: Draws, spec: LevelSpec, img: float) -> Pieces:
     """Connected structures: (B, M*3 + 1) strokes and a group id per stroke (members share a
     pen)."""
     n_lo, n_hi = spec.motifs
@@ -242,7 +244,7 @@ def _motifs(d: Draws, spec: LevelSpec, img: float):
     return ctrl, valid, closed, torch.cat([group, torch.tensor([M])]).expand(B, -1)
 
 
-def _pieces(level: int, d: Draws, img: float):
+def _pieces(level: int, d: Draws, img: float) -> Pieces:
     spec = LEVELS[level]
     if spec.kind == "single":
         return _single(d, img)
@@ -254,14 +256,14 @@ def _pieces(level: int, d: Draws, img: float):
     parts = [_pieces(0, d.fork(0), img), _pieces(3, d.fork(3), img), _pieces(6, d.fork(6), img)]
     which = d.choice([0.15, 0.30, 0.55])
     S = max(p[0].shape[1] for p in parts)
-    out = None
+    out: list[torch.Tensor] = []
     for i, (ctrl, valid, closed, group) in enumerate(parts):
         pad = S - ctrl.shape[1]
         ctrl = torch.cat([ctrl, ctrl.new_zeros(ctrl.shape[0], pad, *ctrl.shape[2:])], 1)
         valid = torch.cat([valid, valid.new_zeros(valid.shape[0], pad, valid.shape[2])], 1)
         closed = torch.cat([closed, closed.new_zeros(closed.shape[0], pad)], 1)
         group = torch.cat([group, group.new_full((group.shape[0], pad), S)], 1)
-        if out is None:
+        if not out:
             out = [ctrl, valid, closed, group]
         else:
             sel = which == i
@@ -269,7 +271,8 @@ def _pieces(level: int, d: Draws, img: float):
                 torch.where(sel.view(-1, *([1] * (x.dim() - 1))), x, o)
                 for x, o in zip((ctrl, valid, closed, group), out)
             ]
-    return tuple(out)
+    ctrl, valid, closed, group = out
+    return ctrl, valid, closed, group
 
 
 def make_strokes(
@@ -302,7 +305,7 @@ def make_strokes(
     pen = wd.log_uniform(lo * scale, hi * scale, S + 1)  # one pen per group (members share it)
     base = pen.gather(1, group.clamp(max=S)) * wd.uniform(S, low=0.85, high=1.2)
     max_width = hi * scale * 1.15
-    if is_classic(pens):
+    if pens is None or is_classic(pens):
         widths = stroke_widths(wd, points, seg_valid, base, max_width)
         strokes = Strokes(points, widths, seg_valid, closed)
     else:
@@ -329,7 +332,9 @@ def cursive_samples(draws: Draws, cursive: float, level: int) -> torch.Tensor:
     return draws.fork(_CURSIVE_FORK).uniform() < cursive
 
 
-def _with_cursive(strokes: Strokes, draws: Draws, img_size: int, pens, cursive: float):
+def _with_cursive(
+    strokes: Strokes, draws: Draws, img_size: int, pens: Sequence[str] | None, cursive: float
+) -> Strokes:
     """``strokes`` with the cursive samples' rows replaced by their words."""
     pick = cursive_samples(draws, cursive, CURSIVE_FROM)
     sel = pick.nonzero(as_tuple=True)[0]
@@ -340,7 +345,7 @@ def _with_cursive(strokes: Strokes, draws: Draws, img_size: int, pens, cursive: 
     points, seg_valid, closed, base = word.points, word.seg_valid, word.closed, word.base
     wd = sub.fork(_CURSIVE_FORK + 2)
     max_width = CURSIVE_WIDTH[1] * img_size / 64.0 * 1.15
-    if is_classic(pens):
+    if pens is None or is_classic(pens):
         words = Strokes(
             points, stroke_widths(wd, points, seg_valid, base, max_width), seg_valid, closed
         )

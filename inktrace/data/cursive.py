@@ -110,7 +110,9 @@ def _catmull_rom(ctrl: np.ndarray) -> np.ndarray:
     return np.concatenate(out)
 
 
-def _build_templates():
+def _build_templates() -> tuple[
+    torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor
+]:
     """(L, P, 2) letter polylines padded with their last point, their point counts (L,), advances
     (L,), extra strokes (L, 2, 2) and whether each letter has one (L,)."""
     polys, adv, extra, has = [], [], [], []

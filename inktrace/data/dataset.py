@@ -71,6 +71,8 @@ def render_batch(
             raise ValueError("render_batch: a pen texture needs the samples' keys")
         ink = apply_texture(ink, maps, pen, keys)
     if level is not None and level >= DEGRADED_FROM:
+        if draws is None or keys is None:
+            raise ValueError("render_batch: scan degradations need the samples' draws and keys")
         image = degrade(ink, level, draws.fork(300), keys.to(ink.device))
     else:
         image = compose_clean(ink)
@@ -206,7 +208,7 @@ def make_loader(
     shuffle: bool = False,
     drop_last: bool = False,
     generator: torch.Generator | None = None,
-    **kwargs,
+    **kwargs: Any,
 ) -> DataLoader:
     """A DataLoader that renders whole batches in its workers (``__getitems__``)."""
     return DataLoader(

@@ -39,7 +39,12 @@ def compose_clean(ink: torch.Tensor) -> torch.Tensor:
 
 
 def smooth_field(
-    draws: Draws, grid: int, height: int, width: int, device, eased: bool = False
+    draws: Draws,
+    grid: int,
+    height: int,
+    width: int,
+    device: torch.device | str,
+    eased: bool = False,
 ) -> torch.Tensor:
     """Low-frequency noise (B, H, W) in [0, 1]: a grid x grid lattice of uniforms, bilinearly
     interpolated (``eased``: with smoothstep weights, no creases at the lattice lines). The image

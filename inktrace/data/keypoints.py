@@ -77,7 +77,9 @@ class Keypoints:
         )
 
 
-def pack(batch_index: torch.Tensor, B: int, *values: torch.Tensor, fill: float = -1):
+def pack(
+    batch_index: torch.Tensor, B: int, *values: torch.Tensor, fill: float = -1
+) -> list[torch.Tensor]:
     """Scatter a flat list of per-sample items into padded (B, K, ...) arrays, order kept."""
     counts = torch.bincount(batch_index, minlength=B)
     K = int(counts.max()) if batch_index.numel() else 0
@@ -93,7 +95,9 @@ def pack(batch_index: torch.Tensor, B: int, *values: torch.Tensor, fill: float =
     return out
 
 
-def _point_segment(p: torch.Tensor, a: torch.Tensor, b: torch.Tensor):
+def _point_segment(
+    p: torch.Tensor, a: torch.Tensor, b: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Distance from points ``p`` to segments ``a``-``b`` (broadcast), and the projection parameter.
     (Coordinates are handled as separate planes: reductions over a size-2 axis are slow.)"""
     abx, aby = b[..., 0] - a[..., 0], b[..., 1] - a[..., 1]
@@ -135,7 +139,9 @@ def _chunks(a: torch.Tensor, b: torch.Tensor, seg_valid: torch.Tensor, w: torch.
     return _Chunks(ca, cb, cv, wa, wb, lo, hi, Pc)
 
 
-def _stroke_ends(strokes: Strokes, pts, w, ch: _Chunks):
+def _stroke_ends(
+    strokes: Strokes, pts: torch.Tensor, w: torch.Tensor, ch: _Chunks
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Each stroke's two ends (B, S, 2, 2), their kind (endpoint, junction or -1) and mask radius.
     Only chunks whose box lies near an end are searched for a touch."""
     B, S = pts.shape[:2]
@@ -184,7 +190,9 @@ def _stroke_ends(strokes: Strokes, pts, w, ch: _Chunks):
     return ends, kind, 0.5 * torch.maximum(end_w, other_w.reshape(B, S, 2)) + 1.0, is_open
 
 
-def _crossings(strokes: Strokes, ch: _Chunks, ends, is_open):
+def _crossings(
+    strokes: Strokes, ch: _Chunks, ends: torch.Tensor, is_open: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Crossings of centreline segments from chunks whose boxes overlap (a stroke with itself
     too): (sample index, xy, kind CROSSING or SHALLOW, mask radius) per crossing."""
     C, Pc = CHUNK, ch.per_stroke
@@ -235,7 +243,7 @@ def _crossings(strokes: Strokes, ch: _Chunks, ends, is_open):
     w_i = torch.maximum(ch.w_a, ch.w_b)[bi, i][k_idx, ei]
     w_j = torch.maximum(ch.w_a, ch.w_b)[bi, j][k_idx, ej]
 
-    def near_end_of(stroke, other_w):
+    def near_end_of(stroke: torch.Tensor, other_w: torch.Tensor) -> torch.Tensor:
         """Within the other stroke's touch reach of an open end: the touch rule decides there
         (a junction at the end, e.g. a T whose stem overshoots the bar a little)."""
         dd = ((xy[:, None] - ends[cross_b, stroke]) ** 2).sum(-1)
@@ -248,7 +256,7 @@ def _crossings(strokes: Strokes, ch: _Chunks, ends, is_open):
     )
     kind = torch.where(sin > math.sin(math.radians(CROSSING_MIN_ANGLE)), CROSSING, SHALLOW)
     radius = 0.5 * torch.maximum(w_i, w_j) + 1.0
-    return tuple(x[keep] for x in (cross_b, xy, kind, radius))
+    return cross_b[keep], xy[keep], kind[keep], radius[keep]
 
 
 def _suppress(
@@ -273,7 +281,9 @@ def _suppress(
     return valid & ~beaten.any(-1)
 
 
-def _corners(strokes: Strokes, pts, w):
+def _corners(
+    strokes: Strokes, pts: torch.Tensor, w: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Candidate corners: vertices where the chords to the points CORNER_SPAN px of arc length
     before and after them turn by more than CORNER_MIN_TURN; (sample, xy, sharpness, width)."""
     seg_valid = strokes.seg_valid

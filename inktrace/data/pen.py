@@ -20,7 +20,9 @@ def arc_length_param(points: torch.Tensor, seg_valid: torch.Tensor) -> torch.Ten
     return cum / cum[..., -1:].clamp(min=1e-9)
 
 
-def _arc_length_at_points(points: torch.Tensor, count: torch.Tensor):
+def _arc_length_at_points(
+    points: torch.Tensor, count: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``arc_length_param`` at each stroke's first ``count`` points only (past them it is constant).
 
     Returns u (K,) for the K = count.sum() points, stroke by stroke, and for each of them the stroke
@@ -58,7 +60,7 @@ def width_profile(
     taper: float = 1.0,
     swell: float = 0.25,
     slots: int | None = None,
-):
+) -> torch.Tensor:
     """Pen pressure along each stroke: tapering ends and brush-like swelling.
 
     ``u`` (B, S, N) arc-length parameter, ``base`` (B, S) width; ``taper`` scales how strongly ends
@@ -69,7 +71,9 @@ def width_profile(
     return _profile(u, base, *_pressure(draws, u.shape[1], slots, taper, swell), None)
 
 
-def _pressure(draws: Draws, S: int, slots: int | None, taper: float, swell: float):
+def _pressure(
+    draws: Draws, S: int, slots: int | None, taper: float, swell: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     n = S if slots is None else slots
     tips = (
         1.0 - taper * draws.uniform(n, 2, low=0.0, high=0.7)[:, :S]
@@ -114,7 +118,16 @@ def stroke_widths(
     return w.reshape(-1).index_select(0, src.reshape(-1)).reshape(B, S, N)
 
 
-def _profile(u, base, tips, length, amp, freq, phase, max_width):
+def _profile(
+    u: torch.Tensor,
+    base: torch.Tensor,
+    tips: torch.Tensor,
+    length: torch.Tensor,
+    amp: torch.Tensor,
+    freq: torch.Tensor,
+    phase: torch.Tensor,
+    max_width: float | None,
+) -> torch.Tensor:
     start = tips[..., 0:1] + (1 - tips[..., 0:1]) * smoothstep(u / length[..., 0:1])
     end = tips[..., 1:2] + (1 - tips[..., 1:2]) * smoothstep((1 - u) / length[..., 1:2])
     wave = 1.0 + amp[..., None] * torch.sin(2 * math.pi * (freq[..., None] * u + phase[..., None]))

@@ -29,8 +29,9 @@ the same in any batch, and the streams of the classic engine never move.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -76,7 +77,7 @@ class PenModel:
 _NONE = (0.0, 0.0)
 
 
-def _pen(name: str, **kw) -> PenModel:
+def _pen(name: str, **kw: Any) -> PenModel:
     defaults = dict(
         width=None,
         start_tip=(1.0, 1.0),
@@ -222,7 +223,9 @@ def _table(field: str, pen_ids: torch.Tensor) -> torch.Tensor:
     return torch.tensor(rows, dtype=torch.float64)[pen_ids]
 
 
-def remap_base(base: torch.Tensor, pen_ids: torch.Tensor, level_range, scale: float):
+def remap_base(
+    base: torch.Tensor, pen_ids: torch.Tensor, level_range: tuple[float, float], scale: float
+) -> torch.Tensor:
     """Widths ``base`` (B, S) drawn log-uniformly in ``level_range`` (px at 64 px, times
     ``scale``) moved to the same relative place in each sample's pen range (if it has one)."""
     lo, hi = level_range
@@ -235,7 +238,9 @@ def remap_base(base: torch.Tensor, pen_ids: torch.Tensor, level_range, scale: fl
     return torch.where(own[:, None], mapped, base)
 
 
-def densify(points: torch.Tensor, seg_valid: torch.Tensor, spacing: torch.Tensor):
+def densify(
+    points: torch.Tensor, seg_valid: torch.Tensor, spacing: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Split every segment longer than ``spacing`` px (per stroke (B, S) or per segment
     (B, S, N-1)) into equal parts, so that a width profile can vary along it (widths are linear
     between vertices). The centreline is unchanged: the old vertices stay, the new ones lie on the
@@ -355,7 +360,9 @@ def pen_widths(
     return w[src.reshape(-1)].reshape(B, S, N)
 
 
-def _near_features(points: torch.Tensor, seg_valid: torch.Tensor, reach: torch.Tensor):
+def _near_features(
+    points: torch.Tensor, seg_valid: torch.Tensor, reach: torch.Tensor
+) -> torch.Tensor:
     """(B, S, N-1): segments with an end within ``reach`` (B, S) px of arc length of a stroke end
     or of a vertex turning by more than ``_SHARP`` radians."""
     d = points[:, :, 1:] - points[:, :, :-1]
@@ -391,7 +398,7 @@ def with_pens(
     closed: torch.Tensor,
     base: torch.Tensor,
     max_width: float,
-    classic,
+    classic: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     slots: int | None = None,
 ) -> Strokes:
     """The strokes drawn with each sample's pen: classic samples keep their centreline and get
@@ -405,10 +412,13 @@ def with_pens(
     near = _near_features(points, seg_valid, _REACH * base)
     points, seg_valid = densify(points, seg_valid, torch.where(near, fine[..., None], torch.inf))
     new = pen_ids != CLASSIC
-    widths = None if new.all() else classic(points, seg_valid)
-    if new.any():
-        pw = pen_widths(pen_ids, draws, points, seg_valid, base, max_width, slots)
-        widths = pw if widths is None else torch.where(new[:, None, None], pw, widths)
+    if new.numel() and new.all():  # (all() alone holds for an empty batch too)
+        widths = pen_widths(pen_ids, draws, points, seg_valid, base, max_width, slots)
+    else:
+        widths = classic(points, seg_valid)
+        if new.any():
+            pw = pen_widths(pen_ids, draws, points, seg_valid, base, max_width, slots)
+            widths = torch.where(new[:, None, None], pw, widths)
     return Strokes(points, widths, seg_valid, closed)
 
 

@@ -41,7 +41,9 @@ def out_member(
     )
 
 
-def primitive(draws: Draws, shape: tuple[int, ...], kinds: torch.Tensor, only: int | None = None):
+def primitive(
+    draws: Draws, shape: tuple[int, ...], kinds: torch.Tensor, only: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Free-standing strokes of the given kinds, in an arbitrary frame (fit them with
     ``fit_to_box``).
 

@@ -11,6 +11,8 @@ whatever batch it is rendered in. The targets these feed are defined in render.p
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import numpy as np
 import torch
 
@@ -25,7 +27,7 @@ _NO_KEY = torch.iinfo(torch.int64).max
 _NUMPY_DTYPES = {torch.float32: np.float32, torch.int64: np.int64}
 
 
-def _plane(n: int, dtype: torch.dtype, device, fill=0) -> torch.Tensor:
+def _plane(n: int, dtype: torch.dtype, device: torch.device | str, fill: float = 0) -> torch.Tensor:
     """A flat buffer of ``n`` elements set to ``fill``. On the CPU it is allocated by NumPy, which
     asks the kernel for transparent huge pages on large buffers: the first touch of the output
     planes then costs a few page faults instead of one per 4 KiB (measured: a fresh 88 MB plane
@@ -38,7 +40,7 @@ def _plane(n: int, dtype: torch.dtype, device, fill=0) -> torch.Tensor:
 
 
 def _join_skeleton(
-    strokes: Strokes, x_major: torch.Tensor, height: int, width: int, skeleton
+    strokes: Strokes, x_major: torch.Tensor, height: int, width: int, skeleton: torch.Tensor
 ) -> None:
     """Add the pixel holding a vertex of the centreline (a stroke's end, a turn from running mostly
     along x to mostly along y or back, the tip of a sharp reversal) when no incident segment
@@ -51,7 +53,13 @@ def _join_skeleton(
     major[valid.nonzero(as_tuple=True)] = x_major.long().to(dev)
     px, py = torch.floor(pts[..., 0]), torch.floor(pts[..., 1])  # the pixel holding each vertex
 
-    def covers(seg_major, a, b, px, py):
+    def covers(
+        seg_major: torch.Tensor,
+        a: torch.Tensor,
+        b: torch.Tensor,
+        px: torch.Tensor,
+        py: torch.Tensor,
+    ) -> torch.Tensor:
         """Does a segment a-b mark a pixel in the vertex pixel's column (x-major) or row
         (y-major)?"""
         lo, hi = torch.minimum(a, b), torch.maximum(a, b)
@@ -76,7 +84,14 @@ def _join_skeleton(
 
 
 def _pairs(
-    item: dict, slots: int, seg_data: list, HW: int, width: int, ink, skeleton, nearest
+    item: dict[str, torch.Tensor],
+    slots: int,
+    seg_data: list[torch.Tensor],
+    HW: int,
+    width: int,
+    ink: torch.Tensor,
+    skeleton: torch.Tensor,
+    nearest: torch.Tensor,
 ) -> None:
     """Evaluate a chunk of (segment, row) items, each over ``slots`` columns from its first one,
     into the ink, skeleton and nearest-key buffers (whose last element takes the unused slots).
@@ -122,7 +137,9 @@ _CHUNK_PAIRS = 1 << 17  # pixel-segment pairs processed at once: their arrays st
 _SLOT_BUCKETS = (4, 6, 8, 12, 16, 32)  # items are grouped by span so that few slots go unused
 
 
-def _capsule_rows(a: torch.Tensor, d: torch.Tensor, reach: torch.Tensor, height: int, width: int):
+def _capsule_rows(
+    a: torch.Tensor, d: torch.Tensor, reach: torch.Tensor, height: int, width: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """For segments ``a``-``a+d`` grown by ``reach`` (capsules): the pixel rows each one touches
     and, per (segment, row), the first and last column whose pixel centre lies inside the
     capsule."""
@@ -183,17 +200,30 @@ def _capsule_rows(a: torch.Tensor, d: torch.Tensor, reach: torch.Tensor, height:
     return seg, row, c0, (c1 - c0 + 1).clamp(min=0)
 
 
-def _segments(strokes: Strokes, device) -> dict[str, torch.Tensor]:
+class Segments(TypedDict):
+    """What ``_segments`` returns: per segment, flattened over the batch."""
+
+    a: torch.Tensor
+    d: torch.Tensor
+    wa: torch.Tensor
+    dw: torch.Tensor
+    len2: torch.Tensor
+    b: torch.Tensor
+    s: torch.Tensor
+    x_major: torch.Tensor
+    seg_data: list[torch.Tensor]
+
+
+def _segments(strokes: Strokes, device: torch.device | str) -> Segments:
     """Every valid centreline segment of the batch, flattened: start ``a``, direction ``d``, widths,
     sample index ``b``, and what the digital centreline needs (``seg_data``)."""
-    f32 = dict(dtype=torch.float32, device=device)
     bb, ss, ee = strokes.seg_valid.nonzero(as_tuple=True)
     if bb.numel() >= 1 << _SEG_BITS:
         raise ValueError(
             f"too many stroke segments in one batch ({bb.numel()}); render smaller batches"
         )
-    pts = strokes.points.to(**f32)
-    wid = strokes.widths.to(**f32)
+    pts = strokes.points.to(dtype=torch.float32, device=device)
+    wid = strokes.widths.to(dtype=torch.float32, device=device)
     bb, ss, ee = bb.to(device), ss.to(device), ee.to(device)
     a = pts[bb, ss, ee]  # (G, 2)
     d = pts[bb, ss, ee + 1] - a
@@ -228,7 +258,9 @@ def _segments(strokes: Strokes, device) -> dict[str, torch.Tensor]:
     }
 
 
-def _rasterise(segs: dict, B: int, height: int, width: int, device):
+def _rasterise(
+    segs: Segments, B: int, height: int, width: int, device: torch.device | str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Ink coverage, skeleton and nearest-segment keys (each B*H*W) from every segment's capsule."""
     HW = height * width
     a, d, wa, dw, len2 = segs["a"], segs["d"], segs["wa"], segs["dw"], segs["len2"]

@@ -35,7 +35,16 @@ import torch
 
 from .geometry import Strokes, _last_points
 from .keypoints import CORNER, CROSSING, JUNCTION, SHALLOW, Keypoints
-from .raster import _NO_KEY, _SEG_BITS, BAND, _join_skeleton, _plane, _rasterise, _segments
+from .raster import (
+    _NO_KEY,
+    _SEG_BITS,
+    BAND,
+    Segments,
+    _join_skeleton,
+    _plane,
+    _rasterise,
+    _segments,
+)
 
 __all__ = ["render", "BAND", "KEYPOINT_SIGMA"]
 
@@ -50,7 +59,7 @@ def _disc_window(
     width: int,
     max_radius: float,
     trash: int,
-):
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Square windows around points: flat pixel index (``trash`` outside the disc or the image),
     and squared distance, each (P, 2k+1, 2k+1). Fixed-size windows need no per-pixel gathers."""
     k = int(math.ceil(max_radius)) + 1
@@ -67,7 +76,9 @@ def _disc_window(
     return pix, d2
 
 
-def _nearest_targets(segs: dict, nearest: torch.Tensor, B: int, height: int, width: int):
+def _nearest_targets(
+    segs: Segments, nearest: torch.Tensor, B: int, height: int, width: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """mask, width, offset and tangent at the pixels some band holds, from the nearest centreline
     segment among those (its index sits in the low bits of ``nearest``)."""
     HW = height * width
@@ -100,7 +111,9 @@ def _nearest_targets(segs: dict, nearest: torch.Tensor, B: int, height: int, wid
     return mask, width_map, offset, tangent, stroke
 
 
-def _gaussian_heat(xy: torch.Tensor, plane: torch.Tensor, height: int, width: int, planes: int):
+def _gaussian_heat(
+    xy: torch.Tensor, plane: torch.Tensor, height: int, width: int, planes: int
+) -> torch.Tensor:
     """(planes*H*W) heatmap: a Gaussian (sigma ``KEYPOINT_SIGMA``, peak 1) at each point ``xy``
     (P, 2) in plane ``plane`` (P,), the maximum where they overlap."""
     HW = height * width
@@ -113,7 +126,7 @@ def _gaussian_heat(xy: torch.Tensor, plane: torch.Tensor, height: int, width: in
     return heat[:-1]
 
 
-def _ends_map(strokes: Strokes, B: int, height: int, width: int, dev):
+def _ends_map(strokes: Strokes, B: int, height: int, width: int, dev: torch.device) -> torch.Tensor:
     """Heatmap (B*H*W) of both ends of every open stroke (see the module docstring)."""
     sb, ss = (strokes.stroke_valid & ~strokes.closed).nonzero(as_tuple=True)
     last = _last_points(strokes.points, strokes.seg_valid)
@@ -123,7 +136,9 @@ def _ends_map(strokes: Strokes, B: int, height: int, width: int, dev):
     return _gaussian_heat(xy[inside], b[inside], height, width, B)
 
 
-def _keypoint_maps(keypoints: Keypoints, mask: torch.Tensor, B: int, height: int, width: int):
+def _keypoint_maps(
+    keypoints: Keypoints, mask: torch.Tensor, B: int, height: int, width: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The tangent mask (``mask`` minus discs around junctions and crossings, shallow ones included)
     and the keypoint heatmaps of the listed points (those inside the image)."""
     HW = height * width

@@ -8,6 +8,7 @@ share or to advance, only integer hashing (splitmix64 finalisers), which is exac
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 
@@ -158,5 +159,5 @@ def normal_field(keys: torch.Tensor, tag: int, height: int, width: int) -> torch
     """Per-pixel standard-normal-like noise, float32 (B, H, W): the Irwin-Hall sum of the four
     16-bit parts of one hash per pixel (mean 0, std 1, bounded by +-3.5)."""
     z = _pixel_bits(keys, tag, height, width)
-    total = sum(((z >> (16 * i)) & 0xFFFF).to(torch.float32) for i in range(4))
+    total = cast(torch.Tensor, sum(((z >> (16 * i)) & 0xFFFF).to(torch.float32) for i in range(4)))
     return ((total * (1.0 / 65536.0) - 2.0) * math.sqrt(3.0)).reshape(-1, height, width)

@@ -22,7 +22,7 @@ from .geometry import Strokes
 from .pen import arc_length_param, width_profile
 from .pens import check_pens, choose_pens, is_classic, remap_base, with_pens
 from .rng import Draws, sample_keys
-from .svgparse import SvgError, parse_path, read_svg
+from .svgparse import Subpath, SvgError, parse_path, read_svg
 
 __all__ = [
     "SvgError",
@@ -50,7 +50,7 @@ def kanjivg_dir() -> Path:
             "kanjivg: not installed; pip install 'inktrace[kanjivg]' "
             "(or set data.svg_dir to a folder)"
         ) from None
-    folder = Path(dist.locate_file("kanji"))
+    folder = Path(str(dist.locate_file("kanji")))  # typed as a SimplePath, which has no fspath
     if not folder.is_dir():
         raise SvgError(f"kanjivg: installed, but its SVG folder {folder} is missing")
     return folder
@@ -89,7 +89,7 @@ def choose_files(
 
 
 @lru_cache(maxsize=16384)
-def _cached(path: str):
+def _cached(path: str) -> tuple[list[Subpath], tuple[float, float, float, float]]:
     return read_svg(path)
 
 
@@ -103,7 +103,7 @@ class SvgInk(BatchRendered):
 
     def __init__(
         self,
-        source,
+        source: str | os.PathLike | Sequence[str | os.PathLike],
         img_size: int = 64,
         seed: int = 0,
         split: str = "train",
@@ -210,7 +210,7 @@ class SvgInk(BatchRendered):
             )
             return Strokes(points, widths, seg_valid, closed), keys
         ids = choose_pens(keys, self.pens)
-        strokes = with_pens(
+        drawn = with_pens(
             ids,
             draws,
             points,
@@ -223,11 +223,11 @@ class SvgInk(BatchRendered):
             ),
             slots=MAX_STROKES,
         )
-        return strokes, keys
+        return drawn, keys
 
 
 def render_glyphs(
-    source,
+    source: str | os.PathLike | Sequence[str | os.PathLike],
     img_size: int = 64,
     pen: str = "drybrush",
     seed: int = 0,

@@ -22,8 +22,13 @@ _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _SEPARATORS = " \t\r\n,"
 _ARGS = {"M": 2, "L": 2, "H": 1, "V": 1, "C": 6, "S": 4, "Q": 4, "T": 2, "A": 7, "Z": 0}
 
+Point = tuple[float, float]
+Piece = list[Point]  # one cubic Bézier: start, two control points, end
+Subpath = tuple[list[Piece], bool]  # its pieces, and whether it is closed
+Matrix = tuple[float, float, float, float, float, float]  # a b c d e f (see _parse_transform)
 
-def _tokens(d: str):
+
+def _tokens(d: str) -> list[tuple[str, list[float]]]:
     """(command letter, [numbers]) in order; arc flags may be written without separators
     ("0150")."""
     i, n = 0, len(d)
@@ -68,11 +73,13 @@ def _tokens(d: str):
             cmd = "l" if cmd == "m" else "L"  # further pairs after a move are line-tos
 
 
-def _cubic(p0, c1, c2, p3) -> list[tuple[float, float]]:
+def _cubic(p0: Point, c1: Point, c2: Point, p3: Point) -> Piece:
     return [p0, c1, c2, p3]
 
 
-def _arc_to_cubics(p0, rx, ry, phi_deg, large, sweep, p1) -> list[list[tuple[float, float]]]:
+def _arc_to_cubics(
+    p0: Point, rx: float, ry: float, phi_deg: float, large: bool, sweep: bool, p1: Point
+) -> list[Piece]:
     """SVG elliptical arc (endpoint form) as cubic pieces of at most 90 degrees (SVG spec F.6)."""
     if p0 == p1:
         return []
@@ -93,7 +100,7 @@ def _arc_to_cubics(p0, rx, ry, phi_deg, large, sweep, p1) -> list[list[tuple[flo
     cx = cp * cx1 - sp * cy1 + (p0[0] + p1[0]) / 2
     cy = sp * cx1 + cp * cy1 + (p0[1] + p1[1]) / 2
 
-    def angle(ux, uy, vx, vy):
+    def angle(ux: float, uy: float, vx: float, vy: float) -> float:
         a = math.atan2(ux * vy - uy * vx, ux * vx + uy * vy)
         return a
 
@@ -108,11 +115,11 @@ def _arc_to_cubics(p0, rx, ry, phi_deg, large, sweep, p1) -> list[list[tuple[flo
     k = 4 / 3 * math.tan(step / 4)
     pieces = []
 
-    def point(t):
+    def point(t: float) -> Point:
         ex, ey = rx * math.cos(t), ry * math.sin(t)
         return (cp * ex - sp * ey + cx, sp * ex + cp * ey + cy)
 
-    def deriv(t):
+    def deriv(t: float) -> Point:
         ex, ey = -rx * math.sin(t), ry * math.cos(t)
         return (cp * ex - sp * ey, sp * ex + cp * ey)
 
@@ -130,23 +137,23 @@ def _arc_to_cubics(p0, rx, ry, phi_deg, large, sweep, p1) -> list[list[tuple[flo
     return pieces
 
 
-def _third(p, q):
+def _third(p: Point, q: Point) -> tuple[Point, Point]:
     return (p[0] + (q[0] - p[0]) / 3, p[1] + (q[1] - p[1]) / 3), (
         p[0] + 2 * (q[0] - p[0]) / 3,
         p[1] + 2 * (q[1] - p[1]) / 3,
     )
 
 
-def parse_path(d: str) -> list[tuple[list[list[tuple[float, float]]], bool]]:
+def parse_path(d: str) -> list[Subpath]:
     """Subpaths of an SVG path ``d`` as (cubic pieces, closed); raises ValueError on bad data."""
-    strokes: list[tuple[list, bool]] = []
-    pieces: list = []
+    strokes: list[Subpath] = []
+    pieces: list[Piece] = []
     closed = False
     cur = start = (0.0, 0.0)
-    last_ctrl = None  # the control point that S and T reflect
+    last_ctrl: Point | None = None  # the control point that S and T reflect
     last_cmd = ""
 
-    def flush():
+    def flush() -> None:
         nonlocal pieces, closed
         if pieces:
             strokes.append((pieces, closed))
@@ -215,14 +222,15 @@ def parse_path(d: str) -> list[tuple[list[list[tuple[float, float]]], bool]]:
 _TRANSFORM = re.compile(r"(matrix|translate|scale|rotate|skewX|skewY)\s*\(([^)]*)\)")
 
 
-def _parse_transform(text: str | None):
+def _parse_transform(text: str | None) -> Matrix:
     m = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)  # a b c d e f: x' = a x + c y + e, y' = b x + d y + f
     if not text:
         return m
     for name, args in _TRANSFORM.findall(text):
         v = [float(x) for x in re.split(r"[\s,]+", args.strip()) if x]
+        t: Matrix
         if name == "matrix" and len(v) == 6:
-            t = tuple(v)
+            t = (v[0], v[1], v[2], v[3], v[4], v[5])
         elif name == "translate":
             t = (1, 0, 0, 1, v[0], v[1] if len(v) > 1 else 0.0)
         elif name == "scale":
@@ -247,7 +255,7 @@ def _parse_transform(text: str | None):
     return m
 
 
-def _compose(m, t):
+def _compose(m: Matrix, t: Matrix) -> Matrix:
     a, b, c, d, e, f = m
     A, B, C, D, E, F = t
     return (
@@ -260,13 +268,13 @@ def _compose(m, t):
     )
 
 
-def _apply(m, p):
+def _apply(m: Matrix, p: Point) -> Point:
     return (m[0] * p[0] + m[2] * p[1] + m[4], m[1] * p[0] + m[3] * p[1] + m[5])
 
 
 def read_svg(
     path: str | os.PathLike,
-) -> tuple[list[tuple[list, bool]], tuple[float, float, float, float]]:
+) -> tuple[list[Subpath], tuple[float, float, float, float]]:
     """The strokes of a centreline SVG (cubic pieces in SVG user units) and its viewBox."""
     name = os.fspath(path)
     try:
@@ -299,11 +307,11 @@ def read_svg(
     except ValueError:
         raise SvgError(f"{name}: bad viewBox/width/height {vb!r}") from None
 
-    strokes: list[tuple[list, bool]] = []
+    strokes: list[Subpath] = []
 
-    def walk(el, m):
+    def walk(el: ET.Element, m: Matrix) -> None:
         tag = el.tag.rsplit("}", 1)[-1]
-        found = []
+        found: list[Subpath] = []
         try:
             m = _compose(m, _parse_transform(el.get("transform")))
             if tag == "path":

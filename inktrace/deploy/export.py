@@ -122,7 +122,8 @@ def export_onnx(
         torch.onnx.export(
             _Maps(_exportable(model), names),
             (example,),
-            buffer,
+            # the stub says a path; the TorchScript exporter (dynamo=False) writes to a file object
+            buffer,  # type: ignore[arg-type]
             input_names=["image"],
             output_names=names,
             dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"}, **axes},

@@ -14,10 +14,14 @@ scikit-image is optional (the ``eval`` extra): without it ``available()`` is Fal
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from ..inference.distance import distance_transform
 
+threshold_otsu: Callable[[np.ndarray], float] | None
+skeletonize: Callable[[np.ndarray], np.ndarray] | None
 try:
     from skimage.filters import threshold_otsu
     from skimage.morphology import skeletonize
@@ -42,7 +46,7 @@ def available() -> bool:
 
 def baseline_maps(image: np.ndarray) -> dict[str, np.ndarray]:
     """The baseline's maps of one grayscale image (H, W) in [0, 1], dark ink on light paper."""
-    if not available():
+    if threshold_otsu is None or skeletonize is None:  # not available()
         raise BaselineUnavailable(NO_SKIMAGE)
     image = np.asarray(image, dtype=np.float64)
     if image.max() - image.min() < 1e-12:

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = [
     "StrokeMatch",
@@ -76,14 +77,14 @@ def prf(matched: float, n_pred: float, n_true: float) -> tuple[float, float, flo
     return p, r, (2 * p * r / (p + r) if p + r > 0 else 0.0)
 
 
-def _as_poly(poly) -> np.ndarray:
+def _as_poly(poly: npt.ArrayLike) -> np.ndarray:
     arr = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
     if arr.shape[0] == 0:
         raise ValueError("a polyline needs at least one point")
     return arr
 
 
-def resample(poly, step: float = 0.25) -> np.ndarray:
+def resample(poly: npt.ArrayLike, step: float = 0.25) -> np.ndarray:
     """Points every ``step`` px of arc length along ``poly`` (n, 2), both ends included."""
     p = _as_poly(poly)
     seg = np.hypot(*np.diff(p, axis=0).T)
@@ -96,7 +97,7 @@ def resample(poly, step: float = 0.25) -> np.ndarray:
     return np.stack([np.interp(s, cum, p[:, 0]), np.interp(s, cum, p[:, 1])], axis=1)
 
 
-def point_distances(points: np.ndarray, poly) -> np.ndarray:
+def point_distances(points: npt.ArrayLike, poly: npt.ArrayLike) -> np.ndarray:
     """Distance of each point (k, 2) to the polyline ``poly`` (n, 2)."""
     p = _as_poly(poly)
     points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
@@ -111,7 +112,7 @@ def point_distances(points: np.ndarray, poly) -> np.ndarray:
     return np.sqrt((d**2).sum(-1)).min(1)
 
 
-def mean_distance(a, b, step: float = 0.25) -> float:
+def mean_distance(a: npt.ArrayLike, b: npt.ArrayLike, step: float = 0.25) -> float:
     """Mean distance from points along polyline ``a`` to polyline ``b`` (module docstring)."""
     return float(point_distances(resample(a, step), b).mean())
 
@@ -138,7 +139,7 @@ def match_strokes(
     return StrokeMatch(len(pairs), len(traced), len(true), pairs)
 
 
-def match_points(pred, true, radius: float) -> int:
+def match_points(pred: npt.ArrayLike, true: npt.ArrayLike, radius: float) -> int:
     """Number of one-to-one pairs within ``radius`` (module docstring); points are (k, 2)."""
     p = np.asarray(pred, dtype=np.float64).reshape(-1, 2)
     t = np.asarray(true, dtype=np.float64).reshape(-1, 2)
@@ -156,7 +157,7 @@ def match_points(pred, true, radius: float) -> int:
     return n
 
 
-def _length(poly) -> float:
+def _length(poly: npt.ArrayLike) -> float:
     p = _as_poly(poly)
     return float(np.hypot(*np.diff(p, axis=0).T).sum()) if len(p) > 1 else 0.0
 

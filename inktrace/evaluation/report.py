@@ -38,7 +38,7 @@ COLUMNS = (
 )
 
 
-def _cell(fmt: str, value) -> str:
+def _cell(fmt: str, value: object) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if fmt == "{:d}" and isinstance(value, float):

@@ -71,7 +71,7 @@ class Method:
 
 
 def model_method(
-    predictor: MapPredictor, options: TraceOptions | None = None, name="model"
+    predictor: MapPredictor, options: TraceOptions | None = None, name: str = "model"
 ) -> Method:
     return Method(
         name,
@@ -80,7 +80,7 @@ def model_method(
     )
 
 
-def baseline_method(options: TraceOptions | None = None, name="baseline") -> Method:
+def baseline_method(options: TraceOptions | None = None, name: str = "baseline") -> Method:
     return Method(
         name,
         lambda images, _: [baseline_maps(im) for im in images],
@@ -108,7 +108,7 @@ def exact_maps(
 
 def ceiling_method(
     options: TraceOptions | None = None,
-    name="ceiling",
+    name: str = "ceiling",
     ends: bool = True,
     identity: bool = True,
     conditions: tuple[str, ...] | None = ("clean", HELD_OUT_PEN),

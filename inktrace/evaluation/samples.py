@@ -84,6 +84,7 @@ class EvalSamples:
             raise ValueError(f"condition must be one of {self.conditions()}, got {condition!r}")
         if condition == HELD_OUT_PEN:
             v = self.held_out
+            assert v is not None  # conditions() has the held-out pen only then
             return v.images, v.targets, v.strokes
         return (self.clean if condition == "clean" else self.degraded), self.targets, self.strokes
 
@@ -111,11 +112,11 @@ def render_samples(
     """Render ``files`` at ``size`` px (sample k is file k; see the module docstring);
     ``held_out``: also with the held-out pen (a second rendering: only callers that score that
     condition ask for it)."""
-    files = [Path(f) for f in files]
-    engine = SvgInk(files, size, seed=seed, width=width)
+    paths = [Path(f) for f in files]
+    engine = SvgInk(paths, size, seed=seed, width=width)
     images, degraded, parts, strokes = [], [], [], []
-    for start in range(0, len(files), chunk):
-        part = files[start : start + chunk]
+    for start in range(0, len(paths), chunk):
+        part = paths[start : start + chunk]
         geo, keys = engine.geometry(range(start, start + len(part)))
         out = render_batch(geo, size, size)
         clean = out.pop("image")[:, 0]
@@ -132,12 +133,12 @@ def render_samples(
     targets = concat_batches(parts)
     return EvalSamples(
         int(size),
-        [f.stem for f in files],
+        [f.stem for f in paths],
         np.concatenate(images),
         np.concatenate(degraded),
         targets,
         strokes,
-        _pen_view(files, size, seed, width, chunk, HELD_OUT_PEN) if held_out else None,
+        _pen_view(paths, size, seed, width, chunk, HELD_OUT_PEN) if held_out else None,
     )
 
 

@@ -34,7 +34,9 @@ _STEPS = np.array([(0, 1), (1, 1), (1, 0), (1, -1)])
 _MIN_COHERENCE = 0.3  # |(cos 2θ, sin 2θ)| below this: no usable direction (junction regions)
 
 
-def _normal_steps(tangent: np.ndarray, rows: np.ndarray, cols: np.ndarray):
+def _normal_steps(
+    tangent: np.ndarray, rows: np.ndarray, cols: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Per pixel: the step across the stroke (drow, dcol) and whether the direction is usable."""
     c2, s2 = tangent[0, rows, cols], tangent[1, rows, cols]
     theta = 0.5 * np.arctan2(s2, c2)
@@ -42,7 +44,9 @@ def _normal_steps(tangent: np.ndarray, rows: np.ndarray, cols: np.ndarray):
     return _STEPS[k], np.hypot(c2, s2) >= _MIN_COHERENCE
 
 
-def _across(values: np.ndarray, fill: float, rows, cols, steps) -> tuple[np.ndarray, np.ndarray]:
+def _across(
+    values: np.ndarray, fill: float, rows: np.ndarray, cols: np.ndarray, steps: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """``values`` one step back and one step forward across the stroke (``fill`` off the image)."""
     padded = np.pad(values, 1, constant_values=fill)
     r, c = rows + 1, cols + 1

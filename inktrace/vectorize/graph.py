@@ -78,6 +78,13 @@ class Graph:
     def alive(self) -> list[int]:
         return [i for i, e in enumerate(self.edges) if e is not None]
 
+    def edge(self, i: int) -> Edge:
+        """Edge ``i``, which must not have been removed."""
+        e = self.edges[i]
+        if e is None:
+            raise ValueError(f"edge {i} was removed")
+        return e
+
 
 class _Groups:
     """Union-find over pixel ids."""
@@ -259,10 +266,10 @@ def prune(graph: Graph, opts: TraceOptions) -> None:
     def reach(n: int) -> float:
         return max(opts.spur_min, opts.spur_factor * graph.nodes[n].width)
 
-    length = {i: graph.length(graph.edges[i]) for i in graph.alive()}
+    length = {i: graph.length(graph.edge(i)) for i in graph.alive()}
     incident: dict[int, set[int]] = {}  # node -> its live edges (so a merge touches only those)
     for i in graph.alive():
-        e = graph.edges[i]
+        e = graph.edge(i)
         if e.a >= 0:
             incident.setdefault(e.a, set()).add(i)
             incident.setdefault(e.b, set()).add(i)
@@ -274,7 +281,7 @@ def prune(graph: Graph, opts: TraceOptions) -> None:
             removed = False
             deg = graph.degrees()
             for i in graph.alive():
-                e = graph.edges[i]
+                e = graph.edge(i)
                 if e.a < 0:
                     continue
                 if e.a == e.b:
@@ -303,12 +310,12 @@ def prune(graph: Graph, opts: TraceOptions) -> None:
                     _merge(graph, i, incident)
                     # the kept node moved: only the edges now ending there change length
                     for j in sorted(incident[e.a]):
-                        length[j] = graph.length(graph.edges[j])
+                        length[j] = graph.length(graph.edge(j))
                     merged = True
                     break
     deg = graph.degrees()
     for i in graph.alive():
-        e = graph.edges[i]
+        e = graph.edge(i)
         isolated = e.a < 0 or (deg[e.a] == 1 and deg[e.b] == 1)
         if isolated and graph.length(e) < opts.min_length:
             graph.edges[i] = None
@@ -317,7 +324,7 @@ def prune(graph: Graph, opts: TraceOptions) -> None:
 def _merge(graph: Graph, i: int, incident: dict[int, set[int]]) -> None:
     """Contract edge ``i``: its end node joins its start node, placed between them (at the
     keypoint when only one of them has one). ``incident`` (node -> live edges) follows."""
-    e = graph.edges[i]
+    e = graph.edge(i)
     keep, gone = graph.nodes[e.a], graph.nodes[e.b]
     if gone.peak and not keep.peak:
         keep.xy = gone.xy
@@ -329,7 +336,7 @@ def _merge(graph: Graph, i: int, incident: dict[int, set[int]]) -> None:
     incident[e.a].discard(i)
     incident[e.b].discard(i)
     for j in incident.pop(e.b, set()):
-        other = graph.edges[j]
+        other = graph.edge(j)
         other.a = e.a if other.a == e.b else other.a
         other.b = e.a if other.b == e.b else other.b
         incident[e.a].add(j)

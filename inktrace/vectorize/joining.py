@@ -70,7 +70,7 @@ def _direction(graph: Graph, end: End, points: list, tangents: list | None) -> t
     """The unit direction in which edge ``end[0]`` leaves its node at ``end``. ``points`` and
     ``tangents`` are the graph's per-pixel arrays as lists (plain floats: these are a handful of
     points per call, where numpy's per-call cost would dominate)."""
-    e = graph.edges[end[0]]
+    e = graph.edge(end[0])
     node = graph.nodes[e.a if end[1] == 0 else e.b]
     far = graph.nodes[e.b if end[1] == 0 else e.a].xy
     path = e.path if end[1] == 0 else e.path[::-1]
@@ -129,7 +129,7 @@ def _turn(d1: tuple[float, float], d2: tuple[float, float]) -> float:
 def _identity_of(graph: Graph, end: End, points: list) -> np.ndarray | None:
     """The mean stroke-identity embedding of edge ``end[0]``'s pixels from half the node's width
     + 1 px to 6 px beyond it (where one stroke holds the pixels), else of all its pixels."""
-    e = graph.edges[end[0]]
+    e = graph.edge(end[0])
     if not e.path or graph.identity is None:
         return None
     node = graph.nodes[e.a if end[1] == 0 else e.b]
@@ -182,7 +182,7 @@ def _links(
     """Which edge end continues into which, and the turn at each join."""
     ends_at: dict[int, list[End]] = {}
     for i in graph.alive():
-        e = graph.edges[i]
+        e = graph.edge(i)
         if e.a >= 0:
             ends_at.setdefault(e.a, []).append((i, 0))
             ends_at.setdefault(e.b, []).append((i, 1))
@@ -207,8 +207,9 @@ def _links(
             if ends[p] in links or ends[q] in links:
                 continue
             distance = None
-            if idents and idents[p] is not None and idents[q] is not None:
-                distance = float(np.linalg.norm(idents[p] - idents[q]))
+            ident_p, ident_q = (idents[p], idents[q]) if idents else (None, None)
+            if ident_p is not None and ident_q is not None:
+                distance = float(np.linalg.norm(ident_p - ident_q))
             if not _may_join(choose, turn, max_turn, distance, end_p):
                 continue
             links[ends[p]], links[ends[q]] = ends[q], ends[p]
@@ -224,7 +225,7 @@ def assemble(graph: Graph, max_turn: float, ends: np.ndarray | None = None) -> l
     chains = []
     for i in graph.alive():
         for side in (0, 1):
-            if i not in used and graph.edges[i].a >= 0 and (i, side) not in links:
+            if i not in used and graph.edge(i).a >= 0 and (i, side) not in links:
                 chains.append(_follow(graph, links, turns, (i, side), used))
     for i in graph.alive():
         if i not in used:
@@ -241,9 +242,9 @@ def _follow(
     wid: list[np.ndarray] = []
     sharp: list[int] = []
     count = 0
-    end, closed = start, graph.edges[start[0]].a < 0
+    end, closed = start, graph.edge(start[0]).a < 0
     while True:
-        e = graph.edges[end[0]]
+        e = graph.edge(end[0])
         used.add(end[0])
         p, w = graph.points(e), graph.widths(e)
         if end[1] == 1:

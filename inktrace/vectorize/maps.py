@@ -94,9 +94,9 @@ def find_peaks(heat: np.ndarray | None, threshold: float, merge: float = 2.0) ->
     h, w = heat.shape
     padded = np.pad(heat, 1, constant_values=-np.inf)
     top = padded[0:h, 0:w].copy()  # the 3x3 maximum, one shifted view at a time (no 9x copy)
-    for r in range(3):
-        for c in range(3):
-            np.maximum(top, padded[r : r + h, c : c + w], out=top)
+    for dr in range(3):
+        for dc in range(3):
+            np.maximum(top, padded[dr : dr + h, dc : dc + w], out=top)
     rows, cols = np.nonzero((heat >= top) & (heat >= threshold))
     if rows.size == 0:
         return np.zeros((0, 2))

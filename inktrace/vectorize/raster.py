@@ -18,7 +18,14 @@ import numpy as np
 __all__ = ["rasterise", "centreline_maps"]
 
 
-def _put(skel, off, rows, cols, px, py) -> None:
+def _put(
+    skel: np.ndarray,
+    off: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    px: np.ndarray,
+    py: np.ndarray,
+) -> None:
     h, w = skel.shape
     ok = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
     rows, cols, px, py = rows[ok], cols[ok], px[ok], py[ok]

@@ -48,7 +48,11 @@ def strokes_to_dict(
 
 
 def to_json(
-    strokes: Sequence[Stroke], width: int, height: int, extras: bool = False, indent=None
+    strokes: Sequence[Stroke],
+    width: int,
+    height: int,
+    extras: bool = False,
+    indent: int | str | None = None,
 ) -> str:
     """The contract's JSON text for the strokes of a ``width`` x ``height`` image."""
     return json.dumps(
