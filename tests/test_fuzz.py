@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from inktrace import Config  # noqa: E402
-from inktrace.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
+from inktrace.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint  # noqa: E402
 from inktrace.config.schema import SECTIONS  # noqa: E402
 from inktrace.errors import ConfigError  # noqa: E402
 from inktrace.model.net import InkTraceNet  # noqa: E402
@@ -230,9 +230,13 @@ def test_any_change_to_a_real_payload_is_used_or_refused_in_one_line(
     torch.save(payload, ckpt)
     out = tmp_path / "export.ckpt"
     out.unlink(missing_ok=True)
+
+    def verify(data, path):
+        return model_from_checkpoint(data, path, InkTraceNet)
+
     steps = [
         lambda: InkTraceNet.load_from_checkpoint(ckpt, report=False),
-        lambda: export_weights(ckpt, out, force=True, verify=InkTraceNet.from_checkpoint_dict),
+        lambda: export_weights(ckpt, out, force=True, verify=verify),
         lambda: compare_text([ckpt, ckpt]),
         lambda: DenseTrainer(ResumePoint.read(ckpt).config(), resume=ckpt, verbose=False),
     ]

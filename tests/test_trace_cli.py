@@ -87,12 +87,7 @@ def checkpoint(tmp_path):
 def exact(monkeypatch):
     """The CLI loads ExactNet whatever checkpoint it is given."""
 
-    class Loader:
-        @staticmethod
-        def load_from_checkpoint(path):
-            return ExactNet()
-
-    monkeypatch.setattr(cli_images, "InkTraceNet", Loader)
+    monkeypatch.setattr(cli_images, "load_model", lambda path, model_class: (ExactNet(), ""))
 
 
 def png(path, image: np.ndarray):

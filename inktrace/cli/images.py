@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..checkpoint import load_model
 from ..config.schema import suggest
 from ..deploy.runtime import OnnxNet, OnnxPredictor, is_onnx
 from ..inference import DEFAULT_BATCH_SIZE, DEFAULT_MAX_PIXELS, DEFAULT_TILE, Predictor
@@ -137,7 +139,9 @@ def make_predictor(args) -> Predictor:
     elif is_onnx(args.checkpoint):  # an exported model, run by onnxruntime (deploy/runtime.py)
         model = OnnxNet(args.checkpoint)
     else:
-        model = InkTraceNet.load_from_checkpoint(args.checkpoint)
+        model, report = load_model(args.checkpoint, InkTraceNet)
+        if report:  # what a legacy file could not recover
+            print(report, file=sys.stderr)
     settings = {
         "device": args.device or "auto",
         "scale": scale,

@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import CheckpointError, load_checkpoint
+from ..checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
 from ..checkpoint.export import model_card
 from ..checkpoint.format import check_output
 from ..fileio import atomic_write
@@ -112,7 +112,7 @@ def export_onnx(
     (onnx,) = onnx_modules("onnx")
     check_output(source, target, force)
     data = load_checkpoint(source)
-    model = InkTraceNet.from_checkpoint_dict(data, source, report=False).eval()
+    model = model_from_checkpoint(data, source, InkTraceNet)[0]  # in eval mode
     card = dict(data.get("card") or model_card(data, source))
     if note:
         card["note"] = str(note)

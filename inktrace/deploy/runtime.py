@@ -2,17 +2,16 @@
 network inside a Predictor, and ``OnnxPredictor`` is a Predictor over it, so scaling, tiling,
 blending and tracing are the very code the PyTorch path runs; only the forward pass differs.
 
-``OnnxNet`` offers what Predictor asks of a model: calling it on a (B, 1, H, W) batch gives the
-maps (name -> tensor, as ``InkTraceNet.probabilities`` returns them, which is therefore the
-identity here), ``num_layers``, and ``to``/``eval``/``train``, which change nothing (onnxruntime's
-CPU provider; no training mode). Tensors cross to NumPy and back without copies.
+``OnnxNet`` offers what Predictor asks of a model: ``maps`` (and calling it) on a (B, 1, H, W)
+batch gives the maps (name -> tensor, as ``InkTraceNet.maps`` returns them), ``num_layers``, and
+``to``/``eval``/``train``, which change nothing (onnxruntime's CPU provider; no training mode).
+Tensors cross to NumPy and back without copies.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -86,9 +85,10 @@ class OnnxNet:
         x = np.ascontiguousarray(image, dtype=np.float32)
         return dict(zip(self.names, self.session.run(self.names, {"image": x})))
 
-    @staticmethod
-    def probabilities(out: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return dict(out)  # the graph ends with InkTraceNet.probabilities already
+    def maps(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The maps of a (B, 1, H, W) batch, as ``InkTraceNet.maps`` gives them (the graph ends
+        with ``InkTraceNet.probabilities``)."""
+        return self(image)
 
     def to(self, *args: Any, **kwargs: Any) -> OnnxNet:
         return self

@@ -3,8 +3,10 @@
 Per image: read it (images.py) unless it is an array already, choose the scale (scale.py: the
 typical stroke width is brought to at most 4 px, or the ``scale`` given), resample it (resample.py),
 cut it into overlapping tiles when it is larger than ``tile`` (tiling.py), run the tiles through the
-model in batches of ``batch_size`` (tiles of the same size from every image of the call share
-batches), blend them and map the blend back to the input's pixels.
+model's one prediction step (``InkTraceNet.maps``, as ``InkTraceNet.predict`` does) in batches of
+``batch_size`` (tiles of the same size from every image of the call share batches), blend them
+and map the blend back to the input's pixels. An untiled image at scale 1 gets exactly the maps
+``InkTraceNet.predict`` gives.
 
 Memory: the network sees at most ``batch_size`` tiles of ``tile`` x ``tile`` px at a time; the
 maps of an image (8 float32 channels per pixel) are held whole, at the model's and the input's size.
@@ -96,7 +98,8 @@ class Predictor:
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, **settings: Any) -> Predictor:
-        """A Predictor for the model stored in ``path`` (any format load_from_checkpoint reads)."""
+        """A Predictor for the model stored in ``path`` (any format load_from_checkpoint reads; a
+        legacy file's report is a LegacyCheckpointWarning)."""
         return cls(InkTraceNet.load_from_checkpoint(path), **settings)
 
     # ----------------------------------------------------------------- public API
@@ -130,9 +133,7 @@ class Predictor:
     def _job(self, image: Any, index: int) -> _Job:
         if isinstance(image, (str, os.PathLike)):
             gray = load_image(image)
-        else:
-            if isinstance(image, torch.Tensor):
-                image = image.detach().cpu().numpy()
+        else:  # the value rules of InkTraceNet.predict (model/pixels.py)
             gray = to_gray(image, f"images[{index}]")
         scale, width = self.choose_scale(gray)
         pixels = to_model(gray, model_size(gray.shape[0], gray.shape[1], scale))
@@ -142,27 +143,22 @@ class Predictor:
         )
 
     def _run(self, jobs: Sequence[_Job]) -> None:
-        """Every tile of every job through the model (eval mode, restored after)."""
+        """Every tile of every job through the model, tiles of one size batched together."""
         groups: dict[tuple[int, int], list] = {}
         for job in jobs:
             for t in job.stitcher.tiles:
                 groups.setdefault((t.height, t.width), []).append((job, t))
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with torch.inference_mode():
-                for work in groups.values():
-                    self._run_group(work)
-        finally:
-            self.model.train(was_training)
+        for work in groups.values():
+            self._run_group(work)
 
     def _run_group(self, work: list) -> None:
-        """Tiles of one size, ``batch_size`` at a time; each output goes to its image's blend."""
+        """Tiles of one size, ``batch_size`` at a time, through the model's one prediction step
+        (``InkTraceNet.maps``: eval mode, restored after); each output goes to its image's
+        blend."""
         for start in range(0, len(work), self.batch_size):
             chunk = work[start : start + self.batch_size]
             x = torch.stack([job.pixels[:, t.slices[0], t.slices[1]] for job, t in chunk])
-            x = x.to(self.device, memory_format=self.memory_format)
-            maps = self.model.probabilities(self.model(x))
+            maps = self.model.maps(x.to(self.device, memory_format=self.memory_format))
             maps = {name: v.cpu() if v.dim() == 4 else v.cpu()[:, None] for name, v in maps.items()}
             for b, (job, t) in enumerate(chunk):
                 job.stitcher.add(t, {name: v[b] for name, v in maps.items()})

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import CheckpointManager
+from ..checkpoint import CheckpointManager, check_model_fits
 from ..config import Config
 from ..data import validation_set
 from ..errors import NonFiniteLossError
@@ -128,7 +128,7 @@ class BaseTrainer:
         self.precision = self.speed["training.precision"]
         replacing = []  # what a new run replaces, said once it owns the folder
         if point is not None:  # its weights fit its config, before anything is allocated
-            InkTraceNet.check_checkpoint(point.checkpoint, point.path)
+            check_model_fits(point.checkpoint, point.path, InkTraceNet)
         self.ckpt_dir, self.run_dir = run_folders(self.cfg, self.stage, point, self.log)
         if point is None:  # never another experiment's checkpoints, unless asked (folders.py)
             replacing = check_experiment(self.ckpt_dir, c.experiment.name, overwrite)
