@@ -60,16 +60,11 @@ from .summary import (
 )
 from .validation import validate_trainer
 
-__all__ = ["BaseTrainer", "NonFiniteLossError", "TRAINERS", "register_trainer"]
+__all__ = ["BaseTrainer", "NonFiniteLossError", "TRAINERS"]
 
-# stage name -> trainer class, filled by @register_trainer (stages.py)
+# stage name -> its trainer class: filled here, by BaseTrainer.__init_subclass__, when a class
+# names its stage (``class DenseTrainer(BaseTrainer, stage="dense")``, stages.py)
 TRAINERS: dict[str, type[BaseTrainer]] = {}
-
-
-def register_trainer(cls: type[BaseTrainer]) -> type[BaseTrainer]:
-    """A stage named ``cls.name`` uses this trainer."""
-    TRAINERS[cls.name] = cls
-    return cls
 
 
 class _Stop(Exception):
@@ -91,9 +86,14 @@ class BaseTrainer:
 
     name = "base"
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, stage: str | None = None, **kwargs: Any) -> None:
+        """``stage``: the stage this class trains (its ``name``), entered in ``TRAINERS``; a
+        subclass without one (a variation of a stage trainer) inherits the name, unregistered."""
         super().__init_subclass__(**kwargs)
         refuse_old_hooks(cls)
+        if stage is not None:  # a later class naming the same stage replaces the earlier one
+            cls.name = stage
+            TRAINERS[stage] = cls
 
     def __init__(
         self,
