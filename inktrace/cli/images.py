@@ -7,11 +7,13 @@ the first is kept). The loop over the images (workers, progress, restart, report
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ..checkpoint import load_model
 from ..config.schema import suggest
@@ -101,7 +103,7 @@ def image_parser(prog: str, description: str, output_help: str) -> StrictParser:
     return p
 
 
-def parse_intermixed(p: StrictParser, argv: Sequence[str] | None):
+def parse_intermixed(p: StrictParser, argv: Sequence[str] | None) -> argparse.Namespace:
     """Options and images in any order (``a.png --output out b.png``); unknown flags as
     StrictParser reports them."""
     args, extra = p.parse_known_intermixed_args(argv)
@@ -127,22 +129,29 @@ def _scale(text: str | None) -> float | None:
     return value
 
 
-def make_predictor(args) -> Predictor:
+def _model(checkpoint: str | None) -> InkTraceNet | OnnxNet:
+    """The model of ``--checkpoint``: the shipped one without it, an exported ONNX model (run by
+    onnxruntime, deploy/runtime.py) for an .onnx file, else any checkpoint InkTrace reads (what a
+    legacy file could not recover goes to stderr)."""
+    if checkpoint is None:
+        return load_pretrained()
+    if is_onnx(checkpoint):
+        return OnnxNet(checkpoint)
+    model, report = load_model(checkpoint, InkTraceNet)
+    if report:
+        print(report, file=sys.stderr)
+    return model
+
+
+def make_predictor(args: argparse.Namespace) -> Predictor:
     """The Predictor of ``--checkpoint`` (default: the shipped model) with the command line's
     settings."""
     for name, value, low in (("--batch-size", args.batch_size, 1), ("--tile", args.tile, 16)):
         if value is not None and value < low:
             raise UsageError(f"{name} {value}: must be at least {low}")
     scale = _scale(args.scale)
-    if args.checkpoint is None:
-        model = load_pretrained()
-    elif is_onnx(args.checkpoint):  # an exported model, run by onnxruntime (deploy/runtime.py)
-        model = OnnxNet(args.checkpoint)
-    else:
-        model, report = load_model(args.checkpoint, InkTraceNet)
-        if report:  # what a legacy file could not recover
-            print(report, file=sys.stderr)
-    settings = {
+    model = _model(args.checkpoint)
+    settings: dict[str, Any] = {
         "device": args.device or "auto",
         "scale": scale,
         "tile": args.tile or DEFAULT_TILE,
@@ -150,12 +159,14 @@ def make_predictor(args) -> Predictor:
         "batch_size": args.batch_size or DEFAULT_BATCH_SIZE,
     }
     try:
-        return (OnnxPredictor if isinstance(model, OnnxNet) else Predictor)(model, **settings)
+        if isinstance(model, OnnxNet):
+            return OnnxPredictor(model, **settings)
+        return Predictor(model, **settings)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
 
-def output_folder(args) -> Path:
+def output_folder(args: argparse.Namespace) -> Path:
     """``--output``, required, and a folder if it exists."""
     if args.output is None:
         raise UsageError("--output DIR is required")
