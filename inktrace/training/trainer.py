@@ -2,7 +2,7 @@
 
 ``fit()``: per epoch, train over a seeded permutation of the samples, validate on the stage's
 fixed validation set, then the callbacks log and checkpoint. One step: autocast forward, the
-loss, :class:`~.device.OptimizerStep`, then the LR schedule (a function of the global step).
+loss, :class:`~.optim.OptimizerStep`, then the LR schedule (a function of the global step).
 The state a checkpoint carries is :mod:`.state`, the resume rules :mod:`.resume`, the side
 concerns :mod:`.callbacks`. A run stopped anywhere and resumed ends with the same weights, bit for
 bit on the CPU, as one never stopped.
@@ -79,7 +79,7 @@ class BaseTrainer:
     default (``"config"``) the config's ``init_from``. ``resume``: a checkpoint of this stage to
     continue from exactly (a path or a :class:`ResumePoint`); it wins over ``init_from``.
     ``overwrite``: a new run may replace another experiment's checkpoints in its folder (else
-    ConfigError, see :mod:`.ownership`). ``callbacks``: objects with some of ``before_train``,
+    ConfigError, see :mod:`.folders`). ``callbacks``: objects with some of ``before_train``,
     ``before_epoch``, ``after_step(losses)``, ``after_epoch(metrics)``, ``after_train`` (see
     :mod:`.callbacks`).
     """
