@@ -217,7 +217,7 @@ def test_any_change_to_a_real_payload_is_used_or_refused_in_one_line(
     """A real checkpoint with up to three of its values replaced by generated ones goes through
     every reader: load, the model, export (loaded back), compare, and a trainer resuming it."""
     from inktrace.checkpoint.compare import compare_text
-    from inktrace.checkpoint.export import export_weights
+    from inktrace.checkpoint.model_only import export_weights
     from inktrace.training.resume import ResumePoint
     from inktrace.training.stages import DenseTrainer
 
@@ -273,7 +273,7 @@ CLI_PATHS = st.one_of(st.integers(0, 10), PATH_TEXT)  # int: a special path
 def _cli_calls(path: str, out: str, image: str, good: str):
     """Each checkpoint and config CLI with ``path`` in each of its path arguments (the others
     valid). predict/trace/evaluate/runs/plot/preview-data are not here: their image and folder
-    paths belong to the page-tracing rewrite of cli/images.py, which tests them."""
+    paths belong to the page-tracing rewrite of cli/image_commands.py, which tests them."""
     from inktrace.cli.main import main
 
     return [

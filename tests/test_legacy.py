@@ -20,7 +20,7 @@ from inktrace.checkpoint import (
 )
 from inktrace.checkpoint.legacy import MIGRATIONS, detect_layout, infer_model_config, to_layout_b
 from inktrace.cli.checkpoints import compare_main, migrate_main
-from inktrace.cli.legacy import dense_main, structural_main
+from inktrace.cli.old_scripts import dense_main, structural_main
 from inktrace.cli.train import main as train_main
 from inktrace.config import Config
 from inktrace.errors import LegacyCheckpointWarning

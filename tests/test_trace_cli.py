@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 import inktrace
-import inktrace.cli.images as cli_images
+import inktrace.cli.image_commands as cli_images
 from inktrace.checkpoint import save_checkpoint
 from inktrace.cli.main import main as inktrace_main
 from inktrace.cli.trace import FORMATS

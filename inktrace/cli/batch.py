@@ -54,7 +54,7 @@ from ..errors import printable
 from ..inference import DEFAULT_MAX_PIXELS, ImageError, Prediction, Predictor, load_image
 from ..inference.images import image_size
 from .args import UsageError
-from .images import ImageFailed, make_predictor, plan_outputs
+from .image_commands import ImageFailed, make_predictor, plan_outputs
 from .inputs import expand_inputs
 
 __all__ = ["Written", "Outcome", "Writer", "run_images", "plan_chunks"]

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from ..checkpoint import load_checkpoint, migration_report, model_from_checkpoint, save_checkpoint
 from ..checkpoint.compare import compare_text
-from ..checkpoint.export import export_weights
 from ..checkpoint.format import check_output
+from ..checkpoint.model_only import export_weights
 from ..deploy.export import export_onnx
 from ..deploy.runtime import is_onnx
 from ..errors import printable

@@ -1,5 +1,5 @@
 """The shipped pretrained model: ``inktrace-small.ckpt`` beside this file, a weights-only export
-(checkpoint/export.py) of the run that ``configs/pretrained.yaml`` reproduces.
+(checkpoint/model_only.py) of the run that ``configs/pretrained.yaml`` reproduces.
 
 It is what ``inktrace predict``, ``inktrace trace`` and ``inktrace evaluate`` use without
 ``--checkpoint``, and ``inktrace.trace(image)`` without ``model=``. Its ``card`` says what it was
