@@ -5,7 +5,7 @@ Legacy)."""
 import sys
 from pathlib import Path
 
-from inktrace.cli.legacy import dense_main
+from inktrace.cli.old_scripts import dense_main
 
 if __name__ == "__main__":
     sys.exit(

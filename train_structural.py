@@ -5,7 +5,7 @@ README, Legacy)."""
 import sys
 from pathlib import Path
 
-from inktrace.cli.legacy import structural_main
+from inktrace.cli.old_scripts import structural_main
 
 if __name__ == "__main__":
     sys.exit(

@@ -1,7 +1,8 @@
 """The exception types of InkTrace, in one bottom module that imports nothing from the package.
 
-Every layer raises these (config, checkpoints, training) and every entry point catches them, so
-they live below all of them; ``inktrace.config`` and ``inktrace.checkpoint`` re-export theirs.
+Every layer raises these (config, checkpoints, images, training) and every entry point catches
+them, so they live below all of them; ``inktrace.config``, ``inktrace.checkpoint`` and
+``inktrace.inference`` re-export theirs.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ __all__ = [
     "WriteError",
     "SvgError",
     "MissingDependency",
+    "ImageError",
+    "LegacyCheckpointWarning",
     "printable",
     "suggest",
 ]
@@ -61,6 +64,15 @@ class CheckpointError(ValueError):
 
     def __init__(self, message: str) -> None:
         super().__init__(_one_line(message))  # one line, whatever a value printed
+
+
+class LegacyCheckpointWarning(UserWarning):
+    """A checkpoint of an earlier InkTrace was read: the message says what could not be recovered
+    (``InkTraceNet.load_from_checkpoint``; ``warnings.filterwarnings`` silences it)."""
+
+
+class ImageError(ValueError):
+    """An image (a file or an array) that cannot be used; the message is one line and names it."""
 
 
 class NonFiniteLossError(FloatingPointError):

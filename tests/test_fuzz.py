@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from inktrace import Config  # noqa: E402
-from inktrace.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
+from inktrace.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint  # noqa: E402
 from inktrace.config.schema import SECTIONS  # noqa: E402
 from inktrace.errors import ConfigError  # noqa: E402
 from inktrace.model.net import InkTraceNet  # noqa: E402
@@ -218,7 +218,7 @@ def test_any_change_to_a_real_payload_is_used_or_refused_in_one_line(
     """A real checkpoint with up to three of its values replaced by generated ones goes through
     every reader: load, the model, export (loaded back), compare, and a trainer resuming it."""
     from inktrace.checkpoint.compare import compare_text
-    from inktrace.checkpoint.export import export_weights
+    from inktrace.checkpoint.model_only import export_weights
     from inktrace.training.resume import ResumePoint
     from inktrace.training.stages import DenseTrainer
 
@@ -231,9 +231,13 @@ def test_any_change_to_a_real_payload_is_used_or_refused_in_one_line(
     torch.save(payload, ckpt)
     out = tmp_path / "export.ckpt"
     out.unlink(missing_ok=True)
+
+    def verify(data, path):
+        return model_from_checkpoint(data, path, InkTraceNet)
+
     steps = [
         lambda: InkTraceNet.load_from_checkpoint(ckpt, report=False),
-        lambda: export_weights(ckpt, out, force=True, verify=InkTraceNet.from_checkpoint_dict),
+        lambda: export_weights(ckpt, out, force=True, verify=verify),
         lambda: compare_text([ckpt, ckpt]),
         lambda: DenseTrainer(ResumePoint.read(ckpt).config(), resume=ckpt, verbose=False),
     ]

@@ -11,12 +11,19 @@ import torch
 import yaml
 from test_training import tiny
 
-from inktrace.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
+from inktrace.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_model,
+    read_checkpoint,
+    save_checkpoint,
+)
 from inktrace.checkpoint.legacy import MIGRATIONS, detect_layout, infer_model_config, to_layout_b
 from inktrace.cli.checkpoints import compare_main, migrate_main
-from inktrace.cli.legacy import dense_main, structural_main
+from inktrace.cli.old_scripts import dense_main, structural_main
 from inktrace.cli.train import main as train_main
 from inktrace.config import Config
+from inktrace.errors import LegacyCheckpointWarning
 from inktrace.model import InkTraceNet
 from inktrace.training import DenseTrainer
 
@@ -115,11 +122,16 @@ def same(a, b):
 def test_every_layout_loads_with_exact_weights_and_a_report(tmp_path, layout, prefix, capsys):
     path = tmp_path / "old.pth"
     model, _ = write_layout(path, layout, prefix=prefix)
-    loaded = InkTraceNet.load_from_checkpoint(path)
+    with pytest.warns(LegacyCheckpointWarning) as warned:
+        loaded = InkTraceNet.load_from_checkpoint(path)
     assert same(loaded.state_dict(), model.state_dict())
     assert loaded.hparams["embed_dim"] == 4 and loaded.hparams["num_layers"] == 2
-    report = capsys.readouterr().err
+    report = loaded.load_report
     assert f"layout {layout}" in report and "embed_dim=4, num_layers=2" in report
+    assert [str(w.message) for w in warned] == [report]
+    assert capsys.readouterr().err == ""  # the model never prints: the warning carries it
+    same_model, same_report = load_model(path, InkTraceNet)
+    assert same(same_model.state_dict(), model.state_dict()) and same_report == report
     data = load_checkpoint(path)
     assert data["migration"]["layout"] == layout and detect_layout(read_checkpoint(path)) == layout
     if layout in ("B", "C", "D"):

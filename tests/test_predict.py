@@ -387,6 +387,75 @@ def test_an_untiled_unscaled_image_gives_exactly_what_model_predict_gives():
         assert np.array_equal(result.maps[name], reference[name][0]), name
 
 
+def _gray(dtype: type) -> np.ndarray:
+    """drawing(1) as an array of ``dtype`` (bool: ink where darker than half)."""
+    img = drawing(1, width=3.0)
+    if dtype is np.uint8:
+        return np.round(img * 255).astype(np.uint8)
+    if dtype is np.uint16:
+        return np.round(img * 65535).astype(np.uint16)
+    return (img >= 0.5) if dtype is bool else img.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64, bool])
+def test_both_entry_points_read_every_dtype_alike_and_give_identical_maps(dtype):
+    """One value rule (inktrace/pixels.py) and one prediction step (InkTraceNet.maps): the same
+    array through model.predict and an untiled Predictor at scale 1 gives bit-identical maps,
+    and those of the array divided as the rule says (uint8 /255, uint16 /65535, bool 0/1)."""
+    model = tiny()
+    img = _gray(dtype)
+    scale = {np.uint8: 255.0, np.uint16: 65535.0}.get(dtype, 1.0)
+    as_float = (img.astype(np.float32) / np.float32(scale)).astype(np.float32)
+    predictor = Predictor(model, device="cpu", scale=1.0, tile=512)  # channels-last, in place
+    tiled = predictor.predict_many([img])[0]
+    direct = model.predict(img)
+    assert tiled.tiles == 1 and tiled.scale == 1.0
+    reference = model.predict(as_float)
+    for name in KEYS:
+        assert np.array_equal(tiled.maps[name], direct[name][0]), name
+        assert np.array_equal(direct[name], reference[name]), name
+    if dtype is np.uint16:  # the 16-bit rule, not the 8-bit one: paper stays paper
+        assert np.array_equal(
+            model.predict(np.full((8, 8), 65535, np.uint16))["skeleton"],
+            model.predict(np.ones((8, 8), np.float32))["skeleton"],
+        )
+
+
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        (np.full((8, 8), np.nan, np.float32), "values must be finite"),
+        (np.full((8, 8), np.inf), "values must be finite"),
+        (np.full((8, 8), 1.5), r"float values must be in \[0, 1\] \(found 1.5 to 1.5\)"),
+        (np.full((8, 8), -0.25, np.float32), r"must be in \[0, 1\] \(found -0.25"),
+        (np.zeros((8, 8), np.int64), "unsupported dtype int64 \\(uint8, uint16, bool or float\\)"),
+        (np.zeros((8, 8), np.complex64), "unsupported dtype complex64"),
+        (np.zeros((1, 1, 1, 8, 8), np.float32), "expected"),
+        (np.zeros(8, np.float32), "expected"),
+        (np.zeros((0, 8), np.uint8), "empty"),
+    ],
+)
+def test_both_entry_points_refuse_the_same_arrays_with_one_line_image_errors(bad, words):
+    model = tiny()
+    for entry in (model.predict, Predictor(model, device="cpu", scale=1.0).predict):
+        with pytest.raises(ImageError, match=words) as info:
+            entry(bad)
+        assert "\n" not in str(info.value) and str(info.value).startswith("images"), entry
+    assert issubclass(ImageError, ValueError)  # what model.predict raised before: still caught
+
+
+def test_tensors_read_as_arrays_through_both_entry_points():
+    model = tiny()
+    img = _gray(np.float32)
+    predictor = Predictor(model, device="cpu", scale=1.0, tile=512)
+    from_tensor = predictor.predict(torch.from_numpy(img).to(torch.bfloat16))
+    from_array = predictor.predict(torch.from_numpy(img).to(torch.bfloat16).float().numpy())
+    direct = model.predict(torch.from_numpy(img).to(torch.bfloat16))
+    for name in KEYS:
+        assert np.array_equal(from_tensor[name], from_array[name]), name
+        assert np.array_equal(from_tensor[name], direct[name][0]), name
+
+
 def test_structural_models_give_their_two_maps_and_a_panel():
     model = tiny(full_heads=False)
     img = drawing(1)

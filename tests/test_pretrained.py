@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from inktrace.checkpoint import CheckpointError, load_checkpoint
-from inktrace.checkpoint.export import export_weights
+from inktrace.checkpoint.model_only import export_weights
 from inktrace.cli.main import main as inktrace_main
 from inktrace.config import Config
 from inktrace.model.net import InkTraceNet

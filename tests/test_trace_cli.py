@@ -89,7 +89,7 @@ def exact(monkeypatch):
 
     class Loader:
         @staticmethod
-        def load_from_checkpoint(path):
+        def load_from_checkpoint(path, report=True):
             return ExactNet()
 
     monkeypatch.setattr(inktrace.inference.predictor, "InkTraceNet", Loader)

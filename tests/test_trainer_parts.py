@@ -11,7 +11,16 @@ import torch
 
 from inktrace.checkpoint import CheckpointError
 from inktrace.config import Config, ConfigError
-from inktrace.training import Callback, DenseTrainer, NonFiniteLossError, TrainState
+from inktrace.training import (
+    TRAINERS,
+    Callback,
+    DenseTrainer,
+    FinetuneTrainer,
+    NonFiniteLossError,
+    StructuralTrainer,
+    TrainState,
+    trainer_class,
+)
 from inktrace.training.folders import resume_folder
 from inktrace.training.resume import (
     ResumePoint,
@@ -274,6 +283,33 @@ def test_methods_of_the_old_hook_api_are_refused_at_class_creation():
         class OldHook(DenseTrainer):
             def after_step(self, losses):
                 pass
+
+
+def test_the_trainer_registry_is_filled_where_it_is_defined():
+    """A class statement naming its stage enters the registry (trainer.py); a variation of a
+    stage trainer without one inherits the name and stays out, so trainer_class is unchanged."""
+    assert TRAINERS == {
+        "structural": StructuralTrainer,
+        "dense": DenseTrainer,
+        "finetune": FinetuneTrainer,
+    }
+    assert [t.name for t in TRAINERS.values()] == list(TRAINERS)
+
+    class Variation(DenseTrainer):
+        pass
+
+    assert Variation.name == "dense" and TRAINERS["dense"] is DenseTrainer
+    try:
+
+        class Sketch(DenseTrainer, stage="sketch"):
+            pass
+
+        assert Sketch.name == "sketch" and TRAINERS["sketch"] is Sketch
+        stages = {**CONFIG, "stages": {**CONFIG["stages"], "sketch": {}}}
+        assert trainer_class(Config.from_dict(stages, stage="sketch")) is Sketch
+    finally:
+        TRAINERS.pop("sketch", None)
+    assert trainer_class(Config.from_dict(stages, stage="sketch")) is DenseTrainer  # by heads
 
 
 def test_an_object_without_hooks_is_refused(tmp_path):

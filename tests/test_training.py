@@ -12,6 +12,7 @@ from inktrace.checkpoint import CheckpointError
 from inktrace.cli.train import main as train_main
 from inktrace.config import Config
 from inktrace.training import Callback, DenseTrainer, NonFiniteLossError, StructuralTrainer
+from inktrace.training.folders import release
 from inktrace.training.optim import WarmupCosine
 from inktrace.training.pipeline import run_stages
 
@@ -121,6 +122,31 @@ def test_resume_refuses_architecture_changes_and_keeps_its_source(tmp_path):
     t = DenseTrainer(tiny(tmp_path, overrides={"training.lr": 1e-4}), resume=last, verbose=False)
     assert "training.lr: 0.003 -> 0.0001" in t.config_changes
     assert t.scheduler.base_lrs == [1e-4]  # a changed LR applies on resume
+    saved = torch.load(last, weights_only=True)
+    assert t.scheduler.step_count == saved["scheduler"]["step_count"] == saved["global_step"]
+
+
+def test_resume_loads_the_schedule_from_its_own_key(tmp_path):
+    """The schedule is a checkpointable like the others: its saved position is what a resume
+    reads (the global step, the same number in every file a run writes); a file without one
+    starts it at the train state's step, and a malformed one is refused in one line."""
+    DenseTrainer(tiny(tmp_path, overrides={"training.epochs": 1}), verbose=False).fit()
+    last = tmp_path / "run" / "ck" / "dense" / "last.ckpt"
+    data = torch.load(last, weights_only=True)
+    step = data["global_step"]
+    cfg = tiny(tmp_path, overrides={"training.epochs": 2})
+    for stored, expected in [({**data["scheduler"], "step_count": step - 1}, step - 1), ({}, step)]:
+        torch.save({**data, "scheduler": stored}, last)
+        t = DenseTrainer(cfg, resume=last, verbose=False)
+        assert t.scheduler.step_count == expected and t.state.global_step == step
+        assert t.scheduler.total_steps == expected + t.steps_per_epoch  # one epoch left
+        assert t.scheduler.get_last_lr()[0] == pytest.approx(
+            cfg.training.lr * t.scheduler.factor(expected)
+        )
+        release(t.locks)  # the next trainer takes the same folders
+    torch.save({**data, "scheduler": {"kind": "cosine"}}, last)
+    with pytest.raises(CheckpointError, match="'scheduler' has no 'step_count'"):
+        DenseTrainer(cfg, resume=last, verbose=False)
 
 
 def test_checkpoints_json_logs_and_tensorboard_tags(tmp_path):
@@ -300,6 +326,13 @@ def test_schedule_is_a_function_of_the_step_and_survives_skipped_steps():
     )
     t.seek(6)
     assert t.get_last_lr()[0] == pytest.approx(lrs[6])
+    # saved and loaded back: the position comes from the file, the curve from the schedule
+    u = WarmupCosine(torch.optim.AdamW([p], lr=0.5), total_steps=10, warmup_steps=2)
+    u.load_state_dict(t.state_dict())
+    assert u.step_count == 6 and u.get_last_lr()[0] == pytest.approx(0.5 * u.factor(6))
+    u.stretch(8)  # a resume with 8 steps left: the cosine now ends at step 14
+    assert u.total_steps == 14 and u.get_last_lr()[0] == pytest.approx(0.5 * u.factor(6))
+    assert u.factor(14) == 0.0 and u.factor(10) > 0.0
 
 
 def test_dataloader_workers_and_bf16_autocast(tmp_path):

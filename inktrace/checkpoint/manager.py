@@ -64,7 +64,7 @@ from .bookkeeping import (
     encode,
     stored_best_file,
 )
-from .format import load_checkpoint, read_checkpoint, save_checkpoint
+from .format import read_checkpoint, save_checkpoint
 from .versions import FORMAT, FORMAT_VERSION
 
 __all__ = ["CheckpointManager", "STATE_KEY", "LAST_NAME", "BEST_NAME"]
@@ -120,12 +120,6 @@ class CheckpointManager:
         )
 
     # ------------------------------------------------------------------ naming and properties
-    @staticmethod
-    def load(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
-        """A checkpoint of any supported format (current, or legacy layouts A-D migrated in memory:
-        ``["migration"]`` says what was recovered), as a current-format dict."""
-        return load_checkpoint(path, map_location)
-
     @staticmethod
     def filename(epoch: int, monitor: str, value: float) -> str:
         """``epoch{epoch}-{monitor}{value:.4f}.ckpt`` with every character of ``monitor`` other than

@@ -115,6 +115,19 @@ def _history(value: Any) -> None:
             raise _Bad(f"[{printable(key, 80)!r}] is {_kind(item)}, not a list")
 
 
+def _schedule(value: Any) -> None:
+    """A saved LR schedule: empty, or holding its position ``step_count`` (what a resume reads)."""
+    _dict(value)
+    if not value:
+        return
+    if "step_count" not in value:
+        raise _Bad("has no 'step_count' (the schedule's position)")
+    try:
+        _count(value["step_count"])
+    except _Bad as exc:
+        raise _Bad(f"['step_count'] {exc}") from None
+
+
 def _optimizer(value: Any) -> None:
     _dict(value)
     state = value.get("state", {})
@@ -183,7 +196,7 @@ _SCHEMA: dict[str, Callable[[Any], None]] = {
     "model": _weights,
     "config": _dict,
     "optimizer": _optimizer,
-    "scheduler": _dict,
+    "scheduler": _schedule,
     "scaler": _dict,
     "stage": _text,
     "trainer": _text,

@@ -63,7 +63,7 @@ from ..inference.images import (
 )
 from ..inference.pipeline import MapPredictor, Prediction
 from .args import UsageError
-from .images import ImageFailed, check_settings, make_predictor, plan_outputs
+from .image_commands import ImageFailed, check_settings, make_predictor, plan_outputs
 from .inputs import expand_inputs
 
 __all__ = ["Written", "Outcome", "Writer", "run_images", "plan_chunks"]

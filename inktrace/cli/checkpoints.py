@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
-from ..checkpoint import load_checkpoint, migration_report, save_checkpoint
+from ..checkpoint import load_checkpoint, migration_report, model_from_checkpoint, save_checkpoint
 from ..checkpoint.compare import compare_text
-from ..checkpoint.export import export_weights
 from ..checkpoint.format import check_output
+from ..checkpoint.model_only import export_weights
 from ..deploy.export import export_onnx
 from ..deploy.runtime import is_onnx
 from ..errors import printable
@@ -76,7 +77,11 @@ def _export(argv: Sequence[str] | None, prog: str) -> int:
         card = export_onnx(args.source, args.target, note=args.note, force=args.force)
     else:
         card = export_weights(
-            args.source, args.target, args.note, args.force, verify=InkTraceNet.from_checkpoint_dict
+            args.source,
+            args.target,
+            args.note,
+            args.force,
+            verify=partial(model_from_checkpoint, model_class=InkTraceNet),
         )
     size = Path(args.target).stat().st_size
     value = card.get("monitored_value")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from ..data.svg import SvgError, kanjivg_dir
 from ..errors import printable
@@ -27,6 +28,7 @@ from ..evaluation.pages import evaluate_pages, format_pages
 from ..evaluation.runner import STROKE_TOLERANCE
 from ..inference import Predictor
 from ..inference.predictor import DEFAULT_BATCH_SIZE
+from ..model import InkTraceNet
 from ..pretrained import load_with_card
 from .args import StrictParser, UsageError, flag, run_guarded
 
@@ -125,7 +127,7 @@ def _pages(args, prog: str) -> int:
         raise UsageError("--pages takes one --size (the characters' px, default 70)")
     size = 70 if args.size is None else args.size[0]
     _check_inputs(args, [size])
-    model = load_with_card(args.checkpoint)[0]
+    model = _load(args.checkpoint)[0]
     predictor = _predictor(model, args, DEFAULT_BATCH_SIZE)  # page tiles: the Predictor's default
     columns, rows = PAGE_GRID
     seed = 0 if args.seed is None else args.seed
@@ -139,6 +141,15 @@ def _pages(args, prog: str) -> int:
     cell = round(1.25 * size)
     print(format_pages(result, (columns * cell, rows * cell)))
     return 0
+
+
+def _load(checkpoint: str | None) -> tuple[InkTraceNet, dict[str, Any]]:
+    """The model of ``--checkpoint`` (default: the shipped one) and its card; what a legacy file
+    could not recover goes to stderr."""
+    model, card, report = load_with_card(checkpoint)
+    if report:
+        print(report, file=sys.stderr)
+    return model, card
 
 
 def _main(argv: Sequence[str] | None, prog: str) -> int:
@@ -163,7 +174,7 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
     methods = []
     card = None
     if args.model:
-        model, card = load_with_card(args.checkpoint)
+        model, card = _load(args.checkpoint)
         methods.append(model_method(_predictor(model, args, 16)))  # glyphs
     if args.baseline:
         methods.append(baseline_method())

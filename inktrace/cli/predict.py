@@ -1,10 +1,11 @@
 """``inktrace predict``: the dense maps of image files, as ``DIR/<stem>.npz`` (and a PNG panel).
 
 Images (files, folders, globs) are read, scaled, tiled and predicted by
-``inktrace.inference.Predictor`` (the flags are cli/images.py's and the loop, with ``--workers``,
-``--skip-existing`` and ``--report``, cli/batch.py's, shared with ``inktrace trace``). An image
-that cannot be read (or written) is one line on stderr naming it; the others are still processed,
-and the exit status is 2 at the end (1 if a run failed otherwise, such as out of memory).
+``inktrace.inference.Predictor`` (the flags are cli/image_commands.py's and the loop, with
+``--workers``, ``--skip-existing`` and ``--report``, cli/batch.py's, shared with ``inktrace
+trace``). An image that cannot be read (or written) is one line on stderr naming it; the others
+are still processed, and the exit status is 2 at the end (1 if a run failed otherwise, such as
+out of memory).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ..inference import Prediction, save_panel
 from ..inference.mapfiles import MAP_FORMATS, map_suffixes, save_maps
 from .args import StrictParser, flag, run_guarded
 from .batch import Writer, Written, run_images
-from .images import image_parser, output_folder, parse_intermixed
+from .image_commands import image_parser, output_folder, parse_intermixed
 
 __all__ = ["main", "build_parser"]
 

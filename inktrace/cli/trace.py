@@ -1,9 +1,10 @@
 """``inktrace trace``: vector strokes of image files, as ``DIR/<stem>.svg`` and ``DIR/<stem>.json``.
 
 Each image is predicted as ``inktrace predict`` predicts it (the same flags, the same one-line
-errors and exit statuses: cli/images.py) and traced by ``inktrace.tracing.trace_prediction``; the
-JSON is the contract's (docs/contracts.md), the SVG draws each stroke with its mean width on a
-canvas of the input's size. Every TraceOptions field is a flag (``--max-turn 30``).
+errors and exit statuses: cli/image_commands.py) and traced by
+``inktrace.tracing.trace_prediction``; the JSON is the contract's (docs/contracts.md), the SVG
+draws each stroke with its mean width on a canvas of the input's size. Every TraceOptions field
+is a flag (``--max-turn 30``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ..tracing import trace_prediction
 from ..vectorize import TraceOptions, to_json, to_svg
 from .args import StrictParser, UsageError, flag, run_guarded
 from .batch import Writer, Written, run_images
-from .images import ImageFailed, image_parser, output_folder, parse_intermixed
+from .image_commands import ImageFailed, image_parser, output_folder, parse_intermixed
 
 __all__ = ["main", "build_parser"]
 

@@ -10,7 +10,7 @@ a model with more heads exports them all.
 The metadata (``metadata_props``) carry ``inktrace.format`` (``inktrace-onnx``), ``inktrace.
 format_version``, ``inktrace.version``, ``inktrace.outputs`` (the names, comma-separated),
 ``inktrace.model`` (the model's settings, JSON, defaults included) and ``inktrace.card`` (JSON:
-the card of an exported file, else the one checkpoint/export.py would write).
+the card of an exported file, else the one checkpoint/model_only.py would write).
 
 GroupNorm is exported with its statistics computed in float64 (``_StableGroupNorm``): onnxruntime's
 InstanceNormalization and ReduceMean sum in float32 one element after another, which put 3e-4 of
@@ -32,9 +32,9 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import load_checkpoint
-from ..checkpoint.export import model_card
+from ..checkpoint import load_checkpoint, model_from_checkpoint
 from ..checkpoint.format import check_output
+from ..checkpoint.model_only import model_card
 from ..fileio import atomic_write
 from ..model.net import InkTraceNet
 from ..version import __version__
@@ -98,7 +98,7 @@ def export_onnx(
     (onnx,) = onnx_modules("onnx")
     check_output(source, target, force)
     data = load_checkpoint(source)
-    model = InkTraceNet.from_checkpoint_dict(data, source, report=False).eval()
+    model = model_from_checkpoint(data, source, InkTraceNet)[0]  # in eval mode
     card = dict(data.get("card") or model_card(data, source))
     if note:
         card["note"] = str(note)

@@ -10,7 +10,6 @@ baseline (Otsu + skeletonize + the same tracer), scored on the traced strokes.
 from .baseline import NO_SKIMAGE, BaselineUnavailable, baseline_maps
 from .baseline import available as baseline_available
 from .matching import StrokeMatch, match_points, match_strokes, mean_distance, prf
-from .raster import rasterise, topo_points
 from .report import format_table
 from .runner import (
     Method,
@@ -28,6 +27,7 @@ from .samples import (
     render_samples,
     seen_in_training,
 )
+from .topology import rasterise, topo_points
 
 __all__ = [
     "CONDITIONS",

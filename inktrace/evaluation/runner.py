@@ -9,8 +9,8 @@ A method is two steps, timed separately: ``predict`` (images -> whatever ``trace
 Metrics (sums of counts over the set, then ratios), with s = size / 64:
 - skeleton ``precision``/``recall``/``f1``, ``centre_error`` (px) and ``spurs`` per image:
   ``InkMetrics`` (tolerance s px, spur radius ``kp_radius``) on the traced strokes rasterised as the
-  targets are (raster.py), against the engine's exact targets;
-- ``kp_precision``/``kp_recall``/``kp_f1``: the traced strokes' topological keypoints (raster.py)
+  targets are (topology.py), against the engine's exact targets;
+- ``kp_precision``/``kp_recall``/``kp_f1``: the traced strokes' topological keypoints (topology.py)
   matched one-to-one to the true endpoints, junctions and crossings within ``kp_radius`` px;
 - ``stroke_precision``/``stroke_recall``/``stroke_f1``: matching.match_strokes at 1.5 s px;
   ``count_ratio`` = traced strokes / true strokes;
@@ -38,11 +38,11 @@ from ..metrics import InkMetrics
 from ..model import IDENTITY_DIM
 from ..tracing import trace_prediction
 from ..vectorize import TraceOptions, trace_maps
-from ..vectorize.raster import centreline_maps
+from ..vectorize.redraw import centreline_maps
 from .baseline import baseline_maps
 from .matching import ERROR_KINDS, match_points, match_strokes, prf, stroke_errors
-from .raster import topo_points
 from .samples import CONDITIONS, HELD_OUT_PEN, EvalSamples
+from .topology import topo_points
 
 __all__ = [
     "Method",

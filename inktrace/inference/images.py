@@ -2,7 +2,8 @@
 
 :func:`load_image` reads any file Pillow reads (PNG, JPEG, TIFF, BMP, ...) in any mode, upright
 (EXIF orientation applied) and from its first frame. :func:`to_gray` turns arrays into the same
-form. Rules, per mode:
+form, with the value rules of ``InkTraceNet.predict`` (inktrace/pixels.py). Rules, per
+mode:
 
 - ``1`` (bilevel), ``L`` (8-bit), ``I;16`` (16-bit, /65535), ``I`` (32-bit integers: /65535 when
   they fit in 16 bits, as 16-bit PNGs do, else /(2**31 - 1); negative values are refused), ``F``
@@ -22,9 +23,13 @@ import stat
 import struct
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..errors import ImageError
+from ..pixels import as_array, gray_values
 
 __all__ = ["ImageError", "load_image", "image_size", "to_gray", "LUMA", "DEFAULT_MAX_PIXELS"]
 
@@ -34,14 +39,14 @@ DEFAULT_MAX_PIXELS = 50_000_000
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-class ImageError(ValueError):
-    """An image that cannot be used; the message is one line and names the file."""
-
-
-def to_gray(array: np.ndarray, name: str = "image") -> np.ndarray:
+def to_gray(array: Any, name: str = "image") -> np.ndarray:
     """A float32 (H, W) array in [0, 1] from an (H, W) gray, (H, W, 2) gray + alpha, (H, W, 3)
-    RGB or (H, W, 4) RGBA array: uint8 (/255), uint16 (/65535), bool, or floats in [0, 1]."""
-    a = np.asarray(array)
+    RGB or (H, W, 4) RGBA array or tensor, its values as ``InkTraceNet.predict`` takes them
+    (inktrace/pixels.py: uint8 /255, uint16 /65535, bool, or floats in [0, 1])."""
+    try:
+        a = as_array(array, name)  # an array, or a tensor's
+    except ImageError:
+        a = np.asarray(array)  # a nested list
     if a.ndim == 3 and a.shape[-1] == 1:
         a = a[..., 0]
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] not in (2, 3, 4)):
@@ -50,19 +55,7 @@ def to_gray(array: np.ndarray, name: str = "image") -> np.ndarray:
         )
     if 0 in a.shape[:2]:
         raise ImageError(f"{name}: empty image ({a.shape[0]}x{a.shape[1]} pixels)")
-    if a.dtype == np.uint8:
-        x = a.astype(np.float32) / 255.0
-    elif a.dtype == np.uint16:
-        x = a.astype(np.float32) / 65535.0
-    elif a.dtype == np.bool_ or np.issubdtype(a.dtype, np.floating):
-        x = a.astype(np.float32)
-        if not np.isfinite(x).all():
-            raise ImageError(f"{name}: values must be finite (found NaN or infinity)")
-        lo, hi = float(x.min()), float(x.max())
-        if lo < 0.0 or hi > 1.0:
-            raise ImageError(f"{name}: float values must be in [0, 1] (found {lo:g} to {hi:g})")
-    else:
-        raise ImageError(f"{name}: unsupported dtype {a.dtype} (uint8, uint16, bool or float)")
+    x = gray_values(a, name)
     if x.ndim == 2:
         return np.ascontiguousarray(x)
     alpha = x[..., -1] if x.shape[-1] in (2, 4) else None

@@ -10,6 +10,7 @@ import importlib
 import importlib.util
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from ..deploy.runtime import OnnxPredictor, is_onnx
@@ -41,10 +42,15 @@ def _torch_predictor() -> Any:
     return importlib.import_module(".predictor", __package__).Predictor
 
 
-def open_predictor(checkpoint: str | os.PathLike | None, **settings: Any) -> MapPredictor:
+def open_predictor(
+    checkpoint: str | os.PathLike | None,
+    report: Callable[[str], object] | None = None,
+    **settings: Any,
+) -> MapPredictor:
     """The pipeline of a model file with the Predictor's ``settings``: an ``.onnx`` file runs in
     onnxruntime, any other in PyTorch; None is the shipped model (in PyTorch when it is
-    installed, else its ONNX export)."""
+    installed, else its ONNX export). What a legacy checkpoint could not recover goes to
+    ``report`` (else a LegacyCheckpointWarning)."""
     if checkpoint is None:
         if not torch_available():
             return OnnxPredictor(pretrained_onnx_path(), **settings)
@@ -53,7 +59,7 @@ def open_predictor(checkpoint: str | os.PathLike | None, **settings: Any) -> Map
     if is_onnx(checkpoint):
         return OnnxPredictor(checkpoint, **settings)
     require_torch(f"{checkpoint}: a PyTorch checkpoint")
-    return _torch_predictor().from_checkpoint(checkpoint, **settings)
+    return _torch_predictor().from_checkpoint(checkpoint, report=report, **settings)
 
 
 def predictor_for(model: Any, **settings: Any) -> MapPredictor:

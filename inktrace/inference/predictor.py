@@ -1,14 +1,16 @@
 """``Predictor``: the prediction pipeline (pipeline.py) with an InkTraceNet run by PyTorch.
 
 ``TorchNet`` is the MapNet of an InkTraceNet: it moves each batch to the device (channels-last on
-a CPU, where convolutions run faster in that order), runs the network in inference mode and eval
-mode (the model's mode is restored after) and hands the probabilities back as NumPy arrays.
+a CPU, where convolutions run faster in that order), runs the model's one prediction step
+(``InkTraceNet.maps``: eval mode, restored after; as ``InkTraceNet.predict`` does) in inference
+mode and hands the probabilities back as NumPy arrays. An untiled image at scale 1 gets the maps
+``InkTraceNet.predict`` gives.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -36,7 +38,7 @@ class TorchNet:
         try:
             with torch.inference_mode():
                 x = torch.from_numpy(batch).to(self.device, memory_format=self.memory_format)
-                maps = self.model.probabilities(self.model(x))
+                maps = self.model.maps(x)  # the one prediction step, as InkTraceNet.predict
                 return {name: v.float().cpu().numpy() for name, v in maps.items()}
         finally:
             self.model.train(was_training)
@@ -71,9 +73,20 @@ class Predictor(MapPredictor):
         self.model = model
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, **settings: Any) -> Predictor:
-        """A Predictor for the model stored in ``path`` (any format load_from_checkpoint reads)."""
-        return cls(InkTraceNet.load_from_checkpoint(path), **settings)
+    def from_checkpoint(
+        cls,
+        path: str | os.PathLike,
+        report: Callable[[str], object] | None = None,
+        **settings: Any,
+    ) -> Predictor:
+        """A Predictor for the model stored in ``path`` (any format load_from_checkpoint reads).
+        What a legacy file could not recover goes to ``report`` (a function of one line), or
+        without it is a LegacyCheckpointWarning."""
+        model = InkTraceNet.load_from_checkpoint(path, report=report is None)
+        text = str(getattr(model, "load_report", None) or "")
+        if report is not None and text:
+            report(text)
+        return cls(model, **settings)
 
     def set_threads(self, threads: int) -> None:
         torch.set_num_threads(max(1, int(threads)))

@@ -23,14 +23,17 @@ Heads (3x3 conv, SiLU, 1x1 conv), all at full resolution; ``forward`` returns:
   embedding that is alike along one stroke and apart between strokes that meet,
 - ``visible`` (B, 1, H, W) when input patches were masked (MAE-style, in training).
 
-``predict`` turns logits into probabilities and returns numpy arrays named as in docs/contracts.md.
+``probabilities`` turns those outputs into the maps of docs/contracts.md, ``maps`` runs a batch
+through both, and ``predict`` takes image arrays (batch.py) and returns the maps as numpy arrays.
+Checkpoint files are read by ``inktrace.checkpoint.load_model``; ``load_from_checkpoint`` is its
+thin delegate.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import sys
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,9 +42,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..checkpoint.format import CheckpointError, load_checkpoint, migration_report
-from ..checkpoint.weights import check_fits
+from ..checkpoint.loading import load_model
 from ..config.schema import ModelConfig
+from ..errors import LegacyCheckpointWarning
+from .batch import image_batch
 
 __all__ = ["InkTraceNet", "random_visibility", "MODEL_KEYS", "HEAD_CHANNELS", "IDENTITY_DIM"]
 
@@ -127,7 +131,7 @@ def random_visibility(
 
 
 class InkTraceNet(nn.Module):
-    load_report: str  # set by from_checkpoint_dict: what a legacy file could not recover
+    load_report: str  # set by load_from_checkpoint: what a legacy file could not recover
 
     def __init__(self, **settings: Any) -> None:
         """``settings`` are the keys of the config's ``model`` section, which holds their names,
@@ -192,17 +196,6 @@ class InkTraceNet(nn.Module):
         with torch.device("meta"):
             shell = cls.from_config(model_cfg)
         return {k: tuple(v.shape) for k, v in shell.state_dict().items()}
-
-    @classmethod
-    def check_checkpoint(cls, ckpt: Mapping[str, Any], path: str | os.PathLike) -> None:
-        """CheckpointError (one line) unless the weights of a checkpoint read by
-        ``load_checkpoint`` fit its stored model configuration, names, count and shapes: checked
-        before anything is allocated."""
-        try:
-            shapes = cls.weight_shapes(ckpt["config"]["model"])
-        except (TypeError, ValueError) as exc:
-            raise CheckpointError(f"{path}: bad model configuration ({exc})") from None
-        check_fits(shapes, ckpt["model"], str(path))
 
     def _last_bias(self, head: str) -> torch.Tensor:
         last = self.heads[head][-1]  # type: ignore[index]
@@ -318,33 +311,38 @@ class InkTraceNet(nn.Module):
         return maps
 
     # ----------------------------------------------------------------- inference
-    @torch.no_grad()
+    @torch.inference_mode()
+    def maps(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The maps (``probabilities``) of a (B, 1, H, W) batch in [0, 1] on the model's device:
+        in eval mode without masking, the mode restored after. The one prediction step:
+        ``predict`` and the inference package's ``Predictor`` (tile by tile) both run it."""
+        was_training = self.training
+        self.eval()
+        try:
+            return self.probabilities(self(images))
+        finally:
+            self.train(was_training)
+
     def predict(
         self, images: Any, batch_size: int = 16, device: Any = None
     ) -> dict[str, np.ndarray]:
         """The dense maps for grayscale images, dark ink on light paper.
 
         ``images``: an (H, W), (B, H, W) or (B, 1, H, W) numpy array or tensor, or a sequence of
-        equally sized (H, W) arrays; floats in [0, 1] or uint8 (divided by 255); any H and W.
+        equally sized (H, W) arrays: uint8 (divided by 255), uint16 (by 65535), bool, or floats in
+        [0, 1] (inktrace/pixels.py; anything else is an ImageError, a ValueError); any H and W.
         Returns numpy float32 arrays, batch first: ``skeleton`` (B, H, W) and ``keypoints``
-        (B, 2, H, W) probabilities, ``tangent``, ``width``, ``offset`` as in docs/contracts.md (only
-        those the heads give). Runs in eval mode without masking; the mode is restored after.
+        (B, 2, H, W) probabilities, ``tangent``, ``width``, ``offset`` as in docs/contracts.md
+        (only those the heads give), computed by :meth:`maps` ``batch_size`` images at a time.
         """
-        batch = _as_batch(images)
+        batch = image_batch(images)
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         device = torch.device(device) if device is not None else next(self.parameters()).device
-        was_training = self.training
-        self.eval()
-        try:
-            parts: dict[str, list[np.ndarray]] = {}
-            for start in range(0, batch.shape[0], batch_size):
-                x = batch[start : start + batch_size].to(device)
-                maps = self.probabilities(self(x))
-                for name, value in maps.items():
-                    parts.setdefault(name, []).append(value.cpu().numpy())
-        finally:
-            self.train(was_training)
+        parts: dict[str, list[np.ndarray]] = {}
+        for start in range(0, batch.shape[0], batch_size):
+            for name, value in self.maps(batch[start : start + batch_size].to(device)).items():
+                parts.setdefault(name, []).append(value.cpu().numpy())
         return {name: np.concatenate(chunks, 0) for name, chunks in parts.items()}
 
     # ----------------------------------------------------------------- checkpoints
@@ -353,88 +351,12 @@ class InkTraceNet(nn.Module):
         cls, path: str | os.PathLike, map_location: Any = "cpu", report: bool = True
     ) -> InkTraceNet:
         """The model stored in a checkpoint of any supported format (the current one and the legacy
-        layouts A-D, whose architecture is inferred from the tensor shapes), in eval mode. For a
-        legacy file a short report goes to stderr (``report=False`` silences it); it is also
-        kept as ``model.load_report``."""
-        return cls.from_checkpoint_dict(load_checkpoint(path, map_location), path, report)
-
-    @classmethod
-    def from_checkpoint_dict(
-        cls, ckpt: dict[str, Any], path: str | os.PathLike, report: bool = True
-    ) -> InkTraceNet:
-        """The model of a checkpoint already read by ``load_checkpoint`` (``path`` for messages)."""
-        cls.check_checkpoint(ckpt, path)  # before building: a config cannot make us allocate
-        model = cls.from_config(ckpt["config"]["model"])
-        try:
-            model.load_state_dict(ckpt["model"])
-        except RuntimeError as exc:
-            first = str(exc).strip().splitlines()
-            raise CheckpointError(
-                f"{path}: weights do not fit the stored model configuration "
-                f"({' '.join(s.strip() for s in first[:2])[:200]})"
-            ) from None
-        model.load_report = migration_report(path, ckpt)
-        if report and model.load_report:
-            print(model.load_report, file=sys.stderr)
-        return model.eval()
-
-
-def _as_batch(images: Any) -> torch.Tensor:
-    """(B, 1, H, W) float32 CPU tensor in [0, 1] from the inputs ``predict`` accepts."""
-    if isinstance(images, (list, tuple)):
-        if not images:
-            raise ValueError("images: empty sequence")
-        arrays = [_to_numpy(im, f"images[{i}]") for i, im in enumerate(images)]
-        shapes = {a.shape for a in arrays}
-        if len(shapes) > 1:
-            raise ValueError(
-                f"images: sizes differ ({', '.join(str(s) for s in sorted(shapes))}); "
-                "call predict once per size"
-            )
-        array = np.stack(arrays)
-        if array.ndim != 3:
-            raise ValueError(
-                f"images: a sequence must hold (H, W) arrays, got shape {arrays[0].shape}"
-            )
-    else:
-        array = _to_numpy(images, "images")
-    if array.ndim == 2:
-        array = array[None, None]
-    elif array.ndim == 3:
-        array = array[:, None]
-    elif array.ndim != 4 or array.shape[1] != 1:
-        raise ValueError(
-            f"images: expected (H, W), (B, H, W) or (B, 1, H, W) grayscale, got shape {array.shape}"
-        )
-    if 0 in array.shape:
-        raise ValueError(f"images: empty array of shape {array.shape}")
-    if array.dtype == np.uint8:
-        tensor = torch.from_numpy(array.astype(np.float32) / 255.0)
-    elif (
-        array.dtype == np.bool_
-        or np.issubdtype(array.dtype, np.floating)
-        or np.issubdtype(array.dtype, np.integer)
-    ):
-        tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
-        if not torch.isfinite(tensor).all():
-            raise ValueError("images: values must be finite (found NaN or infinity)")
-        lo, hi = float(tensor.min()), float(tensor.max())
-        if lo < 0.0 or hi > 1.0:
-            raise ValueError(
-                f"images: values must be in [0, 1] (found {lo:g} to {hi:g}); "
-                "divide 8-bit data by 255 or pass it as uint8"
-            )
-    else:
-        raise ValueError(f"images: unsupported dtype {array.dtype}")
-    return tensor
-
-
-def _to_numpy(images: Any, name: str) -> np.ndarray:
-    if isinstance(images, torch.Tensor):
-        t = images.detach().cpu()
-        if t.dtype == torch.bfloat16:
-            t = t.float()
-        return t.numpy()
-    if isinstance(images, np.ndarray):
-        return images
-    raise ValueError(f"{name}: expected a numpy array or a tensor, got {type(images).__name__}")
+        layouts A-D, whose architecture is inferred from the tensor shapes), in eval mode: a thin
+        delegate of ``inktrace.checkpoint.load_model``, which reads the file. It never prints:
+        what a legacy file could not recover is kept as ``model.load_report`` ("" for a current
+        file) and, unless ``report=False``, issued as a :class:`LegacyCheckpointWarning`."""
+        model, load_report = load_model(path, cls, map_location)
+        model.load_report = load_report
+        if report and load_report:
+            warnings.warn(load_report, LegacyCheckpointWarning, stacklevel=2)
+        return model

@@ -1,5 +1,5 @@
 """The shipped pretrained model: ``inktrace-small.ckpt`` beside this file, a weights-only export
-(checkpoint/export.py) of the run that ``configs/pretrained.yaml`` reproduces.
+(checkpoint/model_only.py) of the run that ``configs/pretrained.yaml`` reproduces.
 
 ``inktrace-small.onnx`` is the same model exported to ONNX (``inktrace export``; parity to 1e-4
 is tested), used where PyTorch is not installed. The paths are here; loading the network

@@ -7,7 +7,7 @@ import os
 from functools import lru_cache
 from typing import Any
 
-from ..checkpoint import load_checkpoint, read_checkpoint
+from ..checkpoint import load_checkpoint, load_model, model_from_checkpoint, read_checkpoint
 from ..model.net import InkTraceNet
 from .files import pretrained_path
 
@@ -16,16 +16,20 @@ __all__ = ["load_pretrained", "load_with_card", "pretrained_card"]
 
 def load_pretrained() -> InkTraceNet:
     """The shipped model, in eval mode on the CPU (a fresh copy at every call)."""
-    return InkTraceNet.load_from_checkpoint(pretrained_path())
+    return load_model(pretrained_path(), InkTraceNet)[0]  # a current-format file: no report
 
 
-def load_with_card(path: str | os.PathLike | None = None) -> tuple[InkTraceNet, dict[str, Any]]:
-    """A model file (default: the shipped one) read once: the model and what it was trained on
-    (its ``card``, else its config's ``data`` section as ``{"data": ...}``)."""
+def load_with_card(
+    path: str | os.PathLike | None = None,
+) -> tuple[InkTraceNet, dict[str, Any], str]:
+    """A model file (default: the shipped one) read once: the model, what it was trained on (its
+    ``card``, else its config's ``data`` section as ``{"data": ...}``) and the load report of a
+    legacy file ("" otherwise; the caller shows it)."""
     path = pretrained_path() if path is None else path
     ckpt = load_checkpoint(path)
     card = ckpt.get("card") or {"data": (ckpt.get("config") or {}).get("data")}
-    return InkTraceNet.from_checkpoint_dict(ckpt, path), dict(card)
+    model, report = model_from_checkpoint(ckpt, path, InkTraceNet)
+    return model, dict(card), report
 
 
 @lru_cache(maxsize=1)

@@ -8,14 +8,16 @@ The schedule is linear warmup, then cosine decay (or constant), as a pure functi
 step (the number of training iterations run so far).
 
 The LR of step ``s`` never depends on how many optimizer steps actually happened, so it does not
-drift when the fp16 GradScaler skips steps, and a resumed run continues on exactly the same curve.
+drift when the fp16 GradScaler skips steps, and a resumed run continues on exactly the same curve:
+the schedule saves its position and loads it back (``state_dict`` / ``load_state_dict``, like
+every object a checkpoint holds), and the curve comes from the configuration resumed with.
 Extending ``training.epochs`` on resume stretches the cosine over the new length from there on.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -124,17 +126,21 @@ class WarmupCosine:
     def get_last_lr(self) -> list[float]:
         return [group["lr"] for group in self.optimizer.param_groups]
 
-    def seek(self, step: int, total_steps: int | None = None) -> None:
-        """Jump to global step ``step`` (optionally with a new total length); set the LR there."""
-        if total_steps is not None:
-            self.total_steps = max(int(total_steps), 1)
+    def seek(self, step: int) -> None:
+        """Jump to global step ``step``; set the LR there."""
         self.step_count = int(step)
         self._apply()
 
+    def stretch(self, remaining: int) -> None:
+        """End the curve ``remaining`` steps after the current one (a resume over more epochs or
+        with another batch size spreads the cosine over what is left)."""
+        self.total_steps = max(self.step_count + int(remaining), 1)
+        self._apply()
+
     def state_dict(self) -> dict[str, Any]:
-        """The curve this run followed and where on it (a checkpoint's ``scheduler``): a record
-        for readers, never loaded. A resume puts the schedule at the train state's global step
-        with :meth:`seek` over the configured curve, so a changed ``lr`` or ``epochs`` applies."""
+        """Where on the curve the run is (``step_count``, the global step) and the curve it
+        followed (for readers): a checkpoint's ``scheduler``, read back by
+        :meth:`load_state_dict`."""
         return {
             "step_count": self.step_count,
             "base_lrs": list(self.base_lrs),
@@ -143,6 +149,12 @@ class WarmupCosine:
             "kind": self.kind,
             "min_lr_ratio": self.min_lr_ratio,
         }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue a schedule saved by :meth:`state_dict` at its position. The curve stays this
+        schedule's, built from the configuration resumed with, so a changed ``lr``, warmup or
+        ``training.scheduler`` applies from there on; :meth:`stretch` sets its remaining length."""
+        self.seek(int(state["step_count"]))
 
 
 class OptimizerStep:

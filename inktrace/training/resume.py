@@ -214,10 +214,11 @@ def plan_resume(
 def restore(
     trainer: TrainerView, point: ResumePoint, trainer_stages: Collection[str]
 ) -> tuple[list[str], Path]:
-    """Continue ``trainer`` from ``point`` after :func:`plan_resume` allowed it: weights (strict),
+    """Continue ``trainer`` from ``point`` after :func:`plan_resume` allowed it: every object
+    ``BaseTrainer.checkpoint_payload`` saved loads its own state back: weights (strict),
     optimizer (a fresh one when the stored state does not fit), scaler, train state and RNG, the
-    schedule over the remaining steps, and the checkpoint manager's bookkeeping. Returns the
-    settings changed since the checkpoint and the file resumed from."""
+    schedule (its position; the curve over the remaining steps), and the checkpoint manager's
+    bookkeeping. Returns the settings changed since the checkpoint and the file resumed from."""
     if "model" not in point.checkpoint:
         raise CheckpointError(f"{point.path}: already restored into a trainer; read it again")
     plan = plan_resume(point, trainer.cfg, trainer.stage, trainer_stages)
@@ -238,9 +239,10 @@ def restore(
     if ckpt.get("scaler") and trainer.scaler.is_enabled():
         trainer.scaler.load_state_dict(ckpt["scaler"])
     s.load_state_dict(ckpt, trainer.steps_per_epoch, trainer.device)
-    # the remaining steps follow this config (a changed batch size or epoch count included)
-    remaining = (t.epochs - s.epoch) * trainer.steps_per_epoch - s.batch_in_epoch
-    scheduler.seek(s.global_step, total_steps=s.global_step + remaining)
+    # the schedule at its saved position (a legacy file has none: the train state's global step,
+    # the same number), over the steps this config leaves (a changed batch size or epoch count)
+    scheduler.load_state_dict(ckpt.get("scheduler") or {"step_count": s.global_step})
+    scheduler.stretch((t.epochs - s.epoch) * trainer.steps_per_epoch - s.batch_in_epoch)
     if s.last_lr is None:
         s.last_lr = scheduler.get_last_lr()[0]
     if plan.validation_changed:

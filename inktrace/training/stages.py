@@ -1,4 +1,5 @@
 """The stage trainers: they differ in what they compute, not in how they loop (BaseTrainer).
+Each names its stage in its class statement, which enters it in ``TRAINERS`` (trainer.py).
 
 - ``StructuralTrainer``: MAE-style masked reconstruction: skips off, skeleton + tangent heads,
   ``model.mask_ratio`` of the input patches hidden (a fresh mask every step, seeded by the step;
@@ -21,15 +22,12 @@ import torch
 from ..config import Config
 from ..data.rng import seed_hash
 from ..model.net import random_visibility
-from .trainer import TRAINERS, BaseTrainer, register_trainer
+from .trainer import TRAINERS, BaseTrainer
 
 __all__ = ["StructuralTrainer", "DenseTrainer", "FinetuneTrainer", "trainer_class", "TRAINERS"]
 
 
-@register_trainer
-class StructuralTrainer(BaseTrainer):
-    name = "structural"
-
+class StructuralTrainer(BaseTrainer, stage="structural"):
     def configure(self, cfg: Config) -> None:
         cfg.model.full_heads = False
         cfg.model.skip_connections = False
@@ -54,10 +52,7 @@ class StructuralTrainer(BaseTrainer):
         }
 
 
-@register_trainer
-class DenseTrainer(BaseTrainer):
-    name = "dense"
-
+class DenseTrainer(BaseTrainer, stage="dense"):
     def configure(self, cfg: Config) -> None:
         cfg.model.full_heads = True
 
@@ -72,10 +67,7 @@ class DenseTrainer(BaseTrainer):
         return cur.end_stage if cur.enabled else self.cfg.data.curriculum_stage
 
 
-@register_trainer
-class FinetuneTrainer(DenseTrainer):
-    name = "finetune"
-
+class FinetuneTrainer(DenseTrainer, stage="finetune"):
     def configure(self, cfg: Config) -> None:
         super().configure(cfg)
         cfg.model.freeze_encoder = False

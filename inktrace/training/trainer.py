@@ -2,7 +2,7 @@
 
 ``fit()``: per epoch, train over a seeded permutation of the samples, validate on the stage's
 fixed validation set, then the callbacks log and checkpoint. One step: autocast forward, the
-loss, :class:`~.device.OptimizerStep`, then the LR schedule (a function of the global step).
+loss, :class:`~.optim.OptimizerStep`, then the LR schedule (a function of the global step).
 The state a checkpoint carries is :mod:`.state`, the resume rules :mod:`.resume`, the side
 concerns :mod:`.callbacks`. A run stopped anywhere and resumed ends with the same weights, bit for
 bit on the CPU, as one never stopped.
@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import CheckpointManager
+from ..checkpoint import CheckpointManager, check_model_fits
 from ..config import Config
 from ..data import validation_set
 from ..errors import NonFiniteLossError
@@ -60,16 +60,11 @@ from .summary import (
 )
 from .validation import validate_trainer
 
-__all__ = ["BaseTrainer", "NonFiniteLossError", "TRAINERS", "register_trainer"]
+__all__ = ["BaseTrainer", "NonFiniteLossError", "TRAINERS"]
 
-# stage name -> trainer class, filled by @register_trainer (stages.py)
+# stage name -> its trainer class: filled here, by BaseTrainer.__init_subclass__, when a class
+# names its stage (``class DenseTrainer(BaseTrainer, stage="dense")``, stages.py)
 TRAINERS: dict[str, type[BaseTrainer]] = {}
-
-
-def register_trainer(cls: type[BaseTrainer]) -> type[BaseTrainer]:
-    """A stage named ``cls.name`` uses this trainer."""
-    TRAINERS[cls.name] = cls
-    return cls
 
 
 class _Stop(Exception):
@@ -84,16 +79,21 @@ class BaseTrainer:
     default (``"config"``) the config's ``init_from``. ``resume``: a checkpoint of this stage to
     continue from exactly (a path or a :class:`ResumePoint`); it wins over ``init_from``.
     ``overwrite``: a new run may replace another experiment's checkpoints in its folder (else
-    ConfigError, see :mod:`.ownership`). ``callbacks``: objects with some of ``before_train``,
+    ConfigError, see :mod:`.folders`). ``callbacks``: objects with some of ``before_train``,
     ``before_epoch``, ``after_step(losses)``, ``after_epoch(metrics)``, ``after_train`` (see
     :mod:`.callbacks`).
     """
 
     name = "base"
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, stage: str | None = None, **kwargs: Any) -> None:
+        """``stage``: the stage this class trains (its ``name``), entered in ``TRAINERS``; a
+        subclass without one (a variation of a stage trainer) inherits the name, unregistered."""
         super().__init_subclass__(**kwargs)
         refuse_old_hooks(cls)
+        if stage is not None:  # a later class naming the same stage replaces the earlier one
+            cls.name = stage
+            TRAINERS[stage] = cls
 
     def __init__(
         self,
@@ -128,7 +128,7 @@ class BaseTrainer:
         self.precision = self.speed["training.precision"]
         replacing = []  # what a new run replaces, said once it owns the folder
         if point is not None:  # its weights fit its config, before anything is allocated
-            InkTraceNet.check_checkpoint(point.checkpoint, point.path)
+            check_model_fits(point.checkpoint, point.path, InkTraceNet)
         self.ckpt_dir, self.run_dir = run_folders(self.cfg, self.stage, point, self.log)
         if point is None:  # never another experiment's checkpoints, unless asked (folders.py)
             replacing = check_experiment(self.ckpt_dir, c.experiment.name, overwrite)

@@ -20,7 +20,7 @@ from ..losses import metric_key
 from ..metrics import InkMetrics
 from ..model import InkTraceNet
 from ..vectorize import trace_maps
-from ..vectorize.raster import centreline_maps
+from ..vectorize.redraw import centreline_maps
 from .hardware import autocast, to_device
 from .interface import TrainerView
 

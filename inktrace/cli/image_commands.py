@@ -7,10 +7,13 @@ the first is kept). The loop over the images (workers, progress, restart, report
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ..errors import suggest
 from ..inference.images import DEFAULT_MAX_PIXELS
@@ -99,7 +102,7 @@ def image_parser(prog: str, description: str, output_help: str) -> StrictParser:
     return p
 
 
-def parse_intermixed(p: StrictParser, argv: Sequence[str] | None):
+def parse_intermixed(p: StrictParser, argv: Sequence[str] | None) -> argparse.Namespace:
     """Options and images in any order (``a.png --output out b.png``); unknown flags as
     StrictParser reports them."""
     args, extra = p.parse_known_intermixed_args(argv)
@@ -125,7 +128,7 @@ def _scale(text: str | None) -> float | None:
     return value
 
 
-def check_settings(args) -> None:
+def check_settings(args: argparse.Namespace) -> None:
     """The Predictor's flags checked before any image or model is read (UsageError)."""
     for name, value, low in (("--batch-size", args.batch_size, 1), ("--tile", args.tile, 16)):
         if value is not None and value < low:
@@ -133,11 +136,16 @@ def check_settings(args) -> None:
     _scale(args.scale)
 
 
-def make_predictor(args) -> MapPredictor:
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def make_predictor(args: argparse.Namespace) -> MapPredictor:
     """The Predictor of ``--checkpoint`` (default: the shipped model; an ``.onnx`` file runs in
-    onnxruntime, without PyTorch) with the command line's settings."""
+    onnxruntime, without PyTorch) with the command line's settings; what a legacy checkpoint
+    could not recover is printed on stderr."""
     check_settings(args)
-    settings = {
+    settings: dict[str, Any] = {
         "device": args.device or "auto",
         "scale": _scale(args.scale),
         "tile": args.tile or DEFAULT_TILE,
@@ -145,14 +153,14 @@ def make_predictor(args) -> MapPredictor:
         "batch_size": args.batch_size or DEFAULT_BATCH_SIZE,
     }
     try:
-        return open_predictor(args.checkpoint, **settings)
+        return open_predictor(args.checkpoint, report=_stderr, **settings)
     except ValueError as exc:
         if type(exc) is not ValueError:  # CheckpointError, ConfigError: already one line
             raise
         raise UsageError(str(exc)) from None
 
 
-def output_folder(args) -> Path:
+def output_folder(args: argparse.Namespace) -> Path:
     """``--output``, required, and a folder if it exists."""
     if args.output is None:
         raise UsageError("--output DIR is required")

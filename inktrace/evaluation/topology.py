@@ -1,4 +1,4 @@
-"""The topological keypoints of traced strokes; ``rasterise`` (``inktrace.vectorize.raster``)
+"""The topological keypoints of traced strokes; ``rasterise`` (``inktrace.vectorize.redraw``)
 gives their centreline as the data engine's targets describe one.
 
 ``rasterise``: per segment, for every pixel-centre column it spans (every pixel-centre row for a
@@ -21,7 +21,7 @@ import torch
 
 from ..data.geometry import Strokes
 from ..data.keypoints import CORNER, find_keypoints
-from ..vectorize.raster import rasterise
+from ..vectorize.redraw import rasterise
 
 __all__ = ["rasterise", "topo_points"]
 
