@@ -37,6 +37,19 @@ _OLD_TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # before the pid was in
 _OLD_AGE = 3600.0  # seconds after which an old-style temporary file is surely abandoned
 
 
+def _abandon(tmp: str | os.PathLike, path: str | os.PathLike, exc: BaseException) -> None:
+    """After a failed atomic write of ``path``: remove its temporary file ``tmp``, and raise an
+    OSError as a one-line WriteError (``path`` is kept as it was); other exceptions are the
+    caller's to re-raise."""
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+    if isinstance(exc, OSError) and not isinstance(exc, WriteError):
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise WriteError.of(exc, f"{path}: cannot write ({reason}); kept as it was") from None
+
+
 def atomic_write(
     path: str | os.PathLike,
     write: Callable[[IO[bytes]], object],
@@ -66,13 +79,7 @@ def atomic_write(
             check(Path(tmp))
         os.replace(tmp, path)
     except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        if isinstance(exc, OSError) and not isinstance(exc, WriteError):
-            reason = exc.strerror or str(exc) or type(exc).__name__
-            raise WriteError.of(exc, f"{path}: cannot write ({reason}); kept as it was") from None
+        _abandon(tmp, path, exc)
         raise
     return path
 
@@ -102,13 +109,7 @@ def atomic_link(source: str | os.PathLike, path: str | os.PathLike) -> bool:
     try:
         os.replace(tmp, path)
     except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        if isinstance(exc, OSError) and not isinstance(exc, WriteError):
-            reason = exc.strerror or str(exc) or type(exc).__name__
-            raise WriteError.of(exc, f"{path}: cannot write ({reason}); kept as it was") from None
+        _abandon(tmp, path, exc)
         raise
     try:  # POSIX rename() does nothing when both names are already one file: drop the extra name
         os.unlink(tmp)

@@ -90,8 +90,3 @@ class Predictor(MapPredictor):
 
     def set_threads(self, threads: int) -> None:
         torch.set_num_threads(max(1, int(threads)))
-
-    def _gray(self, image: Any, index: int) -> np.ndarray:
-        if isinstance(image, torch.Tensor):
-            image = image.detach().cpu().numpy()
-        return super()._gray(image, index)
