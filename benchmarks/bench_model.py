@@ -8,6 +8,7 @@ channels_last. The loss is the real one on a
 rendered synthetic batch (stage 6). Prints a table; asserts nothing (compare figures of one run).
 
     python benchmarks/bench_model.py [--presets default cpu] [--batch-size 32] [--steps 5]
+    python benchmarks/bench_model.py --presets cpu --compile    # torch.compile on the CPU too
 """
 
 from __future__ import annotations
@@ -25,11 +26,18 @@ PRESETS = {"default": dict(embed_dim=128, num_layers=4), "cpu": dict(embed_dim=1
 
 
 def measure(
-    model: InkTraceNet, batch: dict, steps: int, device: str, precision: str, channels_last: bool
+    model: InkTraceNet,
+    batch: dict,
+    steps: int,
+    device: str,
+    precision: str,
+    channels_last: bool,
+    compiled: bool = False,
 ) -> float:
     model = model.to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    forward = torch.compile(model) if compiled else model
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     loss_fn = InkLoss()
     batch = {k: v.to(device) for k, v in batch.items()}
@@ -45,14 +53,17 @@ def measure(
     def step() -> None:
         opt.zero_grad(set_to_none=True)
         with torch.autocast(device_type=device, dtype=dtype, enabled=dtype is not None):
-            loss = loss_fn(model(image), batch)["total"]
+            loss = loss_fn(forward(image), batch)["total"]
         scaler.scale(loss).backward()
         scaler.step(opt)
         scaler.update()
 
-    for _ in range(2):  # warm-up (cudnn autotuning, allocator)
+    t = time.perf_counter()
+    for _ in range(2):  # warm-up (cudnn autotuning, allocator; compiling)
         step()
     sync()
+    if compiled:
+        print(f"  compiling and 2 warm-up steps: {time.perf_counter() - t:.1f} s", flush=True)
     t = time.perf_counter()
     for _ in range(steps):
         step()
@@ -67,6 +78,9 @@ def main() -> None:
     p.add_argument("--gpu-batch-size", type=int, default=128)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--img-size", type=int, default=64)
+    p.add_argument(
+        "--compile", action="store_true", help="also torch.compile the CPU fp32 channels-last row"
+    )
     args = p.parse_args()
 
     print(
@@ -74,27 +88,32 @@ def main() -> None:
         f"{args.img_size}x{args.img_size}"
     )
     print(
-        f"{'preset':<8} {'params':>10} {'device':<6} {'precision':<10} "
+        f"{'preset':<8} {'params':>10} {'device':<6} {'precision':<18} "
         f"{'batch':>5} {'samples/s':>10}"
     )
-    rows = [("cpu", "fp32", False, args.batch_size), ("cpu", "fp32", True, args.batch_size)]
+    rows = [
+        ("cpu", "fp32", False, args.batch_size, False),
+        ("cpu", "fp32", True, args.batch_size, False),
+    ]
+    if args.compile:
+        rows.append(("cpu", "fp32", True, args.batch_size, True))
     if torch.cuda.is_available():
         bf16 = torch.cuda.is_bf16_supported()
         rows += [
-            ("cuda", "fp32", False, args.gpu_batch_size),
-            ("cuda", "fp16", True, args.gpu_batch_size),
+            ("cuda", "fp32", False, args.gpu_batch_size, False),
+            ("cuda", "fp16", True, args.gpu_batch_size, False),
         ]
-        rows += [("cuda", "bf16", True, args.gpu_batch_size)] if bf16 else []
+        rows += [("cuda", "bf16", True, args.gpu_batch_size, False)] if bf16 else []
     for preset in args.presets:
-        for device, precision, cl, bs in rows:
+        for device, precision, cl, bs, compiled in rows:
             batch = SyntheticInk(6, bs, args.img_size, seed=0).render(range(bs))
             batch = {k: v for k, v in batch.items() if k not in ("points", "num_points", "index")}
             torch.manual_seed(0)
             model = InkTraceNet(**PRESETS[preset])
-            rate = measure(model, batch, args.steps, device, precision, cl)
-            tag = precision + ("+cl" if cl else "")
+            rate = measure(model, batch, args.steps, device, precision, cl, compiled)
+            tag = precision + ("+cl" if cl else "") + ("+compile" if compiled else "")
             print(
-                f"{preset:<8} {model.get_num_params():>10,} {device:<6} {tag:<10} "
+                f"{preset:<8} {model.get_num_params():>10,} {device:<6} {tag:<18} "
                 f"{bs:>5} {rate:>10.1f}",
                 flush=True,
             )

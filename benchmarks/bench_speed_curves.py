@@ -8,7 +8,7 @@ quickstart config, stage dense from fresh weights, same seed, so the same sample
 order) and the script prints, side by side:
 
 - seconds of training per epoch (the step and the data wait; validation excluded), samples/s, and
-  the ratio to the first variant;
+  the ratio to the first variant, and the data wait's share of the training time;
 - the training loss and the validation loss and val/f1 after each epoch, so the curves can be
   compared at equal samples.
 
@@ -34,16 +34,17 @@ import torch
 from inktrace import Config
 from inktrace.training.stages import DenseTrainer
 
-# name -> (system.channels_last, training.precision)
+# name -> (system.channels_last, training.precision, data.num_workers)
 VARIANTS = {
-    "contiguous": (False, "fp32"),  # the trainer's CPU default before issue 18
-    "channels-last": (True, "fp32"),  # today's CPU default (system.channels_last: auto)
-    "channels-last-bf16": (True, "bf16"),
+    "contiguous": (False, "fp32", 0),  # the trainer's CPU default before issue 18
+    "channels-last": (True, "fp32", 0),  # today's CPU default (system.channels_last: auto)
+    "channels-last-bf16": (True, "bf16", 0),
+    "channels-last-1-worker": (True, "fp32", 1),  # rendering overlapped with the step
 }
 
 
 def run(name: str, epochs: int, train_size: int, root: Path) -> dict:
-    channels_last, precision = VARIANTS[name]
+    channels_last, precision, workers = VARIANTS[name]
     folder = root / name
     cfg = Config.from_yaml(
         "quickstart",
@@ -54,6 +55,7 @@ def run(name: str, epochs: int, train_size: int, root: Path) -> dict:
             "system.channels_last": channels_last,
             "system.compile": False,
             "data.train_size": train_size,
+            "data.num_workers": workers,
             "curriculum.epochs_per_stage": 1,
             "checkpoint.save_dir": str(folder / "ck"),
             "logging.log_dir": str(folder / "runs"),
@@ -77,6 +79,7 @@ def run(name: str, epochs: int, train_size: int, root: Path) -> dict:
         "f1": h["val/f1"],
         "kp": h["val/kp_topo_recall"],
         "level": h["curriculum_stage"],
+        "data_share": h["time/data_share"],
     }
 
 
@@ -112,12 +115,13 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
     base = statistics.median(sum(o["train_s"]) for o in results[names[0]])
-    print("\n| variant | training s (median) | samples/s | ÷ " + names[0] + " |")
-    print("|---|---|---|---|")
+    print("\n| variant | training s (median) | samples/s | ÷ " + names[0] + " | data wait |")
+    print("|---|---|---|---|---|")
     for name in names:
         secs = statistics.median(sum(o["train_s"]) for o in results[name])
         rate = args.epochs * args.train_size / secs
-        print(f"| {name} | {secs:.1f} | {rate:.1f} | {base / secs:.3f} |")
+        share = statistics.median(x for o in results[name] for x in o["data_share"])
+        print(f"| {name} | {secs:.1f} | {rate:.1f} | {base / secs:.3f} | {100 * share:.1f} % |")
     print("\nAfter each epoch (same samples in the same order): train loss / val loss / val f1")
     print("| epoch | level | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
