@@ -37,6 +37,17 @@ _OLD_TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # before the pid was in
 _OLD_AGE = 3600.0  # seconds after which an old-style temporary file is surely abandoned
 
 
+def _temp_name(path: Path) -> str:
+    """``path``'s name as it stands in its temporary file's name, cut short enough that the
+    temporary name (the dot, the pid, 8 random characters, ``.tmp``: at most 30 more bytes)
+    stays within the 255 bytes a file name may have, so any name that can be written can be
+    written atomically."""
+    name = path.name
+    while len(os.fsencode(name)) > 225:
+        name = name[:-1]
+    return name
+
+
 def _abandon(tmp: str | os.PathLike, path: str | os.PathLike, exc: BaseException) -> None:
     """After a failed atomic write of ``path``: remove its temporary file ``tmp``, and raise an
     OSError as a one-line WriteError (``path`` is kept as it was); other exceptions are the
@@ -61,7 +72,7 @@ def atomic_write(
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        prefix = f".{path.name}.{os.getpid()}."
+        prefix = f".{_temp_name(path)}.{os.getpid()}."
         fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
     except OSError as exc:
         reason = exc.strerror or str(exc)
@@ -96,7 +107,7 @@ def atomic_link(source: str | os.PathLike, path: str | os.PathLike) -> bool:
     if link is None:
         return False
     for _ in range(100):
-        tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        tmp = path.parent / f".{_temp_name(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
         try:
             link(source, tmp)
             break

@@ -314,3 +314,20 @@ def test_resuming_from_a_hard_linked_name_ends_bit_identical(tmp_path, source):
     w1 = load(ck / "last.ckpt")["model"]
     w2 = load(tmp_path / "full" / "ck" / "dense" / "last.ckpt")["model"]
     assert all(torch.equal(w1[k], w2[k]) for k in w1)
+
+
+def test_a_name_of_255_bytes_is_written_and_linked_atomically(tmp_path):
+    """The temporary name adds a pid, random characters and .tmp: a name that is itself at the
+    file system's limit must still be written (the generated-paths test found it refused)."""
+    from inktrace.fileio import atomic_link, atomic_write, sweep_stale_temps
+
+    for name in ("n" * 250 + ".ckpt", "é" * 125 + ".x"):  # 255 and 252 bytes
+        target = tmp_path / name
+        atomic_write(target, lambda f: f.write(b"weights"))
+        assert target.read_bytes() == b"weights"
+        other = tmp_path / ("L" + name[1:])
+        assert atomic_link(target, other) and os.path.samefile(target, other)
+    assert sweep_stale_temps(tmp_path) == []  # nothing left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [n for s in ("n" * 250 + ".ckpt", "é" * 125 + ".x") for n in (s, "L" + s[1:])]
+    )
