@@ -18,7 +18,7 @@ from inktrace.data.curriculum import make_strokes
 from inktrace.data.rng import Draws, sample_keys
 from inktrace.vectorize import Stroke, TraceOptions, to_json, to_svg, trace_maps
 from inktrace.vectorize.fitting import douglas_peucker, snap_corners
-from inktrace.vectorize.graph import _zones
+from inktrace.vectorize.graph import Edge, Graph, Node, _merge, _zones, prune
 from inktrace.vectorize.joining import Chain
 from inktrace.vectorize.maps import find_peaks
 from inktrace.vectorize.thinning import thin
@@ -442,3 +442,98 @@ def test_corner_snapping_equals_the_brute_force():
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x.points, y.points)
         assert x.sharp == y.sharp
+
+
+def _prune_by_rescanning(graph, opts):
+    """``prune``'s rule as plainly as it can be written: rescan every edge from the first after
+    each merge, and again until a scan changes nothing."""
+
+    def reach(n):
+        return max(opts.spur_min, opts.spur_factor * graph.nodes[n].width)
+
+    def length(i):
+        return graph.length(graph.edge(i))
+
+    drops = merges = 0
+    changed = True
+    while changed:
+        changed = False
+        deg = graph.degrees()
+        for i in graph.alive():
+            e = graph.edge(i)
+            if e.a < 0:
+                continue
+            ends = ((e.a, e.b), (e.b, e.a))
+            if e.a == e.b:
+                drop = length(i) < 2.0 * reach(e.a)
+            else:
+                drop = any(
+                    deg[x] == 1 and not graph.nodes[x].peak and deg[y] >= 3 and length(i) < reach(y)
+                    for x, y in ends
+                )
+            if drop:
+                graph.edges[i] = None
+                deg[e.a] -= 1
+                deg[e.b] -= 1
+                drops += 1
+                changed = True
+            elif (
+                deg[e.a] >= 3
+                and deg[e.b] >= 3
+                and not (graph.nodes[e.a].peak and graph.nodes[e.b].peak)
+                and length(i) < max(reach(e.a), reach(e.b))
+            ):
+                incident = {}
+                for j in graph.alive():
+                    f = graph.edge(j)
+                    if f.a >= 0:
+                        incident.setdefault(f.a, set()).add(j)
+                        incident.setdefault(f.b, set()).add(j)
+                _merge(graph, i, incident)
+                merges += 1
+                changed = True
+                break
+    deg = graph.degrees()
+    for i in graph.alive():
+        e = graph.edge(i)
+        if (e.a < 0 or (deg[e.a] == 1 and deg[e.b] == 1)) and graph.length(e) < opts.min_length:
+            graph.edges[i] = None
+    return drops, merges
+
+
+def _random_graph(rng):
+    """Hubs joined by short edges (bridges to merge) and leaves on short edges (spurs)."""
+    hubs = int(rng.integers(3, 30))
+    nodes = [
+        Node(rng.uniform(0, 12, 2), float(rng.uniform(1, 4)), bool(rng.random() < 0.3))
+        for _ in range(hubs)
+    ]
+    point = rng.uniform(0, 12, (400, 2))
+    edges = []
+    for _ in range(int(rng.integers(hubs, 3 * hubs))):
+        a = int(rng.integers(hubs))
+        if rng.random() < 0.4:  # a leaf
+            nodes.append(Node(nodes[a].xy + rng.normal(0, 2, 2), 1.0, bool(rng.random() < 0.2)))
+            b = len(nodes) - 1
+        else:
+            b = a if rng.random() < 0.05 else int(rng.integers(hubs))
+        edges.append(Edge(a, b, rng.integers(0, 400, int(rng.integers(0, 3))).tolist()))
+    edges.append(Edge(-1, -1, [1, 2, 3]))
+    return Graph(nodes, edges, point, np.ones(400), None)
+
+
+def test_pruning_equals_rescanning_every_edge_after_each_change():
+    opts = TraceOptions(spur_factor=3.0)
+    drops = merges = 0
+    for seed in range(300):
+        a, b = (_random_graph(np.random.default_rng(seed)) for _ in range(2))
+        prune(a, opts)
+        dropped, merged = _prune_by_rescanning(b, opts)
+        assert [(e.a, e.b, e.path) if e else None for e in a.edges] == [
+            (e.a, e.b, e.path) if e else None for e in b.edges
+        ]
+        for x, y in zip(a.nodes, b.nodes):
+            np.testing.assert_array_equal(x.xy, y.xy)
+            assert (x.width, x.peak) == (y.width, y.peak)
+        drops, merges = drops + dropped, merges + merged
+    assert drops > 1000 and merges > 1000  # both rules were exercised, many times

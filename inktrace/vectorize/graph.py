@@ -16,6 +16,7 @@ node), tiny loops and isolated specks.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 import numpy as np
@@ -261,58 +262,92 @@ def _walk(nbl: list[list[int]], node_of: np.ndarray) -> list[Edge | None]:
 
 
 def prune(graph: Graph, opts: TraceOptions) -> None:
-    """Remove spurs, bridges, tiny loops and specks in place (see the module docstring)."""
+    """Remove spurs, bridges, tiny loops and specks in place (see the module docstring).
+
+    The rule is a scan of the edges in index order, repeated until a scan changes nothing, with
+    each scan ending at its first merge (a merge moves a node, so the next scan starts over).
+    An edge whose two nodes have not changed since it was last looked at would be kept again, so
+    only the edges at a changed node are looked at again: the same result as rescanning
+    everything, in time proportional to the changes rather than to scans x edges."""
 
     def reach(n: int) -> float:
         return max(opts.spur_min, opts.spur_factor * graph.nodes[n].width)
 
-    length = {i: graph.length(graph.edge(i)) for i in graph.alive()}
+    def verdict(i: int) -> str:
+        e = graph.edge(i)
+        if e.a < 0:
+            return ""
+        nodes = graph.nodes
+        if e.a == e.b:
+            return "drop" if length[i] < 2.0 * reach(e.a) else ""
+        for end, other in ((e.a, e.b), (e.b, e.a)):
+            if (
+                deg[end] == 1
+                and not nodes[end].peak
+                and deg[other] >= 3
+                and length[i] < reach(other)
+            ):
+                return "drop"
+        if (
+            deg[e.a] >= 3
+            and deg[e.b] >= 3
+            and not (nodes[e.a].peak and nodes[e.b].peak)
+            and length[i] < max(reach(e.a), reach(e.b))
+        ):
+            return "merge"
+        return ""
+
+    alive = graph.alive()
+    length = {i: graph.length(graph.edge(i)) for i in alive}
+    deg = graph.degrees()
     incident: dict[int, set[int]] = {}  # node -> its live edges (so a merge touches only those)
-    for i in graph.alive():
+    for i in alive:
         e = graph.edge(i)
         if e.a >= 0:
             incident.setdefault(e.a, set()).add(i)
             incident.setdefault(e.b, set()).add(i)
-    merged = True
-    while merged:  # passes until nothing is left to do
-        merged = False
-        removed = True
-        while removed and not merged:
-            removed = False
-            deg = graph.degrees()
-            for i in graph.alive():
-                e = graph.edge(i)
-                if e.a < 0:
-                    continue
-                if e.a == e.b:
-                    drop = length[i] < 2.0 * reach(e.a)
+    scan = list(alive)  # the edges still to look at in this scan, a heap of indices
+    heapq.heapify(scan)
+    later: set[int] = set()  # changed behind the scan's position: looked at in the next scan
+    queued = set(alive)
+
+    def changed(node: int, position: int) -> None:
+        for j in incident.get(node, ()):
+            if j not in queued:
+                queued.add(j)
+                if j > position:
+                    heapq.heappush(scan, j)
                 else:
-                    drop = any(
-                        deg[end] == 1
-                        and not graph.nodes[end].peak
-                        and deg[other] >= 3
-                        and length[i] < reach(other)
-                        for end, other in ((e.a, e.b), (e.b, e.a))
-                    )
-                if drop:
-                    graph.edges[i] = None
-                    incident[e.a].discard(i)
-                    incident[e.b].discard(i)
-                    deg[e.a] -= 1
-                    deg[e.b] -= 1
-                    removed = True
-                elif (
-                    deg[e.a] >= 3
-                    and deg[e.b] >= 3
-                    and not (graph.nodes[e.a].peak and graph.nodes[e.b].peak)
-                    and length[i] < max(reach(e.a), reach(e.b))
-                ):
-                    _merge(graph, i, incident)
-                    # the kept node moved: only the edges now ending there change length
-                    for j in sorted(incident[e.a]):
-                        length[j] = graph.length(graph.edge(j))
-                    merged = True
-                    break
+                    later.add(j)
+
+    while scan or later:
+        if not scan:  # the next scan
+            scan = sorted(later)
+            later.clear()
+        i = heapq.heappop(scan)
+        queued.discard(i)
+        if graph.edges[i] is None:
+            continue
+        e = graph.edge(i)
+        act = verdict(i)
+        if act == "drop":
+            graph.edges[i] = None
+            incident[e.a].discard(i)
+            incident[e.b].discard(i)
+            deg[e.a] -= 1
+            deg[e.b] -= 1
+            changed(e.a, i)
+            changed(e.b, i)
+        elif act == "merge":
+            deg[e.a] += deg[e.b] - 2
+            deg[e.b] = 0
+            _merge(graph, i, incident)
+            # the kept node moved: only the edges now ending there change length
+            for j in sorted(incident[e.a]):
+                length[j] = graph.length(graph.edge(j))
+            changed(e.a, -1)
+            later.update(scan)  # the scan ends here; the next starts over
+            scan = []
     deg = graph.degrees()
     for i in graph.alive():
         e = graph.edge(i)
