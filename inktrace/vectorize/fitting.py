@@ -25,7 +25,8 @@ def snap_corners(chains: list[Chain], corners: np.ndarray, radius: float) -> Non
 
     Corners are taken in order; each goes to the nearest interior point within ``radius`` (ties:
     the last chain, then its first such point). Candidates come from a k-d tree over the points
-    as they were, plus every point already moved: linear in the points, not corners x chains."""
+    as they were, plus the points already moved that now lie near: linear in the points, not
+    corners x chains."""
     if not len(corners) or not chains:
         return
     owner, index, start = [], [], []
@@ -40,9 +41,9 @@ def snap_corners(chains: list[Chain], corners: np.ndarray, radius: float) -> Non
         return
     owner_all, index_all = np.concatenate(owner), np.concatenate(index)
     tree = cKDTree(np.concatenate(start))
-    moved: set[int] = set()  # candidate ids whose point has moved since the tree was built
+    moved = _MovedPoints(radius)  # candidates whose point has moved since the tree was built
     for xy in corners:
-        cand = sorted(set(tree.query_ball_point(xy, radius + 1e-6)) | moved)
+        cand = sorted(set(tree.query_ball_point(xy, radius + 1e-6)) | moved.near(xy))
         if not cand:
             continue
         ids = np.array(cand)
@@ -56,13 +57,42 @@ def snap_corners(chains: list[Chain], corners: np.ndarray, radius: float) -> Non
         at = ok & (d == best)
         c = int(cs[at].max())
         k = int(ks[at & (cs == c)].min())
-        moved.update(ids[(cs == c) & (ks == k)].tolist())
+        for i in ids[(cs == c) & (ks == k)].tolist():
+            moved.put(i, xy)
         chain = chains[c]
         chain.points[k] = xy
         if chain.closed and k == 0:
             chain.points[-1] = xy
         near = np.hypot(*(chain.points[chain.sharp] - xy).T) <= radius if chain.sharp else []
         chain.sharp = [s for s, n in zip(chain.sharp, near) if not n] + [k]
+
+
+class _MovedPoints:
+    """The points snap_corners has moved, by id, in a grid of cells ``radius`` wide: ``near``
+    gives every id whose point now lies within ``radius`` of a place (and maybe a few more)."""
+
+    def __init__(self, radius: float) -> None:
+        self.cell = max(float(radius), 1e-6) + 1e-6
+        self.cells: dict[tuple[int, int], set[int]] = {}
+        self.where: dict[int, tuple[int, int]] = {}
+
+    def _key(self, xy: np.ndarray) -> tuple[int, int]:
+        return int(np.floor(xy[0] / self.cell)), int(np.floor(xy[1] / self.cell))
+
+    def put(self, i: int, xy: np.ndarray) -> None:
+        if i in self.where:
+            self.cells[self.where[i]].discard(i)
+        key = self._key(xy)
+        self.where[i] = key
+        self.cells.setdefault(key, set()).add(i)
+
+    def near(self, xy: np.ndarray) -> set[int]:
+        cx, cy = self._key(xy)
+        out: set[int] = set()
+        for dx in (-1, 0, 1):
+            for dy in (-1, 0, 1):
+                out |= self.cells.get((cx + dx, cy + dy), set())
+        return out
 
 
 def douglas_peucker(points: np.ndarray, tolerance: float) -> np.ndarray:
