@@ -24,6 +24,7 @@ from inktrace.inference import (
     squared_distance_transform,
     to_gray,
 )
+from inktrace.inference.pipeline import MapPredictor
 from inktrace.inference.resample import to_input
 from inktrace.inference.tiling import Stitcher, plan_tiles, tile_starts
 from inktrace.model import InkTraceNet
@@ -471,10 +472,35 @@ def test_predictor_refuses_bad_settings():
         ({"tile": 8}, "tile"),
         ({"tile": 64, "overlap": 40}, "overlap"),
         ({"batch_size": 0}, "batch_size"),
+        ({"batch_pixels": 0}, "batch_pixels"),
         ({"device": "gpu7"}, "unknown device"),
     ]:
         with pytest.raises(ValueError, match=words):
             Predictor(tiny(), **settings)
+
+
+def test_forward_passes_are_capped_in_tiles_and_in_pixels():
+    shapes = []
+
+    class Counting:
+        num_layers = 2
+
+        def __call__(self, batch):
+            shapes.append(batch.shape)
+            return {"skeleton": batch[:, 0] * 0.5}
+
+    cpu = Predictor(tiny(), device="cpu")
+    assert (cpu.batch_size, cpu.batch_pixels) == (16, 512 * 512)
+    assert [cpu.per_pass(s, s) for s in (64, 128, 256, 512, 1024)] == [16, 16, 4, 1, 1]
+    assert MapPredictor(Counting(), batch_size=3, batch_pixels=None).per_pass(512, 512) == 3
+    glyphs = [np.full((64, 64), 0.9, np.float32)] * 37
+    MapPredictor(Counting(), scale=1.0).predict_many(glyphs)
+    assert [s[0] for s in shapes] == [16, 16, 5]
+    shapes.clear()
+    page = MapPredictor(Counting(), scale=1.0, tile=128, batch_pixels=2 * 128 * 128)
+    out = page.predict_many([np.full((300, 300), 0.9, np.float32)])[0]
+    assert out.tiles == 9 and [s[0] for s in shapes] == [2, 2, 2, 2, 1]
+    np.testing.assert_allclose(out.maps["skeleton"], 0.45, atol=1e-6)  # the blend is unchanged
 
 
 # ----------------------------------------------------------------------------- command line

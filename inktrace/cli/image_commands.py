@@ -56,7 +56,14 @@ def image_parser(prog: str, description: str, output_help: str) -> StrictParser:
     )
     flag(p, "output", output_help, "DIR")
     flag(p, "device", "auto (CUDA when available, default), cpu, cuda or cuda:N", "DEV")
-    flag(p, "batch_size", f"tiles per forward pass (default {DEFAULT_BATCH_SIZE})", "N", type=int)
+    flag(
+        p,
+        "batch_size",
+        f"tiles per forward pass at most (default {DEFAULT_BATCH_SIZE}; on a CPU also at most "
+        "512 x 512 px of tiles, faster there)",
+        "N",
+        type=int,
+    )
     flag(
         p,
         "scale",

@@ -11,14 +11,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from ..devices import resolve_device
 from ..model.net import InkTraceNet
-from .pipeline import DEFAULT_BATCH_SIZE, DEFAULT_TILE, MapPredictor, Prediction
+from .pipeline import (
+    DEFAULT_BATCH_PIXELS,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_TILE,
+    MapPredictor,
+    Prediction,
+)
 
 __all__ = ["Predictor", "TorchNet", "Prediction", "resolve_device"]
 
@@ -50,8 +56,10 @@ class Predictor(MapPredictor):
     ``device``: auto (CUDA when available), cpu, cuda or cuda:N. ``scale``: None estimates it per
     image; a number is used for every image. ``tile``: side of the tiles, in pixels of the
     resampled image; ``overlap`` (default tile / 4) between neighbours, whose outer quarter
-    (``margin``) is discarded. ``channels_last`` (default: on a CPU) runs the convolutions in
-    channels-last memory order, faster there; the model is converted in place."""
+    (``margin``) is discarded. A forward pass takes at most ``batch_size`` tiles and
+    ``batch_pixels`` pixels (default: one 512 px tile's on a CPU, four on a GPU), but always one
+    tile. ``channels_last`` (default: on a CPU) runs the convolutions in channels-last memory
+    order, faster there; the model is converted in place."""
 
     def __init__(
         self,
@@ -62,13 +70,21 @@ class Predictor(MapPredictor):
         overlap: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         channels_last: bool | None = None,
+        batch_pixels: int | Literal["auto"] | None = "auto",
     ) -> None:
         self.device = resolve_device(device, key="device")
+        if batch_pixels == "auto":  # a CPU's caches set it; a GPU's memory allows more
+            batch_pixels = DEFAULT_BATCH_PIXELS * (1 if self.device.type == "cpu" else 4)
         # channels-last convolutions: 1.5x faster on a CPU (the quickstart model, one core: 7.3
         # -> 4.9 ms per 64 px image; outputs equal to 1e-3); unmeasured on GPUs, so off there
         self.channels_last = self.device.type == "cpu" if channels_last is None else channels_last
         super().__init__(
-            TorchNet(model, self.device, self.channels_last), scale, tile, overlap, batch_size
+            TorchNet(model, self.device, self.channels_last),
+            scale,
+            tile,
+            overlap,
+            batch_size,
+            batch_pixels,
         )
         self.model = model
 
