@@ -3,6 +3,7 @@ stroke-width estimate and scale rule, tiling, the Predictor and the command line
 
 import math
 import struct
+import tracemalloc
 import zlib
 
 import numpy as np
@@ -25,7 +26,7 @@ from inktrace.inference import (
     to_gray,
 )
 from inktrace.inference.pipeline import MapPredictor
-from inktrace.inference.resample import to_input
+from inktrace.inference.resample import ToInput, to_input
 from inktrace.inference.tiling import Stitcher, plan_tiles, tile_starts
 from inktrace.model import InkTraceNet
 
@@ -310,6 +311,79 @@ def test_tiles_cover_the_image_with_the_overlap_and_weights_sum_to_one():
     assert len(plan_tiles(150, 170, 64, 16)) == len(st.tiles) == 3 * 4
 
 
+def test_a_blend_taken_in_bands_is_the_whole_blend_to_the_bit():
+    rng = np.random.default_rng(7)
+    whole, banded = Stitcher(300, 170, 64, 16, 4), Stitcher(300, 170, 64, 16, 4)
+    outputs = [{"a": rng.random((2, t.height, t.width), dtype=np.float32)} for t in whole.tiles]
+    for t, maps in zip(whole.tiles, outputs):
+        whole.add(t, maps)
+    bands, starts = [], banded.row_starts()
+    for k, y in enumerate(starts):
+        for t, maps in zip(banded.tiles, outputs):
+            if t.y == y:
+                banded.add(t, maps)
+        bands.append(banded.take(starts[k + 1] if k + 1 < len(starts) else 300)["a"])
+        held = banded._weight.shape[0]
+        assert held <= 64  # never more than one row of tiles
+    np.testing.assert_array_equal(np.concatenate(bands, axis=1), whole.result()["a"])
+    with pytest.raises(ValueError, match="after rows up to 300"):
+        banded.add(banded.tiles[0], outputs[0])
+
+
+@pytest.mark.parametrize(
+    "model, size", [((37, 23), (100, 61)), ((90, 40), (31, 17)), ((50, 9), (50, 9))]
+)
+def test_maps_mapped_to_the_input_in_bands_equal_the_whole_mapping_to_the_bit(model, size):
+    rng = np.random.default_rng(8)
+    maps = {
+        name: rng.normal(0, 1, (c, *model)).astype(np.float32)
+        for name, c in (("skeleton", 1), ("tangent", 2), ("width", 1), ("offset", 2))
+    }
+    want = to_input(maps, size)
+    for cuts in ([], [1], [5, 6, 7, 30], list(range(1, model[0]))):
+        mapper = ToInput(model, size)
+        edges = [0, *[c for c in cuts if c < model[0]], model[0]]
+        for a, b in zip(edges, edges[1:]):
+            mapper.add({name: v[:, a:b] for name, v in maps.items()})
+            assert all(v.shape[1] <= 2 + b - a for v in mapper.kept.values())
+        got = mapper.result()
+        for name in maps:
+            np.testing.assert_array_equal(got[name], want[name])
+
+
+def test_a_tall_page_is_predicted_in_bounded_memory():
+    """The maps of a 4096 x 128 px image through 64 px tiles: the peak of the prediction's
+    allocations beyond the image stays within 1.25x the result's own size (8 float32 channels
+    per pixel): 1.07x measured; holding the blend whole, as before, took 2.63x."""
+
+    class Eight:
+        num_layers = 2
+
+        def __call__(self, batch):
+            b, _, h, w = batch.shape
+            full = np.broadcast_to(batch, (b, 2, h, w))
+            return {
+                "skeleton": batch[:, 0],
+                "keypoints": full,
+                "tangent": full,
+                "width": batch[:, 0],
+                "offset": full,
+            }
+
+    image = np.random.default_rng(9).random((4096, 128), dtype=np.float32)
+    predictor = MapPredictor(Eight(), scale=1.0, tile=64)
+    tracemalloc.start()
+    try:
+        maps = predictor.predict(image)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    result = sum(v.nbytes for v in maps.values())
+    assert result == 8 * 4 * 4096 * 128
+    assert peak < 1.25 * result + image.nbytes
+    np.testing.assert_allclose(maps["skeleton"], image, atol=1e-6)
+
+
 def mosaic_image():
     """184 x 168 px of scattered strokes (3 x 3 tiles of 64 px with 16 px overlap)."""
     rng = np.random.default_rng(1)
@@ -499,7 +573,7 @@ def test_forward_passes_are_capped_in_tiles_and_in_pixels():
     shapes.clear()
     page = MapPredictor(Counting(), scale=1.0, tile=128, batch_pixels=2 * 128 * 128)
     out = page.predict_many([np.full((300, 300), 0.9, np.float32)])[0]
-    assert out.tiles == 9 and [s[0] for s in shapes] == [2, 2, 2, 2, 1]
+    assert out.tiles == 9 and [s[0] for s in shapes] == [2, 1] * 3  # a row of tiles at a time
     np.testing.assert_allclose(out.maps["skeleton"], 0.45, atol=1e-6)  # the blend is unchanged
 
 

@@ -16,8 +16,12 @@ the activations of four 512 px tiles overflow the caches (the shipped model on a
 dpi, 2 cores: 7.6 s in batches of four 512 px tiles, 4.1-4.6 s one tile at a time), while 64 px
 glyphs gain from batches of 16 to 64 (64 glyphs: 0.46 s in fours, 0.36-0.39 s in 16s or 64s).
 
-Memory: the network sees at most ``batch_size`` tiles of ``tile`` x ``tile`` px at a time; the
-maps of an image (8 float32 channels per pixel) are held whole, at the model's and the input's size.
+Memory: the network sees at most ``batch_size`` tiles of ``tile`` x ``tile`` px at a time. An image
+of several tiles streams: its tiles run a row at a time, and as each row is done the band of the
+blend that no later tile reaches is renormalised and mapped to the input's pixels (resample.py's
+``ToInput``), then forgotten. So only the result (8 float32 channels per input pixel) is held
+whole; the blend's sums, its weights and the model-sized maps are one band at a time. (Before,
+an A4 page at 300 dpi held all of them at once: 1.1 GB of the prediction's peak.)
 
 GroupNorm computes its statistics over whatever it is shown, so a tiled image is not normalised
 exactly as the whole image would be; see docs/using.md (*Tiling*) for the measured effect.
@@ -33,7 +37,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .images import load_image, to_gray
-from .resample import model_size, to_input, to_model, unit
+from .resample import ToInput, model_size, to_input, to_model, unit
 from .scale import choose_scale, estimate_stroke_width
 from .tiling import Stitcher, Tile
 
@@ -123,15 +127,17 @@ class MapPredictor:
         return self.predict_many([image])[0].maps
 
     def predict_many(self, images: Iterable[Any]) -> list[Prediction]:
-        """The Predictions of several images, in order; tiles of equal size share batches."""
+        """The Predictions of several images, in order. Images of one tile share batches; an
+        image of several tiles runs alone, a row of tiles at a time (see the module docstring)."""
         jobs = [self._job(im, i) for i, im in enumerate(images)]
-        self._run(jobs)
+        self._run([job for job in jobs if len(job.stitcher.tiles) == 1])
         out = []
         for job in jobs:
-            blend = job.stitcher.result()
-            if len(job.stitcher.tiles) > 1 and "tangent" in blend:
-                blend["tangent"] = unit(blend["tangent"])
-            maps = to_input(blend, (job.image.shape[0], job.image.shape[1]))
+            size = (job.image.shape[0], job.image.shape[1])
+            if len(job.stitcher.tiles) == 1:
+                maps = to_input(job.stitcher.result(), size)
+            else:
+                maps = self._stream(job, size)
             h, w = job.pixels.shape[-2:]
             out.append(Prediction(maps, job.scale, job.width, len(job.stitcher.tiles), (h, w)))
         return out
@@ -177,9 +183,31 @@ class MapPredictor:
         for (h, w), work in groups.items():
             step = self.per_pass(h, w)
             for start in range(0, len(work), step):
-                chunk = work[start : start + step]
-                x = np.stack([job.pixels[:, t.slices[0], t.slices[1]] for job, t in chunk])
-                maps = self.net(np.ascontiguousarray(x, dtype=np.float32))
-                maps = {n: v if v.ndim == 4 else v[:, None] for n, v in maps.items()}
-                for b, (job, t) in enumerate(chunk):
-                    job.stitcher.add(t, {name: v[b] for name, v in maps.items()})
+                self._forward(work[start : start + step])
+
+    def _forward(self, chunk: Sequence[tuple[_Job, Tile]]) -> None:
+        """One forward pass over ``chunk``'s tiles (all of one size); each output goes to its
+        image's blend."""
+        x = np.stack([job.pixels[:, t.slices[0], t.slices[1]] for job, t in chunk])
+        maps = self.net(np.ascontiguousarray(x, dtype=np.float32))
+        maps = {n: v if v.ndim == 4 else v[:, None] for n, v in maps.items()}
+        for b, (job, t) in enumerate(chunk):
+            job.stitcher.add(t, {name: v[b] for name, v in maps.items()})
+
+    def _stream(self, job: _Job, size: tuple[int, int]) -> dict[str, np.ndarray]:
+        """The maps of a tiled image, a row of tiles at a time: each row's finished band of the
+        blend is renormalised and mapped to the input's rows at once, so neither the blend nor
+        the model-sized maps are ever held whole; only the input-sized result is."""
+        stitcher = job.stitcher
+        mapper = ToInput(job.pixels.shape[-2:], size)
+        starts = stitcher.row_starts()
+        for k, y in enumerate(starts):
+            row = [(job, t) for t in stitcher.tiles if t.y == y]
+            step = self.per_pass(row[0][1].height, row[0][1].width)
+            for start in range(0, len(row), step):
+                self._forward(row[start : start + step])
+            band = stitcher.take(starts[k + 1] if k + 1 < len(starts) else stitcher.height)
+            if "tangent" in band:
+                band["tangent"] = unit(band["tangent"])
+            mapper.add(band)
+        return mapper.result()

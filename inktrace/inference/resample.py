@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-__all__ = ["model_size", "to_model", "to_input", "unit", "bilinear"]
+__all__ = ["model_size", "to_model", "to_input", "ToInput", "unit", "bilinear"]
 
 
 def model_size(height: int, width: int, scale: float) -> tuple[int, int]:
@@ -62,18 +62,81 @@ def bilinear(value: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def to_input(maps: dict[str, np.ndarray], size: tuple[int, int]) -> dict[str, np.ndarray]:
     """The model's maps (name -> (C, h, w)) at the input's ``size`` (H, W) as float32 arrays,
     the single-channel ones as (H, W), in input pixels (see the module docstring)."""
-    out: dict[str, np.ndarray] = {}
-    height, width = size
-    for name, value in maps.items():
-        value = np.asarray(value, dtype=np.float32)
-        h, w = value.shape[-2:]
-        if (h, w) != (height, width):
-            value = bilinear(value, size)
-            if name == "width":
-                value = value * np.float32(((height / h) * (width / w)) ** 0.5)
-            elif name == "offset":
-                value = value * np.array([width / w, height / h], np.float32).reshape(2, 1, 1)
-            elif name == "tangent":
-                value = unit(value)
-        out[name] = np.ascontiguousarray(value[0] if value.shape[0] == 1 else value)
-    return out
+    first = next(iter(maps.values()), None)
+    if first is None:
+        return {}
+    mapper = ToInput(tuple(np.shape(first)[-2:]), size)
+    mapper.add(maps)
+    return mapper.result()
+
+
+class ToInput:
+    """``to_input`` a band of the model's rows at a time: ``add`` takes the next rows of the
+    model's maps (top to bottom) and writes every input row whose two source rows are in; only
+    the one or two model rows the next input row still needs are kept. The input's maps are
+    allocated once, at their size; ``result()`` gives them. Row by row the arithmetic is
+    ``to_input``'s, so the maps are the same to the bit however the rows are banded."""
+
+    def __init__(self, model: tuple[int, int], size: tuple[int, int]) -> None:
+        self.h, self.w = int(model[0]), int(model[1])
+        self.height, self.width = int(size[0]), int(size[1])
+        self.same = (self.h, self.w) == (self.height, self.width)
+        self.y0, self.y1, self.wy = _axis(self.h, self.height)
+        self.x0, self.x1, self.wx = _axis(self.w, self.width)
+        self.done = 0  # input rows written
+        self.first = 0  # the model row of the first row kept
+        self.kept: dict[str, np.ndarray] = {}  # name -> (C, rows, w) of the model's rows
+        self.maps: dict[str, np.ndarray] = {}  # name -> (C, H, W), the output
+
+    def add(self, band: dict[str, np.ndarray]) -> None:
+        for name, value in band.items():
+            value = np.asarray(value, dtype=np.float32)
+            held = self.kept.get(name)
+            self.kept[name] = value if held is None else np.concatenate([held, value], axis=1)
+        if not self.kept:
+            return
+        have = self.first + next(iter(self.kept.values())).shape[1]  # model rows in so far
+        end = self.height if have >= self.h else int(np.searchsorted(self.y1, have, "left"))
+        if end <= self.done:
+            return
+        rows = slice(self.done, end)
+        for name, value in self.kept.items():
+            out = self.maps.get(name)
+            if out is None:
+                out = self.maps[name] = np.empty(
+                    (value.shape[0], self.height, self.width), np.float32
+                )
+            out[:, rows] = self._rows(name, value, rows)
+        self.done = end
+        if end < self.height:  # forget the model rows no input row still needs
+            drop = min(int(self.y0[end]), have) - self.first
+            self.kept = {name: v[:, drop:] for name, v in self.kept.items()}
+            self.first += drop
+        else:
+            self.kept = {}
+
+    def _rows(self, name: str, value: np.ndarray, rows: slice) -> np.ndarray:
+        if self.same:
+            return value[:, rows.start - self.first : rows.stop - self.first]
+        wy = self.wy[rows]
+        top = value[:, self.y0[rows] - self.first, :]
+        bottom = value[:, self.y1[rows] - self.first, :]
+        mixed = top * (1 - wy)[:, None] + bottom * wy[:, None]
+        out = mixed[:, :, self.x0] * (1 - self.wx) + mixed[:, :, self.x1] * self.wx
+        if name == "width":
+            return out * np.float32(((self.height / self.h) * (self.width / self.w)) ** 0.5)
+        if name == "offset":
+            sx, sy = self.width / self.w, self.height / self.h
+            return out * np.array([sx, sy], np.float32).reshape(2, 1, 1)
+        if name == "tangent":
+            return unit(out)
+        return out
+
+    def result(self) -> dict[str, np.ndarray]:
+        """name -> the map at the input's size: (H, W) for one channel, else (C, H, W)."""
+        if self.done < self.height and self.maps:
+            raise ValueError(f"only {self.done} of the input's {self.height} rows are written")
+        return {
+            name: np.ascontiguousarray(v[0] if v.shape[0] == 1 else v)
+            for name, v in self.maps.items()
+        }

@@ -7,6 +7,8 @@ neighbour it falls linearly to 0 across the overlap, and is 0 on the outermost `
 where the tile lacked context. Where two tiles overlap by exactly ``overlap`` px their weights sum
 to 1; everywhere the blend is the weighted mean (divided by the sum of the weights, which covers
 corners and wider overlaps), so it changes continuously from one tile to the next: no seam.
+Tiles come row by row, and the blend is handed on a band of rows at a time: a page's blend is never
+held whole.
 """
 
 from __future__ import annotations
@@ -69,7 +71,10 @@ def ramp(size: int, start: int, length: int, overlap: int, margin: int) -> np.nd
 
 
 class Stitcher:
-    """Accumulates the weighted outputs of one image's tiles; ``result()`` is their blend."""
+    """Blends one image's tiles a band of rows at a time. Tiles are added in ``tiles``' order (row
+    by row); once a row of tiles is in, ``take(y)`` with the next row's start gives the blend of
+    every row above ``y`` (no later tile reaches there) and forgets them, so only about one row
+    of tiles is ever held, whatever the image's height. ``result()`` takes what is left."""
 
     def __init__(self, height: int, width: int, tile: int, overlap: int, margin: int) -> None:
         if overlap and overlap < 2 * margin + 1:
@@ -77,32 +82,54 @@ class Stitcher:
         self.height, self.width = height, width
         self.overlap, self.margin = overlap, margin
         self.tiles = plan_tiles(height, width, tile, overlap)
-        self._sums: dict[str, np.ndarray] = {}
-        self._weight = np.zeros((height, width), np.float32)
-        self._single = len(self.tiles) == 1
+        self.top = 0  # the image row of the first row held
+        self._sums: dict[str, np.ndarray] = {}  # name -> (C, rows held, width)
+        self._weight = np.zeros((0, width), np.float32)
 
     def weights(self, t: Tile) -> np.ndarray:
         wy = ramp(t.height, t.y, self.height, self.overlap, self.margin)
         wx = ramp(t.width, t.x, self.width, self.overlap, self.margin)
         return wy[:, None] * wx[None, :]
 
+    def row_starts(self) -> list[int]:
+        """The first image row of each row of tiles, top to bottom."""
+        return sorted({t.y for t in self.tiles})
+
     def add(self, t: Tile, maps: dict[str, np.ndarray]) -> None:
         """``maps``: name -> (C, t.height, t.width) outputs of the model for tile ``t``."""
-        if self._single:
-            self._sums = {name: np.array(value, np.float32) for name, value in maps.items()}
-            self._weight.fill(1.0)
-            return
+        if t.y < self.top:
+            raise ValueError(f"tile at row {t.y} comes after rows up to {self.top} were taken")
+        rows = t.y + t.height - self.top
+        if rows > self._weight.shape[0]:
+            grow = rows - self._weight.shape[0]
+            self._weight = np.concatenate([self._weight, np.zeros((grow, self.width), np.float32)])
+            for name, total in self._sums.items():
+                extra = np.zeros((total.shape[0], grow, self.width), np.float32)
+                self._sums[name] = np.concatenate([total, extra], axis=1)
         w = self.weights(t)
-        ys, xs = t.slices
+        ys = slice(t.y - self.top, t.y - self.top + t.height)
+        xs = slice(t.x, t.x + t.width)
         for name, value in maps.items():
             if name not in self._sums:
-                self._sums[name] = np.zeros((value.shape[0], self.height, self.width), np.float32)
+                held = (value.shape[0], self._weight.shape[0], self.width)
+                self._sums[name] = np.zeros(held, np.float32)
             self._sums[name][:, ys, xs] += np.asarray(value, np.float32) * w
         self._weight[ys, xs] += w
 
+    def take(self, below: int) -> dict[str, np.ndarray]:
+        """name -> (C, below - top, width): the blend of the rows from ``top`` to ``below``,
+        which no tile still to come may reach; they are forgotten."""
+        n = below - self.top
+        if not 0 <= n <= self._weight.shape[0]:
+            raise ValueError(f"rows {self.top} to {below} are not held")
+        weight = np.maximum(self._weight[:n], np.float32(1e-12))
+        out = {name: total[:, :n] / weight for name, total in self._sums.items()}
+        self._sums = {name: total[:, n:].copy() for name, total in self._sums.items()}
+        self._weight = self._weight[n:].copy()
+        self.top = below
+        return out
+
     def result(self) -> dict[str, np.ndarray]:
-        """name -> (C, height, width): the blend of every tile added."""
-        if self._single:
-            return self._sums
-        weight = np.maximum(self._weight, np.float32(1e-12))
-        return {name: total / weight for name, total in self._sums.items()}
+        """name -> (C, rows, width): the blend of every row not yet taken (all of them, after
+        adding every tile: the whole image)."""
+        return self.take(self.height)
