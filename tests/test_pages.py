@@ -7,7 +7,7 @@ import pytest
 import inktrace.cli.evaluate as cli_evaluate
 from inktrace.cli.main import main as inktrace_main
 from inktrace.data.svg import SvgError, kanjivg_dir
-from inktrace.evaluation import choose_files, render_samples
+from inktrace.evaluation import choose_files, render_cursive, render_samples
 from inktrace.evaluation.pages import RULE, compose_page, evaluate_pages, format_pages, score_page
 from inktrace.inference import Predictor
 from inktrace.pretrained import load_pretrained
@@ -50,7 +50,8 @@ def test_evaluate_pages_scores_the_page_beside_one_by_one():
     assert 0.7 < page["traced/true"] < 1.3 and page["seconds per page"] > 0
     assert page["peak MB"] > 50
     table = format_pages(result, (240, 160))
-    assert f"| stroke F1 (P / R) | {page['f1']:.3f}" in table and "6 characters" in table
+    assert f"| stroke F1, characters (P / R) | {page['f1']:.3f}" in table
+    assert "6 characters, 0 cursive words" in table and "cursive words (P" not in table
     with pytest.raises(ValueError, match="need 9 characters"):
         evaluate_pages(predictor, samples, pages=3, columns=3, rows=1, tolerance=1.5)
 
@@ -60,6 +61,46 @@ def test_evaluate_pages_on_the_command_line(capsys, monkeypatch):
     status = inktrace_main(["evaluate", "--dataset", "kanjivg", "--pages", "1", "--size", "32"])
     out, err = capsys.readouterr()
     assert status == 0, err
-    assert "pages of 120 x 80 px: 1 pages, 6 characters" in out and "stroke F1" in out
-    bad = inktrace_main(["evaluate", "--dataset", "kanjivg", "--pages", "0"])
-    assert bad == 2 and "--pages 0: must be at least 1" in capsys.readouterr().err
+    assert "pages of 120 x 80 px: 1 pages, 6 characters, 0 cursive words" in out
+    assert "stroke F1, characters" in out
+    monkeypatch.setattr(cli_evaluate, "PAGE_GRID", (3, 3))
+    argv = ["evaluate", "--dataset", "kanjivg", "--pages", "1", "--size", "48"]
+    assert inktrace_main([*argv, "--cursive-lines", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "1 pages, 6 characters, 3 cursive words" in out and "stroke F1, cursive words" in out
+    for bad, words in [
+        (["--pages", "0"], "--pages 0: must be at least 1"),
+        (["--pages", "1", "--cursive-lines", "3"], "--cursive-lines 3: must be 0 to 2"),
+        (["--cursive-lines", "1"], "--cursive-lines goes with --pages"),
+    ]:
+        assert inktrace_main(["evaluate", "--dataset", "kanjivg", *bad]) == 2
+        assert words in capsys.readouterr().err
+
+
+def test_cursive_lines_sit_under_the_characters_and_are_scored_apart():
+    samples = render_samples(choose_files("kanjivg", 3, 0), 48, 0)
+    words = render_cursive(6, 48, 0)
+    assert len(words) == 6 and all(words.strokes) and words.clean.min() < 0.2
+    again = render_cursive(6, 48, 0)
+    np.testing.assert_array_equal(words.clean, again.clean)  # seeded
+    assert not np.array_equal(words.clean, render_cursive(6, 48, 1).clean)
+    page = compose_page(samples, [0, 1, 2], columns=3, words=words, word_indices=[0, 1, 2])
+    assert page.kinds == ["characters"] * 3 + ["cursive words"] * 3
+    assert page.image.shape == (120, 180) and page.boxes[3] == (0, 60, 60, 120)
+    truth = [[Stroke(s, np.ones(len(s))) for s in box] for box in page.strokes]
+    chars, lines = sum(truth[:3], []), sum(truth[3:], [])
+    assert score_page(page, chars + lines, 1.0, "cursive words") == {
+        "matched": len(lines),
+        "traced": len(lines),
+        "true": len(lines),
+    }
+    assert score_page(page, chars, 1.0, "characters")["matched"] == len(chars)
+    assert score_page(page, chars, 1.0, "cursive words")["matched"] == 0
+    predictor = Predictor(load_pretrained(), device="cpu")
+    result = evaluate_pages(predictor, samples, 1, 3, 2, 1.5, words=words, word_rows=1)
+    page_side, one = result["page"], result["one by one"]
+    assert page_side["words"] == 3 and page_side["characters"] == 3
+    assert page_side["f1"] == page_side["characters f1"]
+    assert 0.0 < page_side["cursive words f1"] <= 1.0 and 0.0 < one["cursive words f1"] <= 1.0
+    with pytest.raises(ValueError, match="word_rows 2 must be below rows 2"):
+        evaluate_pages(predictor, samples, 1, 3, 2, 1.5, words=words, word_rows=2)

@@ -21,6 +21,7 @@ from ..evaluation import (
     evaluate_all,
     format_table,
     model_method,
+    render_cursive,
     render_samples,
     seen_in_training,
 )
@@ -34,7 +35,7 @@ from .args import StrictParser, UsageError, flag, run_guarded
 
 __all__ = ["main", "build_parser"]
 
-PAGE_GRID = (14, 20)  # characters per row and column of a --pages page
+PAGE_GRID = (14, 20)  # boxes per row and column of a --pages page
 NO_KANJIVG = "--dataset kanjivg needs the kanjivg package: pip install 'inktrace[kanjivg]'"
 
 
@@ -90,8 +91,16 @@ def build_parser(prog: str) -> StrictParser:
     flag(
         p,
         "pages",
-        "instead: N pages of 14 x 20 characters (about A4 at 150 dpi at --size 70) on ruled, noisy "
-        "paper, each traced in one call, beside the same characters one by one",
+        "instead: N pages of 14 x 20 boxes (about A4 at 150 dpi at --size 70) on ruled, noisy "
+        "paper: characters, then --cursive-lines lines of cursive words; each page traced in one "
+        "call, beside the same characters and words one by one",
+        "N",
+        type=int,
+    )
+    flag(
+        p,
+        "cursive_lines",
+        "with --pages: how many of a page's 20 rows are lines of cursive words (default 4)",
         "N",
         type=int,
     )
@@ -126,18 +135,25 @@ def _pages(args, prog: str) -> int:
     if args.size is not None and len(args.size) > 1:
         raise UsageError("--pages takes one --size (the characters' px, default 70)")
     size = 70 if args.size is None else args.size[0]
+    columns, rows = PAGE_GRID
+    lines = rows // 5 if args.cursive_lines is None else args.cursive_lines
+    if not 0 <= lines < rows:
+        raise UsageError(f"--cursive-lines {lines}: must be 0 to {rows - 1}")
     _check_inputs(args, [size])
     model = _load(args.checkpoint)[0]
     predictor = _predictor(model, args, DEFAULT_BATCH_SIZE)  # page tiles: the Predictor's default
-    columns, rows = PAGE_GRID
     seed = 0 if args.seed is None else args.seed
-    files = choose_files(args.dataset, args.pages * columns * rows, seed)
-    if len(files) < args.pages * columns * rows:
+    characters = args.pages * columns * (rows - lines)
+    files = choose_files(args.dataset, characters, seed)
+    if len(files) < characters:
         raise UsageError(f"--pages {args.pages}: {args.dataset} holds only {len(files)} characters")
     samples = render_samples(files, size, seed)
+    words = render_cursive(args.pages * columns * lines, size, seed) if lines else None
     print(f"{prog}: {args.pages} page(s) ...", file=sys.stderr, flush=True)
     tolerance = STROKE_TOLERANCE * size / 64.0
-    result = evaluate_pages(predictor, samples, args.pages, columns, rows, tolerance, seed)
+    result = evaluate_pages(
+        predictor, samples, args.pages, columns, rows, tolerance, seed, words, lines
+    )
     cell = round(1.25 * size)
     print(format_pages(result, (columns * cell, rows * cell)))
     return 0
@@ -158,6 +174,8 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
         raise UsageError("--dataset is required (kanjivg or a folder of SVGs)")
     if args.pages is not None:
         return _pages(args, prog)
+    if args.cursive_lines is not None:
+        raise UsageError("--cursive-lines goes with --pages")
     sizes = args.size or [64, 128, 256]
     conditions = tuple(dict.fromkeys(args.conditions or CONDITIONS))
     count = 200 if args.count is None else args.count

@@ -24,6 +24,7 @@ from .samples import (
     HELD_OUT_PEN,
     EvalSamples,
     choose_files,
+    render_cursive,
     render_samples,
     seen_in_training,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "ceiling_method",
     "EvalSamples",
     "choose_files",
+    "render_cursive",
     "render_samples",
     "seen_in_training",
     "Method",

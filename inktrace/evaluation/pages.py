@@ -9,9 +9,14 @@ page to the truth box by box: a traced stroke belongs to the box holding the mid
 points' extent, and is matched (matching.match_strokes, ``tolerance`` px) against that box's
 true strokes; the counts are summed over the boxes.
 
-``evaluate_pages`` (``inktrace evaluate --pages N``) composes N pages of held-out characters,
-predicts and traces each page in one call, and the same characters one by one on their own clean
-images, and returns both sides' stroke F1, traced / true strokes and seconds, with the process's
+Below the characters a page may hold lines of cursive Latin words (``render_cursive``: the data
+engine's joined words, from a key stream no training draws), one word per box, so a row of boxes
+reads as a line of handwriting; they are scored apart from the characters.
+
+``evaluate_pages`` (``inktrace evaluate --pages N``) composes N pages of held-out characters and
+cursive lines, predicts and traces each page in one call, and the same characters and words one
+by one on their own clean images, and returns both sides' stroke F1, traced / true strokes (per
+kind of box) and seconds, with the process's
 peak resident memory (Linux ru_maxrss: the largest so far, the model and the one-by-one side
 included).
 """
@@ -22,7 +27,7 @@ import resource
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -39,6 +44,8 @@ __all__ = [
     "format_pages",
     "RULE",
     "NOISE",
+    "CHARACTER",
+    "CURSIVE",
 ]
 
 RULE = 0.8  # paper value of the ruled lines
@@ -48,11 +55,16 @@ NOISE = 0.03  # standard deviation of the paper noise
 @dataclass
 class Page:
     """One page: the image (H, W) float32 in [0, 1], the boxes (x0, y0, x1, y1) of its
-    characters, and each box's true strokes ((n, 2) float64 polylines, page pixels)."""
+    characters, each box's true strokes ((n, 2) float64 polylines, page pixels) and what each box
+    holds (``CHARACTER`` or ``CURSIVE``)."""
 
     image: np.ndarray
     boxes: list[tuple[int, int, int, int]]
     strokes: list[list[np.ndarray]]
+    kinds: list[str] = field(default_factory=list)
+
+
+CHARACTER, CURSIVE = "characters", "cursive words"
 
 
 def compose_page(
@@ -62,42 +74,60 @@ def compose_page(
     cell: int | None = None,
     seed: int = 0,
     rows: int | None = None,
+    words: EvalSamples | None = None,
+    word_indices: Sequence[int] = (),
 ) -> Page:
-    """Samples ``indices`` of ``samples`` (clean) on one ruled, noisy page (module docstring)."""
+    """Samples ``indices`` of ``samples`` (clean) on one ruled, noisy page (module docstring),
+    then the cursive words ``word_indices`` of ``words`` (render_cursive, the same size) in the
+    boxes that follow: a row of words is a line of cursive writing."""
     size = samples.size
+    if words is not None and words.size != size:
+        raise ValueError(f"the words are {words.size} px, the characters {size} px")
     cell = int(cell if cell is not None else round(1.25 * size))
     if cell < size:
         raise ValueError(f"cell {cell} px must hold a {size} px character")
-    rows = rows if rows is not None else max(1, -(-len(indices) // columns))
-    if len(indices) > rows * columns:
-        raise ValueError(f"{len(indices)} characters do not fit {columns} x {rows} boxes")
+    items = [(samples, i, CHARACTER) for i in indices]
+    if word_indices:
+        if words is None:
+            raise ValueError("word_indices need the words")
+        items += [(words, i, CURSIVE) for i in word_indices]
+    rows = rows if rows is not None else max(1, -(-len(items) // columns))
+    if len(items) > rows * columns:
+        raise ValueError(f"{len(items)} characters and words do not fit {columns} x {rows} boxes")
     height, width = rows * cell, columns * cell
     rng = np.random.default_rng(seed)
     page = np.ones((height, width), np.float32)
     for r in range(rows):
         page[(r + 1) * cell - 2, :] = RULE
-    boxes, strokes = [], []
+    boxes, strokes, kinds = [], [], []
     pad = (cell - size) // 2
-    for k, index in enumerate(indices):
+    for k, (source, index, kind) in enumerate(items):
         y0, x0 = (k // columns) * cell, (k % columns) * cell
         iy, ix = y0 + pad, x0 + pad
         region = page[iy : iy + size, ix : ix + size]
-        np.minimum(region, samples.clean[index], out=region)
+        np.minimum(region, source.clean[index], out=region)
         boxes.append((x0, y0, x0 + cell, y0 + cell))
-        strokes.append([s + np.array([ix, iy], dtype=np.float64) for s in samples.strokes[index]])
+        strokes.append([s + np.array([ix, iy], dtype=np.float64) for s in source.strokes[index]])
+        kinds.append(kind)
     page += rng.normal(0.0, NOISE, page.shape).astype(np.float32)
-    return Page(np.clip(page, 0.0, 1.0), boxes, strokes)
+    return Page(np.clip(page, 0.0, 1.0), boxes, strokes, kinds)
 
 
-def score_page(page: Page, traced: Sequence, tolerance: float) -> dict[str, int]:
+def score_page(
+    page: Page, traced: Sequence, tolerance: float, kind: str | None = None
+) -> dict[str, int]:
     """Matched, traced and true stroke counts of the traced strokes (objects with ``points``)
-    against ``page``, box by box (module docstring); strokes outside every box are not counted."""
+    against ``page``, box by box (module docstring), over the boxes of ``kind`` (None: all);
+    strokes outside every box are not counted."""
     centres = np.array(
         [0.5 * (s.points.min(0) + s.points.max(0)) for s in traced if len(s.points)]
     ).reshape(-1, 2)
     polys = [s.points for s in traced if len(s.points)]
     counts = {"matched": 0, "traced": 0, "true": 0}
-    for (x0, y0, x1, y1), truth in zip(page.boxes, page.strokes):
+    kinds = page.kinds or [CHARACTER] * len(page.boxes)
+    for (x0, y0, x1, y1), truth, what in zip(page.boxes, page.strokes, kinds):
+        if kind is not None and what != kind:
+            continue
         inside = (
             (centres[:, 0] >= x0)
             & (centres[:, 0] < x1)
@@ -125,47 +155,73 @@ def evaluate_pages(
     rows: int,
     tolerance: float,
     seed: int = 0,
+    words: EvalSamples | None = None,
+    word_rows: int = 0,
 ) -> dict[str, dict[str, float]]:
-    """``pages`` pages of ``columns`` x ``rows`` characters of ``samples`` (in order, which must
-    hold enough), each traced in one call, beside the same characters one by one: ``{"page": {...},
-    "one by one": {...}}`` with f1, precision, recall, traced/true, seconds per page, pages,
-    characters, and on the page side the peak resident MB (module docstring)."""
-    per_page = columns * rows
+    """``pages`` pages of ``columns`` x ``rows`` boxes, each traced in one call, beside the same
+    characters one by one: the first ``rows - word_rows`` rows hold characters of ``samples`` (in
+    order, which must hold enough), the last ``word_rows`` lines of cursive words of ``words``.
+    ``{"page": {...}, "one by one": {...}}`` with, per kind of box (CHARACTER, CURSIVE), f1,
+    precision, recall and traced/true (as ``"<kind> f1"`` ...; the characters' also as plain
+    ``f1`` ...), then seconds per page, pages, characters, words, and on the page side the peak
+    resident MB (module docstring)."""
+    if not 0 <= word_rows < rows or (word_rows and words is None):
+        raise ValueError(f"word_rows {word_rows} must be below rows {rows}, with words given")
+    per_page, per_line = columns * (rows - word_rows), columns * word_rows
     if pages * per_page > len(samples.clean):
         raise ValueError(f"{pages} pages of {per_page} need {pages * per_page} characters")
-    sides = {
-        name: {"matched": 0, "traced": 0, "true": 0, "seconds": 0.0}
-        for name in ("page", "one by one")
-    }
+    if words is not None and pages * per_line > len(words.clean):
+        raise ValueError(f"{pages} pages of {per_line} words need {pages * per_line} words")
+    kinds = (CHARACTER, CURSIVE) if word_rows else (CHARACTER,)
+    zero = {"matched": 0, "traced": 0, "true": 0}
+    counts = {(side, kind): dict(zero) for side in ("page", "one by one") for kind in kinds}
+    seconds = {"page": 0.0, "one by one": 0.0}
     for k in range(pages):
         indices = list(range(k * per_page, (k + 1) * per_page))
-        page = compose_page(samples, indices, columns, seed=seed + k, rows=rows)
+        lines = list(range(k * per_line, (k + 1) * per_line))
+        page = compose_page(
+            samples, indices, columns, seed=seed + k, rows=rows, words=words, word_indices=lines
+        )
         t0 = time.perf_counter()
         strokes = trace_prediction(predictor.predict_many([page.image])[0])
-        sides["page"]["seconds"] += time.perf_counter() - t0
-        for key, value in score_page(page, strokes, tolerance).items():
-            sides["page"][key] += value
-        one = sides["one by one"]
-        for i in indices:
+        seconds["page"] += time.perf_counter() - t0
+        for kind in kinds:
+            for key, value in score_page(page, strokes, tolerance, kind).items():
+                counts["page", kind][key] += value
+        singles = [(samples, i, CHARACTER) for i in indices]
+        singles += [(words, i, CURSIVE) for i in lines if words is not None]
+        for source, i, kind in singles:
             t0 = time.perf_counter()
-            traced = trace_prediction(predictor.predict_many([samples.clean[i]])[0])
-            one["seconds"] += time.perf_counter() - t0
-            m = match_strokes([s.points for s in traced], samples.strokes[i], tolerance)
+            traced = trace_prediction(predictor.predict_many([source.clean[i]])[0])
+            seconds["one by one"] += time.perf_counter() - t0
+            m = match_strokes([s.points for s in traced], source.strokes[i], tolerance)
+            one = counts["one by one", kind]
             one["matched"] += m.matched
             one["traced"] += m.traced
             one["true"] += m.true
-    out = {}
-    for name, c in sides.items():
-        p, r, f1 = prf(c["matched"], c["traced"], c["true"])
-        out[name] = {
-            "f1": f1,
-            "precision": p,
-            "recall": r,
-            "traced/true": c["traced"] / max(c["true"], 1),
-            "seconds per page": c["seconds"] / pages,
-            "pages": pages,
-            "characters": pages * per_page,
-        }
+    out: dict[str, dict[str, float]] = {}
+    for side in ("page", "one by one"):
+        out[side] = {}
+        for kind in kinds:
+            c = counts[side, kind]
+            p, r, f1 = prf(c["matched"], c["traced"], c["true"])
+            figures = {
+                "f1": f1,
+                "precision": p,
+                "recall": r,
+                "traced/true": c["traced"] / max(c["true"], 1),
+            }
+            out[side].update({f"{kind} {name}": value for name, value in figures.items()})
+            if kind == CHARACTER:
+                out[side].update(figures)
+        out[side].update(
+            {
+                "seconds per page": seconds[side] / pages,
+                "pages": pages,
+                "characters": pages * per_page,
+                "words": pages * per_line,
+            }
+        )
     out["page"]["peak MB"] = _peak_mb()
     return out
 
@@ -175,12 +231,22 @@ def format_pages(result: dict[str, dict[str, float]], size: tuple[int, int]) -> 
     page, one = result["page"], result["one by one"]
     rows = [
         f"pages of {size[0]} x {size[1]} px: {page['pages']} pages, "
-        f"{page['characters']} characters",
-        "| what | page in one call | characters one by one |",
+        f"{page['characters']} characters, {page.get('words', 0)} cursive words",
+        "| what | page in one call | one by one |",
         "|---|---|---|",
-        f"| stroke F1 (P / R) | {page['f1']:.3f} ({page['precision']:.3f} / {page['recall']:.3f}) "
-        f"| {one['f1']:.3f} ({one['precision']:.3f} / {one['recall']:.3f}) |",
-        f"| traced / true strokes | {page['traced/true']:.2f} | {one['traced/true']:.2f} |",
+    ]
+    for kind in (CHARACTER, CURSIVE):
+        if f"{kind} f1" not in page:
+            continue
+        f1, p, r, ratio = (
+            f"{kind} {name}" for name in ("f1", "precision", "recall", "traced/true")
+        )
+        rows += [
+            f"| stroke F1, {kind} (P / R) | {page[f1]:.3f} ({page[p]:.3f} / {page[r]:.3f}) "
+            f"| {one[f1]:.3f} ({one[p]:.3f} / {one[r]:.3f}) |",
+            f"| traced / true strokes, {kind} | {page[ratio]:.2f} | {one[ratio]:.2f} |",
+        ]
+    rows += [
         f"| seconds per page | {page['seconds per page']:.1f} | {one['seconds per page']:.1f} |",
         f"| peak resident MB (the process) | {page['peak MB']:.0f} | - |",
     ]

@@ -25,10 +25,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.curriculum import CURSIVE_FROM, make_strokes
 from ..data.dataset import concat_batches, render_batch
 from ..data.degrade import degrade_samples
 from ..data.geometry import Strokes
 from ..data.pens import HELD_OUT
+from ..data.rng import Draws, sample_keys
 from ..data.svg import SvgInk, choose_files, find_svg_files
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "HELD_OUT_PEN",
     "choose_files",
     "render_samples",
+    "render_cursive",
     "seen_in_training",
 ]
 
@@ -46,6 +49,7 @@ HELD_OUT_PEN = HELD_OUT[0]
 CONDITIONS = ("clean", "degraded", HELD_OUT_PEN)
 WIDTH = (1.0, 8.0)  # pen width range in px at 64 px (scaled with the size)
 DEGRADED_LEVELS = (7, 8, 9)
+CURSIVE_STREAM = 0xC0451  # the key stream of the evaluation's cursive words (training uses 0-31)
 
 
 @dataclass
@@ -114,31 +118,58 @@ def render_samples(
     condition ask for it)."""
     paths = [Path(f) for f in files]
     engine = SvgInk(paths, size, seed=seed, width=width)
-    images, degraded, parts, strokes = [], [], [], []
-    for start in range(0, len(paths), chunk):
-        part = paths[start : start + chunk]
-        geo, keys = engine.geometry(range(start, start + len(part)))
-        out = render_batch(geo, size, size)
-        clean = out.pop("image")[:, 0]
-        dirty = clean.clone()
-        level_of = (torch.arange(len(part)) + start) % len(DEGRADED_LEVELS)
-        for i, level in enumerate(DEGRADED_LEVELS):
-            sel = (level_of == i).nonzero(as_tuple=True)[0]
-            if sel.numel():
-                dirty[sel] = degrade_samples(1.0 - clean[sel], level, keys[sel])[:, 0]
-        images.append(clean.numpy())
-        degraded.append(dirty.numpy())
-        parts.append(out)
-        strokes += [_polylines(geo, b) for b in range(len(part))]
-    targets = concat_batches(parts)
+    parts = [
+        _render(*engine.geometry(range(start, min(start + chunk, len(paths)))), start, size)
+        for start in range(0, len(paths), chunk)
+    ]
+    return _samples(
+        size,
+        [f.stem for f in paths],
+        parts,
+        _pen_view(paths, size, seed, width, chunk, HELD_OUT_PEN) if held_out else None,
+    )
+
+
+def render_cursive(count: int, size: int, seed: int = 0, chunk: int = 64) -> EvalSamples:
+    """``count`` cursive Latin words of the engine (data/cursive.py: joined letters, loops,
+    retraced up-strokes, i-dots and t-bars after the word) at ``size`` px, clean and degraded as
+    ``render_samples`` draws characters, with their true strokes. Their keys come from a stream
+    of their own (``CURSIVE_STREAM``), so no training or validation word is among them."""
+    parts = []
+    for start in range(0, count, chunk):
+        idx = torch.arange(start, min(start + chunk, count))
+        keys = sample_keys(seed, CURSIVE_STREAM, 0, idx)
+        geo = make_strokes(CURSIVE_FROM, Draws(keys), size, ("classic",), 1.0)
+        parts.append(_render(geo, keys, start, size))
+    return _samples(size, [f"cursive-{k}" for k in range(count)], parts, None)
+
+
+def _render(
+    geo: Strokes, keys: torch.Tensor, start: int, size: int
+) -> tuple[np.ndarray, np.ndarray, dict[str, torch.Tensor], list[list[np.ndarray]]]:
+    """One chunk of samples (``start``: the first one's index): clean images, degraded images
+    (sample k at degraded level DEGRADED_LEVELS[k % 3]), targets and true strokes."""
+    out = render_batch(geo, size, size)
+    clean = out.pop("image")[:, 0]
+    dirty = clean.clone()
+    level_of = (torch.arange(len(keys)) + start) % len(DEGRADED_LEVELS)
+    for i, level in enumerate(DEGRADED_LEVELS):
+        sel = (level_of == i).nonzero(as_tuple=True)[0]
+        if sel.numel():
+            dirty[sel] = degrade_samples(1.0 - clean[sel], level, keys[sel])[:, 0]
+    strokes = [_polylines(geo, b) for b in range(len(keys))]
+    return clean.numpy(), dirty.numpy(), out, strokes
+
+
+def _samples(size: int, names: list[str], parts: list, held_out: PenView | None) -> EvalSamples:
     return EvalSamples(
         int(size),
-        [f.stem for f in paths],
-        np.concatenate(images),
-        np.concatenate(degraded),
-        targets,
-        strokes,
-        _pen_view(paths, size, seed, width, chunk, HELD_OUT_PEN) if held_out else None,
+        names,
+        np.concatenate([p[0] for p in parts]),
+        np.concatenate([p[1] for p in parts]),
+        concat_batches([p[2] for p in parts]),
+        [s for p in parts for s in p[3]],
+        held_out,
     )
 
 
