@@ -205,6 +205,10 @@ def test_bad_onnx_files_and_settings_are_one_line_errors(tmp_path, capsys, shipp
         capsys,
     )
     assert status == 2 and "runs on the CPU" in err
+    out = str(tmp_path / "o")
+    argv = ["trace", image, "--checkpoint", str(shipped_onnx[0]), "--output", out]
+    status, _, err = _run([*argv, "--precision", "bf16"], capsys)
+    assert status == 2 and "runs in fp32 here, not bf16" in err and err.count("\n") == 1
     with pytest.raises(CheckpointError, match="same file"):
         export_onnx(shipped_onnx[0], shipped_onnx[0], force=True)
 

@@ -577,6 +577,25 @@ def test_forward_passes_are_capped_in_tiles_and_in_pixels():
     np.testing.assert_allclose(out.maps["skeleton"], 0.45, atol=1e-6)  # the blend is unchanged
 
 
+def test_bf16_maps_come_back_as_float32_close_to_fp32(tmp_path, checkpoint, capsys):
+    img = drawing(1)
+    want = Predictor(tiny(), device="cpu").predict(img)
+    got = Predictor(tiny(), device="cpu", precision="bf16").predict(img)
+    for name in KEYS:
+        assert got[name].dtype == np.float32
+        assert not np.array_equal(got[name], want[name])  # it did run in bfloat16
+    assert np.abs(got["skeleton"] - want["skeleton"]).max() < 0.05
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16, got 'fp16'"):
+        Predictor(tiny(), device="cpu", precision="fp16")
+    Image.fromarray((img * 255).astype(np.uint8)).save(tmp_path / "a.png")
+    argv = ["predict", str(tmp_path / "a.png"), "--checkpoint", str(checkpoint)]
+    assert inktrace_main([*argv, "--output", str(tmp_path / "o"), "--precision", "bf16"]) == 0
+    assert inktrace_main([*argv, "--output", str(tmp_path / "p"), "--precision", "fp16"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().endswith("--precision fp16: expected fp32 or bf16")
+    assert not (tmp_path / "p").exists()
+
+
 # ----------------------------------------------------------------------------- command line
 def test_predict_writes_npz_at_the_input_size_and_a_panel(tmp_path, checkpoint, capsys):
     Image.fromarray((drawing(1) * 255).astype(np.uint8)).convert("RGB").save(tmp_path / "a.png")

@@ -66,6 +66,13 @@ def image_parser(prog: str, description: str, output_help: str) -> StrictParser:
     )
     flag(
         p,
+        "precision",
+        "fp32 (default) or bf16: bfloat16 autocast, about 2x faster on CPUs with bfloat16 "
+        "instructions (AMX, AVX512-BF16), slower on others; stroke F1 within 0.002",
+        "P",
+    )
+    flag(
+        p,
         "scale",
         "factor applied to every image before the model; 'auto' (default) estimates it per "
         "image, shrinking strokes wider than 4 px to 4 px",
@@ -141,6 +148,8 @@ def check_settings(args: argparse.Namespace) -> None:
         if value is not None and value < low:
             raise UsageError(f"{name} {value}: must be at least {low}")
     _scale(args.scale)
+    if args.precision not in (None, "fp32", "bf16"):
+        raise UsageError(f"--precision {args.precision}: expected fp32 or bf16")
 
 
 def _stderr(line: str) -> None:
@@ -159,6 +168,8 @@ def make_predictor(args: argparse.Namespace) -> MapPredictor:
         "overlap": args.overlap,
         "batch_size": args.batch_size or DEFAULT_BATCH_SIZE,
     }
+    if args.precision not in (None, "fp32"):
+        settings["precision"] = args.precision
     try:
         return open_predictor(args.checkpoint, report=_stderr, **settings)
     except ValueError as exc:

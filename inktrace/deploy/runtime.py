@@ -118,6 +118,11 @@ class OnnxPredictor(MapPredictor):
                 "use the .ckpt for another device"
             )
         settings.pop("channels_last", None)  # a PyTorch memory layout; onnxruntime has its own
+        precision = settings.pop("precision", "fp32")
+        if precision != "fp32":
+            raise ValueError(
+                f"an ONNX model runs in fp32 here, not {precision}; use the .ckpt for {precision}"
+            )
         super().__init__(model if isinstance(model, OnnxNet) else OnnxNet(model), **settings)
         self.device = "cpu"
 
