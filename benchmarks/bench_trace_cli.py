@@ -12,12 +12,18 @@ the exec'd process's own; wait4's ru_maxrss is not used, as Linux carries the pa
 a forked child across exec). With --workers it is the main process's alone (the workers' are
 read the same way and printed beside it). Prints the figures; asserts nothing.
 
+``--precisions fp32,bf16`` traces each page once per precision (``inktrace trace --precision``).
+``--against DIR`` also traces each page with the inktrace of another checkout (``git worktree add
+DIR COMMIT``; run with PYTHONPATH=DIR), right after, and prints the ratio of the two times.
+
     python benchmarks/bench_trace_cli.py [--skip 300dpi,4000x3000] [--folder 4]
+        [--precisions fp32,bf16] [--against /tmp/old]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import subprocess
 import sys
@@ -65,11 +71,16 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def timed(args: list[str]) -> tuple[float, float, int, str, float]:
+def timed(args: list[str], against: str | None = None) -> tuple[float, float, int, str, float]:
     """(seconds, peak resident MB of the process, exit status, stderr's last line, the largest
-    peak of its child processes) of one command."""
+    peak of its child processes) of one command (``against``: with that checkout's inktrace)."""
+    env = dict(os.environ)
+    if against:
+        env["PYTHONPATH"] = against
     t0 = time.perf_counter()
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+    )
     peak, child_peak = 0.0, {}
     while proc.poll() is None:
         peak = max(peak, _hwm_mb(proc.pid) or 0.0)
@@ -86,12 +97,18 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--skip", default="", help="comma-separated: 150dpi,300dpi,4000x3000,folder")
     p.add_argument("--folder", type=int, default=4, help="pages in the --workers folder")
+    p.add_argument("--precisions", default="fp32", help="comma-separated: fp32,bf16")
+    p.add_argument("--against", default=None, help="another checkout to time beside this one")
     args = p.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     trace = [sys.executable, "-m", "inktrace", "trace"]
-    print(f"machine: 2-core CPU VM ({platform.machine()}), shared with a training job")
-    print("| what | size | seconds | peak resident MB | exit |")
-    print("|---|---|---|---|---|")
+    print(
+        f"machine: {os.cpu_count()}-core CPU ({platform.machine()}), load average "
+        f"{os.getloadavg()[0]:.1f} at the start"
+    )
+    against = " | seconds, --against | this ÷ against" if args.against else ""
+    print(f"| what | size | seconds | peak resident MB | exit{against} |")
+    print("|---|---|---|---|---|" + ("---|---|" if args.against else ""))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for key, (name, columns, rows, size) in PAGES.items():
@@ -99,8 +116,19 @@ def main() -> None:
                 continue
             png = tmp / f"{key}.png"
             w, h = page_png(png, columns, rows, size, seed=1)
-            s, mb, rc, _, _ = timed([*trace, str(png), "--output", str(tmp / "out")])
-            print(f"| trace, {name} | {w} x {h} | {s:.1f} | {mb:.0f} | {rc} |", flush=True)
+            for precision in args.precisions.split(","):
+                cmd = [*trace, str(png), "--output", str(tmp / "out")]
+                if precision != "fp32":
+                    cmd += ["--precision", precision]
+                s, mb, rc, _, _ = timed(cmd)
+                extra = ""
+                if args.against and precision == "fp32":
+                    old = timed(cmd, args.against)[0]
+                    extra = f" | {old:.1f} | {s / old:.3f}"
+                label = f"trace, {name}" + (
+                    f", --precision {precision}" if precision != "fp32" else ""
+                )
+                print(f"| {label} | {w} x {h} | {s:.1f} | {mb:.0f} | {rc}{extra} |", flush=True)
         if "folder" not in skip:
             pages = tmp / "pages"
             pages.mkdir()

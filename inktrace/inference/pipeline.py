@@ -20,8 +20,8 @@ Memory: the network sees at most ``batch_size`` tiles of ``tile`` x ``tile`` px 
 of several tiles streams: its tiles run a row at a time, and as each row is done the band of the
 blend that no later tile reaches is renormalised and mapped to the input's pixels (resample.py's
 ``ToInput``), then forgotten. So only the result (8 float32 channels per input pixel) is held
-whole; the blend's sums, its weights and the model-sized maps are one band at a time. (Before,
-an A4 page at 300 dpi held all of them at once: 1.1 GB of the prediction's peak.)
+whole; the blend's sums, its weights and the model-sized maps are one band at a time (the A4
+300 dpi page's ``inktrace predict``: a peak of 0.89 GB, against 1.21 GB holding them whole).
 
 GroupNorm computes its statistics over whatever it is shown, so a tiled image is not normalised
 exactly as the whole image would be; see docs/using.md (*Tiling*) for the measured effect.
