@@ -19,7 +19,11 @@ Geometry alone cannot tell an L drawn as one stroke from one drawn as two, or a 
 that ends on another. Where the model has the stroke heads, the tracer asks it instead:
 
 - **identity** (the stroke-identity embedding, alike along one stroke, apart between strokes):
-  each edge end gets the mean embedding of its pixels just beyond the node; at a node where the
+  each edge end gets the embedding of its pixels just beyond the node, or, for an edge without
+  pixels (two keypoint zones that touch: a short stroke, or the stretch of a stroke between a
+  junction and a nearby end), of the map's pixels under its chord; of these pixels, the mean of
+  those near their medoid (where a stroke passes over another's pixels, the embedding most of
+  them share, not a mixture of two strokes that is neither's); at a node where the
   geometric rule would choose (a keypoint, a junction), two ends may join only when their
   embeddings are closer than ``IDENTITY_JOIN`` (the same stroke), whatever the turn, and among
   such pairs the straightest join first (a stroke crossing itself).
@@ -38,7 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .graph import Graph
+from .graph import Edge, Graph
 
 __all__ = ["Chain", "assemble", "SHARP_TURN"]
 
@@ -127,11 +131,14 @@ def _turn(d1: tuple[float, float], d2: tuple[float, float]) -> float:
 
 
 def _identity_of(graph: Graph, end: End, points: list) -> np.ndarray | None:
-    """The mean stroke-identity embedding of edge ``end[0]``'s pixels from half the node's width
-    + 1 px to 6 px beyond it (where one stroke holds the pixels), else of all its pixels."""
+    """The stroke-identity embedding (``_medoid``) of edge ``end[0]``'s pixels from half the
+    node's width + 1 px to 6 px beyond it (where one stroke holds the pixels), else of all its
+    pixels, else (an edge without pixels) of the map under its chord."""
     e = graph.edge(end[0])
-    if not e.path or graph.identity is None:
+    if graph.identity is None:
         return None
+    if not e.path:
+        return _chord_identity(graph, e)
     node = graph.nodes[e.a if end[1] == 0 else e.b]
     path = e.path if end[1] == 0 else e.path[::-1]
     start = 0.5 * node.width + 1.0
@@ -144,7 +151,31 @@ def _identity_of(graph: Graph, end: End, points: list) -> np.ndarray | None:
             break
         if d >= start:
             picked.append(pid)
-    return graph.identity[picked or path].mean(0)
+    return _medoid(graph.identity[picked or path])
+
+
+def _chord_identity(graph: Graph, e: Edge) -> np.ndarray | None:
+    """The embedding (``_medoid``) of the identity map's pixels under the middle 60 % of the
+    chord of an edge without pixels (two keypoint zones that touch: a short stroke, or the
+    stretch between a junction and a nearby end), or None without the map."""
+    if graph.identity_map is None:
+        return None
+    _, h, w = graph.identity_map.shape
+    a, b = graph.nodes[e.a].xy, graph.nodes[e.b].xy
+    xy = a + np.linspace(0.2, 0.8, 7)[:, None] * (b - a)
+    c = np.clip(np.floor(xy[:, 0]).astype(np.int64), 0, w - 1)
+    r = np.clip(np.floor(xy[:, 1]).astype(np.int64), 0, h - 1)
+    samples = graph.identity_map[:, r, c].T.astype(np.float64)
+    return _medoid(samples)
+
+
+def _medoid(samples: np.ndarray) -> np.ndarray:
+    """The mean of the samples within ``IDENTITY_JOIN`` of the medoid (the sample with the least
+    summed distance to the others): the embedding most of them share, where the mean of all of
+    them, two strokes' pixels, would be neither's."""
+    d = np.linalg.norm(samples[:, None] - samples[None], axis=-1)
+    centre = int(np.argmin(d.sum(1)))
+    return samples[d[centre] < IDENTITY_JOIN].mean(0)
 
 
 def _end_probability(ends: np.ndarray | None, graph: Graph, node: int) -> float | None:
