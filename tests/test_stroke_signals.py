@@ -109,3 +109,18 @@ def test_the_edge_embedding_is_the_one_most_of_its_pixels_share():
     pixels = np.stack([a, a + 0.1, a - 0.1, b, b, a])
     assert np.allclose(_medoid(pixels), a)  # not the mixture (a + b) / 2 = 0
     assert np.allclose(_medoid(np.stack([a, a + 0.2])), a + 0.1)  # one stroke: the plain mean
+
+
+def test_a_stroke_runs_on_along_a_stretch_it_shares_with_another():
+    """A stem, and a diagonal that ends just past it: near their meeting the diagonal's end and
+    the crossing are two keypoint zones that touch, and the edge between them is the diagonal's
+    (its embedding). The stem's two halves, each left without a partner of their own embedding
+    at the two nodes, are joined across that edge: the stem is one stroke (it was cut in two,
+    its upper half running on into the diagonal's tip)."""
+    drawn = [([(20.0, 8.0), (20.0, 56.0)], 3.5), ([(8.0, 40.0), (23.0, 28.0)], 3.5)]
+    strokes = trace_maps(exact_maps(render_batch(Strokes.from_polylines([drawn]), 64, 64), 0))
+    ends = sorted((tuple(s.points[0].round(1)), tuple(s.points[-1].round(1))) for s in strokes)
+    assert ends == [((8.0, 40.0), (23.0, 28.0)), ((20.0, 8.0), (20.0, 56.0))]
+    stem = next(s for s in strokes if s.points[0][1] == 8.0)
+    assert abs(stem.points[:, 0] - 20.0).max() < 2.0  # along the stem, through the shared edge
+    assert abs(stem.length - 48.0) < 1.0

@@ -27,6 +27,11 @@ that ends on another. Where the model has the stroke heads, the tracer asks it i
   geometric rule would choose (a keypoint, a junction), two ends may join only when their
   embeddings are closer than ``IDENTITY_JOIN`` (the same stroke), whatever the turn, and among
   such pairs the straightest join first (a stroke crossing itself).
+- **bridges** (identity): where a stroke starts or ends on another and runs along it for a few px
+  before it leaves, the two share an edge, which the joins give to one of them; the other's ends
+  at that edge's two nodes are then left without a partner of their embedding. Two such free
+  ends, with alike embeddings (closer than ``IDENTITY_SURE``), at the two nodes of a short edge
+  of another embedding are joined across it: that stroke runs along the edge too.
 - **ends** (the stroke-end heatmap): where the embedding is unsure (a distance between
   ``IDENTITY_SURE`` and ``2 * IDENTITY_JOIN - IDENTITY_SURE``) or absent, a node of two ends at a
   keypoint is a stroke's end when the heatmap there exceeds ``END_THRESHOLD``, else a corner or a
@@ -50,6 +55,8 @@ SHARP_TURN = 40.0  # degrees, as for the corner keypoints of the data engine
 IDENTITY_JOIN = 1.5  # embedding distance below which two edge ends are one stroke (half the push)
 IDENTITY_SURE = 0.75  # ... and below which (or above 2 * JOIN - SURE) the embedding is sure
 END_THRESHOLD = 0.5  # stroke-end probability at a node that makes a stroke end there
+BRIDGE = 3.0  # a stroke may run along another's edge shorter than this x the node width ...
+BRIDGE_MIN = 6.0  # ... or than this (px)
 
 End = tuple[int, int]  # (edge index, 0 at its start node / 1 at its end node)
 
@@ -209,8 +216,10 @@ def _may_join(
 
 def _links(
     graph: Graph, max_turn: float, ends_map: np.ndarray | None = None
-) -> tuple[dict[End, End], dict[End, float]]:
-    """Which edge end continues into which, and the turn at each join."""
+) -> tuple[dict[End, End], dict[End, float], dict[End, End]]:
+    """Which edge end continues into which, the turn at each join, and the bridges: for a join
+    between ends at two nodes, the end of the edge between them that it runs along from the
+    first (see ``_bridges``)."""
     ends_at: dict[int, list[End]] = {}
     for i in graph.alive():
         e = graph.edge(i)
@@ -219,6 +228,7 @@ def _links(
             ends_at.setdefault(e.b, []).append((i, 1))
     links: dict[End, End] = {}
     turns: dict[End, float] = {}
+    ident_of: dict[End, np.ndarray | None] = {}
     points = graph.point.tolist()
     tangents = None if graph.tangent is None else graph.tangent.tolist()
     for node, ends in ends_at.items():
@@ -232,6 +242,7 @@ def _links(
             for q in range(p + 1, len(ends))
         )
         idents = [_identity_of(graph, end, points) for end in ends] if choose else []
+        ident_of.update(zip(ends, idents))
         # the end signal decides between two ends only: at a junction some stroke ends anyway
         end_p = _end_probability(ends_map, graph, node) if choose and len(ends) == 2 else None
         for turn, p, q in pairs:
@@ -245,30 +256,85 @@ def _links(
                 continue
             links[ends[p]], links[ends[q]] = ends[q], ends[p]
             turns[ends[p]] = turns[ends[q]] = turn
-    return links, turns
+    via = _bridges(graph, ends_at, links, ident_of) if graph.identity is not None else {}
+    for a, (b, _) in via.items():
+        links[a] = b
+    return links, turns, {a: v for a, (_, v) in via.items()}
+
+
+def _bridges(
+    graph: Graph,
+    ends_at: dict[int, list[End]],
+    links: dict[End, End],
+    ident_of: dict[End, np.ndarray | None],
+) -> dict[End, tuple[End, End]]:
+    """Joins of a stroke across a short edge that another stroke holds: where two strokes share
+    a stretch of centreline (a stroke that starts or ends on another, running along it for a few
+    px before it leaves), the other stroke's ends at the two nodes of that edge are left without
+    a partner of the same embedding. Two such free ends, at the two nodes of an edge shorter than
+    ``BRIDGE`` x the wider node's width (at least ``BRIDGE_MIN`` px) whose embedding is not
+    theirs, with embeddings closer than ``IDENTITY_SURE``, are joined through it (the closest
+    pair first). Per end: (the end it joins, the bridge edge's end at its own node)."""
+    free = {
+        node: [end for end in ends if end not in links and ident_of.get(end) is not None]
+        for node, ends in ends_at.items()
+    }
+    candidates = []
+    for i in graph.alive():
+        e = graph.edge(i)
+        if e.a < 0 or e.a == e.b or not free.get(e.a) or not free.get(e.b):
+            continue
+        limit = max(BRIDGE * max(graph.nodes[e.a].width, graph.nodes[e.b].width), BRIDGE_MIN)
+        if graph.length(e) > limit:
+            continue
+        own = [ident_of.get((i, 0)), ident_of.get((i, 1))]
+        for p in free[e.a]:
+            for q in free[e.b]:
+                if p[0] == i or q[0] == i or p[0] == q[0]:
+                    continue
+                ip, iq = ident_of[p], ident_of[q]
+                assert ip is not None and iq is not None
+                distance = float(np.linalg.norm(ip - iq))
+                if distance >= IDENTITY_SURE or any(
+                    o is not None and float(np.linalg.norm(o - ip)) < IDENTITY_JOIN for o in own
+                ):
+                    continue
+                candidates.append((distance, p, q, i))
+    via: dict[End, tuple[End, End]] = {}
+    for _, p, q, i in sorted(candidates):
+        if p in via or q in via:
+            continue
+        via[p], via[q] = (q, (i, 0)), (p, (i, 1))
+    return via
 
 
 def assemble(graph: Graph, max_turn: float, ends: np.ndarray | None = None) -> list[Chain]:
     """The strokes of the graph (see the module docstring); ``ends``: the stroke-end heatmap
     (H, W) where the model has one (the identity embedding travels in the graph)."""
-    links, turns = _links(graph, max_turn, ends)
+    links, turns, via = _links(graph, max_turn, ends)
     used: set[int] = set()
     chains = []
     for i in graph.alive():
         for side in (0, 1):
             if i not in used and graph.edge(i).a >= 0 and (i, side) not in links:
-                chains.append(_follow(graph, links, turns, (i, side), used))
+                chains.append(_follow(graph, links, turns, via, (i, side), used))
     for i in graph.alive():
         if i not in used:
-            chains.append(_follow(graph, links, turns, (i, 0), used))
+            chains.append(_follow(graph, links, turns, via, (i, 0), used))
     return chains
 
 
 def _follow(
-    graph: Graph, links: dict[End, End], turns: dict[End, float], start: End, used: set[int]
+    graph: Graph,
+    links: dict[End, End],
+    turns: dict[End, float],
+    via: dict[End, End],
+    start: End,
+    used: set[int],
 ) -> Chain:
     """The chain of edges from ``start`` (an edge entered at that end) until a free end, or back
-    to ``start`` (a loop)."""
+    to ``start`` (a loop); a join with a bridge (``via``) runs along the bridge edge, which stays
+    its own stroke's too."""
     pts: list[np.ndarray] = []
     wid: list[np.ndarray] = []
     sharp: list[int] = []
@@ -290,6 +356,14 @@ def _follow(
         far = (end[0], 1 - end[1])
         if far not in links:
             break
+        if far in via:
+            bridge = graph.edge(via[far][0])
+            p, w = graph.points(bridge), graph.widths(bridge)
+            if via[far][1] == 1:
+                p, w = p[::-1], w[::-1]
+            pts.append(p[1:])
+            wid.append(w[1:])
+            count += len(p) - 1
         end = links[far]
         if end[0] in used:
             closed = True
