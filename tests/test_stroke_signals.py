@@ -124,3 +124,35 @@ def test_a_stroke_runs_on_along_a_stretch_it_shares_with_another():
     stem = next(s for s in strokes if s.points[0][1] == 8.0)
     assert abs(stem.points[:, 0] - 20.0).max() < 2.0  # along the stem, through the shared edge
     assert abs(stem.length - 48.0) < 1.0
+
+
+def _overshoot(tip_identity):
+    """A bar and a stem that reaches 5 px past it, the embedding of the stem's tip (above the
+    bar) replaced by ``tip_identity(stem, bar)``; the strokes traced."""
+    drawn = [([(10.0, 30.0), (54.0, 30.0)], 3.0), ([(30.0, 56.0), (30.0, 25.0)], 3.0)]
+    batch = render_batch(Strokes.from_polylines([drawn]), 64, 64)
+    maps = exact_maps(batch, 0)
+    ids, stroke = maps["identity"], batch["stroke"][0].numpy()
+    bar, stem = ids[:, stroke == 1][:, 0], ids[:, stroke == 2][:, 0]
+    tip = np.zeros(stroke.shape, dtype=bool)
+    tip[:29, 27:34] = True
+    ids[:, tip & (stroke > 0)] = tip_identity(stem, bar)[:, None]
+    return sorted(
+        (tuple(s.points[0].round(1)), tuple(s.points[-1].round(1))) for s in trace_maps(maps)
+    )
+
+
+def test_an_overshoot_tip_of_unsure_embedding_goes_on_from_its_stroke():
+    """The tip's embedding between stem and bar (1.9 from each: unsure) joins neither at the
+    crossing; as a short dead end going straight on from the stem, left free too, it is the
+    stem's (it was a 5 px stroke of its own). An embedding surely apart from the stem (a dot
+    drawn there) keeps it a stroke."""
+    assert _overshoot(lambda stem, bar: (stem + bar) / 2) == [
+        ((10.0, 30.0), (54.0, 30.0)),
+        ((30.0, 56.0), (30.0, 25.0)),
+    ]
+    assert _overshoot(lambda stem, bar: stem - bar) == [
+        ((10.0, 30.0), (54.0, 30.0)),
+        ((30.0, 25.0), (30.0, 30.0)),
+        ((30.0, 30.0), (30.0, 56.0)),
+    ]

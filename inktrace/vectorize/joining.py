@@ -32,6 +32,12 @@ that ends on another. Where the model has the stroke heads, the tracer asks it i
   at that edge's two nodes are then left without a partner of their embedding. Two such free
   ends, with alike embeddings (closer than ``IDENTITY_SURE``), at the two nodes of a short edge
   of another embedding are joined across it: that stroke runs along the edge too.
+- **overshoot tips** (identity): a stroke that reaches a little past another (a box corner, a
+  stem through a bar) leaves a short dead-end edge beyond the node, whose few pixels lie within
+  the other stroke's ink, so its embedding is unsure and it may join nothing. Such a tip, left
+  free, shorter than ``BRIDGE`` x the node's width, goes on from another free end at the node
+  that it continues within ``max_turn``, unless their embeddings are surely apart (a dot drawn
+  there), rather than staying a fragment of its own.
 - **ends** (the stroke-end heatmap): where the embedding is unsure (a distance between
   ``IDENTITY_SURE`` and ``2 * IDENTITY_JOIN - IDENTITY_SURE``) or absent, a node of two ends at a
   keypoint is a stroke's end when the heatmap there exceeds ``END_THRESHOLD``, else a corner or a
@@ -229,6 +235,7 @@ def _links(
     links: dict[End, End] = {}
     turns: dict[End, float] = {}
     ident_of: dict[End, np.ndarray | None] = {}
+    dir_of: dict[End, tuple[float, float]] = {}
     points = graph.point.tolist()
     tangents = None if graph.tangent is None else graph.tangent.tolist()
     for node, ends in ends_at.items():
@@ -236,6 +243,7 @@ def _links(
             continue
         choose = len(ends) > 2 or graph.nodes[node].peak  # may end here rather than go on
         dirs = [_direction(graph, end, points, tangents) for end in ends]
+        dir_of.update(zip(ends, dirs))
         pairs = sorted(
             (_turn(dirs[p], dirs[q]), p, q)
             for p in range(len(ends))
@@ -259,7 +267,48 @@ def _links(
     via = _bridges(graph, ends_at, links, ident_of) if graph.identity is not None else {}
     for a, (b, _) in via.items():
         links[a] = b
+    if graph.identity is not None:
+        _tips(graph, ends_at, links, turns, dir_of, ident_of, max_turn)
     return links, turns, {a: v for a, (_, v) in via.items()}
+
+
+def _tips(
+    graph: Graph,
+    ends_at: dict[int, list[End]],
+    links: dict[End, End],
+    turns: dict[End, float],
+    dir_of: dict[End, tuple[float, float]],
+    ident_of: dict[End, np.ndarray | None],
+    max_turn: float,
+) -> None:
+    """Overshoot tips (see the module docstring): at a node, a dead-end edge left free that is
+    shorter than ``BRIDGE`` x the node's width (at least ``BRIDGE_MIN`` px) joins another free end
+    there that it goes on from by at most ``max_turn``, unless their embeddings are surely apart
+    (farther than ``2 * IDENTITY_JOIN - IDENTITY_SURE``); the straightest pairs first."""
+    apart = 2 * IDENTITY_JOIN - IDENTITY_SURE
+    deg = graph.degrees()
+    for node, ends in ends_at.items():
+        free = [end for end in ends if end not in links and end in dir_of]
+        if len(free) < 2:
+            continue
+        tips = []
+        for end in free:
+            e = graph.edge(end[0])
+            far = e.b if end[1] == 0 else e.a
+            limit = max(BRIDGE * graph.nodes[node].width, BRIDGE_MIN)
+            if deg[far] == 1 and graph.length(e) <= limit:
+                tips.append(end)
+        pairs = sorted(
+            (_turn(dir_of[t], dir_of[o]), t, o) for t in tips for o in free if o[0] != t[0]
+        )
+        for turn, t, o in pairs:
+            if t in links or o in links or turn > max_turn:
+                continue
+            it, io = ident_of.get(t), ident_of.get(o)
+            if it is not None and io is not None and float(np.linalg.norm(it - io)) > apart:
+                continue
+            links[t], links[o] = o, t
+            turns[t] = turns[o] = turn
 
 
 def _bridges(
