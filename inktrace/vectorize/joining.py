@@ -61,6 +61,7 @@ SHARP_TURN = 40.0  # degrees, as for the corner keypoints of the data engine
 IDENTITY_JOIN = 1.5  # embedding distance below which two edge ends are one stroke (half the push)
 IDENTITY_SURE = 0.75  # ... and below which (or above 2 * JOIN - SURE) the embedding is sure
 END_THRESHOLD = 0.5  # stroke-end probability at a node that makes a stroke end there
+_CHORD = np.linspace(0.2, 0.8, 7)[:, None]  # where a chord's embedding is read
 BRIDGE = 3.0  # a stroke may run along another's edge shorter than this x the node width ...
 BRIDGE_MIN = 6.0  # ... or than this (px)
 
@@ -143,7 +144,9 @@ def _turn(d1: tuple[float, float], d2: tuple[float, float]) -> float:
     return math.degrees(math.acos(min(1.0, max(-1.0, -(d1[0] * d2[0] + d1[1] * d2[1])))))
 
 
-def _identity_of(graph: Graph, end: End, points: list) -> np.ndarray | None:
+def _identity_of(
+    graph: Graph, end: End, points: list, chords: dict[int, np.ndarray | None] | None = None
+) -> np.ndarray | None:
     """The stroke-identity embedding (``_medoid``) of edge ``end[0]``'s pixels from half the
     node's width + 1 px to 6 px beyond it (where one stroke holds the pixels), else of all its
     pixels, else (an edge without pixels) of the map under its chord."""
@@ -151,7 +154,11 @@ def _identity_of(graph: Graph, end: End, points: list) -> np.ndarray | None:
     if graph.identity is None:
         return None
     if not e.path:
-        return _chord_identity(graph, e)
+        if chords is None:
+            return _chord_identity(graph, e)
+        if end[0] not in chords:  # the same at both ends: read once
+            chords[end[0]] = _chord_identity(graph, e)
+        return chords[end[0]]
     node = graph.nodes[e.a if end[1] == 0 else e.b]
     path = e.path if end[1] == 0 else e.path[::-1]
     start = 0.5 * node.width + 1.0
@@ -175,7 +182,7 @@ def _chord_identity(graph: Graph, e: Edge) -> np.ndarray | None:
         return None
     _, h, w = graph.identity_map.shape
     a, b = graph.nodes[e.a].xy, graph.nodes[e.b].xy
-    xy = a + np.linspace(0.2, 0.8, 7)[:, None] * (b - a)
+    xy = a + _CHORD * (b - a)
     c = np.clip(np.floor(xy[:, 0]).astype(np.int64), 0, w - 1)
     r = np.clip(np.floor(xy[:, 1]).astype(np.int64), 0, h - 1)
     samples = graph.identity_map[:, r, c].T.astype(np.float64)
@@ -186,7 +193,11 @@ def _medoid(samples: np.ndarray) -> np.ndarray:
     """The mean of the samples within ``IDENTITY_JOIN`` of the medoid (the sample with the least
     summed distance to the others): the embedding most of them share, where the mean of all of
     them, two strokes' pixels, would be neither's."""
-    d = np.linalg.norm(samples[:, None] - samples[None], axis=-1)
+    mean = samples.mean(0)
+    spread = ((samples - mean) ** 2).sum(1)
+    if spread.max() < (0.5 * IDENTITY_JOIN) ** 2:  # all within JOIN of each other: the mean
+        return mean
+    d = np.sqrt(((samples[:, None] - samples[None]) ** 2).sum(-1))
     centre = int(np.argmin(d.sum(1)))
     return samples[d[centre] < IDENTITY_JOIN].mean(0)
 
@@ -236,6 +247,7 @@ def _links(
     turns: dict[End, float] = {}
     ident_of: dict[End, np.ndarray | None] = {}
     dir_of: dict[End, tuple[float, float]] = {}
+    chords: dict[int, np.ndarray | None] = {}
     points = graph.point.tolist()
     tangents = None if graph.tangent is None else graph.tangent.tolist()
     for node, ends in ends_at.items():
@@ -249,7 +261,7 @@ def _links(
             for p in range(len(ends))
             for q in range(p + 1, len(ends))
         )
-        idents = [_identity_of(graph, end, points) for end in ends] if choose else []
+        idents = [_identity_of(graph, end, points, chords) for end in ends] if choose else []
         ident_of.update(zip(ends, idents))
         # the end signal decides between two ends only: at a junction some stroke ends anyway
         end_p = _end_probability(ends_map, graph, node) if choose and len(ends) == 2 else None
