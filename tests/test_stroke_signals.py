@@ -8,6 +8,7 @@ from inktrace.data.dataset import render_batch
 from inktrace.data.geometry import Strokes
 from inktrace.evaluation.runner import exact_maps
 from inktrace.vectorize import trace_maps
+from inktrace.vectorize.joining import _medoid
 
 ONE = [([(12.0, 12.0), (12.0, 50.0), (50.0, 50.0)], 3.0)]
 TWO = [([(12.0, 12.0), (12.0, 50.0)], 3.0), ([(12.0, 50.0), (50.0, 50.0)], 3.0)]
@@ -64,3 +65,94 @@ def test_the_stroke_targets():
     assert set(np.unique(batch["stroke"][0].numpy())) == {0.0, 1.0, 2.0}
     closed = [([(10.0, 10.0), (40.0, 10.0), (40.0, 40.0), (10.0, 10.0)], 3.0)]
     assert float(render_batch(Strokes.from_polylines([closed]), 64, 64)["ends"].max()) == 0.0
+
+
+def test_an_edge_without_pixels_reads_the_embedding_under_its_chord():
+    """A dot starting on the stem of a 木 just below the crossing: the keypoint zones of the
+    crossing and of the dot's two ends touch, so the dot and the stem between crossing and dot
+    are edges without centreline pixels. The embedding under their chords keeps the stem one
+    stroke and the dot its own (without it the stem's top ran on into the dot, by geometry)."""
+    drawn = [
+        ([(6.0, 25.5), (16.0, 25.0), (23.0, 24.0)], 3.5),
+        ([(16.0, 13.0), (17.0, 30.0), (16.0, 56.0)], 3.5),
+        ([(17.0, 26.0), (13.0, 36.0), (7.0, 47.0)], 3.5),
+        ([(18.2, 29.1), (22.2, 33.9)], 3.5),
+    ]
+    strokes = trace_maps(exact_maps(render_batch(Strokes.from_polylines([drawn]), 64, 64), 0))
+    ends = sorted((tuple(s.points[0].round(1)), tuple(s.points[-1].round(1))) for s in strokes)
+    assert ends == [
+        ((6.0, 25.5), (23.0, 24.0)),
+        ((16.0, 13.0), (16.0, 56.0)),
+        ((18.2, 29.1), (7.0, 47.0)),
+        ((18.2, 29.1), (22.2, 33.9)),
+    ]
+
+
+def test_a_stroke_through_touching_zones_keeps_its_embedding():
+    """The top of a 冂 whose bar runs under the end of a ノ and over the start of a stem, all
+    within 8 px at 64 px: the bar's centreline is all keypoint zones, its edges have no pixels
+    and their chords cross the other strokes' pixels. Four strokes, not six (the bar's pieces
+    between the zones were fragments)."""
+    drawn = [
+        ([(35.3, 30.2), (34.8, 31.9), (32.5, 35.0), (30.8, 36.4)], 2.0),
+        ([(25.2, 36.7), (25.6, 39.0), (25.5, 56.8)], 2.0),
+        ([(26.4, 38.2), (33.0, 37.2), (47.4, 35.7), (52.3, 35.7), (53.0, 37.2), (51.2, 53.1)], 2.0),
+        ([(33.8, 38.6), (34.4, 39.8), (34.4, 54.8)], 2.0),
+    ]
+    strokes = trace_maps(exact_maps(render_batch(Strokes.from_polylines([drawn]), 64, 64), 0))
+    assert len(strokes) == 4
+    assert max(s.length for s in strokes) > 40.0  # the bar and its turn into the right side
+
+
+def test_the_edge_embedding_is_the_one_most_of_its_pixels_share():
+    a, b = np.full(8, 1.0), np.full(8, -1.0)
+    pixels = np.stack([a, a + 0.1, a - 0.1, b, b, a])
+    assert np.allclose(_medoid(pixels), a)  # not the mixture (a + b) / 2 = 0
+    assert np.allclose(_medoid(np.stack([a, a + 0.2])), a + 0.1)  # one stroke: the plain mean
+
+
+def test_a_stroke_runs_on_along_a_stretch_it_shares_with_another():
+    """A stem, and a diagonal that ends just past it: near their meeting the diagonal's end and
+    the crossing are two keypoint zones that touch, and the edge between them is the diagonal's
+    (its embedding). The stem's two halves, each left without a partner of their own embedding
+    at the two nodes, are joined across that edge: the stem is one stroke (it was cut in two,
+    its upper half running on into the diagonal's tip)."""
+    drawn = [([(20.0, 8.0), (20.0, 56.0)], 3.5), ([(8.0, 40.0), (23.0, 28.0)], 3.5)]
+    strokes = trace_maps(exact_maps(render_batch(Strokes.from_polylines([drawn]), 64, 64), 0))
+    ends = sorted((tuple(s.points[0].round(1)), tuple(s.points[-1].round(1))) for s in strokes)
+    assert ends == [((8.0, 40.0), (23.0, 28.0)), ((20.0, 8.0), (20.0, 56.0))]
+    stem = next(s for s in strokes if s.points[0][1] == 8.0)
+    assert abs(stem.points[:, 0] - 20.0).max() < 2.0  # along the stem, through the shared edge
+    assert abs(stem.length - 48.0) < 1.0
+
+
+def _overshoot(tip_identity):
+    """A bar and a stem that reaches 5 px past it, the embedding of the stem's tip (above the
+    bar) replaced by ``tip_identity(stem, bar)``; the strokes traced."""
+    drawn = [([(10.0, 30.0), (54.0, 30.0)], 3.0), ([(30.0, 56.0), (30.0, 25.0)], 3.0)]
+    batch = render_batch(Strokes.from_polylines([drawn]), 64, 64)
+    maps = exact_maps(batch, 0)
+    ids, stroke = maps["identity"], batch["stroke"][0].numpy()
+    bar, stem = ids[:, stroke == 1][:, 0], ids[:, stroke == 2][:, 0]
+    tip = np.zeros(stroke.shape, dtype=bool)
+    tip[:29, 27:34] = True
+    ids[:, tip & (stroke > 0)] = tip_identity(stem, bar)[:, None]
+    return sorted(
+        (tuple(s.points[0].round(1)), tuple(s.points[-1].round(1))) for s in trace_maps(maps)
+    )
+
+
+def test_an_overshoot_tip_of_unsure_embedding_goes_on_from_its_stroke():
+    """The tip's embedding between stem and bar (1.9 from each: unsure) joins neither at the
+    crossing; as a short dead end going straight on from the stem, left free too, it is the
+    stem's (it was a 5 px stroke of its own). An embedding surely apart from the stem (a dot
+    drawn there) keeps it a stroke."""
+    assert _overshoot(lambda stem, bar: (stem + bar) / 2) == [
+        ((10.0, 30.0), (54.0, 30.0)),
+        ((30.0, 56.0), (30.0, 25.0)),
+    ]
+    assert _overshoot(lambda stem, bar: stem - bar) == [
+        ((10.0, 30.0), (54.0, 30.0)),
+        ((30.0, 25.0), (30.0, 30.0)),
+        ((30.0, 30.0), (30.0, 56.0)),
+    ]

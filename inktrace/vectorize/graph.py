@@ -50,6 +50,7 @@ class Graph:
     width: np.ndarray  # (P,) the width map there
     tangent: np.ndarray | None  # (P, 2) the tangent map there (cos 2θ, sin 2θ)
     identity: np.ndarray | None = None  # (P, E) the stroke-identity embedding there
+    identity_map: np.ndarray | None = None  # (E, H, W) the whole embedding (for pixel-less edges)
 
     def points(self, e: Edge) -> np.ndarray:
         """The edge's polyline: its start node, its pixels' points, its end node (for a loop
@@ -145,7 +146,7 @@ def build_graph(
     edges += [Edge(a, b, []) for a, b in sorted(touching)]
     tan = None if tangent is None else tangent[:, rows, cols].T
     ident = None if identity is None else identity[:, rows, cols].T.astype(np.float64)
-    return Graph(nodes, edges, pix_xy, pix_w, tan, ident)
+    return Graph(nodes, edges, pix_xy, pix_w, tan, ident, identity)
 
 
 def _zones(rows: np.ndarray, cols: np.ndarray, peaks: np.ndarray, radii: np.ndarray) -> np.ndarray:

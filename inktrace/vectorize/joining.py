@@ -19,10 +19,25 @@ Geometry alone cannot tell an L drawn as one stroke from one drawn as two, or a 
 that ends on another. Where the model has the stroke heads, the tracer asks it instead:
 
 - **identity** (the stroke-identity embedding, alike along one stroke, apart between strokes):
-  each edge end gets the mean embedding of its pixels just beyond the node; at a node where the
+  each edge end gets the embedding of its pixels just beyond the node, or, for an edge without
+  pixels (two keypoint zones that touch: a short stroke, or the stretch of a stroke between a
+  junction and a nearby end), of the map's pixels under its chord; of these pixels, the mean of
+  those near their medoid (where a stroke passes over another's pixels, the embedding most of
+  them share, not a mixture of two strokes that is neither's); at a node where the
   geometric rule would choose (a keypoint, a junction), two ends may join only when their
   embeddings are closer than ``IDENTITY_JOIN`` (the same stroke), whatever the turn, and among
   such pairs the straightest join first (a stroke crossing itself).
+- **bridges** (identity): where a stroke starts or ends on another and runs along it for a few px
+  before it leaves, the two share an edge, which the joins give to one of them; the other's ends
+  at that edge's two nodes are then left without a partner of their embedding. Two such free
+  ends, with alike embeddings (closer than ``IDENTITY_SURE``), at the two nodes of a short edge
+  of another embedding are joined across it: that stroke runs along the edge too.
+- **overshoot tips** (identity): a stroke that reaches a little past another (a box corner, a
+  stem through a bar) leaves a short dead-end edge beyond the node, whose few pixels lie within
+  the other stroke's ink, so its embedding is unsure and it may join nothing. Such a tip, left
+  free, shorter than ``BRIDGE`` x the node's width, goes on from another free end at the node
+  that it continues within ``max_turn``, unless their embeddings are surely apart (a dot drawn
+  there), rather than staying a fragment of its own.
 - **ends** (the stroke-end heatmap): where the embedding is unsure (a distance between
   ``IDENTITY_SURE`` and ``2 * IDENTITY_JOIN - IDENTITY_SURE``) or absent, a node of two ends at a
   keypoint is a stroke's end when the heatmap there exceeds ``END_THRESHOLD``, else a corner or a
@@ -38,7 +53,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .graph import Graph
+from .graph import Edge, Graph
 
 __all__ = ["Chain", "assemble", "SHARP_TURN"]
 
@@ -46,6 +61,9 @@ SHARP_TURN = 40.0  # degrees, as for the corner keypoints of the data engine
 IDENTITY_JOIN = 1.5  # embedding distance below which two edge ends are one stroke (half the push)
 IDENTITY_SURE = 0.75  # ... and below which (or above 2 * JOIN - SURE) the embedding is sure
 END_THRESHOLD = 0.5  # stroke-end probability at a node that makes a stroke end there
+_CHORD = np.linspace(0.2, 0.8, 7)[:, None]  # where a chord's embedding is read
+BRIDGE = 3.0  # a stroke may run along another's edge shorter than this x the node width ...
+BRIDGE_MIN = 6.0  # ... or than this (px)
 
 End = tuple[int, int]  # (edge index, 0 at its start node / 1 at its end node)
 
@@ -126,12 +144,21 @@ def _turn(d1: tuple[float, float], d2: tuple[float, float]) -> float:
     return math.degrees(math.acos(min(1.0, max(-1.0, -(d1[0] * d2[0] + d1[1] * d2[1])))))
 
 
-def _identity_of(graph: Graph, end: End, points: list) -> np.ndarray | None:
-    """The mean stroke-identity embedding of edge ``end[0]``'s pixels from half the node's width
-    + 1 px to 6 px beyond it (where one stroke holds the pixels), else of all its pixels."""
+def _identity_of(
+    graph: Graph, end: End, points: list, chords: dict[int, np.ndarray | None] | None = None
+) -> np.ndarray | None:
+    """The stroke-identity embedding (``_medoid``) of edge ``end[0]``'s pixels from half the
+    node's width + 1 px to 6 px beyond it (where one stroke holds the pixels), else of all its
+    pixels, else (an edge without pixels) of the map under its chord."""
     e = graph.edge(end[0])
-    if not e.path or graph.identity is None:
+    if graph.identity is None:
         return None
+    if not e.path:
+        if chords is None:
+            return _chord_identity(graph, e)
+        if end[0] not in chords:  # the same at both ends: read once
+            chords[end[0]] = _chord_identity(graph, e)
+        return chords[end[0]]
     node = graph.nodes[e.a if end[1] == 0 else e.b]
     path = e.path if end[1] == 0 else e.path[::-1]
     start = 0.5 * node.width + 1.0
@@ -144,7 +171,35 @@ def _identity_of(graph: Graph, end: End, points: list) -> np.ndarray | None:
             break
         if d >= start:
             picked.append(pid)
-    return graph.identity[picked or path].mean(0)
+    return _medoid(graph.identity[picked or path])
+
+
+def _chord_identity(graph: Graph, e: Edge) -> np.ndarray | None:
+    """The embedding (``_medoid``) of the identity map's pixels under the middle 60 % of the
+    chord of an edge without pixels (two keypoint zones that touch: a short stroke, or the
+    stretch between a junction and a nearby end), or None without the map."""
+    if graph.identity_map is None:
+        return None
+    _, h, w = graph.identity_map.shape
+    a, b = graph.nodes[e.a].xy, graph.nodes[e.b].xy
+    xy = a + _CHORD * (b - a)
+    c = np.clip(np.floor(xy[:, 0]).astype(np.int64), 0, w - 1)
+    r = np.clip(np.floor(xy[:, 1]).astype(np.int64), 0, h - 1)
+    samples = graph.identity_map[:, r, c].T.astype(np.float64)
+    return _medoid(samples)
+
+
+def _medoid(samples: np.ndarray) -> np.ndarray:
+    """The mean of the samples within ``IDENTITY_JOIN`` of the medoid (the sample with the least
+    summed distance to the others): the embedding most of them share, where the mean of all of
+    them, two strokes' pixels, would be neither's."""
+    mean = samples.mean(0)
+    spread = ((samples - mean) ** 2).sum(1)
+    if spread.max() < (0.5 * IDENTITY_JOIN) ** 2:  # all within JOIN of each other: the mean
+        return mean
+    d = np.sqrt(((samples[:, None] - samples[None]) ** 2).sum(-1))
+    centre = int(np.argmin(d.sum(1)))
+    return samples[d[centre] < IDENTITY_JOIN].mean(0)
 
 
 def _end_probability(ends: np.ndarray | None, graph: Graph, node: int) -> float | None:
@@ -178,8 +233,10 @@ def _may_join(
 
 def _links(
     graph: Graph, max_turn: float, ends_map: np.ndarray | None = None
-) -> tuple[dict[End, End], dict[End, float]]:
-    """Which edge end continues into which, and the turn at each join."""
+) -> tuple[dict[End, End], dict[End, float], dict[End, End]]:
+    """Which edge end continues into which, the turn at each join, and the bridges: for a join
+    between ends at two nodes, the end of the edge between them that it runs along from the
+    first (see ``_bridges``)."""
     ends_at: dict[int, list[End]] = {}
     for i in graph.alive():
         e = graph.edge(i)
@@ -188,6 +245,9 @@ def _links(
             ends_at.setdefault(e.b, []).append((i, 1))
     links: dict[End, End] = {}
     turns: dict[End, float] = {}
+    ident_of: dict[End, np.ndarray | None] = {}
+    dir_of: dict[End, tuple[float, float]] = {}
+    chords: dict[int, np.ndarray | None] = {}
     points = graph.point.tolist()
     tangents = None if graph.tangent is None else graph.tangent.tolist()
     for node, ends in ends_at.items():
@@ -195,12 +255,14 @@ def _links(
             continue
         choose = len(ends) > 2 or graph.nodes[node].peak  # may end here rather than go on
         dirs = [_direction(graph, end, points, tangents) for end in ends]
+        dir_of.update(zip(ends, dirs))
         pairs = sorted(
             (_turn(dirs[p], dirs[q]), p, q)
             for p in range(len(ends))
             for q in range(p + 1, len(ends))
         )
-        idents = [_identity_of(graph, end, points) for end in ends] if choose else []
+        idents = [_identity_of(graph, end, points, chords) for end in ends] if choose else []
+        ident_of.update(zip(ends, idents))
         # the end signal decides between two ends only: at a junction some stroke ends anyway
         end_p = _end_probability(ends_map, graph, node) if choose and len(ends) == 2 else None
         for turn, p, q in pairs:
@@ -214,30 +276,126 @@ def _links(
                 continue
             links[ends[p]], links[ends[q]] = ends[q], ends[p]
             turns[ends[p]] = turns[ends[q]] = turn
-    return links, turns
+    via = _bridges(graph, ends_at, links, ident_of) if graph.identity is not None else {}
+    for a, (b, _) in via.items():
+        links[a] = b
+    if graph.identity is not None:
+        _tips(graph, ends_at, links, turns, dir_of, ident_of, max_turn)
+    return links, turns, {a: v for a, (_, v) in via.items()}
+
+
+def _tips(
+    graph: Graph,
+    ends_at: dict[int, list[End]],
+    links: dict[End, End],
+    turns: dict[End, float],
+    dir_of: dict[End, tuple[float, float]],
+    ident_of: dict[End, np.ndarray | None],
+    max_turn: float,
+) -> None:
+    """Overshoot tips (see the module docstring): at a node, a dead-end edge left free that is
+    shorter than ``BRIDGE`` x the node's width (at least ``BRIDGE_MIN`` px) joins another free end
+    there that it goes on from by at most ``max_turn``, unless their embeddings are surely apart
+    (farther than ``2 * IDENTITY_JOIN - IDENTITY_SURE``); the straightest pairs first."""
+    apart = 2 * IDENTITY_JOIN - IDENTITY_SURE
+    deg = graph.degrees()
+    for node, ends in ends_at.items():
+        free = [end for end in ends if end not in links and end in dir_of]
+        if len(free) < 2:
+            continue
+        tips = []
+        for end in free:
+            e = graph.edge(end[0])
+            far = e.b if end[1] == 0 else e.a
+            limit = max(BRIDGE * graph.nodes[node].width, BRIDGE_MIN)
+            if deg[far] == 1 and graph.length(e) <= limit:
+                tips.append(end)
+        pairs = sorted(
+            (_turn(dir_of[t], dir_of[o]), t, o) for t in tips for o in free if o[0] != t[0]
+        )
+        for turn, t, o in pairs:
+            if t in links or o in links or turn > max_turn:
+                continue
+            it, io = ident_of.get(t), ident_of.get(o)
+            if it is not None and io is not None and float(np.linalg.norm(it - io)) > apart:
+                continue
+            links[t], links[o] = o, t
+            turns[t] = turns[o] = turn
+
+
+def _bridges(
+    graph: Graph,
+    ends_at: dict[int, list[End]],
+    links: dict[End, End],
+    ident_of: dict[End, np.ndarray | None],
+) -> dict[End, tuple[End, End]]:
+    """Joins of a stroke across a short edge that another stroke holds: where two strokes share
+    a stretch of centreline (a stroke that starts or ends on another, running along it for a few
+    px before it leaves), the other stroke's ends at the two nodes of that edge are left without
+    a partner of the same embedding. Two such free ends, at the two nodes of an edge shorter than
+    ``BRIDGE`` x the wider node's width (at least ``BRIDGE_MIN`` px) whose embedding is not
+    theirs, with embeddings closer than ``IDENTITY_SURE``, are joined through it (the closest
+    pair first). Per end: (the end it joins, the bridge edge's end at its own node)."""
+    free = {
+        node: [end for end in ends if end not in links and ident_of.get(end) is not None]
+        for node, ends in ends_at.items()
+    }
+    candidates = []
+    for i in graph.alive():
+        e = graph.edge(i)
+        if e.a < 0 or e.a == e.b or not free.get(e.a) or not free.get(e.b):
+            continue
+        limit = max(BRIDGE * max(graph.nodes[e.a].width, graph.nodes[e.b].width), BRIDGE_MIN)
+        if graph.length(e) > limit:
+            continue
+        own = [ident_of.get((i, 0)), ident_of.get((i, 1))]
+        for p in free[e.a]:
+            for q in free[e.b]:
+                if p[0] == i or q[0] == i or p[0] == q[0]:
+                    continue
+                ip, iq = ident_of[p], ident_of[q]
+                assert ip is not None and iq is not None
+                distance = float(np.linalg.norm(ip - iq))
+                if distance >= IDENTITY_SURE or any(
+                    o is not None and float(np.linalg.norm(o - ip)) < IDENTITY_JOIN for o in own
+                ):
+                    continue
+                candidates.append((distance, p, q, i))
+    via: dict[End, tuple[End, End]] = {}
+    for _, p, q, i in sorted(candidates):
+        if p in via or q in via:
+            continue
+        via[p], via[q] = (q, (i, 0)), (p, (i, 1))
+    return via
 
 
 def assemble(graph: Graph, max_turn: float, ends: np.ndarray | None = None) -> list[Chain]:
     """The strokes of the graph (see the module docstring); ``ends``: the stroke-end heatmap
     (H, W) where the model has one (the identity embedding travels in the graph)."""
-    links, turns = _links(graph, max_turn, ends)
+    links, turns, via = _links(graph, max_turn, ends)
     used: set[int] = set()
     chains = []
     for i in graph.alive():
         for side in (0, 1):
             if i not in used and graph.edge(i).a >= 0 and (i, side) not in links:
-                chains.append(_follow(graph, links, turns, (i, side), used))
+                chains.append(_follow(graph, links, turns, via, (i, side), used))
     for i in graph.alive():
         if i not in used:
-            chains.append(_follow(graph, links, turns, (i, 0), used))
+            chains.append(_follow(graph, links, turns, via, (i, 0), used))
     return chains
 
 
 def _follow(
-    graph: Graph, links: dict[End, End], turns: dict[End, float], start: End, used: set[int]
+    graph: Graph,
+    links: dict[End, End],
+    turns: dict[End, float],
+    via: dict[End, End],
+    start: End,
+    used: set[int],
 ) -> Chain:
     """The chain of edges from ``start`` (an edge entered at that end) until a free end, or back
-    to ``start`` (a loop)."""
+    to ``start`` (a loop); a join with a bridge (``via``) runs along the bridge edge, which stays
+    its own stroke's too."""
     pts: list[np.ndarray] = []
     wid: list[np.ndarray] = []
     sharp: list[int] = []
@@ -259,6 +417,14 @@ def _follow(
         far = (end[0], 1 - end[1])
         if far not in links:
             break
+        if far in via:
+            bridge = graph.edge(via[far][0])
+            p, w = graph.points(bridge), graph.widths(bridge)
+            if via[far][1] == 1:
+                p, w = p[::-1], w[::-1]
+            pts.append(p[1:])
+            wid.append(w[1:])
+            count += len(p) - 1
         end = links[far]
         if end[0] in used:
             closed = True
