@@ -204,6 +204,7 @@ start = 0
 if (folder / "last.ckpt").exists():
     held = torch.load(folder / "last.ckpt", weights_only=True)
     m.load_state_dict(held["checkpoint_manager"])
+    m.repair_best(global_step=0)  # as a resume does (training/resume.py)
     start = held["epoch"] + 1
 for epoch in range(start, start + 100000):
     w = torch.full((1 << 20,), float(epoch))  # 4 MiB: a save takes a while
@@ -215,7 +216,9 @@ for epoch in range(start, start + 100000):
 
 def check_folder(folder: Path) -> None:
     """Every name is a complete checkpoint of the epoch it claims; last.ckpt's bookkeeping names
-    files that exist and hold what it says."""
+    files that exist and hold what it says, once a resume has put best.ckpt back in line with it
+    (a kill after best.ckpt was linked and before last.ckpt was leaves the best of an epoch that
+    last.ckpt does not know: the abandoned continuation repair_best is for)."""
     last = load(folder / "last.ckpt")
     w = last["model"]["w"]
     assert torch.equal(w, torch.full_like(w, float(last["epoch"])))
@@ -227,6 +230,8 @@ def check_folder(folder: Path) -> None:
     state = last[STATE]
     m = CheckpointManager(folder, keep_top_k=2)
     assert m.load_state_dict(state) == []  # every file it names is there
+    for line in m.repair_best(global_step=0):
+        assert "abandoned continuation" in line and f"restored epoch {m.best_epoch}" in line
     best = load(folder / "best.ckpt")
     assert best["epoch"] == m.best_epoch
     for entry in m.top_k:
