@@ -84,6 +84,8 @@ def test_cursive_lines_sit_under_the_characters_and_are_scored_apart():
     again = render_cursive(6, 48, 0)
     np.testing.assert_array_equal(words.clean, again.clean)  # seeded
     assert not np.array_equal(words.clean, render_cursive(6, 48, 1).clean)
+    with pytest.raises(ValueError, match="count must be at least 1, got 0"):
+        render_cursive(0, 48)
     page = compose_page(samples, [0, 1, 2], columns=3, words=words, word_indices=[0, 1, 2])
     assert page.kinds == ["characters"] * 3 + ["cursive words"] * 3
     assert page.image.shape == (120, 180) and page.boxes[3] == (0, 60, 60, 120)

@@ -351,6 +351,18 @@ def test_maps_mapped_to_the_input_in_bands_equal_the_whole_mapping_to_the_bit(mo
             np.testing.assert_array_equal(got[name], want[name])
 
 
+def test_to_input_maps_each_map_from_its_own_size_and_takes_two_dimensional_maps():
+    rng = np.random.default_rng(10)
+    a, b = rng.random((1, 6, 5), dtype=np.float32), rng.random((2, 3, 3), dtype=np.float32)
+    out = to_input({"a": a, "b": b, "c": a[0]}, (6, 5))
+    assert out["a"].shape == out["c"].shape == (6, 5) and out["b"].shape == (2, 6, 5)
+    np.testing.assert_array_equal(out["a"], a[0])
+    np.testing.assert_array_equal(out["c"], a[0])
+    np.testing.assert_array_equal(out["b"], to_input({"b": b}, (6, 5))["b"])
+    with pytest.raises(ValueError, match="must be \\(C, h, w\\) or \\(h, w\\)"):
+        to_input({"d": np.zeros(4, np.float32)}, (6, 5))
+
+
 def test_a_tall_page_is_predicted_in_bounded_memory():
     """The maps of a 4096 x 128 px image through 64 px tiles: the peak of the prediction's
     allocations beyond the image stays within 1.25x the result's own size (8 float32 channels
@@ -567,6 +579,10 @@ def test_forward_passes_are_capped_in_tiles_and_in_pixels():
     assert (cpu.batch_size, cpu.batch_pixels) == (16, 512 * 512)
     assert [cpu.per_pass(s, s) for s in (64, 128, 256, 512, 1024)] == [16, 16, 4, 1, 1]
     assert MapPredictor(Counting(), batch_size=3, batch_pixels=None).per_pass(512, 512) == 3
+    assert MapPredictor(Counting(), batch_pixels="auto").batch_pixels == 512 * 512
+    for bad in ("bogus", 0, 2.5, True):
+        with pytest.raises(ValueError, match="batch_pixels must be a positive integer"):
+            MapPredictor(Counting(), batch_pixels=bad)
     glyphs = [np.full((64, 64), 0.9, np.float32)] * 37
     MapPredictor(Counting(), scale=1.0).predict_many(glyphs)
     assert [s[0] for s in shapes] == [16, 16, 5]

@@ -109,6 +109,9 @@ def test_the_edge_embedding_is_the_one_most_of_its_pixels_share():
     pixels = np.stack([a, a + 0.1, a - 0.1, b, b, a])
     assert np.allclose(_medoid(pixels), a)  # not the mixture (a + b) / 2 = 0
     assert np.allclose(_medoid(np.stack([a, a + 0.2])), a + 0.1)  # one stroke: the plain mean
+    # a long edge: the distances of 64 evenly spaced pixels, not of 3,000 x 3,000 (1 GB)
+    long = np.concatenate([np.tile(a, (1800, 1)), np.tile(b, (1200, 1))])
+    assert np.allclose(_medoid(long), a)
 
 
 def test_a_stroke_runs_on_along_a_stretch_it_shares_with_another():

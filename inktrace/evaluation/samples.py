@@ -135,6 +135,8 @@ def render_cursive(count: int, size: int, seed: int = 0, chunk: int = 64) -> Eva
     retraced up-strokes, i-dots and t-bars after the word) at ``size`` px, clean and degraded as
     ``render_samples`` draws characters, with their true strokes. Their keys come from a stream
     of their own (``CURSIVE_STREAM``), so no training or validation word is among them."""
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
     parts = []
     for start in range(0, count, chunk):
         idx = torch.arange(start, min(start + chunk, count))

@@ -7,9 +7,10 @@ tracing with an ONNX model works where PyTorch is not installed.
 Per image: read it (images.py) unless it is an array already, choose the scale (scale.py: the
 typical stroke width is brought to at most 4 px, or the ``scale`` given), resample it (resample.py),
 cut it into overlapping tiles when it is larger than ``tile`` (tiling.py), run the tiles through the
-network in batches (tiles of the same size from every image of the call share batches: at most
-``batch_size`` tiles and ``batch_pixels`` pixels, but always one tile), blend them and map the
-blend back to the input's pixels.
+network in batches (at most ``batch_size`` tiles and ``batch_pixels`` pixels, but always one tile:
+images of one tile share batches with the call's other images of their size; an image of several
+tiles runs alone, a row of its tiles at a time), blend them and map the blend back to the input's
+pixels.
 
 Batches are capped in pixels because a CPU runs a large batch slower than its tiles one by one:
 the activations of four 512 px tiles overflow the caches (the shipped model on an A4 page at 150
@@ -32,7 +33,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -91,7 +92,8 @@ class MapPredictor:
     ``scale``: None estimates it per image; a number is used for every image. ``tile``: side of the
     tiles, in pixels of the resampled image; ``overlap`` (default tile / 4) between neighbours,
     whose outer quarter (``margin``) is discarded. A forward pass takes at most ``batch_size``
-    tiles and ``batch_pixels`` pixels (None: no pixel cap), but always one tile."""
+    tiles and ``batch_pixels`` pixels (None: no pixel cap; "auto": a CPU's, one 512 px tile), but
+    always one tile."""
 
     def __init__(
         self,
@@ -100,7 +102,7 @@ class MapPredictor:
         tile: int = DEFAULT_TILE,
         overlap: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
-        batch_pixels: int | None = DEFAULT_BATCH_PIXELS,
+        batch_pixels: int | Literal["auto"] | None = DEFAULT_BATCH_PIXELS,
     ) -> None:
         if scale is not None and not (np.isfinite(scale) and scale > 0):
             raise ValueError(f"scale must be a positive number, got {scale}")
@@ -112,8 +114,16 @@ class MapPredictor:
             raise ValueError(f"overlap must be 0 to half the tile ({tile // 2} px), got {overlap}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
-        if batch_pixels is not None and batch_pixels < 1:
-            raise ValueError(f"batch_pixels must be positive or None, got {batch_pixels}")
+        if batch_pixels == "auto":  # a CPU's: the pipeline's networks run there unless told
+            batch_pixels = DEFAULT_BATCH_PIXELS
+        if batch_pixels is not None and (
+            isinstance(batch_pixels, bool)
+            or not isinstance(batch_pixels, (int, np.integer))
+            or batch_pixels < 1
+        ):
+            raise ValueError(
+                f"batch_pixels must be a positive integer, 'auto' or None, got {batch_pixels!r}"
+            )
         self.net = net
         self.scale, self.tile, self.overlap = scale, int(tile), int(overlap)
         self.margin = self.overlap // 4

@@ -88,8 +88,8 @@ class Predictor(MapPredictor):
         precision: str = "fp32",
     ) -> None:
         self.device = resolve_device(device, key="device")
-        if batch_pixels == "auto":  # a CPU's caches set it; a GPU's memory allows more
-            batch_pixels = DEFAULT_BATCH_PIXELS * (1 if self.device.type == "cpu" else 4)
+        if batch_pixels == "auto" and self.device.type != "cpu":  # a GPU's memory allows more
+            batch_pixels = DEFAULT_BATCH_PIXELS * 4
         # channels-last convolutions: 1.5x faster on a CPU (the quickstart model, one core: 7.3
         # -> 4.9 ms per 64 px image; outputs equal to 1e-3); unmeasured on GPUs, so off there
         self.channels_last = self.device.type == "cpu" if channels_last is None else channels_last

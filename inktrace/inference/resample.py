@@ -60,14 +60,20 @@ def bilinear(value: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def to_input(maps: dict[str, np.ndarray], size: tuple[int, int]) -> dict[str, np.ndarray]:
-    """The model's maps (name -> (C, h, w)) at the input's ``size`` (H, W) as float32 arrays,
-    the single-channel ones as (H, W), in input pixels (see the module docstring)."""
-    first = next(iter(maps.values()), None)
-    if first is None:
-        return {}
-    mapper = ToInput(tuple(np.shape(first)[-2:]), size)
-    mapper.add(maps)
-    return mapper.result()
+    """The model's maps (name -> (C, h, w), or (h, w) for one channel) at the input's ``size``
+    (H, W) as float32 arrays, the single-channel ones as (H, W), in input pixels (see the module
+    docstring). Maps of different sizes are each mapped from their own."""
+    out: dict[str, np.ndarray] = {}
+    for name, value in maps.items():
+        value = np.asarray(value, dtype=np.float32)
+        if value.ndim == 2:
+            value = value[None]
+        if value.ndim != 3:
+            raise ValueError(f"map {name!r} must be (C, h, w) or (h, w), got {value.shape}")
+        mapper = ToInput((value.shape[1], value.shape[2]), size)
+        mapper.add({name: value})
+        out.update(mapper.result())
+    return out
 
 
 class ToInput:

@@ -131,5 +131,6 @@ class Stitcher:
 
     def result(self) -> dict[str, np.ndarray]:
         """name -> (C, rows, width): the blend of every row not yet taken (all of them, after
-        adding every tile: the whole image)."""
+        adding every tile: the whole image). Like ``take``, it hands the rows over: a second call
+        gives none."""
         return self.take(self.height)

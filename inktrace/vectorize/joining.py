@@ -62,6 +62,7 @@ IDENTITY_JOIN = 1.5  # embedding distance below which two edge ends are one stro
 IDENTITY_SURE = 0.75  # ... and below which (or above 2 * JOIN - SURE) the embedding is sure
 END_THRESHOLD = 0.5  # stroke-end probability at a node that makes a stroke end there
 _CHORD = np.linspace(0.2, 0.8, 7)[:, None]  # where a chord's embedding is read
+_MEDOID_SAMPLES = 64  # at most this many samples' pairwise distances (time and memory: n^2)
 BRIDGE = 3.0  # a stroke may run along another's edge shorter than this x the node width ...
 BRIDGE_MIN = 6.0  # ... or than this (px)
 
@@ -197,6 +198,8 @@ def _medoid(samples: np.ndarray) -> np.ndarray:
     spread = ((samples - mean) ** 2).sum(1)
     if spread.max() < (0.5 * IDENTITY_JOIN) ** 2:  # all within JOIN of each other: the mean
         return mean
+    if len(samples) > _MEDOID_SAMPLES:  # a long edge: the pairwise distances of evenly spaced ones
+        samples = samples[np.linspace(0, len(samples) - 1, _MEDOID_SAMPLES).round().astype(int)]
     d = np.sqrt(((samples[:, None] - samples[None]) ** 2).sum(-1))
     centre = int(np.argmin(d.sum(1)))
     return samples[d[centre] < IDENTITY_JOIN].mean(0)
