@@ -167,9 +167,8 @@ def make_predictor(args: argparse.Namespace) -> MapPredictor:
         "tile": args.tile or DEFAULT_TILE,
         "overlap": args.overlap,
         "batch_size": args.batch_size or DEFAULT_BATCH_SIZE,
+        "precision": args.precision or "fp32",
     }
-    if args.precision not in (None, "fp32"):
-        settings["precision"] = args.precision
     try:
         return open_predictor(args.checkpoint, report=_stderr, **settings)
     except ValueError as exc:

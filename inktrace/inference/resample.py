@@ -54,7 +54,20 @@ def bilinear(value: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """(C, h, w) -> (C, H, W) float32 by bilinear interpolation at pixel centres (no antialias)."""
     value = np.asarray(value, dtype=np.float32)
     y0, y1, wy = _axis(value.shape[-2], size[0])
-    x0, x1, wx = _axis(value.shape[-1], size[1])
+    return _mix(value, y0, y1, wy, *_axis(value.shape[-1], size[1]))
+
+
+def _mix(
+    value: np.ndarray,
+    y0: np.ndarray,
+    y1: np.ndarray,
+    wy: np.ndarray,
+    x0: np.ndarray,
+    x1: np.ndarray,
+    wx: np.ndarray,
+) -> np.ndarray:
+    """The bilinear mix of ``value``'s rows ``y0``/``y1`` (weights ``wy`` of the second), then of
+    its columns ``x0``/``x1`` (``wx``): output rows in the order of ``y0``."""
     rows = value[:, y0, :] * (1 - wy)[:, None] + value[:, y1, :] * wy[:, None]
     return rows[:, :, x0] * (1 - wx) + rows[:, :, x1] * wx
 
@@ -124,11 +137,8 @@ class ToInput:
     def _rows(self, name: str, value: np.ndarray, rows: slice) -> np.ndarray:
         if self.same:
             return value[:, rows.start - self.first : rows.stop - self.first]
-        wy = self.wy[rows]
-        top = value[:, self.y0[rows] - self.first, :]
-        bottom = value[:, self.y1[rows] - self.first, :]
-        mixed = top * (1 - wy)[:, None] + bottom * wy[:, None]
-        out = mixed[:, :, self.x0] * (1 - self.wx) + mixed[:, :, self.x1] * self.wx
+        y0, y1 = self.y0[rows] - self.first, self.y1[rows] - self.first
+        out = _mix(value, y0, y1, self.wy[rows], self.x0, self.x1, self.wx)
         if name == "width":
             return out * np.float32(((self.height / self.h) * (self.width / self.w)) ** 0.5)
         if name == "offset":
