@@ -13,10 +13,16 @@
 - offset (``loss_offset``): smooth L1 (β = 0.5 px) on (dx, dy), over ``mask``.
 - ends (``loss_ends``, stroke heads): the keypoint focal loss on the stroke-end heatmap.
 - identity (``loss_identity``, stroke heads): the discriminative loss of De Brabandere et al.
-  (2017) on the stroke-identity embedding, over ``tangent_mask`` (away from junctions, where a
-  pixel belongs to several strokes): each pixel is pulled to within ``IDENTITY_PULL`` of its
-  stroke's mean embedding, and the means of two strokes of one image are pushed at least
-  ``2 * IDENTITY_PUSH`` apart. A stroke is then a set of alike embeddings, whatever its shape.
+  (2017) on the stroke-identity embedding, over ``mask`` (the whole band of every stroke; where
+  bands meet, each pixel belongs to its nearest stroke, as the ``stroke`` target says): each pixel
+  is pulled to within ``IDENTITY_PULL`` of its stroke's mean embedding, and the means of two
+  strokes of one image are pushed at least ``2 * IDENTITY_PUSH`` apart; the pairs that touch (a
+  pixel of one beside a pixel of the other: the strokes that meet at a junction, cross, or run
+  side by side) are pushed a second time, since those are the pairs the tracer must tell apart.
+  A stroke is then a set of alike embeddings, whatever its shape. The band includes the
+  junctions, so the short edges between two nearby junctions, which the tracer reads too, are
+  trained (until issue 19's identity fine-tune the loss ran over ``tangent_mask``, junctions left
+  out, and touching pairs counted once).
 
 A term whose head the model lacks (structural models have skeleton and tangent only) is left out,
 and so is its weight. Masked means divide by the batch's mask size (at least 1).
@@ -111,6 +117,24 @@ def offset_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) ->
     return _masked_mean(err, mask.float())
 
 
+def _touching_pairs(ids: torch.Tensor) -> torch.Tensor:
+    """(B, SLOTS, SLOTS) 1.0 where two different strokes of an image touch: a pixel of one is
+    one of the 8 neighbours of a pixel of the other (ids (B, H, W), 0: no stroke)."""
+    B = ids.shape[0]
+    padded = F.pad(ids, (1, 1, 1, 1))
+    here = padded[:, 1:-1, 1:-1]
+    h, w = here.shape[1:]
+    flat = torch.zeros(B * IDENTITY_SLOTS * IDENTITY_SLOTS + 1, device=ids.device)
+    b = torch.arange(B, device=ids.device)[:, None, None].expand_as(here)
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):  # the other four are the same pairs reversed
+        there = padded[:, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
+        pair = (here > 0) & (there > 0) & (here != there)
+        index = (b * IDENTITY_SLOTS + here) * IDENTITY_SLOTS + there
+        flat.index_fill_(0, torch.where(pair, index, flat.numel() - 1).reshape(-1), 1.0)
+    touch = flat[:-1].view(B, IDENTITY_SLOTS, IDENTITY_SLOTS)
+    return torch.maximum(touch, touch.transpose(1, 2))
+
+
 def identity_loss(
     embedding: torch.Tensor, stroke: torch.Tensor, mask: torch.Tensor
 ) -> torch.Tensor:
@@ -132,15 +156,18 @@ def identity_loss(
     present = (count > 0).float()
     per_inst = torch.zeros_like(count).index_add_(0, inst, pull_pix) / count.clamp(min=1.0)
     pull = per_inst.sum() / present.sum().clamp(min=1.0)
-    # push apart the means of every two strokes of one image
+    # push apart the means of every two strokes of one image, and those that touch once more
     m = mean.view(B, IDENTITY_SLOTS, E)
     here = present.view(B, IDENTITY_SLOTS)
     pair = here[:, :, None] * here[:, None, :] * (1.0 - torch.eye(IDENTITY_SLOTS, device=m.device))
+    touch = _touching_pairs(ids * (mask > 0).long()) * pair
     diff = m[:, :, None] - m[:, None, :]
     gap = (diff.square().sum(-1) + 1e-12).sqrt()
-    push = (F.relu(2.0 * IDENTITY_PUSH - gap) ** 2 * pair).sum() / pair.sum().clamp(min=1.0)
+    short = F.relu(2.0 * IDENTITY_PUSH - gap) ** 2
+    push = (short * pair).sum() / pair.sum().clamp(min=1.0)
+    push_touching = (short * touch).sum() / touch.sum().clamp(min=1.0)
     reg = (mean.norm(dim=1) * present).sum() / present.sum().clamp(min=1.0)
-    return pull + push + 0.001 * reg
+    return pull + push + push_touching + 0.001 * reg
 
 
 class InkLoss:
@@ -176,9 +203,7 @@ class InkLoss:
         if "ends_logits" in out:
             terms["ends"] = keypoint_loss(out["ends_logits"][:, None], batch["ends"][:, None])
         if "identity" in out:
-            terms["identity"] = identity_loss(
-                out["identity"], batch["stroke"], batch["tangent_mask"]
-            )
+            terms["identity"] = identity_loss(out["identity"], batch["stroke"], batch["mask"])
         terms = {name: terms[name] for name in TERMS if name in terms}
         total = sum(self.weights[name] * value for name, value in terms.items())
         terms["total"] = cast(torch.Tensor, total)  # a sum of tensors (0 + ... starts it)

@@ -167,3 +167,27 @@ def test_identity_loss_is_zero_for_a_perfect_embedding_and_large_for_a_collapsed
     # both means at 0: the push term is (2 * 1.5 - 0)^2 = 9
     assert math.isclose(float(identity_loss(collapsed, stroke, mask)), 9.0, rel_tol=1e-4)
     assert float(identity_loss(good, stroke * 0, mask)) == 0.0
+
+
+def test_identity_loss_pushes_touching_strokes_twice_and_trains_their_junction():
+    from inktrace.losses import _touching_pairs, identity_loss
+
+    stroke = torch.zeros(1, 8, 8)
+    stroke[0, 1, :] = 1  # stroke 1: row 1
+    stroke[0, 2:, 4] = 2  # stroke 2: column 4 from row 2 down, touching stroke 1 (a T)
+    stroke[0, 6, 6:] = 3  # stroke 3: apart from both
+    touch = _touching_pairs(stroke.long())[0]
+    assert {(int(a), int(b)) for a, b in touch.nonzero()} == {(1, 2), (2, 1)}
+    mask = (stroke > 0).float()
+    collapsed = torch.zeros(1, 2, 8, 8)
+    # all three means at 0: every pair is pushed (9 each), the touching pair once more (9)
+    assert math.isclose(float(identity_loss(collapsed, stroke, mask)), 18.0, rel_tol=1e-4)
+    # the junction pixel (1, 4) counts, with the mask over it: an embedding off there is pulled
+    good = torch.zeros(1, 2, 8, 8)
+    good[0, 0] = (stroke[0] == 1).float() * 3.0
+    good[0, 1] = (stroke[0] == 2).float() * 3.0
+    good[0, :, 6, 6:] = -3.0
+    assert float(identity_loss(good, stroke, mask)) < 0.01
+    wrong = good.clone()
+    wrong[0, 0, 1, 4] = 0.0  # the junction pixel of stroke 1 looks like nothing
+    assert float(identity_loss(wrong, stroke, mask)) > 0.1
