@@ -37,6 +37,17 @@ def test_apart_embeddings_split_an_l_at_its_keypoint():
     assert len(trace_maps(maps)) == 2
 
 
+def test_identity_join_sets_how_far_apart_one_strokes_embeddings_may_be():
+    maps = l_maps(TWO, ends=False, identity=True)
+    ink = maps["identity"].any(0)
+    maps["identity"][:, ink] = maps["identity"][:, ink][:, :1]
+    maps["identity"][0, :46] += 1.7  # the arms 1.7 apart: two strokes at 1.5, one at 2.0
+    assert len(trace_maps(maps)) == 2
+    assert len(trace_maps(maps, identity_join=2.0)) == 1
+    with pytest.raises(ValueError, match="identity_join"):
+        trace_maps(maps, identity_join=0.0)
+
+
 def test_the_stroke_end_map_decides_where_the_embedding_is_absent():
     maps = l_maps(TWO, ends=True, identity=False)
     assert len(trace_maps(maps)) == 2

@@ -37,6 +37,7 @@ _HELP = {
     "low_threshold": "weaker pixels that connect to centreline pixels count too",
     "keypoint_threshold": "a keypoint heatmap peak must reach this",
     "max_turn": "degrees: a stroke goes on through a junction where it bends less",
+    "identity_join": "stroke models: identity distance below which two branches are one stroke",
     "spur_factor": "a dead end shorter than this x the local width is a spur",
     "spur_min": "... or shorter than this (px)",
     "tolerance": "Douglas-Peucker tolerance of the fitted polyline (px)",

@@ -25,8 +25,9 @@ that ends on another. Where the model has the stroke heads, the tracer asks it i
   those near their medoid (where a stroke passes over another's pixels, the embedding most of
   them share, not a mixture of two strokes that is neither's); at a node where the
   geometric rule would choose (a keypoint, a junction), two ends may join only when their
-  embeddings are closer than ``IDENTITY_JOIN`` (the same stroke), whatever the turn, and among
-  such pairs the straightest join first (a stroke crossing itself).
+  embeddings are closer than ``join`` (``TraceOptions.identity_join``: the same stroke),
+  whatever the turn, and among such pairs the straightest join first (a stroke crossing
+  itself).
 - **bridges** (identity): where a stroke starts or ends on another and runs along it for a few px
   before it leaves, the two share an edge, which the joins give to one of them; the other's ends
   at that edge's two nodes are then left without a partner of their embedding. Two such free
@@ -39,7 +40,7 @@ that ends on another. Where the model has the stroke heads, the tracer asks it i
   that it continues within ``max_turn``, unless their embeddings are surely apart (a dot drawn
   there), rather than staying a fragment of its own.
 - **ends** (the stroke-end heatmap): where the embedding is unsure (a distance between
-  ``IDENTITY_SURE`` and ``2 * IDENTITY_JOIN - IDENTITY_SURE``) or absent, a node of two ends at a
+  ``IDENTITY_SURE`` and ``2 * join - IDENTITY_SURE``) or absent, a node of two ends at a
   keypoint is a stroke's end when the heatmap there exceeds ``END_THRESHOLD``, else a corner or a
   hook inside one stroke.
 
@@ -146,7 +147,11 @@ def _turn(d1: tuple[float, float], d2: tuple[float, float]) -> float:
 
 
 def _identity_of(
-    graph: Graph, end: End, points: list, chords: dict[int, np.ndarray | None] | None = None
+    graph: Graph,
+    end: End,
+    points: list,
+    chords: dict[int, np.ndarray | None] | None,
+    join: float,
 ) -> np.ndarray | None:
     """The stroke-identity embedding (``_medoid``) of edge ``end[0]``'s pixels from half the
     node's width + 1 px to 6 px beyond it (where one stroke holds the pixels), else of all its
@@ -156,9 +161,9 @@ def _identity_of(
         return None
     if not e.path:
         if chords is None:
-            return _chord_identity(graph, e)
+            return _chord_identity(graph, e, join)
         if end[0] not in chords:  # the same at both ends: read once
-            chords[end[0]] = _chord_identity(graph, e)
+            chords[end[0]] = _chord_identity(graph, e, join)
         return chords[end[0]]
     node = graph.nodes[e.a if end[1] == 0 else e.b]
     path = e.path if end[1] == 0 else e.path[::-1]
@@ -172,10 +177,10 @@ def _identity_of(
             break
         if d >= start:
             picked.append(pid)
-    return _medoid(graph.identity[picked or path])
+    return _medoid(graph.identity[picked or path], join)
 
 
-def _chord_identity(graph: Graph, e: Edge) -> np.ndarray | None:
+def _chord_identity(graph: Graph, e: Edge, join: float) -> np.ndarray | None:
     """The embedding (``_medoid``) of the identity map's pixels under the middle 60 % of the
     chord of an edge without pixels (two keypoint zones that touch: a short stroke, or the
     stretch between a junction and a nearby end), or None without the map."""
@@ -187,22 +192,22 @@ def _chord_identity(graph: Graph, e: Edge) -> np.ndarray | None:
     c = np.clip(np.floor(xy[:, 0]).astype(np.int64), 0, w - 1)
     r = np.clip(np.floor(xy[:, 1]).astype(np.int64), 0, h - 1)
     samples = graph.identity_map[:, r, c].T.astype(np.float64)
-    return _medoid(samples)
+    return _medoid(samples, join)
 
 
-def _medoid(samples: np.ndarray) -> np.ndarray:
-    """The mean of the samples within ``IDENTITY_JOIN`` of the medoid (the sample with the least
+def _medoid(samples: np.ndarray, join: float = IDENTITY_JOIN) -> np.ndarray:
+    """The mean of the samples within ``join`` of the medoid (the sample with the least
     summed distance to the others): the embedding most of them share, where the mean of all of
     them, two strokes' pixels, would be neither's."""
     mean = samples.mean(0)
     spread = ((samples - mean) ** 2).sum(1)
-    if spread.max() < (0.5 * IDENTITY_JOIN) ** 2:  # all within JOIN of each other: the mean
+    if spread.max() < (0.5 * join) ** 2:  # all within JOIN of each other: the mean
         return mean
     if len(samples) > _MEDOID_SAMPLES:  # a long edge: the pairwise distances of evenly spaced ones
         samples = samples[np.linspace(0, len(samples) - 1, _MEDOID_SAMPLES).round().astype(int)]
     d = np.sqrt(((samples[:, None] - samples[None]) ** 2).sum(-1))
     centre = int(np.argmin(d.sum(1)))
-    return samples[d[centre] < IDENTITY_JOIN].mean(0)
+    return samples[d[centre] < join].mean(0)
 
 
 def _end_probability(ends: np.ndarray | None, graph: Graph, node: int) -> float | None:
@@ -221,21 +226,26 @@ def _end_probability(ends: np.ndarray | None, graph: Graph, node: int) -> float 
 
 
 def _may_join(
-    choose: bool, turn: float, max_turn: float, distance: float | None, end_p: float | None
+    choose: bool,
+    turn: float,
+    max_turn: float,
+    distance: float | None,
+    end_p: float | None,
+    join: float,
 ) -> bool:
     """Whether two ends meeting at a node may be one stroke (see the module docstring)."""
     if not choose:
         return True
-    unsure = IDENTITY_SURE <= (distance or 0.0) <= 2 * IDENTITY_JOIN - IDENTITY_SURE
+    unsure = IDENTITY_SURE <= (distance or 0.0) <= 2 * join - IDENTITY_SURE
     if distance is not None and not (unsure and end_p is not None):
-        return distance < IDENTITY_JOIN
+        return distance < join
     if end_p is not None:
         return end_p < END_THRESHOLD
     return turn <= max_turn
 
 
 def _links(
-    graph: Graph, max_turn: float, ends_map: np.ndarray | None = None
+    graph: Graph, max_turn: float, ends_map: np.ndarray | None, join: float
 ) -> tuple[dict[End, End], dict[End, float], dict[End, End]]:
     """Which edge end continues into which, the turn at each join, and the bridges: for a join
     between ends at two nodes, the end of the edge between them that it runs along from the
@@ -264,7 +274,7 @@ def _links(
             for p in range(len(ends))
             for q in range(p + 1, len(ends))
         )
-        idents = [_identity_of(graph, end, points, chords) for end in ends] if choose else []
+        idents = [_identity_of(graph, end, points, chords, join) for end in ends] if choose else []
         ident_of.update(zip(ends, idents))
         # the end signal decides between two ends only: at a junction some stroke ends anyway
         end_p = _end_probability(ends_map, graph, node) if choose and len(ends) == 2 else None
@@ -275,15 +285,15 @@ def _links(
             ident_p, ident_q = (idents[p], idents[q]) if idents else (None, None)
             if ident_p is not None and ident_q is not None:
                 distance = float(np.linalg.norm(ident_p - ident_q))
-            if not _may_join(choose, turn, max_turn, distance, end_p):
+            if not _may_join(choose, turn, max_turn, distance, end_p, join):
                 continue
             links[ends[p]], links[ends[q]] = ends[q], ends[p]
             turns[ends[p]] = turns[ends[q]] = turn
-    via = _bridges(graph, ends_at, links, ident_of) if graph.identity is not None else {}
+    via = _bridges(graph, ends_at, links, ident_of, join) if graph.identity is not None else {}
     for a, (b, _) in via.items():
         links[a] = b
     if graph.identity is not None:
-        _tips(graph, ends_at, links, turns, dir_of, ident_of, max_turn)
+        _tips(graph, ends_at, links, turns, dir_of, ident_of, max_turn, join)
     return links, turns, {a: v for a, (_, v) in via.items()}
 
 
@@ -295,12 +305,13 @@ def _tips(
     dir_of: dict[End, tuple[float, float]],
     ident_of: dict[End, np.ndarray | None],
     max_turn: float,
+    join: float,
 ) -> None:
     """Overshoot tips (see the module docstring): at a node, a dead-end edge left free that is
     shorter than ``BRIDGE`` x the node's width (at least ``BRIDGE_MIN`` px) joins another free end
     there that it goes on from by at most ``max_turn``, unless their embeddings are surely apart
-    (farther than ``2 * IDENTITY_JOIN - IDENTITY_SURE``); the straightest pairs first."""
-    apart = 2 * IDENTITY_JOIN - IDENTITY_SURE
+    (farther than ``2 * join - IDENTITY_SURE``); the straightest pairs first."""
+    apart = 2 * join - IDENTITY_SURE
     deg = graph.degrees()
     for node, ends in ends_at.items():
         free = [end for end in ends if end not in links and end in dir_of]
@@ -331,6 +342,7 @@ def _bridges(
     ends_at: dict[int, list[End]],
     links: dict[End, End],
     ident_of: dict[End, np.ndarray | None],
+    join: float,
 ) -> dict[End, tuple[End, End]]:
     """Joins of a stroke across a short edge that another stroke holds: where two strokes share
     a stretch of centreline (a stroke that starts or ends on another, running along it for a few
@@ -360,7 +372,7 @@ def _bridges(
                 assert ip is not None and iq is not None
                 distance = float(np.linalg.norm(ip - iq))
                 if distance >= IDENTITY_SURE or any(
-                    o is not None and float(np.linalg.norm(o - ip)) < IDENTITY_JOIN for o in own
+                    o is not None and float(np.linalg.norm(o - ip)) < join for o in own
                 ):
                     continue
                 candidates.append((distance, p, q, i))
@@ -372,10 +384,13 @@ def _bridges(
     return via
 
 
-def assemble(graph: Graph, max_turn: float, ends: np.ndarray | None = None) -> list[Chain]:
+def assemble(
+    graph: Graph, max_turn: float, ends: np.ndarray | None = None, join: float = IDENTITY_JOIN
+) -> list[Chain]:
     """The strokes of the graph (see the module docstring); ``ends``: the stroke-end heatmap
-    (H, W) where the model has one (the identity embedding travels in the graph)."""
-    links, turns, via = _links(graph, max_turn, ends)
+    (H, W) where the model has one (the identity embedding travels in the graph); ``join``: the
+    embedding distance below which two ends are one stroke (``TraceOptions.identity_join``)."""
+    links, turns, via = _links(graph, max_turn, ends, join)
     used: set[int] = set()
     chains = []
     for i in graph.alive():

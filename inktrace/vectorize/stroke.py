@@ -43,6 +43,7 @@ class TraceOptions:
     low_threshold: float = 0.25  # weaker pixels count where they connect to candidates
     keypoint_threshold: float = 0.3  # a keypoint heatmap peak must reach this
     max_turn: float = 40.0  # degrees: a stroke goes on through a junction when it bends less
+    identity_join: float = 1.5  # stroke-identity embedding distance below which two ends join
     spur_factor: float = 1.0  # a dead end shorter than this x the local width is a spur
     spur_min: float = 2.0  # ... or shorter than this
     tolerance: float = 0.3  # Douglas-Peucker tolerance of the fitted polyline
@@ -65,5 +66,7 @@ class TraceOptions:
         for name in ("spur_factor", "spur_min", "tolerance", "corner_snap", "min_length"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+        if self.identity_join <= 0:
+            raise ValueError(f"identity_join must be positive, got {self.identity_join}")
         if self.default_width <= 0:
             raise ValueError(f"default_width must be positive, got {self.default_width}")

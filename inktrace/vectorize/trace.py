@@ -81,7 +81,7 @@ def trace_maps(
     mask, points = centreline(m, opts.threshold, opts.low_threshold, _discs((h, w), topo, radii))
     graph = build_graph(mask, points, width, m.tangent, topo, radii, m.identity)
     prune(graph, opts)
-    chains = assemble(graph, opts.max_turn, m.ends)
+    chains = assemble(graph, opts.max_turn, m.ends, opts.identity_join)
     snap_corners(chains, geo, opts.corner_snap)
     strokes = [fit(chain, opts.tolerance) for chain in chains]
     return [s for s in strokes if s.length >= opts.min_length]

@@ -1,0 +1,87 @@
+"""What limits a stroke model's stroke F1, and the identity join distance that suits it.
+
+    python benchmarks/stroke_signals.py CHECKPOINT [--size 64] [--count 200] [--joins 1.5 1.8 2.0]
+
+Held-out KanjiVG characters that ``inktrace evaluate`` does not score (those after its first
+``--count`` of the seed-0 choice, all left out of training by ``data.svg_holdout``), clean and
+degraded:
+
+- **signals**: the model's maps traced as they are, and with one or more of them replaced by the
+  exact target (identity, stroke ends, the geometric maps): the rise says which map limits it;
+- **joins**: the model's maps traced with each ``TraceOptions.identity_join``; the best one is
+  the default for the shipped stroke model (chosen here, never on the evaluation's characters).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from inktrace.data.svg import kanjivg_dir
+from inktrace.evaluation.runner import Method, evaluate, exact_maps
+from inktrace.evaluation.samples import choose_files, render_samples
+from inktrace.inference.predictor import Predictor
+from inktrace.vectorize import TraceOptions, trace_maps
+
+SIGNALS = {
+    "model": (),
+    "+ exact identity": ("identity",),
+    "+ exact ends": ("ends",),
+    "+ exact geometry": ("skeleton", "keypoints", "tangent", "offset", "width"),
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("checkpoint")
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--count", type=int, default=200, help="characters (after the evaluation's)")
+    ap.add_argument("--joins", type=float, nargs="+", default=[1.5, 1.8, 2.0, 2.2])
+    ap.add_argument("--no-signals", action="store_true")
+    args = ap.parse_args()
+    predictor = Predictor.from_checkpoint(args.checkpoint, device="cpu")
+    files = choose_files(kanjivg_dir(), 200 + args.count, 0)[200:]
+    samples = render_samples(files, args.size, seed=0)
+    cache: dict[bytes, list[dict]] = {}
+
+    def method(exact: tuple[str, ...], options: TraceOptions) -> Method:
+        def predict(images: list[np.ndarray], targets: dict) -> list[dict]:
+            key = np.stack(images).tobytes()  # a chunk's images: predicted once for all variants
+            if key not in cache:
+                cache[key] = [
+                    {k: np.asarray(v) for k, v in p.maps.items()}
+                    for p in predictor.predict_many(images)
+                ]
+            out = []
+            for b, maps in enumerate(cache[key]):
+                maps = dict(maps)
+                if exact:
+                    truth = exact_maps(targets, b)
+                    maps.update({k: truth[k] for k in exact})
+                out.append(maps)
+            return out
+
+        return Method("model", predict, lambda m: trace_maps(m, options))
+
+    print(
+        f"{args.size} px, {len(files)} held-out characters after the evaluation's; "
+        f"stroke F1, traced / true strokes, extra fragments / cut, true strokes merged"
+    )
+    for condition in ("clean", "degraded"):
+        rows = []
+        if not args.no_signals:
+            rows += [(name, exact, TraceOptions()) for name, exact in SIGNALS.items()]
+        rows += [(f"identity_join {j:g}", (), TraceOptions(identity_join=j)) for j in args.joins]
+        for name, exact, options in rows:
+            r = evaluate(method(exact, options), samples, condition)
+            print(
+                f"{condition:<9} {name:<20} F1 {r['stroke_f1']:.3f}  ratio {r['count_ratio']:.3f}"
+                f"  +frag {r['extra_fragment']:>4d} +cut {r['extra_cut']:>4d}"
+                f"  -merg {r['missing_merged']:>4d}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
