@@ -34,17 +34,19 @@ import torch
 from inktrace import Config
 from inktrace.training.stages import DenseTrainer
 
-# name -> (system.channels_last, training.precision, data.num_workers)
+# name -> (system.channels_last, training.precision, data.num_workers, data.prefetch)
 VARIANTS = {
-    "contiguous": (False, "fp32", 0),  # the trainer's CPU default before issue 18
-    "channels-last": (True, "fp32", 0),  # today's CPU default (system.channels_last: auto)
-    "channels-last-bf16": (True, "bf16", 0),
-    "channels-last-1-worker": (True, "fp32", 1),  # rendering overlapped with the step
+    "contiguous": (False, "fp32", 0, 0),  # the trainer's CPU default before issue 18
+    "channels-last": (True, "fp32", 0, 0),  # today's CPU default (system.channels_last: auto)
+    "channels-last-bf16": (True, "bf16", 0, 0),
+    "channels-last-1-worker": (True, "fp32", 1, 0),  # rendering in a process beside the step
+    "channels-last-prefetch": (True, "fp32", 0, 1),  # rendering in a thread beside the step
+    "channels-last-bf16-prefetch": (True, "bf16", 0, 1),
 }
 
 
 def run(name: str, epochs: int, train_size: int, root: Path) -> dict:
-    channels_last, precision, workers = VARIANTS[name]
+    channels_last, precision, workers, prefetch = VARIANTS[name]
     folder = root / name
     cfg = Config.from_yaml(
         "quickstart",
@@ -56,6 +58,7 @@ def run(name: str, epochs: int, train_size: int, root: Path) -> dict:
             "system.compile": False,
             "data.train_size": train_size,
             "data.num_workers": workers,
+            "data.prefetch": prefetch,
             "curriculum.epochs_per_stage": 1,
             "checkpoint.save_dir": str(folder / "ck"),
             "logging.log_dir": str(folder / "runs"),

@@ -112,6 +112,13 @@ class DataConfig(Section):
     num_workers: int = opt(
         0, "DataLoader worker processes (0 = in the main process)", min=0, max=256
     )
+    prefetch: int = opt(
+        0,
+        "batches rendered ahead in a background thread while the step runs, without worker "
+        "processes (0 = none); the same batches in the same order",
+        min=0,
+        max=16,
+    )
     render_on: Literal["cpu", "device"] = opt(
         "cpu",
         "where samples are rasterised: cpu (workers and pinned memory possible) or device (the "

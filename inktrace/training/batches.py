@@ -3,9 +3,18 @@
 The order is a permutation seeded by (seed, epoch) and the loader's own generator by (seed,
 epoch, position), never by the global RNG: so the samples of any step are a pure function of
 (seed, epoch, position), which is what makes a resume exact.
+
+``Prefetched`` takes the loader's next batch in a background thread while the step runs
+(``data.prefetch`` batches ahead, without worker processes): the same batches in the same order,
+so the run is the same to the bit; only the wait for data is hidden.
 """
 
 from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -20,7 +29,7 @@ from ..errors import ConfigError
 # the last word of seed_hash for an epoch's order of the samples
 ORDER_SEED_TAG = 0x5EED
 
-__all__ = ["train_set", "epoch_batches", "epoch_loader", "ORDER_SEED_TAG"]
+__all__ = ["train_set", "epoch_batches", "epoch_loader", "Prefetched", "ORDER_SEED_TAG"]
 
 
 def train_set(cfg: Config, level: int, device: torch.device | None = None) -> Dataset:
@@ -89,3 +98,70 @@ def epoch_loader(
         prefetch_factor=2 if workers else None,
         generator=g,
     )
+
+
+class _Raised:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_END = object()
+
+
+class Prefetched(Iterator[Any]):
+    """The items of ``source``, each taken in a background thread up to ``depth`` items before it
+    is asked for. An error in the source is raised by the ``next`` call of the item it stopped
+    at. ``close()`` (also on leaving a ``with``) stops the thread and waits for it."""
+
+    def __init__(self, source: Iterable[Any], depth: int = 1) -> None:
+        if depth < 1:
+            raise ValueError(f"depth must be at least 1, got {depth}")
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._done = False
+        self._thread = threading.Thread(
+            target=self._run, args=(source,), name="inktrace-prefetch", daemon=True
+        )
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, source: Iterable[Any]) -> None:
+        try:
+            for item in source:
+                if not self._put(item):
+                    return
+        except BaseException as error:  # handed to the consumer, raised there
+            self._put(_Raised(error))
+            return
+        self._put(_END)
+
+    def __next__(self) -> Any:
+        if self._done:
+            raise StopIteration
+        item = self._queue.get()
+        if item is _END or isinstance(item, _Raised):
+            self._done = True
+            self.close()
+            if isinstance(item, _Raised):
+                raise item.error
+            raise StopIteration
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def __enter__(self) -> Prefetched:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

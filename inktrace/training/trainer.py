@@ -29,7 +29,7 @@ from ..errors import NonFiniteLossError
 from ..losses import InkLoss
 from ..model import InkTraceNet
 from ..version import __version__
-from .batches import epoch_batches, epoch_loader, train_set
+from .batches import Prefetched, epoch_batches, epoch_loader, train_set
 from .callbacks import CallbackList, EpochCheckpoint, ProgressBar, StopOnSignal, refuse_old_hooks
 from .distributed import (
     Dist,
@@ -319,24 +319,30 @@ class BaseTrainer:
         every = c.logging.log_every_n_steps
         batches = [b for b, _ in shards]
         loader = epoch_loader(self.train_set, batches, c, s.epoch, s.batch_in_epoch, self.device)
-        it, weights = iter(loader), iter([w for _, w in shards])
+        ahead = c.data.prefetch if not c.data.num_workers else 0
+        it = Prefetched(loader, ahead) if ahead else iter(loader)
+        weights = iter([w for _, w in shards])
         clock = self.clock = StepClock(self.device)
-        while True:
-            self.check_stop()
-            try:
-                with clock.waiting():
-                    batch = next(it)
-            except StopIteration:
-                break
-            except Exception:
-                if self.stop_requested:  # workers died of the same Ctrl-C
-                    raise _Stop() from None
-                raise
-            values = self.train_step(batch, next(weights))
-            clock.stepped()
-            if s.global_step % every == 0:
-                self.sync()
-            self.callbacks.call("after_step", values)
+        try:
+            while True:
+                self.check_stop()
+                try:
+                    with clock.waiting():
+                        batch = next(it)
+                except StopIteration:
+                    break
+                except Exception:
+                    if self.stop_requested:  # workers died of the same Ctrl-C
+                        raise _Stop() from None
+                    raise
+                values = self.train_step(batch, next(weights))
+                clock.stepped()
+                if s.global_step % every == 0:
+                    self.sync()
+                self.callbacks.call("after_step", values)
+        finally:
+            if isinstance(it, Prefetched):
+                it.close()
         self.sync()
 
     def validate(self, log_images: bool = False) -> dict[str, float]:

@@ -1,0 +1,72 @@
+"""Batches rendered ahead in a background thread (``data.prefetch``): the same run to the bit,
+errors raised where they happened, and no thread left behind."""
+
+import threading
+import time
+
+import pytest
+import torch
+from helpers import StopAt
+from test_training import same_weights, tiny
+
+from inktrace.training import DenseTrainer
+from inktrace.training.batches import Prefetched
+
+
+def prefetch_threads():
+    return [t for t in threading.enumerate() if t.name == "inktrace-prefetch"]
+
+
+def test_prefetched_keeps_the_order_and_takes_items_ahead():
+    taken = []
+
+    def source():
+        for k in range(5):
+            taken.append(k)
+            yield k
+
+    it = Prefetched(source(), depth=2)
+    deadline = time.monotonic() + 5
+    while len(taken) < 3 and time.monotonic() < deadline:  # two queued, one waiting to be put
+        time.sleep(0.01)
+    assert taken == [0, 1, 2]
+    assert list(it) == [0, 1, 2, 3, 4]
+    assert not prefetch_threads()
+
+
+def test_prefetched_raises_the_sources_error_at_its_place_and_closes_early():
+    def broken():
+        yield 1
+        raise KeyError("sample 7")
+
+    it = Prefetched(broken())
+    assert next(it) == 1
+    with pytest.raises(KeyError, match="sample 7"):
+        next(it)
+    with pytest.raises(StopIteration):
+        next(it)
+    endless = Prefetched(iter(int, 1), depth=3)  # never ends: close() must still stop it
+    assert next(endless) == 0
+    endless.close()
+    assert not prefetch_threads()
+    with pytest.raises(ValueError, match="depth"):
+        Prefetched([], depth=0)
+
+
+def test_a_prefetching_run_is_the_same_run_and_stops_cleanly(tmp_path):
+    base = {"training.epochs": 2}
+    a = DenseTrainer(tiny(tmp_path, overrides=base, sub="p0"), verbose=False)
+    a.fit()
+    b = DenseTrainer(
+        tiny(tmp_path, overrides={**base, "data.prefetch": 2}, sub="p2"), verbose=False
+    )
+    b.fit()
+    assert same_weights(a.model.state_dict(), b.model.state_dict())
+    c = DenseTrainer(
+        tiny(tmp_path, overrides={**base, "data.prefetch": 2}, sub="stop"),
+        verbose=False,
+        callbacks=[StopAt(2)],
+    )
+    assert c.fit()["status"] == "interrupted"
+    assert not prefetch_threads()
+    assert torch.isfinite(next(c.model.parameters())).all()
