@@ -4,6 +4,11 @@ The order is a permutation seeded by (seed, epoch) and the loader's own generato
 epoch, position), never by the global RNG: so the samples of any step are a pure function of
 (seed, epoch, position), which is what makes a resume exact.
 
+Without worker processes the loader renders ``GROUP_SAMPLES`` samples (several batches) in one
+vectorised pass and hands them out batch by batch: a sample is a pure function of its index, so
+the batches are the same to the bit, and rendering 64 samples at once costs about half as much per
+sample as 16 (``benchmarks/bench_data.py``).
+
 ``Prefetched`` takes the loader's next batch in a background thread while the step runs
 (``data.prefetch`` batches ahead, without worker processes): the same batches in the same order,
 so the run is the same to the bit; only the wait for data is hidden.
@@ -29,7 +34,15 @@ from ..errors import ConfigError
 # the last word of seed_hash for an epoch's order of the samples
 ORDER_SEED_TAG = 0x5EED
 
-__all__ = ["train_set", "epoch_batches", "epoch_loader", "Prefetched", "ORDER_SEED_TAG"]
+__all__ = [
+    "train_set",
+    "epoch_batches",
+    "epoch_loader",
+    "GroupedBatches",
+    "Prefetched",
+    "GROUP_SAMPLES",
+    "ORDER_SEED_TAG",
+]
 
 
 def train_set(cfg: Config, level: int, device: torch.device | None = None) -> Dataset:
@@ -76,6 +89,48 @@ def epoch_batches(size: int, batch_size: int, seed: int, epoch: int) -> list[lis
     return [chunk.tolist() for chunk in order.split(batch_size)]
 
 
+GROUP_SAMPLES = 64  # samples rendered in one pass without workers (batch 16: four batches)
+
+
+def _part(batch: dict[str, torch.Tensor], start: int, stop: int) -> dict[str, torch.Tensor]:
+    """Samples ``start:stop`` of a rendered batch, as if rendered alone: the keypoint lists
+    padded to that part's longest."""
+    part = {k: v[start:stop] for k, v in batch.items()}
+    longest = int(part["num_points"].max()) if stop > start else 0
+    part["points"] = part["points"][:, :longest]
+    return part
+
+
+class GroupedBatches:
+    """The batches of ``batches`` from a ``BatchRendered`` dataset, rendered up to
+    ``GROUP_SAMPLES`` samples at a time (module docstring); ``pin``: into pinned memory."""
+
+    def __init__(self, dataset: Any, batches: list[list[int]], pin: bool = False) -> None:
+        self.dataset, self.batches, self.pin = dataset, batches, pin
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        k = 0
+        while k < len(self.batches):
+            group = [self.batches[k]]
+            size = len(group[0])
+            while k + len(group) < len(self.batches):
+                nxt = self.batches[k + len(group)]
+                if size + len(nxt) > GROUP_SAMPLES:
+                    break
+                group.append(nxt)
+                size += len(nxt)
+            rendered = self.dataset.__getitems__([i for b in group for i in b])
+            start = 0
+            for b in group:
+                part = _part(rendered, start, start + len(b))
+                start += len(b)
+                yield {k: v.pin_memory() for k, v in part.items()} if self.pin else part
+            k += len(group)
+
+
 def epoch_loader(
     dataset: Dataset,
     batches: list[list[int]],
@@ -83,9 +138,12 @@ def epoch_loader(
     epoch: int,
     position: int,
     device: torch.device,
-) -> DataLoader:
+) -> Iterable[dict[str, torch.Tensor]]:
     """A loader over ``batches`` (the rest of the epoch from ``position``)."""
     workers = cfg.data.num_workers
+    pin = device.type == "cuda" and cfg.data.render_on == "cpu"
+    if not workers and hasattr(dataset, "__getitems__"):
+        return GroupedBatches(dataset, batches, pin)
     # its own generator: a DataLoader iterator otherwise draws its base seed from the global
     # RNG, which the resumed run would consume once more than the uninterrupted one
     g = torch.Generator().manual_seed(seed_hash(cfg.training.seed, epoch, position, 7))
@@ -94,7 +152,7 @@ def epoch_loader(
         batch_sampler=batches,
         collate_fn=collate,
         num_workers=workers,
-        pin_memory=device.type == "cuda" and cfg.data.render_on == "cpu",
+        pin_memory=pin,
         prefetch_factor=2 if workers else None,
         generator=g,
     )

@@ -1,5 +1,6 @@
-"""Batches rendered ahead in a background thread (``data.prefetch``): the same run to the bit,
-errors raised where they happened, and no thread left behind."""
+"""An epoch's batches: rendered several at once without workers (the same batches to the bit),
+and ahead in a background thread (``data.prefetch``: the same run to the bit, errors raised
+where they happened, no thread left behind)."""
 
 import threading
 import time
@@ -9,8 +10,15 @@ import torch
 from helpers import StopAt
 from test_training import same_weights, tiny
 
+from inktrace import Config
 from inktrace.training import DenseTrainer
-from inktrace.training.batches import Prefetched
+from inktrace.training.batches import (
+    GROUP_SAMPLES,
+    GroupedBatches,
+    Prefetched,
+    epoch_batches,
+    train_set,
+)
 
 
 def prefetch_threads():
@@ -70,3 +78,23 @@ def test_a_prefetching_run_is_the_same_run_and_stops_cleanly(tmp_path):
     assert c.fit()["status"] == "interrupted"
     assert not prefetch_threads()
     assert torch.isfinite(next(c.model.parameters())).all()
+
+
+@pytest.mark.parametrize("level", [2, 8])
+def test_batches_rendered_together_are_the_batches_rendered_alone(level):
+    cfg = Config.from_yaml(
+        "pretrained-strokes-ids",
+        stage="ids",
+        overrides={"data.train_size": 200, "data.img_size": 32, "data.cursive_fraction": 0.3},
+    )
+    data = train_set(cfg, level)  # curriculum, KanjiVG glyphs and cursive words, with pens
+    data.set_level(level)
+    data.set_epoch(1)
+    batches = epoch_batches(len(data), 24, 0, 1)  # 24 + 24 fit in 64; the last batch has 8
+    grouped = list(GroupedBatches(data, batches))
+    assert len(grouped) == len(batches) and 24 + 24 <= GROUP_SAMPLES < 3 * 24
+    for batch, got in zip(batches, grouped):
+        alone = data.__getitems__(batch)
+        assert got.keys() == alone.keys()
+        for key in alone:
+            assert torch.equal(got[key], alone[key]), key
