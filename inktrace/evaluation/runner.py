@@ -25,6 +25,7 @@ random vector per true stroke), so its row is the best any model can reach with 
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ import numpy as np
 import torch
 
 from ..inference.pipeline import MapPredictor
+from ..losses import IDENTITY_SLOTS
 from ..metrics import InkMetrics
 from ..model import IDENTITY_DIM
 from ..tracing import trace_prediction
@@ -88,7 +90,31 @@ def baseline_method(options: TraceOptions | None = None, name: str = "baseline")
     )
 
 
-IDENTITY_NORM = 3.0  # length of the ceiling's per-stroke identity vectors (pushed 3 apart)
+IDENTITY_NORM = 3.0  # length of the ceiling's per-stroke identity vectors, and their least distance
+
+
+@functools.lru_cache(maxsize=1)
+def _identity_rows() -> np.ndarray:
+    """The exact identity map's embeddings (``_identity_table``), drawn once."""
+    rng = np.random.default_rng(0)
+    table = np.zeros((IDENTITY_SLOTS, IDENTITY_DIM))
+    for k in range(1, IDENTITY_SLOTS):
+        for _ in range(2_000):
+            v = rng.normal(size=IDENTITY_DIM)
+            v *= IDENTITY_NORM / np.linalg.norm(v)
+            if k == 1 or np.linalg.norm(table[1:k] - v, axis=1).min() >= IDENTITY_NORM:
+                break
+        table[k] = v  # after 2,000 tries the last draw (from stroke 40 or so: rarely needed)
+    return table
+
+
+def _identity_table(count: int) -> np.ndarray:
+    """``count`` embeddings for the exact identity map as the loss asks for them: row 0 (no
+    stroke) zero, the others of length ``IDENTITY_NORM`` and at least ``IDENTITY_NORM`` apart
+    (2 x the loss's push; kept for the first 40 or so strokes of an image), with a fixed seed.
+    Ids beyond the loss's slots share its last row, as in the loss."""
+    rows = _identity_rows()
+    return rows[np.minimum(np.arange(count), IDENTITY_SLOTS - 1)]
 
 
 def exact_maps(
@@ -99,9 +125,7 @@ def exact_maps(
     maps = {k: targets[k][b].numpy() for k in names}
     if identity:
         ids = targets["stroke"][b].numpy().astype(np.int64)
-        table = np.random.default_rng(0).normal(size=(int(ids.max()) + 1, IDENTITY_DIM))
-        table *= IDENTITY_NORM / np.linalg.norm(table, axis=1, keepdims=True)
-        table[0] = 0.0  # no stroke
+        table = _identity_table(int(ids.max()) + 1)
         maps["identity"] = np.moveaxis(table[ids], -1, 0).astype(np.float32)
     return maps
 

@@ -43,7 +43,7 @@ class TraceOptions:
     low_threshold: float = 0.25  # weaker pixels count where they connect to candidates
     keypoint_threshold: float = 0.3  # a keypoint heatmap peak must reach this
     max_turn: float = 40.0  # degrees: a stroke goes on through a junction when it bends less
-    identity_join: float = 1.5  # stroke-identity embedding distance below which two ends join
+    identity_join: float = 2.2  # stroke-identity embedding distance below which two ends join
     spur_factor: float = 1.0  # a dead end shorter than this x the local width is a spur
     spur_min: float = 2.0  # ... or shorter than this
     tolerance: float = 0.3  # Douglas-Peucker tolerance of the fitted polyline
