@@ -1,10 +1,11 @@
 """What limits a stroke model's stroke F1, and the identity join distance that suits it.
 
-    python benchmarks/stroke_signals.py CHECKPOINT [--size 64] [--count 200] [--joins 1.5 1.8 2.0]
+    python benchmarks/stroke_signals.py CHECKPOINT [--size 64] [--count 200] [--skip 200]
+        [--joins 1.5 1.8 2.0]
 
-Held-out KanjiVG characters that ``inktrace evaluate`` does not score (those after its first
-``--count`` of the seed-0 choice, all left out of training by ``data.svg_holdout``), clean and
-degraded:
+Held-out KanjiVG characters that ``inktrace evaluate`` does not score: ``--count`` of them after
+the first ``--skip`` (200, evaluate's default count) of the seed-0 choice, all within the
+training's ``data.svg_holdout`` (1000: checked), clean and degraded:
 
 - **signals**: the model's maps traced as they are, and with one or more of them replaced by the
   exact target (identity, stroke ends, the geometric maps): the rise says which map limits it;
@@ -24,6 +25,7 @@ from inktrace.evaluation.samples import choose_files, render_samples
 from inktrace.inference.predictor import Predictor
 from inktrace.vectorize import TraceOptions, trace_maps
 
+HOLDOUT = 1000  # data.svg_holdout of configs/pretrained*.yaml: the characters training never saw
 SIGNALS = {
     "model": (),
     "+ exact identity": ("identity",),
@@ -37,11 +39,14 @@ def main() -> None:
     ap.add_argument("checkpoint")
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--count", type=int, default=200, help="characters (after the evaluation's)")
+    ap.add_argument("--skip", type=int, default=200, help="the evaluation's characters, skipped")
     ap.add_argument("--joins", type=float, nargs="+", default=[1.5, 1.8, 2.0, 2.2])
     ap.add_argument("--no-signals", action="store_true")
     args = ap.parse_args()
+    if args.skip < 0 or args.count < 1 or args.skip + args.count > HOLDOUT:
+        ap.error(f"--skip {args.skip} --count {args.count}: beyond the {HOLDOUT} held out")
     predictor = Predictor.from_checkpoint(args.checkpoint, device="cpu")
-    files = choose_files(kanjivg_dir(), 200 + args.count, 0)[200:]
+    files = choose_files(kanjivg_dir(), args.skip + args.count, 0)[args.skip :]
     samples = render_samples(files, args.size, seed=0)
     cache: dict[bytes, list[dict]] = {}
 

@@ -18,7 +18,9 @@
   is pulled to within ``IDENTITY_PULL`` of its stroke's mean embedding, and the means of two
   strokes of one image are pushed at least ``2 * IDENTITY_PUSH`` apart; the pairs that touch (a
   pixel of one beside a pixel of the other: the strokes that meet at a junction, cross, or run
-  side by side) are pushed a second time, since those are the pairs the tracer must tell apart.
+  side by side) have a push term of their own (their mean, added to the mean over all pairs),
+  since those are the pairs the tracer must tell apart: where few pairs touch, each touching pair
+  weighs many times an untouching one.
   A stroke is then a set of alike embeddings, whatever its shape. The band includes the
   junctions, so the short edges between two nearby junctions, which the tracer reads too, are
   trained (until issue 19's identity fine-tune the loss ran over ``tangent_mask``, junctions left

@@ -10,7 +10,7 @@ import torch
 from helpers import StopAt
 from test_training import same_weights, tiny
 
-from inktrace import Config
+from inktrace import Config, ConfigError
 from inktrace.training import DenseTrainer
 from inktrace.training.batches import (
     GROUP_SAMPLES,
@@ -77,7 +77,21 @@ def test_a_prefetching_run_is_the_same_run_and_stops_cleanly(tmp_path):
     )
     assert c.fit()["status"] == "interrupted"
     assert not prefetch_threads()
-    assert torch.isfinite(next(c.model.parameters())).all()
+    last = tmp_path / "stop" / "ck" / "dense" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["position"] == {"epoch": 0, "batch": 2}
+    resumed = DenseTrainer(  # resumed mid-epoch, still prefetching: the same run to the bit
+        tiny(tmp_path, overrides={**base, "data.prefetch": 2}, sub="stop"),
+        resume=last,
+        verbose=False,
+    )
+    assert resumed.fit()["status"] == "completed"
+    assert same_weights(a.model.state_dict(), resumed.model.state_dict())
+    assert not prefetch_threads()
+    with pytest.raises(ConfigError, match=r"^data\.prefetch: 2 renders ahead .*num_workers: 1"):
+        DenseTrainer(
+            tiny(tmp_path, overrides={"data.prefetch": 2, "data.num_workers": 1}, sub="w"),
+            verbose=False,
+        )
 
 
 @pytest.mark.parametrize("level", [2, 8])

@@ -191,3 +191,31 @@ def test_identity_loss_pushes_touching_strokes_twice_and_trains_their_junction()
     wrong = good.clone()
     wrong[0, 0, 1, 4] = 0.0  # the junction pixel of stroke 1 looks like nothing
     assert float(identity_loss(wrong, stroke, mask)) > 0.1
+
+
+def test_ink_loss_trains_the_identity_over_the_whole_band_not_the_tangent_mask():
+    """InkLoss hands ``mask`` (junctions included) to the identity term: an embedding wrong only
+    where ``tangent_mask`` is off still costs."""
+    from inktrace.losses import InkLoss, identity_loss
+
+    stroke = torch.zeros(1, 8, 8)
+    stroke[0, 1, :] = 1
+    stroke[0, 2:, 4] = 2
+    mask = (stroke > 0).float()
+    tangent_mask = mask.clone()
+    tangent_mask[0, 1, 4] = 0.0  # the junction: no tangent there
+    emb = torch.zeros(1, 2, 8, 8)
+    emb[0, 0] = (stroke[0] == 1).float() * 3.0
+    emb[0, 1] = (stroke[0] == 2).float() * 3.0
+    emb[0, 0, 1, 4] = 0.0  # wrong only at the junction
+    batch = {
+        "stroke": stroke,
+        "mask": mask,
+        "tangent_mask": tangent_mask,
+        "skeleton": mask,
+        "tangent": torch.zeros(1, 2, 8, 8),
+    }
+    out = {"skeleton_logits": torch.zeros(1, 8, 8), "tangent": torch.zeros(1, 2, 8, 8)}
+    terms = InkLoss()({**out, "identity": emb}, batch)["identity"]
+    assert float(terms) == pytest.approx(float(identity_loss(emb, stroke, mask)))
+    assert float(terms) > float(identity_loss(emb, stroke, tangent_mask)) + 0.05

@@ -115,7 +115,7 @@ class DataConfig(Section):
     prefetch: int = opt(
         0,
         "batches rendered ahead in a background thread while the step runs, without worker "
-        "processes (0 = none); the same batches in the same order",
+        "processes (0 = none; not with num_workers); the same batches in the same order",
         min=0,
         max=16,
     )

@@ -6,8 +6,10 @@ epoch, position), never by the global RNG: so the samples of any step are a pure
 
 Without worker processes the loader renders ``GROUP_SAMPLES`` samples (several batches) in one
 vectorised pass and hands them out batch by batch: a sample is a pure function of its index, so
-the batches are the same to the bit, and rendering 64 samples at once costs about half as much per
-sample as 16 (``benchmarks/bench_data.py``).
+the batches are the same to the bit on the CPU (tested), and rendering 64 samples at once costs
+about half as much per sample as 16 (``benchmarks/bench_data.py``). A resumed epoch's groups start
+at the resume position; with ``render_on: device`` on a GPU, whose kernels may round differently
+for other shapes, the bit-identity of that first group is not tested (no GPU here).
 
 ``Prefetched`` takes the loader's next batch in a background thread while the step runs
 (``data.prefetch`` batches ahead, without worker processes): the same batches in the same order,
@@ -56,6 +58,11 @@ def train_set(cfg: Config, level: int, device: torch.device | None = None) -> Da
         raise ConfigError(
             "data.num_workers: worker processes cannot render on the GPU; set it to 0 with "
             "data.render_on: device (the GPU renders fast enough without them)"
+        )
+    if d.prefetch and d.num_workers:
+        raise ConfigError(
+            f"data.prefetch: {d.prefetch} renders ahead in a thread of the main process; with "
+            f"data.num_workers: {d.num_workers} the workers render ahead already (set one to 0)"
         )
     synthetic = SyntheticInk(
         level,
@@ -214,6 +221,7 @@ class Prefetched(Iterator[Any]):
         return item
 
     def close(self) -> None:
+        self._done = True  # a next() after close() ends the iteration, never waits on the queue
         self._stop.set()
         if self._thread is not threading.current_thread():
             self._thread.join()

@@ -319,10 +319,9 @@ class BaseTrainer:
         every = c.logging.log_every_n_steps
         batches = [b for b, _ in shards]
         loader = epoch_loader(self.train_set, batches, c, s.epoch, s.batch_in_epoch, self.device)
-        ahead = c.data.prefetch if not c.data.num_workers else 0
-        it = Prefetched(loader, ahead) if ahead else iter(loader)
         weights = iter([w for _, w in shards])
         clock = self.clock = StepClock(self.device)
+        it = Prefetched(loader, c.data.prefetch) if c.data.prefetch else iter(loader)
         try:
             while True:
                 self.check_stop()

@@ -55,11 +55,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .graph import Edge, Graph
+from .stroke import IDENTITY_JOIN
 
 __all__ = ["Chain", "assemble", "SHARP_TURN"]
 
 SHARP_TURN = 40.0  # degrees, as for the corner keypoints of the data engine
-IDENTITY_JOIN = 2.2  # embedding distance below which two edge ends are one stroke (TraceOptions)
 IDENTITY_SURE = 0.75  # ... and below which (or above 2 * JOIN - SURE) the embedding is sure
 END_THRESHOLD = 0.5  # stroke-end probability at a node that makes a stroke end there
 _CHORD = np.linspace(0.2, 0.8, 7)[:, None]  # where a chord's embedding is read

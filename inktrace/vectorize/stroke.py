@@ -35,6 +35,9 @@ class Stroke:
         return float(np.hypot(*np.diff(self.points, axis=0).T).sum())
 
 
+IDENTITY_JOIN = 2.2  # the stroke-identity distance below which two edge ends are one stroke
+
+
 @dataclass(frozen=True)
 class TraceOptions:
     """Tracing settings (px unless said otherwise)."""
@@ -43,7 +46,7 @@ class TraceOptions:
     low_threshold: float = 0.25  # weaker pixels count where they connect to candidates
     keypoint_threshold: float = 0.3  # a keypoint heatmap peak must reach this
     max_turn: float = 40.0  # degrees: a stroke goes on through a junction when it bends less
-    identity_join: float = 2.2  # stroke-identity embedding distance below which two ends join
+    identity_join: float = IDENTITY_JOIN  # embedding distance below which two stroke ends join
     spur_factor: float = 1.0  # a dead end shorter than this x the local width is a spur
     spur_min: float = 2.0  # ... or shorter than this
     tolerance: float = 0.3  # Douglas-Peucker tolerance of the fitted polyline
