@@ -18,6 +18,7 @@ from ..deploy.export import export_onnx
 from ..deploy.runtime import is_onnx
 from ..errors import printable
 from ..model import InkTraceNet
+from ..pretrained import packaged_model
 from .args import StrictParser, run_guarded
 
 __all__ = ["migrate_main", "export_main", "compare_main"]
@@ -62,7 +63,11 @@ def _export(argv: Sequence[str] | None, prog: str) -> int:
         "(no optimizer or resume state): a small file for predict, trace and init_from; "
         "or, to OUT.onnx, an ONNX model for onnxruntime (the onnx extra).",
     )
-    p.add_argument("source", metavar="CKPT", help="checkpoint to read (any supported format)")
+    p.add_argument(
+        "source",
+        metavar="CKPT",
+        help="checkpoint to read (any supported format, or a packaged model's name)",
+    )
     p.add_argument("target", metavar="OUT", help="file to write (OUT.ckpt, or OUT.onnx)")
     p.add_argument(
         "--format",
@@ -73,6 +78,7 @@ def _export(argv: Sequence[str] | None, prog: str) -> int:
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     args = p.parse_args(argv)
     onnx = args.format == "onnx" or (args.format is None and is_onnx(args.target))
+    args.source = packaged_model(args.source) or args.source  # inktrace-strokes, inktrace-small
     if onnx:  # export_onnx checks its file with onnx's checker before the rename
         card = export_onnx(args.source, args.target, note=args.note, force=args.force)
     else:

@@ -46,7 +46,13 @@ def build_parser(prog: str) -> StrictParser:
         "tracer) and the ceiling (the exact maps through the same tracer) on KanjiVG characters, "
         "clean, degraded and drawn with the held-out pen, at one or more sizes.",
     )
-    flag(p, "checkpoint", "the model to evaluate (default: the shipped model)", "CKPT")
+    flag(
+        p,
+        "checkpoint",
+        "the model to evaluate (default: the shipped model; inktrace-strokes: the packaged "
+        "stroke model)",
+        "CKPT",
+    )
     flag(p, "dataset", "kanjivg (the kanjivg extra) or a folder of centreline SVGs", "NAME")
     p.add_argument(
         "--size",

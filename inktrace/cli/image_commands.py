@@ -51,7 +51,8 @@ def image_parser(prog: str, description: str, output_help: str) -> StrictParser:
         p,
         "checkpoint",
         "the trained model (any checkpoint format InkTrace reads, or an .onnx file from inktrace "
-        "export, run by onnxruntime; default: the shipped model)",
+        "export, run by onnxruntime, or inktrace-strokes: the installed stroke model; default: "
+        "the shipped model)",
         "CKPT",
     )
     flag(p, "output", output_help, "DIR")

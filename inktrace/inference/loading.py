@@ -15,7 +15,7 @@ from typing import Any
 
 from ..deploy.runtime import OnnxPredictor, is_onnx
 from ..errors import MissingDependency
-from ..pretrained import pretrained_onnx_path
+from ..pretrained import packaged_model, pretrained_onnx_path, pretrained_path
 from .pipeline import MapPredictor
 
 __all__ = ["torch_available", "require_torch", "open_predictor", "predictor_for"]
@@ -48,9 +48,14 @@ def open_predictor(
     **settings: Any,
 ) -> MapPredictor:
     """The pipeline of a model file with the Predictor's ``settings``: an ``.onnx`` file runs in
-    onnxruntime, any other in PyTorch; None is the shipped model (in PyTorch when it is
-    installed, else its ONNX export). What a legacy checkpoint could not recover goes to
-    ``report`` (else a LegacyCheckpointWarning)."""
+    onnxruntime, any other in PyTorch; a packaged model's name (``inktrace-strokes``) its file;
+    None (or ``inktrace-small``) is the shipped model (in PyTorch when it is installed, else its
+    ONNX export). What a legacy checkpoint could not recover goes to ``report`` (else a
+    LegacyCheckpointWarning)."""
+    if checkpoint is not None:
+        checkpoint = packaged_model(checkpoint) or checkpoint  # a model installed with inktrace
+        if checkpoint == pretrained_path():
+            checkpoint = None
     if checkpoint is None:
         if not torch_available():
             return OnnxPredictor(pretrained_onnx_path(), **settings)

@@ -18,6 +18,7 @@ import torch
 
 from ..devices import resolve_device
 from ..model.net import InkTraceNet
+from ..pretrained import packaged_model
 from .pipeline import (
     DEFAULT_BATCH_PIXELS,
     DEFAULT_BATCH_SIZE,
@@ -110,9 +111,11 @@ class Predictor(MapPredictor):
         report: Callable[[str], object] | None = None,
         **settings: Any,
     ) -> Predictor:
-        """A Predictor for the model stored in ``path`` (any format load_from_checkpoint reads).
-        What a legacy file could not recover goes to ``report`` (a function of one line), or
-        without it is a LegacyCheckpointWarning."""
+        """A Predictor for the model stored in ``path`` (any format load_from_checkpoint reads,
+        or a packaged model's name: ``inktrace-strokes``). What a legacy file could not recover
+        goes to ``report`` (a function of one line), or without it is a
+        LegacyCheckpointWarning."""
+        path = packaged_model(path) or path
         model = InkTraceNet.load_from_checkpoint(path, report=report is None)
         text = str(getattr(model, "load_report", None) or "")
         if report is not None and text:

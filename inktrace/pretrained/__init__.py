@@ -6,6 +6,11 @@ is tested), used where PyTorch is not installed. The paths are here; loading the
 (shipped.py: ``load_pretrained``, ``load_with_card``, ``pretrained_card``) imports PyTorch on
 first use.
 
+``inktrace-strokes.ckpt`` is the stroke model (the stroke heads: stroke ends and the
+stroke-identity embedding; ``configs/pretrained-strokes-ids.yaml``): better strokes, a
+little lower skeleton figures in some cells, so it is chosen by name (``--checkpoint
+inktrace-strokes``, ``model="inktrace-strokes"``; ``packaged_model``), not by default.
+
 It is what ``inktrace predict``, ``inktrace trace`` and ``inktrace evaluate`` use without
 ``--checkpoint``, and ``inktrace.trace(image)`` without ``model=``. Its ``card`` says what it was
 trained on (see ``pretrained_card()``); docs/using.md gives its figures.
@@ -14,10 +19,18 @@ trained on (see ``pretrained_card()``); docs/using.md gives its figures.
 from __future__ import annotations
 
 from ..lazy import lazy_exports
-from .files import PRETRAINED_NAME, pretrained_onnx_path, pretrained_path
+from .files import (
+    PRETRAINED_NAME,
+    STROKES_NAME,
+    packaged_model,
+    pretrained_onnx_path,
+    pretrained_path,
+)
 
 __all__ = [
     "PRETRAINED_NAME",
+    "STROKES_NAME",
+    "packaged_model",
     "pretrained_path",
     "pretrained_onnx_path",
     "load_pretrained",

@@ -2,15 +2,39 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..errors import CheckpointError
 
-__all__ = ["PRETRAINED_NAME", "pretrained_path", "pretrained_onnx_path"]
+__all__ = [
+    "PRETRAINED_NAME",
+    "STROKES_NAME",
+    "packaged_model",
+    "pretrained_path",
+    "pretrained_onnx_path",
+]
 
 PRETRAINED_NAME = "inktrace-small"
 _FILE = Path(__file__).with_name(f"{PRETRAINED_NAME}.ckpt")
 _ONNX = _FILE.with_suffix(".onnx")
+STROKES_NAME = "inktrace-strokes"  # the stroke model: opt-in by name (docs/using.md)
+_PACKAGED = {PRETRAINED_NAME: _FILE, STROKES_NAME: _FILE.with_name(f"{STROKES_NAME}.ckpt")}
+
+
+def packaged_model(name: str | os.PathLike) -> Path | None:
+    """The file of a model installed with inktrace, by name (``inktrace-small``,
+    ``inktrace-strokes``), where ``name`` is one and no file or folder of that name exists;
+    else None. CheckpointError when this installation lacks the named file."""
+    if str(name) not in _PACKAGED or os.path.exists(name):
+        return None
+    path = _PACKAGED[str(name)]
+    if not path.is_file():
+        raise CheckpointError(
+            f"{name}: the packaged model {path.name} is missing from this installation "
+            "(reinstall inktrace, or pass a checkpoint)"
+        )
+    return path
 
 
 def pretrained_path() -> Path:

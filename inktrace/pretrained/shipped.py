@@ -9,7 +9,7 @@ from typing import Any
 
 from ..checkpoint import load_checkpoint, load_model, model_from_checkpoint, read_checkpoint
 from ..model.net import InkTraceNet
-from .files import pretrained_path
+from .files import packaged_model, pretrained_path
 
 __all__ = ["load_pretrained", "load_with_card", "pretrained_card"]
 
@@ -22,10 +22,11 @@ def load_pretrained() -> InkTraceNet:
 def load_with_card(
     path: str | os.PathLike | None = None,
 ) -> tuple[InkTraceNet, dict[str, Any], str]:
-    """A model file (default: the shipped one) read once: the model, what it was trained on (its
-    ``card``, else its config's ``data`` section as ``{"data": ...}``) and the load report of a
-    legacy file ("" otherwise; the caller shows it)."""
-    path = pretrained_path() if path is None else path
+    """A model file (default: the shipped one; or a packaged model's name) read once: the
+    model, what it was trained on (its ``card``, else its config's ``data`` section as
+    ``{"data": ...}``) and the load report of a legacy file ("" otherwise; the caller shows
+    it)."""
+    path = pretrained_path() if path is None else (packaged_model(path) or path)
     ckpt = load_checkpoint(path)
     card = ckpt.get("card") or {"data": (ckpt.get("config") or {}).get("data")}
     model, report = model_from_checkpoint(ckpt, path, InkTraceNet)

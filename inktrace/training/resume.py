@@ -30,6 +30,7 @@ from ..checkpoint import CheckpointManager, load_checkpoint, load_weights, migra
 from ..checkpoint.format import newest_intact
 from ..config import Config
 from ..errors import CheckpointError, ConfigError
+from ..pretrained import packaged_model
 from .interface import TrainerView
 from .optim import load_optimizer_state
 from .state import position_of
@@ -296,7 +297,7 @@ def resolve_init_from(
     if init_from is None or str(init_from).strip().lower() in _NO_INIT:
         return None, "fresh weights"
     if str(init_from) != "auto":
-        given = Path(init_from)
+        given = packaged_model(init_from) or Path(init_from)  # inktrace-small, inktrace-strokes
         if not given.is_file():
             raise CheckpointError(f"init_from: {given}: no such checkpoint file")
         return given, f"weights from {given}"
