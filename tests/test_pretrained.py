@@ -185,3 +185,51 @@ def test_the_commands_use_the_shipped_model_by_default(tmp_path, capsys):
     maps = np.load(tmp_path / "maps" / "x.npz")
     assert maps["skeleton"].shape == (64, 64) and maps["keypoints"].shape == (2, 64, 64)
     capsys.readouterr()
+
+
+def test_the_stroke_model_is_packaged_and_chosen_by_name(tmp_path, monkeypatch, capsys):
+    """``inktrace-strokes`` names the packaged stroke model wherever a checkpoint is taken (the
+    commands, ``inktrace.trace(model=...)``, evaluate's loader); a file of that name in the working
+    folder wins; a missing packaged file is one line and exit 2."""
+    import json
+
+    from PIL import Image
+
+    import inktrace
+    from inktrace.pretrained import STROKES_NAME, load_with_card, packaged_model
+    from inktrace.pretrained import files as packaged
+    from inktrace.tracing import as_predictor
+
+    path = packaged_model(STROKES_NAME)
+    assert path is not None and path.name == "inktrace-strokes.ckpt"
+    assert path.stat().st_size < 4_000_000
+    assert set(load_checkpoint(path)) == {"format", "format_version", "model", "config", "card"}
+    assert packaged_model("inktrace-small") == packaged.pretrained_path()
+    assert packaged_model("not-a-model") is None
+    model, card, report = load_with_card(STROKES_NAME)
+    assert report == "" and model.stroke_heads and card["experiment"] == "pretrained-strokes"
+    (result,) = as_predictor(STROKES_NAME, device="cpu").predict_many([drawn(T)])
+    assert {"ends", "identity"} <= set(result.maps)  # the heads the tracer reads
+    assert len(inktrace.trace(drawn(X), model=STROKES_NAME, device="cpu")) == len(X)
+
+    image = tmp_path / "t.png"
+    Image.fromarray((drawn(T) * 255).astype(np.uint8)).save(image)
+    args = ["trace", str(image), "--checkpoint", STROKES_NAME, "--output", str(tmp_path / "out")]
+    assert inktrace_main(args) == 0
+    traced = json.loads((tmp_path / "out" / "t.json").read_text())
+    assert len(traced["strokes"]) == len(T)
+
+    monkeypatch.chdir(tmp_path)  # a local file of that name is a path, as any other
+    (tmp_path / STROKES_NAME).write_bytes(b"not a checkpoint")
+    assert packaged_model(STROKES_NAME) is None
+    capsys.readouterr()
+    assert inktrace_main(args) == 2
+    assert f"{STROKES_NAME}:" in capsys.readouterr().err
+    (tmp_path / STROKES_NAME).unlink()
+
+    monkeypatch.setitem(packaged._PACKAGED, STROKES_NAME, tmp_path / "gone.ckpt")
+    with pytest.raises(CheckpointError, match="inktrace-strokes: the packaged model gone.ckpt"):
+        packaged_model(STROKES_NAME)
+    assert inktrace_main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is missing from this installation" in err[0]
