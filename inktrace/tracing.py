@@ -32,6 +32,7 @@ import numpy as np
 from .inference.loading import predictor_for
 from .inference.pipeline import MapPredictor, Prediction
 from .inference.resample import to_input
+from .pretrained import packaged_model
 from .vectorize import Stroke, TraceOptions, trace_maps
 
 __all__ = ["trace", "trace_prediction", "as_predictor", "trace_options"]
@@ -73,19 +74,20 @@ def trace_prediction(
     return strokes
 
 
-_SHIPPED: dict[tuple, MapPredictor] = {}
+_SHIPPED: dict[tuple, MapPredictor] = {}  # None or a packaged name, and the settings
 
 
 def as_predictor(model: Any, **settings: Any) -> MapPredictor:
     """A Predictor from an InkTraceNet, a checkpoint path (``.onnx``: onnxruntime), a Predictor
-    (which keeps its own settings: passing any of ``settings`` with one is a ValueError) or None
-    (the shipped model, loaded once per process and settings). ``settings``: the Predictor's
-    (device, scale, tile, overlap, batch_size); None leaves a setting at its default."""
+    (which keeps its own settings: passing any of ``settings`` with one is a ValueError), None
+    (the shipped model) or a packaged model's name (``inktrace-strokes``); those two are loaded
+    once per process and settings. ``settings``: the Predictor's (device, scale, tile, overlap,
+    batch_size); None leaves a setting at its default."""
     given = {k: v for k, v in settings.items() if v is not None}
-    if model is None:
-        key = tuple(sorted((k, str(v)) for k, v in given.items()))
+    if model is None or (isinstance(model, str) and packaged_model(model) is not None):
+        key = (model, *sorted((k, str(v)) for k, v in given.items()))
         if key not in _SHIPPED:
-            _SHIPPED[key] = predictor_for(None, **given)
+            _SHIPPED[key] = predictor_for(model, **given)
         return _SHIPPED[key]
     return predictor_for(model, **given)
 
@@ -109,7 +111,8 @@ def trace(
     dark paper pass ``1 - inktrace.inference.load_image(path)``).
     ``model``: an InkTraceNet, a checkpoint path (``.onnx`` too) or a Predictor (reuse one for
     many images: a path is read at every call); None (default) is the shipped model
-    (inktrace.pretrained).
+    (inktrace.pretrained), and ``"inktrace-strokes"`` the packaged stroke model (both loaded once
+    per process).
     ``device``, ``scale`` (None: estimated per image), ``tile``, ``overlap``, ``batch_size``: the
     Predictor's settings, for a network or a checkpoint path.
     ``options`` / ``settings``: a TraceOptions and any of its fields (``max_turn=30``,

@@ -218,6 +218,17 @@ def test_the_stroke_model_is_packaged_and_chosen_by_name(tmp_path, monkeypatch, 
     assert inktrace_main(args) == 0
     traced = json.loads((tmp_path / "out" / "t.json").read_text())
     assert len(traced["strokes"]) == len(T)
+    assert as_predictor(STROKES_NAME, device="cpu") is as_predictor(STROKES_NAME, device="cpu")
+
+    from inktrace.training.resume import resolve_init_from
+
+    assert resolve_init_from(Config.from_dict({}), STROKES_NAME)[0] == path
+    small = tmp_path / "small.ckpt"
+    assert inktrace_main(["export", "inktrace-small", str(small)]) == 0  # the name as the source
+    assert load_checkpoint(small)["card"] == load_checkpoint(packaged.pretrained_path())["card"]
+    capsys.readouterr()
+    assert inktrace_main(["compare", "inktrace-small", STROKES_NAME]) == 0
+    assert "ends" in capsys.readouterr().out  # the stroke heads: layers only one side has
 
     monkeypatch.chdir(tmp_path)  # a local file of that name is a path, as any other
     (tmp_path / STROKES_NAME).write_bytes(b"not a checkpoint")

@@ -50,6 +50,7 @@ def test_the_wheel_holds_the_package_data_and_the_sdist_builds(dist):
     for name in ("quickstart", "default", "pretrained", "structural", "dense"):
         assert f"inktrace/configs/{name}.yaml" in names
     assert "inktrace/pretrained/inktrace-small.ckpt" in names
+    assert "inktrace/pretrained/inktrace-strokes.ckpt" in names  # the stroke model, by name
     assert "inktrace/deploy/runtime.py" in names
     assert next(dist.glob("inktrace-*.tar.gz")).stat().st_size > 100_000
 

@@ -71,7 +71,11 @@ def _metrics(metrics: Any) -> dict[str, Any]:
 
 
 def model_card(data: Mapping[str, Any], source: str | os.PathLike) -> dict[str, Any]:
-    """What a checkpoint says about how its model was trained (see the module docstring)."""
+    """What a checkpoint says about how its model was trained (see the module docstring); an
+    exported file's own card, bounded again, so exporting an export (``inktrace export
+    inktrace-small OUT.ckpt``) keeps the training's facts and source."""
+    if isinstance(data.get("card"), Mapping):
+        return _carried(data["card"])
     config = _dict(data.get("config"))
 
     def section(name: str, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -95,6 +99,23 @@ def model_card(data: Mapping[str, Any], source: str | os.PathLike) -> dict[str, 
         "inktrace_version": _scalar(data.get("inktrace_version")),
         "source": {"name": printable(Path(source).name, _TEXT), "sha256": file_sha256(source)},
     }
+
+
+def _carried(card: Mapping[str, Any]) -> dict[str, Any]:
+    """An earlier export's card, with the same keys and bounds as a new one (and its note)."""
+    scalars = ("experiment", "stage", "epochs", "global_step", "monitor", "monitored_value")
+    out: dict[str, Any] = {k: _scalar(card.get(k)) for k in scalars}
+    out["metrics"] = _metrics(card.get("metrics"))
+    for name, keys in (("data", _DATA_KEYS), ("curriculum", _CURRICULUM_KEYS)):
+        part = _dict(card.get(name))
+        out[name] = {k: _scalar(part[k]) for k in keys if k in part}
+    out["batch_size"] = _scalar(card.get("batch_size"))
+    out["inktrace_version"] = _scalar(card.get("inktrace_version"))
+    source = _dict(card.get("source"))
+    out["source"] = {"name": _scalar(source.get("name")), "sha256": _scalar(source.get("sha256"))}
+    if isinstance(card.get("note"), str):
+        out["note"] = printable(card["note"], _NOTE)
+    return out
 
 
 def _dict(value: Any) -> Mapping[str, Any]:

@@ -103,7 +103,9 @@ def _compare(argv: Sequence[str] | None, prog: str) -> int:
     p = StrictParser(
         prog=prog, description="Compare checkpoints of any supported format side by side."
     )
-    p.add_argument("paths", nargs="+", metavar="CKPT")
+    p.add_argument(
+        "paths", nargs="+", metavar="CKPT", help="checkpoints (files, or a packaged model's name)"
+    )
     p.add_argument(
         "--top", type=int, default=20, help="layers shown in the weight-distance table (default 20)"
     )
@@ -111,7 +113,8 @@ def _compare(argv: Sequence[str] | None, prog: str) -> int:
     args = p.parse_args(argv)
     if len(args.paths) < 2:
         p.error("give at least two checkpoints")
-    sys.stdout.write(compare_text(args.paths, top=None if args.all else max(args.top, 1)))
+    paths = [packaged_model(p) or p for p in args.paths]  # inktrace-small, inktrace-strokes
+    sys.stdout.write(compare_text(paths, top=None if args.all else max(args.top, 1)))
     return 0
 
 

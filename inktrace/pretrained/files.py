@@ -26,9 +26,10 @@ def packaged_model(name: str | os.PathLike) -> Path | None:
     """The file of a model installed with inktrace, by name (``inktrace-small``,
     ``inktrace-strokes``), where ``name`` is one and no file or folder of that name exists;
     else None. CheckpointError when this installation lacks the named file."""
-    if str(name) not in _PACKAGED or os.path.exists(name):
+    key = os.fspath(name)
+    if not isinstance(key, str) or key not in _PACKAGED or os.path.exists(key):
         return None
-    path = _PACKAGED[str(name)]
+    path = _PACKAGED[key]
     if not path.is_file():
         raise CheckpointError(
             f"{name}: the packaged model {path.name} is missing from this installation "
