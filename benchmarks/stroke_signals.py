@@ -1,16 +1,18 @@
-"""What limits a stroke model's stroke F1, and the identity join distance that suits it.
+"""What limits a stroke model's stroke F1, and the tracer settings that suit it.
 
     python benchmarks/stroke_signals.py CHECKPOINT [--size 64] [--count 200] [--skip 200]
-        [--joins 1.5 1.8 2.0]
+        [--joins 1.5 1.8 2.0] [--min-lengths 1 3 4] [--conditions clean degraded drybrush]
 
 Held-out KanjiVG characters that ``inktrace evaluate`` does not score: ``--count`` of them after
 the first ``--skip`` (200, evaluate's default count) of the seed-0 choice, all within the
-training's ``data.svg_holdout`` (1000: checked), clean and degraded:
+training's ``data.svg_holdout`` (1000: checked), clean and degraded (and with the held-out
+pen, ``--conditions ... drybrush``):
 
 - **signals**: the model's maps traced as they are, and with one or more of them replaced by the
   exact target (identity, stroke ends, the geometric maps): the rise says which map limits it;
 - **joins**: the model's maps traced with each ``TraceOptions.identity_join``; the best one is
-  the default for the shipped stroke model (chosen here, never on the evaluation's characters).
+  the default for the shipped stroke model (chosen here, never on the evaluation's characters);
+- **min lengths**: the same with each ``TraceOptions.min_length`` (the shortest stroke kept, px).
 """
 
 from __future__ import annotations
@@ -41,13 +43,15 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=200, help="characters (after the evaluation's)")
     ap.add_argument("--skip", type=int, default=200, help="the evaluation's characters, skipped")
     ap.add_argument("--joins", type=float, nargs="+", default=[1.5, 1.8, 2.0, 2.2])
+    ap.add_argument("--min-lengths", type=float, nargs="*", default=[])
+    ap.add_argument("--conditions", nargs="+", default=["clean", "degraded"])
     ap.add_argument("--no-signals", action="store_true")
     args = ap.parse_args()
     if args.skip < 0 or args.count < 1 or args.skip + args.count > HOLDOUT:
         ap.error(f"--skip {args.skip} --count {args.count}: beyond the {HOLDOUT} held out")
     predictor = Predictor.from_checkpoint(args.checkpoint, device="cpu")
     files = choose_files(kanjivg_dir(), args.skip + args.count, 0)[args.skip :]
-    samples = render_samples(files, args.size, seed=0)
+    samples = render_samples(files, args.size, seed=0, held_out="drybrush" in args.conditions)
     cache: dict[bytes, list[dict]] = {}
 
     def method(exact: tuple[str, ...], options: TraceOptions) -> Method:
@@ -71,19 +75,20 @@ def main() -> None:
 
     print(
         f"{args.size} px, {len(files)} held-out characters after the evaluation's; "
-        f"stroke F1, traced / true strokes, extra fragments / cut, true strokes merged"
+        f"stroke F1, traced / true strokes, extra fragments / cut, true strokes merged / lost"
     )
-    for condition in ("clean", "degraded"):
+    for condition in args.conditions:
         rows = []
         if not args.no_signals:
             rows += [(name, exact, TraceOptions()) for name, exact in SIGNALS.items()]
         rows += [(f"identity_join {j:g}", (), TraceOptions(identity_join=j)) for j in args.joins]
+        rows += [(f"min_length {n:g}", (), TraceOptions(min_length=n)) for n in args.min_lengths]
         for name, exact, options in rows:
             r = evaluate(method(exact, options), samples, condition)
             print(
                 f"{condition:<9} {name:<20} F1 {r['stroke_f1']:.3f}  ratio {r['count_ratio']:.3f}"
                 f"  +frag {r['extra_fragment']:>4d} +cut {r['extra_cut']:>4d}"
-                f"  -merg {r['missing_merged']:>4d}",
+                f"  -merg {r['missing_merged']:>4d} -lost {r['missing_lost']:>4d}",
                 flush=True,
             )
 

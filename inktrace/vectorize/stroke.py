@@ -52,7 +52,7 @@ class TraceOptions:
     tolerance: float = 0.3  # Douglas-Peucker tolerance of the fitted polyline
     corner_snap: float = 2.0  # a corner keypoint snaps to a stroke point this close
     default_width: float = 2.0  # the width when the maps have none (structural model)
-    min_length: float = 1.0  # strokes shorter than this (isolated specks) are dropped
+    min_length: float = 3.0  # strokes shorter than this (isolated specks, fragments) are dropped
 
     def __post_init__(self) -> None:
         for f in fields(self):
