@@ -6,14 +6,14 @@ is tested), used where PyTorch is not installed. The paths are here; loading the
 (shipped.py: ``load_pretrained``, ``load_with_card``, ``pretrained_card``) imports PyTorch on
 first use.
 
-``inktrace-strokes.ckpt`` is the stroke model (the stroke heads: stroke ends and the
-stroke-identity embedding; ``configs/pretrained-strokes-ids.yaml``): better strokes, a
-little lower skeleton figures in some cells, so it is chosen by name (``--checkpoint
-inktrace-strokes``, ``model="inktrace-strokes"``; ``packaged_model``), not by default.
+The shipped model is what ``inktrace predict``, ``inktrace trace`` and ``inktrace evaluate`` use
+without ``--checkpoint``, and ``inktrace.trace(image)`` without ``model=``. Its ``card`` says what
+it was trained on (see ``pretrained_card()``); docs/using.md gives its figures.
 
-It is what ``inktrace predict``, ``inktrace trace`` and ``inktrace evaluate`` use without
-``--checkpoint``, and ``inktrace.trace(image)`` without ``model=``. Its ``card`` says what it was
-trained on (see ``pretrained_card()``); docs/using.md gives its figures.
+``inktrace-strokes.ckpt`` is the stroke model (the stroke heads: stroke ends and the
+stroke-identity embedding; ``configs/inktrace-strokes.yaml``): better strokes in every cell of the
+evaluation, a little lower skeleton F1 in two, so it is chosen by name (``--checkpoint
+inktrace-strokes``, ``model="inktrace-strokes"``; ``packaged_model``), not by default.
 """
 
 from __future__ import annotations
