@@ -262,6 +262,11 @@ def test_preview_data_writes_a_grid(tmp_path, capsys):
     with Image.open(out) as im:  # 5 tiles of 64 px with 2 px gaps, 3 rows
         assert im.size == (5 * 64 + 4 * 2, 3 * 64 + 2 * 2) and im.mode == "RGB"
 
+    longest = tmp_path / ("n" * 251 + ".png")  # 255 bytes: name + ".tmp" would not fit
+    argv = ["preview-data", "--stage", "0", "--samples", "1", "--img-size", "32"]
+    assert run(inktrace_main, [*argv, "--output", str(longest)], capsys)[0] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.png", longest.name]
+
 
 @pytest.mark.parametrize(
     "argv, expected",

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..fileio import atomic_write
+
 __all__ = ["preview_grid", "save_preview"]
 
 COLUMNS = ("image", "skeleton", "keypoints", "tangent", "width")
@@ -76,9 +78,6 @@ def save_preview(
 ) -> Path:
     from PIL import Image
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    Image.fromarray(preview_grid(batch, rows, zoom)).save(tmp, format="PNG")
-    tmp.replace(path)
-    return path
+    picture = Image.fromarray(preview_grid(batch, rows, zoom))
+    # a temporary name that fits beside any file name (name + ".tmp" did not past 251 bytes)
+    return atomic_write(path, lambda f: picture.save(f, format="PNG"))
