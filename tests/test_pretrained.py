@@ -208,6 +208,7 @@ def test_the_stroke_model_is_packaged_and_chosen_by_name(tmp_path, monkeypatch, 
     assert packaged_model("not-a-model") is None
     model, card, report = load_with_card(STROKES_NAME)
     assert report == "" and model.stroke_heads and card["experiment"] == "pretrained-strokes"
+    assert InkTraceNet.load_from_checkpoint(STROKES_NAME).stroke_heads  # benchmarks, notebooks
     (result,) = as_predictor(STROKES_NAME, device="cpu").predict_many([drawn(T)])
     assert {"ends", "identity"} <= set(result.maps)  # the heads the tracer reads
     assert len(inktrace.trace(drawn(X), model=STROKES_NAME, device="cpu")) == len(X)

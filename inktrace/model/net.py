@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from ..checkpoint.loading import load_model
 from ..config.schema import ModelConfig
 from ..errors import LegacyCheckpointWarning
+from ..pretrained.files import packaged_model
 from .batch import image_batch
 
 __all__ = ["InkTraceNet", "random_visibility", "MODEL_KEYS", "HEAD_CHANNELS", "IDENTITY_DIM"]
@@ -354,7 +355,9 @@ class InkTraceNet(nn.Module):
         layouts A-D, whose architecture is inferred from the tensor shapes), in eval mode: a thin
         delegate of ``inktrace.checkpoint.load_model``, which reads the file. It never prints:
         what a legacy file could not recover is kept as ``model.load_report`` ("" for a current
-        file) and, unless ``report=False``, issued as a :class:`LegacyCheckpointWarning`."""
+        file) and, unless ``report=False``, issued as a :class:`LegacyCheckpointWarning`. A
+        packaged model's name (``inktrace-small``, ``inktrace-strokes``) is its file."""
+        path = packaged_model(path) or path
         model, load_report = load_model(path, cls, map_location)
         model.load_report = load_report
         if report and load_report:
