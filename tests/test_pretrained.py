@@ -231,6 +231,15 @@ def test_the_stroke_model_is_packaged_and_chosen_by_name(tmp_path, monkeypatch, 
     assert inktrace_main(["compare", "inktrace-small", STROKES_NAME]) == 0
     assert "ends" in capsys.readouterr().out  # the stroke heads: layers only one side has
 
+    from inktrace.deploy.runtime import OnnxPredictor
+    from inktrace.inference import loading
+
+    shipped = loading.open_predictor("inktrace-small", device="cpu")  # the name: as no checkpoint
+    assert not shipped.model.stroke_heads and not isinstance(shipped, OnnxPredictor)
+    monkeypatch.setattr(loading, "torch_available", lambda: False)
+    assert isinstance(loading.open_predictor("inktrace-small"), OnnxPredictor)  # its ONNX export
+    monkeypatch.undo()
+
     monkeypatch.chdir(tmp_path)  # a local file of that name is a path, as any other
     (tmp_path / STROKES_NAME).write_bytes(b"not a checkpoint")
     assert packaged_model(STROKES_NAME) is None

@@ -75,34 +75,33 @@ def model_card(data: Mapping[str, Any], source: str | os.PathLike) -> dict[str, 
     exported file's own card, bounded again, so exporting an export (``inktrace export
     inktrace-small OUT.ckpt``) keeps the training's facts and source."""
     if isinstance(data.get("card"), Mapping):
-        return _carried(data["card"])
+        return _bounded(data["card"])
     config = _dict(data.get("config"))
-
-    def section(name: str, keys: tuple[str, ...]) -> dict[str, Any]:
-        part = _dict(config.get(name))
-        return {k: _scalar(part[k]) for k in keys if k in part}
-
-    metrics = _metrics(data.get("metrics"))
-    monitor = _scalar(_dict(config.get("checkpoint")).get("monitor"))
+    monitor = _dict(config.get("checkpoint")).get("monitor")
     epoch = _scalar(data.get("epoch"))
-    return {
-        "experiment": _scalar(_dict(config.get("experiment")).get("name")),
-        "stage": _scalar(data.get("stage")),
-        "epochs": epoch + 1 if isinstance(epoch, int) and not isinstance(epoch, bool) else None,
-        "global_step": _scalar(data.get("global_step")),
-        "monitor": monitor,
-        "monitored_value": metrics.get(monitor) if isinstance(monitor, str) else None,
-        "metrics": metrics,
-        "data": section("data", _DATA_KEYS),
-        "curriculum": section("curriculum", _CURRICULUM_KEYS),
-        "batch_size": _scalar(_dict(config.get("training")).get("batch_size")),
-        "inktrace_version": _scalar(data.get("inktrace_version")),
-        "source": {"name": printable(Path(source).name, _TEXT), "sha256": file_sha256(source)},
-    }
+    return _bounded(
+        {
+            "experiment": _dict(config.get("experiment")).get("name"),
+            "stage": data.get("stage"),
+            "epochs": epoch + 1 if isinstance(epoch, int) and not isinstance(epoch, bool) else None,
+            "global_step": data.get("global_step"),
+            "monitor": monitor,
+            "monitored_value": _metrics(data.get("metrics")).get(monitor)
+            if isinstance(monitor, str)
+            else None,
+            "metrics": data.get("metrics"),
+            "data": config.get("data"),
+            "curriculum": config.get("curriculum"),
+            "batch_size": _dict(config.get("training")).get("batch_size"),
+            "inktrace_version": data.get("inktrace_version"),
+            "source": {"name": Path(source).name, "sha256": file_sha256(source)},
+        }
+    )
 
 
-def _carried(card: Mapping[str, Any]) -> dict[str, Any]:
-    """An earlier export's card, with the same keys and bounds as a new one (and its note)."""
+def _bounded(card: Mapping[str, Any]) -> dict[str, Any]:
+    """A card of plain, bounded values (the module docstring's rules): the keys of a new card,
+    each made a scalar, a bounded section or metrics, and an earlier export's note."""
     scalars = ("experiment", "stage", "epochs", "global_step", "monitor", "monitored_value")
     out: dict[str, Any] = {k: _scalar(card.get(k)) for k in scalars}
     out["metrics"] = _metrics(card.get("metrics"))

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..deploy.runtime import OnnxPredictor, is_onnx
 from ..errors import MissingDependency
-from ..pretrained import PRETRAINED_NAME, packaged_model, pretrained_onnx_path
+from ..pretrained import PRETRAINED_NAME, pretrained_onnx_path
 from .pipeline import MapPredictor
 
 __all__ = ["torch_available", "require_torch", "open_predictor", "predictor_for"]
@@ -52,9 +52,9 @@ def open_predictor(
     None (or ``inktrace-small``) is the shipped model (in PyTorch when it is installed, else its
     ONNX export). What a legacy checkpoint could not recover goes to ``report`` (else a
     LegacyCheckpointWarning)."""
-    if checkpoint is not None and packaged_model(checkpoint) is not None:  # installed with us
-        name = os.fspath(checkpoint)
-        checkpoint = None if name == PRETRAINED_NAME else packaged_model(name)
+    if checkpoint is not None and os.fspath(checkpoint) == PRETRAINED_NAME:
+        if not os.path.exists(checkpoint):  # the shipped model by name (a local file wins)
+            checkpoint = None  # as without one: its ONNX export where PyTorch is not installed
     if checkpoint is None:
         if not torch_available():
             return OnnxPredictor(pretrained_onnx_path(), **settings)

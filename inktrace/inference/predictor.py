@@ -18,7 +18,6 @@ import torch
 
 from ..devices import resolve_device
 from ..model.net import InkTraceNet
-from ..pretrained import packaged_model
 from .pipeline import (
     DEFAULT_BATCH_PIXELS,
     DEFAULT_BATCH_SIZE,
@@ -115,7 +114,6 @@ class Predictor(MapPredictor):
         or a packaged model's name: ``inktrace-strokes``). What a legacy file could not recover
         goes to ``report`` (a function of one line), or without it is a
         LegacyCheckpointWarning."""
-        path = packaged_model(path) or path
         model = InkTraceNet.load_from_checkpoint(path, report=report is None)
         text = str(getattr(model, "load_report", None) or "")
         if report is not None and text:
