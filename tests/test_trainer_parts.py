@@ -702,19 +702,34 @@ def test_a_term_no_step_could_sum_is_left_out_not_a_zero_mean():
 def test_auto_speed_settings_are_resolved_shown_and_kept_on_resume(tmp_path, capsys):
     from inktrace.training.hardware import resolve_speed
 
+    from inktrace.training import hardware
+
     cfg = config(tmp_path, **{"training.precision": "auto"})
     assert (cfg.system.channels_last, cfg.system.compile) == ("auto", "auto")
     cpu = torch.device("cpu")
+    native = hardware.cpu_has_bf16()
     assert resolve_speed(cfg, cpu) == {
-        "training.precision": "fp32",
+        "training.precision": "bf16" if native else "fp32",
         "system.channels_last": True,
         "system.compile": False,
     }
+    # bf16 on a CPU with bfloat16 instructions only (emulated bf16 is slower than fp32)
+    for has, want in ((True, "bf16"), (False, "fp32")):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(hardware, "cpu_has_bf16", lambda has=has: has)
+            assert resolve_speed(cfg, cpu)["training.precision"] == want
+            # a checkpoint from before the record resumes as auto meant then: fp32 on the CPU
+            old = hardware.unrecorded(cpu)
+            assert resolve_speed(cfg, cpu, old)["training.precision"] == "fp32"
+            assert resolve_speed(cfg, cpu, {"training.precision": "bf16"})[
+                "training.precision"
+            ] == "bf16"
+    assert hardware.unrecorded(torch.device("cuda")) == {}
     # a resume takes what its checkpoint recorded for the keys still "auto" (an unusable value,
     # fp16 on the CPU, is decided afresh); an explicit value wins
     stored = {"training.precision": "fp16", "system.channels_last": False, "system.compile": 3}
     assert resolve_speed(cfg, cpu, stored)["system.channels_last"] is False
-    assert resolve_speed(cfg, cpu, stored)["training.precision"] == "fp32"
+    assert resolve_speed(cfg, cpu, stored)["training.precision"] == ("bf16" if native else "fp32")
     assert resolve_speed(cfg, cpu, stored)["system.compile"] is False
     explicit = config(tmp_path, **{"system.channels_last": True})
     assert resolve_speed(explicit, cpu, stored)["system.channels_last"] is True
@@ -723,7 +738,8 @@ def test_auto_speed_settings_are_resolved_shown_and_kept_on_resume(tmp_path, cap
     assert trainer.model.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
     trainer.fit()
     out = capsys.readouterr().out
-    assert "cpu, fp32 (auto), channels-last (auto), eager (auto);" in out
+    shown = "bf16" if native else "fp32"
+    assert f"cpu, {shown} (auto), channels-last (auto), eager (auto);" in out
     last = tmp_path / "ck" / "dense" / "last.ckpt"
     ckpt = torch.load(last, weights_only=True)
     assert ckpt["resolved"] == resolve_speed(cfg, cpu)
@@ -737,3 +753,10 @@ def test_auto_speed_settings_are_resolved_shown_and_kept_on_resume(tmp_path, cap
     resumed = DenseTrainer(more, resume=last, verbose=False)
     assert not resumed.model.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert resumed.speed["system.channels_last"] is False
+    # one written before the record resumes in fp32 on the CPU, as auto meant then
+    del ckpt["resolved"]
+    torch.save(ckpt, last)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(hardware, "cpu_has_bf16", lambda: True)
+        assert DenseTrainer(more, resume=last, verbose=False).precision == "fp32"
+        assert DenseTrainer(more, verbose=False, overwrite=True).precision == "bf16"

@@ -41,7 +41,7 @@ from .distributed import (
     wrap_ddp,
 )
 from .folders import FolderLock, check_experiment, own_folders, release, run_folders
-from .hardware import autocast, compiled, resolve_speed, setup_device, to_device
+from .hardware import autocast, compiled, resolve_speed, setup_device, to_device, unrecorded
 from .messages import RunMessages, now, one_line
 from .meter import StepClock, StepMeter, StepValues
 from .optim import OptimizerStep, WarmupCosine, build_optimizer
@@ -123,7 +123,9 @@ class BaseTrainer:
         check_world(c, self.dist.world)
         point = ResumePoint.of(resume) if resume is not None else None
         # every "auto" decided for this device; a resume keeps what its checkpoint recorded
-        stored = point.checkpoint.get("resolved") if point is not None else None
+        stored = None if point is None else point.checkpoint.get("resolved")
+        if point is not None and stored is None:  # written before the record: auto as it was
+            stored = unrecorded(self.device)
         self.speed = resolve_speed(c, self.device, stored)
         self.precision = self.speed["training.precision"]
         replacing = []  # what a new run replaces, said once it owns the folder
