@@ -159,6 +159,8 @@ def lightning_run(cfg: Config, folder: Path) -> float:
         logging.getLogger(name).setLevel(logging.ERROR)  # its tips on every fit: not timed work
     t, d = cfg.training, cfg.data
     device = torch.device(cfg.system.device if cfg.system.device != "auto" else "cpu")
+    precision = resolve_speed(cfg, device)["training.precision"]  # the others' autocast
+    lightning_precision = {"bf16": "bf16-mixed", "fp16": "16-mixed"}.get(precision, "32-true")
 
     class Module(L.LightningModule):
         def __init__(self) -> None:
@@ -185,7 +187,7 @@ def lightning_run(cfg: Config, folder: Path) -> float:
             if self.val is None:
                 self.val = validation_set(d.curriculum_stage, d.val_size, d.img_size, seed=t.seed)
             result, _ = evaluate(
-                self.model, self.val, self.loss_fn, lambda c, i: {}, t.batch_size, "fp32"
+                self.model, self.val, self.loss_fn, lambda c, i: {}, t.batch_size, precision
             )
             self.log_dict(result, batch_size=d.val_size)
 
@@ -201,7 +203,7 @@ def lightning_run(cfg: Config, folder: Path) -> float:
         max_epochs=t.epochs,
         accelerator="gpu" if device.type == "cuda" else "cpu",
         devices=1,
-        precision="32-true",
+        precision=lightning_precision,
         gradient_clip_val=t.grad_clip,
         logger=L.pytorch.loggers.TensorBoardLogger(str(folder / "lightning")),
         default_root_dir=str(folder / "lightning"),

@@ -1,7 +1,8 @@
 """What limits a stroke model's stroke F1, and the tracer settings that suit it.
 
     python benchmarks/stroke_signals.py CHECKPOINT [--size 64] [--count 200] [--skip 200]
-        [--joins 1.5 1.8 2.0] [--min-lengths 1 3 4] [--conditions clean degraded drybrush]
+        [--joins 1.5 1.8 2.0] [--min-lengths 1 3 4] [--sures 0.75 1.0 1.25]
+        [--conditions clean degraded drybrush]
 
 Held-out KanjiVG characters that ``inktrace evaluate`` does not score: ``--count`` of them after
 the first ``--skip`` (200, evaluate's default count) of the seed-0 choice, all within the
@@ -12,7 +13,10 @@ pen, ``--conditions ... drybrush``):
   exact target (identity, stroke ends, the geometric maps): the rise says which map limits it;
 - **joins**: the model's maps traced with each ``TraceOptions.identity_join``; the best one is
   the default for the shipped stroke model (chosen here, never on the evaluation's characters);
-- **min lengths**: the same with each ``TraceOptions.min_length`` (the shortest stroke kept, px).
+- **min lengths**: the same with each ``TraceOptions.min_length`` (the shortest stroke kept, px);
+- **sures**: the same with each ``IDENTITY_SURE`` of ``inktrace/vectorize/joining.py`` (the
+  embedding distance below which, or above ``2 * join`` minus which, the tracer trusts the
+  embedding over the stroke-end map, and which bridges and overshoot tips use).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from inktrace.data.svg import kanjivg_dir
 from inktrace.evaluation.runner import Method, evaluate, exact_maps
 from inktrace.evaluation.samples import choose_files, render_samples
 from inktrace.inference.predictor import Predictor
-from inktrace.vectorize import TraceOptions, trace_maps
+from inktrace.vectorize import TraceOptions, joining, trace_maps
 
 HOLDOUT = 1000  # data.svg_holdout of configs/pretrained*.yaml: the characters training never saw
 SIGNALS = {
@@ -44,6 +48,7 @@ def main() -> None:
     ap.add_argument("--skip", type=int, default=200, help="the evaluation's characters, skipped")
     ap.add_argument("--joins", type=float, nargs="+", default=[1.5, 1.8, 2.0, 2.2])
     ap.add_argument("--min-lengths", type=float, nargs="*", default=[])
+    ap.add_argument("--sures", type=float, nargs="*", default=[])
     ap.add_argument("--conditions", nargs="+", default=["clean", "degraded"])
     ap.add_argument("--no-signals", action="store_true")
     args = ap.parse_args()
@@ -83,7 +88,12 @@ def main() -> None:
             rows += [(name, exact, TraceOptions()) for name, exact in SIGNALS.items()]
         rows += [(f"identity_join {j:g}", (), TraceOptions(identity_join=j)) for j in args.joins]
         rows += [(f"min_length {n:g}", (), TraceOptions(min_length=n)) for n in args.min_lengths]
+        rows += [(f"sure {v:g}", (), TraceOptions()) for v in args.sures]
+        default_sure = joining.IDENTITY_SURE
         for name, exact, options in rows:
+            joining.IDENTITY_SURE = (
+                float(name.split()[1]) if name.startswith("sure ") else (default_sure)
+            )
             r = evaluate(method(exact, options), samples, condition)
             print(
                 f"{condition:<9} {name:<20} F1 {r['stroke_f1']:.3f}  ratio {r['count_ratio']:.3f}"

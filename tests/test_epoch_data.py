@@ -4,6 +4,7 @@ where they happened, no thread left behind)."""
 
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -12,11 +13,13 @@ from test_training import same_weights, tiny
 
 from inktrace import Config, ConfigError
 from inktrace.training import DenseTrainer
+from inktrace.training import batches as batches_module
 from inktrace.training.batches import (
-    GROUP_SAMPLES,
+    GROUP_PIXELS,
     GroupedBatches,
     Prefetched,
     epoch_batches,
+    group_samples,
     train_set,
 )
 
@@ -95,7 +98,7 @@ def test_a_prefetching_run_is_the_same_run_and_stops_cleanly(tmp_path):
 
 
 @pytest.mark.parametrize("level", [2, 8])
-def test_batches_rendered_together_are_the_batches_rendered_alone(level):
+def test_batches_rendered_together_are_the_batches_rendered_alone(level, monkeypatch):
     cfg = Config.from_yaml(
         "pretrained-strokes-ids",
         stage="ids",
@@ -104,9 +107,13 @@ def test_batches_rendered_together_are_the_batches_rendered_alone(level):
     data = train_set(cfg, level)  # curriculum, KanjiVG glyphs and cursive words, with pens
     data.set_level(level)
     data.set_epoch(1)
+    # a group is GROUP_PIXELS of images: 256 samples of 64 px, 1,024 of 32 px (all 200 here)
+    assert group_samples(data) == GROUP_PIXELS // (32 * 32) == 1024
+    assert group_samples(SimpleNamespace(img_size=1024)) == 1
+    monkeypatch.setattr(batches_module, "GROUP_PIXELS", 64 * 32 * 32)  # 64: groups of two below
     batches = epoch_batches(len(data), 24, 0, 1)  # 24 + 24 fit in 64; the last batch has 8
     grouped = list(GroupedBatches(data, batches))
-    assert len(grouped) == len(batches) and 24 + 24 <= GROUP_SAMPLES < 3 * 24
+    assert len(grouped) == len(batches) and group_samples(data) == 64
     for batch, got in zip(batches, grouped):
         alone = data.__getitems__(batch)
         assert got.keys() == alone.keys()

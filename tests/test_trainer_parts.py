@@ -700,9 +700,8 @@ def test_a_term_no_step_could_sum_is_left_out_not_a_zero_mean():
 
 
 def test_auto_speed_settings_are_resolved_shown_and_kept_on_resume(tmp_path, capsys):
-    from inktrace.training.hardware import resolve_speed
-
     from inktrace.training import hardware
+    from inktrace.training.hardware import resolve_speed
 
     cfg = config(tmp_path, **{"training.precision": "auto"})
     assert (cfg.system.channels_last, cfg.system.compile) == ("auto", "auto")
@@ -721,9 +720,10 @@ def test_auto_speed_settings_are_resolved_shown_and_kept_on_resume(tmp_path, cap
             # a checkpoint from before the record resumes as auto meant then: fp32 on the CPU
             old = hardware.unrecorded(cpu)
             assert resolve_speed(cfg, cpu, old)["training.precision"] == "fp32"
-            assert resolve_speed(cfg, cpu, {"training.precision": "bf16"})[
-                "training.precision"
-            ] == "bf16"
+            assert (
+                resolve_speed(cfg, cpu, {"training.precision": "bf16"})["training.precision"]
+                == "bf16"
+            )
     assert hardware.unrecorded(torch.device("cuda")) == {}
     # a resume takes what its checkpoint recorded for the keys still "auto" (an unusable value,
     # fp16 on the CPU, is decided afresh); an explicit value wins

@@ -87,8 +87,8 @@ class TrainingConfig(Section):
     )
     precision: Literal["auto", "fp32", "fp16", "bf16"] = opt(
         "auto",
-        "autocast precision; auto = bf16 on CUDA when supported else fp16, fp32 on the CPU "
-        "(bf16 was slower there in a short probe)",
+        "autocast precision; auto = bf16 on CUDA when supported else fp16; on the CPU bf16 "
+        "where it has bfloat16 instructions (AMX, AVX512-BF16), else fp32",
     )
     seed: int = opt(42, "seed of weights, data order and synthetic samples", min=0, max=_SEED)
     max_nonfinite_steps: int = opt(

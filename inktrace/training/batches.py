@@ -4,10 +4,11 @@ The order is a permutation seeded by (seed, epoch) and the loader's own generato
 epoch, position), never by the global RNG: so the samples of any step are a pure function of
 (seed, epoch, position), which is what makes a resume exact.
 
-Without worker processes the loader renders ``GROUP_SAMPLES`` samples (several batches) in one
-vectorised pass and hands them out batch by batch: a sample is a pure function of its index, so
-the batches are the same to the bit on the CPU (tested), and rendering 64 samples at once costs
-about half as much per sample as 16 (``benchmarks/bench_data.py``). A resumed epoch's groups start
+Without worker processes the loader renders up to ``GROUP_PIXELS`` pixels of samples (several
+batches: 256 samples of 64 px) in one vectorised pass and hands them out batch by batch: a sample
+is a pure function of its index, so the batches are the same to the bit on the CPU (tested), and
+rendering 64 samples at once costs about half as much per sample as 16, 256 about 0.85x as much
+as 64 (``benchmarks/bench_data.py``). A resumed epoch's groups start
 at the resume position; with ``render_on: device`` on a GPU, whose kernels may round differently
 for other shapes, the bit-identity of that first group is not tested (no GPU here).
 
@@ -42,7 +43,8 @@ __all__ = [
     "epoch_loader",
     "GroupedBatches",
     "Prefetched",
-    "GROUP_SAMPLES",
+    "GROUP_PIXELS",
+    "group_samples",
     "ORDER_SEED_TAG",
 ]
 
@@ -96,7 +98,14 @@ def epoch_batches(size: int, batch_size: int, seed: int, epoch: int) -> list[lis
     return [chunk.tolist() for chunk in order.split(batch_size)]
 
 
-GROUP_SAMPLES = 64  # samples rendered in one pass without workers (batch 16: four batches)
+GROUP_PIXELS = 256 * 64 * 64  # rendered in one pass without workers: 256 samples of 64 px
+
+
+def group_samples(dataset: Any) -> int:
+    """How many samples of ``dataset`` are rendered in one pass: ``GROUP_PIXELS`` of its images
+    (their side is its ``img_size``), at least one."""
+    side = int(getattr(dataset, "img_size", 64))
+    return max(1, GROUP_PIXELS // (side * side))
 
 
 def _part(batch: dict[str, torch.Tensor], start: int, stop: int) -> dict[str, torch.Tensor]:
@@ -110,7 +119,7 @@ def _part(batch: dict[str, torch.Tensor], start: int, stop: int) -> dict[str, to
 
 class GroupedBatches:
     """The batches of ``batches`` from a ``BatchRendered`` dataset, rendered up to
-    ``GROUP_SAMPLES`` samples at a time (module docstring); ``pin``: into pinned memory."""
+    :func:`group_samples` samples at a time (module docstring); ``pin``: into pinned memory."""
 
     def __init__(self, dataset: Any, batches: list[list[int]], pin: bool = False) -> None:
         self.dataset, self.batches, self.pin = dataset, batches, pin
@@ -119,13 +128,13 @@ class GroupedBatches:
         return len(self.batches)
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
-        k = 0
+        k, limit = 0, group_samples(self.dataset)
         while k < len(self.batches):
             group = [self.batches[k]]
             size = len(group[0])
             while k + len(group) < len(self.batches):
                 nxt = self.batches[k + len(group)]
-                if size + len(nxt) > GROUP_SAMPLES:
+                if size + len(nxt) > limit:
                     break
                 group.append(nxt)
                 size += len(nxt)
