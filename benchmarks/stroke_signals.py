@@ -2,7 +2,7 @@
 
     python benchmarks/stroke_signals.py CHECKPOINT [--size 64] [--count 200] [--skip 200]
         [--joins 1.5 1.8 2.0] [--min-lengths 1 3 4] [--sures 0.75 1.0 1.25]
-        [--conditions clean degraded drybrush]
+        [--closings 0 1] [--conditions clean degraded drybrush]
 
 Held-out KanjiVG characters that ``inktrace evaluate`` does not score: ``--count`` of them after
 the first ``--skip`` (200, evaluate's default count) of the seed-0 choice, all within the
@@ -16,7 +16,9 @@ pen, ``--conditions ... drybrush``):
 - **min lengths**: the same with each ``TraceOptions.min_length`` (the shortest stroke kept, px);
 - **sures**: the same with each ``IDENTITY_SURE`` of ``inktrace/vectorize/joining.py`` (the
   embedding distance below which, or above ``2 * join`` minus which, the tracer trusts the
-  embedding over the stroke-end map, and which bridges and overshoot tips use).
+  embedding over the stroke-end map, and which bridges and overshoot tips use);
+- **closings**: the same with each ``CLOSING`` of ``inktrace/inference/scale.py`` (the radius of
+  the closing of the ink before its stroke width is measured, which sets the scale).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import numpy as np
 from inktrace.data.svg import kanjivg_dir
 from inktrace.evaluation.runner import Method, evaluate, exact_maps
 from inktrace.evaluation.samples import choose_files, render_samples
+from inktrace.inference import scale
 from inktrace.inference.predictor import Predictor
 from inktrace.vectorize import TraceOptions, joining, trace_maps
 
@@ -49,6 +52,7 @@ def main() -> None:
     ap.add_argument("--joins", type=float, nargs="+", default=[1.5, 1.8, 2.0, 2.2])
     ap.add_argument("--min-lengths", type=float, nargs="*", default=[])
     ap.add_argument("--sures", type=float, nargs="*", default=[])
+    ap.add_argument("--closings", type=int, nargs="*", default=[])
     ap.add_argument("--conditions", nargs="+", default=["clean", "degraded"])
     ap.add_argument("--no-signals", action="store_true")
     args = ap.parse_args()
@@ -61,7 +65,8 @@ def main() -> None:
 
     def method(exact: tuple[str, ...], options: TraceOptions) -> Method:
         def predict(images: list[np.ndarray], targets: dict) -> list[dict]:
-            key = np.stack(images).tobytes()  # a chunk's images: predicted once for all variants
+            # a chunk's images: predicted once for all variants of the tracer
+            key = np.stack(images).tobytes() + bytes([scale.CLOSING])
             if key not in cache:
                 cache[key] = [
                     {k: np.asarray(v) for k, v in p.maps.items()}
@@ -89,11 +94,12 @@ def main() -> None:
         rows += [(f"identity_join {j:g}", (), TraceOptions(identity_join=j)) for j in args.joins]
         rows += [(f"min_length {n:g}", (), TraceOptions(min_length=n)) for n in args.min_lengths]
         rows += [(f"sure {v:g}", (), TraceOptions()) for v in args.sures]
-        default_sure = joining.IDENTITY_SURE
+        rows += [(f"closing {v:d}", (), TraceOptions()) for v in args.closings]
+        default_sure, default_closing = joining.IDENTITY_SURE, scale.CLOSING
         for name, exact, options in rows:
-            joining.IDENTITY_SURE = (
-                float(name.split()[1]) if name.startswith("sure ") else (default_sure)
-            )
+            what, _, value = name.partition(" ")
+            joining.IDENTITY_SURE = float(value) if what == "sure" else default_sure
+            scale.CLOSING = int(value) if what == "closing" else default_closing
             r = evaluate(method(exact, options), samples, condition)
             print(
                 f"{condition:<9} {name:<20} F1 {r['stroke_f1']:.3f}  ratio {r['count_ratio']:.3f}"

@@ -25,6 +25,7 @@ from inktrace.inference import (
     squared_distance_transform,
     to_gray,
 )
+from inktrace.inference import scale as scale_module
 from inktrace.inference.pipeline import MapPredictor
 from inktrace.inference.resample import ToInput, to_input
 from inktrace.inference.tiling import Stitcher, plan_tiles, tile_starts
@@ -191,6 +192,32 @@ def test_unreadable_files_raise_one_line_naming_the_file(tmp_path):
 def test_stroke_width_estimate_is_within_three_quarters_of_a_pixel(width):
     for angle in (0.0, 0.3, math.pi / 4, 1.0):
         assert abs(estimate_stroke_width(lines(width, angle)) - width) <= 0.75, angle
+
+
+def test_dry_brush_and_speckled_strokes_are_measured_whole():
+    # 14 px lines whose ink is cut along their length by hairline paper streaks (a dry brush) or
+    # pitted by pinholes (a speckled scan): the closed ink is measured, not its 2-3 px slivers
+    solid = lines(14, 0.0)
+    streaked = solid.copy()
+    streaked[::4, :] = 1.0  # a 1 px streak every 4 px across the horizontal lines
+    pitted = solid.copy()
+    holes = np.random.default_rng(0).random(solid.shape) < 0.2
+    pitted[holes] = 1.0
+    for img in (streaked, pitted):
+        assert abs(estimate_stroke_width(img) - 14) <= 0.75
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(scale_module, "CLOSING", 0)  # measured as it is: the slivers
+            assert estimate_stroke_width(img) < 5
+    # thin strokes 3 px apart stay apart; 2 px apart they are one stroke to the measure
+    two = np.ones((60, 60), np.float32)
+    two[10:50, 10:13], two[10:50, 16:19] = 0.0, 0.0
+    assert abs(estimate_stroke_width(two) - 3) <= 0.75
+    two[10:50, 13] = 0.0  # 4 px and 3 px wide, paper at columns 14 and 15 only: 9 px closed
+    assert abs(estimate_stroke_width(two) - 9) <= 0.75
+    # ink already wider than the target is measured as it is: bold strokes 2 px apart stay two
+    bold = np.ones((60, 60), np.float32)
+    bold[10:50, 10:16], bold[10:50, 18:24] = 0.0, 0.0
+    assert abs(estimate_stroke_width(bold) - 6) <= 0.75
 
 
 def test_scale_rule():

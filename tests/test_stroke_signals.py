@@ -61,7 +61,7 @@ def test_an_unsure_embedding_defers_to_the_end_map():
     left = np.zeros_like(ink)
     left[:, :14] = True
     maps["identity"][:, ink] = 0.0
-    maps["identity"][0, ink & left] = 1.0  # the two strokes 1.0 apart: unsure (0.75-2.25)
+    maps["identity"][0, ink & left] = 2.0  # the two strokes 2.0 apart: unsure (1.25-3.15)
     assert len(trace_maps(maps)) == 2  # the end map says both strokes end at the corner
     maps["ends"][40:60, 2:22] = 0.0
     assert len(trace_maps(maps)) == 1

@@ -60,7 +60,9 @@ from .stroke import IDENTITY_JOIN
 __all__ = ["Chain", "assemble", "SHARP_TURN"]
 
 SHARP_TURN = 40.0  # degrees, as for the corner keypoints of the data engine
-IDENTITY_SURE = 0.75  # ... and below which (or above 2 * JOIN - SURE) the embedding is sure
+# ... and below which (or above 2 * JOIN - SURE) the embedding is sure: 1.25 by stroke_signals.py
+# --sures on characters the evaluation does not score (0.75 before; docs/using.md)
+IDENTITY_SURE = 1.25
 END_THRESHOLD = 0.5  # stroke-end probability at a node that makes a stroke end there
 _CHORD = np.linspace(0.2, 0.8, 7)[:, None]  # where a chord's embedding is read
 _MEDOID_SAMPLES = 64  # at most this many samples' pairwise distances (time and memory: n^2)
