@@ -192,9 +192,11 @@ def lightning_run(cfg: Config, folder: Path) -> float:
             self.log_dict(result, batch_size=d.val_size)
 
         def on_before_optimizer_step(self, optimizer):
-            # clipped here, as the other loops do: Lightning's own gradient_clip_val refuses a
-            # fused optimizer under bf16-mixed, though bf16 has no gradient scaling to undo
-            torch.nn.utils.clip_grad_norm_(self.parameters(), t.grad_clip)
+            # bf16: clipped here, as the other loops do, since Lightning's own gradient_clip_val
+            # refuses a fused optimizer under bf16-mixed, though bf16 has no gradient scaling to
+            # undo (fp32 and fp16 use gradient_clip_val: under 16-mixed these are still scaled)
+            if lightning_precision == "bf16-mixed":
+                torch.nn.utils.clip_grad_norm_(self.parameters(), t.grad_clip)
 
         def configure_optimizers(self):
             optimizer = build_optimizer(self.model, t)
@@ -209,6 +211,7 @@ def lightning_run(cfg: Config, folder: Path) -> float:
         accelerator="gpu" if device.type == "cuda" else "cpu",
         devices=1,
         precision=lightning_precision,
+        gradient_clip_val=None if lightning_precision == "bf16-mixed" else t.grad_clip,
         logger=L.pytorch.loggers.TensorBoardLogger(str(folder / "lightning")),
         default_root_dir=str(folder / "lightning"),
         enable_progress_bar=False,

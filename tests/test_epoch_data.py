@@ -112,8 +112,13 @@ def test_batches_rendered_together_are_the_batches_rendered_alone(level, monkeyp
     assert group_samples(SimpleNamespace(img_size=1024)) == 1
     monkeypatch.setattr(batches_module, "GROUP_PIXELS", 64 * 32 * 32)  # 64: groups of two below
     batches = epoch_batches(len(data), 24, 0, 1)  # 24 + 24 fit in 64; the last batch has 8
+    sizes = []
+    render = data.__getitems__
+    monkeypatch.setattr(data, "__getitems__", lambda idx: sizes.append(len(idx)) or render(idx))
     grouped = list(GroupedBatches(data, batches))
     assert len(grouped) == len(batches) and group_samples(data) == 64
+    assert sizes == [48, 48, 48, 56]  # 200 = 8 x 24 + 8: groups of two batches, the last of 3
+    monkeypatch.undo()
     for batch, got in zip(batches, grouped):
         alone = data.__getitems__(batch)
         assert got.keys() == alone.keys()

@@ -65,6 +65,15 @@ def test_an_unsure_embedding_defers_to_the_end_map():
     assert len(trace_maps(maps)) == 2  # the end map says both strokes end at the corner
     maps["ends"][40:60, 2:22] = 0.0
     assert len(trace_maps(maps)) == 1
+    # 1.0 apart is below IDENTITY_SURE (1.25): sure of one stroke, whatever the end map says
+    ends = maps["ends"].copy()
+    maps["identity"][0, ink & left] = 1.0
+    maps["ends"] = l_maps(TWO, ends=True, identity=False)["ends"]
+    assert len(trace_maps(maps)) == 1
+    maps["identity"][0, ink & left] = 1.3  # just inside the unsure band: the end map decides
+    assert len(trace_maps(maps)) == 2
+    maps["ends"] = ends
+    assert len(trace_maps(maps)) == 1
 
 
 def test_the_stroke_targets():

@@ -725,6 +725,11 @@ def test_auto_speed_settings_are_resolved_shown_and_kept_on_resume(tmp_path, cap
                 == "bf16"
             )
     assert hardware.unrecorded(torch.device("cuda")) == {}
+    # oneDNN kept below its bfloat16 instructions emulates bf16 (0.41x fp32): no bf16 then
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE")
+        assert hardware.cpu_has_bf16() is False
+        assert resolve_speed(cfg, cpu)["training.precision"] == "fp32"
     # a resume takes what its checkpoint recorded for the keys still "auto" (an unusable value,
     # fp16 on the CPU, is decided afresh); an explicit value wins
     stored = {"training.precision": "fp16", "system.channels_last": False, "system.compile": 3}

@@ -7,8 +7,9 @@ epoch, position), never by the global RNG: so the samples of any step are a pure
 Without worker processes the loader renders up to ``GROUP_PIXELS`` pixels of samples (several
 batches: 256 samples of 64 px) in one vectorised pass and hands them out batch by batch: a sample
 is a pure function of its index, so the batches are the same to the bit on the CPU (tested), and
-rendering 64 samples at once costs about half as much per sample as 16, 256 about 0.85x as much
-as 64 (``benchmarks/bench_data.py``). A resumed epoch's groups start
+rendering 64 samples at once costs about half as much per sample as 16
+(``benchmarks/bench_data.py``), 256 about 0.85x as much as 64 (benchmarks/RESULTS.md). A resumed
+epoch's groups start
 at the resume position; with ``render_on: device`` on a GPU, whose kernels may round differently
 for other shapes, the bit-identity of that first group is not tested (no GPU here).
 

@@ -4,7 +4,7 @@ inference alike is ``inktrace/devices.py``; the optimizer step is ``optim.py``.)
 
 - :func:`resolve_device`: ``auto`` is CUDA when available, else the CPU.
 - :func:`resolve_precision`: ``auto`` is bf16 on CUDA when supported, fp16 otherwise; on the CPU
-  bf16 where the CPU has bfloat16 instructions (:func:`cpu_has_bf16`: AMX or AVX512-BF16, where
+  bf16 where the CPU has bfloat16 instructions (:func:`cpu_has_bf16`: AMX-BF16 or AVX512-BF16, where
   the quickstart trains 1.10x faster to the same figures), else fp32; fp16 on the CPU is refused.
 - :func:`resolve_speed`: the step's speed settings (``training.precision``,
   ``system.channels_last``, ``system.compile``) with every ``auto`` decided for the device, each
@@ -19,6 +19,7 @@ inference alike is ``inktrace/devices.py``; the optimizer step is ``optim.py``.)
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -64,16 +65,37 @@ def unrecorded(device: torch.device) -> dict[str, Any]:
     return {"training.precision": "fp32"} if device.type == "cpu" else {}
 
 
+# oneDNN ISA caps (ONEDNN_MAX_CPU_ISA) under which its kernels still use bfloat16 instructions
+_BF16_ISAS = (
+    "AVX512_CORE_BF16",
+    "AVX512_CORE_AMX",
+    "AVX512_CORE_AMX_FP16",
+    "AVX10_1_512_AMX",
+    "AVX10_1_512_AMX_FP16",
+    "AVX10_2_512_AMX_2",
+    "DEFAULT",
+    "ALL",
+)
+
+
 def cpu_has_bf16() -> bool:
-    """Whether this CPU runs bfloat16 natively (AMX tiles or AVX512-BF16); without them torch
-    emulates it and bf16 is slower than fp32."""
-    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
-    for name in checks:
+    """Whether this CPU runs bfloat16 natively (AMX-BF16 or AVX512-BF16, as torch.cpu reports
+    them) and oneDNN may use it (``ONEDNN_MAX_CPU_ISA``, where set, allows it); without them torch
+    emulates bf16, at 0.41x fp32 here (benchmarks/RESULTS.md)."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    if cap and cap not in _BF16_ISAS:
+        return False
+    try:
+        flags = torch.cpu.get_capabilities()
+        return bool(flags.get("amx_bf16") or flags.get("avx512_bf16"))
+    except Exception:  # an older torch: its private probes, and no bf16 when they fail
+        pass
+    for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
         check = getattr(torch.cpu, name, None)
         try:
             if check is not None and check():
                 return True
-        except Exception:  # a private probe that moved or fails: assume emulation
+        except Exception:
             continue
     return False
 
