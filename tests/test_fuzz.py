@@ -311,3 +311,16 @@ def test_any_path_given_to_any_cli_is_handled_or_refused_in_one_line(
             lines = [line for line in err.splitlines() if line.strip()]
             assert len(lines) == 1 and "Traceback" not in err, (argv, err)
             assert "\x1b" not in err, (argv, err)
+
+
+def test_a_path_the_file_system_cannot_encode_is_refused_in_one_line(tmp_path, capsys):
+    """'\udd00' is a lone surrogate that surrogateescape cannot turn into bytes (found by the
+    test above on CI): os.path.realpath raised UnicodeEncodeError out of the CLI."""
+    from inktrace.cli.main import main
+
+    path = str(tmp_path / "\udd00.yaml")
+    for argv in (["train", "--config", path, "--stage", "dense"], ["config", "--config", path]):
+        capsys.readouterr()
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "cannot be encoded" in err, err

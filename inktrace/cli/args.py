@@ -108,6 +108,8 @@ def run_guarded(prog: str, fn, *args) -> int:
         return fail(prog, str(exc), 2 if exc.errno in PATH_ERRNOS else 1)
     except (FloatingPointError, DistError) as exc:  # says what happened
         return fail(prog, str(exc), 1)
+    except UnicodeEncodeError as exc:  # a lone surrogate outside surrogateescape's range
+        return fail(prog, f"{exc.object!r}: cannot be encoded for the file system", 2)
     except OSError as exc:  # a path the system refuses (name too long, no permission ...)
         where = f"{exc.filename}: " if exc.filename is not None else ""
         return fail(prog, f"{where}{exc.strerror or exc}", 2)
