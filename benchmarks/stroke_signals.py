@@ -93,13 +93,12 @@ def main() -> None:
             rows += [(name, exact, TraceOptions()) for name, exact in SIGNALS.items()]
         rows += [(f"identity_join {j:g}", (), TraceOptions(identity_join=j)) for j in args.joins]
         rows += [(f"min_length {n:g}", (), TraceOptions(min_length=n)) for n in args.min_lengths]
-        rows += [(f"sure {v:g}", (), TraceOptions()) for v in args.sures]
-        rows += [(f"closing {v:d}", (), TraceOptions()) for v in args.closings]
-        default_sure, default_closing = joining.IDENTITY_SURE, scale.CLOSING
+        sure, closing = joining.IDENTITY_SURE, scale.CLOSING  # the defaults, for all other rows
+        settings = {f"sure {v:g}": (v, closing) for v in args.sures}
+        settings |= {f"closing {v:d}": (sure, v) for v in args.closings}
+        rows += [(name, (), TraceOptions()) for name in settings]
         for name, exact, options in rows:
-            what, _, value = name.partition(" ")
-            joining.IDENTITY_SURE = float(value) if what == "sure" else default_sure
-            scale.CLOSING = int(value) if what == "closing" else default_closing
+            joining.IDENTITY_SURE, scale.CLOSING = settings.get(name, (sure, closing))
             r = evaluate(method(exact, options), samples, condition)
             print(
                 f"{condition:<9} {name:<20} F1 {r['stroke_f1']:.3f}  ratio {r['count_ratio']:.3f}"

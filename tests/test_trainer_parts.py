@@ -730,6 +730,15 @@ def test_auto_speed_settings_are_resolved_shown_and_kept_on_resume(tmp_path, cap
         mp.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE")
         assert hardware.cpu_has_bf16() is False
         assert resolve_speed(cfg, cpu)["training.precision"] == "fp32"
+    # the flags as torch reports them; a torch that cannot tell means fp32
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+        mp.setattr(torch.cpu, "get_capabilities", lambda: {"avx512_bf16": True})
+        assert hardware.cpu_has_bf16() is True
+        mp.setattr(torch.cpu, "get_capabilities", lambda: {"amx_tile": True, "avx2": True})
+        assert hardware.cpu_has_bf16() is False
+        mp.delattr(torch.cpu, "get_capabilities")
+        assert hardware.cpu_has_bf16() is False
     # a resume takes what its checkpoint recorded for the keys still "auto" (an unusable value,
     # fp16 on the CPU, is decided afresh); an explicit value wins
     stored = {"training.precision": "fp16", "system.channels_last": False, "system.compile": 3}

@@ -12,17 +12,17 @@ width as it was, and was traced unscaled as hundreds of fragments). Otherwise th
 stands, so that solid ink keeps its measure (but thin strokes only 1-2 px apart, closed into one,
 can read as one wide stroke: 2 of 600 clean 64 px KanjiVG glyphs); ink already wider than
 ``TARGET_WIDTH`` is not made of slivers and is shrunk anyway.
-On its exact distance transform
-(distance.py) the *ridge* pixels are the ink pixels at least as far from the paper as each of their
-8 neighbours: the pixels on a stroke's medial axis, where the distance is half the local width.
-The typical width is ``median(2 * ridge distance) - RIDGE_BIAS``, the median being over the
-ridge pixels, so over the length of the strokes. The distance is measured to the centre of the
-nearest paper pixel, about half a pixel beyond the edge on average (RIDGE_BIAS corrects for it);
-lines 1, 1.5 and 2 px wide all read as 1.5 px (the binary mask cannot tell them apart), from
-3 px the estimate is within 0.75 px of the drawn width at any angle (tests/test_predict.py).
-Large images are measured on at most ``MAX_WINDOWS`` windows of ``WINDOW`` px (the ones holding the
-most ink), keeping only ridge pixels closer to the paper than to the window's inner edges, whose
-distances are then exact, so the work and memory stay bounded.
+
+Each measure: on the ink's exact distance transform (distance.py) the *ridge* pixels are the ink
+pixels at least as far from the paper as each of their 8 neighbours: the pixels on a stroke's medial
+axis, where the distance is half the local width. The typical width is ``median(2 * ridge distance)
+- RIDGE_BIAS``, the median being over the ridge pixels, so over the length of the strokes. The
+distance is measured to the centre of the nearest paper pixel, about half a pixel beyond the edge on
+average (RIDGE_BIAS corrects for it); lines 1, 1.5 and 2 px wide all read as 1.5 px (the binary mask
+cannot tell them apart), from 3 px the estimate is within 0.75 px of the drawn width at any angle
+(tests/test_predict.py). Large images are measured on at most ``MAX_WINDOWS`` windows of ``WINDOW``
+px (the ones holding the most ink), keeping only ridge pixels closer to the paper than to the
+window's inner edges, whose distances are then exact, so the work and memory stay bounded.
 
 **Rule** (:func:`choose_scale`): an image whose typical width w is above ``TARGET_WIDTH`` (4 px) is
 shrunk until it is 4 px (scale 4 / w); a thinner one is used as it is (scale 1): its strokes are

@@ -5,13 +5,13 @@ epoch, position), never by the global RNG: so the samples of any step are a pure
 (seed, epoch, position), which is what makes a resume exact.
 
 Without worker processes the loader renders up to ``GROUP_PIXELS`` pixels of samples (several
-batches: 256 samples of 64 px) in one vectorised pass and hands them out batch by batch: a sample
-is a pure function of its index, so the batches are the same to the bit on the CPU (tested), and
+batches: 256 samples of 64 px) in one vectorised pass and hands them out batch by batch: a sample is
+a pure function of its index, so the batches are the same to the bit on the CPU (tested), and
 rendering 64 samples at once costs about half as much per sample as 16
 (``benchmarks/bench_data.py``), 256 about 0.85x as much as 64 (benchmarks/RESULTS.md). A resumed
-epoch's groups start
-at the resume position; with ``render_on: device`` on a GPU, whose kernels may round differently
-for other shapes, the bit-identity of that first group is not tested (no GPU here).
+epoch's groups start at the resume position; with ``render_on: device`` on a GPU, whose kernels may
+round differently for other shapes, the bit-identity of that first group is not tested (no GPU
+here).
 
 ``Prefetched`` takes the loader's next batch in a background thread while the step runs
 (``data.prefetch`` batches ahead, without worker processes): the same batches in the same order,

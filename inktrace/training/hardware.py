@@ -87,17 +87,9 @@ def cpu_has_bf16() -> bool:
         return False
     try:
         flags = torch.cpu.get_capabilities()
-        return bool(flags.get("amx_bf16") or flags.get("avx512_bf16"))
-    except Exception:  # an older torch: its private probes, and no bf16 when they fail
-        pass
-    for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
-        check = getattr(torch.cpu, name, None)
-        try:
-            if check is not None and check():
-                return True
-        except Exception:
-            continue
-    return False
+    except Exception:  # a torch without it, or a probe that fails: assume emulation
+        return False
+    return bool(flags.get("amx_bf16") or flags.get("avx512_bf16"))
 
 
 def _auto(key: str, device: torch.device) -> Any:

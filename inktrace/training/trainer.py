@@ -123,9 +123,10 @@ class BaseTrainer:
         check_world(c, self.dist.world)
         point = ResumePoint.of(resume) if resume is not None else None
         # every "auto" decided for this device; a resume keeps what its checkpoint recorded
-        stored = None if point is None else point.checkpoint.get("resolved")
-        if point is not None and stored is None:  # written before the record: auto as it was
-            stored = unrecorded(self.device)
+        # (a checkpoint written before the record resumes with what auto meant then)
+        stored = (
+            None if point is None else point.checkpoint.get("resolved", unrecorded(self.device))
+        )
         self.speed = resolve_speed(c, self.device, stored)
         self.precision = self.speed["training.precision"]
         replacing = []  # what a new run replaces, said once it owns the folder
