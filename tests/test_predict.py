@@ -28,7 +28,7 @@ from inktrace.inference import (
 from inktrace.inference import scale as scale_module
 from inktrace.inference.pipeline import MapPredictor
 from inktrace.inference.resample import ToInput, to_input
-from inktrace.inference.tiling import Stitcher, plan_tiles, tile_starts
+from inktrace.inference.tiling import Stitcher, plan_tiles, tile_length, tile_starts
 from inktrace.model import InkTraceNet
 
 KEYS = {"skeleton", "keypoints", "tangent", "width", "offset"}
@@ -323,6 +323,11 @@ def test_tiles_cover_the_image_with_the_overlap_and_weights_sum_to_one():
         total[t.slices] += w
     assert (total > 0.5).all()
     assert len(plan_tiles(150, 170, 64, 16)) == len(st.tiles) == 3 * 4
+    # no longer than the overlap needs: three of 61 px cover 150 px, four of 55 px cover 170 px
+    assert {(t.height, t.width) for t in st.tiles} == {(61, 55)}
+    assert {(t.height, t.width) for t in plan_tiles(150, 170, 64, 16, multiple=8)} == {(64, 56)}
+    assert tile_length(1760, 512, 64, 8) == 488 and tile_length(1232, 512, 64, 8) == 456
+    assert tile_length(500, 512, 64, 8) == 500  # one tile: the whole axis
 
 
 def test_a_blend_taken_in_bands_is_the_whole_blend_to_the_bit():
@@ -432,8 +437,8 @@ def test_tiles_blend_without_seams():
     whole = Predictor(model, device="cpu", scale=1.0, tile=512).predict(img)
     result = Predictor(model, device="cpu", scale=1.0, tile=64, overlap=32).predict_many([img])[0]
     assert result.tiles == 25
-    for name in KEYS:
-        assert np.abs(result.maps[name] - whole[name]).max() < 1e-4, name
+    for name in KEYS:  # a seam would differ by tenths; the context beyond 8 px, by thousandths
+        assert np.abs(result.maps[name] - whole[name]).max() < 3e-3, name
 
 
 def test_groupnorm_tiles_differ_from_the_whole_image_only_as_measured():

@@ -88,7 +88,7 @@ def image_parser(prog: str, description: str, output_help: str) -> StrictParser:
         type=int,
     )
     flag(
-        p, "overlap", "overlap between tiles in px (default: a quarter of the tile)", "PX", type=int
+        p, "overlap", "overlap between tiles in px (default: an eighth of the tile)", "PX", type=int
     )
     flag(p, "invert", "the images are light ink on a dark background")
     flag(

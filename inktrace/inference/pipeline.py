@@ -90,7 +90,7 @@ class MapPredictor:
     """Runs a MapNet over whole images of any size (see the module docstring).
 
     ``scale``: None estimates it per image; a number is used for every image. ``tile``: side of the
-    tiles, in pixels of the resampled image; ``overlap`` (default tile / 4) between neighbours,
+    tiles, in pixels of the resampled image; ``overlap`` (default tile / 8) between neighbours,
     whose outer quarter (``margin``) is discarded. A forward pass takes at most ``batch_size``
     tiles and ``batch_pixels`` pixels (None: no pixel cap; "auto": a CPU's, one 512 px tile), but
     always one tile."""
@@ -109,7 +109,7 @@ class MapPredictor:
         minimum = 2 ** int(getattr(net, "num_layers", 0))
         if tile < max(16, minimum):
             raise ValueError(f"tile must be at least {max(16, minimum)} px, got {tile}")
-        overlap = tile // 4 if overlap is None else overlap
+        overlap = tile // 8 if overlap is None else overlap
         if not 0 <= overlap <= tile // 2:
             raise ValueError(f"overlap must be 0 to half the tile ({tile // 2} px), got {overlap}")
         if batch_size < 1:
@@ -127,6 +127,7 @@ class MapPredictor:
         self.net = net
         self.scale, self.tile, self.overlap = scale, int(tile), int(overlap)
         self.margin = self.overlap // 4
+        self.multiple = minimum  # tiles are cut to multiples of the network's granularity
         self.batch_size = int(batch_size)
         self.batch_pixels = None if batch_pixels is None else int(batch_pixels)
 
@@ -180,7 +181,11 @@ class MapPredictor:
         pixels = to_model(gray, model_size(gray.shape[0], gray.shape[1], scale))
         h, w = pixels.shape[-2:]
         return _Job(
-            gray, scale, width, pixels, Stitcher(h, w, self.tile, self.overlap, self.margin)
+            gray,
+            scale,
+            width,
+            pixels,
+            Stitcher(h, w, self.tile, self.overlap, self.margin, self.multiple),
         )
 
     def _run(self, jobs: Sequence[_Job]) -> None:

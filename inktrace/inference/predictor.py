@@ -68,7 +68,7 @@ class Predictor(MapPredictor):
 
     ``device``: auto (CUDA when available), cpu, cuda or cuda:N. ``scale``: None estimates it per
     image; a number is used for every image. ``tile``: side of the tiles, in pixels of the
-    resampled image; ``overlap`` (default tile / 4) between neighbours, whose outer quarter
+    resampled image; ``overlap`` (default tile / 8) between neighbours, whose outer quarter
     (``margin``) is discarded. A forward pass takes at most ``batch_size`` tiles and
     ``batch_pixels`` pixels (default: one 512 px tile's on a CPU, four on a GPU), but always one
     tile. ``channels_last`` (default: on a CPU) runs the convolutions in channels-last memory

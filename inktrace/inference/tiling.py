@@ -1,7 +1,9 @@
 """Overlapping tiles over a large image and their seamless blending.
 
-Along each axis the tiles are ``tile`` px long and spread evenly so that neighbours overlap by at
-least ``overlap`` px. A tile's output is weighted per pixel by the product of two 1-D ramps: 1 in
+Along each axis the tiles are as few as can cover the image in pieces of at most ``tile`` px that
+overlap by at least ``overlap`` px, and no longer than that needs (rounded up to a multiple of
+``multiple``, the network's input granularity), spread evenly: a 1760 px side in 512 px tiles
+overlapping by 64 px is four tiles of 488 px, not four of 512 (the network's work is its pixels). A tile's output is weighted per pixel by the product of two 1-D ramps: 1 in
 its interior and along every edge that is the image's own edge; towards an edge shared with a
 neighbour it falls linearly to 0 across the overlap, and is 0 on the outermost ``margin`` px,
 where the tile lacked context. Where two tiles overlap by exactly ``overlap`` px their weights sum
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Tile", "tile_starts", "plan_tiles", "ramp", "Stitcher"]
+__all__ = ["Tile", "tile_length", "tile_starts", "plan_tiles", "ramp", "Stitcher"]
 
 
 @dataclass(frozen=True)
@@ -33,25 +35,38 @@ class Tile:
         return slice(self.y, self.y + self.height), slice(self.x, self.x + self.width)
 
 
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Starts of tiles of ``tile`` px covering ``length`` px with overlaps of at least ``overlap``
-    px, spread evenly; a single start 0 when the length fits in one tile."""
+def tile_length(length: int, tile: int, overlap: int, multiple: int = 1) -> int:
+    """The length of the tiles along an axis of ``length`` px: the whole axis when it fits in one
+    tile, else the shortest multiple of ``multiple`` (at most ``tile``) with which the fewest tiles
+    of at most ``tile`` px cover the axis overlapping by at least ``overlap`` px."""
     if length <= tile:
-        return [0]
+        return length
     if not 0 <= overlap < tile:
         raise ValueError(f"overlap {overlap} must be at least 0 and below the tile size {tile}")
-    count = math.ceil((length - overlap) / (tile - overlap))
-    count = max(count, 2)
-    return [round(i * (length - tile) / (count - 1)) for i in range(count)]
+    count = max(math.ceil((length - overlap) / (tile - overlap)), 2)
+    need = math.ceil((length + (count - 1) * overlap) / count)
+    return min(tile, multiple * math.ceil(need / multiple))
 
 
-def plan_tiles(height: int, width: int, tile: int, overlap: int) -> list[Tile]:
-    """The tiles of a ``height`` x ``width`` image, row by row (each at most ``tile`` square)."""
-    th, tw = min(tile, height), min(tile, width)
+def tile_starts(length: int, tile: int, overlap: int, multiple: int = 1) -> list[int]:
+    """Starts of the tiles (of ``tile_length`` px) covering ``length`` px with overlaps of at
+    least ``overlap`` px, spread evenly; a single start 0 when the length fits in one tile."""
+    size = tile_length(length, tile, overlap, multiple)
+    if size >= length:
+        return [0]
+    count = max(math.ceil((length - overlap) / (size - overlap)), 2)
+    return [round(i * (length - size) / (count - 1)) for i in range(count)]
+
+
+def plan_tiles(height: int, width: int, tile: int, overlap: int, multiple: int = 1) -> list[Tile]:
+    """The tiles of a ``height`` x ``width`` image, row by row (each at most ``tile`` square, and
+    no longer on each axis than the overlap needs: ``tile_length``)."""
+    th = tile_length(height, tile, overlap, multiple)
+    tw = tile_length(width, tile, overlap, multiple)
     return [
         Tile(y, x, th, tw)
-        for y in tile_starts(height, tile, overlap)
-        for x in tile_starts(width, tile, overlap)
+        for y in tile_starts(height, tile, overlap, multiple)
+        for x in tile_starts(width, tile, overlap, multiple)
     ]
 
 
@@ -76,12 +91,14 @@ class Stitcher:
     every row above ``y`` (no later tile reaches there) and forgets them, so only about one row
     of tiles is ever held, whatever the image's height. ``result()`` takes what is left."""
 
-    def __init__(self, height: int, width: int, tile: int, overlap: int, margin: int) -> None:
+    def __init__(
+        self, height: int, width: int, tile: int, overlap: int, margin: int, multiple: int = 1
+    ) -> None:
         if overlap and overlap < 2 * margin + 1:
             raise ValueError(f"overlap {overlap} must exceed twice the margin {margin}")
         self.height, self.width = height, width
         self.overlap, self.margin = overlap, margin
-        self.tiles = plan_tiles(height, width, tile, overlap)
+        self.tiles = plan_tiles(height, width, tile, overlap, multiple)
         self.top = 0  # the image row of the first row held
         self._sums: dict[str, np.ndarray] = {}  # name -> (C, rows held, width)
         self._weight = np.zeros((0, width), np.float32)
