@@ -1,12 +1,15 @@
-"""Choosing a torch device by name: training (``system.device``), inference (``--device``)."""
+"""Choosing a torch device by name (training's ``system.device``, inference's ``--device``) and
+what ``auto`` precision means on it: bf16 where the hardware runs bfloat16 natively."""
 
 from __future__ import annotations
+
+import os
 
 import torch
 
 from .errors import ConfigError
 
-__all__ = ["resolve_device"]
+__all__ = ["resolve_device", "cpu_has_bf16", "INFERENCE_PRECISIONS", "inference_precision"]
 
 
 def resolve_device(name: str | torch.device, key: str = "system.device") -> torch.device:
@@ -27,3 +30,51 @@ def resolve_device(name: str | torch.device, key: str = "system.device") -> torc
             count = torch.cuda.device_count()
             raise ConfigError(f"{key}: {name} requested but there are {count} CUDA device(s)")
     return device
+
+
+# oneDNN ISA caps (ONEDNN_MAX_CPU_ISA) under which its kernels still use bfloat16 instructions
+_BF16_ISAS = (
+    "AVX512_CORE_BF16",
+    "AVX512_CORE_AMX",
+    "AVX512_CORE_AMX_FP16",
+    "AVX10_1_512_AMX",
+    "AVX10_1_512_AMX_FP16",
+    "AVX10_2_512_AMX_2",
+    "DEFAULT",
+    "ALL",
+)
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU runs bfloat16 natively (AMX-BF16 or AVX512-BF16, as torch.cpu reports
+    them) and oneDNN may use it (``ONEDNN_MAX_CPU_ISA``, where set, allows it); without them torch
+    emulates bf16, at 0.41x fp32 here (benchmarks/RESULTS.md)."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    if cap and cap not in _BF16_ISAS:
+        return False
+    try:
+        flags = torch.cpu.get_capabilities()
+    except Exception:  # a torch without it, or a probe that fails: assume emulation
+        return False
+    return bool(flags.get("amx_bf16") or flags.get("avx512_bf16"))
+
+
+# the precisions a trained model predicts in: fp32, bfloat16 autocast, or auto (bf16 where the
+# device runs it natively, else fp32). On this project's 2-core CPU (AMX) bf16 takes half the
+# network's time, and the shipped model's stroke F1 moved by at most 0.002 (benchmarks/RESULTS.md)
+INFERENCE_PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def inference_precision(precision: str, device: torch.device) -> str:
+    """``fp32`` or ``bf16``: ``auto`` is bf16 on a CPU with bfloat16 instructions
+    (:func:`cpu_has_bf16`) or a CUDA device that supports it, else fp32; others are kept."""
+    if precision not in INFERENCE_PRECISIONS:
+        names = ", ".join(INFERENCE_PRECISIONS)
+        raise ValueError(f"precision must be one of {names}, got {precision!r}")
+    if precision != "auto":
+        return precision
+    if device.type == "cpu":
+        return "bf16" if cpu_has_bf16() else "fp32"
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "fp32"

@@ -159,7 +159,8 @@ def test_export_and_trace_from_the_command_line(tmp_path, capsys, shipped_onnx):
         ["trace", *images, "--checkpoint", str(out), "--output", str(tmp_path / "o")], capsys
     )
     assert status == 0 and err == "" and text.count("strokes") == 2
-    status, _, _ = _run(["trace", *images, "--output", str(tmp_path / "p")], capsys)
+    fp32 = ["--precision", "fp32"]  # onnxruntime runs fp32; the default (auto) may be bf16
+    status, _, _ = _run(["trace", *images, "--output", str(tmp_path / "p"), *fp32], capsys)
     for stem in ("level6", "kanji_grid"):
         a = json.loads((tmp_path / "o" / f"{stem}.json").read_text())["strokes"]
         b = json.loads((tmp_path / "p" / f"{stem}.json").read_text())["strokes"]
@@ -209,6 +210,8 @@ def test_bad_onnx_files_and_settings_are_one_line_errors(tmp_path, capsys, shipp
     argv = ["trace", image, "--checkpoint", str(shipped_onnx[0]), "--output", out]
     status, _, err = _run([*argv, "--precision", "bf16"], capsys)
     assert status == 2 and "runs in fp32 here, not bf16" in err and err.count("\n") == 1
+    status, _, err = _run([*argv, "--precision", "auto"], capsys)  # auto: fp32 in onnxruntime
+    assert status == 0 and err == ""
     with pytest.raises(CheckpointError, match="same file"):
         export_onnx(shipped_onnx[0], shipped_onnx[0], force=True)
 

@@ -620,15 +620,47 @@ def test_bf16_maps_come_back_as_float32_close_to_fp32(tmp_path, checkpoint, caps
         assert got[name].dtype == np.float32
         assert not np.array_equal(got[name], want[name])  # it did run in bfloat16
     assert np.abs(got["skeleton"] - want["skeleton"]).max() < 0.05
-    with pytest.raises(ValueError, match="precision must be one of fp32, bf16, got 'fp16'"):
+    with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16, got 'fp16'"):
         Predictor(tiny(), device="cpu", precision="fp16")
     Image.fromarray((img * 255).astype(np.uint8)).save(tmp_path / "a.png")
     argv = ["predict", str(tmp_path / "a.png"), "--checkpoint", str(checkpoint)]
     assert inktrace_main([*argv, "--output", str(tmp_path / "o"), "--precision", "bf16"]) == 0
     assert inktrace_main([*argv, "--output", str(tmp_path / "p"), "--precision", "fp16"]) == 2
     err = capsys.readouterr().err
-    assert err.strip().endswith("--precision fp16: expected fp32 or bf16")
+    assert err.strip().endswith("--precision fp16: expected auto, fp32 or bf16")
     assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_bf16_only_where_the_cpu_runs_it_natively(
+    native, tmp_path, checkpoint, monkeypatch
+):
+    """``auto`` (the command line's default; the API's is fp32, InkTraceNet.predict's maps) is
+    bf16 on a CPU with bfloat16 instructions and fp32 elsewhere, decided when the net is built."""
+    import inktrace.devices
+
+    monkeypatch.setattr(inktrace.devices, "cpu_has_bf16", lambda: native)
+    img = drawing(1)
+    want = {p: Predictor(tiny(), device="cpu", precision=p).predict(img) for p in ("fp32", "bf16")}
+    auto = Predictor(tiny(), device="cpu", precision="auto")
+    assert auto.precision == ("bf16" if native else "fp32")
+    assert Predictor(tiny(), device="cpu").precision == "fp32"
+    got = auto.predict(img)
+    for name in KEYS:
+        np.testing.assert_array_equal(got[name], want["bf16" if native else "fp32"][name])
+    Image.fromarray((img * 255).astype(np.uint8)).save(tmp_path / "a.png")
+    out = tmp_path / "o"
+    argv = ["predict", str(tmp_path / "a.png"), "--checkpoint", str(checkpoint), "--output"]
+    assert inktrace_main([*argv, str(out)]) == 0
+    assert inktrace_main([*argv, str(tmp_path / "p"), "--precision", "auto"]) == 0
+    assert inktrace_main([*argv, str(tmp_path / "q"), "--precision", "bf16"]) == 0
+    assert inktrace_main([*argv, str(tmp_path / "r"), "--precision", "fp32"]) == 0
+    default, auto_maps = np.load(out / "a.npz"), np.load(tmp_path / "p" / "a.npz")
+    same = np.load(tmp_path / ("q" if native else "r") / "a.npz")
+    other = np.load(tmp_path / ("r" if native else "q") / "a.npz")
+    np.testing.assert_array_equal(default["skeleton"], same["skeleton"])
+    np.testing.assert_array_equal(auto_maps["skeleton"], same["skeleton"])
+    assert not np.array_equal(default["skeleton"], other["skeleton"])
 
 
 # ----------------------------------------------------------------------------- command line

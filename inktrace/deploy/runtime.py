@@ -119,7 +119,7 @@ class OnnxPredictor(MapPredictor):
             )
         settings.pop("channels_last", None)  # a PyTorch memory layout; onnxruntime has its own
         precision = settings.pop("precision", "fp32")
-        if precision != "fp32":
+        if precision not in ("fp32", "auto"):  # auto: what runs natively, fp32 here
             raise ValueError(
                 f"an ONNX model runs in fp32 here, not {precision}; use the .ckpt for {precision}"
             )

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from ..devices import resolve_device
+from ..devices import INFERENCE_PRECISIONS, inference_precision, resolve_device
 from ..model.net import InkTraceNet
 from .pipeline import (
     DEFAULT_BATCH_PIXELS,
@@ -28,10 +28,11 @@ from .pipeline import (
 
 __all__ = ["Predictor", "TorchNet", "Prediction", "resolve_device", "PRECISIONS"]
 
-# fp32, or bfloat16 autocast: about 2x faster on CPUs with bfloat16 instructions (AMX,
-# AVX512-BF16), slower on the others; the shipped model's stroke F1 moved by at most 0.002 on 100
-# held-out KanjiVG characters (64 and 128 px, clean and degraded: benchmarks/RESULTS.md)
-PRECISIONS = ("fp32", "bf16")
+# fp32, bfloat16 autocast (about 2x faster on CPUs with bfloat16 instructions, AMX or
+# AVX512-BF16, slower on the others; the shipped model's stroke F1 moved by at most 0.002 on 100
+# held-out KanjiVG characters, 64 and 128 px, clean and degraded: benchmarks/RESULTS.md), or auto:
+# bf16 where the device runs it natively, else fp32 (inktrace.devices.inference_precision)
+PRECISIONS = INFERENCE_PRECISIONS
 
 
 class TorchNet:
@@ -40,9 +41,7 @@ class TorchNet:
     def __init__(
         self, model: InkTraceNet, device: torch.device, channels_last: bool, precision: str = "fp32"
     ) -> None:
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-        self.device, self.precision = device, precision
+        self.device, self.precision = device, inference_precision(precision, device)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.model = model.to(device, memory_format=self.memory_format)  # type: ignore[call-overload]
         self.num_layers = int(getattr(model, "num_layers", 0))
@@ -72,8 +71,10 @@ class Predictor(MapPredictor):
     (``margin``) is discarded. A forward pass takes at most ``batch_size`` tiles and
     ``batch_pixels`` pixels (default: one 512 px tile's on a CPU, four on a GPU), but always one
     tile. ``channels_last`` (default: on a CPU) runs the convolutions in channels-last memory
-    order, faster there; the model is converted in place. ``precision``: fp32 (default) or bf16
-    (bfloat16 autocast: see ``PRECISIONS``); the maps come back as float32 either way."""
+    order, faster there; the model is converted in place. ``precision``: fp32 (default, the maps of
+    ``InkTraceNet.predict``), bf16 (bfloat16 autocast: see ``PRECISIONS``) or auto (bf16 where
+    the device runs it natively, as the command line's default); the maps come back as float32
+    either way, and ``precision`` tells which ran."""
 
     def __init__(
         self,
@@ -93,8 +94,9 @@ class Predictor(MapPredictor):
         # channels-last convolutions: 1.5x faster on a CPU (the quickstart model, one core: 7.3
         # -> 4.9 ms per 64 px image; outputs equal to 1e-3); unmeasured on GPUs, so off there
         self.channels_last = self.device.type == "cpu" if channels_last is None else channels_last
+        net = TorchNet(model, self.device, self.channels_last, precision)
         super().__init__(
-            TorchNet(model, self.device, self.channels_last, precision),
+            net,
             scale,
             tile,
             overlap,
@@ -102,6 +104,7 @@ class Predictor(MapPredictor):
             batch_pixels,
         )
         self.model = model
+        self.precision = net.precision  # what runs: fp32 or bf16 (auto decided)
 
     @classmethod
     def from_checkpoint(

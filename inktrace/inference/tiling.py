@@ -3,7 +3,8 @@
 Along each axis the tiles are as few as can cover the image in pieces of at most ``tile`` px that
 overlap by at least ``overlap`` px, and no longer than that needs (rounded up to a multiple of
 ``multiple``, the network's input granularity), spread evenly: a 1760 px side in 512 px tiles
-overlapping by 64 px is four tiles of 488 px, not four of 512 (the network's work is its pixels). A tile's output is weighted per pixel by the product of two 1-D ramps: 1 in
+overlapping by 64 px is four tiles of 488 px, not four of 512 (the network's work is its pixels).
+A tile's output is weighted per pixel by the product of two 1-D ramps: 1 in
 its interior and along every edge that is the image's own edge; towards an edge shared with a
 neighbour it falls linearly to 0 across the overlap, and is 0 on the outermost ``margin`` px,
 where the tile lacked context. Where two tiles overlap by exactly ``overlap`` px their weights sum

@@ -19,13 +19,12 @@ inference alike is ``inktrace/devices.py``; the optimizer step is ``optim.py``.)
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 
-from ..devices import resolve_device
+from ..devices import cpu_has_bf16, resolve_device
 from ..errors import ConfigError
 
 __all__ = [
@@ -63,33 +62,6 @@ def unrecorded(device: torch.device) -> dict[str, Any]:
     """What ``auto`` meant on ``device`` before checkpoints recorded it (``"resolved"``): fp32 on
     the CPU (CUDA's choice has not changed); the other keys are decided afresh."""
     return {"training.precision": "fp32"} if device.type == "cpu" else {}
-
-
-# oneDNN ISA caps (ONEDNN_MAX_CPU_ISA) under which its kernels still use bfloat16 instructions
-_BF16_ISAS = (
-    "AVX512_CORE_BF16",
-    "AVX512_CORE_AMX",
-    "AVX512_CORE_AMX_FP16",
-    "AVX10_1_512_AMX",
-    "AVX10_1_512_AMX_FP16",
-    "AVX10_2_512_AMX_2",
-    "DEFAULT",
-    "ALL",
-)
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU runs bfloat16 natively (AMX-BF16 or AVX512-BF16, as torch.cpu reports
-    them) and oneDNN may use it (``ONEDNN_MAX_CPU_ISA``, where set, allows it); without them torch
-    emulates bf16, at 0.41x fp32 here (benchmarks/RESULTS.md)."""
-    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
-    if cap and cap not in _BF16_ISAS:
-        return False
-    try:
-        flags = torch.cpu.get_capabilities()
-    except Exception:  # a torch without it, or a probe that fails: assume emulation
-        return False
-    return bool(flags.get("amx_bf16") or flags.get("avx512_bf16"))
 
 
 def _auto(key: str, device: torch.device) -> Any:
