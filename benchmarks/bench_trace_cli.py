@@ -12,12 +12,13 @@ the exec'd process's own; wait4's ru_maxrss is not used, as Linux carries the pa
 a forked child across exec). With --workers it is the main process's alone (the workers' are
 read the same way and printed beside it). Prints the figures; asserts nothing.
 
-``--precisions fp32,bf16`` traces each page once per precision (``inktrace trace --precision``).
+``--precisions default,fp32`` traces each page once per precision (``default``: no flag, which is
+``auto`` since issue 21; the others as ``inktrace trace --precision``).
 ``--against DIR`` also traces each page with the inktrace of another checkout (``git worktree add
 DIR COMMIT``; run with PYTHONPATH=DIR), right after, and prints the ratio of the two times.
 
     python benchmarks/bench_trace_cli.py [--skip 300dpi,4000x3000] [--folder 4]
-        [--precisions fp32,bf16] [--against /tmp/old]
+        [--precisions default,fp32] [--against /tmp/old]
 """
 
 from __future__ import annotations
@@ -97,7 +98,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--skip", default="", help="comma-separated: 150dpi,300dpi,4000x3000,folder")
     p.add_argument("--folder", type=int, default=4, help="pages in the --workers folder")
-    p.add_argument("--precisions", default="fp32", help="comma-separated: fp32,bf16")
+    p.add_argument(
+        "--precisions",
+        default="default",
+        help="comma-separated: default (no --precision flag: auto since issue 21), fp32, bf16",
+    )
     p.add_argument("--against", default=None, help="another checkout to time beside this one")
     args = p.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -118,15 +123,15 @@ def main() -> None:
             w, h = page_png(png, columns, rows, size, seed=1)
             for precision in args.precisions.split(","):
                 cmd = [*trace, str(png), "--output", str(tmp / "out")]
-                if precision != "fp32":
+                if precision != "default":
                     cmd += ["--precision", precision]
                 s, mb, rc, _, _ = timed(cmd)
                 extra = ""
-                if args.against and precision == "fp32":
+                if args.against and precision == "default":
                     old = timed(cmd, args.against)[0]
                     extra = f" | {old:.1f} | {s / old:.3f}"
                 label = f"trace, {name}" + (
-                    f", --precision {precision}" if precision != "fp32" else ""
+                    f", --precision {precision}" if precision != "default" else ""
                 )
                 print(f"| {label} | {w} x {h} | {s:.1f} | {mb:.0f} | {rc}{extra} |", flush=True)
         if "folder" not in skip:

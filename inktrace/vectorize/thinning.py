@@ -46,21 +46,38 @@ def neighbour_codes(mask: np.ndarray) -> np.ndarray:
 
 
 def thin(mask: np.ndarray, max_passes: int = 50) -> np.ndarray:
-    """A one-pixel-wide, 8-connected mask with the topology of ``mask`` (ends are kept)."""
-    out = mask.astype(bool)
-    h, w = out.shape
-    rows, cols = np.indices((h, w))
-    subfields = [((rows % 2) == a) & ((cols % 2) == b) for a in (0, 1) for b in (0, 1)]
+    """A one-pixel-wide, 8-connected mask with the topology of ``mask`` (ends are kept).
+
+    The passes visit the four subfields in turn; within a subfield every removable pixel goes at
+    once. Only pixels whose neighbourhood changed since they were last looked at can become
+    removable, so each subfield step looks at those alone (at first every set pixel): the result
+    is the full sweep's to the pixel, at a cost that follows the pixels removed, not the image."""
+    h, w = mask.shape
+    stride = w + 2
+    flat = np.zeros((h + 2) * stride, dtype=bool)  # the mask with a border of unset pixels
+    flat.reshape(h + 2, stride)[1:-1, 1:-1] = mask
+    offsets = np.array([dr * stride + dc for dr, dc in RING], dtype=np.int64)
+    weights = (1 << np.arange(8)).astype(np.uint8)
+    dirty = np.flatnonzero(flat)  # pixels to look at (set, neighbourhood changed)
     for _ in range(max_passes):
         changed = False
-        for field in subfields:
-            drop = out & field & _REMOVABLE[neighbour_codes(out)]
-            if drop.any():
-                out &= ~drop
+        for a, b in ((0, 0), (0, 1), (1, 0), (1, 1)):
+            rows, cols = dirty // stride - 1, dirty % stride - 1
+            here = ((rows % 2) == a) & ((cols % 2) == b)
+            look, dirty = dirty[here], dirty[~here]
+            look = look[flat[look]]
+            if look.size == 0:
+                continue
+            codes = (flat[look[:, None] + offsets].astype(np.uint8) * weights).sum(1, np.uint8)
+            drop = look[_REMOVABLE[codes]]
+            if drop.size:
+                flat[drop] = False
                 changed = True
+                near = (drop[:, None] + offsets).ravel()
+                dirty = np.union1d(dirty, near[flat[near]])
         if not changed:
             break
-    return out
+    return flat.reshape(h + 2, stride)[1:-1, 1:-1].copy()
 
 
 def adjacency(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
