@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from .stroke import Stroke
@@ -28,12 +30,12 @@ def _resampled(points: np.ndarray) -> np.ndarray:
     """The polyline's vertices and points every STEP px along its segments."""
     if len(points) < 2:
         return points
-    out = [points[:1]]
-    for a, b in zip(points[:-1], points[1:]):
-        n = max(int(np.ceil(np.hypot(*(b - a)) / STEP)), 1)
-        t = np.arange(1, n + 1, dtype=np.float64)[:, None] / n
-        out.append(a + t * (b - a))
-    return np.concatenate(out)
+    seg = points[1:] - points[:-1]
+    n = np.maximum(np.ceil(np.hypot(seg[:, 0], seg[:, 1]) / STEP).astype(np.int64), 1)
+    which = np.repeat(np.arange(len(seg)), n)  # the segment of each new point
+    first = np.cumsum(n) - n  # the index of each segment's first new point
+    t = (np.arange(which.size) - first[which] + 1.0) / n[which]
+    return np.concatenate([points[:1], points[which] + t[:, None] * seg[which]])
 
 
 def stroke_components(strokes: Sequence[Stroke]) -> list[int]:
@@ -41,14 +43,6 @@ def stroke_components(strokes: Sequence[Stroke]) -> list[int]:
     n = len(strokes)
     if n == 0:
         return []
-    parent = list(range(n))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
     clouds, owners, reach = [], [], np.zeros(n)
     for k, s in enumerate(strokes):
         pts = _resampled(np.asarray(s.points, dtype=np.float64).reshape(-1, 2))
@@ -57,14 +51,16 @@ def stroke_components(strokes: Sequence[Stroke]) -> list[int]:
         widths = np.asarray(s.widths, dtype=np.float64)
         reach[k] = 0.5 * (float(widths.mean()) if widths.size else 1.0) + GAP
     points, owner = np.concatenate(clouds), np.concatenate(owners)
+    a = b = np.zeros(0, np.int64)
     if len(points):
         pairs = cKDTree(points).query_pairs(float(reach.max()), output_type="ndarray")
         a, b = owner[pairs[:, 0]], owner[pairs[:, 1]]
         d = np.hypot(*(points[pairs[:, 0]] - points[pairs[:, 1]]).T)
         keep = (a != b) & (d <= np.maximum(reach[a], reach[b]))
-        for i, j in zip(a[keep].tolist(), b[keep].tolist()):
-            ri, rj = root(i), root(j)
-            if ri != rj:
-                parent[max(ri, rj)] = min(ri, rj)
-    labels: dict[int, int] = {}
-    return [labels.setdefault(root(k), len(labels)) for k in range(n)]
+        a, b = a[keep], b[keep]
+    touching = coo_matrix((np.ones(a.size, np.int8), (a, b)), shape=(n, n))
+    _, label = connected_components(touching, directed=False)
+    _, first = np.unique(label, return_index=True)  # each component's first stroke
+    rank = np.empty(first.size, np.int64)
+    rank[np.argsort(first)] = np.arange(first.size)
+    return rank[label].tolist()
