@@ -79,8 +79,15 @@ def timed(args: list[str], against: str | None = None) -> tuple[float, float, in
     if against:
         env["PYTHONPATH"] = against
     t0 = time.perf_counter()
+    # run from the temporary folder: `python -m` puts the working directory first on sys.path,
+    # where this checkout (the benchmark's own folder) would shadow PYTHONPATH's
     proc = subprocess.Popen(
-        args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+        args,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tempfile.gettempdir(),
     )
     peak, child_peak = 0.0, {}
     while proc.poll() is None:

@@ -56,16 +56,21 @@ def _at_size(maps: Mapping[str, np.ndarray], size: tuple[int, int]) -> dict[str,
 
 
 def trace_prediction(
-    result: Prediction, options: TraceOptions | None = None, **settings: Any
+    result: Prediction,
+    options: TraceOptions | None = None,
+    *,
+    processes: int = 1,
+    **settings: Any,
 ) -> list[Stroke]:
     """The strokes of one Prediction, in input pixels: traced at the model's resolution where the
-    image was shrunk, at the input's otherwise (module docstring)."""
+    image was shrunk, at the input's otherwise (module docstring). A page's independent regions
+    are traced in up to ``processes`` processes (vectorize/regions.py; the same strokes)."""
     opts = trace_options(options, **settings)
     height, width = result.maps["skeleton"].shape
     size = (int(result.model_size[0]), int(result.model_size[1]))
     if result.scale >= 1.0 or size == (height, width):
-        return trace_maps(result.maps, opts)
-    strokes = trace_maps(_at_size(result.maps, size), opts)
+        return trace_maps(result.maps, opts, processes=processes)
+    strokes = trace_maps(_at_size(result.maps, size), opts, processes=processes)
     fx, fy = width / size[1], height / size[0]
     fw = math.sqrt(fx * fy)  # as resample.to_input scales widths
     for s in strokes:

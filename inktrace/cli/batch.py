@@ -66,7 +66,7 @@ from .args import UsageError
 from .image_commands import ImageFailed, check_settings, make_predictor, plan_outputs
 from .inputs import expand_inputs
 
-__all__ = ["Written", "Outcome", "Writer", "run_images", "plan_chunks"]
+__all__ = ["Written", "Outcome", "Writer", "run_images", "plan_chunks", "usable_cores"]
 
 
 @dataclass
@@ -198,7 +198,7 @@ def _worker_chunk(chunk: Sequence[tuple[str, Path]], suffix: str) -> list[Outcom
     return run_chunk(chunk, _WORKER["predictor"], _WORKER["write"], max_pixels, invert, suffix)
 
 
-def _cores() -> int:
+def usable_cores() -> int:
     """The CPU cores this process may use (its affinity where the system tells it)."""
     try:
         return len(os.sched_getaffinity(0))
@@ -382,7 +382,7 @@ def _run_pool(
 ) -> None:
     """The chunks in ``workers`` spawned processes, their outcomes emitted in order."""
     workers = min(workers, len(chunks))
-    threads = max(1, _cores() // workers)
+    threads = max(1, usable_cores() // workers)
     pool = ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),

@@ -23,7 +23,7 @@ from ..inference.visualize import OVERLAY_FORMATS, save_overlay
 from ..tracing import trace_prediction
 from ..vectorize import TraceOptions, to_json, to_svg
 from .args import StrictParser, UsageError, flag, run_guarded
-from .batch import Writer, Written, run_images
+from .batch import Writer, Written, run_images, usable_cores
 from .image_commands import ImageFailed, image_parser, output_folder, parse_intermixed
 
 __all__ = ["main", "build_parser"]
@@ -100,9 +100,10 @@ def _write(
     options: TraceOptions,
     suffixes: tuple[str, ...],
     overlay: str | None = None,
+    processes: int = 1,
 ) -> Written:
     try:
-        strokes = trace_prediction(result, options)
+        strokes = trace_prediction(result, options, processes=processes)
     except ValueError as exc:  # maps the tracer refuses (non-finite values)
         raise ImageFailed(f"cannot trace the maps ({exc})") from None
     h, w = image.shape
@@ -129,9 +130,11 @@ def writer(args) -> Writer:
     """The command line's writer (module level: --workers processes receive it by name)."""
     options = options_from_args(args)
     suffixes = FORMATS[args.format or "both"]
+    # a page's regions are traced in this process's share of the cores (one per --workers)
+    processes = max(1, usable_cores() // max(1, args.workers or 1))
 
     def write(result: Prediction, image: np.ndarray, base: Path) -> Written:
-        return _write(result, image, base, options, suffixes, _overlay(args))
+        return _write(result, image, base, options, suffixes, _overlay(args), processes)
 
     return write
 

@@ -22,7 +22,8 @@ from .centreline import centreline
 from .fitting import fit, snap_corners
 from .graph import build_graph, prune
 from .joining import assemble
-from .maps import find_peaks, read_maps
+from .maps import Maps, find_peaks, read_maps
+from .regions import trace_regions
 from .stroke import Stroke, TraceOptions
 
 __all__ = ["trace_maps"]
@@ -53,7 +54,11 @@ def _discs(shape: tuple[int, int], centres: np.ndarray, radii: np.ndarray) -> np
 
 
 def trace_maps(
-    maps: Mapping[str, Any], options: TraceOptions | None = None, **settings: Any
+    maps: Mapping[str, Any],
+    options: TraceOptions | None = None,
+    *,
+    processes: int = 1,
+    **settings: Any,
 ) -> list[Stroke]:
     """Vector strokes from one image's maps.
 
@@ -64,12 +69,18 @@ def trace_maps(
     probabilities; without widths every width is ``default_width``; without a tangent nothing is
     suppressed (the skeleton is thinned).
     ``options`` / ``settings``: a TraceOptions, and any of its fields to change (keywords).
+    A page larger than ``regions.REGION_PIXELS`` is traced as groups of independent regions
+    (regions.py), in up to ``processes`` processes; the strokes do not depend on ``processes``.
     Returns the strokes in the contract frame (pixel (i, j) centred at (j + .5, i + .5)).
     """
     opts = options if options is not None else TraceOptions()
     if settings:
         opts = replace(opts, **settings)
-    m = read_maps(maps)
+    return trace_regions(read_maps(maps), opts, _trace_whole, processes)
+
+
+def _trace_whole(m: Maps, opts: TraceOptions) -> list[Stroke]:
+    """The strokes of one image's (or one region group's) checked maps."""
     h, w = m.shape
     if m.width is not None:
         width = np.maximum(m.width, 0.0)

@@ -1,0 +1,149 @@
+"""A page's maps traced as independent regions, in parallel where the machine allows.
+
+Everything the tracer decides is local: a centreline pixel, a keypoint zone, a junction, a join
+or a snapped corner depends on the maps within a few pixels of the ink (a keypoint zone's radius
+is at most 9.5 px, a snap ``corner_snap``). So the ink that lies farther than ``halo`` px from
+all other ink is traced on its own with the same result. A page larger than ``REGION_PIXELS``
+is cut that way: the *footprint* (the pixels the tracer can act on: skeleton probability at least
+the low threshold, keypoint heat at least the keypoint threshold) is grown by the halo and its
+connected components are the independent pieces. They are taken in reading order (top, then
+left) and dealt into ``parts`` groups of about equal footprint, ``parts`` set by the page's
+size alone (one per ``REGION_PIXELS``), so the strokes and their order never depend on how many
+processes traced them. Each group is traced on its bounding box with the skeleton and keypoint
+heat of the pixels outside the group's grown components set to zero, and its strokes are moved
+back to the page; the groups' strokes follow each other in group order.
+
+With ``processes`` above 1 (and a platform that forks) the groups are traced in that many forked
+processes, which read the page's maps from the parent's memory instead of a copy through a pipe;
+only the strokes come back. On the A4 page at 150 dpi the strokes are the whole-page tracer's
+(tests/test_regions.py compares the two).
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+from scipy import ndimage
+
+from .maps import Maps
+from .stroke import Stroke, TraceOptions
+
+__all__ = ["REGION_PIXELS", "HALO", "plan_regions", "trace_regions", "Region"]
+
+REGION_PIXELS = 1 << 20  # a page larger than this is traced in groups of regions, one per this
+HALO = 16  # px around the footprint: more than any distance the tracer looks across
+
+Region = tuple[slice, slice, np.ndarray]  # rows, columns of a group's box, and its pixels there
+
+
+def _footprint(m: Maps, opts: TraceOptions) -> np.ndarray:
+    """The pixels the tracer can act on (see the module docstring)."""
+    out = m.skeleton >= min(opts.low_threshold, opts.threshold)
+    for heat in (m.topo, m.geo):
+        if heat is not None:
+            out |= heat >= opts.keypoint_threshold
+    return out
+
+
+def plan_regions(m: Maps, opts: TraceOptions, halo: int | None = None) -> list[Region]:
+    """The groups of independent regions of a page's maps (one group for the whole image when
+    it is not larger than ``REGION_PIXELS`` or holds a single region)."""
+    h, w = m.shape
+    whole = [(slice(0, h), slice(0, w), np.ones((h, w), bool))]
+    if h * w <= REGION_PIXELS:
+        return whole
+    reach = HALO if halo is None else halo
+    reach = max(reach, int(math.ceil(2 * opts.corner_snap)) + 2)
+    foot = _footprint(m, opts)
+    if not foot.any():
+        return whole
+    # grown by ``reach`` px in each direction (a square: a separable maximum filter)
+    grown = ndimage.maximum_filter(foot.view(np.uint8), size=2 * reach + 1).astype(bool)
+    labels, count = ndimage.label(grown, np.ones((3, 3), int))
+    parts = min(count, max(1, round(h * w / REGION_PIXELS)))
+    if parts <= 1:
+        return whole
+    boxes = ndimage.find_objects(labels)
+    weight = np.bincount(labels[foot], minlength=count + 1)[1:]
+    order = sorted(range(count), key=lambda k: (boxes[k][0].start, boxes[k][1].start))
+    share = weight.sum() / parts
+    groups: list[list[int]] = [[]]
+    done = 0.0
+    for k in order:
+        if groups[-1] and done >= share * len(groups) and len(groups) < parts:
+            groups.append([])
+        groups[-1].append(k)
+        done += weight[k]
+    out = []
+    for group in groups:
+        # boxes start on even rows and columns: thinning's subfields are the pixels' parities
+        top = min(boxes[k][0].start for k in group) // 2 * 2
+        left = min(boxes[k][1].start for k in group) // 2 * 2
+        ys = slice(top, max(boxes[k][0].stop for k in group))
+        xs = slice(left, max(boxes[k][1].stop for k in group))
+        out.append((ys, xs, np.isin(labels[ys, xs], np.asarray(group) + 1)))
+    return out
+
+
+def _crop(m: Maps, region: Region) -> Maps:
+    """The maps of one group: its box, with no skeleton or keypoint heat outside its pixels."""
+    ys, xs, inside = region
+
+    def cut(a: np.ndarray | None, clear: bool = False) -> np.ndarray | None:
+        if a is None:
+            return None
+        part = a[..., ys, xs].copy()
+        if clear:
+            part[..., ~inside] = 0.0
+        return part
+
+    return Maps(
+        skeleton=cut(m.skeleton, True),  # type: ignore[arg-type]
+        tangent=cut(m.tangent),
+        offset=cut(m.offset),
+        width=cut(m.width),
+        topo=cut(m.topo, True),
+        geo=cut(m.geo, True),
+        ends=cut(m.ends),
+        identity=cut(m.identity),
+    )
+
+
+Tracer = Callable[[Maps, TraceOptions], list[Stroke]]
+Job = tuple[Maps, list[Region], TraceOptions, Tracer]
+_JOB: dict[str, Job] = {}  # the forked processes' work: maps, groups, options, tracer
+
+
+def _trace_one(m: Maps, region: Region, opts: TraceOptions, tracer: Tracer) -> list[Stroke]:
+    ys, xs, _ = region
+    strokes = tracer(_crop(m, region), opts)
+    shift = np.array([xs.start, ys.start], dtype=np.float64)
+    return [replace(s, points=s.points + shift) for s in strokes]
+
+
+def _forked(k: int) -> list[Stroke]:
+    m, regions, opts, tracer = _JOB["work"]
+    return _trace_one(m, regions[k], opts, tracer)
+
+
+def trace_regions(m: Maps, opts: TraceOptions, tracer: Tracer, processes: int = 1) -> list[Stroke]:
+    """``tracer`` (the whole-image tracer) over the page's groups of regions, in up to
+    ``processes`` forked processes, the strokes in group order."""
+    regions = plan_regions(m, opts)
+    if len(regions) == 1 and regions[0][2].all():
+        return tracer(m, opts)
+    use = min(processes, len(regions))
+    if use > 1 and "fork" in multiprocessing.get_all_start_methods():
+        _JOB["work"] = (m, regions, opts, tracer)
+        try:
+            with multiprocessing.get_context("fork").Pool(use) as pool:
+                found = pool.map(_forked, range(len(regions)), chunksize=1)
+        finally:
+            _JOB.clear()
+    else:
+        found = [_trace_one(m, region, opts, tracer) for region in regions]
+    return [s for part in found for s in part]

@@ -1,0 +1,94 @@
+"""A page traced as groups of independent regions (inktrace/vectorize/regions.py) gives the strokes
+the whole-page tracer gives, in an order that does not depend on the number of processes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from inktrace.data import Strokes, render_batch
+from inktrace.data.curriculum import make_strokes
+from inktrace.data.rng import Draws, sample_keys
+from inktrace.vectorize import TraceOptions, regions, trace_maps
+from inktrace.vectorize.maps import read_maps
+from inktrace.vectorize.trace import _trace_whole
+
+MAP_KEYS = ("skeleton", "keypoints", "tangent", "width", "offset")
+H, W = 371, 407  # odd sizes, and glyphs at odd offsets: boxes must keep thinning's parities
+
+
+def page_maps(seed: int = 0) -> dict[str, np.ndarray]:
+    """Junction-rich curriculum glyphs (level 4) at odd offsets, and long lines across the page
+    at many angles, as a model's maps: the exact skeleton thickened and made uncertain."""
+    n = 9
+    st = make_strokes(4, Draws(sample_keys(seed, 20, 0, torch.arange(n))), 64)
+    polylines = []
+    for b in range(n):
+        shift = np.array([13 + 130 * (b % 3) + b, 21 + 120 * (b // 3) + 2 * b], float)
+        for s in range(st.points.shape[1]):
+            if st.seg_valid[b, s].any():
+                polylines.append(
+                    st.points[b, s, : int(st.seg_valid[b, s].sum()) + 1].numpy() + shift
+                )
+    for angle in (0, 17, 45, 73, 90, 131):  # long strokes joining glyphs into larger regions
+        t = np.deg2rad(angle)
+        c = np.array([W / 2 + 7 * np.cos(t), H / 2 + 5 * np.sin(t)])
+        d = np.array([np.cos(t), np.sin(t)]) * 75
+        polylines.append(np.stack([c - d, c + d]))
+    strokes = Strokes.from_polylines([[(p, 3.0) for p in polylines]])
+    out = render_batch(strokes, H, W)
+    maps = {k: out[k][0].numpy() for k in (*MAP_KEYS, "mask")}
+    rng = np.random.default_rng(seed)
+    skel = maps["skeleton"] > 0.5
+    grown = skel.copy()
+    padded = np.pad(skel, 1)
+    for dr in range(3):
+        for dc in range(3):
+            grown |= padded[dr : dr + H, dc : dc + W]
+    grown &= maps["mask"] > 0
+    prob = np.where(
+        skel,
+        rng.uniform(0.8, 0.95, skel.shape),
+        np.where(grown, rng.uniform(0.55, 0.8, skel.shape), rng.uniform(0.0, 0.2, skel.shape)),
+    )
+    maps["skeleton"] = prob.astype(np.float32)
+    return {k: maps[k] for k in MAP_KEYS}
+
+
+def canonical(strokes):
+    return [
+        (s.points.round(9).tolist(), s.widths.round(9).tolist(), s.closed, list(s.corners))
+        for s in strokes
+    ]
+
+
+@pytest.fixture(scope="module")
+def page():
+    return page_maps()
+
+
+def test_regions_give_the_whole_page_strokes_for_any_number_of_processes(page, monkeypatch):
+    whole = _trace_whole(read_maps(page), TraceOptions())
+    assert len(whole) > 30
+    monkeypatch.setattr(regions, "REGION_PIXELS", 80 * 80)
+    groups = regions.plan_regions(read_maps(page), TraceOptions())
+    assert len(groups) >= 4  # the glyphs the long lines miss are regions of their own
+    assert all(ys.start % 2 == 0 and xs.start % 2 == 0 for ys, xs, _ in groups)
+    one = trace_maps(page, processes=1)
+    two = trace_maps(page, processes=2)
+    assert canonical(one) == canonical(two)  # the same strokes in the same order
+    assert sorted(map(str, canonical(one))) == sorted(map(str, canonical(whole)))
+    # the long lines across the page come out as long as from the whole page
+    lines = [s for s in one if s.length > 120]
+    assert len(lines) == len([s for s in whole if s.length > 120]) >= 3
+
+
+def test_a_small_image_is_traced_whole_and_an_inkless_page_gives_nothing(page, monkeypatch):
+    opts = TraceOptions()
+    [(ys, xs, inside)] = regions.plan_regions(read_maps(page), opts)  # below REGION_PIXELS
+    assert (ys, xs) == (slice(0, H), slice(0, W)) and inside.all()
+    monkeypatch.setattr(regions, "REGION_PIXELS", 80 * 80)
+    blank = {k: np.zeros_like(v) for k, v in page.items()}
+    assert len(regions.plan_regions(read_maps(blank), opts)) == 1
+    assert trace_maps(blank, processes=2) == []
