@@ -92,3 +92,17 @@ def test_a_small_image_is_traced_whole_and_an_inkless_page_gives_nothing(page, m
     blank = {k: np.zeros_like(v) for k, v in page.items()}
     assert len(regions.plan_regions(read_maps(blank), opts)) == 1
     assert trace_maps(blank, processes=2) == []
+
+
+def _killed(k):
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)  # a tracer process dies (the OOM killer, kill -9)
+
+
+def test_a_tracer_process_that_dies_leaves_the_page_traced_here(page, monkeypatch):
+    monkeypatch.setattr(regions, "REGION_PIXELS", 80 * 80)
+    want = canonical(trace_maps(page, processes=1))
+    monkeypatch.setattr(regions, "_forked", _killed)
+    assert canonical(trace_maps(page, processes=2)) == want

@@ -23,7 +23,10 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import signal
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 
 import numpy as np
@@ -130,20 +133,30 @@ def _forked(k: int) -> list[Stroke]:
     return _trace_one(m, regions[k], opts, tracer)
 
 
+def _quiet() -> None:
+    """A forked tracer's start: Ctrl-C is the parent's to handle."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def trace_regions(m: Maps, opts: TraceOptions, tracer: Tracer, processes: int = 1) -> list[Stroke]:
     """``tracer`` (the whole-image tracer) over the page's groups of regions, in up to
-    ``processes`` forked processes, the strokes in group order."""
+    ``processes`` forked processes, the strokes in group order. Should a process die (killed,
+    out of memory) the groups are traced here instead: the same strokes, later."""
     regions = plan_regions(m, opts)
     if len(regions) == 1 and regions[0][2].all():
         return tracer(m, opts)
     use = min(processes, len(regions))
+    found: list[list[Stroke]] | None = None
     if use > 1 and "fork" in multiprocessing.get_all_start_methods():
         _JOB["work"] = (m, regions, opts, tracer)
+        context = multiprocessing.get_context("fork")
         try:
-            with multiprocessing.get_context("fork").Pool(use) as pool:
-                found = pool.map(_forked, range(len(regions)), chunksize=1)
+            with ProcessPoolExecutor(use, mp_context=context, initializer=_quiet) as pool:
+                found = list(pool.map(_forked, range(len(regions))))
+        except BrokenProcessPool:
+            found = None
         finally:
             _JOB.clear()
-    else:
+    if found is None:
         found = [_trace_one(m, region, opts, tracer) for region in regions]
     return [s for part in found for s in part]
