@@ -132,7 +132,7 @@ def main() -> None:
                 cmd = [*trace, str(png), "--output", str(tmp / "out")]
                 if precision != "default":
                     cmd += ["--precision", precision]
-                s, mb, rc, _, _ = timed(cmd)
+                s, mb, rc, _, child = timed(cmd)
                 extra = ""
                 if args.against and precision == "default":
                     old = timed(cmd, args.against)[0]
@@ -140,7 +140,11 @@ def main() -> None:
                 label = f"trace, {name}" + (
                     f", --precision {precision}" if precision != "default" else ""
                 )
-                print(f"| {label} | {w} x {h} | {s:.1f} | {mb:.0f} | {rc}{extra} |", flush=True)
+                forked = f" (forked tracers ≤ {child:.0f})" if child else ""
+                print(
+                    f"| {label} | {w} x {h} | {s:.1f} | {mb:.0f}{forked} | {rc}{extra} |",
+                    flush=True,
+                )
         if "folder" not in skip:
             pages = tmp / "pages"
             pages.mkdir()

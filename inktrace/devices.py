@@ -9,7 +9,13 @@ import torch
 
 from .errors import ConfigError
 
-__all__ = ["resolve_device", "cpu_has_bf16", "INFERENCE_PRECISIONS", "inference_precision"]
+__all__ = [
+    "resolve_device",
+    "cpu_has_bf16",
+    "cuda_has_bf16",
+    "INFERENCE_PRECISIONS",
+    "inference_precision",
+]
 
 
 def resolve_device(name: str | torch.device, key: str = "system.device") -> torch.device:
@@ -76,5 +82,14 @@ def inference_precision(precision: str, device: torch.device) -> str:
     if device.type == "cpu":
         return "bf16" if cpu_has_bf16() else "fp32"
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        return "bf16" if cuda_has_bf16(device) else "fp32"
     return "fp32"
+
+
+def cuda_has_bf16(device: torch.device) -> bool:
+    """Whether a CUDA device runs bfloat16 natively: compute capability 8 (Ampere) or later, or a
+    ROCm device. (``torch.cuda.is_bf16_supported()`` also says yes where it is emulated, as on a
+    T4 or V100, and asks the current device rather than ``device``.)"""
+    if getattr(torch.version, "hip", None):
+        return True
+    return torch.cuda.get_device_properties(device).major >= 8

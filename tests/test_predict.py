@@ -631,6 +631,20 @@ def test_bf16_maps_come_back_as_float32_close_to_fp32(tmp_path, checkpoint, caps
     assert not (tmp_path / "p").exists()
 
 
+@pytest.mark.parametrize("major, want", [(7, "fp32"), (8, "bf16"), (9, "bf16")])
+def test_auto_precision_on_cuda_is_bf16_from_ampere_on(major, want, monkeypatch):
+    """A T4 or V100 (compute capability 7) only emulates bfloat16: auto is fp32 there."""
+    from types import SimpleNamespace
+
+    from inktrace.devices import inference_precision
+
+    monkeypatch.setattr(torch.version, "hip", None, raising=False)
+    props = SimpleNamespace(major=major)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: props)
+    assert inference_precision("auto", torch.device("cuda")) == want
+    assert inference_precision("fp32", torch.device("cuda")) == "fp32"
+
+
 @pytest.mark.parametrize("native", [True, False])
 def test_auto_precision_is_bf16_only_where_the_cpu_runs_it_natively(
     native, tmp_path, checkpoint, monkeypatch

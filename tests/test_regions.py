@@ -106,3 +106,18 @@ def test_a_tracer_process_that_dies_leaves_the_page_traced_here(page, monkeypatc
     want = canonical(trace_maps(page, processes=1))
     monkeypatch.setattr(regions, "_forked", _killed)
     assert canonical(trace_maps(page, processes=2)) == want
+
+
+def test_the_reach_grows_with_the_widths_the_tracer_reads(page, monkeypatch):
+    """A node reads the maps within half its width + 1.5 px: wide strokes reach farther than the
+    16 px halo, and the regions grow with them (the strokes stay the whole page's)."""
+    wide = dict(page, width=np.where(page["skeleton"] > 0.5, 40.0, 3.0).astype(np.float32))
+    opts = TraceOptions()
+    foot = regions._footprint(read_maps(wide), opts)
+    assert regions._farthest(read_maps(wide), foot, opts) >= 2 * (20 + 1.5) + 2
+    assert regions._farthest(read_maps(page), regions._footprint(read_maps(page), opts), opts) < 16
+    monkeypatch.setattr(regions, "REGION_PIXELS", 80 * 80)
+    whole = _trace_whole(read_maps(wide), opts)
+    assert sorted(map(str, canonical(trace_maps(wide, processes=2)))) == sorted(
+        map(str, canonical(whole))
+    )

@@ -141,6 +141,7 @@ def test_trace_writes_svg_and_json_with_the_contract_keys(tmp_path, exact, capsy
 def test_format_json_writes_only_json(tmp_path, checkpoint, capsys):
     image = png(tmp_path / "g.png", drawing(1))
     argv = ["trace", "--checkpoint", str(checkpoint), image, "--format", "json"]
+    argv += ["--precision", "fp32"]  # as the Predictor below (the default, auto, may be bf16)
     assert inktrace_main([*argv, "--output", str(tmp_path / "a")]) == 0
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["g.json"]
     stdout, _ = capsys.readouterr()

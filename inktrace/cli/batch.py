@@ -79,8 +79,9 @@ class Written:
 
 # (prediction, the grayscale image it was made from, DIR/<stem> without a suffix) -> Written
 Writer = Callable[[Prediction, np.ndarray, Path], Written]
-# the command line -> the command's writer (a module-level function: workers receive it by name)
-WriterFactory = Callable[[Any], Writer]
+# (the command line, the CPU cores the writer may use) -> the command's writer (a module-level
+# function: workers receive it by name)
+WriterFactory = Callable[[Any, int], Writer]
 
 
 @dataclass
@@ -189,7 +190,7 @@ def _start_worker(factory: WriterFactory, args: Any, threads: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER["predictor"] = make_predictor(args)
     _WORKER["predictor"].set_threads(threads)
-    _WORKER["write"] = factory(args)
+    _WORKER["write"] = factory(args, threads)
     _WORKER["settings"] = (_max_pixels(args), bool(args.invert))
 
 
@@ -317,8 +318,8 @@ def run_images(
     prog: str, args: Any, out: Path, suffixes: Sequence[str], factory: WriterFactory
 ) -> int:
     """Every image the IMAGE arguments name (``args.images``) through the model of the command
-    line and the writer ``factory(args)`` makes, the outputs (``suffixes``, first the main one)
-    in ``out`` (module docstring); the exit status."""
+    line and the writer ``factory(args, cores)`` makes, the outputs (``suffixes``, first the main
+    one) in ``out`` (module docstring); the exit status."""
     max_pixels = _max_pixels(args)
     workers = 1 if args.workers is None else args.workers
     if workers < 1:
@@ -360,7 +361,7 @@ def run_images(
         if predictor is None:  # nothing to run: every outcome is ready
             pass
         elif workers == 1 or len(chunks) <= 1:
-            write = factory(args)
+            write = factory(args, usable_cores())  # every core: no other worker runs
             for chunk in chunks:
                 for outcome in run_chunk(
                     chunk, predictor, write, max_pixels, args.invert, suffixes[0]

@@ -67,8 +67,9 @@ def _write(
     return Written(f"wrote {written} ({w}x{h}; {how}{tiles})")
 
 
-def writer(args) -> Writer:
-    """The command line's writer (module level: --workers processes receive it by name)."""
+def writer(args, cores: int = 1) -> Writer:
+    """The command line's writer (module level: --workers processes receive it by name); it runs
+    no work of its own in parallel, so ``cores`` is unused."""
 
     def write(result: Prediction, image: np.ndarray, base: Path) -> Written:
         return _write(result, image, base, args.visualize, args.maps_format or "npz")

@@ -23,7 +23,7 @@ from ..inference.visualize import OVERLAY_FORMATS, save_overlay
 from ..tracing import trace_prediction
 from ..vectorize import TraceOptions, to_json, to_svg
 from .args import StrictParser, UsageError, flag, run_guarded
-from .batch import Writer, Written, run_images, usable_cores
+from .batch import Writer, Written, run_images
 from .image_commands import ImageFailed, image_parser, output_folder, parse_intermixed
 
 __all__ = ["main", "build_parser"]
@@ -126,12 +126,12 @@ def _overlay(args) -> str | None:
     return ".overlay.png" if args.overlay else None
 
 
-def writer(args) -> Writer:
-    """The command line's writer (module level: --workers processes receive it by name)."""
+def writer(args, cores: int = 1) -> Writer:
+    """The command line's writer (module level: --workers processes receive it by name); a
+    page's regions are traced in up to ``cores`` processes (this process's share of the CPU)."""
     options = options_from_args(args)
     suffixes = FORMATS[args.format or "both"]
-    # a page's regions are traced in this process's share of the cores (one per --workers)
-    processes = max(1, usable_cores() // max(1, args.workers or 1))
+    processes = max(1, cores)
 
     def write(result: Prediction, image: np.ndarray, base: Path) -> Written:
         return _write(result, image, base, options, suffixes, _overlay(args), processes)

@@ -1,22 +1,31 @@
 """A page's maps traced as independent regions, in parallel where the machine allows.
 
 Everything the tracer decides is local: a centreline pixel, a keypoint zone, a junction, a join
-or a snapped corner depends on the maps within a few pixels of the ink (a keypoint zone's radius
-is at most 9.5 px, a snap ``corner_snap``). So the ink that lies farther than ``halo`` px from
-all other ink is traced on its own with the same result. A page larger than ``REGION_PIXELS``
-is cut that way: the *footprint* (the pixels the tracer can act on: skeleton probability at least
-the low threshold, keypoint heat at least the keypoint threshold) is grown by the halo and its
-connected components are the independent pieces. They are taken in reading order (top, then
-left) and dealt into ``parts`` groups of about equal footprint, ``parts`` set by the page's
-size alone (one per ``REGION_PIXELS``), so the strokes and their order never depend on how many
-processes traced them. Each group is traced on its bounding box with the skeleton and keypoint
-heat of the pixels outside the group's grown components set to zero, and its strokes are moved
-back to the page; the groups' strokes follow each other in group order.
+or a snapped corner depends on the maps within a few pixels of the ink: a node reads them within
+half its width + 1.5 px, points move by their sub-pixel offsets, corners snap ``corner_snap`` px.
+So ink that lies farther than the *reach* (twice the largest of those on the maps at hand, plus
+2 px, and at least ``HALO``) from all other ink is traced on its own with the same result. A
+page larger than ``REGION_PIXELS`` is cut that way: the *footprint* (the pixels the tracer can
+act on: skeleton probability at least the low threshold, keypoint heat at least the keypoint
+threshold) is grown by the reach and its connected components are the independent pieces. They
+are taken in reading order (top, then left) and dealt into ``parts`` groups of about equal
+footprint, ``parts`` set by the page alone (its pixels over ``REGION_PIXELS``, rounded: a page
+under 1.5 of them is traced whole), so the strokes and their order never depend on how many
+processes traced them. Each group is traced on its bounding box (starting on an even row and
+column: thinning's subfields are pixel parities) with the skeleton and keypoint heat outside the
+group's grown components set to zero, and its strokes are moved back to the page; the groups'
+strokes follow each other in group order.
 
-With ``processes`` above 1 (and a platform that forks) the groups are traced in that many forked
-processes, which read the page's maps from the parent's memory instead of a copy through a pipe;
-only the strokes come back. On the A4 page at 150 dpi the strokes are the whole-page tracer's
-(tests/test_regions.py compares the two).
+The same strokes as the whole page traced at once, with one caveat: a group is traced in its
+box's coordinates and moved back, and sums of coordinates round differently there in the last
+bit. With the sub-pixel offsets of a dense model's maps that changes nothing measurable (the A4
+pages at 150 and 300 dpi: every stroke equal to the whole page's to 1e-9 px); with maps whose
+points all sit on pixel centres (skeleton-only maps, the classical baseline's) an exact tie can
+break the other way, e.g. Douglas-Peucker keeping the other of two equally good vertices.
+
+With ``processes`` above 1 (on Linux, not in a daemonic process) the groups are traced in that
+many forked processes, which read the page's maps from the parent's memory instead of a copy
+through a pipe; only the strokes come back. A process that dies leaves its groups to the parent.
 """
 
 from __future__ import annotations
@@ -24,6 +33,8 @@ from __future__ import annotations
 import math
 import multiprocessing
 import signal
+import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -52,6 +63,16 @@ def _footprint(m: Maps, opts: TraceOptions) -> np.ndarray:
     return out
 
 
+def _farthest(m: Maps, foot: np.ndarray, opts: TraceOptions) -> int:
+    """How far (px) the tracer may look from the footprint on these maps: a node reads the maps
+    within half its width + 1.5 px, a keypoint zone spans half the width (at most 8) + 1.5 px,
+    points move by their offsets, corners snap ``corner_snap`` px; twice the largest, plus 2."""
+    width = float(m.width[foot].max()) if m.width is not None else opts.default_width
+    shift = float(np.abs(m.offset[:, foot]).max()) if m.offset is not None else 0.0
+    look = max(0.5 * width + 1.5, opts.corner_snap) + shift
+    return int(math.ceil(2 * look)) + 2
+
+
 def plan_regions(m: Maps, opts: TraceOptions, halo: int | None = None) -> list[Region]:
     """The groups of independent regions of a page's maps (one group for the whole image when
     it is not larger than ``REGION_PIXELS`` or holds a single region)."""
@@ -59,11 +80,10 @@ def plan_regions(m: Maps, opts: TraceOptions, halo: int | None = None) -> list[R
     whole = [(slice(0, h), slice(0, w), np.ones((h, w), bool))]
     if h * w <= REGION_PIXELS:
         return whole
-    reach = HALO if halo is None else halo
-    reach = max(reach, int(math.ceil(2 * opts.corner_snap)) + 2)
     foot = _footprint(m, opts)
     if not foot.any():
         return whole
+    reach = max(HALO if halo is None else halo, _farthest(m, foot, opts))
     # grown by ``reach`` px in each direction (a square: a separable maximum filter)
     grown = ndimage.maximum_filter(foot.view(np.uint8), size=2 * reach + 1).astype(bool)
     labels, count = ndimage.label(grown, np.ones((3, 3), int))
@@ -119,6 +139,7 @@ def _crop(m: Maps, region: Region) -> Maps:
 Tracer = Callable[[Maps, TraceOptions], list[Stroke]]
 Job = tuple[Maps, list[Region], TraceOptions, Tracer]
 _JOB: dict[str, Job] = {}  # the forked processes' work: maps, groups, options, tracer
+_ONE_POOL = threading.Lock()
 
 
 def _trace_one(m: Maps, region: Region, opts: TraceOptions, tracer: Tracer) -> list[Stroke]:
@@ -131,6 +152,12 @@ def _trace_one(m: Maps, region: Region, opts: TraceOptions, tracer: Tracer) -> l
 def _forked(k: int) -> list[Stroke]:
     m, regions, opts, tracer = _JOB["work"]
     return _trace_one(m, regions[k], opts, tracer)
+
+
+def _can_fork() -> bool:
+    """Forked tracers: on Linux only (macOS forks unsafely after its system frameworks start,
+    and Python there spawns), and not from a daemonic process (which may not have children)."""
+    return sys.platform.startswith("linux") and not multiprocessing.current_process().daemon
 
 
 def _quiet() -> None:
@@ -147,16 +174,17 @@ def trace_regions(m: Maps, opts: TraceOptions, tracer: Tracer, processes: int = 
         return tracer(m, opts)
     use = min(processes, len(regions))
     found: list[list[Stroke]] | None = None
-    if use > 1 and "fork" in multiprocessing.get_all_start_methods():
-        _JOB["work"] = (m, regions, opts, tracer)
-        context = multiprocessing.get_context("fork")
-        try:
-            with ProcessPoolExecutor(use, mp_context=context, initializer=_quiet) as pool:
-                found = list(pool.map(_forked, range(len(regions))))
-        except BrokenProcessPool:
-            found = None
-        finally:
-            _JOB.clear()
+    if use > 1 and _can_fork():
+        with _ONE_POOL:  # the forked processes read the work of one call at a time
+            _JOB["work"] = (m, regions, opts, tracer)
+            context = multiprocessing.get_context("fork")
+            try:
+                with ProcessPoolExecutor(use, mp_context=context, initializer=_quiet) as pool:
+                    found = list(pool.map(_forked, range(len(regions))))
+            except (BrokenProcessPool, OSError):  # a process died or could not start
+                found = None
+            finally:
+                _JOB.clear()
     if found is None:
         found = [_trace_one(m, region, opts, tracer) for region in regions]
     return [s for part in found for s in part]
