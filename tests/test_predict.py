@@ -330,6 +330,21 @@ def test_tiles_cover_the_image_with_the_overlap_and_weights_sum_to_one():
     assert tile_length(500, 512, 64, 8) == 500  # one tile: the whole axis
 
 
+def test_fitted_tiles_always_cover_with_the_overlap_and_never_exceed_the_tile():
+    for tile in (16, 64, 96, 512):
+        for multiple in (1, 8):
+            for overlap in (0, tile // 8, tile // 2):
+                for length in range(1, 3 * tile + 2, 7):
+                    size = tile_length(length, tile, overlap, multiple)
+                    starts = tile_starts(length, tile, overlap, multiple)
+                    assert size <= tile and starts[0] == 0 and starts[-1] + size == length
+                    gaps = [a + size - b for a, b in zip(starts, starts[1:])]
+                    assert all(g >= overlap for g in gaps), (tile, multiple, overlap, length)
+                    if length > tile:  # as many tiles as square ones of ``tile`` px need
+                        want = max(math.ceil((length - overlap) / (tile - overlap)), 2)
+                        assert len(starts) == want, (tile, multiple, overlap, length)
+
+
 def test_a_blend_taken_in_bands_is_the_whole_blend_to_the_bit():
     rng = np.random.default_rng(7)
     whole, banded = Stitcher(300, 170, 64, 16, 4), Stitcher(300, 170, 64, 16, 4)
