@@ -359,3 +359,23 @@ def test_a_batch_refused_from_its_headers_never_loads_the_model(tmp_path, capsys
         ]
     )
     assert code == 2 and "absent.ckpt" in capsys.readouterr().err  # now the model is needed
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_page_traced_in_process_uses_every_core(workers, tmp_path, checkpoint, monkeypatch):
+    """One process at work (one worker, or a single image whatever --workers says: it runs
+    in-process) traces a page's regions on every core the process may use."""
+    import inktrace.cli.batch as batch
+    import inktrace.cli.trace as cli_trace
+
+    seen = []
+
+    def record(result, options=None, *, processes=1, **settings):
+        seen.append(processes)
+        return []
+
+    monkeypatch.setattr(batch, "usable_cores", lambda: 3)
+    monkeypatch.setattr(cli_trace, "trace_prediction", record)
+    argv = ["trace", png(tmp_path / "p.png", drawing(1)), "--checkpoint", str(checkpoint)]
+    assert inktrace_main([*argv, "--output", str(tmp_path / "o"), "--workers", str(workers)]) == 0
+    assert seen == [3]
