@@ -57,15 +57,21 @@ CLOSING = 1  # px: the radius of the cross that closes the ink for the second me
 TEXTURED = 1.5  # the closed ink reading this many times as wide: textured ink, measured closed
 MIN_RIDGE_PIXELS = 16  # fewer ridge pixels than this: too little ink to judge
 WINDOW = 1024
+_CHUNK = 1 << 20  # values per step of Otsu's histogram
 MAX_WINDOWS = 4  # an A4 page at 300 dpi: 0.75 s, against 1.07 s for 8 (the same width)
 
 
 def _otsu(values: np.ndarray) -> float:
     """Otsu's threshold of values in [0, 1] (256 bins)."""
-    levels = np.multiply(values, np.float32(255.0), dtype=np.float32)  # in place from here on:
-    np.rint(levels, out=levels)  # a page's 8.6 M pixels in 0.05 s, not 0.35 s through int64
-    np.clip(levels, 0.0, 255.0, out=levels)
-    hist = np.bincount(levels.astype(np.uint8).ravel(), minlength=256)
+    # a million values at a time, in float32 and uint8: bincount of a whole page converts it to
+    # int64 first (8.6 M pixels at 300 dpi: 0.35 s that way, 0.03 s in chunks)
+    flat = np.ravel(values)
+    hist = np.zeros(256, np.int64)
+    for start in range(0, flat.size, _CHUNK):
+        levels = np.multiply(flat[start : start + _CHUNK], np.float32(255.0), dtype=np.float32)
+        np.rint(levels, out=levels)
+        np.clip(levels, 0.0, 255.0, out=levels)
+        hist += np.bincount(levels.astype(np.uint8), minlength=256)
     p = hist / max(hist.sum(), 1)
     omega = np.cumsum(p)
     mu = np.cumsum(p * np.arange(256))
