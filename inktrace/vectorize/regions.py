@@ -73,23 +73,22 @@ def _farthest(m: Maps, foot: np.ndarray, opts: TraceOptions) -> int:
     return int(math.ceil(2 * look)) + 2
 
 
-def plan_regions(m: Maps, opts: TraceOptions, halo: int | None = None) -> list[Region]:
-    """The groups of independent regions of a page's maps (one group for the whole image when
-    it is not larger than ``REGION_PIXELS`` or holds a single region)."""
+def plan_regions(m: Maps, opts: TraceOptions) -> list[Region]:
+    """The groups of independent regions of a page's maps, or none when the image is traced
+    whole (not larger than ``REGION_PIXELS``, or too few regions for two groups)."""
     h, w = m.shape
-    whole = [(slice(0, h), slice(0, w), np.ones((h, w), bool))]
     if h * w <= REGION_PIXELS:
-        return whole
+        return []
     foot = _footprint(m, opts)
     if not foot.any():
-        return whole
-    reach = max(HALO if halo is None else halo, _farthest(m, foot, opts))
+        return []
+    reach = max(HALO, _farthest(m, foot, opts))
     # grown by ``reach`` px in each direction (a square: a separable maximum filter)
     grown = ndimage.maximum_filter(foot.view(np.uint8), size=2 * reach + 1).astype(bool)
     labels, count = ndimage.label(grown, np.ones((3, 3), int))
-    parts = min(count, max(1, round(h * w / REGION_PIXELS)))
+    parts = min(count, round(h * w / REGION_PIXELS))
     if parts <= 1:
-        return whole
+        return []
     boxes = ndimage.find_objects(labels)
     weight = np.bincount(labels[foot], minlength=count + 1)[1:]
     order = sorted(range(count), key=lambda k: (boxes[k][0].start, boxes[k][1].start))
@@ -170,7 +169,7 @@ def trace_regions(m: Maps, opts: TraceOptions, tracer: Tracer, processes: int = 
     ``processes`` forked processes, the strokes in group order. Should a process die (killed,
     out of memory) the groups are traced here instead: the same strokes, later."""
     regions = plan_regions(m, opts)
-    if len(regions) == 1 and regions[0][2].all():
+    if not regions:
         return tracer(m, opts)
     use = min(processes, len(regions))
     found: list[list[Stroke]] | None = None
