@@ -13,6 +13,7 @@ __all__ = [
     "resolve_device",
     "cpu_has_bf16",
     "cuda_has_bf16",
+    "native_bf16",
     "INFERENCE_PRECISIONS",
     "inference_precision",
 ]
@@ -72,18 +73,23 @@ INFERENCE_PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def inference_precision(precision: str, device: torch.device) -> str:
-    """``fp32`` or ``bf16``: ``auto`` is bf16 on a CPU with bfloat16 instructions
-    (:func:`cpu_has_bf16`) or a CUDA device that supports it, else fp32; others are kept."""
+    """``fp32`` or ``bf16``: ``auto`` is bf16 where ``device`` runs it natively
+    (:func:`native_bf16`), else fp32; the others are kept."""
     if precision not in INFERENCE_PRECISIONS:
         names = ", ".join(INFERENCE_PRECISIONS)
         raise ValueError(f"precision must be one of {names}, got {precision!r}")
     if precision != "auto":
         return precision
+    return "bf16" if native_bf16(device) else "fp32"
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` runs bfloat16 natively: a CPU with bfloat16 instructions
+    (:func:`cpu_has_bf16`) or a CUDA device of compute capability 8 or later
+    (:func:`cuda_has_bf16`). What ``auto`` precision means, in training and inference alike."""
     if device.type == "cpu":
-        return "bf16" if cpu_has_bf16() else "fp32"
-    if device.type == "cuda":
-        return "bf16" if cuda_has_bf16(device) else "fp32"
-    return "fp32"
+        return cpu_has_bf16()
+    return device.type == "cuda" and cuda_has_bf16(device)
 
 
 def cuda_has_bf16(device: torch.device) -> bool:

@@ -700,6 +700,7 @@ def test_a_term_no_step_could_sum_is_left_out_not_a_zero_mean():
 
 
 def test_auto_speed_settings_are_resolved_shown_and_kept_on_resume(tmp_path, capsys):
+    from inktrace import devices
     from inktrace.training import hardware
     from inktrace.training.hardware import resolve_speed
 
@@ -715,7 +716,7 @@ def test_auto_speed_settings_are_resolved_shown_and_kept_on_resume(tmp_path, cap
     # bf16 on a CPU with bfloat16 instructions only (emulated bf16 is slower than fp32)
     for has, want in ((True, "bf16"), (False, "fp32")):
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(hardware, "cpu_has_bf16", lambda has=has: has)
+            mp.setattr(devices, "cpu_has_bf16", lambda has=has: has)
             assert resolve_speed(cfg, cpu)["training.precision"] == want
             # a checkpoint from before the record resumes as auto meant then: fp32 on the CPU
             old = hardware.unrecorded(cpu)

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from ..devices import cpu_has_bf16, cuda_has_bf16, resolve_device
+from ..devices import cpu_has_bf16, native_bf16, resolve_device
 from ..errors import ConfigError
 
 __all__ = [
@@ -100,11 +100,9 @@ def resolve_speed(
 
 def resolve_precision(precision: str, device: torch.device) -> str:
     if precision == "auto":
-        if device.type == "cpu":
-            return "bf16" if cpu_has_bf16() else "fp32"
-        if device.type != "cuda":
-            return "fp32"
-        return "bf16" if cuda_has_bf16(device) else "fp16"
+        if native_bf16(device):
+            return "bf16"
+        return "fp16" if device.type == "cuda" else "fp32"  # no fp16 autocast on the CPU
     if precision == "fp16" and device.type != "cuda":
         raise ConfigError(
             "training.precision: fp16 needs a CUDA device (use fp32 or bf16 on the CPU)"
