@@ -58,8 +58,8 @@ def stroke_components(strokes: Sequence[Stroke]) -> list[int]:
         d = np.hypot(*(points[pairs[:, 0]] - points[pairs[:, 1]]).T)
         keep = (a != b) & (d <= np.maximum(reach[a], reach[b]))
         a, b = a[keep], b[keep]
-    pairs = np.unique(np.stack([a, b], 1), axis=0) if a.size else np.zeros((0, 2), np.int64)
-    touching = coo_matrix((np.ones(len(pairs), bool), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    key = np.unique(a * n + b)  # each touching pair of strokes once (query_pairs has a < b)
+    touching = coo_matrix((np.ones(key.size, bool), (key // n, key % n)), shape=(n, n))
     _, label = connected_components(touching, directed=False)
     _, first = np.unique(label, return_index=True)  # each component's first stroke
     rank = np.empty(first.size, np.int64)
