@@ -1,4 +1,4 @@
-"""Pixel topology on a boolean mask: neighbour codes, topology-preserving thinning, and the pixel
+"""Pixel topology on a boolean mask: topology-preserving thinning and the pixel
 adjacency the stroke graph walks.
 
 Neighbours are numbered around the ring N, NE, E, SE, S, SW, W, NW (bit k of a pixel's *code* is
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["RING", "neighbour_codes", "thin", "adjacency"]
+__all__ = ["RING", "thin", "adjacency"]
 
 # (drow, dcol) of ring neighbours 0-7: N, NE, E, SE, S, SW, W, NW
 RING = np.array([(-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1)])
@@ -32,17 +32,6 @@ def _removable_table() -> np.ndarray:
 
 
 _REMOVABLE = _removable_table()
-
-
-def neighbour_codes(mask: np.ndarray) -> np.ndarray:
-    """(H, W) uint8 ring codes of a boolean mask (pixels outside the image count as unset)."""
-    h, w = mask.shape
-    padded = np.zeros((h + 2, w + 2), dtype=np.uint8)
-    padded[1:-1, 1:-1] = mask
-    code = np.zeros((h, w), dtype=np.uint8)
-    for k, (dr, dc) in enumerate(RING):
-        code |= padded[1 + dr : 1 + dr + h, 1 + dc : 1 + dc + w] << k
-    return code
 
 
 def thin(mask: np.ndarray, max_passes: int = 50) -> np.ndarray:
