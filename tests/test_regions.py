@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import thicken
 
 from inktrace.data import Strokes, render_batch
 from inktrace.data.curriculum import make_strokes
@@ -38,21 +39,7 @@ def page_maps(seed: int = 0) -> dict[str, np.ndarray]:
         polylines.append(np.stack([c - d, c + d]))
     strokes = Strokes.from_polylines([[(p, 3.0) for p in polylines]])
     out = render_batch(strokes, H, W)
-    maps = {k: out[k][0].numpy() for k in (*MAP_KEYS, "mask")}
-    rng = np.random.default_rng(seed)
-    skel = maps["skeleton"] > 0.5
-    grown = skel.copy()
-    padded = np.pad(skel, 1)
-    for dr in range(3):
-        for dc in range(3):
-            grown |= padded[dr : dr + H, dc : dc + W]
-    grown &= maps["mask"] > 0
-    prob = np.where(
-        skel,
-        rng.uniform(0.8, 0.95, skel.shape),
-        np.where(grown, rng.uniform(0.55, 0.8, skel.shape), rng.uniform(0.0, 0.2, skel.shape)),
-    )
-    maps["skeleton"] = prob.astype(np.float32)
+    maps = thicken({k: out[k][0].numpy() for k in (*MAP_KEYS, "mask")}, seed)
     return {k: maps[k] for k in MAP_KEYS}
 
 

@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 import torch
+from helpers import thicken
 
 from inktrace.data import Strokes, render_batch
 from inktrace.data.curriculum import make_strokes
@@ -32,27 +33,6 @@ def render(polylines, width=3.0):
     strokes = Strokes.from_polylines([[(np.asarray(p, float), width) for p in polylines]])
     out = render_batch(strokes, SIZE, SIZE)
     return {k: out[k][0].numpy() for k in (*MAP_KEYS, "mask")}
-
-
-def thicken(maps, seed=0):
-    """A thick, uncertain skeleton like a model's: the exact one dilated by one pixel (inside the
-    band where offsets are defined), centre 0.8-0.95, sides 0.55-0.8, background below 0.2."""
-    out = dict(maps)
-    skel = maps["skeleton"] > 0.5
-    padded = np.pad(skel, 1)
-    grown = np.zeros_like(skel)
-    for dr in range(3):
-        for dc in range(3):
-            grown |= padded[dr : dr + SIZE, dc : dc + SIZE]
-    grown &= maps["mask"] > 0
-    rng = np.random.default_rng(seed)
-    prob = np.where(
-        skel,
-        rng.uniform(0.8, 0.95, skel.shape),
-        np.where(grown, rng.uniform(0.55, 0.8, skel.shape), rng.uniform(0.0, 0.2, skel.shape)),
-    )
-    out["skeleton"] = prob.astype(np.float32)
-    return out
 
 
 def maps_for(polylines, variant, width=3.0):
