@@ -478,10 +478,20 @@ def test_init_from_rules(tmp_path):
     )  # no best.ckpt: the best top-k file
     f = FinetuneTrainer(cfg, verbose=False)
     assert f.state.init_report["source"] == str(found) and not f.state.init_report["missing"]
-    # shape mismatches are an error, not a silent partial load
-    with pytest.raises(CheckpointError, match="another shape"):
+    # a whole multiple of the channels is widened (model/widen.py): the same maps
+    wide = DenseTrainer(
+        tiny(tmp_path, overrides={"model.embed_dim": 12, "init_from": str(found)}), verbose=False
+    )
+    assert wide.model.hparams["embed_dim"] == 12 and not wide.state.init_report["mismatched"]
+    narrow = f.model.eval()
+    x = torch.rand(2, 1, 32, 32)
+    with torch.no_grad():
+        a, b = narrow(x), wide.model.eval()(x)
+    assert all(torch.allclose(a[k], b[k], atol=1e-4) for k in a)
+    # other shape mismatches are an error, not a silent partial load
+    with pytest.raises(CheckpointError, match="another shape.*cannot be widened"):
         DenseTrainer(
-            tiny(tmp_path, overrides={"model.embed_dim": 8, "init_from": str(found)}), verbose=False
+            tiny(tmp_path, overrides={"model.embed_dim": 6, "init_from": str(found)}), verbose=False
         )
 
 

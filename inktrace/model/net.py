@@ -68,14 +68,20 @@ STROKE_HEADS = ("ends", "identity")
 _MAX_WIDTH_FACTOR = 4
 
 
-def _norm(kind: str, channels: int) -> nn.Module:
-    if kind == "batch":
-        return nn.BatchNorm2d(channels)
-    if kind == "instance":
-        return nn.GroupNorm(channels, channels)
+def group_count(kind: str, channels: int) -> int:
+    """How many groups of channels normalisation ``kind`` computes its statistics over: one per
+    channel for batch and instance norm, ``gcd(channels, 8)`` for group norm."""
+    if kind in ("batch", "instance"):
+        return channels
     if kind != "group":
         raise ValueError(f"model.norm: unknown normalisation {kind!r} (group, batch or instance)")
-    groups = math.gcd(channels, 8)
+    return math.gcd(channels, 8)
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    groups = group_count(kind, channels)
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
     return nn.GroupNorm(groups, channels)
 
 

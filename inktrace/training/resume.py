@@ -28,8 +28,11 @@ import torch
 
 from ..checkpoint import CheckpointManager, load_checkpoint, load_weights, migration_report
 from ..checkpoint.format import newest_intact
+from ..checkpoint.weights import WeightsReport, strip_prefixes
 from ..config import Config
 from ..errors import CheckpointError, ConfigError
+from ..model.net import InkTraceNet
+from ..model.widen import WidenError, widen_state
 from ..pretrained import packaged_model
 from .interface import TrainerView
 from .optim import load_optimizer_state
@@ -319,6 +322,30 @@ def resolve_init_from(
     return path, f"weights from {path} (best of stage '{previous}')"
 
 
+def _widen_into(model: torch.nn.Module, state: Any, report: WeightsReport, path: Path) -> int:
+    """Load the tensors ``report`` found of another shape into ``model`` widened (an InkTraceNet
+    with ``embed_dim`` a whole multiple of the checkpoint's, widen.py), move them to the report's
+    loaded ones and return how many; CheckpointError when they cannot be widened exactly."""
+    norm = getattr(model, "hparams", {}).get("norm")
+    keys = [k for k, _, _ in report.mismatched]
+    summary = report.summary()
+    try:
+        if not isinstance(model, InkTraceNet) or norm is None:
+            raise WidenError("only an InkTraceNet can be widened")
+        renamed = strip_prefixes(state)
+        grown = widen_state({k: renamed[k] for k in keys}, model.state_dict(), norm)
+    except (WidenError, KeyError) as exc:
+        raise CheckpointError(
+            f"init_from {path}: {len(keys)} tensors have another shape than this model's "
+            f"({summary}) and cannot be widened into it ({exc}); check model.embed_dim / "
+            "num_layers"
+        ) from None
+    model.load_state_dict(grown, strict=False)
+    report.loaded.extend(keys)
+    report.mismatched = []
+    return len(keys)
+
+
 def load_init_weights(model: torch.nn.Module, path: Path, why: str, log: Any) -> dict[str, Any]:
     """Copy every weight of ``path`` (any format) whose name and shape fit into ``model``, say what
     was missing or unexpected, and return the report kept as ``init_report``. Tensors of another
@@ -327,10 +354,11 @@ def load_init_weights(model: torch.nn.Module, path: Path, why: str, log: Any) ->
     if ckpt.get("migration"):
         log.lines(migration_report(path, ckpt))
     report = load_weights(model, ckpt["model"], strict=False)
-    if report.mismatched:
-        raise CheckpointError(
-            f"init_from {path}: {len(report.mismatched)} tensors have another shape than this "
-            f"model's ({report.summary()}); check model.embed_dim / num_layers"
+    widened = _widen_into(model, ckpt["model"], report, path) if report.mismatched else 0
+    if widened:
+        why += (
+            f", {widened} tensors widened to this model's channels (model/widen.py: the maps "
+            "stay the checkpoint's until training changes them)"
         )
     log.info(f"{why}:\n  " + report.format().replace("\n", "\n  "))
     return {
