@@ -220,6 +220,31 @@ def test_dry_brush_and_speckled_strokes_are_measured_whole():
     assert abs(estimate_stroke_width(bold) - 6) <= 0.75
 
 
+def test_bristle_streaks_in_faint_ink_are_measured_with_it():
+    # 16 px lines drawn as 2 px dark streaks with 2 px of faint (0.8) ink between them, as a dry
+    # brush leaves at 256 px: the streaks read 2-3 px; with the faint ink, the brush's 16 px
+    solid = lines(16, 0.0)
+    streaked = solid.copy()
+    gaps = ((np.arange(solid.shape[0]) // 2) % 2 == 1)[:, None] & (solid < 0.5)
+    streaked[gaps] = 0.8
+    # (about a pixel wide of the mark: faint ink's edge is cut nearer the paper than Otsu's)
+    assert 16 <= estimate_stroke_width(streaked) <= 17.5
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(scale_module, "FAINT", 0.0)  # streaks measured alone (or closed: 2 px gaps)
+        mp.setattr(scale_module, "CLOSING", 0)
+        assert estimate_stroke_width(streaked) < 5
+    # faint ink is measured from the paper: on a noisy scan (paper 0.85 +- 0.06) thin lines keep
+    # their width, and grey noise neither widens them nor reads as ink
+    noisy = np.clip(
+        0.85 + 0.06 * np.random.default_rng(1).standard_normal(solid.shape), 0, 1
+    ).astype(np.float32)
+    thin = np.minimum(noisy, lines(3, 0.3))
+    assert abs(estimate_stroke_width(thin) - 3) <= 0.75
+    # faint ink around solid strokes that is not much wider than them is not dry ink
+    halo = np.minimum(lines(3, 0.0), np.where(lines(4, 0.0) < 0.5, 0.85, 1.0))
+    assert abs(estimate_stroke_width(halo) - 3) <= 0.75
+
+
 def test_scale_rule():
     assert choose_scale(None) == choose_scale(2.0) == choose_scale(4.0) == 1.0
     assert choose_scale(8.0) == 0.5 and choose_scale(40.0) == 0.1
