@@ -19,10 +19,13 @@ read as the strokes (and traced as three times too many). So the ink is measured
 with its *faint ink*: the pixels darker than the paper by ``FAINT`` (or ``FAINT_MADS`` times the
 paper's spread, on a noisy scan), the paper being the median of the pixels above Otsu's
 threshold. Where that reads at least ``DRY`` times as wide as the ink alone, the wider of it and
-the closed measure is taken (only where the faint ink covers ``DRY_AREA`` times the ink's
-pixels, so that most clean glyphs skip the third distance transform). A halo of antialiased
-edges adds about a pixel, far from ``DRY``; a dark blotch of a degraded scan touching a stroke
-can still make it read wider.
+the closed measure is taken, but only where the faint ink covers ``DRY_AREA`` times the ink's
+pixels: a blurred scan's grey halo can join close strokes into one faint blob, and on 150
+characters at 64-256 px such halos covered at most 1.6 times the ink in all but 1-4 degraded
+glyphs per size, while a dry brush's faint streaks mostly cover more (the bound trades some dry
+brush for those degraded glyphs; at 1.3 it changed the scale of 2-9 degraded glyphs per 150). A
+halo of antialiased edges adds about a pixel, far from ``DRY``, and most clean glyphs skip the
+third distance transform.
 
 Each measure: on the ink's exact distance transform (distance.py) the *ridge* pixels are the ink
 pixels at least as far from the paper as each of their 8 neighbours: the pixels on a stroke's medial
@@ -69,7 +72,7 @@ TEXTURED = 1.5  # the closed ink reading this many times as wide: textured ink, 
 FAINT = 0.1  # a pixel this much darker than the paper (or FAINT_MADS of its spread) is faint ink
 FAINT_MADS = 4.0
 DRY = 1.75  # the ink with its faint ink reading this many times as wide: dry ink, measured so
-DRY_AREA = 1.3  # ... measured only where the faint ink covers this many times the ink's pixels
+DRY_AREA = 1.6  # ... measured only where the faint ink covers this many times the ink's pixels
 MIN_RIDGE_PIXELS = 16  # fewer ridge pixels than this: too little ink to judge
 WINDOW = 1024
 _CHUNK = 1 << 20  # values per step of Otsu's histogram
