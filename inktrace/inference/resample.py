@@ -111,7 +111,8 @@ class ToInput:
         for name, value in band.items():
             value = np.asarray(value, dtype=np.float32)
             held = self.kept.get(name)
-            self.kept[name] = value if held is None else np.concatenate([held, value], axis=1)
+            keep = held is not None and held.shape[1] > 0  # (none kept at the same size)
+            self.kept[name] = np.concatenate([held, value], axis=1) if keep else value
         if not self.kept:
             return
         have = self.first + next(iter(self.kept.values())).shape[1]  # model rows in so far
