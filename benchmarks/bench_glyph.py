@@ -20,6 +20,7 @@ import time
 import numpy as np
 import torch
 
+from inktrace.errors import CheckpointError
 from inktrace.inference import Predictor
 from inktrace.model.net import InkTraceNet
 from inktrace.pretrained import load_pretrained
@@ -55,6 +56,11 @@ def main() -> None:
     p.add_argument("--count", type=int, default=64)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
+    if args.checkpoint:  # a bad file is one line and exit 2, before any timing
+        try:
+            InkTraceNet.load_from_checkpoint(args.checkpoint)
+        except CheckpointError as exc:
+            p.exit(2, f"bench_glyph.py: error: {exc}\n")
     torch.set_num_threads(args.threads)
     images, what = glyphs(args.count)
     print(
