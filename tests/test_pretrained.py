@@ -121,7 +121,7 @@ def test_the_shipped_model_is_a_small_weights_only_file_with_its_card():
     from inktrace.pretrained import pretrained_card, pretrained_path
 
     path = pretrained_path()
-    assert path.stat().st_size < 4_000_000
+    assert path.stat().st_size < 10_000_000  # 7.7 MB, 1.91 M parameters (the issue allows 40 MB)
     data = load_checkpoint(path)
     assert set(data) == {"format", "format_version", "model", "config", "card"}
     card = pretrained_card()
@@ -202,7 +202,7 @@ def test_the_stroke_model_is_packaged_and_chosen_by_name(tmp_path, monkeypatch, 
 
     path = packaged_model(STROKES_NAME)
     assert path is not None and path.name == "inktrace-strokes.ckpt"
-    assert path.stat().st_size < 4_000_000
+    assert path.stat().st_size < 10_000_000  # 7.7 MB, 1.91 M parameters (the issue allows 40 MB)
     assert set(load_checkpoint(path)) == {"format", "format_version", "model", "config", "card"}
     assert packaged_model("inktrace-small") == packaged.pretrained_path()
     assert packaged_model("not-a-model") is None
@@ -228,8 +228,10 @@ def test_the_stroke_model_is_packaged_and_chosen_by_name(tmp_path, monkeypatch, 
     assert inktrace_main(["export", "inktrace-small", str(small)]) == 0  # the name as the source
     assert load_checkpoint(small)["card"] == load_checkpoint(packaged.pretrained_path())["card"]
     capsys.readouterr()
-    assert inktrace_main(["compare", "inktrace-small", STROKES_NAME]) == 0
-    assert "ends" in capsys.readouterr().out  # the stroke heads: layers only one side has
+    assert inktrace_main(["compare", "--all", "inktrace-small", STROKES_NAME]) == 0
+    out = capsys.readouterr().out
+    assert "ends" in out  # the stroke heads: layers only one side has
+    assert "model.embed_dim     16     32" in out  # the stroke model: widened (model/widen.py)
 
     from inktrace.deploy.runtime import OnnxPredictor
     from inktrace.inference import loading
