@@ -87,9 +87,67 @@ def test_training_grows_the_copies_apart():
 def test_what_cannot_be_widened_exactly_is_named():
     with pytest.raises(WidenError, match="not a whole multiple"):
         channel_map(16, 24, "group")
-    narrow, wide = _net(8), _net(16, num_layers=3)
-    with pytest.raises(WidenError, match=r"cannot grow into|not a whole multiple"):
+    narrow = _net(8)
+    with pytest.raises(WidenError, match="model.embed_dim 12 is not a whole multiple of 8"):
         widen_state(narrow.state_dict(), _net(12).state_dict(), "group")
-    # tensors only the wider model has are left out, for the loader to report as missing
-    grown = widen_state(narrow.state_dict(), wide.state_dict(), "group")
-    assert set(grown) < set(wide.state_dict())
+    # another num_layers: another layout, never a bottleneck grown at the wrong level
+    shallow = _net(8, num_layers=1)
+    with pytest.raises(WidenError, match="another layout"):
+        widen_state(shallow.state_dict(), _net(8).state_dict(), "group")
+    with pytest.raises(WidenError, match="another layout"):
+        widen_state(narrow.state_dict(), _net(16, num_layers=3).state_dict(), "group")
+    # the stem's input and the heads' outputs are not channels: they never grow
+    state = dict(narrow.state_dict())
+    state["heads.keypoints.2.weight"] = state["heads.keypoints.2.weight"][:1]
+    state["heads.keypoints.2.bias"] = state["heads.keypoints.2.bias"][:1]
+    with pytest.raises(WidenError, match=r"heads.keypoints.2.(weight|bias): dim 0"):
+        widen_state(state, _net(16).state_dict(), "group")
+    # every channel count grows by embed_dim's factor, not by any whole factor
+    state = dict(narrow.state_dict())
+    wide = _net(16).state_dict()
+    state["bottleneck.0.conv1.weight"] = wide["bottleneck.0.conv1.weight"][:8, :8]
+    with pytest.raises(WidenError, match="cannot grow"):
+        widen_state(state, wide, "group")
+    # a checkpoint without heads the wider model has: those start fresh (left out here)
+    plain = _net(8, stroke_heads=False)
+    grown = widen_state(plain.state_dict(), _net(16).state_dict(), "group")
+    assert not any(k.startswith("heads.identity") for k in grown)
+    assert "heads.skeleton.0.weight" in grown
+
+
+def test_init_from_refuses_another_norm_or_depth_in_one_line(tmp_path):
+    from inktrace.checkpoint import CheckpointError
+    from inktrace.checkpoint.format import save_checkpoint
+    from inktrace.training.resume import load_init_weights
+
+    def save_model(net, path):
+        save_checkpoint({"model": net.state_dict(), "config": {"model": net.hparams}}, path)
+
+    class Log:
+        def info(self, text):
+            self.text = text
+
+        def lines(self, text):
+            pass
+
+    for settings, words in (
+        (dict(embed_dim=8, norm="instance"), "model.norm is 'instance' there"),
+        (dict(embed_dim=8, num_layers=1), "model.num_layers is 1 there"),
+    ):
+        path = tmp_path / "narrow.ckpt"
+        save_model(_net(**settings), path)
+        with pytest.raises(CheckpointError) as info:
+            load_init_weights(_net(16), path, "init", Log())
+        message = str(info.value)
+        assert message.startswith(f"init_from {path}: ") and words in message, message
+        assert "\n" not in message
+    path = tmp_path / "ok.ckpt"
+    narrow = _randomise(_net(8), seed=4).eval()
+    save_model(narrow, path)
+    wide, log = _net(16).eval(), Log()
+    report = load_init_weights(wide, path, "init", log)
+    assert "widened" in log.text and not report["mismatched"] and not report["missing"]
+    x = torch.rand(1, 1, 16, 24, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        a, b = narrow(x), wide(x)
+    assert all(torch.allclose(a[k], b[k], atol=1e-3 * max(1.0, float(a[k].abs().max()))) for k in a)

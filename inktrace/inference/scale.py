@@ -218,11 +218,15 @@ def estimate_stroke_width(
         if closed is not None and closed >= TEXTURED * width:
             found = closed
     cut = _faint_cut(hist) if FAINT > 0 else 0.0
-    faint = image < cut
     # bristle streaks in faint ink: measured with the faint ink, where it covers enough more
-    # paper to read DRY times as wide (a halo of antialiased edges does not; skipped cheaply)
-    if cut > 0 and np.count_nonzero(faint) >= DRY_AREA * np.count_nonzero(ink):
-        whole = _typical([ridge_widths(faint[ys, xs], inner) for ys, xs, inner in windows])
+    # paper (in the windows measured) to read DRY times as wide; a halo of antialiased edges does
+    # not, and is skipped cheaply
+    faint = [image[ys, xs] < cut for ys, xs, _ in windows]
+    covered = sum(np.count_nonzero(f) for f in faint)
+    if cut > 0 and covered >= DRY_AREA * sum(
+        np.count_nonzero(ink[ys, xs]) for ys, xs, _ in windows
+    ):
+        whole = _typical([ridge_widths(f, w[2]) for f, w in zip(faint, windows)])
         if whole is not None and whole >= DRY * width:
             found = max(found, whole)
     return found

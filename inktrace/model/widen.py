@@ -19,7 +19,7 @@ narrower than the model's; :func:`widen_state` is the function, :func:`channel_m
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import torch
 
@@ -60,6 +60,20 @@ def _shares(shape: tuple[int, ...], source: torch.Tensor, gen: torch.Generator) 
     return (raw / total[:, source]).reshape(rows, shape[1], *([1] * (len(shape) - 2)))
 
 
+def _layout(keys: Iterable[str]) -> set[str]:
+    """The modules a state dict's tensors belong to, heads left out (a narrower checkpoint may
+    lack heads the model has: they start fresh)."""
+    return {k.rsplit(".", 1)[0] for k in keys if not k.startswith("heads.")}
+
+
+def _fixed(key: str, dim: int) -> bool:
+    """Dims that are not channels and must never grow: the stem's input (ink, visibility) and the
+    heads' outputs (the maps)."""
+    return (key == "stem.0.weight" and dim == 1) or (
+        key.startswith("heads.") and ".2." in key and dim == 0
+    )
+
+
 def widen_state(
     state: Mapping[str, torch.Tensor],
     target: Mapping[str, torch.Tensor],
@@ -69,12 +83,26 @@ def widen_state(
     """``state`` (a narrower model's tensors) grown to the shapes of ``target`` (the wider model's
     state dict, same names): dim 0 of a tensor is copied by :func:`channel_map`, dim 1 of a weight
     (its input channels) copied and split by random shares (``seed``) summing to 1. Tensors of the
-    same shape are taken as they are. WidenError names the first tensor that cannot be widened."""
+    same shape are taken as they are. The two must have the same layout (the same modules, so the
+    same ``num_layers``), and every channel count must grow by the same whole factor, that of the
+    stem's output (``embed_dim``); WidenError names the first tensor that breaks a rule."""
+    if _layout(state) != _layout(target):
+        only = sorted(_layout(state) ^ _layout(target))
+        raise WidenError(f"another layout (model.num_layers?): {', '.join(only[:3])} differ")
+    stem = "stem.0.weight"
+    if stem not in state or stem not in target:
+        raise WidenError(f"{stem} is missing")
+    old_dim, new_dim = int(state[stem].shape[0]), int(target[stem].shape[0])
+    if new_dim % old_dim or new_dim // old_dim < 2:
+        raise WidenError(f"model.embed_dim {new_dim} is not a whole multiple of {old_dim}")
+    factor = new_dim // old_dim
     gen = torch.Generator().manual_seed(seed)
     out: dict[str, torch.Tensor] = {}
     maps: dict[tuple[int, int], torch.Tensor] = {}
 
-    def mapping(old: int, new: int, key: str) -> torch.Tensor:
+    def mapping(key: str, dim: int, old: int, new: int) -> torch.Tensor:
+        if _fixed(key, dim) or new != factor * old:
+            raise WidenError(f"{key}: dim {dim} of {old} cannot grow to {new} (x{factor})")
         if (old, new) not in maps:
             try:
                 maps[old, new] = channel_map(old, new, norm)
@@ -94,9 +122,9 @@ def widen_state(
             raise WidenError(f"{key}: shape {have} cannot grow into {want}")
         grown = value.to(torch.float64)
         if have[0] != want[0]:
-            grown = grown[mapping(have[0], want[0], key)]
+            grown = grown[mapping(key, 0, have[0], want[0])]
         if len(have) > 1 and have[1] != want[1]:
-            source = mapping(have[1], want[1], key)
+            source = mapping(key, 1, have[1], want[1])
             grown = grown[:, source] * _shares(tuple(grown.shape[:1]) + want[1:], source, gen)
         out[key] = grown.to(value.dtype)
     return out

@@ -322,7 +322,9 @@ def resolve_init_from(
     return path, f"weights from {path} (best of stage '{previous}')"
 
 
-def _widen_into(model: torch.nn.Module, state: Any, report: WeightsReport, path: Path) -> int:
+def _widen_into(
+    model: torch.nn.Module, state: Any, config: Any, report: WeightsReport, path: Path
+) -> int:
     """Load the tensors ``report`` found of another shape into ``model`` widened (an InkTraceNet
     with ``embed_dim`` a whole multiple of the checkpoint's, widen.py), move them to the report's
     loaded ones and return how many; CheckpointError when they cannot be widened exactly."""
@@ -332,8 +334,17 @@ def _widen_into(model: torch.nn.Module, state: Any, report: WeightsReport, path:
     try:
         if not isinstance(model, InkTraceNet) or norm is None:
             raise WidenError("only an InkTraceNet can be widened")
+        saved = (config or {}).get("model") or {}
+        for name in ("num_layers", "norm"):  # where the checkpoint says (legacy files may not)
+            if name in saved and saved[name] != model.hparams[name]:
+                raise WidenError(
+                    f"model.{name} is {saved[name]!r} there, {model.hparams[name]!r} here"
+                )
         renamed = strip_prefixes(state)
-        grown = widen_state({k: renamed[k] for k in keys}, model.state_dict(), norm)
+        tensors = {
+            k: v for k, v in renamed.items() if isinstance(k, str) and isinstance(v, torch.Tensor)
+        }
+        grown = widen_state(tensors, model.state_dict(), norm)
     except (WidenError, KeyError) as exc:
         raise CheckpointError(
             f"init_from {path}: {len(keys)} tensors have another shape than this model's "
@@ -349,12 +360,17 @@ def _widen_into(model: torch.nn.Module, state: Any, report: WeightsReport, path:
 def load_init_weights(model: torch.nn.Module, path: Path, why: str, log: Any) -> dict[str, Any]:
     """Copy every weight of ``path`` (any format) whose name and shape fit into ``model``, say what
     was missing or unexpected, and return the report kept as ``init_report``. Tensors of another
-    shape are an error (another architecture), never a silent partial load."""
+    shape are an error (another architecture), never a silent partial load, unless the model is
+    the checkpoint's widened (same layout, ``embed_dim`` a whole multiple: ``_widen_into``)."""
     ckpt = load_checkpoint(path)  # any format: legacy layouts are migrated
     if ckpt.get("migration"):
         log.lines(migration_report(path, ckpt))
     report = load_weights(model, ckpt["model"], strict=False)
-    widened = _widen_into(model, ckpt["model"], report, path) if report.mismatched else 0
+    widened = (
+        _widen_into(model, ckpt["model"], ckpt.get("config"), report, path)
+        if report.mismatched
+        else 0
+    )
     if widened:
         why += (
             f", {widened} tensors widened to this model's channels (model/widen.py: the maps "
