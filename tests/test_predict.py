@@ -240,6 +240,15 @@ def test_bristle_streaks_in_faint_ink_are_measured_with_it():
     ).astype(np.float32)
     thin = np.minimum(noisy, lines(3, 0.3))
     assert abs(estimate_stroke_width(thin) - 3) <= 0.75
+    # faint ink that reads wide but covers little more paper than the ink (a blurred scan's halo
+    # joining two 3 px strokes 3 px apart: 9 px wide, 1.5x the ink's pixels) is not dry ink
+    pair = np.ones((60, 60), np.float32)
+    pair[10:50, 10:19] = 0.85
+    pair[10:50, 10:13], pair[10:50, 16:19] = 0.0, 0.0
+    assert abs(estimate_stroke_width(pair) - 3) <= 0.75
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(scale_module, "DRY_AREA", 1.3)  # without the bound it reads as one stroke
+        assert abs(estimate_stroke_width(pair) - 9) <= 1.0
     # faint ink around solid strokes that is not much wider than them is not dry ink
     halo = np.minimum(lines(3, 0.0), np.where(lines(4, 0.0) < 0.5, 0.85, 1.0))
     assert abs(estimate_stroke_width(halo) - 3) <= 0.75

@@ -104,16 +104,11 @@ def _otsu_bin(hist: np.ndarray) -> int:
     return int(np.argmax(between)) + 1
 
 
-def _otsu(values: np.ndarray) -> float:
-    """Otsu's threshold of values in [0, 1] (256 bins)."""
-    return (_otsu_bin(_histogram(values)) - 0.5) / 255.0
-
-
-def _faint_cut(hist: np.ndarray) -> float:
+def _faint_cut(hist: np.ndarray, first: int) -> float:
     """The level below which a pixel is ink, faint ink included: ``FAINT`` below the paper, or
-    ``FAINT_MADS`` of the paper's spread if more. The paper is the median of the pixels above
-    Otsu's threshold, its spread their median absolute deviation (both from the histogram)."""
-    first = _otsu_bin(hist)
+    ``FAINT_MADS`` of the paper's spread if more. The paper is the median of the pixels from bin
+    ``first`` up (above Otsu's threshold), its spread their median absolute deviation (both from
+    the histogram)."""
     light = hist[first:]
     if light.sum() == 0:
         return 0.0
@@ -125,12 +120,21 @@ def _faint_cut(hist: np.ndarray) -> float:
     return max((paper - max(FAINT * 255.0, FAINT_MADS * mad)) / 255.0, 0.0)
 
 
+def _ink(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """(ink mask, 256-bin histogram, first bin above Otsu's threshold) of a float32 grayscale
+    image, or None when it is empty or flatter than ``MIN_CONTRAST``."""
+    if image.size == 0 or float(image.max()) - float(image.min()) < MIN_CONTRAST:
+        return None
+    hist = _histogram(image)
+    first = _otsu_bin(hist)
+    return image < (first - 0.5) / 255.0, hist, first
+
+
 def ink_mask(image: np.ndarray) -> np.ndarray:
     """Boolean ink pixels of a grayscale image in [0, 1] (dark ink on light paper)."""
     image = np.asarray(image, dtype=np.float32)
-    if image.size == 0 or float(image.max()) - float(image.min()) < MIN_CONTRAST:
-        return np.zeros(image.shape, bool)
-    return image < _otsu(image.ravel())
+    found = _ink(image)
+    return np.zeros(image.shape, bool) if found is None else found[0]
 
 
 def ridge_widths(ink: np.ndarray, inner: tuple[bool, bool, bool, bool] = (False,) * 4):
@@ -202,10 +206,10 @@ def estimate_stroke_width(
     """The typical stroke width in pixels of a grayscale image in [0, 1] (dark ink on light
     paper), or None when there is too little ink to tell (see the module docstring)."""
     image = np.asarray(image, dtype=np.float32)
-    if image.size == 0 or float(image.max()) - float(image.min()) < MIN_CONTRAST:
+    found_ink = _ink(image)
+    if found_ink is None:
         return None
-    hist = _histogram(image)
-    ink = image < (_otsu_bin(hist) - 0.5) / 255.0
+    ink, hist, first = found_ink
     windows = _windows(ink, window, max_windows)
     width = _typical([ridge_widths(ink[ys, xs], inner) for ys, xs, inner in windows])
     if width is None or width > TARGET_WIDTH:
@@ -217,16 +221,17 @@ def estimate_stroke_width(
         )
         if closed is not None and closed >= TEXTURED * width:
             found = closed
-    cut = _faint_cut(hist) if FAINT > 0 else 0.0
+    cut = _faint_cut(hist, first) if FAINT > 0 else 0.0
+    if cut <= 0:
+        return found
     # bristle streaks in faint ink: measured with the faint ink, where it covers enough more
     # paper (in the windows measured) to read DRY times as wide; a halo of antialiased edges does
     # not, and is skipped cheaply
     faint = [image[ys, xs] < cut for ys, xs, _ in windows]
     covered = sum(np.count_nonzero(f) for f in faint)
-    if cut > 0 and covered >= DRY_AREA * sum(
-        np.count_nonzero(ink[ys, xs]) for ys, xs, _ in windows
-    ):
-        whole = _typical([ridge_widths(f, w[2]) for f, w in zip(faint, windows)])
+    inked = sum(np.count_nonzero(ink[ys, xs]) for ys, xs, _ in windows)
+    if covered >= DRY_AREA * inked:
+        whole = _typical([ridge_widths(f, inner) for f, (_, _, inner) in zip(faint, windows)])
         if whole is not None and whole >= DRY * width:
             found = max(found, whole)
     return found
