@@ -328,12 +328,12 @@ def _widen_into(
     """Load the tensors ``report`` found of another shape into ``model`` widened (an InkTraceNet
     with ``embed_dim`` a whole multiple of the checkpoint's, widen.py), move them to the report's
     loaded ones and return how many; CheckpointError when they cannot be widened exactly."""
-    norm = getattr(model, "hparams", {}).get("norm")
     keys = [k for k, _, _ in report.mismatched]
     summary = report.summary()
     try:
-        if not isinstance(model, InkTraceNet) or norm is None:
+        if not isinstance(model, InkTraceNet):
             raise WidenError("only an InkTraceNet can be widened")
+        norm = model.hparams["norm"]
         saved = (config or {}).get("model") or {}
         for name in ("num_layers", "norm"):  # where the checkpoint says (legacy files may not)
             if name in saved and saved[name] != model.hparams[name]:
@@ -345,13 +345,14 @@ def _widen_into(
             k: v for k, v in renamed.items() if isinstance(k, str) and isinstance(v, torch.Tensor)
         }
         grown = widen_state(tensors, model.state_dict(), norm)
-    except (WidenError, KeyError) as exc:
+        widened = {k: grown[k] for k in keys}  # the rest fitted as it was
+    except (WidenError, KeyError) as exc:  # KeyError: a tensor only load_weights' renaming found
         raise CheckpointError(
             f"init_from {path}: {len(keys)} tensors have another shape than this model's "
             f"({summary}) and cannot be widened into it ({exc}); check model.embed_dim / "
             "num_layers"
         ) from None
-    model.load_state_dict(grown, strict=False)
+    model.load_state_dict(widened, strict=False)
     report.loaded.extend(keys)
     report.mismatched = []
     return len(keys)
