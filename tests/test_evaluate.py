@@ -178,9 +178,22 @@ def test_missing_scikit_image_refuses_the_baseline_but_not_no_baseline(capsys, m
         ([], ["--dataset is required"]),
         (["--dataset", "kanjivg", "--count", "0"], ["--count 0"]),
         (["--dataset", "kanjivg", "--size", "8"], ["--size 8"]),
+        (["--dataset", "kanjivg", "--precision", "fp16"], ["--precision fp16"]),
         (["--dataset", "kanjivg", "--bogus"], ["unknown option"]),
         (["--dataset", "/no/such/folder", "--no-baseline", "--checkpoint", "x.ckpt"], []),
     ],
 )
 def test_bad_usage_exits_2_with_one_line(capsys, argv, words):
     one_line_error(capsys, argv, words)
+
+
+def test_precision_reaches_the_predictor_fp32_by_default():
+    import argparse
+
+    from inktrace.cli.evaluate import _predictor
+    from inktrace.model.net import InkTraceNet
+
+    model = InkTraceNet(embed_dim=8, num_layers=2)
+    for given, runs in ((None, "fp32"), ("fp32", "fp32"), ("bf16", "bf16")):
+        args = argparse.Namespace(precision=given, device="cpu", batch_size=None)
+        assert _predictor(model, args, 16).precision == runs

@@ -96,6 +96,13 @@ def build_parser(prog: str) -> StrictParser:
     flag(p, "batch_size", "images per forward pass (default 16)", "N", type=int)
     flag(
         p,
+        "precision",
+        "fp32 (default: the figures in docs/using.md), bf16 (bfloat16 autocast, what `inktrace "
+        "trace` runs by default on a CPU with bfloat16 instructions) or auto (bf16 where native)",
+        "P",
+    )
+    flag(
+        p,
         "pages",
         "instead: N pages of 14 x 20 boxes (about A4 at 150 dpi at --size 70) on ruled, noisy "
         "paper: characters, then --cursive-lines lines of cursive words; each page traced in one "
@@ -118,6 +125,8 @@ def _check_inputs(args, sizes: Sequence[int]) -> None:
     for size in sizes:
         if size < 16:
             raise UsageError(f"--size {size}: must be at least 16")
+    if args.precision not in (None, "auto", "fp32", "bf16"):
+        raise UsageError(f"--precision {args.precision}: expected fp32, bf16 or auto")
     if args.dataset == "kanjivg":
         try:
             kanjivg_dir()
@@ -126,10 +135,12 @@ def _check_inputs(args, sizes: Sequence[int]) -> None:
 
 
 def _predictor(model, args, batch_size: int) -> Predictor:
-    """``--device`` and ``--batch-size`` (else ``batch_size``) applied; a bad device in one line."""
+    """``--device``, ``--precision`` and ``--batch-size`` (else ``batch_size``) applied; a bad
+    device in one line."""
     try:
         size = args.batch_size or batch_size
-        return Predictor(model, device=args.device or "auto", batch_size=size)
+        precision = args.precision or "fp32"
+        return Predictor(model, device=args.device or "auto", batch_size=size, precision=precision)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
