@@ -7,7 +7,7 @@
 (The module is ``tracing`` so that the package attribute ``inktrace.trace`` stays the function.)
 
 Resolution. The Predictor gives the maps at the input's resolution. Where it shrank the image
-(scale < 1, strokes wider than 4 px) the network's 1 px skeleton comes back as a band about
+(scale < 1, strokes wider than 5 px) the network's 1 px skeleton comes back as a band about
 1 / scale px wide, too wide for the suppression across the stroke: a drawing of 4 strokes at 3x
 traced at the input's resolution gave 5 strokes (exact maps) and 5-6 (the quickstart model).
 Those maps are therefore resampled to the size the network saw (``Prediction.model_size``),

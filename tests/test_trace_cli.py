@@ -23,6 +23,7 @@ from inktrace.cli.main import main as inktrace_main
 from inktrace.cli.trace import FORMATS
 from inktrace.data import Strokes, render_batch
 from inktrace.inference import Predictor
+from inktrace.inference import scale as scale_module
 from inktrace.model import InkTraceNet
 from inktrace.tracing import trace_prediction
 from inktrace.vectorize import Stroke, trace_maps
@@ -295,11 +296,13 @@ def test_trace_with_bad_arguments_says_so_in_one_line():
 
 
 # ----------------------------------------------------------------------------- resolution
-def test_the_same_drawing_at_1x_2x_3x_gives_the_same_strokes_up_to_scale():
+def test_the_same_drawing_at_1x_2x_3x_gives_the_same_strokes_up_to_scale(monkeypatch):
     """Traced at the model's resolution where the Predictor shrank the image: the same 4 strokes
     at every k, points within 0.08 px of the 1x strokes on average once divided by k (measured
     0.035-0.040 px both ways; traced at the input's resolution 3x gave 5 strokes) and widths k
-    times the 1x ones."""
+    times the 1x ones. The rule's target is set to the 1x drawing's width (4 px), so that the
+    network sees the same image at every k."""
+    monkeypatch.setattr(scale_module, "TARGET_WIDTH", WIDTH)
     predictor = Predictor(ExactNet(), device="cpu")
     results = {k: predictor.predict_many([drawing(k)])[0] for k in (1, 2, 3)}
     assert results[1].scale == 1.0 and results[3].scale == pytest.approx(1 / 3, rel=0.1)

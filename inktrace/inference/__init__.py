@@ -14,7 +14,7 @@ from ..lazy import lazy_exports
 from .distance import distance_transform, squared_distance_transform
 from .images import DEFAULT_MAX_PIXELS, ImageError, load_image, to_gray
 from .pipeline import DEFAULT_BATCH_SIZE, DEFAULT_TILE, MapNet, MapPredictor, Prediction
-from .scale import TARGET_WIDTH, choose_scale, estimate_stroke_width
+from .scale import TARGET_WIDTH, InkWidth, choose_scale, estimate_stroke_width, measure_ink
 from .visualize import prediction_panel, save_panel
 
 _LAZY = {"Predictor": ".predictor", "resolve_device": ".predictor"}  # PyTorch
@@ -29,6 +29,8 @@ __all__ = [
     "load_image",
     "to_gray",
     "estimate_stroke_width",
+    "measure_ink",
+    "InkWidth",
     "choose_scale",
     "TARGET_WIDTH",
     "distance_transform",

@@ -5,12 +5,12 @@ does: ``Predictor`` (predictor.py) runs an InkTraceNet in PyTorch, ``OnnxPredict
 tracing with an ONNX model works where PyTorch is not installed.
 
 Per image: read it (images.py) unless it is an array already, choose the scale (scale.py: the
-typical stroke width is brought to at most 4 px, or the ``scale`` given), resample it (resample.py),
-cut it into overlapping tiles when it is larger than ``tile`` (tiling.py), run the tiles through the
-network in batches (at most ``batch_size`` tiles and ``batch_pixels`` pixels, but always one tile:
-images of one tile share batches with the call's other images of their size; an image of several
-tiles runs alone, a row of its tiles at a time), blend them and map the blend back to the input's
-pixels.
+typical stroke width is brought to at most 5 px, 4 px for textured ink, or the ``scale`` given),
+resample it (resample.py), cut it into overlapping tiles when it is larger than ``tile``
+(tiling.py), run the tiles through the network in batches (at most ``batch_size`` tiles and
+``batch_pixels`` pixels, but always one tile: images of one tile share batches with the call's
+other images of their size; an image of several tiles runs alone, a row of its tiles at a time),
+blend them and map the blend back to the input's pixels.
 
 Batches are capped in pixels because a CPU runs a large batch slower than its tiles one by one:
 the activations of four 512 px tiles overflow the caches (the shipped model on an A4 page at 150
@@ -39,7 +39,7 @@ import numpy as np
 
 from .images import load_image, to_gray
 from .resample import ToInput, model_size, to_input, to_model, unit
-from .scale import choose_scale, estimate_stroke_width
+from .scale import choose_scale, measure_ink
 from .tiling import Stitcher, Tile
 
 __all__ = [
@@ -157,8 +157,10 @@ class MapPredictor:
         """(scale, estimated stroke width or None) for a grayscale image."""
         if self.scale is not None:
             return float(self.scale), None
-        width = estimate_stroke_width(image)
-        return choose_scale(width), width
+        found = measure_ink(image)
+        if found is None:
+            return choose_scale(None), None
+        return choose_scale(found.width, found.textured), found.width
 
     def per_pass(self, height: int, width: int) -> int:
         """How many tiles of ``height`` x ``width`` px one forward pass takes."""
