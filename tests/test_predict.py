@@ -206,6 +206,7 @@ def test_dry_brush_and_speckled_strokes_are_measured_whole():
     pitted[holes] = 1.0
     for img in (streaked, pitted):
         assert abs(estimate_stroke_width(img) - 14) <= 0.75
+        assert measure_ink(img).textured and not measure_ink(solid).textured
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(scale_module, "CLOSING", 0)  # measured as it is: the slivers
             assert estimate_stroke_width(img) < 5
@@ -276,6 +277,22 @@ def test_scale_rule():
     assert estimate_stroke_width(np.full((50, 50), 0.5, np.float32)) is None  # no contrast
 
 
+def test_the_predictor_shrinks_textured_ink_to_its_own_target():
+    # the same 22 px strokes, solid and as a dry brush's streaks in faint ink: solid ink is
+    # brought to TARGET_WIDTH (5 px), textured ink to TEXTURED_TARGET (4 px)
+    solid = lines(22, 0.0)
+    streaked = solid.copy()
+    streaked[(np.arange(solid.shape[0]) % 8 >= 6)[:, None] & (solid < 0.5)] = 0.8
+    predictor = Predictor(tiny(), device="cpu")
+    plain, dry = predictor.predict_many([solid, streaked])
+    assert plain.scale == pytest.approx(5.0 / plain.stroke_width)
+    assert dry.scale == pytest.approx(4.0 / dry.stroke_width)
+    # (the faint ink's edge is cut nearer the paper than Otsu's: about a pixel more)
+    assert abs(plain.stroke_width - 22) <= 0.75 and 22 <= dry.stroke_width <= 24
+    # thin antialiased lines read as they are, not as their grey edge (which reads 3.5 px)
+    assert measure_ink(lines(2, 0.0)) == (1.5, False)
+
+
 def test_large_images_are_measured_in_windows_with_exact_distances():
     img = lines(9, 0.3, size=320)
     assert abs(estimate_stroke_width(img, window=100, max_windows=6) - 9) <= 0.75
@@ -344,6 +361,16 @@ def test_the_same_drawing_at_1x_2x_3x_gives_the_same_maps_up_to_scale(monkeypatc
         assert agreement(unscaled, one["skeleton"] >= 0.5) < 0.8
         width = np.median(shrink(maps["width"], k)[ink])
         assert width == pytest.approx(k * np.median(one["width"][ink]), rel=0.05)
+
+
+def test_at_the_default_target_2x_and_3x_are_brought_to_the_1x_scale():
+    """Strokes 7 px wide at 1 x are over the 5 px target at every k: the network sees one size
+    (within the width estimate's error, 0.9 px at 3 x, and rounding)."""
+    res = {k: Predictor(tiny(), device="cpu").predict_many([drawing(k)])[0] for k in (1, 2, 3)}
+    assert res[1].scale == pytest.approx(5.0 / res[1].stroke_width) and res[1].scale < 1
+    for k in (2, 3):
+        assert res[k].scale * k == pytest.approx(res[1].scale, rel=0.05)
+        assert res[k].model_size == pytest.approx(res[1].model_size, rel=0.07)
 
 
 def test_maps_are_brought_back_in_input_pixels():

@@ -14,7 +14,14 @@ from ..lazy import lazy_exports
 from .distance import distance_transform, squared_distance_transform
 from .images import DEFAULT_MAX_PIXELS, ImageError, load_image, to_gray
 from .pipeline import DEFAULT_BATCH_SIZE, DEFAULT_TILE, MapNet, MapPredictor, Prediction
-from .scale import TARGET_WIDTH, InkWidth, choose_scale, estimate_stroke_width, measure_ink
+from .scale import (
+    TARGET_WIDTH,
+    TEXTURED_TARGET,
+    InkWidth,
+    choose_scale,
+    estimate_stroke_width,
+    measure_ink,
+)
 from .visualize import prediction_panel, save_panel
 
 _LAZY = {"Predictor": ".predictor", "resolve_device": ".predictor"}  # PyTorch
@@ -33,6 +40,7 @@ __all__ = [
     "InkWidth",
     "choose_scale",
     "TARGET_WIDTH",
+    "TEXTURED_TARGET",
     "distance_transform",
     "squared_distance_transform",
     "prediction_panel",

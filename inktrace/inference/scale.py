@@ -17,21 +17,24 @@ wide with faint, half-inked streaks between them, which closing does not fill, s
 read as the strokes (and traced as two to three times too many). So the ink is measured a third
 time with its *faint ink*: the pixels darker than the paper by ``FAINT`` (or ``FAINT_MADS`` times
 the paper's spread, on a noisy scan), the paper being the median of the pixels above Otsu's
-threshold. Where that reads at least ``DRY`` times as wide as the ink alone and wider than the
-closed measure, it is taken, and the ink is textured too. A halo of antialiased edges adds about a
-pixel, far from ``DRY``; solid ink on clean paper, whose faint ink covers under ``DRY_AREA`` times
-its pixels, skips the third distance transform. This measure is taken whatever the width as it is
-(streaks 5-8 px wide are not slivers to the closed measure, yet still a third of the brush) and
-wherever the faint ink covers more paper: until December 2026 it was taken only for ink no wider
-than 4 px and where the faint ink covered 1.6 times the ink's pixels (so that a blurred scan's grey
-halo joining close strokes into one faint blob would not read as one wide stroke). Against the
-width measured on the same character drawn clean (the held-out dry brush and the degraded scans of
-100 KanjiVG characters, seeds 1 and 2, which the evaluation does not score), the scale chosen for a
-256 px dry-brush glyph was 1.4 times or more off for 34 % of them, and for 6 % without those bounds;
-degraded glyphs that far off went from 12 to 13 % at 256 px and from 2 to 4 % at 128 px, their
-stroke F1 unchanged to 0.01 (dry brush at 256 px 0.44 / 0.39 -> 0.60 / 0.58, at 128 px 0.58 /
-0.56 -> 0.63 / 0.62). These bounds were set by looking at the held-out pen, which the network has
-never seen; so its figures since then measure a rule made with that style in view.
+threshold. Where that reads at least ``DRY`` times as wide as the ink alone, wider than the closed
+measure and wider than ``SLIVER``, it is taken, and the ink is textured too. A halo of antialiased
+edges adds about a pixel: far from ``DRY`` times a wide stroke's width, and a thin line's halo,
+which can read twice its width (a 2 px line: 3.5 px), stays under ``SLIVER``, where the scale would
+be 1 either way. Ink whose faint ink covers under ``DRY_AREA`` times its pixels (no grey edges)
+skips the third distance transform; antialiased glyphs mostly run it (59 of 60 clean 64 px KanjiVG
+glyphs; 0.3 ms each). This measure is taken whatever the width as it is (streaks 5-8 px wide are
+not slivers to the closed measure, yet still a third of the brush) and wherever the faint ink
+covers more paper: until December 2026 it was taken only for ink no wider than 4 px and where the
+faint ink covered 1.6 times the ink's pixels (so that a blurred scan's grey halo joining close
+strokes into one faint blob would not read as one wide stroke). Against the width measured on the
+same character drawn clean (the held-out dry brush and the degraded scans of 100 KanjiVG
+characters, seeds 1 and 2, which the evaluation does not score), the scale chosen for a 256 px dry-
+brush glyph was 1.4 times or more off for 34 % of them, and for 6 % without those bounds; degraded
+glyphs that far off went from 12 to 13 % at 256 px and from 2 to 4 % at 128 px, their stroke F1
+unchanged to 0.01 (dry brush at 256 px 0.44 / 0.39 -> 0.60 / 0.58, at 128 px 0.58 / 0.56 -> 0.63 /
+0.62). These bounds were set by looking at the held-out pen, which the network has never seen; so
+its figures since then measure a rule made with that style in view.
 
 Each measure: on the ink's exact distance transform (distance.py) the *ridge* pixels are the ink
 pixels at least as far from the paper as each of their 8 neighbours: the pixels on a stroke's medial
@@ -48,13 +51,13 @@ window's inner edges, whose distances are then exact, so the work and memory sta
 ``TARGET_WIDTH`` (5 px) is shrunk until it is 5 px (scale 5 / w), one of textured ink until it is
 ``TEXTURED_TARGET`` (4 px); a thinner one is used as it is (scale 1): its strokes are already in
 the trained range, and the estimate cannot resolve widths under 3 px anyway. Scales are clamped to
-``SCALE_RANGE``; an image with too little ink to measure keeps scale 1. The targets were chosen
-on the clean and degraded KanjiVG glyphs of seeds 1 and 2 (100 characters each at 64, 128 and 256
-px; the wide stroke model, bfloat16): with one target of 4 px for all ink, stroke F1 clean was
-0.908 / 0.888 / 0.889 (seed 2) and degraded 0.883 / 0.869 / 0.859; solid 5 px: 0.925 / 0.902 /
-0.899 and 0.891 / 0.868 / 0.865 (seed 1 alike: clean 0.902 -> 0.913, 0.898 -> 0.895, 0.887 ->
-0.896); solid 6 px: clean up to 0.937 / 0.923 at 64 / 128 px but degraded down to 0.853 / 0.839 at
-256 px. Textured ink shrunk to 3 px served the held-out dry brush a little better and the
+``SCALE_RANGE``; an image with too little ink to measure keeps scale 1. The targets were chosen on
+the clean and degraded KanjiVG glyphs of seeds 1 and 2 (100 characters each at 64, 128 and 256 px;
+the wide stroke model, bfloat16): with one target of 4 px for all ink, stroke F1 clean was 0.908 /
+0.888 / 0.889 (seed 2) and degraded 0.883 / 0.869 / 0.859; solid 5 px: 0.925 / 0.902 / 0.899 and
+0.891 / 0.868 / 0.865 (seed 1 alike: clean 0.902 -> 0.913, 0.898 -> 0.895, 0.887 -> 0.896); solid 6
+px: clean 0.937 / 0.917 at 64 / 128 px (seed 1: 0.928 / 0.923) but degraded 0.853 at 256 px (seed
+1: 0.839). Textured ink shrunk to 3 px served the held-out dry brush a little better and the
 degraded scans no better, and was not taken, being chosen on the held-out style.
 """
 
@@ -253,14 +256,14 @@ def measure_ink(
     if cut <= 0:
         return found
     # bristle streaks in faint ink: measured with the faint ink, where that reads DRY times as
-    # wide; a halo of antialiased edges does not (and solid ink on clean paper, whose faint ink
-    # is barely more than its ink, skips the distance transform)
+    # wide and wider than slivers; the halo of antialiased thin lines may read DRY times as wide
+    # but no wider than SLIVER (and ink with next to no faint ink skips the distance transform)
     faint = [image[ys, xs] < cut for ys, xs, _ in windows]
     covered = sum(np.count_nonzero(f) for f in faint)
     inked = sum(np.count_nonzero(ink[ys, xs]) for ys, xs, _ in windows)
     if covered >= DRY_AREA * inked:
         whole = _typical([ridge_widths(f, inner) for f, (_, _, inner) in zip(faint, windows)])
-        if whole is not None and whole >= DRY * width and whole > found.width:
+        if whole is not None and whole >= DRY * width and whole > max(found.width, SLIVER):
             found = InkWidth(whole, True)
     return found
 
