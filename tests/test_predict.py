@@ -28,7 +28,7 @@ from inktrace.inference import (
 )
 from inktrace.inference import scale as scale_module
 from inktrace.inference.pipeline import MapPredictor
-from inktrace.inference.resample import ToInput, to_input
+from inktrace.inference.resample import ToInput, to_input, unit
 from inktrace.inference.tiling import Stitcher, plan_tiles, tile_length, tile_starts
 from inktrace.model import InkTraceNet
 
@@ -440,6 +440,46 @@ def test_a_blend_taken_in_bands_is_the_whole_blend_to_the_bit():
     np.testing.assert_array_equal(np.concatenate(bands, axis=1), whole.result()["a"])
     with pytest.raises(ValueError, match="after rows up to 300"):
         banded.add(banded.tiles[0], outputs[0])
+
+
+def test_a_blend_taken_into_the_callers_rows_is_the_same_blend():
+    rng = np.random.default_rng(9)
+    given, fresh = Stitcher(300, 170, 64, 16, 4), Stitcher(300, 170, 64, 16, 4)
+    outputs = [{"a": rng.random((2, t.height, t.width), dtype=np.float32)} for t in given.tiles]
+    result = np.full((2, 300, 170), np.nan, np.float32)
+    starts = given.row_starts()
+    for k, y in enumerate(starts):
+        for t, maps in zip(given.tiles, outputs):
+            if t.y == y:
+                given.add(t, maps)
+                fresh.add(t, maps)
+        below = starts[k + 1] if k + 1 < len(starts) else 300
+        rows = slice(given.top, below)
+        band = given.take(below, {"a": result[:, rows]})
+        assert band["a"].base is result and given.channels() == {"a": 2}
+        np.testing.assert_array_equal(band["a"], fresh.take(below)["a"])
+    assert not np.isnan(result).any()
+
+
+def test_a_tiled_image_at_scale_1_is_blended_into_its_result_to_the_bit():
+    """The pipeline blends a tiled image at scale 1 straight into its result: the same numbers as
+    blending it whole, renormalising the tangent and mapping it to the input."""
+    image = lines(5, 0.4, size=300)
+    predictor = Predictor(tiny(), device="cpu", tile=128, scale=1.0)
+    got = predictor.predict_many([image])[0]
+    assert got.tiles > 4
+    job = predictor._job(image, 0)
+    for y in job.stitcher.row_starts():  # the same forward passes, then the whole blend
+        row = [(job, t) for t in job.stitcher.tiles if t.y == y]
+        step = predictor.per_pass(row[0][1].height, row[0][1].width)
+        for start in range(0, len(row), step):
+            predictor._forward(row[start : start + step])
+    whole = job.stitcher.result()
+    whole["tangent"] = unit(whole["tangent"])
+    want = to_input(whole, image.shape)
+    assert set(got.maps) == set(want)
+    for name in want:
+        np.testing.assert_array_equal(got.maps[name], want[name])
 
 
 @pytest.mark.parametrize(

@@ -214,17 +214,31 @@ class MapPredictor:
     def _stream(self, job: _Job, size: tuple[int, int]) -> dict[str, np.ndarray]:
         """The maps of a tiled image, a row of tiles at a time: each row's finished band of the
         blend is renormalised and mapped to the input's rows at once, so neither the blend nor
-        the model-sized maps are ever held whole; only the input-sized result is."""
+        the model-sized maps are ever held whole; only the input-sized result is. At scale 1 the
+        bands are blended straight into the result's rows (the same numbers, one copy less)."""
         stitcher = job.stitcher
-        mapper = ToInput(job.pixels.shape[-2:], size)
+        same = tuple(job.pixels.shape[-2:]) == tuple(size)
+        mapper = None if same else ToInput(job.pixels.shape[-2:], size)
+        result: dict[str, np.ndarray] = {}
         starts = stitcher.row_starts()
         for k, y in enumerate(starts):
             row = [(job, t) for t in stitcher.tiles if t.y == y]
             step = self.per_pass(row[0][1].height, row[0][1].width)
             for start in range(0, len(row), step):
                 self._forward(row[start : start + step])
-            band = stitcher.take(starts[k + 1] if k + 1 < len(starts) else stitcher.height)
+            below = starts[k + 1] if k + 1 < len(starts) else stitcher.height
+            rows = slice(stitcher.top, below)
+            if same and not result:
+                result = {
+                    n: np.empty((c, *size), np.float32) for n, c in stitcher.channels().items()
+                }
+            band = stitcher.take(
+                below, {n: v[:, rows] for n, v in result.items()} if same else None
+            )
             if "tangent" in band:
-                band["tangent"] = unit(band["tangent"])
-            mapper.add(band)
-        return mapper.result()
+                band["tangent"] = unit(band["tangent"], out=band["tangent"])
+            if mapper is not None:
+                mapper.add(band)
+        if mapper is not None:
+            return mapper.result()
+        return {n: v[0] if v.shape[0] == 1 else v for n, v in result.items()}

@@ -34,10 +34,13 @@ def to_model(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)[None]
 
 
-def unit(t: np.ndarray) -> np.ndarray:
-    """(2, H, W) vectors divided by their length (or by 1e-6 where they are shorter)."""
-    length = np.sqrt(t[0] * t[0] + t[1] * t[1])
-    return (t / np.maximum(length, np.float32(1e-6))).astype(np.float32, copy=False)
+def unit(t: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """(2, H, W) vectors divided by their length (or by 1e-6 where they are shorter); into
+    ``out`` (float32, ``t`` itself allowed) when given."""
+    length = np.maximum(np.sqrt(t[0] * t[0] + t[1] * t[1]), np.float32(1e-6))
+    if out is not None:
+        return np.divide(t, length, out=out)
+    return (t / length).astype(np.float32, copy=False)
 
 
 def _axis(length_in: int, length_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -134,14 +134,23 @@ class Stitcher:
             self._sums[name][:, ys, xs] += np.asarray(value, np.float32) * w
         self._weight[ys, xs] += w
 
-    def take(self, below: int) -> dict[str, np.ndarray]:
+    def channels(self) -> dict[str, int]:
+        """name -> channels of every map added so far."""
+        return {name: total.shape[0] for name, total in self._sums.items()}
+
+    def take(self, below: int, out: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         """name -> (C, below - top, width): the blend of the rows from ``top`` to ``below``,
-        which no tile still to come may reach; they are forgotten."""
+        which no tile still to come may reach; they are forgotten. With ``out`` (name -> float32
+        arrays of that shape, e.g. rows of the caller's result) the blend is written there."""
         n = below - self.top
         if not 0 <= n <= self._weight.shape[0]:
             raise ValueError(f"rows {self.top} to {below} are not held")
         weight = np.maximum(self._weight[:n], np.float32(1e-12))
-        out = {name: total[:, :n] / weight for name, total in self._sums.items()}
+        if out is None:
+            out = {name: total[:, :n] / weight for name, total in self._sums.items()}
+        else:
+            for name, total in self._sums.items():
+                np.divide(total[:, :n], weight, out=out[name])
         self._sums = {name: total[:, n:].copy() for name, total in self._sums.items()}
         self._weight = self._weight[n:].copy()
         self.top = below
