@@ -3,7 +3,8 @@
 ``ExactNet`` stands in for a perfectly trained model: whatever size it is shown, it returns the
 data engine's exact maps of one fixed drawing (an A with its bar, a C, a line; strokes 4 px wide at
 1x) rendered at that size. The same drawing rendered at k x gives the Predictor a k x wider
-stroke, which it shrinks back to about 4 px, so the network sees nearly one size whatever k is.
+stroke, which it shrinks back to the target width (5 px; the resolution test sets it to the 1x
+drawing's 4 px), so the network sees nearly one size whatever k is.
 """
 
 import json
