@@ -25,16 +25,12 @@ be 1 either way. Ink whose faint ink covers under ``DRY_AREA`` times its pixels 
 skips the third distance transform; antialiased glyphs mostly run it (59 of 60 clean 64 px KanjiVG
 glyphs; 0.3 ms each). This measure is taken whatever the width as it is (streaks 5-8 px wide are
 not slivers to the closed measure, yet still a third of the brush) and wherever the faint ink
-covers more paper: until December 2026 it was taken only for ink no wider than 4 px and where the
-faint ink covered 1.6 times the ink's pixels (so that a blurred scan's grey halo joining close
-strokes into one faint blob would not read as one wide stroke). Against the width measured on the
-same character drawn clean (the held-out dry brush and the degraded scans of 100 KanjiVG
-characters, seeds 1 and 2, which the evaluation does not score), the scale chosen for a 256 px dry-
-brush glyph was 1.4 times or more off for 34 % of them, and for 6 % without those bounds; degraded
-glyphs that far off went from 12 to 13 % at 256 px and from 2 to 4 % at 128 px, their stroke F1
-unchanged to 0.01 (dry brush at 256 px 0.44 / 0.39 -> 0.60 / 0.58, at 128 px 0.58 / 0.56 -> 0.63 /
-0.62). These bounds were set by looking at the held-out pen, which the network has never seen; so
-its figures since then measure a rule made with that style in view.
+covers more paper; until December 2026 it was bounded to ink no wider than 4 px and faint ink
+covering 1.6 times the ink's pixels, which left a third of 256 px dry-brush glyphs at a wrong
+scale. Why the bounds went, and what they cost (a blurred scan's grey halo joining close strokes
+can now read as one wide stroke), with figures: docs/using.md, *Scale*. They were set looking at
+the held-out pen, which the network has never seen, so its figures since then measure a rule made
+with that style in view.
 
 Each measure: on the ink's exact distance transform (distance.py) the *ridge* pixels are the ink
 pixels at least as far from the paper as each of their 8 neighbours: the pixels on a stroke's medial
@@ -52,13 +48,8 @@ window's inner edges, whose distances are then exact, so the work and memory sta
 ``TEXTURED_TARGET`` (4 px); a thinner one is used as it is (scale 1): its strokes are already in
 the trained range, and the estimate cannot resolve widths under 3 px anyway. Scales are clamped to
 ``SCALE_RANGE``; an image with too little ink to measure keeps scale 1. The targets were chosen on
-the clean and degraded KanjiVG glyphs of seeds 1 and 2 (100 characters each at 64, 128 and 256 px;
-the wide stroke model, bfloat16): with one target of 4 px for all ink, stroke F1 clean was 0.908 /
-0.888 / 0.889 (seed 2) and degraded 0.883 / 0.869 / 0.859; solid 5 px: 0.925 / 0.902 / 0.899 and
-0.891 / 0.868 / 0.865 (seed 1 alike: clean 0.902 -> 0.913, 0.898 -> 0.895, 0.887 -> 0.896); solid 6
-px: clean 0.937 / 0.917 at 64 / 128 px (seed 1: 0.928 / 0.923) but degraded 0.853 at 256 px (seed
-1: 0.839). Textured ink shrunk to 3 px served the held-out dry brush a little better and the
-degraded scans no better, and was not taken, being chosen on the held-out style.
+the clean and degraded KanjiVG glyphs of seeds 1 and 2, which the evaluation does not score
+(figures of the variants tried: docs/using.md, *Scale*).
 """
 
 from __future__ import annotations
