@@ -107,3 +107,24 @@ def test_the_reach_grows_with_the_widths_the_tracer_reads(page, monkeypatch):
     assert sorted(map(str, canonical(trace_maps(wide, processes=2)))) == sorted(
         map(str, canonical(whole))
     )
+
+
+def test_ink_farther_apart_than_the_reach_is_traced_apart(monkeypatch):
+    """Strokes 24 px apart, between the reach (16 px on these maps) and twice it, are independent
+    pieces, one group each, and give the whole image's strokes (a page of characters with gaps
+    of 20-40 px between them was one piece when each piece was grown by the whole reach)."""
+    h, w = 120, 264
+    lines = [np.array([[12.5 + 24 * k, 20.0], [12.5 + 24 * k, 100.0]]) for k in range(10)]
+    out = render_batch(Strokes.from_polylines([[(p, 3.0) for p in lines]]), h, w)
+    maps = thicken({k: out[k][0].numpy() for k in (*MAP_KEYS, "mask")}, 0)
+    maps = {k: maps[k] for k in MAP_KEYS}
+    opts = TraceOptions()
+    m = read_maps(maps)
+    assert max(regions.HALO, regions._farthest(m, regions._footprint(m, opts), opts)) == 16
+    monkeypatch.setattr(regions, "REGION_PIXELS", h * w // 10)
+    groups = regions.plan_regions(m, opts)
+    assert len(groups) == 10
+    assert [xs.start for _, xs, _ in groups] == sorted(xs.start for _, xs, _ in groups)
+    whole = _trace_whole(m, opts)
+    assert len(whole) == 10
+    assert canonical(trace_maps(maps, processes=2)) == canonical(whole)

@@ -7,7 +7,8 @@ So ink that lies farther than the *reach* (twice the largest of those on the map
 2 px, and at least ``HALO``) from all other ink is traced on its own with the same result. A
 page larger than ``REGION_PIXELS`` is cut that way: the *footprint* (the pixels the tracer can
 act on: skeleton probability at least the low threshold, keypoint heat at least the keypoint
-threshold) is grown by the reach and its connected components are the independent pieces. They
+threshold) is grown by half the reach (two pieces of ink within the reach of each other merge)
+and its connected components are the independent pieces. They
 are taken in reading order (top, then left) and dealt into ``parts`` groups of about equal
 footprint, ``parts`` set by the page alone (its pixels over ``REGION_PIXELS``, rounded: a page
 under 1.5 of them is traced whole), so the strokes and their order never depend on how many
@@ -83,8 +84,11 @@ def plan_regions(m: Maps, opts: TraceOptions) -> list[Region]:
     if not foot.any():
         return []
     reach = max(HALO, _farthest(m, foot, opts))
-    # grown by ``reach`` px in each direction (a square: a separable maximum filter)
-    grown = ndimage.maximum_filter(foot.view(np.uint8), size=2 * reach + 1).astype(bool)
+    # grown by half the reach in each direction (a square: a separable maximum filter), so two
+    # pieces of ink merge when they lie within the reach of each other (the grown squares touch
+    # at a Chebyshev distance of 2 * grow + 1, never more than the Euclidean one)
+    grow = (reach + 1) // 2
+    grown = ndimage.maximum_filter(foot.view(np.uint8), size=2 * grow + 1).astype(bool)
     labels, count = ndimage.label(grown, np.ones((3, 3), int))
     parts = min(count, round(h * w / REGION_PIXELS))
     if parts <= 1:
