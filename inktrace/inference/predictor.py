@@ -59,7 +59,12 @@ class TorchNet:
             ):
                 x = torch.from_numpy(batch).to(self.device, memory_format=self.memory_format)
                 maps = self.model.maps(x)  # the one prediction step, as InkTraceNet.predict
-                return {name: v.float().cpu().numpy() for name, v in maps.items()}
+                # float32 in the plain layout in one copy: the blend reads channels-last maps
+                # at half the speed
+                return {
+                    name: v.to("cpu", torch.float32, memory_format=torch.contiguous_format).numpy()
+                    for name, v in maps.items()
+                }
         finally:
             if switch:
                 self.model.train(was_training)
