@@ -22,6 +22,7 @@ from inktrace.inference import (
     estimate_stroke_width,
     load_image,
     measure_ink,
+    pipeline,
     prediction_panel,
     squared_distance_transform,
     to_gray,
@@ -482,6 +483,61 @@ def test_a_tiled_image_at_scale_1_is_blended_into_its_result_to_the_bit():
         np.testing.assert_array_equal(got.maps[name], want[name])
 
 
+class _Counting:
+    """A MapNet that counts the tiles it is shown."""
+
+    def __init__(self, net):
+        self.net, self.num_layers, self.tiles = net, net.num_layers, 0
+
+    def __call__(self, batch):
+        self.tiles += batch.shape[0]
+        return self.net(batch)
+
+
+def _sparse_page(noise: float = 0.0, faint: float = 0.0) -> np.ndarray:
+    """A 600 x 700 page of exact white with a drawing in its top left corner (and, with
+    ``faint``, a mark that much darker than the paper at the bottom right)."""
+    page = np.ones((600, 700), np.float32)
+    page[20:116, 30:158] = drawing(1, width=3.0)
+    if faint:
+        page[560:563, 600:680] -= np.float32(faint)
+    if noise:
+        page = np.clip(page + np.random.default_rng(0).normal(0, noise, page.shape), 0, 1)
+    return page.astype(np.float32)
+
+
+def test_blank_tiles_are_not_run_and_the_maps_stay_the_same_to_the_bit(monkeypatch):
+    """Tiles of exact paper with no ink within BLANK_REACH px take the maps of a tile of one grey,
+    computed once: the network sees a fraction of the tiles, and the maps are those of every tile
+    run (one tile a pass, as on a CPU for tiles this size: a batch's other tiles move a tile's
+    maps by up to 1e-3 here, through the convolutions' batch-size-dependent kernels)."""
+    counting = _Counting(Predictor(tiny(), device="cpu", precision="fp32").net)
+    fast = MapPredictor(counting, tile=128, scale=1.0, batch_size=1)
+    got = fast.predict_many([_sparse_page()])[0]
+    assert got.tiles == 42 and got.blank >= 30
+    assert counting.tiles == got.tiles - got.blank + 1  # one more: the blank grey's, once
+    monkeypatch.setattr(pipeline, "BLANK_RANGE", 0.0)
+    counting.tiles = 0
+    want = fast.predict_many([_sparse_page()])[0]
+    assert counting.tiles == want.tiles == 42 and want.blank == 0
+    assert set(got.maps) == set(want.maps)
+    for name in want.maps:
+        np.testing.assert_array_equal(got.maps[name], want.maps[name])
+
+
+@pytest.mark.parametrize("noise, faint", [(0.01, 0.0), (0.0, 3 / 255)])
+def test_noisy_paper_and_faint_marks_are_never_blank(noise, faint):
+    """Paper noise (a tile's GroupNorm would lift it) and a mark 3 grey levels darker than the
+    paper keep their tiles, and the tiles around them, in the network."""
+    predictor = Predictor(tiny(), device="cpu", tile=128, scale=1.0)
+    got = predictor.predict_many([_sparse_page(noise, faint)])[0]
+    if noise:
+        assert got.blank == 0
+    else:
+        clean = predictor.predict_many([_sparse_page()])[0]
+        assert 0 < got.blank < clean.blank  # the tiles within reach of the mark are run
+
+
 @pytest.mark.parametrize(
     "model, size", [((37, 23), (100, 61)), ((90, 40), (31, 17)), ((50, 9), (50, 9))]
 )
@@ -740,9 +796,14 @@ def test_forward_passes_are_capped_in_tiles_and_in_pixels():
     assert [s[0] for s in shapes] == [16, 16, 5]
     shapes.clear()
     page = MapPredictor(Counting(), scale=1.0, tile=128, batch_pixels=2 * 128 * 128)
-    out = page.predict_many([np.full((300, 300), 0.9, np.float32)])[0]
+    paper = np.random.default_rng(0).uniform(0.8, 1.0, (300, 300)).astype(np.float32)  # no blank
+    out = page.predict_many([paper])[0]
     assert out.tiles == 9 and [s[0] for s in shapes] == [2, 1] * 3  # a row of tiles at a time
-    np.testing.assert_allclose(out.maps["skeleton"], 0.45, atol=1e-6)  # the blend is unchanged
+    np.testing.assert_allclose(out.maps["skeleton"], 0.5 * paper, atol=1e-6)  # the blend
+    shapes.clear()
+    out = page.predict_many([np.full((300, 300), 0.9, np.float32)])[0]  # blank: one grey's pass
+    assert (out.tiles, out.blank) == (9, 9) and [s[0] for s in shapes] == [1]
+    np.testing.assert_allclose(out.maps["skeleton"], 0.45, atol=1e-6)
 
 
 def test_bf16_maps_come_back_as_float32_close_to_fp32(tmp_path, checkpoint, capsys):

@@ -63,7 +63,8 @@ def _write(
         if result.stroke_width is not None
         else f"scale {result.scale:.3g}"
     )
-    tiles = f", {result.tiles} tiles" if result.tiles > 1 else ""
+    blank = f", {result.blank} of them blank" if result.blank else ""
+    tiles = f", {result.tiles} tiles{blank}" if result.tiles > 1 else ""
     return Written(f"wrote {written} ({w}x{h}; {how}{tiles})")
 
 

@@ -10,7 +10,8 @@ resample it (resample.py), cut it into overlapping tiles when it is larger than 
 (tiling.py), run the tiles through the network in batches (at most ``batch_size`` tiles and
 ``batch_pixels`` pixels, but always one tile: images of one tile share batches with the call's
 other images of their size; an image of several tiles runs alone, a row of its tiles at a time),
-blend them and map the blend back to the input's pixels.
+blend them and map the blend back to the input's pixels. A tile of paper with no ink near
+(``BLANK_RANGE``) is not run: it takes the maps the network gives a tile of its one grey.
 
 Batches are capped in pixels because a CPU runs a large batch slower than its tiles one by one:
 the activations of four 512 px tiles overflow the caches (the shipped model on an A4 page at 150
@@ -54,6 +55,14 @@ __all__ = [
 DEFAULT_TILE = 512  # px of the resampled image
 DEFAULT_BATCH_SIZE = 16  # tiles per forward pass at most ...
 DEFAULT_BATCH_PIXELS = 512 * 512  # ... and pixels (on a CPU; see the module docstring)
+# A tile of an image of several tiles is *blank* when its pixels, and those within BLANK_REACH px
+# around it, vary by no more than 2 grey levels of 255: paper with no stroke near, as a drawing
+# program, a whitened scan or a page's margins give it (noisy paper is never blank: a tile's
+# GroupNorm would lift even faint marks). Its maps are the network's on a tile of one grey (its
+# value, or its mean to 1/255 where it varies), computed once per tile size and grey: on a tile
+# of exactly one grey, the maps the tile itself gives.
+BLANK_RANGE = 2.5 / 255
+BLANK_REACH = 32  # px of the resampled image: twice any distance the tracer looks across
 
 
 class MapNet(Protocol):
@@ -73,8 +82,9 @@ class Prediction:
     maps: dict[str, np.ndarray]  # name -> (H, W) or (C, H, W) float32, docs/contracts.md
     scale: float  # factor applied to the image before the model
     stroke_width: float | None  # estimated typical stroke width in input px (None: not measured)
-    tiles: int  # tiles the network ran on
+    tiles: int  # tiles the image was cut into
     model_size: tuple[int, int]  # (h, w) of the resampled image the network saw
+    blank: int = 0  # of those, blank tiles the network did not run on (see BLANK_RANGE)
 
 
 @dataclass
@@ -84,6 +94,7 @@ class _Job:
     width: float | None
     pixels: np.ndarray  # (1, h, w) at the model's scale
     stitcher: Stitcher
+    blank: int = 0  # tiles not run: blank (see BLANK_RANGE)
 
 
 class MapPredictor:
@@ -130,6 +141,7 @@ class MapPredictor:
         self.multiple = minimum  # tiles are cut to multiples of the network's granularity
         self.batch_size = int(batch_size)
         self.batch_pixels = None if batch_pixels is None else int(batch_pixels)
+        self._blanks: dict[tuple[int, int, float], dict[str, np.ndarray]] = {}
 
     # ----------------------------------------------------------------- public API
     def predict(self, image: Any) -> dict[str, np.ndarray]:
@@ -150,7 +162,8 @@ class MapPredictor:
             else:
                 maps = self._stream(job, size)
             h, w = job.pixels.shape[-2:]
-            out.append(Prediction(maps, job.scale, job.width, len(job.stitcher.tiles), (h, w)))
+            tiles = len(job.stitcher.tiles)
+            out.append(Prediction(maps, job.scale, job.width, tiles, (h, w), job.blank))
         return out
 
     def choose_scale(self, image: np.ndarray) -> tuple[float, float | None]:
@@ -202,6 +215,52 @@ class MapPredictor:
             for start in range(0, len(work), step):
                 self._forward(work[start : start + step])
 
+    def _blank(self, job: _Job, t: Tile) -> float | None:
+        """The grey of tile ``t`` when it is blank (see ``BLANK_RANGE``: its one value, or its
+        mean to 1/255 where it varies), else None."""
+        h, w = job.pixels.shape[-2:]
+        ys = slice(max(t.y - BLANK_REACH, 0), min(t.y + t.height + BLANK_REACH, h))
+        xs = slice(max(t.x - BLANK_REACH, 0), min(t.x + t.width + BLANK_REACH, w))
+        near = job.pixels[0, ys, xs]
+        low, high = float(near.min()), float(near.max())
+        if high - low >= BLANK_RANGE:
+            return None
+        if high == low:
+            return low
+        mean = float(job.pixels[0, t.slices[0], t.slices[1]].mean())
+        return float(np.float32(round(mean * 255) / 255))
+
+    def _blank_maps(self, t: Tile, grey: float) -> dict[str, np.ndarray]:
+        """The network's maps of a tile of ``t``'s size in one ``grey`` (kept for the next)."""
+        key = (t.height, t.width, grey)
+        if key not in self._blanks:
+            if len(self._blanks) >= 8:
+                self._blanks.clear()
+            maps = self.net(np.full((1, 1, t.height, t.width), grey, np.float32))
+            self._blanks[key] = {n: (v if v.ndim == 4 else v[:, None])[0] for n, v in maps.items()}
+        return self._blanks[key]
+
+    def _row(self, job: _Job, row: Sequence[Tile]) -> None:
+        """One row of a tiled image's tiles through the network (blank ones not: their grey's
+        maps), each output to the blend in the row's order."""
+        step = self.per_pass(row[0].height, row[0].width)
+        waiting: list[tuple[_Job, Tile]] = []
+        for t in row:
+            grey = self._blank(job, t) if BLANK_RANGE > 0 else None
+            if grey is None:
+                waiting.append((job, t))
+                if len(waiting) == step:
+                    self._forward(waiting)
+                    waiting = []
+                continue
+            if waiting:
+                self._forward(waiting)
+                waiting = []
+            job.stitcher.add(t, self._blank_maps(t, grey))
+            job.blank += 1
+        if waiting:
+            self._forward(waiting)
+
     def _forward(self, chunk: Sequence[tuple[_Job, Tile]]) -> None:
         """One forward pass over ``chunk``'s tiles (all of one size); each output goes to its
         image's blend."""
@@ -222,10 +281,7 @@ class MapPredictor:
         result: dict[str, np.ndarray] = {}
         starts = stitcher.row_starts()
         for k, y in enumerate(starts):
-            row = [(job, t) for t in stitcher.tiles if t.y == y]
-            step = self.per_pass(row[0][1].height, row[0][1].width)
-            for start in range(0, len(row), step):
-                self._forward(row[start : start + step])
+            self._row(job, [t for t in stitcher.tiles if t.y == y])
             below = starts[k + 1] if k + 1 < len(starts) else stitcher.height
             rows = slice(stitcher.top, below)
             if same and not result:
