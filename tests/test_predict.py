@@ -210,6 +210,7 @@ def test_dry_brush_and_speckled_strokes_are_measured_whole():
         assert measure_ink(img).textured and not measure_ink(solid).textured
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(scale_module, "CLOSING", 0)  # measured as it is: the slivers
+            mp.setattr(scale_module, "POROUS", float("inf"))  # (and not denoised)
             assert estimate_stroke_width(img) < 5
     # thin strokes 3 px apart stay apart; 2 px apart they are one stroke to the measure
     two = np.ones((60, 60), np.float32)
@@ -221,6 +222,25 @@ def test_dry_brush_and_speckled_strokes_are_measured_whole():
     bold = np.ones((60, 60), np.float32)
     bold[10:50, 10:16], bold[10:50, 18:24] = 0.0, 0.0
     assert abs(estimate_stroke_width(bold) - 6) <= 0.75
+
+
+def test_porous_speckled_ink_held_at_the_floor_is_measured_denoised():
+    """14 px lines pitted by pinholes (25 %) on paper strewn with specks (2 %): as they are, and
+    closed, they read at the measure's 1.5 px floor (the specks outnumber the strokes' ridges);
+    a 3 x 3 median filter finds the strokes (eroding their edges a little). Thin clean lines, at
+    the floor themselves, are not porous and keep their measure."""
+    rng = np.random.default_rng(1)
+    solid = lines(14, 0.3)
+    porous = solid.copy()
+    porous[(solid < 0.5) & (rng.random(solid.shape) < 0.25)] = 1.0
+    porous[(solid >= 0.5) & (rng.random(solid.shape) < 0.02)] = 0.0
+    found = measure_ink(porous)
+    assert abs(found.width - 14) <= 2.5 and found.textured
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(scale_module, "POROUS", float("inf"))  # no denoised measure: the floor
+        assert estimate_stroke_width(porous) <= scale_module.FLOOR
+    thin = lines(1.5, 0.3)
+    assert measure_ink(thin) == (1.5, False)
 
 
 def test_bristle_streaks_in_faint_ink_are_measured_with_it():
