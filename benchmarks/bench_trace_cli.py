@@ -4,7 +4,8 @@ and peak resident memory of the process, each command in a fresh process.
 
 Pages are held-out KanjiVG characters on ruled, noisy paper (inktrace.evaluation.pages):
 A4 at 150 dpi (14 x 20 characters of 70 px: 1232 x 1760 px), A4 at 300 dpi (the same characters
-at 140 px: 2464 x 3520 px) and a 4000 x 3000 page (32 x 24 characters of 100 px); then a folder of
+at 140 px: 2464 x 3520 px), a 4000 x 3000 page (32 x 24 characters of 100 px) and a sparse one (a
+block of 8 x 6 of them on exact white: blank tiles are not run); then a folder of
 ``--folder`` A4 150 dpi pages with ``--workers 1`` and ``--workers 2`` (their ratio), and a
 12000 x 12000 white PNG, which must be refused from its header. Peak memory is the command's
 process's high-water resident set (VmHWM of /proc/PID/status, read every 20 ms until it exits:
@@ -42,7 +43,21 @@ PAGES = {  # --skip name -> (label, columns, rows, character px)
     "150dpi": ("A4 150 dpi", 14, 20, 70),
     "300dpi": ("A4 300 dpi", 14, 20, 140),
     "4000x3000": ("4000 x 3000", 32, 24, 100),
+    "sparse": ("4000 x 3000, white with one block of ink", 8, 6, 100),
 }
+SPARSE = (3000, 4000)  # the sparse page's height and width: exact white around its block
+
+
+def sparse_png(path: Path, columns: int, rows: int, size: int, seed: int) -> tuple[int, int]:
+    """A white page (a drawing program's, or a whitened scan's) with one block of characters on
+    ruled, noisy paper at its top left, a twelfth of the page: most of its tiles are blank."""
+    files = choose_files("kanjivg", columns * rows, seed)
+    samples = render_samples(files, size, seed)
+    block = compose_page(samples, list(range(columns * rows)), columns, seed=seed).image
+    page = np.ones(SPARSE, np.float32)
+    page[200 : 200 + block.shape[0], 300 : 300 + block.shape[1]] = block
+    Image.fromarray((page * 255).round().astype(np.uint8)).save(path)
+    return SPARSE[1], SPARSE[0]
 
 
 def page_png(path: Path, columns: int, rows: int, size: int, seed: int) -> tuple[int, int]:
@@ -103,7 +118,9 @@ def timed(args: list[str], against: str | None = None) -> tuple[float, float, in
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--skip", default="", help="comma-separated: 150dpi,300dpi,4000x3000,folder")
+    p.add_argument(
+        "--skip", default="", help="comma-separated: 150dpi,300dpi,4000x3000,sparse,folder"
+    )
     p.add_argument("--folder", type=int, default=4, help="pages in the --workers folder")
     p.add_argument(
         "--precisions",
@@ -127,7 +144,8 @@ def main() -> None:
             if key in skip:
                 continue
             png = tmp / f"{key}.png"
-            w, h = page_png(png, columns, rows, size, seed=1)
+            make = sparse_png if key == "sparse" else page_png
+            w, h = make(png, columns, rows, size, seed=1)
             for precision in args.precisions.split(","):
                 cmd = [*trace, str(png), "--output", str(tmp / "out")]
                 if precision != "default":

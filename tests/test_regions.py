@@ -128,3 +128,26 @@ def test_ink_farther_apart_than_the_reach_is_traced_apart(monkeypatch):
     whole = _trace_whole(m, opts)
     assert len(whole) == 10
     assert canonical(trace_maps(maps, processes=2)) == canonical(whole)
+
+
+def test_a_mark_far_from_the_rest_is_a_group_of_its_own(page, monkeypatch):
+    """A speck of keypoint heat in the far corner of a page otherwise inked at its top left does
+    not stretch a group's box over the empty paper between them: it is a group of its own, and
+    the strokes are the whole page's."""
+    h, w = 900, 1000
+    big = {k: np.zeros((*v.shape[:-2], h, w), v.dtype) for k, v in page.items()}
+    for k, v in page.items():
+        big[k][..., : v.shape[-2], : v.shape[-1]] = v
+    big["keypoints"][0, h - 3 : h - 1, w - 4 : w - 2] = 0.5  # a network's corner artefact
+    opts = TraceOptions()
+    monkeypatch.setattr(regions, "REGION_PIXELS", h * w // 2)  # two groups by footprint
+    groups = regions.plan_regions(read_maps(big), opts)
+    assert len(groups) == 3
+    far = [g for g in groups if g[0].stop == h]
+    assert len(far) == 1 and far[0][0].start > h - 40 and far[0][1].start > w - 40
+    spread = sum((ys.stop - ys.start) * (xs.stop - xs.start) for ys, xs, _ in groups)
+    assert spread < 2 * H * W  # every box within the inked corner, or the speck's own
+    whole = _trace_whole(read_maps(big), opts)
+    assert sorted(map(str, canonical(trace_maps(big, processes=2)))) == sorted(
+        map(str, canonical(whole))
+    )

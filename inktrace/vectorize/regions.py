@@ -8,14 +8,16 @@ So ink that lies farther than the *reach* (twice the largest of those on the map
 page larger than ``REGION_PIXELS`` is cut that way: the *footprint* (the pixels the tracer can
 act on: skeleton probability at least the low threshold, keypoint heat at least the keypoint
 threshold) is grown by half the reach (two pieces of ink within the reach of each other merge)
-and its connected components are the independent pieces. They
-are taken in reading order (top, then left) and dealt into ``parts`` groups of about equal
-footprint, ``parts`` set by the page alone (its pixels over ``REGION_PIXELS``, rounded: a page
-under 1.5 of them is traced whole), so the strokes and their order never depend on how many
-processes traced them. Each group is traced on its bounding box (starting on an even row and
-column: thinning's subfields are pixel parities) with the skeleton and keypoint heat outside the
-group's grown components set to zero, and its strokes are moved back to the page; the groups'
-strokes follow each other in group order.
+and its connected components are the independent pieces. They are taken in reading order (top,
+then left) and dealt into ``parts`` groups of about equal footprint, ``parts`` set by the page
+alone (its pixels over ``REGION_PIXELS``, rounded: a page under 1.5 of them is traced whole); a
+piece lying apart from its group, whose box would grow the group's to more than twice the two
+boxes (a mark in a far corner of an otherwise empty page), starts a group of its own, so no
+group's box spans the page's empty paper. The groups depend on the page alone, so the strokes
+and their order never depend on how many processes traced them. Each group is traced on its
+bounding box (starting on an even row and column: thinning's subfields are pixel parities) with
+the skeleton and keypoint heat outside the group's grown components set to zero, and its strokes
+are moved back to the page; the groups' strokes follow each other in group order.
 
 The same strokes as the whole page traced at once, with one caveat: a group is traced in its
 box's coordinates and moved back, and sums of coordinates round differently there in the last
@@ -51,6 +53,7 @@ __all__ = ["REGION_PIXELS", "HALO", "plan_regions", "trace_regions", "Region"]
 
 REGION_PIXELS = 1 << 20  # a page larger than this is traced in groups of regions, one per this
 HALO = 16  # px around the footprint: more than any distance the tracer looks across
+SPRAWL_SLACK = 256  # px: see _sprawls
 
 Region = tuple[slice, slice, np.ndarray]  # rows, columns of a group's box, and its pixels there
 
@@ -99,9 +102,14 @@ def plan_regions(m: Maps, opts: TraceOptions) -> list[Region]:
     share = weight.sum() / parts
     groups: list[list[int]] = [[]]
     done = 0.0
+    box = (0, 0, 0, 0)  # the current group's top, left, bottom, right
     for k in order:
-        if groups[-1] and done >= share * len(groups) and len(groups) < parts:
+        ys, xs = boxes[k]
+        mine = (ys.start, xs.start, ys.stop, xs.stop)
+        full = groups[-1] and done >= share * len(groups) and len(groups) < parts
+        if groups[-1] and (full or _sprawls(box, mine)):
             groups.append([])
+        box = _union(box, mine) if groups[-1] else mine
         groups[-1].append(k)
         done += weight[k]
     out = []
@@ -113,6 +121,20 @@ def plan_regions(m: Maps, opts: TraceOptions) -> list[Region]:
         xs = slice(left, max(boxes[k][1].stop for k in group))
         out.append((ys, xs, np.isin(labels[ys, xs], np.asarray(group) + 1)))
     return out
+
+
+def _area(box: tuple[int, int, int, int]) -> int:
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
+def _union(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
+
+
+def _sprawls(box: tuple[int, int, int, int], piece: tuple[int, int, int, int]) -> bool:
+    """Whether a group's box would grow to more than twice its and the piece's boxes together
+    (plus a ``SPRAWL_SLACK`` px square), the piece lying apart: it starts a group of its own."""
+    return _area(_union(box, piece)) > 2 * (_area(box) + _area(piece)) + SPRAWL_SLACK**2
 
 
 def _crop(m: Maps, region: Region) -> Maps:
