@@ -240,6 +240,9 @@ def test_porous_speckled_ink_held_at_the_floor_is_measured_denoised():
         mp.setattr(scale_module, "POROUS", float("inf"))  # no denoised measure: the floor
         assert estimate_stroke_width(porous) <= scale_module.FLOOR
     thin = lines(1.5, 0.3)
+    ink = scale_module.ink_mask(thin)
+    windows = [(slice(0, ink.shape[0]), slice(0, ink.shape[1]), (False,) * 4)]
+    assert scale_module._porosity(ink, windows) < scale_module.POROUS
     assert measure_ink(thin) == (1.5, False)
 
 
@@ -536,7 +539,7 @@ def test_blank_tiles_are_not_run_and_the_maps_stay_the_same_to_the_bit(monkeypat
     got = fast.predict_many([_sparse_page()])[0]
     assert got.tiles == 42 and got.blank >= 30
     assert counting.tiles == got.tiles - got.blank + 1  # one more: the blank grey's, once
-    monkeypatch.setattr(pipeline, "BLANK_RANGE", 0.0)
+    monkeypatch.setattr(pipeline, "SKIP_BLANK", False)
     counting.tiles = 0
     want = fast.predict_many([_sparse_page()])[0]
     assert counting.tiles == want.tiles == 42 and want.blank == 0
@@ -545,9 +548,9 @@ def test_blank_tiles_are_not_run_and_the_maps_stay_the_same_to_the_bit(monkeypat
         np.testing.assert_array_equal(got.maps[name], want.maps[name])
 
 
-@pytest.mark.parametrize("noise, faint", [(0.01, 0.0), (0.0, 3 / 255)])
+@pytest.mark.parametrize("noise, faint", [(0.01, 0.0), (0.0, 1 / 255)])
 def test_noisy_paper_and_faint_marks_are_never_blank(noise, faint):
-    """Paper noise (a tile's GroupNorm would lift it) and a mark 3 grey levels darker than the
+    """Paper noise (a tile's GroupNorm would lift it) and a mark 1 grey level darker than the
     paper keep their tiles, and the tiles around them, in the network."""
     predictor = Predictor(tiny(), device="cpu", tile=128, scale=1.0)
     got = predictor.predict_many([_sparse_page(noise, faint)])[0]

@@ -134,17 +134,23 @@ def test_a_mark_far_from_the_rest_is_a_group_of_its_own(page, monkeypatch):
     """A speck of keypoint heat in the far corner of a page otherwise inked at its top left does
     not stretch a group's box over the empty paper between them: it is a group of its own, and
     the strokes are the whole page's."""
-    h, w = 900, 1000
+    h, w = 900, 3000
     big = {k: np.zeros((*v.shape[:-2], h, w), v.dtype) for k, v in page.items()}
     for k, v in page.items():
         big[k][..., : v.shape[-2], : v.shape[-1]] = v
     big["keypoints"][0, h - 3 : h - 1, w - 4 : w - 2] = 0.5  # a network's corner artefact
+    big["keypoints"][0, 1:3, w - 4 : w - 2] = 0.5  # and one first in reading order, far right
     opts = TraceOptions()
     monkeypatch.setattr(regions, "REGION_PIXELS", h * w // 2)  # two groups by footprint
-    groups = regions.plan_regions(read_maps(big), opts)
-    assert len(groups) == 3
+    m = read_maps(big)
+    groups = regions.plan_regions(m, opts)
+    assert len(groups) == 4  # the two specks apart, the ink in two halves as before
     far = [g for g in groups if g[0].stop == h]
     assert len(far) == 1 and far[0][0].start > h - 40 and far[0][1].start > w - 40
+    plain = dict(big, keypoints=big["keypoints"].copy())
+    plain["keypoints"][0, :3], plain["keypoints"][0, -3:] = 0.0, 0.0
+    without = regions.plan_regions(read_maps(plain), opts)  # the ink's two groups alone
+    assert [(ys, xs) for ys, xs, _ in groups[1:3]] == [(ys, xs) for ys, xs, _ in without]
     spread = sum((ys.stop - ys.start) * (xs.stop - xs.start) for ys, xs, _ in groups)
     assert spread < 2 * H * W  # every box within the inked corner, or the speck's own
     whole = _trace_whole(read_maps(big), opts)

@@ -11,7 +11,7 @@ resample it (resample.py), cut it into overlapping tiles when it is larger than 
 ``batch_pixels`` pixels, but always one tile: images of one tile share batches with the call's
 other images of their size; an image of several tiles runs alone, a row of its tiles at a time),
 blend them and map the blend back to the input's pixels. A tile of paper with no ink near
-(``BLANK_RANGE``) is not run: it takes the maps the network gives a tile of its one grey.
+(``SKIP_BLANK``) is not run: it takes the maps the network gives a tile of its one grey.
 
 Batches are capped in pixels because a CPU runs a large batch slower than its tiles one by one:
 the activations of four 512 px tiles overflow the caches (the shipped model on an A4 page at 150
@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -56,12 +56,12 @@ DEFAULT_TILE = 512  # px of the resampled image
 DEFAULT_BATCH_SIZE = 16  # tiles per forward pass at most ...
 DEFAULT_BATCH_PIXELS = 512 * 512  # ... and pixels (on a CPU; see the module docstring)
 # A tile of an image of several tiles is *blank* when its pixels, and those within BLANK_REACH px
-# around it, vary by no more than 2 grey levels of 255: paper with no stroke near, as a drawing
-# program, a whitened scan or a page's margins give it (noisy paper is never blank: a tile's
-# GroupNorm would lift even faint marks). Its maps are the network's on a tile of one grey (its
-# value, or its mean to 1/255 where it varies), computed once per tile size and grey: on a tile
-# of exactly one grey, the maps the tile itself gives.
-BLANK_RANGE = 2.5 / 255
+# around it, are all of one grey: paper with no stroke near, as a drawing program, a whitened
+# scan or a page's clipped margins give it. Its maps are the network's on a tile of that grey,
+# computed once per image, tile size and grey: the tile's own maps (to the bit where the tiles run
+# one a pass, as on a CPU; a batch's other tiles move a tile's maps slightly). Paper that varies
+# at all is run: a tile's GroupNorm lifts even a 1-grey-level texture into its maps.
+SKIP_BLANK = True
 BLANK_REACH = 32  # px of the resampled image: twice any distance the tracer looks across
 
 
@@ -84,7 +84,7 @@ class Prediction:
     stroke_width: float | None  # estimated typical stroke width in input px (None: not measured)
     tiles: int  # tiles the image was cut into
     model_size: tuple[int, int]  # (h, w) of the resampled image the network saw
-    blank: int = 0  # of those, blank tiles the network did not run on (see BLANK_RANGE)
+    blank: int = 0  # of those, blank tiles the network did not run on (see SKIP_BLANK)
 
 
 @dataclass
@@ -94,7 +94,8 @@ class _Job:
     width: float | None
     pixels: np.ndarray  # (1, h, w) at the model's scale
     stitcher: Stitcher
-    blank: int = 0  # tiles not run: blank (see BLANK_RANGE)
+    blank: int = 0  # tiles not run: blank (see SKIP_BLANK)
+    blanks: dict[tuple[int, int, float], dict[str, np.ndarray]] = field(default_factory=dict)
 
 
 class MapPredictor:
@@ -141,7 +142,6 @@ class MapPredictor:
         self.multiple = minimum  # tiles are cut to multiples of the network's granularity
         self.batch_size = int(batch_size)
         self.batch_pixels = None if batch_pixels is None else int(batch_pixels)
-        self._blanks: dict[tuple[int, int, float], dict[str, np.ndarray]] = {}
 
     # ----------------------------------------------------------------- public API
     def predict(self, image: Any) -> dict[str, np.ndarray]:
@@ -216,29 +216,21 @@ class MapPredictor:
                 self._forward(work[start : start + step])
 
     def _blank(self, job: _Job, t: Tile) -> float | None:
-        """The grey of tile ``t`` when it is blank (see ``BLANK_RANGE``: its one value, or its
-        mean to 1/255 where it varies), else None."""
+        """The one grey of tile ``t`` and its surroundings when it is blank, else None."""
         h, w = job.pixels.shape[-2:]
         ys = slice(max(t.y - BLANK_REACH, 0), min(t.y + t.height + BLANK_REACH, h))
         xs = slice(max(t.x - BLANK_REACH, 0), min(t.x + t.width + BLANK_REACH, w))
         near = job.pixels[0, ys, xs]
-        low, high = float(near.min()), float(near.max())
-        if high - low >= BLANK_RANGE:
-            return None
-        if high == low:
-            return low
-        mean = float(job.pixels[0, t.slices[0], t.slices[1]].mean())
-        return float(np.float32(round(mean * 255) / 255))
+        low = float(near.min())
+        return low if float(near.max()) == low else None
 
-    def _blank_maps(self, t: Tile, grey: float) -> dict[str, np.ndarray]:
-        """The network's maps of a tile of ``t``'s size in one ``grey`` (kept for the next)."""
+    def _blank_maps(self, job: _Job, t: Tile, grey: float) -> dict[str, np.ndarray]:
+        """The network's maps of a tile of ``t``'s size in one ``grey`` (once per image)."""
         key = (t.height, t.width, grey)
-        if key not in self._blanks:
-            if len(self._blanks) >= 8:
-                self._blanks.clear()
+        if key not in job.blanks:
             maps = self.net(np.full((1, 1, t.height, t.width), grey, np.float32))
-            self._blanks[key] = {n: (v if v.ndim == 4 else v[:, None])[0] for n, v in maps.items()}
-        return self._blanks[key]
+            job.blanks[key] = {n: (v if v.ndim == 4 else v[:, None])[0] for n, v in maps.items()}
+        return job.blanks[key]
 
     def _row(self, job: _Job, row: Sequence[Tile]) -> None:
         """One row of a tiled image's tiles through the network (blank ones not: their grey's
@@ -246,7 +238,7 @@ class MapPredictor:
         step = self.per_pass(row[0].height, row[0].width)
         waiting: list[tuple[_Job, Tile]] = []
         for t in row:
-            grey = self._blank(job, t) if BLANK_RANGE > 0 else None
+            grey = self._blank(job, t) if SKIP_BLANK else None
             if grey is None:
                 waiting.append((job, t))
                 if len(waiting) == step:
@@ -256,7 +248,7 @@ class MapPredictor:
             if waiting:
                 self._forward(waiting)
                 waiting = []
-            job.stitcher.add(t, self._blank_maps(t, grey))
+            job.stitcher.add(t, self._blank_maps(job, t, grey))
             job.blank += 1
         if waiting:
             self._forward(waiting)

@@ -1,23 +1,23 @@
 """A page's maps traced as independent regions, in parallel where the machine allows.
 
-Everything the tracer decides is local: a centreline pixel, a keypoint zone, a junction, a join
-or a snapped corner depends on the maps within a few pixels of the ink: a node reads them within
-half its width + 1.5 px, points move by their sub-pixel offsets, corners snap ``corner_snap`` px.
-So ink that lies farther than the *reach* (twice the largest of those on the maps at hand, plus
-2 px, and at least ``HALO``) from all other ink is traced on its own with the same result. A
-page larger than ``REGION_PIXELS`` is cut that way: the *footprint* (the pixels the tracer can
-act on: skeleton probability at least the low threshold, keypoint heat at least the keypoint
-threshold) is grown by half the reach (two pieces of ink within the reach of each other merge)
-and its connected components are the independent pieces. They are taken in reading order (top,
-then left) and dealt into ``parts`` groups of about equal footprint, ``parts`` set by the page
-alone (its pixels over ``REGION_PIXELS``, rounded: a page under 1.5 of them is traced whole); a
-piece lying apart from its group, whose box would grow the group's to more than twice the two
-boxes (a mark in a far corner of an otherwise empty page), starts a group of its own, so no
-group's box spans the page's empty paper. The groups depend on the page alone, so the strokes
-and their order never depend on how many processes traced them. Each group is traced on its
-bounding box (starting on an even row and column: thinning's subfields are pixel parities) with
-the skeleton and keypoint heat outside the group's grown components set to zero, and its strokes
-are moved back to the page; the groups' strokes follow each other in group order.
+Everything the tracer decides is local: a centreline pixel, a keypoint zone, a junction, a join or
+a snapped corner depends on the maps within a few pixels of the ink: a node reads them within half
+its width + 1.5 px, points move by their sub-pixel offsets, corners snap ``corner_snap`` px. So ink
+that lies farther than the *reach* (twice the largest of those on the maps at hand, plus 2 px, and
+at least ``HALO``) from all other ink is traced on its own with the same result. A page larger than
+``REGION_PIXELS`` is cut that way: the *footprint* (the pixels the tracer can act on: skeleton
+probability at least the low threshold, keypoint heat at least the keypoint threshold) is grown by
+half the reach (two pieces of ink within the reach of each other merge) and its connected
+components are the independent pieces. They are taken in reading order (top, then left) and dealt
+into ``parts`` groups of about equal footprint, ``parts`` set by the page alone (its pixels over
+``REGION_PIXELS``, rounded: a page under 1.5 of them is traced whole); a piece lying apart from its
+group, whose box would grow the group's to more than twice the two boxes (a mark in a far corner of
+an otherwise empty page), starts a group of its own (not counted among the ``parts``), so no
+group's box stretches far over empty paper. The groups depend on the page alone, so the strokes and
+their order never depend on how many processes traced them. Each group is traced on its bounding
+box (starting on an even row and column: thinning's subfields are pixel parities) with the skeleton
+and keypoint heat outside the group's grown components set to zero, and its strokes are moved back
+to the page; the groups' strokes follow each other in group order.
 
 The same strokes as the whole page traced at once, with one caveat: a group is traced in its
 box's coordinates and moved back, and sums of coordinates round differently there in the last
@@ -102,12 +102,14 @@ def plan_regions(m: Maps, opts: TraceOptions) -> list[Region]:
     share = weight.sum() / parts
     groups: list[list[int]] = [[]]
     done = 0.0
+    cuts = 0  # groups started for their share of the footprint (not those a far piece starts)
     box = (0, 0, 0, 0)  # the current group's top, left, bottom, right
     for k in order:
         ys, xs = boxes[k]
         mine = (ys.start, xs.start, ys.stop, xs.stop)
-        full = groups[-1] and done >= share * len(groups) and len(groups) < parts
+        full = bool(groups[-1]) and done >= share * (cuts + 1) and cuts + 1 < parts
         if groups[-1] and (full or _sprawls(box, mine)):
+            cuts += full
             groups.append([])
         box = _union(box, mine) if groups[-1] else mine
         groups[-1].append(k)
