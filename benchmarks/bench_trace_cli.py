@@ -48,24 +48,28 @@ PAGES = {  # --skip name -> (label, columns, rows, character px)
 SPARSE = (3000, 4000)  # the sparse page's height and width: exact white around its block
 
 
-def sparse_png(path: Path, columns: int, rows: int, size: int, seed: int) -> tuple[int, int]:
-    """A white page (a drawing program's, or a whitened scan's) with one block of characters on
-    ruled, noisy paper at its top left, a twelfth of the page: most of its tiles are blank."""
+def _page(columns: int, rows: int, size: int, seed: int) -> np.ndarray:
     files = choose_files("kanjivg", columns * rows, seed)
     samples = render_samples(files, size, seed)
-    block = compose_page(samples, list(range(columns * rows)), columns, seed=seed).image
-    page = np.ones(SPARSE, np.float32)
-    page[200 : 200 + block.shape[0], 300 : 300 + block.shape[1]] = block
+    return compose_page(samples, list(range(columns * rows)), columns, seed=seed).image
+
+
+def _save(path: Path, page: np.ndarray) -> tuple[int, int]:
     Image.fromarray((page * 255).round().astype(np.uint8)).save(path)
-    return SPARSE[1], SPARSE[0]
+    return page.shape[1], page.shape[0]
 
 
 def page_png(path: Path, columns: int, rows: int, size: int, seed: int) -> tuple[int, int]:
-    files = choose_files("kanjivg", columns * rows, seed)
-    samples = render_samples(files, size, seed)
-    page = compose_page(samples, list(range(columns * rows)), columns, seed=seed)
-    Image.fromarray((page.image * 255).round().astype(np.uint8)).save(path)
-    return page.image.shape[1], page.image.shape[0]
+    return _save(path, _page(columns, rows, size, seed))
+
+
+def sparse_png(path: Path, columns: int, rows: int, size: int, seed: int) -> tuple[int, int]:
+    """A white page (a drawing program's, or a whitened scan's) with one block of characters on
+    ruled, noisy paper at its top left, a twelfth of the page: most of its tiles are blank."""
+    block = _page(columns, rows, size, seed)
+    page = np.ones(SPARSE, np.float32)
+    page[200 : 200 + block.shape[0], 300 : 300 + block.shape[1]] = block
+    return _save(path, page)
 
 
 def _hwm_mb(pid: int) -> float | None:

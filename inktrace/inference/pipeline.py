@@ -39,7 +39,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from .images import load_image, to_gray
-from .resample import ToInput, model_size, to_input, to_model, unit
+from .resample import ToInput, model_size, squeezed, to_input, to_model, unit
 from .scale import choose_scale, measure_ink
 from .tiling import Stitcher, Tile
 
@@ -289,4 +289,4 @@ class MapPredictor:
                 mapper.add(band)
         if mapper is not None:
             return mapper.result()
-        return {n: v[0] if v.shape[0] == 1 else v for n, v in result.items()}
+        return squeezed(result)

@@ -14,6 +14,8 @@ second must run where torch is not installed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 from PIL import Image
 
@@ -41,6 +43,11 @@ def unit(t: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     if out is not None:
         return np.divide(t, length, out=out)
     return (t / length).astype(np.float32, copy=False)
+
+
+def squeezed(maps: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """(C, H, W) maps as the contract gives them: (H, W) for one channel."""
+    return {name: np.ascontiguousarray(v[0] if v.shape[0] == 1 else v) for name, v in maps.items()}
 
 
 def _axis(length_in: int, length_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -156,7 +163,4 @@ class ToInput:
         """name -> the map at the input's size: (H, W) for one channel, else (C, H, W)."""
         if self.done < self.height and self.maps:
             raise ValueError(f"only {self.done} of the input's {self.height} rows are written")
-        return {
-            name: np.ascontiguousarray(v[0] if v.shape[0] == 1 else v)
-            for name, v in self.maps.items()
-        }
+        return squeezed(self.maps)

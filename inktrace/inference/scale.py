@@ -35,7 +35,7 @@ with that style in view.
 Porous, speckled ink can hold all three near the measure's floor: a noisy scan whose grey strokes
 Otsu's threshold cuts into a lattice of dark dots, or paper strewn with specks whose ridges
 outnumber the strokes'. A 256 px glyph read there (1.5 px instead of 12-15) is traced unscaled as
-40-120 strokes. So ink reading no wider than ``FLOOR`` (4 px) whose specks (ink pixels with no
+40-120 strokes. So ink reading no wider than ``SLIVER`` (4 px) whose specks (ink pixels with no
 ink among their 4 neighbours) and pinholes (paper pixels with ink all around) number ``POROUS``
 (2 %) of its pixels is measured a fourth time: after a 3 x 3 median filter (``DENOISE``), at the
 filtered image's own Otsu threshold, closed. Where that reads ``TEXTURED`` times as wide, it is
@@ -104,8 +104,7 @@ FAINT = 0.1  # a pixel this much darker than the paper (or FAINT_MADS of its spr
 FAINT_MADS = 4.0
 DRY = 1.75  # the ink with its faint ink reading this many times as wide: dry ink, measured so
 DRY_AREA = 1.05  # ... measured only where the faint ink covers this many times the ink's pixels
-FLOOR = 4.0  # px: ink reading no wider than this may be porous ...
-POROUS = 0.02  # ... where specks and pinholes number this share of its pixels: measured denoised
+POROUS = 0.02  # ink no wider than SLIVER whose specks and pinholes are this share: denoised
 DENOISE = 3  # px: the side of the median filter that denoises it
 MIN_RIDGE_PIXELS = 16  # fewer ridge pixels than this: too little ink to judge
 WINDOW = 1024
@@ -253,20 +252,18 @@ def measure_ink(
         return None
     ink, hist, first = found_ink
     windows = _windows(ink, window, max_windows)
-    width = _typical([ridge_widths(ink[ys, xs], inner) for ys, xs, inner in windows])
+    width = _measure([ink[ys, xs] for ys, xs, _ in windows], windows)
     if width is None:
         return None
     found = InkWidth(width, False)
     if CLOSING >= 1 and width <= SLIVER:  # pinholes and hairline gaps: measured closed
-        closed = _typical(
-            [ridge_widths(close_gaps(ink[ys, xs]), inner) for ys, xs, inner in windows]
-        )
+        closed = _measure([close_gaps(ink[ys, xs]) for ys, xs, _ in windows], windows)
         if closed is not None and closed >= TEXTURED * width:
             found = InkWidth(closed, True)
     cut = _faint_cut(hist, first) if FAINT > 0 else 0.0
     if cut > 0:
         found = _with_faint(image, ink, windows, cut, width, found)
-    if found.width <= FLOOR and _porosity(ink, windows) >= POROUS:
+    if found.width <= SLIVER and _porosity(ink, windows) >= POROUS:
         found = _denoised(image, windows, found)
     return found
 
@@ -283,7 +280,7 @@ def _with_faint(
     covered = sum(np.count_nonzero(f) for f in faint)
     inked = sum(np.count_nonzero(ink[ys, xs]) for ys, xs, _ in windows)
     if covered >= DRY_AREA * inked:
-        whole = _typical([ridge_widths(f, inner) for f, (_, _, inner) in zip(faint, windows)])
+        whole = _measure(faint, windows)
         if whole is not None and whole >= DRY * width and whole > max(found.width, SLIVER):
             found = InkWidth(whole, True)
     return found
@@ -315,12 +312,7 @@ def _denoised(image: np.ndarray, windows, found: InkWidth) -> InkWidth:
     smooth = [ndimage.median_filter(image[ys, xs], DENOISE) for ys, xs, _ in windows]
     hist = sum((_histogram(part) for part in smooth), np.zeros(256, np.int64))
     cut = (_otsu_bin(hist) - 0.5) / 255.0
-    width = _typical(
-        [
-            ridge_widths(close_gaps(part < cut), inner)
-            for part, (_, _, inner) in zip(smooth, windows)
-        ]
-    )
+    width = _measure([close_gaps(part < cut) for part in smooth], windows)
     if width is not None and width >= TEXTURED * found.width:
         return InkWidth(width, True)
     return found
@@ -333,6 +325,11 @@ def estimate_stroke_width(
     paper), or None when there is too little ink to tell (see the module docstring)."""
     found = measure_ink(image, window, max_windows)
     return None if found is None else found.width
+
+
+def _measure(masks: list[np.ndarray], windows) -> float | None:
+    """The typical width of the ink ``masks`` of the ``windows`` (``_windows``)."""
+    return _typical([ridge_widths(m, inner) for m, (_, _, inner) in zip(masks, windows)])
 
 
 def _typical(found: list[np.ndarray]) -> float | None:

@@ -56,6 +56,7 @@ HALO = 16  # px around the footprint: more than any distance the tracer looks ac
 SPRAWL_SLACK = 256  # px: see _sprawls
 
 Region = tuple[slice, slice, np.ndarray]  # rows, columns of a group's box, and its pixels there
+Box = tuple[int, int, int, int]  # top, left, bottom, right
 
 
 def _footprint(m: Maps, opts: TraceOptions) -> np.ndarray:
@@ -100,40 +101,39 @@ def plan_regions(m: Maps, opts: TraceOptions) -> list[Region]:
     weight = np.bincount(labels[foot], minlength=count + 1)[1:]
     order = sorted(range(count), key=lambda k: (boxes[k][0].start, boxes[k][1].start))
     share = weight.sum() / parts
-    groups: list[list[int]] = [[]]
+    groups: list[list[int]] = []
+    spans: list[Box] = []  # each group's top, left, bottom and right
     done = 0.0
     cuts = 0  # groups started for their share of the footprint (not those a far piece starts)
-    box = (0, 0, 0, 0)  # the current group's top, left, bottom, right
     for k in order:
         ys, xs = boxes[k]
         mine = (ys.start, xs.start, ys.stop, xs.stop)
-        full = bool(groups[-1]) and done >= share * (cuts + 1) and cuts + 1 < parts
-        if groups[-1] and (full or _sprawls(box, mine)):
-            cuts += full
-            groups.append([])
-        box = _union(box, mine) if groups[-1] else mine
-        groups[-1].append(k)
+        full = done >= share * (cuts + 1) and cuts + 1 < parts
+        if not groups or full or _sprawls(spans[-1], mine):
+            cuts += full  # (never on the first piece: nothing is done yet)
+            groups.append([k])
+            spans.append(mine)
+        else:
+            groups[-1].append(k)
+            spans[-1] = _union(spans[-1], mine)
         done += weight[k]
     out = []
-    for group in groups:
+    for group, (top, left, bottom, right) in zip(groups, spans):
         # boxes start on even rows and columns: thinning's subfields are the pixels' parities
-        top = min(boxes[k][0].start for k in group) // 2 * 2
-        left = min(boxes[k][1].start for k in group) // 2 * 2
-        ys = slice(top, max(boxes[k][0].stop for k in group))
-        xs = slice(left, max(boxes[k][1].stop for k in group))
+        ys, xs = slice(top // 2 * 2, bottom), slice(left // 2 * 2, right)
         out.append((ys, xs, np.isin(labels[ys, xs], np.asarray(group) + 1)))
     return out
 
 
-def _area(box: tuple[int, int, int, int]) -> int:
+def _area(box: Box) -> int:
     return (box[2] - box[0]) * (box[3] - box[1])
 
 
-def _union(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+def _union(a: Box, b: Box) -> Box:
     return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
 
 
-def _sprawls(box: tuple[int, int, int, int], piece: tuple[int, int, int, int]) -> bool:
+def _sprawls(box: Box, piece: Box) -> bool:
     """Whether a group's box would grow to more than twice its and the piece's boxes together
     (plus a ``SPRAWL_SLACK`` px square), the piece lying apart: it starts a group of its own."""
     return _area(_union(box, piece)) > 2 * (_area(box) + _area(piece)) + SPRAWL_SLACK**2
