@@ -20,6 +20,7 @@ from inktrace.inference import (
     Predictor,
     choose_scale,
     estimate_stroke_width,
+    glyph_size,
     load_image,
     measure_ink,
     pipeline,
@@ -299,6 +300,67 @@ def test_scale_rule():
     assert measure_ink(lines(14, 0.3)) == (pytest.approx(14, abs=0.75), False)
     assert estimate_stroke_width(np.ones((50, 50), np.float32)) is None  # no ink
     assert estimate_stroke_width(np.full((50, 50), 0.5, np.float32)) is None  # no contrast
+    # clusters of ink larger than GLYPH_SIZE (62 px; textured ink 4/5 of it) are shrunk to it,
+    # unless the width rule shrinks more, and never below a 1.5 px typical stroke
+    assert choose_scale(3.0, size=124.0) == 0.5 and choose_scale(3.0, size=62.0) == 1.0
+    assert choose_scale(3.0, size=None) == choose_scale(None, size=500.0) == 1.0
+    assert choose_scale(10.0, size=100.0) == 0.5 and choose_scale(20.0, size=124.0) == 0.25
+    assert choose_scale(3.0, textured=True, size=99.2) == pytest.approx(0.5)
+    assert choose_scale(3.0, size=1000.0) == 0.5 and choose_scale(1.5, size=1000.0) == 1.0
+
+
+def characters(rows: int, columns: int, side: int = 100, gap: int = 50, line: int = 4):
+    """A page of ``rows`` x ``columns`` boxed crosses ``side`` px across (lines ``line`` px
+    wide), ``gap`` px apart; each cross has its own piece, 6 px from the box."""
+    pitch = side + gap
+    page = np.ones((rows * pitch + gap, columns * pitch + gap), np.float32)
+    for r in range(rows):
+        for c in range(columns):
+            y, x = gap + r * pitch, gap + c * pitch
+            page[y : y + side, x : x + line] = page[y : y + side, x + side - line : x + side] = 0
+            page[y : y + line, x : x + side] = page[y + side - line : y + side, x : x + side] = 0
+            mid = side // 2
+            page[y + 10 : y + side - 10, x + mid - 2 : x + mid + 2] = 0  # inside, 6 px away
+    return page
+
+
+def test_glyph_size_is_the_typical_size_of_the_clusters_of_ink():
+    page = characters(2, 3)
+    assert 100 <= glyph_size(page, 4.0) <= 108  # its pieces 6 px apart join; the boxes do not
+    specked = page.copy()
+    rng = np.random.default_rng(0)
+    specked[rng.integers(0, page.shape[0], 300), rng.integers(0, page.shape[1], 300)] = 0.0
+    assert glyph_size(specked, 4.0) == glyph_size(page, 4.0)  # specks weigh next to nothing
+    # a dark rule along a row joining its characters: one cluster far longer than it is broad,
+    # not counted (the other row's characters are); a rule beside the characters changes nothing
+    ruled = page.copy()
+    ruled[98:102, :] = 0.0
+    assert glyph_size(ruled, 4.0) == glyph_size(page, 4.0)
+    assert glyph_size(ruled[:160], 4.0) is None and 100 <= glyph_size(page[:160], 4.0) <= 108
+    ruled = np.concatenate([page, np.ones((30, page.shape[1]), np.float32)])
+    ruled[-10:-6, :] = 0.0
+    assert glyph_size(ruled, 4.0) == glyph_size(page, 4.0)
+
+    # pieces farther apart than about 2 stroke widths are clusters of their own
+    def crosses(gap: int) -> np.ndarray:  # two crosses 40 px across, gap px apart
+        image = np.ones((140, 200), np.float32)
+        for x in (50, 90 + gap):
+            image[50:90, x + 18 : x + 22] = image[68:72, x : x + 40] = 0.0
+        return image
+
+    assert 40 <= glyph_size(crosses(30), 4.0) <= 48
+    assert 86 <= glyph_size(crosses(6), 4.0) <= 94
+    assert glyph_size(np.ones((50, 50), np.float32), 2.0) is None  # no ink
+
+
+def test_the_predictor_shrinks_large_characters_to_the_size_the_model_knows():
+    # boxed crosses 200 px across in 6 px lines: the width rule shrinks them to 0.83, the size
+    # rule to GLYPH_SIZE (0.3); small ones are left alone
+    big, small = characters(1, 2, side=200, line=6), characters(1, 2, side=48, gap=20)
+    found = Predictor(tiny(), device="cpu").predict_many([big, small])
+    size = glyph_size(big, found[0].stroke_width)
+    assert found[0].scale == pytest.approx(scale_module.GLYPH_SIZE / size) and size > 200
+    assert found[1].scale == 1.0
 
 
 def test_the_predictor_shrinks_textured_ink_to_its_own_target():
@@ -365,6 +427,7 @@ def test_the_same_drawing_at_1x_2x_3x_gives_the_same_maps_up_to_scale(monkeypatc
     agree once brought to 1 x (and do not without the scale); widths k times larger. The target
     is set to the 4 px that the stand-in network is right for."""
     monkeypatch.setattr(scale_module, "TARGET_WIDTH", 4.0)
+    monkeypatch.setattr(scale_module, "GLYPH_SIZE", math.inf)  # the width rule alone
     res = {k: Predictor(tiny(), device="cpu").predict_many([drawing(k)])[0] for k in (1, 2, 3)}
     assert 6.5 <= res[1].stroke_width <= 7.5 and res[1].scale == pytest.approx(
         scale_module.TARGET_WIDTH / res[1].stroke_width
@@ -388,10 +451,13 @@ def test_the_same_drawing_at_1x_2x_3x_gives_the_same_maps_up_to_scale(monkeypatc
 
 
 def test_at_the_default_target_2x_and_3x_are_brought_to_the_1x_scale():
-    """Strokes 7 px wide at 1 x are over the 5 px target at every k: the network sees one size
-    (within the width estimate's error, 0.9 px at 3 x, and rounding)."""
+    """Strokes 7 px wide at 1 x are over the 5 px target at every k, and the drawing (about 110
+    px) over GLYPH_SIZE: the network sees one size (within the estimates' errors, 0.9 px of width
+    at 3 x, and rounding)."""
     res = {k: Predictor(tiny(), device="cpu").predict_many([drawing(k)])[0] for k in (1, 2, 3)}
-    assert res[1].scale == pytest.approx(5.0 / res[1].stroke_width) and res[1].scale < 1
+    width = res[1].stroke_width
+    assert res[1].scale == choose_scale(width, False, glyph_size(drawing(1), width))
+    assert res[1].scale < 5.0 / width < 1  # the size rule: 62 / 112 px
     for k in (2, 3):
         assert res[k].scale * k == pytest.approx(res[1].scale, rel=0.05)
         assert res[k].model_size == pytest.approx(res[1].model_size, rel=0.07)
@@ -697,8 +763,8 @@ def test_predictor_gives_maps_of_the_input_size_for_any_size_and_scale(tmp_path)
 
 def test_an_untiled_unscaled_image_gives_exactly_what_model_predict_gives():
     model = tiny()
-    img = drawing(1, width=3.0)
-    result = Predictor(model, device="cpu").predict_many([img])[0]
+    img = drawing(1, width=3.0)  # (about 110 px across: the size rule would shrink it)
+    result = Predictor(model, device="cpu", scale=1.0).predict_many([img])[0]
     assert result.scale == 1.0 and result.tiles == 1
     reference = model.predict(img)
     for name in KEYS:

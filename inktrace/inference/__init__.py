@@ -1,6 +1,6 @@
 """Using a trained model on real images: ``Predictor`` (any size, scale and tiling handled),
-``load_image`` (any file Pillow reads, to grayscale in [0, 1]), the stroke-width estimate and the
-exact distance transform it rests on.
+``load_image`` (any file Pillow reads, to grayscale in [0, 1]), the stroke-width and glyph-size
+estimates and the exact distance transform they rest on.
 
     from inktrace.inference import Predictor, load_image
     predictor = Predictor.from_checkpoint("checkpoints/dense/best.ckpt", device="auto")
@@ -20,6 +20,7 @@ from .scale import (
     InkWidth,
     choose_scale,
     estimate_stroke_width,
+    glyph_size,
     measure_ink,
 )
 from .visualize import prediction_panel, save_panel
@@ -38,6 +39,7 @@ __all__ = [
     "estimate_stroke_width",
     "measure_ink",
     "InkWidth",
+    "glyph_size",
     "choose_scale",
     "TARGET_WIDTH",
     "TEXTURED_TARGET",

@@ -5,7 +5,8 @@ does: ``Predictor`` (predictor.py) runs an InkTraceNet in PyTorch, ``OnnxPredict
 tracing with an ONNX model works where PyTorch is not installed.
 
 Per image: read it (images.py) unless it is an array already, choose the scale (scale.py: the
-typical stroke width is brought to at most 5 px, 4 px for textured ink, or the ``scale`` given),
+typical stroke width is brought to at most 5 px, 4 px for textured ink, and the typical cluster of
+ink, a character or a word, to at most 62 px; or the ``scale`` given),
 resample it (resample.py), cut it into overlapping tiles when it is larger than ``tile``
 (tiling.py), run the tiles through the network in batches (at most ``batch_size`` tiles and
 ``batch_pixels`` pixels, but always one tile: images of one tile share batches with the call's
@@ -40,7 +41,7 @@ import numpy as np
 
 from .images import load_image, to_gray
 from .resample import ToInput, model_size, squeezed, to_input, to_model, unit
-from .scale import choose_scale, measure_ink
+from .scale import choose_scale, glyph_size, measure_ink
 from .tiling import Stitcher, Tile
 
 __all__ = [
@@ -173,7 +174,8 @@ class MapPredictor:
         found = measure_ink(image)
         if found is None:
             return choose_scale(None), None
-        return choose_scale(found.width, found.textured), found.width
+        size = glyph_size(image, found.width)
+        return choose_scale(found.width, found.textured, size), found.width
 
     def per_pass(self, height: int, width: int) -> int:
         """How many tiles of ``height`` x ``width`` px one forward pass takes."""

@@ -60,13 +60,40 @@ cannot tell them apart), from 3 px the estimate is within 0.75 px of the drawn w
 px (the ones holding the most ink), keeping only ridge pixels closer to the paper than to the
 window's inner edges, whose distances are then exact, so the work and memory stay bounded.
 
+**Size** (:func:`glyph_size`): the model learned characters and words about 50 px across (a
+KanjiVG glyph in its 64 px image), with strokes 1 to 8 px wide. A character drawn larger with
+strokes of the same share of its size is shrunk by the width rule below to 5 px strokes, which
+for thin strokes leaves it two or three times the size the model knows, and the model traces it
+in pieces. So the ink's clusters are measured too: the ink mask is pooled into cells a typical
+stroke width wide (a cell is ink where over a quarter of its pixels are, so lone specks cannot
+bridge clusters), grown by ``CLUSTER`` cells, and labelled: pieces of ink within about twice
+``CLUSTER`` stroke widths of each other are one cluster (a character's strokes and radicals, a
+cursive word). A cluster's size is its longer side, in px; the image's is the median over its
+ink pixels (a speck weighs next to nothing). Clusters longer than ``ASPECT`` times their breadth
+are not counted: a ruled line, a row of characters joined by one, a long word. An isolated
+KanjiVG glyph reads 0.78 +- 0.10 of its image's side (clean, degraded and drawn with the held-out
+pen alike; seed 1, 100 characters at 64, 128 and 256 px); the bench pages' characters 0.77-0.80
+of their size (inktrace.evaluation.pages: 70, 100 and 140 px). A 64 px glyph takes 0.1-0.3 ms.
+
 **Rule** (:func:`choose_scale`): an image of solid ink whose typical width w is above
 ``TARGET_WIDTH`` (5 px) is shrunk until it is 5 px (scale 5 / w), one of textured ink until it is
 ``TEXTURED_TARGET`` (4 px); a thinner one is used as it is (scale 1): its strokes are already in
-the trained range, and the estimate cannot resolve widths under 3 px anyway. Scales are clamped to
-``SCALE_RANGE``; an image with too little ink to measure keeps scale 1. The targets were chosen on
-the clean and degraded KanjiVG glyphs of seeds 1 and 2, which the evaluation does not score
-(figures of the variants tried: docs/using.md, *Scale*).
+the trained range, and the estimate cannot resolve widths under 3 px anyway. Where that leaves
+the clusters of ink larger than ``GLYPH_SIZE`` (62 px; textured ink 4/5 of it, as its width),
+they are shrunk to it instead, but never so far that the typical stroke is thinner than
+``MIN_SCALED_WIDTH`` (1.5 px, the width measure's own floor: so that a large line drawing keeps
+strokes the model can resolve; 1, 1.5 and 2 px gave stroke F1 within 0.003 of each other on clean
+and degraded glyphs, below). Scales are clamped to ``SCALE_RANGE``; an image with too little ink
+to measure keeps scale 1. The width targets were chosen on the clean and degraded KanjiVG glyphs
+of seeds 1 and 2, which the evaluation does not score (figures of the variants tried:
+docs/using.md, *Scale*); the size, on 80 characters of seed 2 (characters 200-280 of its choice,
+the packaged stroke model, fp32): ``GLYPH_SIZE`` 50, 56 and 62 px against none gave stroke F1 at
+256 px 0.922 / 0.926 / 0.930 against 0.909 clean, 0.903 / 0.914 / 0.909 against 0.877 degraded,
+and at 128 px 0.919 / 0.926 / 0.929 against 0.918 clean, 0.907 / 0.911 / 0.921 against 0.899
+degraded; at 64 px 62 px changes next to nothing (degraded 0.896 -> 0.894) and 50 px costs 0.018.
+The dry brush (held out of training) did best at 50 px (0.774 against 0.615 unscaled at 256 px;
+0.728 at 62), hence textured ink's 4/5 (0.771). Shrinking costs some resolution: skeleton F1 -0.005
+to -0.01, keypoint F1 -0.02 to -0.03 and centreline error +0.1 to +0.2 px at 256 px.
 """
 
 from __future__ import annotations
@@ -87,6 +114,7 @@ __all__ = [
     "measure_ink",
     "estimate_stroke_width",
     "choose_scale",
+    "glyph_size",
     "ink_mask",
     "close_gaps",
     "ridge_widths",
@@ -106,6 +134,10 @@ DRY = 1.75  # the ink with its faint ink reading this many times as wide: dry in
 DRY_AREA = 1.05  # ... measured only where the faint ink covers this many times the ink's pixels
 POROUS = 0.02  # ink no wider than SLIVER whose specks and pinholes are this share: denoised
 DENOISE = 3  # px: the side of the median filter that denoises it
+GLYPH_SIZE = 62.0  # px: clusters of ink (characters, words) larger than this are shrunk to it
+CLUSTER = 2  # pieces of ink within about twice this many stroke widths are one cluster
+ASPECT = 4.0  # clusters longer than this many times their breadth (rules, rows) are not counted
+MIN_SCALED_WIDTH = 1.5  # px: the size rule never thins the typical stroke below this
 MIN_RIDGE_PIXELS = 16  # fewer ridge pixels than this: too little ink to judge
 WINDOW = 1024
 _CHUNK = 1 << 20  # values per step of Otsu's histogram
@@ -340,10 +372,53 @@ def _typical(found: list[np.ndarray]) -> float | None:
     return max(float(np.median(widths)) - RIDGE_BIAS, 1.0)
 
 
-def choose_scale(width: float | None, textured: bool = False) -> float:
-    """The factor applied to an image before the model, given its typical stroke width and
-    whether its ink is textured (``measure_ink``)."""
+def glyph_size(image: np.ndarray, width: float | None = None) -> float | None:
+    """The typical size in px of an image's clusters of ink (its characters, or its words), or
+    None when it has none to measure (see the module docstring): ``width`` is its typical stroke
+    width (``measure_ink``; default 1.5 px)."""
+    image = np.asarray(image, dtype=np.float32)
+    found = _ink(image)
+    if found is None:
+        return None
+    block = max(1, int(round(width if width is not None and math.isfinite(width) else 1.5)))
+    ink = found[0]
+    h, w = ink.shape
+    hb, wb = -(-h // block), -(-w // block)
+    padded = np.zeros((hb * block, wb * block), bool)
+    padded[:h, :w] = ink
+    # cells a stroke width wide, inked where over a quarter of their pixels are: a stroke
+    # crossing a cell covers more, a lone speck (which could bridge clusters) less
+    cells = padded.reshape(hb, block, wb, block).sum(axis=(1, 3), dtype=np.int32)
+    pooled = cells > (block * block) // 4
+    square = np.ones((3, 3), bool)
+    grown = ndimage.binary_dilation(pooled, square, iterations=CLUSTER)
+    labels, count = ndimage.label(grown, square)
+    labels[~pooled] = 0
+    weights = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    sides = []
+    for index, box in enumerate(ndimage.find_objects(labels, count)):
+        if box is None:
+            continue
+        long, short = sorted((box[0].stop - box[0].start, box[1].stop - box[1].start))[::-1]
+        if long <= ASPECT * short:
+            sides.append((long * block, weights[index]))
+    if not sides:
+        return None
+    sizes, counts = np.array(sides, np.float64).T
+    order = np.argsort(sizes, kind="stable")
+    cumulative = np.cumsum(counts[order])
+    return float(sizes[order][int(np.searchsorted(cumulative, cumulative[-1] / 2.0))])
+
+
+def choose_scale(width: float | None, textured: bool = False, size: float | None = None) -> float:
+    """The factor applied to an image before the model, given its typical stroke width, whether
+    its ink is textured (``measure_ink``) and the typical size of its clusters of ink
+    (``glyph_size``; None: the width alone)."""
+    if width is None or not math.isfinite(width) or width <= 0:
+        return 1.0  # too little ink to judge
     target = TEXTURED_TARGET if textured else TARGET_WIDTH
-    if width is None or not math.isfinite(width) or width <= target:
-        return 1.0
-    return float(min(max(target / width, SCALE_RANGE[0]), SCALE_RANGE[1]))
+    scale = target / width if width > target else 1.0
+    largest = GLYPH_SIZE * target / TARGET_WIDTH  # textured ink: smaller, as its width
+    if size is not None and math.isfinite(size) and size > largest:
+        scale = min(scale, max(largest / size, MIN_SCALED_WIDTH / width))
+    return float(min(max(scale, SCALE_RANGE[0]), SCALE_RANGE[1]))
