@@ -302,9 +302,8 @@ def test_the_same_drawing_at_1x_2x_3x_gives_the_same_strokes_up_to_scale(monkeyp
     at every k, points within 0.08 px of the 1x strokes on average once divided by k (measured
     0.035-0.040 px both ways; traced at the input's resolution 3x gave 5 strokes) and widths k
     times the 1x ones. The rule's target is set to the 1x drawing's width (4 px), so that the
-    network sees the same image at every k (and the size rule is off: the width rule alone)."""
+    network sees the same image at every k."""
     monkeypatch.setattr(scale_module, "TARGET_WIDTH", WIDTH)
-    monkeypatch.setattr(scale_module, "GLYPH_SIZE", math.inf)
     predictor = Predictor(ExactNet(), device="cpu")
     results = {k: predictor.predict_many([drawing(k)])[0] for k in (1, 2, 3)}
     assert results[1].scale == 1.0 and results[3].scale == pytest.approx(1 / 3, rel=0.1)

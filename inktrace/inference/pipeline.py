@@ -5,8 +5,9 @@ does: ``Predictor`` (predictor.py) runs an InkTraceNet in PyTorch, ``OnnxPredict
 tracing with an ONNX model works where PyTorch is not installed.
 
 Per image: read it (images.py) unless it is an array already, choose the scale (scale.py: the
-typical stroke width is brought to at most 5 px, 4 px for textured ink, and the typical cluster of
-ink, a character or a word, to at most 62 px; or the ``scale`` given),
+typical stroke width is brought to at most 5 px, 4 px for textured ink, and for a model with the
+stroke heads the typical cluster of ink, a character or a word, to at most 62 px; or the
+``scale`` given),
 resample it (resample.py), cut it into overlapping tiles when it is larger than ``tile``
 (tiling.py), run the tiles through the network in batches (at most ``batch_size`` tiles and
 ``batch_pixels`` pixels, but always one tile: images of one tile share batches with the call's
@@ -41,7 +42,8 @@ import numpy as np
 
 from .images import load_image, to_gray
 from .resample import ToInput, model_size, squeezed, to_input, to_model, unit
-from .scale import choose_scale, glyph_size, measure_ink
+from .scale import GLYPH_SIZE, choose_scale, measure_ink
+from .scale import glyph_size as cluster_size  # (MapPredictor's setting is named glyph_size)
 from .tiling import Stitcher, Tile
 
 __all__ = [
@@ -69,7 +71,8 @@ BLANK_REACH = 32  # px of the resampled image: twice any distance the tracer loo
 class MapNet(Protocol):
     """What the pipeline asks of a network: a (B, 1, h, w) float32 batch in [0, 1] -> the maps as
     probabilities (name -> (B, C, h, w) float32 arrays, docs/contracts.md), and ``num_layers``
-    (its input sides must be multiples of 2 ** num_layers to be exact; tiles are at least that)."""
+    (its input sides must be multiples of 2 ** num_layers to be exact; tiles are at least that).
+    A network may say ``stroke_heads = True``: it gives the stroke maps (identity, ends)."""
 
     num_layers: int
 
@@ -106,7 +109,11 @@ class MapPredictor:
     tiles, in pixels of the resampled image; ``overlap`` (default tile / 8) between neighbours,
     whose outer quarter (``margin``) is discarded. A forward pass takes at most ``batch_size``
     tiles and ``batch_pixels`` pixels (None: no pixel cap; "auto": a CPU's, one 512 px tile), but
-    always one tile."""
+    always one tile. ``glyph_size``: where ``scale`` is estimated, clusters of ink (characters,
+    words) larger than this many px are shrunk to it (scale.py); None: the stroke width alone sets
+    the scale; "auto" (default): ``scale.GLYPH_SIZE`` (62 px) for a network with the stroke heads,
+    None for one without (a geometry-only model, such as inktrace-small, traces large characters
+    better at the width rule's larger scale: docs/using.md, *Scale*)."""
 
     def __init__(
         self,
@@ -116,9 +123,18 @@ class MapPredictor:
         overlap: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         batch_pixels: int | Literal["auto"] | None = DEFAULT_BATCH_PIXELS,
+        glyph_size: float | Literal["auto"] | None = "auto",
     ) -> None:
         if scale is not None and not (np.isfinite(scale) and scale > 0):
             raise ValueError(f"scale must be a positive number, got {scale}")
+        if glyph_size == "auto":
+            glyph_size = GLYPH_SIZE if getattr(net, "stroke_heads", False) else None
+        if glyph_size is not None and (
+            isinstance(glyph_size, (bool, str)) or not glyph_size > 0  # (NaN too)
+        ):
+            raise ValueError(
+                f"glyph_size must be a positive number, 'auto' or None, got {glyph_size!r}"
+            )
         minimum = 2 ** int(getattr(net, "num_layers", 0))
         if tile < max(16, minimum):
             raise ValueError(f"tile must be at least {max(16, minimum)} px, got {tile}")
@@ -143,6 +159,7 @@ class MapPredictor:
         self.multiple = minimum  # tiles are cut to multiples of the network's granularity
         self.batch_size = int(batch_size)
         self.batch_pixels = None if batch_pixels is None else int(batch_pixels)
+        self.glyph_size = None if glyph_size is None else float(glyph_size)
 
     # ----------------------------------------------------------------- public API
     def predict(self, image: Any) -> dict[str, np.ndarray]:
@@ -174,8 +191,10 @@ class MapPredictor:
         found = measure_ink(image)
         if found is None:
             return choose_scale(None), None
-        size = glyph_size(image, found.width)
-        return choose_scale(found.width, found.textured, size), found.width
+        if self.glyph_size is None:
+            return choose_scale(found.width, found.textured), found.width
+        size = cluster_size(image, found.width)
+        return choose_scale(found.width, found.textured, size, self.glyph_size), found.width
 
     def per_pass(self, height: int, width: int) -> int:
         """How many tiles of ``height`` x ``width`` px one forward pass takes."""

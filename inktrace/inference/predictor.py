@@ -45,6 +45,7 @@ class TorchNet:
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.model = model.to(device, memory_format=self.memory_format)  # type: ignore[call-overload]
         self.num_layers = int(getattr(model, "num_layers", 0))
+        self.stroke_heads = bool(getattr(model, "stroke_heads", False))
 
     def __call__(self, batch: np.ndarray) -> Mapping[str, np.ndarray]:
         was_training = self.model.training
@@ -82,7 +83,8 @@ class Predictor(MapPredictor):
     order, faster there; the model is converted in place. ``precision``: fp32 (default, the maps of
     ``InkTraceNet.predict``), bf16 (bfloat16 autocast: see ``PRECISIONS``) or auto (bf16 where
     the device runs it natively, as the command line's default); the maps come back as float32
-    either way, and ``precision`` tells which ran."""
+    either way, and ``precision`` tells which ran. ``glyph_size``: the scale rule's largest
+    cluster of ink (MapPredictor)."""
 
     def __init__(
         self,
@@ -95,6 +97,7 @@ class Predictor(MapPredictor):
         channels_last: bool | None = None,
         batch_pixels: int | Literal["auto"] | None = "auto",
         precision: str = "fp32",
+        glyph_size: float | Literal["auto"] | None = "auto",
     ) -> None:
         self.device = resolve_device(device, key="device")
         if batch_pixels == "auto" and self.device.type != "cpu":  # a GPU's memory allows more
@@ -110,6 +113,7 @@ class Predictor(MapPredictor):
             overlap,
             batch_size,
             batch_pixels,
+            glyph_size,
         )
         self.model = model
         self.precision = net.precision  # what runs: fp32 or bf16 (auto decided)

@@ -78,22 +78,25 @@ of their size (inktrace.evaluation.pages: 70, 100 and 140 px). A 64 px glyph tak
 **Rule** (:func:`choose_scale`): an image of solid ink whose typical width w is above
 ``TARGET_WIDTH`` (5 px) is shrunk until it is 5 px (scale 5 / w), one of textured ink until it is
 ``TEXTURED_TARGET`` (4 px); a thinner one is used as it is (scale 1): its strokes are already in
-the trained range, and the estimate cannot resolve widths under 3 px anyway. Where that leaves
-the clusters of ink larger than ``GLYPH_SIZE`` (62 px; textured ink 4/5 of it, as its width),
-they are shrunk to it instead, but never so far that the typical stroke is thinner than
-``MIN_SCALED_WIDTH`` (1.5 px, the width measure's own floor: so that a large line drawing keeps
-strokes the model can resolve; 1, 1.5 and 2 px gave stroke F1 within 0.003 of each other on clean
-and degraded glyphs, below). Scales are clamped to ``SCALE_RANGE``; an image with too little ink
-to measure keeps scale 1. The width targets were chosen on the clean and degraded KanjiVG glyphs
-of seeds 1 and 2, which the evaluation does not score (figures of the variants tried:
-docs/using.md, *Scale*); the size, on 80 characters of seed 2 (characters 200-280 of its choice,
-the packaged stroke model, fp32): ``GLYPH_SIZE`` 50, 56 and 62 px against none gave stroke F1 at
-256 px 0.922 / 0.926 / 0.930 against 0.909 clean, 0.903 / 0.914 / 0.909 against 0.877 degraded,
-and at 128 px 0.919 / 0.926 / 0.929 against 0.918 clean, 0.907 / 0.911 / 0.921 against 0.899
-degraded; at 64 px 62 px changes next to nothing (degraded 0.896 -> 0.894) and 50 px costs 0.018.
-The dry brush (held out of training) did best at 50 px (0.774 against 0.615 unscaled at 256 px;
-0.728 at 62), hence textured ink's 4/5 (0.771). Shrinking costs some resolution: skeleton F1 -0.005
-to -0.01, keypoint F1 -0.02 to -0.03 and centreline error +0.1 to +0.2 px at 256 px.
+the trained range, and the estimate cannot resolve widths under 3 px anyway. For a model with the
+stroke heads (the Predictor's ``glyph_size``), where that leaves the clusters of ink larger than
+``GLYPH_SIZE`` (62 px; textured ink 4/5 of it, as its width), they are shrunk to it instead, but
+never so far that the typical stroke is thinner than ``MIN_SCALED_WIDTH`` (1.5 px, the width
+measure's own floor: so that a large line drawing keeps strokes the model can resolve; 1, 1.5 and 2
+px gave stroke F1 within 0.003 of each other on clean and degraded glyphs, below). Scales are
+clamped to ``SCALE_RANGE``; an image with too little ink to measure keeps scale 1. The width
+targets were chosen on the clean and degraded KanjiVG glyphs of seeds 1 and 2, which the evaluation
+does not score (figures of the variants tried: docs/using.md, *Scale*); the size, on 80 characters
+of seed 2 (characters 200-280 of its choice, the packaged stroke model, fp32): ``GLYPH_SIZE`` 50,
+56 and 62 px against none gave stroke F1 at 256 px 0.922 / 0.926 / 0.930 against 0.909 clean, 0.903
+/ 0.914 / 0.909 against 0.877 degraded, and at 128 px 0.919 / 0.926 / 0.929 against 0.918 clean,
+0.907 / 0.911 / 0.921 against 0.899 degraded; at 64 px 62 px changes next to nothing (degraded
+0.896 -> 0.894) and 50 px costs 0.018. The dry brush (held out of training) did best at 50 px
+(0.774 against 0.615 unscaled at 256 px; 0.728 at 62), hence textured ink's 4/5 (0.771). Shrinking
+costs some resolution: skeleton F1 -0.005 to -0.01, keypoint F1 -0.02 to -0.03 and centreline error
++0.1 to +0.2 px at 256 px. A model without the stroke heads (inktrace-small) lost by it: at 256 px
+clean 0.881 -> 0.857 (62 px) and 0.870 (80 px) on the same characters, so it keeps the width rule
+alone: its junctions are decided by geometry, which the larger scale resolves better.
 """
 
 from __future__ import annotations
@@ -410,15 +413,21 @@ def glyph_size(image: np.ndarray, width: float | None = None) -> float | None:
     return float(sizes[order][int(np.searchsorted(cumulative, cumulative[-1] / 2.0))])
 
 
-def choose_scale(width: float | None, textured: bool = False, size: float | None = None) -> float:
+def choose_scale(
+    width: float | None,
+    textured: bool = False,
+    size: float | None = None,
+    largest: float | None = None,
+) -> float:
     """The factor applied to an image before the model, given its typical stroke width, whether
     its ink is textured (``measure_ink``) and the typical size of its clusters of ink
-    (``glyph_size``; None: the width alone)."""
+    (``glyph_size``; None: the width alone), clusters larger than ``largest`` (default
+    ``GLYPH_SIZE``) being shrunk to it."""
     if width is None or not math.isfinite(width) or width <= 0:
         return 1.0  # too little ink to judge
     target = TEXTURED_TARGET if textured else TARGET_WIDTH
     scale = target / width if width > target else 1.0
-    largest = GLYPH_SIZE * target / TARGET_WIDTH  # textured ink: smaller, as its width
+    largest = (GLYPH_SIZE if largest is None else largest) * target / TARGET_WIDTH  # textured: less
     if size is not None and math.isfinite(size) and size > largest:
         scale = min(scale, max(largest / size, MIN_SCALED_WIDTH / width))
     return float(min(max(scale, SCALE_RANGE[0]), SCALE_RANGE[1]))
