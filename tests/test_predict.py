@@ -307,6 +307,10 @@ def test_scale_rule():
     assert choose_scale(10.0, size=100.0) == 0.5 and choose_scale(20.0, size=124.0) == 0.25
     assert choose_scale(3.0, textured=True, size=99.2) == pytest.approx(0.5)
     assert choose_scale(3.0, size=1000.0) == 0.5 and choose_scale(1.5, size=1000.0) == 1.0
+    assert choose_scale(3.0, size=200.0, largest=100.0) == 0.5
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="largest must be"):
+            choose_scale(3.0, size=200.0, largest=bad)
 
 
 def characters(rows: int, columns: int, side: int = 100, gap: int = 50, line: int = 4):
@@ -350,6 +354,21 @@ def test_glyph_size_is_the_typical_size_of_the_clusters_of_ink():
 
     assert 40 <= glyph_size(crosses(30), 4.0) <= 48
     assert 86 <= glyph_size(crosses(6), 4.0) <= 94
+    # a dark grid (a table, manuscript paper) joins everything it touches into one cluster, far
+    # wider than MAX_SPAN stroke widths: not counted, the characters clear of it are
+    table = np.ones((610, 610), np.float32)
+    for k in range(0, 610, 100):
+        table[k : k + 3, :] = table[:, k : k + 3] = 0.0
+    table[48:52, 30:70] = table[30:70, 48:52] = 0.0  # a cross touching no line ...
+    for y in range(100, 600, 100):
+        for x in range(100, 600, 100):  # ... and crosses in the other cells, touching them
+            table[y + 48 : y + 52, x + 3 : x + 70] = table[y + 30 : y + 70, x + 48 : x + 52] = 0.0
+    assert 40 <= glyph_size(table, 3.0) <= 44
+    table[48:52, 30:70] = table[30:70, 48:52] = 1.0
+    assert glyph_size(table, 3.0) is None
+    screen = np.ones((400, 400), np.float32)  # screentone: 2 x 2 dots every 6 px
+    screen[::6, ::6] = screen[1::6, ::6] = screen[::6, 1::6] = screen[1::6, 1::6] = 0.0
+    assert glyph_size(screen, 2.0) is None
     assert glyph_size(np.ones((50, 50), np.float32), 2.0) is None  # no ink
 
 
@@ -370,7 +389,7 @@ def test_the_predictor_shrinks_large_characters_to_the_size_the_model_knows():
     assert Predictor(strokes, device="cpu", glyph_size=None).predict_many([big])[0].scale == (
         5.0 / width
     )
-    for bad in (0, -3.0, float("nan"), "big", True):
+    for bad in (0, -3.0, float("nan"), float("inf"), "big", True):
         with pytest.raises(ValueError, match="glyph_size must be"):
             Predictor(geometry, device="cpu", glyph_size=bad)
 

@@ -42,7 +42,7 @@ import numpy as np
 
 from .images import load_image, to_gray
 from .resample import ToInput, model_size, squeezed, to_input, to_model, unit
-from .scale import GLYPH_SIZE, choose_scale, measure_ink
+from .scale import GLYPH_SIZE, MIN_SCALED_WIDTH, choose_scale, measure_ink
 from .scale import glyph_size as cluster_size  # (MapPredictor's setting is named glyph_size)
 from .tiling import Stitcher, Tile
 
@@ -130,7 +130,7 @@ class MapPredictor:
         if glyph_size == "auto":
             glyph_size = GLYPH_SIZE if getattr(net, "stroke_heads", False) else None
         if glyph_size is not None and (
-            isinstance(glyph_size, (bool, str)) or not glyph_size > 0  # (NaN too)
+            isinstance(glyph_size, (bool, str)) or not 0 < glyph_size < float("inf")  # (NaN too)
         ):
             raise ValueError(
                 f"glyph_size must be a positive number, 'auto' or None, got {glyph_size!r}"
@@ -191,7 +191,7 @@ class MapPredictor:
         found = measure_ink(image)
         if found is None:
             return choose_scale(None), None
-        if self.glyph_size is None:
+        if self.glyph_size is None or found.width <= MIN_SCALED_WIDTH:  # (no size could shrink it)
             return choose_scale(found.width, found.textured), found.width
         size = cluster_size(image, found.width)
         return choose_scale(found.width, found.textured, size, self.glyph_size), found.width
