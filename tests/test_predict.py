@@ -374,24 +374,21 @@ def test_glyph_size_is_the_typical_size_of_the_clusters_of_ink():
 
 def test_the_predictor_shrinks_large_characters_to_the_size_the_model_knows():
     # boxed crosses 200 px across in 6 px lines: the width rule shrinks them to 0.83, the size
-    # rule to GLYPH_SIZE (0.3), for a model with the stroke heads (by default) or when asked;
-    # small ones are left alone
+    # rule to GLYPH_SIZE (0.3) or the size asked; small ones are left alone
     big, small = characters(1, 2, side=200, line=6), characters(1, 2, side=48, gap=20)
-    strokes, geometry = tiny(stroke_heads=True), tiny()
-    found = Predictor(strokes, device="cpu").predict_many([big, small])
+    net = tiny()
+    found = Predictor(net, device="cpu").predict_many([big, small])
     width = found[0].stroke_width
     size = glyph_size(big, width)
     assert found[0].scale == pytest.approx(scale_module.GLYPH_SIZE / size) and size > 200
     assert found[1].scale == 1.0
-    assert Predictor(geometry, device="cpu").predict_many([big])[0].scale == 5.0 / width
-    asked = Predictor(geometry, device="cpu", glyph_size=100).predict_many([big])[0]
+    asked = Predictor(net, device="cpu", glyph_size=100).predict_many([big])[0]
     assert asked.scale == pytest.approx(100 / size)
-    assert Predictor(strokes, device="cpu", glyph_size=None).predict_many([big])[0].scale == (
-        5.0 / width
-    )
+    off = Predictor(net, device="cpu", glyph_size=None).predict_many([big])[0]
+    assert off.scale == 5.0 / width
     for bad in (0, -3.0, float("nan"), float("inf"), "big", True):
         with pytest.raises(ValueError, match="glyph_size must be"):
-            Predictor(geometry, device="cpu", glyph_size=bad)
+            Predictor(net, device="cpu", glyph_size=bad)
 
 
 def test_the_predictor_shrinks_textured_ink_to_its_own_target():
@@ -458,7 +455,8 @@ def test_the_same_drawing_at_1x_2x_3x_gives_the_same_maps_up_to_scale(monkeypatc
     agree once brought to 1 x (and do not without the scale); widths k times larger. The target
     is set to the 4 px that the stand-in network is right for."""
     monkeypatch.setattr(scale_module, "TARGET_WIDTH", 4.0)
-    res = {k: Predictor(tiny(), device="cpu").predict_many([drawing(k)])[0] for k in (1, 2, 3)}
+    width_rule = {"device": "cpu", "glyph_size": None}  # (the size rule is tested apart)
+    res = {k: Predictor(tiny(), **width_rule).predict_many([drawing(k)])[0] for k in (1, 2, 3)}
     assert 6.5 <= res[1].stroke_width <= 7.5 and res[1].scale == pytest.approx(
         scale_module.TARGET_WIDTH / res[1].stroke_width
     )
@@ -468,7 +466,7 @@ def test_the_same_drawing_at_1x_2x_3x_gives_the_same_maps_up_to_scale(monkeypatc
         assert res[k].scale * k == pytest.approx(res[1].scale, rel=0.05)
         assert res[k].model_size == pytest.approx(seen, rel=0.05)  # the network sees one size
     ridge = RidgeNet()
-    auto, fixed = Predictor(ridge, device="cpu"), Predictor(ridge, device="cpu", scale=1.0)
+    auto, fixed = Predictor(ridge, **width_rule), Predictor(ridge, device="cpu", scale=1.0)
     one = auto.predict(drawing(1))
     ink = drawing(1) < 0.5
     for k in (2, 3):
@@ -484,8 +482,7 @@ def test_at_the_default_target_2x_and_3x_are_brought_to_the_1x_scale():
     """Strokes 7 px wide at 1 x are over the 5 px target at every k, and the drawing (about 110
     px) over GLYPH_SIZE: the network sees one size (within the estimates' errors, 0.9 px of width
     at 3 x, and rounding)."""
-    net = tiny(stroke_heads=True)  # (the size rule is for models with the stroke heads)
-    res = {k: Predictor(net, device="cpu").predict_many([drawing(k)])[0] for k in (1, 2, 3)}
+    res = {k: Predictor(tiny(), device="cpu").predict_many([drawing(k)])[0] for k in (1, 2, 3)}
     width = res[1].stroke_width
     assert res[1].scale == choose_scale(width, False, glyph_size(drawing(1), width))
     assert res[1].scale < 5.0 / width < 1  # the size rule: 62 / 112 px

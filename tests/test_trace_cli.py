@@ -304,7 +304,7 @@ def test_the_same_drawing_at_1x_2x_3x_gives_the_same_strokes_up_to_scale(monkeyp
     times the 1x ones. The rule's target is set to the 1x drawing's width (4 px), so that the
     network sees the same image at every k."""
     monkeypatch.setattr(scale_module, "TARGET_WIDTH", WIDTH)
-    predictor = Predictor(ExactNet(), device="cpu")
+    predictor = Predictor(ExactNet(), device="cpu", glyph_size=None)  # the width rule alone
     results = {k: predictor.predict_many([drawing(k)])[0] for k in (1, 2, 3)}
     assert results[1].scale == 1.0 and results[3].scale == pytest.approx(1 / 3, rel=0.1)
     strokes = {k: trace_prediction(r) for k, r in results.items()}

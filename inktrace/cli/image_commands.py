@@ -77,9 +77,8 @@ def image_parser(prog: str, description: str, output_help: str) -> StrictParser:
         p,
         "scale",
         "factor applied to every image before the model; 'auto' (default) estimates it per "
-        "image, shrinking strokes wider than 5 px to 5 px (textured ink: 4 px) and, for a model "
-        "with the stroke heads, characters larger than 62 px to 62 px (textured ink: 50 px; "
-        "strokes no thinner than 1.5 px)",
+        "image, shrinking strokes wider than 5 px to 5 px (textured ink: 4 px) and characters "
+        "larger than 62 px to 62 px (textured ink: 50 px; strokes no thinner than 1.5 px)",
         "S",
     )
     flag(

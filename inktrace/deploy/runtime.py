@@ -90,7 +90,6 @@ class OnnxNet:
             )
         self.path = path
         self.names = [o.name for o in self.session.get_outputs()]
-        self.stroke_heads = "identity" in self.names  # the stroke maps: the size rule applies
         try:
             self.hparams = json.loads(meta.get("inktrace.model", "{}"))
             self.card = json.loads(meta.get("inktrace.card", "{}"))

@@ -5,9 +5,8 @@ does: ``Predictor`` (predictor.py) runs an InkTraceNet in PyTorch, ``OnnxPredict
 tracing with an ONNX model works where PyTorch is not installed.
 
 Per image: read it (images.py) unless it is an array already, choose the scale (scale.py: the
-typical stroke width is brought to at most 5 px, 4 px for textured ink, and for a model with the
-stroke heads the typical cluster of ink, a character or a word, to at most 62 px; or the
-``scale`` given),
+typical stroke width is brought to at most 5 px, 4 px for textured ink, and the typical cluster
+of ink, a character or a word, to at most 62 px; or the ``scale`` given),
 resample it (resample.py), cut it into overlapping tiles when it is larger than ``tile``
 (tiling.py), run the tiles through the network in batches (at most ``batch_size`` tiles and
 ``batch_pixels`` pixels, but always one tile: images of one tile share batches with the call's
@@ -71,8 +70,7 @@ BLANK_REACH = 32  # px of the resampled image: twice any distance the tracer loo
 class MapNet(Protocol):
     """What the pipeline asks of a network: a (B, 1, h, w) float32 batch in [0, 1] -> the maps as
     probabilities (name -> (B, C, h, w) float32 arrays, docs/contracts.md), and ``num_layers``
-    (its input sides must be multiples of 2 ** num_layers to be exact; tiles are at least that).
-    A network may say ``stroke_heads = True``: it gives the stroke maps (identity, ends)."""
+    (its input sides must be multiples of 2 ** num_layers to be exact; tiles are at least that)."""
 
     num_layers: int
 
@@ -110,10 +108,8 @@ class MapPredictor:
     whose outer quarter (``margin``) is discarded. A forward pass takes at most ``batch_size``
     tiles and ``batch_pixels`` pixels (None: no pixel cap; "auto": a CPU's, one 512 px tile), but
     always one tile. ``glyph_size``: where ``scale`` is estimated, clusters of ink (characters,
-    words) larger than this many px are shrunk to it (scale.py); None: the stroke width alone sets
-    the scale; "auto" (default): ``scale.GLYPH_SIZE`` (62 px) for a network with the stroke heads,
-    None for one without (a geometry-only model, such as inktrace-small, traces large characters
-    better at the width rule's larger scale: docs/using.md, *Scale*)."""
+    words) larger than this many px are shrunk to it (default ``scale.GLYPH_SIZE``, 62 px;
+    scale.py); None: the stroke width alone sets the scale."""
 
     def __init__(
         self,
@@ -123,18 +119,14 @@ class MapPredictor:
         overlap: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         batch_pixels: int | Literal["auto"] | None = DEFAULT_BATCH_PIXELS,
-        glyph_size: float | Literal["auto"] | None = "auto",
+        glyph_size: float | None = GLYPH_SIZE,
     ) -> None:
         if scale is not None and not (np.isfinite(scale) and scale > 0):
             raise ValueError(f"scale must be a positive number, got {scale}")
-        if glyph_size == "auto":
-            glyph_size = GLYPH_SIZE if getattr(net, "stroke_heads", False) else None
         if glyph_size is not None and (
             isinstance(glyph_size, (bool, str)) or not 0 < glyph_size < float("inf")  # (NaN too)
         ):
-            raise ValueError(
-                f"glyph_size must be a positive number, 'auto' or None, got {glyph_size!r}"
-            )
+            raise ValueError(f"glyph_size must be a positive number or None, got {glyph_size!r}")
         minimum = 2 ** int(getattr(net, "num_layers", 0))
         if tile < max(16, minimum):
             raise ValueError(f"tile must be at least {max(16, minimum)} px, got {tile}")

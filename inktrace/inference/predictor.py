@@ -25,6 +25,7 @@ from .pipeline import (
     MapPredictor,
     Prediction,
 )
+from .scale import GLYPH_SIZE
 
 __all__ = ["Predictor", "TorchNet", "Prediction", "resolve_device", "PRECISIONS"]
 
@@ -45,7 +46,6 @@ class TorchNet:
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.model = model.to(device, memory_format=self.memory_format)  # type: ignore[call-overload]
         self.num_layers = int(getattr(model, "num_layers", 0))
-        self.stroke_heads = bool(getattr(model, "stroke_heads", False))
 
     def __call__(self, batch: np.ndarray) -> Mapping[str, np.ndarray]:
         was_training = self.model.training
@@ -97,7 +97,7 @@ class Predictor(MapPredictor):
         channels_last: bool | None = None,
         batch_pixels: int | Literal["auto"] | None = "auto",
         precision: str = "fp32",
-        glyph_size: float | Literal["auto"] | None = "auto",
+        glyph_size: float | None = GLYPH_SIZE,
     ) -> None:
         self.device = resolve_device(device, key="device")
         if batch_pixels == "auto" and self.device.type != "cpu":  # a GPU's memory allows more

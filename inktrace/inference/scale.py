@@ -82,25 +82,27 @@ of their size (inktrace.evaluation.pages: 70, 100 and 140 px). A 64 px glyph tak
 **Rule** (:func:`choose_scale`): an image of solid ink whose typical width w is above
 ``TARGET_WIDTH`` (5 px) is shrunk until it is 5 px (scale 5 / w), one of textured ink until it is
 ``TEXTURED_TARGET`` (4 px); a thinner one is used as it is (scale 1): its strokes are already in
-the trained range, and the estimate cannot resolve widths under 3 px anyway. For a model with the
-stroke heads (the Predictor's ``glyph_size``), where that leaves the clusters of ink larger than
-``GLYPH_SIZE`` (62 px; textured ink 4/5 of it, as its width), they are shrunk to it instead, but
-never so far that the typical stroke is thinner than ``MIN_SCALED_WIDTH`` (1.5 px, the width
-measure's own floor: so that a large line drawing keeps strokes the model can resolve; 1, 1.5 and 2
-px gave stroke F1 within 0.003 of each other on clean and degraded glyphs, below). Scales are
-clamped to ``SCALE_RANGE``; an image with too little ink to measure keeps scale 1. The width
-targets were chosen on the clean and degraded KanjiVG glyphs of seeds 1 and 2, which the evaluation
-does not score (figures of the variants tried: docs/using.md, *Scale*); the size, on 80 characters
-of seed 2 (characters 200-280 of its choice, the packaged stroke model, fp32): ``GLYPH_SIZE`` 50,
-56 and 62 px against none gave stroke F1 at 256 px 0.922 / 0.926 / 0.930 against 0.909 clean, 0.903
-/ 0.914 / 0.909 against 0.877 degraded, and at 128 px 0.919 / 0.926 / 0.929 against 0.918 clean,
-0.907 / 0.911 / 0.921 against 0.899 degraded; at 64 px 62 px changes next to nothing (degraded
-0.896 -> 0.894) and 50 px costs 0.018. The dry brush (held out of training) did best at 50 px
-(0.774 against 0.615 unscaled at 256 px; 0.728 at 62), hence textured ink's 4/5 (0.771). Shrinking
-costs some resolution: skeleton F1 -0.005 to -0.01, keypoint F1 -0.02 to -0.03 and centreline error
-+0.1 to +0.2 px at 256 px. A model without the stroke heads (inktrace-small) lost by it: at 256 px
-clean 0.881 -> 0.857 (62 px) and 0.870 (80 px) on the same characters, so it keeps the width rule
-alone: its junctions are decided by geometry, which the larger scale resolves better.
+the trained range, and the estimate cannot resolve widths under 3 px anyway. Where that leaves the
+clusters of ink larger than ``GLYPH_SIZE`` (62 px; textured ink 4/5 of it, as its width), they are
+shrunk to it instead, but never so far that the typical stroke is thinner than ``MIN_SCALED_WIDTH``
+(1.5 px, the width measure's own floor: so that a large line drawing keeps strokes the model can
+resolve; 1, 1.5 and 2 px gave stroke F1 within 0.003 of each other on clean and degraded glyphs,
+below). Scales are clamped to ``SCALE_RANGE``; an image with too little ink to measure keeps scale
+1. The width targets were chosen on the clean and degraded KanjiVG glyphs of seeds 1 and 2, which
+the evaluation does not score (figures of the variants tried: docs/using.md, *Scale*); the size, on
+80 characters of seed 2 (characters 200-280 of its choice, the packaged stroke model, fp32):
+``GLYPH_SIZE`` 50, 56 and 62 px against none gave stroke F1 at 256 px 0.922 / 0.926 / 0.930 against
+0.909 clean, 0.903 / 0.914 / 0.909 against 0.877 degraded, and at 128 px 0.919 / 0.926 / 0.929
+against 0.918 clean, 0.907 / 0.911 / 0.921 against 0.899 degraded; at 64 px 62 px changes next to
+nothing (degraded 0.896 -> 0.894) and 50 px costs 0.018. The dry brush (held out of training) did
+best at 50 px (0.774 against 0.615 unscaled at 256 px; 0.728 at 62), hence textured ink's 4/5
+(0.771). Shrinking costs some resolution: skeleton F1 -0.005 to -0.01, keypoint F1 -0.02 to -0.03
+and centreline error +0.1 to +0.2 px at 256 px. The model without the stroke heads, inktrace-small,
+loses a little by it on isolated glyphs (256 px clean 0.881 -> 0.857 on the same characters) but
+gains on pages, where the width measured over a whole page leaves its characters at scale 1: a page
+of 140 px characters (seed 1, `inktrace.evaluation.pages`) traced 0.721 -> 0.837 stroke F1 (traced
+/ true 1.35 -> 0.99) in 13 s instead of 23 s. So the rule applies to every model (the Predictor's
+``glyph_size``; None turns it off).
 """
 
 from __future__ import annotations
