@@ -10,8 +10,11 @@ Resolution. The Predictor gives the maps at the input's resolution. Where it shr
 (scale < 1, strokes wider than 5 px) the network's 1 px skeleton comes back as a band about
 1 / scale px wide, too wide for the suppression across the stroke: a drawing of 4 strokes at 3x
 traced at the input's resolution gave 5 strokes (exact maps) and 5-6 (the quickstart model).
-Those maps are therefore resampled to the size the network saw (``Prediction.model_size``),
-traced there, and the points and widths scaled back to input pixels: the same drawing at 1x, 2x
+Those maps are therefore traced at the size the network saw (``Prediction.model_size``): the
+network's own maps, ``Prediction.model_maps`` (since December 2026; before, the input-sized maps
+resampled back, which cost a 4000 x 3000 page shrunk to 0.82 about 2 s and blurred them twice),
+or the input-sized ones resampled back where a Prediction lacks them; then the points and widths
+are scaled back to input pixels: the same drawing at 1x, 2x
 and 3x then gives the same 4 strokes, whose points lie 0.04 px (exact maps; tests/
 test_trace_cli.py) and 0.09-0.27 px (quickstart model) from the 1x strokes once divided by k.
 Where the image was kept or enlarged (scale >= 1) the input's resolution is the finer one and is
@@ -70,7 +73,8 @@ def trace_prediction(
     size = (int(result.model_size[0]), int(result.model_size[1]))
     if result.scale >= 1.0 or size == (height, width):
         return trace_maps(result.maps, opts, processes=processes)
-    strokes = trace_maps(_at_size(result.maps, size), opts, processes=processes)
+    model = result.model_maps if result.model_maps is not None else _at_size(result.maps, size)
+    strokes = trace_maps(model, opts, processes=processes)
     fx, fy = width / size[1], height / size[0]
     fw = math.sqrt(fx * fy)  # as resample.to_input scales widths
     for s in strokes:

@@ -491,6 +491,27 @@ def test_at_the_default_target_2x_and_3x_are_brought_to_the_1x_scale():
         assert res[k].model_size == pytest.approx(res[1].model_size, rel=0.07)
 
 
+def test_a_shrunk_image_keeps_its_model_sized_maps_for_the_tracer():
+    # tiled or not, the maps at the network's size are kept where the image was shrunk, and they
+    # are what the input-sized maps were made from (the same numbers, to the bit)
+    predictor = Predictor(tiny(), device="cpu", scale=0.5, tile=32)
+    image = drawing(1)
+    for settings in ({"tile": 32}, {}):
+        result = Predictor(tiny(), device="cpu", scale=0.5, **settings).predict_many([image])[0]
+        assert (result.tiles > 1) == bool(settings) and result.model_size == (48, 64)
+        model = result.model_maps
+        assert model is not None and model["skeleton"].shape == (48, 64)
+        assert model["tangent"].shape == (2, 48, 64)
+        assert np.allclose(np.linalg.norm(model["tangent"], axis=0), 1.0, atol=1e-4)
+        back = to_input(model, image.shape)
+        for name in KEYS - {"tangent"}:
+            assert np.array_equal(back[name], result.maps[name]), name
+        assert np.abs(back["tangent"] - result.maps["tangent"]).max() < 1e-6  # (unit twice)
+    unscaled = predictor.predict_many([image])
+    assert Predictor(tiny(), device="cpu", scale=1.0).predict_many([image])[0].model_maps is None
+    assert unscaled[0].model_maps is not None
+
+
 def test_maps_are_brought_back_in_input_pixels():
     maps = {
         "width": torch.full((1, 50, 60), 3.0),

@@ -87,6 +87,9 @@ class Prediction:
     tiles: int  # tiles the image was cut into
     model_size: tuple[int, int]  # (h, w) of the resampled image the network saw
     blank: int = 0  # of those, blank tiles the network did not run on (see SKIP_BLANK)
+    # the maps at model_size, in its pixels, where that differs from the input's (else None): what
+    # the tracer traces a shrunk image at (tracing.py), rather than resampling ``maps`` back
+    model_maps: dict[str, np.ndarray] | None = None
 
 
 @dataclass
@@ -167,13 +170,19 @@ class MapPredictor:
         out = []
         for job in jobs:
             size = (job.image.shape[0], job.image.shape[1])
-            if len(job.stitcher.tiles) == 1:
-                maps = to_input(job.stitcher.result(), size)
-            else:
-                maps = self._stream(job, size)
             h, w = job.pixels.shape[-2:]
+            model: dict[str, np.ndarray] | None = None
+            if len(job.stitcher.tiles) == 1:
+                blend = job.stitcher.result()
+                maps = to_input(blend, size)
+                if (h, w) != size:
+                    if "tangent" in blend:
+                        blend["tangent"] = unit(blend["tangent"], out=blend["tangent"])
+                    model = squeezed(blend)
+            else:
+                maps, model = self._stream(job, size)
             tiles = len(job.stitcher.tiles)
-            out.append(Prediction(maps, job.scale, job.width, tiles, (h, w), job.blank))
+            out.append(Prediction(maps, job.scale, job.width, tiles, (h, w), job.blank, model))
         return out
 
     def choose_scale(self, image: np.ndarray) -> tuple[float, float | None]:
@@ -275,15 +284,19 @@ class MapPredictor:
         for b, (job, t) in enumerate(chunk):
             job.stitcher.add(t, {name: v[b] for name, v in maps.items()})
 
-    def _stream(self, job: _Job, size: tuple[int, int]) -> dict[str, np.ndarray]:
+    def _stream(
+        self, job: _Job, size: tuple[int, int]
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
         """The maps of a tiled image, a row of tiles at a time: each row's finished band of the
-        blend is renormalised and mapped to the input's rows at once, so neither the blend nor
-        the model-sized maps are ever held whole; only the input-sized result is. At scale 1 the
-        bands are blended straight into the result's rows (the same numbers, one copy less)."""
+        blend is renormalised and mapped to the input's rows at once, so the blend is never held
+        whole. At scale 1 the bands are blended straight into the result's rows (the same
+        numbers, one copy less); otherwise the model-sized maps are kept too (the second of the
+        pair; None at scale 1), for the tracer."""
         stitcher = job.stitcher
         same = tuple(job.pixels.shape[-2:]) == tuple(size)
         mapper = None if same else ToInput(job.pixels.shape[-2:], size)
         result: dict[str, np.ndarray] = {}
+        model: dict[str, np.ndarray] = {}
         starts = stitcher.row_starts()
         for k, y in enumerate(starts):
             self._row(job, [t for t in stitcher.tiles if t.y == y])
@@ -300,6 +313,10 @@ class MapPredictor:
                 band["tangent"] = unit(band["tangent"], out=band["tangent"])
             if mapper is not None:
                 mapper.add(band)
+                for n, v in band.items():
+                    if n not in model:
+                        model[n] = np.empty((v.shape[0], stitcher.height, stitcher.width), v.dtype)
+                    model[n][:, rows] = v
         if mapper is not None:
-            return mapper.result()
-        return squeezed(result)
+            return mapper.result(), squeezed(model)
+        return squeezed(result), None
