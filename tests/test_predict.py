@@ -386,6 +386,10 @@ def test_the_predictor_shrinks_large_characters_to_the_size_the_model_knows():
     assert asked.scale == pytest.approx(100 / size)
     off = Predictor(net, device="cpu", glyph_size=None).predict_many([big])[0]
     assert off.scale == 5.0 / width
+    # the rule as a function: one ink threshold serves both measures
+    assert scale_module.image_scale(big) == (found[0].scale, width)
+    assert scale_module.image_scale(big, None) == (off.scale, width)
+    assert scale_module.image_scale(np.ones((40, 40), np.float32)) == (1.0, None)
     for bad in (0, -3.0, float("nan"), float("inf"), "big", True):
         with pytest.raises(ValueError, match="glyph_size must be"):
             Predictor(net, device="cpu", glyph_size=bad)

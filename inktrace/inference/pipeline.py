@@ -41,8 +41,7 @@ import numpy as np
 
 from .images import load_image, to_gray
 from .resample import ToInput, model_size, squeezed, to_input, to_model, unit
-from .scale import GLYPH_SIZE, MIN_SCALED_WIDTH, choose_scale, measure_ink
-from .scale import glyph_size as cluster_size  # (MapPredictor's setting is named glyph_size)
+from .scale import GLYPH_SIZE, image_scale
 from .tiling import Stitcher, Tile
 
 __all__ = [
@@ -189,13 +188,7 @@ class MapPredictor:
         """(scale, estimated stroke width or None) for a grayscale image."""
         if self.scale is not None:
             return float(self.scale), None
-        found = measure_ink(image)
-        if found is None:
-            return choose_scale(None), None
-        if self.glyph_size is None or found.width <= MIN_SCALED_WIDTH:  # (no size could shrink it)
-            return choose_scale(found.width, found.textured), found.width
-        size = cluster_size(image, found.width)
-        return choose_scale(found.width, found.textured, size, self.glyph_size), found.width
+        return image_scale(image, self.glyph_size)
 
     def per_pass(self, height: int, width: int) -> int:
         """How many tiles of ``height`` x ``width`` px one forward pass takes."""

@@ -124,6 +124,7 @@ __all__ = [
     "estimate_stroke_width",
     "choose_scale",
     "glyph_size",
+    "image_scale",
     "ink_mask",
     "close_gaps",
     "ridge_widths",
@@ -289,7 +290,11 @@ def measure_ink(
     """The typical stroke width of a grayscale image in [0, 1] (dark ink on light paper) and its
     texture, or None when there is too little ink to tell (see the module docstring)."""
     image = np.asarray(image, dtype=np.float32)
-    found_ink = _ink(image)
+    return _measure_ink(image, _ink(image), window, max_windows)
+
+
+def _measure_ink(image: np.ndarray, found_ink, window: int, max_windows: int) -> InkWidth | None:
+    """``measure_ink`` of a float32 image whose ``_ink`` is ``found_ink``."""
     if found_ink is None:
         return None
     ink, hist, first = found_ink
@@ -386,13 +391,14 @@ def glyph_size(image: np.ndarray, width: float | None = None) -> float | None:
     """The typical size in px of an image's clusters of ink (its characters, or its words), or
     None when it has none to measure (see the module docstring): ``width`` is its typical stroke
     width (``measure_ink``; default 1.5 px)."""
-    image = np.asarray(image, dtype=np.float32)
-    found = _ink(image)
-    if found is None:
-        return None
+    found = _ink(np.asarray(image, dtype=np.float32))
+    return None if found is None else _cluster_size(found[0], width)
+
+
+def _cluster_size(ink: np.ndarray, width: float | None) -> float | None:
+    """``glyph_size`` of the boolean ink mask ``ink``."""
     if width is None or not math.isfinite(width) or width <= 0:
         width = 1.5  # the width measure's floor
-    ink = found[0]
     h, w = ink.shape
     block = min(max(1, int(round(width))), h, w)  # (round half to even: 2.5 -> 2)
     hb, wb = -(-h // block), -(-w // block)
@@ -425,6 +431,24 @@ def glyph_size(image: np.ndarray, width: float | None = None) -> float | None:
     order = np.argsort(sizes, kind="stable")
     cumulative = np.cumsum(counts[order])
     return float(sizes[order][int(np.searchsorted(cumulative, cumulative[-1] / 2.0))])
+
+
+def image_scale(
+    image: np.ndarray, largest: float | None = GLYPH_SIZE
+) -> tuple[float, float | None]:
+    """(scale, typical stroke width or None) of a grayscale image in [0, 1]: ``measure_ink``, its
+    clusters' ``glyph_size`` where ``largest`` is given (None: the width rule alone) and could
+    shrink the image (a width at the ``MIN_SCALED_WIDTH`` floor cannot), and ``choose_scale``; one
+    Otsu threshold serves both measures."""
+    image = np.asarray(image, dtype=np.float32)
+    found_ink = _ink(image)
+    found = _measure_ink(image, found_ink, WINDOW, MAX_WINDOWS)
+    if found is None or found_ink is None:
+        return choose_scale(None), None
+    size = None
+    if largest is not None and found.width > MIN_SCALED_WIDTH:
+        size = _cluster_size(found_ink[0], found.width)
+    return choose_scale(found.width, found.textured, size, largest), found.width
 
 
 def choose_scale(
