@@ -69,7 +69,7 @@ def trace_prediction(
     image was shrunk, at the input's otherwise (module docstring). A page's independent regions
     are traced in up to ``processes`` processes (vectorize/regions.py; the same strokes)."""
     opts = trace_options(options, **settings)
-    height, width = result.maps["skeleton"].shape
+    height, width = result.size
     size = (int(result.model_size[0]), int(result.model_size[1]))
     if result.scale >= 1.0 or size == (height, width):
         return trace_maps(result.maps, opts, processes=processes)

@@ -29,10 +29,11 @@ from inktrace.inference import (
     to_gray,
 )
 from inktrace.inference import scale as scale_module
-from inktrace.inference.pipeline import MapPredictor
+from inktrace.inference.pipeline import InputMaps, MapPredictor
 from inktrace.inference.resample import ToInput, to_input, unit
 from inktrace.inference.tiling import Stitcher, plan_tiles, tile_length, tile_starts
 from inktrace.model import InkTraceNet
+from inktrace.tracing import trace_prediction
 
 KEYS = {"skeleton", "keypoints", "tangent", "width", "offset"}
 
@@ -505,12 +506,23 @@ def test_a_shrunk_image_keeps_its_model_sized_maps_for_the_tracer():
         assert (result.tiles > 1) == bool(settings) and result.model_size == (48, 64)
         model = result.model_maps
         assert model is not None and model["skeleton"].shape == (48, 64)
+        # a tiled page's input-sized maps are made only when asked for: tracing never asks
+        lazy = isinstance(result.maps, InputMaps)
+        assert lazy == bool(settings) and result.size == image.shape
+        trace_prediction(result)
+        assert not lazy or not result.maps.ready
         assert model["tangent"].shape == (2, 48, 64)
         assert np.allclose(np.linalg.norm(model["tangent"], axis=0), 1.0, atol=1e-4)
         back = to_input(model, image.shape)
         for name in KEYS - {"tangent"}:
             assert np.array_equal(back[name], result.maps[name]), name
         assert np.abs(back["tangent"] - result.maps["tangent"]).max() < 1e-6  # (unit twice)
+        if lazy:  # made a few model rows at a time: the same bits as all rows at once
+            assert isinstance(result.maps, InputMaps) and result.maps.ready
+            few = InputMaps(model, image.shape)
+            few.BAND = 5
+            for name in KEYS:
+                assert np.array_equal(few[name], result.maps[name]), name
     unscaled = predictor.predict_many([image])
     assert Predictor(tiny(), device="cpu", scale=1.0).predict_many([image])[0].model_maps is None
     assert unscaled[0].model_maps is not None

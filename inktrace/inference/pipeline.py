@@ -21,10 +21,13 @@ glyphs gain from batches of 16 to 64 (64 glyphs: 0.46 s in fours, 0.36-0.39 s in
 
 Memory: the network sees at most ``batch_size`` tiles of ``tile`` x ``tile`` px at a time. An image
 of several tiles streams: its tiles run a row at a time, and as each row is done the band of the
-blend that no later tile reaches is renormalised and mapped to the input's pixels (resample.py's
-``ToInput``), then forgotten. So only the result (8 float32 channels per input pixel) is held
-whole; the blend's sums, its weights and the model-sized maps are one band at a time (the A4
-300 dpi page's ``inktrace predict``: a peak of 0.89 GB, against 1.21 GB holding them whole).
+blend that no later tile reaches is renormalised and written to the result, then forgotten. So
+only the result (8 float32 channels per pixel) is held whole; the blend's sums and weights are one
+band at a time (the A4 300 dpi page's ``inktrace predict``: a peak of 0.89 GB, against 1.21 GB
+holding them whole). The result is at the model's size: where the image was shrunk it is
+``Prediction.model_maps``, and ``Prediction.maps`` is an ``InputMaps`` that maps it to the input's
+pixels (resample.py's ``ToInput``, a band at a time) only when first asked for; the tracer never
+asks (tracing.py).
 
 GroupNorm computes its statistics over whatever it is shown, so a tiled image is not normalised
 exactly as the whole image would be; see docs/using.md (*Tiling*) for the measured effect.
@@ -33,7 +36,7 @@ exactly as the whole image would be; see docs/using.md (*Tiling*) for the measur
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -48,6 +51,7 @@ __all__ = [
     "MapNet",
     "MapPredictor",
     "Prediction",
+    "InputMaps",
     "DEFAULT_TILE",
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_BATCH_PIXELS",
@@ -76,11 +80,52 @@ class MapNet(Protocol):
     def __call__(self, batch: np.ndarray) -> Mapping[str, np.ndarray]: ...
 
 
+class InputMaps(Mapping[str, np.ndarray]):
+    """A shrunk page's maps at the input's size, made from its model-sized maps when first asked
+    for (then kept): ``inktrace trace`` traces the model-sized maps and never asks, so a page is
+    not held twice (the 4000 x 3000 bench page: 2.5 s and 380 MB of float32 saved). They are
+    mapped back a band of ``BAND`` model rows at a time (resample.ToInput), the same numbers to
+    the bit as the maps mapped back while the page streamed through the network."""
+
+    BAND = 256  # model rows per step
+
+    def __init__(self, model: Mapping[str, np.ndarray], size: tuple[int, int]) -> None:
+        self.model = model
+        self.size = (int(size[0]), int(size[1]))
+        self._maps: dict[str, np.ndarray] | None = None
+
+    @property
+    def ready(self) -> bool:
+        """Whether the input-sized maps have been made."""
+        return self._maps is not None
+
+    def _made(self) -> dict[str, np.ndarray]:
+        if self._maps is None:
+            model = {n: v.reshape(-1, *v.shape[-2:]) for n, v in self.model.items()}
+            h, w = next(iter(model.values())).shape[-2:]
+            mapper = ToInput((h, w), self.size)
+            for y in range(0, h, self.BAND):
+                mapper.add({n: v[:, y : y + self.BAND] for n, v in model.items()})
+            self._maps = mapper.result()
+        return self._maps
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._made()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.model)
+
+    def __len__(self) -> int:
+        return len(self.model)
+
+
 @dataclass
 class Prediction:
     """The maps of one image and how they were made."""
 
-    maps: dict[str, np.ndarray]  # name -> (H, W) or (C, H, W) float32, docs/contracts.md
+    # name -> (H, W) or (C, H, W) float32, docs/contracts.md (an InputMaps where they are made on
+    # first use: a page of several tiles that was shrunk)
+    maps: Mapping[str, np.ndarray]
     scale: float  # factor applied to the image before the model
     stroke_width: float | None  # estimated typical stroke width in input px (None: not measured)
     tiles: int  # tiles the image was cut into
@@ -89,6 +134,14 @@ class Prediction:
     # the maps at model_size, in its pixels, where that differs from the input's (else None): what
     # the tracer traces a shrunk image at (tracing.py), rather than resampling ``maps`` back
     model_maps: dict[str, np.ndarray] | None = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(H, W) of the input image (without making lazy maps)."""
+        if isinstance(self.maps, InputMaps):
+            return self.maps.size
+        h, w = self.maps["skeleton"].shape[-2:]
+        return int(h), int(w)
 
 
 @dataclass
@@ -159,7 +212,7 @@ class MapPredictor:
     def predict(self, image: Any) -> dict[str, np.ndarray]:
         """The maps of one image: a path or an array (see images.to_gray) -> name -> array at the
         image's own size: skeleton, width (H, W); keypoints, tangent, offset (2, H, W)."""
-        return self.predict_many([image])[0].maps
+        return dict(self.predict_many([image])[0].maps)
 
     def predict_many(self, images: Iterable[Any]) -> list[Prediction]:
         """The Predictions of several images, in order. Images of one tile share batches; an
@@ -171,6 +224,7 @@ class MapPredictor:
             size = (job.image.shape[0], job.image.shape[1])
             h, w = job.pixels.shape[-2:]
             model: dict[str, np.ndarray] | None = None
+            maps: Mapping[str, np.ndarray]
             if len(job.stitcher.tiles) == 1:
                 blend = job.stitcher.result()
                 maps = to_input(blend, size)
@@ -279,15 +333,14 @@ class MapPredictor:
 
     def _stream(
         self, job: _Job, size: tuple[int, int]
-    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
+    ) -> tuple[Mapping[str, np.ndarray], dict[str, np.ndarray] | None]:
         """The maps of a tiled image, a row of tiles at a time: each row's finished band of the
-        blend is renormalised and mapped to the input's rows at once, so the blend is never held
-        whole. At scale 1 the bands are blended straight into the result's rows (the same
-        numbers, one copy less); otherwise the model-sized maps are kept too (the second of the
-        pair; None at scale 1), for the tracer."""
+        blend is renormalised, so the blend is never held whole. At scale 1 the bands are
+        blended straight into the result's rows (the same numbers, one copy less; the second of
+        the pair is None); otherwise they are the model-sized maps (the second), and the first
+        an InputMaps that maps them to the input's size when asked."""
         stitcher = job.stitcher
         same = tuple(job.pixels.shape[-2:]) == tuple(size)
-        mapper = None if same else ToInput(job.pixels.shape[-2:], size)
         result: dict[str, np.ndarray] = {}
         model: dict[str, np.ndarray] = {}
         starts = stitcher.row_starts()
@@ -304,12 +357,12 @@ class MapPredictor:
             )
             if "tangent" in band:
                 band["tangent"] = unit(band["tangent"], out=band["tangent"])
-            if mapper is not None:
-                mapper.add(band)
+            if not same:
                 for n, v in band.items():
                     if n not in model:
                         model[n] = np.empty((v.shape[0], stitcher.height, stitcher.width), v.dtype)
                     model[n][:, rows] = v
-        if mapper is not None:
-            return mapper.result(), squeezed(model)
+        if not same:
+            kept = squeezed(model)
+            return InputMaps(kept, size), kept
         return squeezed(result), None
