@@ -26,16 +26,24 @@ GAP = 1.0  # px beyond half the width
 STEP = 1.0  # px between resampled points
 
 
-def _resampled(points: np.ndarray) -> np.ndarray:
-    """The polyline's vertices and points every STEP px along its segments."""
+def _resampled(points: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every stroke's polyline (``points`` of all strokes one after another, ``owner`` the stroke
+    of each) as its first vertex and points every STEP px along its segments, with their owners:
+    each stroke's vertices are among them."""
     if len(points) < 2:
-        return points
+        return points, owner
     seg = points[1:] - points[:-1]
-    n = np.maximum(np.ceil(np.hypot(seg[:, 0], seg[:, 1]) / STEP).astype(np.int64), 1)
+    same = owner[1:] == owner[:-1]  # segments within a stroke, not from one stroke to the next
+    n = np.where(same, np.maximum(np.ceil(np.hypot(seg[:, 0], seg[:, 1]) / STEP), 1), 0)
+    n = n.astype(np.int64)
     which = np.repeat(np.arange(len(seg)), n)  # the segment of each new point
     first = np.cumsum(n) - n  # the index of each segment's first new point
     t = (np.arange(which.size) - first[which] + 1.0) / n[which]
-    return np.concatenate([points[:1], points[which] + t[:, None] * seg[which]])
+    starts = np.flatnonzero(np.r_[True, ~same])  # each stroke's first vertex
+    return (
+        np.concatenate([points[starts], points[which] + t[:, None] * seg[which]]),
+        np.concatenate([owner[starts], owner[which]]),
+    )
 
 
 def stroke_components(strokes: Sequence[Stroke]) -> list[int]:
@@ -43,22 +51,21 @@ def stroke_components(strokes: Sequence[Stroke]) -> list[int]:
     n = len(strokes)
     if n == 0:
         return []
-    clouds, owners, reach = [], [], np.zeros(n)
-    for k, s in enumerate(strokes):
-        pts = _resampled(np.asarray(s.points, dtype=np.float64).reshape(-1, 2))
-        clouds.append(pts)
-        owners.append(np.full(len(pts), k))
-        widths = np.asarray(s.widths, dtype=np.float64)
-        reach[k] = 0.5 * (float(widths.mean()) if widths.size else 1.0) + GAP
-    points, owner = np.concatenate(clouds), np.concatenate(owners)
+    vertices = [np.asarray(s.points, dtype=np.float64).reshape(-1, 2) for s in strokes]
+    counts = np.array([len(v) for v in vertices])
+    points, owner = _resampled(np.concatenate(vertices), np.repeat(np.arange(n), counts))
+    reach = np.array(
+        [0.5 * (float(np.mean(s.widths)) if len(s.widths) else 1.0) + GAP for s in strokes]
+    )
     a = b = np.zeros(0, np.int64)
     if len(points):
         pairs = cKDTree(points).query_pairs(float(reach.max()), output_type="ndarray")
+        pairs = pairs[owner[pairs[:, 0]] != owner[pairs[:, 1]]]  # most are within one stroke
         a, b = owner[pairs[:, 0]], owner[pairs[:, 1]]
         d = np.hypot(*(points[pairs[:, 0]] - points[pairs[:, 1]]).T)
-        keep = (a != b) & (d <= np.maximum(reach[a], reach[b]))
-        a, b = a[keep], b[keep]
-    key = np.unique(a * n + b)  # each touching pair of strokes once (query_pairs has a < b)
+        keep = d <= np.maximum(reach[a], reach[b])
+        a, b = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
+    key = np.unique(a * n + b)  # each touching pair of strokes once
     touching = coo_matrix((np.ones(key.size, bool), (key // n, key % n)), shape=(n, n))
     _, label = connected_components(touching, directed=False)
     _, first = np.unique(label, return_index=True)  # each component's first stroke
