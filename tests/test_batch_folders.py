@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inktrace.cli.batch import plan_chunks
+from inktrace.cli.batch import measure_chunk, plan_chunks
 from inktrace.cli.inputs import expand_inputs
 
 
@@ -242,3 +242,54 @@ def test_the_progress_bar_shows_on_a_terminal(tmp_path):
     assert run.returncode == 0
     assert b"2/2" in shown and b"image" in shown  # tqdm's "2/2 [..., image/s]"
     assert run.stdout.decode().count("wrote") == 2  # the lines on stdout, apart from the bar
+
+
+def test_the_scale_measured_ahead_is_the_one_the_pipeline_chooses(tmp_path, folder):
+    # measure_chunk runs in another process while the model loads: what it gives must be what
+    # the pipeline would have measured itself, for plain and inverted images, and None for an
+    # image that cannot be read (the chunk then reports it)
+    from inktrace.inference import load_image
+    from inktrace.tracing import as_predictor
+
+    names = [folder / "a.png", folder / "bad.png", folder / "sub" / "deep.png"]
+    chunk = [(str(n), tmp_path / n.stem) for n in names]
+    predictor = as_predictor(None)
+    for invert in (False, True):
+        got = measure_chunk(chunk, None, invert)
+        assert got[1] is None
+        for k in (0, 2):
+            image = load_image(names[k])
+            found = predictor.predict_many([1.0 - image if invert else image])[0]
+            assert got[k] == (found.scale, found.stroke_width)
+    assert measure_chunk(chunk, None, False) != measure_chunk(chunk, None, True)
+
+
+def _die(*args):  # (module level: the measuring process receives it by name)
+    os._exit(3)
+
+
+def _half(chunk, *args):
+    return [(0.5, None)] * len(chunk)
+
+
+def test_traced_files_do_not_depend_on_the_measuring_process(tmp_path, folder, monkeypatch):
+    # measured ahead in a forked process, measured here after that process died, or measured
+    # here from the start (where processes are not forked): the same files; and the scales it
+    # gives are the ones used
+    from inktrace.cli import batch
+    from inktrace.cli.main import main
+
+    def trace(out: str, *extra: str) -> dict[str, str]:
+        assert main(["trace", str(folder), "--output", str(tmp_path / out), *extra]) == 2
+        return {p.name: p.read_text() for p in sorted((tmp_path / out).iterdir())}
+
+    ahead = trace("ahead")
+    assert len(ahead) == 6  # a, b, c and sub/deep's JSON and SVG; bad.png is reported
+    monkeypatch.setattr(batch, "measure_chunk", _die)
+    assert trace("died") == ahead
+    monkeypatch.setattr(sys, "platform", "darwin")  # no fork: measured here from the start
+    assert trace("here", "--scale", "auto") == ahead
+    monkeypatch.undo()
+    monkeypatch.setattr(batch, "measure_chunk", _half)
+    assert trace("half") != ahead
+    assert trace("half-given", "--scale", "0.5") == trace("half")

@@ -1127,3 +1127,16 @@ def test_the_numpy_resampling_is_torchs_bilinear(size, to):
     want = torch.nn.functional.interpolate(torch.from_numpy(maps)[None], size=to, mode="bilinear")
     # torch rounds the interpolation weights to float32, resample.py computes them in float64
     assert np.abs(bilinear(maps, to) - want[0].numpy()).max() < 5e-5
+
+
+def test_scales_measured_elsewhere_are_used_as_given_and_checked():
+    predictor = Predictor(tiny(), device="cpu")
+    image = drawing(1)
+    own = predictor.predict_many([image])[0]
+    given = predictor.predict_many([image, image], [None, (0.5, 3.0)])
+    assert (given[0].scale, given[0].stroke_width) == (own.scale, own.stroke_width)
+    assert (given[1].scale, given[1].stroke_width, given[1].model_size) == (0.5, 3.0, (48, 64))
+    with pytest.raises(ValueError, match="1 scales for 2 images"):
+        predictor.predict_many([image, image], [None])
+    with pytest.raises(ValueError, match=r"images\[0\]: scale must be a positive number"):
+        predictor.predict_many([image], [(float("nan"), None)])

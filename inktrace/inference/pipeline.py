@@ -214,10 +214,21 @@ class MapPredictor:
         image's own size: skeleton, width (H, W); keypoints, tangent, offset (2, H, W)."""
         return dict(self.predict_many([image])[0].maps)
 
-    def predict_many(self, images: Iterable[Any]) -> list[Prediction]:
+    def predict_many(
+        self,
+        images: Iterable[Any],
+        scales: Sequence[tuple[float, float | None] | None] | None = None,
+    ) -> list[Prediction]:
         """The Predictions of several images, in order. Images of one tile share batches; an
-        image of several tiles runs alone, a row of tiles at a time (see the module docstring)."""
-        jobs = [self._job(im, i) for i, im in enumerate(images)]
+        image of several tiles runs alone, a row of tiles at a time (see the module docstring).
+        ``scales``: per image, its (scale, stroke width) as ``choose_scale`` gives them, measured
+        already (``inktrace trace`` measures the next images in another process while the
+        network runs), or None to measure it here."""
+        items = list(images)
+        given = [None] * len(items) if scales is None else list(scales)
+        if len(given) != len(items):
+            raise ValueError(f"{len(given)} scales for {len(items)} images")
+        jobs = [self._job(im, i, given[i]) for i, im in enumerate(items)]
         self._run([job for job in jobs if len(job.stitcher.tiles) == 1])
         out = []
         for job in jobs:
@@ -259,9 +270,11 @@ class MapPredictor:
             return load_image(image)
         return to_gray(image, f"images[{index}]")
 
-    def _job(self, image: Any, index: int) -> _Job:
+    def _job(self, image: Any, index: int, given: tuple[float, float | None] | None) -> _Job:
         gray = self._gray(image, index)
-        scale, width = self.choose_scale(gray)
+        scale, width = self.choose_scale(gray) if given is None else given
+        if not (np.isfinite(scale) and scale > 0):
+            raise ValueError(f"images[{index}]: scale must be a positive number, got {scale}")
         pixels = to_model(gray, model_size(gray.shape[0], gray.shape[1], scale))
         h, w = pixels.shape[-2:]
         return _Job(
