@@ -270,7 +270,7 @@ class MapPredictor:
             return load_image(image)
         return to_gray(image, f"images[{index}]")
 
-    def _job(self, image: Any, index: int, given: tuple[float, float | None] | None) -> _Job:
+    def _job(self, image: Any, index: int, given: tuple[float, float | None] | None = None) -> _Job:
         gray = self._gray(image, index)
         scale, width = self.choose_scale(gray) if given is None else given
         if not (np.isfinite(scale) and scale > 0):
@@ -348,34 +348,25 @@ class MapPredictor:
         self, job: _Job, size: tuple[int, int]
     ) -> tuple[Mapping[str, np.ndarray], dict[str, np.ndarray] | None]:
         """The maps of a tiled image, a row of tiles at a time: each row's finished band of the
-        blend is renormalised, so the blend is never held whole. At scale 1 the bands are
-        blended straight into the result's rows (the same numbers, one copy less; the second of
-        the pair is None); otherwise they are the model-sized maps (the second), and the first
-        an InputMaps that maps them to the input's size when asked."""
+        blend is renormalised straight into the result's rows, so the blend is never held
+        whole. At scale 1 the result is the maps (the second of the pair is None); otherwise it
+        is the model-sized maps (the second), and the first an InputMaps that maps them to the
+        input's size when asked."""
         stitcher = job.stitcher
-        same = tuple(job.pixels.shape[-2:]) == tuple(size)
         result: dict[str, np.ndarray] = {}
-        model: dict[str, np.ndarray] = {}
         starts = stitcher.row_starts()
         for k, y in enumerate(starts):
             self._row(job, [t for t in stitcher.tiles if t.y == y])
             below = starts[k + 1] if k + 1 < len(starts) else stitcher.height
             rows = slice(stitcher.top, below)
-            if same and not result:
-                result = {
-                    n: np.empty((c, *size), np.float32) for n, c in stitcher.channels().items()
-                }
-            band = stitcher.take(
-                below, {n: v[:, rows] for n, v in result.items()} if same else None
-            )
+            if not result:
+                shape = (stitcher.height, stitcher.width)
+                channels = stitcher.channels()
+                result = {n: np.empty((c, *shape), np.float32) for n, c in channels.items()}
+            band = stitcher.take(below, {n: v[:, rows] for n, v in result.items()})
             if "tangent" in band:
                 band["tangent"] = unit(band["tangent"], out=band["tangent"])
-            if not same:
-                for n, v in band.items():
-                    if n not in model:
-                        model[n] = np.empty((v.shape[0], stitcher.height, stitcher.width), v.dtype)
-                    model[n][:, rows] = v
-        if not same:
-            kept = squeezed(model)
-            return InputMaps(kept, size), kept
-        return squeezed(result), None
+        maps = squeezed(result)
+        if tuple(job.pixels.shape[-2:]) == tuple(size):
+            return maps, None
+        return InputMaps(maps, size), maps
