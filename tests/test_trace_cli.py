@@ -27,7 +27,7 @@ from inktrace.inference import Predictor
 from inktrace.inference import scale as scale_module
 from inktrace.model import InkTraceNet
 from inktrace.tracing import trace_prediction
-from inktrace.vectorize import Stroke, trace_maps
+from inktrace.vectorize import Stroke, TraceOptions, trace_maps
 
 H, W, WIDTH = 96, 128, 4.0
 DRAWING = [
@@ -302,12 +302,14 @@ def test_the_same_drawing_at_1x_2x_3x_gives_the_same_strokes_up_to_scale(monkeyp
     at every k, points within 0.08 px of the 1x strokes on average once divided by k (measured
     0.035-0.040 px both ways; traced at the input's resolution 3x gave 5 strokes) and widths k
     times the 1x ones. The rule's target is set to the 1x drawing's width (4 px), so that the
-    network sees the same image at every k."""
+    network sees the same image at every k. The polyline's tolerance is in input pixels, so it is
+    k times the 1x one here (the default, 0.3 input px, keeps more points at 3x: checked last)."""
     monkeypatch.setattr(scale_module, "TARGET_WIDTH", WIDTH)
     predictor = Predictor(ExactNet(), device="cpu", glyph_size=None)  # the width rule alone
     results = {k: predictor.predict_many([drawing(k)])[0] for k in (1, 2, 3)}
     assert results[1].scale == 1.0 and results[3].scale == pytest.approx(1 / 3, rel=0.1)
-    strokes = {k: trace_prediction(r) for k, r in results.items()}
+    tolerance = TraceOptions().tolerance
+    strokes = {k: trace_prediction(r, tolerance=tolerance * k) for k, r in results.items()}
     assert [len(strokes[k]) for k in (1, 2, 3)] == [STROKES] * 3
     for k in (2, 3):
         back = scaled(strokes[k], k)
@@ -315,6 +317,10 @@ def test_the_same_drawing_at_1x_2x_3x_gives_the_same_strokes_up_to_scale(monkeyp
         width = np.mean(np.concatenate([s.widths for s in back]))
         assert width == pytest.approx(WIDTH, rel=0.05)
         assert sum(map(len, strokes[k])) == pytest.approx(sum(map(len, strokes[1])), rel=0.15)
+    # at the default tolerance the 3x drawing keeps more of its points: 0.3 px of 3x, not of 1x
+    finer = trace_prediction(results[3])
+    assert all(len(a.points) >= len(b.points) for a, b in zip(finer, strokes[3]))
+    assert sum(len(s.points) for s in finer) > sum(len(s.points) for s in strokes[3])
 
 
 def test_an_unshrunk_image_is_traced_at_its_own_resolution():

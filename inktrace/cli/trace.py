@@ -40,7 +40,7 @@ _HELP = {
     "identity_join": "stroke models: identity distance below which two branches are one stroke",
     "spur_factor": "a dead end shorter than this x the local width is a spur",
     "spur_min": "... or shorter than this (px)",
-    "tolerance": "Douglas-Peucker tolerance of the fitted polyline (px)",
+    "tolerance": "Douglas-Peucker tolerance of the fitted polyline (input px, always)",
     "corner_snap": "a corner keypoint snaps to a stroke point this close (px)",
     "default_width": "the width where the model gives none (structural model; px)",
     "min_length": "strokes shorter than this are dropped (px)",
