@@ -6,6 +6,7 @@ import os
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -268,6 +269,10 @@ def _die(*args):  # (module level: the measuring process receives it by name)
     os._exit(3)
 
 
+def _no_fork():
+    raise BlockingIOError(11, "Resource temporarily unavailable")
+
+
 def _half(chunk, *args):
     return [(0.5, None)] * len(chunk)
 
@@ -290,6 +295,49 @@ def test_traced_files_do_not_depend_on_the_measuring_process(tmp_path, folder, m
     monkeypatch.setattr(sys, "platform", "darwin")  # no fork: measured here from the start
     assert trace("here", "--scale", "auto") == ahead
     monkeypatch.undo()
+    monkeypatch.setattr(os, "fork", _no_fork)  # no process left to the user: the same
+    assert trace("no-fork") == ahead
+    monkeypatch.undo()
     monkeypatch.setattr(batch, "measure_chunk", _half)
     assert trace("half") != ahead
     assert trace("half-given", "--scale", "0.5") == trace("half")
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie."""
+    try:
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(c) for c in text.split()]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the forked measurer is Linux's")
+def test_a_killed_run_leaves_no_measuring_process_holding_the_callers_pipes(tmp_path):
+    # the measuring process is forked before the model loads; killing the run (SIGKILL, the
+    # out-of-memory killer) must take it along, or a caller reading the run's output waits forever
+    image = _glyph(tmp_path / "a.png", 0)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "inktrace", "trace", str(image), "--output", str(tmp_path / "o")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while not _children(run.pid) and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    children = _children(run.pid)
+    if not children:
+        pytest.skip("the run ended before its measuring process was seen")
+    run.kill()
+    run.communicate(timeout=30)  # the pipes close: no process is left holding them
+    deadline = time.monotonic() + 10
+    while any(map(_alive, children)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(map(_alive, children))

@@ -41,6 +41,8 @@ the image's reading, its share of its chunk's prediction and its writing.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
 import json
 import multiprocessing
@@ -169,14 +171,31 @@ def measure_chunk(
     return out
 
 
-def _quiet() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+def _measuring_child(parent: int) -> None:
+    """The measuring process's start: it dies with its parent (Linux's parent-death signal, so
+    that a killed run leaves nothing waiting behind it, holding the caller's pipes), Ctrl-C is
+    the parent's to handle, and it writes nothing to the terminal (results come back through
+    the pool)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before the signal was set
+        os._exit(0)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+    os.close(null)
 
 
 class _Measurer:
     """``measure_chunk`` of the chunks in order, one chunk ahead, in a forked process (module
     docstring); ``scales(k)`` waits for chunk k's (None for each image where the process could
-    not: the chunk is measured in this one)."""
+    not: the chunk is measured in this one). Where no process can be forked (not Linux, a
+    daemonic process, one core, no process left to the user, no semaphores) every chunk is
+    measured in this one."""
 
     def __init__(
         self, chunks: Sequence[Sequence[tuple[str, Path]]], max_pixels: int | None, invert: bool
@@ -184,20 +203,25 @@ class _Measurer:
         self.chunks, self.settings = chunks, (max_pixels, invert)
         self.futures: dict[int, Future] = {}
         self.pool: ProcessPoolExecutor | None = None
-        if sys.platform.startswith("linux") and not multiprocessing.current_process().daemon:
+        linux = sys.platform.startswith("linux")
+        if linux and not multiprocessing.current_process().daemon and usable_cores() > 1:
             try:
-                context = multiprocessing.get_context("fork")
-                self.pool = ProcessPoolExecutor(1, mp_context=context, initializer=_quiet)
-            except OSError:
+                self.pool = ProcessPoolExecutor(
+                    1,
+                    mp_context=multiprocessing.get_context("fork"),
+                    initializer=_measuring_child,
+                    initargs=(os.getpid(),),
+                )
+            except (OSError, NotImplementedError, ValueError):
                 self.pool = None
         self._submit(0)
 
     def _submit(self, k: int) -> None:
         if self.pool is not None and k < len(self.chunks) and k not in self.futures:
-            try:
+            try:  # (the process is forked here, at the first submission)
                 self.futures[k] = self.pool.submit(measure_chunk, self.chunks[k], *self.settings)
-            except (BrokenProcessPool, RuntimeError):
-                self.close()
+            except (OSError, NotImplementedError, BrokenProcessPool, RuntimeError):
+                self.close(kill=True)
 
     def scales(self, k: int) -> list[Scale | None]:
         self._submit(k)
@@ -207,11 +231,16 @@ class _Measurer:
             if future is not None:
                 return future.result()
         except Exception:  # killed, out of memory, anything: measured here from now on
-            self.close()
+            self.close(kill=True)
         return [None] * len(self.chunks[k])
 
-    def close(self) -> None:
+    def close(self, kill: bool = False) -> None:
+        """Stop measuring; ``kill``: without waiting for a measure under way (an error or an
+        interruption: the run ends now)."""
         if self.pool is not None:
+            if kill:
+                for process in list(getattr(self.pool, "_processes", {}).values()):
+                    process.kill()
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = None
         self.futures.clear()
@@ -436,10 +465,14 @@ def run_images(
     measurer = _Measurer(chunks, max_pixels, args.invert) if here and _auto(args) else None
     try:
         inputs = [name for name, _ in expanded] + ([args.checkpoint] if args.checkpoint else [])
-        return _run_chunks(prog, args, out, suffixes, factory, chunks, ready, inputs, measurer)
-    finally:
+        status = _run_chunks(prog, args, out, suffixes, factory, chunks, ready, inputs, measurer)
+    except BaseException:  # a bad model, Ctrl-C ...: no waiting for a measure under way
         if measurer is not None:
-            measurer.close()
+            measurer.close(kill=True)
+        raise
+    if measurer is not None:
+        measurer.close()
+    return status
 
 
 def _auto(args: Any) -> bool:

@@ -81,11 +81,12 @@ class MapNet(Protocol):
 
 
 class InputMaps(Mapping[str, np.ndarray]):
-    """A shrunk page's maps at the input's size, made from its model-sized maps when first asked
-    for (then kept): ``inktrace trace`` traces the model-sized maps and never asks, so a page is
-    not held twice (the 4000 x 3000 bench page: 2.5 s and 380 MB of float32 saved). They are
-    mapped back a band of ``BAND`` model rows at a time (resample.ToInput), the same numbers to
-    the bit as the maps mapped back while the page streamed through the network."""
+    """A resampled page's maps at the input's size, made from its model-sized maps when first
+    read (then kept): ``inktrace trace`` traces a shrunk page's model-sized maps and never reads
+    them, so a page is not held twice (the 4000 x 3000 bench page: 2.5 s and 380 MB of float32
+    saved). They are mapped back a band of ``BAND`` model rows at a time (resample.ToInput), the
+    same numbers to the bit as mapping all rows at once. A read-only Mapping: ``dict(maps)`` for
+    a dict (a glyph's, a page at scale 1, is one already)."""
 
     BAND = 256  # model rows per step
 
@@ -112,6 +113,9 @@ class InputMaps(Mapping[str, np.ndarray]):
     def __getitem__(self, name: str) -> np.ndarray:
         return self._made()[name]
 
+    def __contains__(self, name: object) -> bool:
+        return name in self.model
+
     def __iter__(self) -> Iterator[str]:
         return iter(self.model)
 
@@ -123,8 +127,8 @@ class InputMaps(Mapping[str, np.ndarray]):
 class Prediction:
     """The maps of one image and how they were made."""
 
-    # name -> (H, W) or (C, H, W) float32, docs/contracts.md (an InputMaps where they are made on
-    # first use: a page of several tiles that was shrunk)
+    # name -> (H, W) or (C, H, W) float32, docs/contracts.md (an InputMaps, made on first read,
+    # for a page of several tiles that was resampled)
     maps: Mapping[str, np.ndarray]
     scale: float  # factor applied to the image before the model
     stroke_width: float | None  # estimated typical stroke width in input px (None: not measured)

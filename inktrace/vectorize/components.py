@@ -54,9 +54,8 @@ def stroke_components(strokes: Sequence[Stroke]) -> list[int]:
     vertices = [np.asarray(s.points, dtype=np.float64).reshape(-1, 2) for s in strokes]
     counts = np.array([len(v) for v in vertices])
     points, owner = _resampled(np.concatenate(vertices), np.repeat(np.arange(n), counts))
-    reach = np.array(
-        [0.5 * (float(np.mean(s.widths)) if len(s.widths) else 1.0) + GAP for s in strokes]
-    )
+    widths = [np.asarray(s.widths, dtype=np.float64) for s in strokes]
+    reach = np.array([0.5 * (float(w.mean()) if w.size else 1.0) + GAP for w in widths])
     a = b = np.zeros(0, np.int64)
     if len(points):
         pairs = cKDTree(points).query_pairs(float(reach.max()), output_type="ndarray")
