@@ -1148,3 +1148,62 @@ def test_scales_measured_elsewhere_are_used_as_given_and_checked():
         predictor.predict_many([image, image], [None])
     with pytest.raises(ValueError, match=r"images\[0\]: scale must be a positive number"):
         predictor.predict_many([image], [(float("nan"), None)])
+
+
+def _on_paper(image: np.ndarray, size: int, top: int, left: int) -> np.ndarray:
+    page = np.ones((size, size), np.float32)
+    page[top : top + image.shape[0], left : left + image.shape[1]] = image
+    return page
+
+
+def test_an_image_with_wide_margins_is_framed_around_its_ink():
+    # the network sees a square frame around the ink (GroupNorm normalises over what it is
+    # shown: wide margins of paper moved the maps): the maps there are the frame's own, to the
+    # bit; around it the network's maps of paper; the strokes are the frame's, moved back
+    from inktrace.inference.pipeline import FRAME, FRAME_PX
+
+    glyph = drawing(1)  # 96 x 128 px of ink and its own margins
+    image = _on_paper(glyph, 320, 150, 40)
+    framed = Predictor(tiny(), device="cpu", scale=1.0)
+    whole = Predictor(tiny(), device="cpu", scale=1.0, frame=None)
+    box = framed._frame(image)
+    assert box is not None
+    (top, bottom), (left, right) = box
+    assert bottom - top == right - left  # a square, as the training images are
+    ink = np.argwhere(image < 0.5)
+    side = int((ink.max(0) - ink.min(0)).max()) + 1
+    margin = math.ceil(FRAME * side) + FRAME_PX
+    assert top <= ink[:, 0].min() - margin and bottom >= ink[:, 0].max() + 1 + margin
+    assert left <= ink[:, 1].min() - margin and right >= ink[:, 1].max() + 1 + margin
+    got = framed.predict_many([image])[0]
+    alone = whole.predict_many([image[top:bottom, left:right]])[0]
+    assert got.model_size == (320, 320) and got.tiles == 1
+    for name in KEYS:
+        inside = got.maps[name][..., top:bottom, left:right]
+        np.testing.assert_array_equal(inside, alone.maps[name])
+        outside = got.maps[name].copy()
+        outside[..., top:bottom, left:right] = np.nan
+        values = outside.reshape(-1, 320 * 320)
+        for row in values:  # one value per channel: the network's on paper
+            kept = row[~np.isnan(row)]
+            assert np.all(kept == kept[0]), name
+    assert np.all(got.maps["skeleton"][:, :left] < 0.5)  # paper: no centreline
+    shifted = [s.points + [left, top] for s in trace_prediction(alone)]
+    traced = [s.points for s in trace_prediction(got)]
+    assert len(traced) == len(shifted)
+    for a, b in zip(traced, shifted):
+        np.testing.assert_allclose(a, b, atol=1e-9)
+    # not framed: frame=None, or where the frame would keep more than half of the image
+    plain = whole.predict_many([image])[0]
+    assert not np.array_equal(plain.maps["skeleton"], got.maps["skeleton"])
+    assert framed._frame(glyph) is None and framed._frame(np.ones((200, 200), np.float32)) is None
+    np.testing.assert_array_equal(
+        framed.predict_many([glyph])[0].maps["skeleton"],
+        whole.predict_many([glyph])[0].maps["skeleton"],
+    )
+
+
+@pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf"), True, "0.2"])
+def test_a_bad_frame_is_a_value_error(bad):
+    with pytest.raises(ValueError, match="frame must be"):
+        Predictor(tiny(), device="cpu", frame=bad)

@@ -22,6 +22,7 @@ from .pipeline import (
     DEFAULT_BATCH_PIXELS,
     DEFAULT_BATCH_SIZE,
     DEFAULT_TILE,
+    FRAME,
     MapPredictor,
     Prediction,
 )
@@ -84,7 +85,7 @@ class Predictor(MapPredictor):
     ``InkTraceNet.predict``), bf16 (bfloat16 autocast: see ``PRECISIONS``) or auto (bf16 where
     the device runs it natively, as the command line's default); the maps come back as float32
     either way, and ``precision`` tells which ran. ``glyph_size``: the scale rule's largest
-    cluster of ink (MapPredictor)."""
+    cluster of ink; ``frame``: the margin of a framed image (both MapPredictor)."""
 
     def __init__(
         self,
@@ -98,6 +99,7 @@ class Predictor(MapPredictor):
         batch_pixels: int | Literal["auto"] | None = "auto",
         precision: str = "fp32",
         glyph_size: float | None = GLYPH_SIZE,
+        frame: float | None = FRAME,
     ) -> None:
         self.device = resolve_device(device, key="device")
         if batch_pixels == "auto" and self.device.type != "cpu":  # a GPU's memory allows more
@@ -114,6 +116,7 @@ class Predictor(MapPredictor):
             batch_size,
             batch_pixels,
             glyph_size,
+            frame,
         )
         self.model = model
         self.precision = net.precision  # what runs: fp32 or bf16 (auto decided)
