@@ -499,7 +499,7 @@ def test_at_the_default_target_2x_and_3x_are_brought_to_the_1x_scale():
 def test_a_shrunk_image_keeps_its_model_sized_maps_for_the_tracer():
     # tiled or not, the maps at the network's size are kept where the image was shrunk, and they
     # are what the input-sized maps were made from (the same numbers, to the bit)
-    predictor = Predictor(tiny(), device="cpu", scale=0.5, tile=32)
+    predictor = Predictor(tiny(), device="cpu", scale=0.5, tile=32, frame=None)
     image = drawing(1)
     for settings in ({"tile": 32}, {}):
         result = Predictor(tiny(), device="cpu", scale=0.5, **settings).predict_many([image])[0]
@@ -622,7 +622,7 @@ def test_a_tiled_image_is_blended_into_its_result_to_the_bit(scale):
     same numbers as blending it whole, renormalising the tangent (the model-sized maps of a
     shrunk image) and mapping it to the input."""
     image = lines(5, 0.4, size=300)
-    predictor = Predictor(tiny(), device="cpu", tile=128, scale=scale)
+    predictor = Predictor(tiny(), device="cpu", tile=128, scale=scale, frame=None)
     got = predictor.predict_many([image])[0]
     assert got.tiles >= 4
     job = predictor._job(image, 0)
@@ -674,7 +674,7 @@ def test_blank_tiles_are_not_run_and_the_maps_stay_the_same_to_the_bit(monkeypat
     run (one tile a pass, as on a CPU for tiles this size: a batch's other tiles move a tile's
     maps by up to 1e-3 here, through the convolutions' batch-size-dependent kernels)."""
     counting = _Counting(Predictor(tiny(), device="cpu", precision="fp32").net)
-    fast = MapPredictor(counting, tile=128, scale=1.0, batch_size=1)
+    fast = MapPredictor(counting, tile=128, scale=1.0, batch_size=1, frame=None)
     got = fast.predict_many([_sparse_page()])[0]
     assert got.tiles == 42 and got.blank >= 30
     assert counting.tiles == got.tiles - got.blank + 1  # one more: the blank grey's, once
@@ -691,7 +691,7 @@ def test_blank_tiles_are_not_run_and_the_maps_stay_the_same_to_the_bit(monkeypat
 def test_noisy_paper_and_faint_marks_are_never_blank(noise, faint):
     """Paper noise (a tile's GroupNorm would lift it) and a mark 1 grey level darker than the
     paper keep their tiles, and the tiles around them, in the network."""
-    predictor = Predictor(tiny(), device="cpu", tile=128, scale=1.0)
+    predictor = Predictor(tiny(), device="cpu", tile=128, scale=1.0, frame=None)
     got = predictor.predict_many([_sparse_page(noise, faint)])[0]
     if noise:
         assert got.blank == 0
@@ -753,7 +753,7 @@ def test_a_tall_page_is_predicted_in_bounded_memory():
             }
 
     image = np.random.default_rng(9).random((4096, 128), dtype=np.float32)
-    predictor = MapPredictor(Eight(), scale=1.0, tile=64)
+    predictor = MapPredictor(Eight(), scale=1.0, tile=64, frame=None)
     tracemalloc.start()
     try:
         maps = predictor.predict(image)
@@ -786,7 +786,9 @@ def test_tiles_blend_without_seams():
             m.running_mean.uniform_(-0.2, 0.2, generator=torch.Generator().manual_seed(0))
             m.running_var.uniform_(0.5, 2.0, generator=torch.Generator().manual_seed(1))
     whole = Predictor(model, device="cpu", scale=1.0, tile=512).predict(img)
-    result = Predictor(model, device="cpu", scale=1.0, tile=64, overlap=32).predict_many([img])[0]
+    result = Predictor(
+        model, device="cpu", scale=1.0, tile=64, overlap=32, frame=None
+    ).predict_many([img])[0]
     assert result.tiles == 25
     for name in KEYS:  # a seam would differ by tenths; the context beyond 8 px, by thousandths
         assert np.abs(result.maps[name] - whole[name]).max() < 3e-3, name
@@ -800,7 +802,7 @@ def test_groupnorm_tiles_differ_from_the_whole_image_only_as_measured():
     img = mosaic_image()
     model = tiny()
     whole = Predictor(model, device="cpu", scale=1.0, tile=512).predict(img)
-    out = Predictor(model, device="cpu", scale=1.0, tile=64, overlap=32).predict(img)
+    out = Predictor(model, device="cpu", scale=1.0, tile=64, overlap=32, frame=None).predict(img)
     for name in ("skeleton", "keypoints"):
         diff = np.abs(out[name] - whole[name])
         assert diff.mean() < 3e-3 and diff.max() < 0.2, name
@@ -957,7 +959,7 @@ def test_forward_passes_are_capped_in_tiles_and_in_pixels():
     MapPredictor(Counting(), scale=1.0).predict_many(glyphs)
     assert [s[0] for s in shapes] == [16, 16, 5]
     shapes.clear()
-    page = MapPredictor(Counting(), scale=1.0, tile=128, batch_pixels=2 * 128 * 128)
+    page = MapPredictor(Counting(), scale=1.0, tile=128, batch_pixels=2 * 128 * 128, frame=None)
     paper = np.random.default_rng(0).uniform(0.8, 1.0, (300, 300)).astype(np.float32)  # no blank
     out = page.predict_many([paper])[0]
     assert out.tiles == 9 and [s[0] for s in shapes] == [2, 1] * 3  # a row of tiles at a time
@@ -1207,3 +1209,60 @@ def test_an_image_with_wide_margins_is_framed_around_its_ink():
 def test_a_bad_frame_is_a_value_error(bad):
     with pytest.raises(ValueError, match="frame must be"):
         Predictor(tiny(), device="cpu", frame=bad)
+
+
+def _page_of_marks(size: int = 320) -> np.ndarray:
+    """Four small crosses of 3 px strokes, far apart, on a white page."""
+    im = Image.new("L", (size, size), 255)
+    d = ImageDraw.Draw(im)
+    for cx, cy in ((60, 60), (250, 70), (80, 240), (240, 250)):
+        d.line([(cx - 15, cy), (cx + 15, cy)], fill=0, width=3)
+        d.line([(cx, cy - 15), (cx, cy + 15)], fill=0, width=3)
+    return np.asarray(im, np.float32) / 255.0
+
+
+def test_a_page_is_framed_per_cluster_of_ink():
+    # a page of several tiles: each cluster of ink (a character) in its own frame; a pixel takes
+    # the maps of the frame it lies deepest in, the network's paper maps where no frame reaches;
+    # the same maps as each frame run alone (one frame a pass: to the bit)
+    page = _page_of_marks()
+    framed = Predictor(tiny(), device="cpu", scale=1.0, tile=128, batch_size=1)
+    got = framed.predict_many([page])[0]
+    frames, grey = framed._page_frames(page)
+    assert frames is not None and len(frames) == 4 and got.tiles == 4 and grey == 1.0
+    alone = Predictor(tiny(), device="cpu", scale=1.0, frame=None)
+    covered = np.zeros(page.shape, bool)
+    for top, left, side in frames:
+        assert side % 16 == 0 and side >= 64
+        crop = page[top : top + side, left : left + side]
+        assert (crop < 0.5).sum() == (page < 0.5)[top : top + side, left : left + side].sum()
+        own = alone.predict_many([crop])[0].maps
+        core = (
+            slice(top + side // 4, top + 3 * side // 4),
+            slice(left + side // 4, left + 3 * side // 4),
+        )
+        for name in KEYS:  # (the tangent renormalised once more: within 1e-6)
+            np.testing.assert_allclose(
+                got.maps[name][..., core[0], core[1]],
+                own[name][..., side // 4 : 3 * side // 4, side // 4 : 3 * side // 4],
+                rtol=0,
+                atol=1e-6 if name == "tangent" else 0,
+            )
+        covered[top : top + side, left : left + side] = True
+    assert (page[~covered] == 1.0).all()  # every mark is inside a frame
+    skeleton = got.maps["skeleton"][~covered]
+    assert np.all(skeleton == skeleton[0]) and skeleton[0] < 0.5  # paper, one value
+    # shrunk: the framed maps are the model-sized ones, mapped to the input's pixels when read
+    small = Predictor(tiny(), device="cpu", scale=0.8, tile=128).predict_many([page])[0]
+    assert small.tiles == 4 and small.model_maps is not None
+    assert isinstance(small.maps, InputMaps) and not small.maps.ready and small.size == (320, 320)
+    back = to_input(small.model_maps, (320, 320))
+    np.testing.assert_array_equal(small.maps["skeleton"], back["skeleton"])
+    # in tiles instead: frame=None, or a cluster larger than a tile
+    tiled = Predictor(tiny(), device="cpu", scale=1.0, tile=128, frame=None).predict_many([page])
+    assert tiled[0].tiles > 4
+    big = page.copy()
+    big[20:300, 150:153] = 0.0  # a long stroke joins nothing but is larger than a tile
+    frames, _ = framed._page_frames(big)
+    assert frames is None
+    assert framed.predict_many([big])[0].tiles == tiled[0].tiles
