@@ -389,3 +389,16 @@ def test_a_page_traced_in_process_uses_every_core(workers, tmp_path, checkpoint,
     argv = ["trace", png(tmp_path / "p.png", drawing(1)), "--checkpoint", str(checkpoint)]
     assert inktrace_main([*argv, "--output", str(tmp_path / "o"), "--workers", str(workers)]) == 0
     assert seen == [3]
+
+
+def test_frame_pages_is_a_flag_of_trace_predict_and_evaluate():
+    from inktrace.cli import evaluate, predict, trace
+    from inktrace.cli.image_commands import make_predictor
+
+    for module in (trace, predict):
+        args = module.build_parser("x").parse_args(["a.png", "--output", "o", "--frame-pages"])
+        assert make_predictor(args).frame_pages
+        args = module.build_parser("x").parse_args(["a.png", "--output", "o"])
+        assert not make_predictor(args).frame_pages
+    args = evaluate.build_parser("x").parse_args(["--pages", "1", "--frame-pages"])
+    assert args.frame_pages

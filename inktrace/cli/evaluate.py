@@ -112,6 +112,12 @@ def build_parser(prog: str) -> StrictParser:
     )
     flag(
         p,
+        "frame_pages",
+        "with --pages: run each page on one frame per character or word rather than in tiles "
+        "(inktrace trace --frame-pages)",
+    )
+    flag(
+        p,
         "cursive_lines",
         "with --pages: how many of a page's 20 rows are lines of cursive words (default 4)",
         "N",
@@ -140,7 +146,13 @@ def _predictor(model, args, batch_size: int) -> Predictor:
     try:
         size = args.batch_size or batch_size
         precision = args.precision or "fp32"
-        return Predictor(model, device=args.device or "auto", batch_size=size, precision=precision)
+        return Predictor(
+            model,
+            device=args.device or "auto",
+            batch_size=size,
+            precision=precision,
+            frame_pages=bool(args.frame_pages),
+        )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 

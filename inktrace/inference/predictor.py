@@ -85,7 +85,7 @@ class Predictor(MapPredictor):
     ``InkTraceNet.predict``), bf16 (bfloat16 autocast: see ``PRECISIONS``) or auto (bf16 where
     the device runs it natively, as the command line's default); the maps come back as float32
     either way, and ``precision`` tells which ran. ``glyph_size``: the scale rule's largest
-    cluster of ink; ``frame``: the margin of a framed image (both MapPredictor)."""
+    cluster of ink; ``frame``, ``frame_pages``: framing (all three MapPredictor)."""
 
     def __init__(
         self,
@@ -100,6 +100,7 @@ class Predictor(MapPredictor):
         precision: str = "fp32",
         glyph_size: float | None = GLYPH_SIZE,
         frame: float | None = FRAME,
+        frame_pages: bool = False,
     ) -> None:
         self.device = resolve_device(device, key="device")
         if batch_pixels == "auto" and self.device.type != "cpu":  # a GPU's memory allows more
@@ -117,6 +118,7 @@ class Predictor(MapPredictor):
             batch_pixels,
             glyph_size,
             frame,
+            frame_pages,
         )
         self.model = model
         self.precision = net.precision  # what runs: fp32 or bf16 (auto decided)
