@@ -195,5 +195,5 @@ def test_precision_reaches_the_predictor_fp32_by_default():
 
     model = InkTraceNet(embed_dim=8, num_layers=2)
     for given, runs in ((None, "fp32"), ("fp32", "fp32"), ("bf16", "bf16")):
-        args = argparse.Namespace(precision=given, device="cpu", batch_size=None)
+        args = argparse.Namespace(precision=given, device="cpu", batch_size=None, tile_pages=False)
         assert _predictor(model, args, 16).precision == runs

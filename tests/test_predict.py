@@ -1221,8 +1221,8 @@ def _page_of_marks(size: int = 320) -> np.ndarray:
     return np.asarray(im, np.float32) / 255.0
 
 
-def test_a_page_is_framed_per_cluster_of_ink_where_asked():
-    # frame_pages: a page of several tiles, each cluster of ink (a character) in its own frame; a
+def test_a_page_is_framed_per_cluster_of_ink():
+    # a page of several tiles, each cluster of ink (a character) in its own frame; a
     # pixel takes the maps of the frame it lies deepest in, the network's paper maps where no
     # frame reaches; the same maps as each frame run alone (one frame a pass: to the bit)
     page = _page_of_marks()
@@ -1259,12 +1259,15 @@ def test_a_page_is_framed_per_cluster_of_ink_where_asked():
     assert isinstance(small.maps, InputMaps) and not small.maps.ready and small.size == (320, 320)
     back = to_input(small.model_maps, (320, 320))
     np.testing.assert_array_equal(small.maps["skeleton"], back["skeleton"])
-    # in tiles instead: by default, frame=None, or a cluster larger than a tile
+    # in tiles instead: frame_pages=False, frame=None, or a cluster larger than a tile
     tiled = Predictor(tiny(), device="cpu", scale=1.0, tile=128, frame=None).predict_many([page])
     assert tiled[0].tiles > 4
+    asked = Predictor(tiny(), device="cpu", scale=1.0, tile=128, frame_pages=False)
+    np.testing.assert_array_equal(
+        asked.predict_many([page])[0].maps["skeleton"], tiled[0].maps["skeleton"]
+    )
     default = Predictor(tiny(), device="cpu", scale=1.0, tile=128).predict_many([page])[0]
-    assert default.tiles == tiled[0].tiles
-    np.testing.assert_array_equal(default.maps["skeleton"], tiled[0].maps["skeleton"])
+    assert default.tiles == 4
     big = page.copy()
     big[20:300, 150:153] = 0.0  # a long stroke joins nothing but is larger than a tile
     frames, _ = framed._page_frames(big)

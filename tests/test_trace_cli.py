@@ -391,14 +391,13 @@ def test_a_page_traced_in_process_uses_every_core(workers, tmp_path, checkpoint,
     assert seen == [3]
 
 
-def test_frame_pages_is_a_flag_of_trace_predict_and_evaluate():
+def test_pages_are_framed_unless_tile_pages_is_given():
     from inktrace.cli import evaluate, predict, trace
     from inktrace.cli.image_commands import make_predictor
 
     for module in (trace, predict):
-        args = module.build_parser("x").parse_args(["a.png", "--output", "o", "--frame-pages"])
-        assert make_predictor(args).frame_pages
-        args = module.build_parser("x").parse_args(["a.png", "--output", "o"])
+        args = module.build_parser("x").parse_args(["a.png", "--output", "o", "--tile-pages"])
         assert not make_predictor(args).frame_pages
-    args = evaluate.build_parser("x").parse_args(["--pages", "1", "--frame-pages"])
-    assert args.frame_pages
+        args = module.build_parser("x").parse_args(["a.png", "--output", "o"])
+        assert make_predictor(args).frame_pages
+    assert evaluate.build_parser("x").parse_args(["--pages", "1", "--tile-pages"]).tile_pages

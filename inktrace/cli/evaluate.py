@@ -112,9 +112,9 @@ def build_parser(prog: str) -> StrictParser:
     )
     flag(
         p,
-        "frame_pages",
-        "with --pages: run each page on one frame per character or word rather than in tiles "
-        "(inktrace trace --frame-pages)",
+        "tile_pages",
+        "with --pages: run each page in tiles rather than on one frame per character or word "
+        "(inktrace trace --tile-pages)",
     )
     flag(
         p,
@@ -151,7 +151,7 @@ def _predictor(model, args, batch_size: int) -> Predictor:
             device=args.device or "auto",
             batch_size=size,
             precision=precision,
-            frame_pages=bool(args.frame_pages),
+            frame_pages=not args.tile_pages,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None

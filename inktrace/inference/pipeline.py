@@ -17,11 +17,10 @@ blend them and map the blend back to the input's pixels. A tile of paper with no
 Framing (``FRAME``, ``CLUSTER_REACH``). GroupNorm normalises over whatever the network is shown,
 and the network was trained on glyphs that fill about 0.78 of their image, so paper around the
 ink changes the maps. An image of one tile is run on a square frame around its ink where that
-cuts away at least half of it; an image of several tiles (a page) on one such frame per cluster of
-ink (a character, a word), the frames of similar size in batches, where asked (``frame_pages``:
-better strokes, several times the network's time on a CPU); the rest of the maps are the
-network's on paper. A page whose clusters do not each fit in a tile, or whose frames would cover
-more than its pixels, runs in tiles as above.
+cuts away at least half of it; an image of several tiles (a page) on one such frame per cluster
+of ink (a character, a word), the frames of similar size in batches (``frame_pages``, the
+default); the rest of the maps are the network's on paper. A page whose clusters do not each fit
+in a tile, or whose frames would cover more than its pixels, runs in tiles as above.
 
 Batches are capped in pixels because a CPU runs a large batch slower than its tiles one by one:
 the activations of four 512 px tiles overflow the caches (the shipped model on an A4 page at 150
@@ -91,17 +90,16 @@ FRAME = 0.15
 FRAME_PX = 2
 FRAME_MIN = 64  # px: a frame is never smaller than the training images (model px)
 FRAME_AREA = 0.5  # an image is framed only where the frame is at most this part of it
-# With frame_pages, an image of several tiles (a page) is framed per cluster of ink (off by
-# default: small frames cost the network several times a tile's time per pixel on a CPU; the A4
-# 150 dpi bench page's network took 13.7 s framed against about 1.5 s in tiles, with a job beside
-# it): ink within 2 * CLUSTER_REACH model px is one cluster (a character, a word), each framed as
-# above (the side rounded up to a multiple of FRAME_STEP px, so that frames of similar size share
-# forward passes), each pixel's maps taken from the frame it lies deepest in (farthest from the
-# frame's edge), the network's paper maps where no frame reaches. The page of 14 x 16 KanjiVG
-# characters of 70 px (seed 1) on ruled, noisy paper traced 0.903 stroke F1 in tiles
-# (inktrace-strokes), 0.941 framed, 0.933 with each character on its own clean image. A page whose
-# cluster frames would not each fit in a tile (a drawing, a table), or would cover more than
-# PAGE_BUDGET times its pixels (screentone, noise), runs in tiles.
+# An image of several tiles (a page) is framed per cluster of ink (``frame_pages``, the default;
+# in the same time as tiles on the bench pages): ink within 2 * CLUSTER_REACH model px is one
+# cluster (a character, a word), each framed as above (the side rounded up to a multiple of
+# FRAME_STEP px, so that frames of similar size share forward passes), each pixel's maps taken
+# from the frame it lies deepest in (farthest from the frame's edge), the network's paper maps
+# where no frame reaches. The page of 14 x 16 KanjiVG characters of 70 px (seed 1) on ruled,
+# noisy paper traced 0.903 stroke F1 in tiles (inktrace-strokes), 0.941 framed, 0.933 with each
+# character on its own clean image. A page whose cluster frames would not each fit in a tile (a
+# drawing, a table), or would cover more than PAGE_BUDGET times its pixels (screentone, noise),
+# runs in tiles.
 CLUSTER_REACH = 3
 FRAME_STEP = 16
 PAGE_BUDGET = 1.0
@@ -220,9 +218,9 @@ class MapPredictor:
     words) larger than this many px are shrunk to it (default ``scale.GLYPH_SIZE``, 62 px;
     scale.py); None: the stroke width alone sets the scale. ``frame``: an image of one tile is
     cropped to its ink plus this fraction of the ink's longer side on each side (``FRAME``, 0.15;
-    the rest of its maps the network's on paper); None: never. ``frame_pages``: an image of
-    several tiles too, one frame per cluster of ink (``CLUSTER_REACH``): better strokes, several
-    times the network's time on a CPU."""
+    the rest of its maps the network's on paper); None: never. ``frame_pages`` (default): an
+    image of several tiles too, one frame per cluster of ink (``CLUSTER_REACH``); False: a page
+    runs in tiles."""
 
     def __init__(
         self,
@@ -234,7 +232,7 @@ class MapPredictor:
         batch_pixels: int | Literal["auto"] | None = DEFAULT_BATCH_PIXELS,
         glyph_size: float | None = GLYPH_SIZE,
         frame: float | None = FRAME,
-        frame_pages: bool = False,
+        frame_pages: bool = True,
     ) -> None:
         if scale is not None and not (np.isfinite(scale) and scale > 0):
             raise ValueError(f"scale must be a positive number, got {scale}")

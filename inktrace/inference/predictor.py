@@ -100,7 +100,7 @@ class Predictor(MapPredictor):
         precision: str = "fp32",
         glyph_size: float | None = GLYPH_SIZE,
         frame: float | None = FRAME,
-        frame_pages: bool = False,
+        frame_pages: bool = True,
     ) -> None:
         self.device = resolve_device(device, key="device")
         if batch_pixels == "auto" and self.device.type != "cpu":  # a GPU's memory allows more
