@@ -1170,8 +1170,9 @@ def test_an_image_with_wide_margins_is_framed_around_its_ink():
     whole = Predictor(tiny(), device="cpu", scale=1.0, frame=None)
     box = framed._frame(image)
     assert box is not None
-    (top, bottom), (left, right) = box
-    assert bottom - top == right - left  # a square, as the training images are
+    (top, bottom), (left, right), grey = box
+    assert bottom - top == right - left and grey == 1.0  # a square, as the training images are
+    assert (bottom - top) % 16 == 0  # (frames of one size share forward passes)
     ink = np.argwhere(image < 0.5)
     side = int((ink.max(0) - ink.min(0)).max()) + 1
     margin = math.ceil(FRAME * side) + FRAME_PX
@@ -1232,8 +1233,8 @@ def test_a_page_is_framed_per_cluster_of_ink():
     assert frames is not None and len(frames) == 4 and got.tiles == 4 and grey == 1.0
     alone = Predictor(tiny(), device="cpu", scale=1.0, frame=None)
     covered = np.zeros(page.shape, bool)
-    for top, left, side in frames:
-        assert side % 16 == 0 and side >= 64
+    for top, left, side, wide in frames:
+        assert side == wide and side % 16 == 0 and side >= 64
         crop = page[top : top + side, left : left + side]
         assert (crop < 0.5).sum() == (page < 0.5)[top : top + side, left : left + side].sum()
         own = alone.predict_many([crop])[0].maps
@@ -1273,3 +1274,44 @@ def test_a_page_is_framed_per_cluster_of_ink():
     frames, _ = framed._page_frames(big)
     assert frames is None
     assert framed.predict_many([big])[0].tiles == tiled[0].tiles
+
+
+def _covered(frames, shape) -> np.ndarray:
+    inside = np.zeros(shape, bool)
+    for top, left, fh, fw in frames:
+        inside[top : top + fh, left : left + fw] = True
+    return inside
+
+
+def test_frames_hold_all_the_ink_of_lines_and_faint_ink():
+    # a line of characters on a strip lower than a frame: frames clipped to the strip, every
+    # ink pixel inside one; a cluster longer than a tile (a line of joined writing): tiles; faint
+    # ink (pencil, a hairline greyed by resampling) is framed like black ink
+    predictor = Predictor(tiny(), device="cpu", scale=1.0)
+    im = Image.new("L", (1400, 60), 255)
+    d = ImageDraw.Draw(im)
+    for k in range(20):
+        cx = 35 + 68 * k
+        d.line([(cx - 20, 30), (cx + 20, 30)], fill=0, width=3)
+        d.line([(cx, 8), (cx, 52)], fill=96 if k % 2 else 0, width=3)
+    strip = np.asarray(im, np.float32) / 255.0
+    frames, _ = predictor._page_frames(strip)
+    assert frames is not None and all(fh == 60 for _, _, fh, _ in frames)
+    assert _covered(frames, strip.shape)[strip < 0.9].all()
+    joined = strip.copy()
+    joined[29:32, 10:1390] = 0.0  # one stroke joins them all: longer than a tile
+    assert predictor._page_frames(joined)[0] is None
+    page = np.ones((700, 1400), np.float32)
+    page[100:140, 100:103] = page[120:123, 80:120] = 0.0  # black
+    page[500:540, 1200:1203] = page[520:523, 1180:1220] = 0.6  # faint
+    frames, grey = predictor._page_frames(page)
+    assert frames is not None and len(frames) == 2 and grey == 1.0
+    assert _covered(frames, page.shape)[page < 1.0].all()
+    single = np.ones((400, 400), np.float32)
+    single[50:90, 50:53] = 0.0
+    single[300:340, 330:333] = 0.6
+    box = predictor._frame(single)
+    assert box is None or all(
+        box[0][0] <= r < box[0][1] and box[1][0] <= c < box[1][1]
+        for r, c in np.argwhere(single < 1.0)
+    )

@@ -54,7 +54,7 @@ from scipy import ndimage
 
 from .images import load_image, to_gray
 from .resample import ToInput, model_size, squeezed, to_input, to_model, unit
-from .scale import GLYPH_SIZE, image_scale, ink_mask
+from .scale import GLYPH_SIZE, faint_ink_mask, image_scale
 from .tiling import Stitcher, Tile
 
 __all__ = [
@@ -201,8 +201,8 @@ class _Job:
     stitcher: Stitcher
     full: tuple[int, int] = (0, 0)  # (h, w) of the whole image at the model's scale
     frame: tuple[int, int] | None = None  # (top, left) of the frame in it, or None: not framed
-    frames: list[tuple[int, int, int]] | None = None  # a page's cluster frames: (top, left, side)
-    paper: float = 1.0  # the grey of a framed page's paper
+    frames: list[tuple[int, int, int, int]] | None = None  # a page's: (top, left, height, width)
+    paper: float = 1.0  # the grey of a framed image's paper
     blank: int = 0  # tiles not run: blank (see SKIP_BLANK)
     blanks: dict[tuple[int, int, float], dict[str, np.ndarray]] = field(default_factory=dict)
 
@@ -269,6 +269,7 @@ class MapPredictor:
             raise ValueError(f"frame must be a number of at least 0 or None, got {frame!r}")
         self.frame = None if frame is None else float(frame)
         self.frame_pages = bool(frame_pages)
+        self._papers: dict[int, dict[str, np.ndarray]] = {}  # grey level -> paper maps (_paper)
 
     # ----------------------------------------------------------------- public API
     def predict(self, image: Any) -> dict[str, np.ndarray]:
@@ -287,6 +288,7 @@ class MapPredictor:
         already (``inktrace trace`` measures the next images in another process while the
         network runs), or None to measure it here."""
         items = list(images)
+        self._papers = {}  # (the network may have changed since the last call)
         given = [None] * len(items) if scales is None else list(scales)
         if len(given) != len(items):
             raise ValueError(f"{len(given)} scales for {len(items)} images")
@@ -343,27 +345,32 @@ class MapPredictor:
         full = (int(pixels.shape[-2]), int(pixels.shape[-1]))
         frame = self._frame(pixels[0]) if self.frame is not None else None
         if frame is not None:  # only where the frame is one tile: a glyph, a word, a drawing
-            (top, bottom), (left, right) = frame
+            (top, bottom), (left, right), grey = frame
             framed = Stitcher(bottom - top, right - left, *self._tiling())
             if len(framed.tiles) == 1:
                 crop = pixels[:, top:bottom, left:right]
-                return _Job(gray, scale, width, crop, framed, full=full, frame=(top, left))
+                corner = (top, left)
+                return _Job(gray, scale, width, crop, framed, full=full, frame=corner, paper=grey)
         stitcher = Stitcher(*full, *self._tiling())
         job = _Job(gray, scale, width, pixels, stitcher, full=full)
         if self.frame is not None and self.frame_pages and len(stitcher.tiles) > 1:
             job.frames, job.paper = self._page_frames(pixels[0])
         return job
 
-    def _page_frames(self, pixels: np.ndarray) -> tuple[list[tuple[int, int, int]] | None, float]:
-        """A page's cluster frames, (top, left, side) each (``CLUSTER_REACH``), or None where
-        it runs in tiles; and its paper's grey (the median of what is not ink)."""
-        ink = ink_mask(pixels)
+    def _page_frames(
+        self, pixels: np.ndarray
+    ) -> tuple[list[tuple[int, int, int, int]] | None, float]:
+        """A page's cluster frames, (top, left, height, width) each (``CLUSTER_REACH``): the
+        square of ``_span``, clipped to the page where the page is narrower (it still holds the
+        cluster's ink); None where the page runs in tiles; and its paper's grey (the median of
+        what is not ink)."""
+        ink = faint_ink_mask(pixels)
         paper = pixels[~ink]
         grey = float(np.median(paper)) if paper.size else 1.0
         if not ink.any():
             return None, grey
-        reach = np.ones((2 * CLUSTER_REACH + 1,) * 2, bool)
-        labels, _ = ndimage.label(ndimage.binary_dilation(ink, reach))
+        grown = ndimage.maximum_filter(ink.view(np.uint8), size=2 * CLUSTER_REACH + 1)
+        labels, _ = ndimage.label(grown)
         labels[~ink] = 0  # each cluster's own ink: its box
         h, w = pixels.shape
         frames, area = [], 0
@@ -372,14 +379,30 @@ class MapPredictor:
                 continue
             ys, xs = box
             side = self._span(max(ys.stop - ys.start, xs.stop - xs.start))
-            side = min(-(-side // FRAME_STEP) * FRAME_STEP, h, w)
-            area += side * side
-            if side > self.tile or area > PAGE_BUDGET * h * w:
+            side = -(-side // FRAME_STEP) * FRAME_STEP
+            if side > self.tile:  # a drawing, a table, a line of joined words: tiles
                 return None, grey
-            top = _centred(ys.start, ys.stop, side, h)[0]
-            left = _centred(xs.start, xs.stop, side, w)[0]
-            frames.append((top, left, side))
+            top, bottom = _centred(ys.start, ys.stop, side, h)
+            left, right = _centred(xs.start, xs.stop, side, w)
+            area += (bottom - top) * (right - left)
+            if area > PAGE_BUDGET * h * w:
+                return None, grey
+            frames.append((top, left, bottom - top, right - left))
         return frames, grey
+
+    def _paper(self, grey: float) -> dict[str, np.ndarray]:
+        """name -> (C,) the network's maps in the middle of a ``FRAME_MIN`` tile of one ``grey``
+        (to 1/255), computed once per grey and ``predict_many`` call: what a framed image's
+        paper takes."""
+        level = int(round(min(max(grey, 0.0), 1.0) * 255))
+        if level not in self._papers:
+            tile = np.full((1, 1, FRAME_MIN, FRAME_MIN), level / 255.0, np.float32)
+            maps = self.net(tile)
+            self._papers[level] = {
+                name: (v if v.ndim == 4 else v[:, None])[0, :, FRAME_MIN // 2, FRAME_MIN // 2]
+                for name, v in maps.items()
+            }
+        return self._papers[level]
 
     def _span(self, side: int) -> int:
         """The side of the frame of ink whose box's longer side is ``side`` px (``FRAME``)."""
@@ -392,32 +415,30 @@ class MapPredictor:
         """A framed page's maps (see ``CLUSTER_REACH``), as ``_stream`` gives a tiled one's."""
         assert job.frames is not None
         h, w = job.full
-        paper = self.net(np.full((1, 1, FRAME_MIN, FRAME_MIN), job.paper, np.float32))
         result: dict[str, np.ndarray] = {}
-        for name, value in paper.items():
-            value = value if value.ndim == 4 else value[:, None]
-            result[name] = np.empty((value.shape[1], h, w), np.float32)
-            result[name][:] = value[0, :, FRAME_MIN // 2, FRAME_MIN // 2][:, None, None]
+        for name, value in self._paper(job.paper).items():
+            result[name] = np.empty((value.shape[0], h, w), np.float32)
+            result[name][:] = value[:, None, None]
         depth = np.full((h, w), -1, np.int32)  # of each pixel in the frame its maps come from
-        by_side: dict[int, list[tuple[int, int]]] = {}
-        for top, left, side in job.frames:
-            by_side.setdefault(side, []).append((top, left))
-        for side, corners in by_side.items():
-            edge = np.arange(side)
-            inner = np.minimum(edge, side - 1 - edge)
-            own = np.minimum(inner[:, None], inner[None, :]).astype(np.int32)
-            step = self.per_pass(side, side)
+        by_size: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for top, left, fh, fw in job.frames:
+            by_size.setdefault((fh, fw), []).append((top, left))
+        for (fh, fw), corners in by_size.items():
+            rows, cols = np.arange(fh), np.arange(fw)
+            inner_y, inner_x = np.minimum(rows, fh - 1 - rows), np.minimum(cols, fw - 1 - cols)
+            own = np.minimum(inner_y[:, None], inner_x[None, :]).astype(np.int32)
+            step = self.per_pass(fh, fw)
             for start in range(0, len(corners), step):
                 chunk = corners[start : start + step]
-                x = np.stack([job.pixels[:, t : t + side, c : c + side] for t, c in chunk])
+                x = np.stack([job.pixels[:, t : t + fh, c : c + fw] for t, c in chunk])
                 maps = self.net(np.ascontiguousarray(x, dtype=np.float32))
                 maps = {n: v if v.ndim == 4 else v[:, None] for n, v in maps.items()}
                 for b, (t, c) in enumerate(chunk):
-                    held = depth[t : t + side, c : c + side]
+                    held = depth[t : t + fh, c : c + fw]
                     deeper = own > held
                     held[deeper] = own[deeper]
                     for name, value in maps.items():
-                        result[name][:, t : t + side, c : c + side][:, deeper] = value[b][:, deeper]
+                        result[name][:, t : t + fh, c : c + fw][:, deeper] = value[b][:, deeper]
         if "tangent" in result:
             result["tangent"] = unit(result["tangent"], out=result["tangent"])
         maps_ = squeezed(result)
@@ -429,40 +450,39 @@ class MapPredictor:
         """The Stitcher's settings after the image's size: tile, overlap, margin, multiple."""
         return self.tile, self.overlap, self.margin, self.multiple
 
-    def _frame(self, pixels: np.ndarray) -> tuple[tuple[int, int], tuple[int, int]] | None:
-        """((top, bottom), (left, right)) of the frame of a model-sized image (see ``FRAME``): a
-        square, as the training images are, centred on the ink's box and as wide as its longer
-        side plus the margins (at least ``FRAME_MIN``), moved and clipped into the image; None
-        where that keeps more than ``FRAME_AREA`` of the image, or there is no ink."""
-        ink = ink_mask(pixels)
+    def _frame(self, pixels: np.ndarray) -> tuple[tuple[int, int], tuple[int, int], float] | None:
+        """((top, bottom), (left, right), paper grey) of the frame of a model-sized image (see
+        ``FRAME``): a square, as the training images are, centred on the ink's box (faint ink
+        included) and as wide as its longer side plus the margins (at least ``FRAME_MIN``,
+        rounded up to ``FRAME_STEP`` so that frames share forward passes), moved and clipped
+        into the image; None where that keeps more than ``FRAME_AREA`` of the image, or there is
+        no ink."""
+        ink = faint_ink_mask(pixels)
         rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
         if not rows.size:
             return None
         span = self._span(max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1)
+        span = -(-span // FRAME_STEP) * FRAME_STEP
         h, w = pixels.shape
         top, bottom = _centred(int(rows[0]), int(rows[-1]) + 1, span, h)
         left, right = _centred(int(cols[0]), int(cols[-1]) + 1, span, w)
         if (bottom - top) * (right - left) > FRAME_AREA * h * w:
             return None  # little paper to cut: the image stays as the network was trained on
-        return (top, bottom), (left, right)
+        paper = pixels[~ink]
+        return (top, bottom), (left, right), float(np.median(paper)) if paper.size else 1.0
 
     def _unframed(self, job: _Job, blend: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """A framed image's maps (name -> (C, frame)) at its whole model size: the frame's, and
-        around it the network's maps of its paper (a tile of the paper's median grey, the same
-        size as the frame)."""
+        around it the network's maps of its paper (``_paper``)."""
         if job.frame is None:
             return blend
         top, left = job.frame
         fh, fw = job.pixels.shape[-2:]
-        paper_pixels = job.pixels[0][~ink_mask(job.pixels[0])]
-        grey = float(np.median(paper_pixels)) if paper_pixels.size else 1.0
-        paper = self.net(np.full((1, 1, fh, fw), grey, np.float32))
+        paper = self._paper(job.paper)
         out = {}
         for name, value in blend.items():
-            fill = paper[name]
-            fill = (fill if fill.ndim == 4 else fill[:, None])[0]  # (C, fh, fw)
             whole = np.empty((value.shape[0], *job.full), np.float32)
-            whole[:] = fill[:, fh // 2, fw // 2][:, None, None]  # its middle: farthest from edges
+            whole[:] = paper[name][:, None, None]
             whole[:, top : top + fh, left : left + fw] = value
             out[name] = whole
         return out

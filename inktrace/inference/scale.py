@@ -126,6 +126,7 @@ __all__ = [
     "glyph_size",
     "image_scale",
     "ink_mask",
+    "faint_ink_mask",
     "close_gaps",
     "ridge_widths",
 ]
@@ -211,6 +212,18 @@ def ink_mask(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image, dtype=np.float32)
     found = _ink(image)
     return np.zeros(image.shape, bool) if found is None else found[0]
+
+
+def faint_ink_mask(image: np.ndarray) -> np.ndarray:
+    """Boolean ink pixels of a grayscale image in [0, 1], faint ink included: darker than the
+    paper by ``FAINT`` or ``FAINT_MADS`` of its spread (pencil, a light pen, a hairline greyed by
+    resampling, which Otsu's threshold between black ink and paper leaves out)."""
+    image = np.asarray(image, dtype=np.float32)
+    found = _ink(image)
+    if found is None:
+        return np.zeros(image.shape, bool)
+    ink, hist, first = found
+    return ink | (image < _faint_cut(hist, first))
 
 
 def ridge_widths(ink: np.ndarray, inner: tuple[bool, bool, bool, bool] = (False,) * 4):
