@@ -1315,3 +1315,14 @@ def test_frames_hold_all_the_ink_of_lines_and_faint_ink():
         box[0][0] <= r < box[0][1] and box[1][0] <= c < box[1][1]
         for r, c in np.argwhere(single < 1.0)
     )
+
+
+def test_a_faint_ruled_line_is_paper_to_the_frames_and_a_dark_one_sends_the_page_to_tiles():
+    predictor = Predictor(tiny(), device="cpu", scale=1.0)
+    page = _page_of_marks(700)
+    page[380, :] = 0.8  # a notebook's ruled line: faint ink alone, long and thin
+    frames, _ = predictor._page_frames(page)
+    assert frames is not None and len(frames) == 4
+    assert not _covered(frames, page.shape)[380].all()
+    page[380, :] = 0.0  # dark: it may be a drawn line, and is longer than a tile
+    assert predictor._page_frames(page)[0] is None

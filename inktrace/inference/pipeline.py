@@ -54,7 +54,7 @@ from scipy import ndimage
 
 from .images import load_image, to_gray
 from .resample import ToInput, model_size, squeezed, to_input, to_model, unit
-from .scale import GLYPH_SIZE, faint_ink_mask, image_scale
+from .scale import GLYPH_SIZE, faint_ink_mask, image_scale, ink_mask
 from .tiling import Stitcher, Tile
 
 __all__ = [
@@ -101,8 +101,19 @@ FRAME_AREA = 0.5  # an image is framed only where the frame is at most this part
 # drawing, a table), or would cover more than PAGE_BUDGET times its pixels (screentone, noise),
 # runs in tiles.
 CLUSTER_REACH = 3
+FAINT_SPECK = 12  # px: a cluster of faint ink alone smaller than this is the paper's noise
+RULED = 8  # a piece of faint ink alone this many times as long as broad, and longer than twice
+# FRAME_MIN, is a ruled line of the paper (notebook lines): left out of the frames, its maps the
+# paper's, so a faint straight line of a drawing that long is not traced on a framed page
 FRAME_STEP = 16
 PAGE_BUDGET = 1.0
+
+
+def _ruled(box: tuple[slice, slice]) -> bool:
+    """Whether a piece of faint ink with this box is a ruled line of the paper (``RULED``)."""
+    ys, xs = box
+    long = max(ys.stop - ys.start, xs.stop - xs.start)
+    return long > RULED * min(ys.stop - ys.start, xs.stop - xs.start) and long > 2 * FRAME_MIN
 
 
 def _centred(start: int, stop: int, span: int, length: int) -> tuple[int, int]:
@@ -357,27 +368,48 @@ class MapPredictor:
             job.frames, job.paper = self._page_frames(pixels[0])
         return job
 
+    def _clusters(self, pixels: np.ndarray) -> tuple[list[tuple[slice, slice]], float]:
+        """The boxes of a model-sized image's clusters of ink to frame (``CLUSTER_REACH``) and
+        its paper's grey (the median of what is not ink). Faint ink counts (``faint_ink_mask``:
+        pencil, a hairline greyed by resampling), but faint ink alone is left to the paper where
+        it is a speck (a cluster under ``FAINT_SPECK`` px: the paper's noise) or a ruled line (a
+        piece ``RULED`` times as long as broad: ``_ruled``)."""
+        faint = faint_ink_mask(pixels)
+        paper = pixels[~faint]
+        grey = float(np.median(paper)) if paper.size else 1.0
+        if not faint.any():
+            return [], grey
+        dark = ink_mask(pixels)
+        # ruled lines first, so that a character near one does not join it: pieces of faint ink
+        # alone, long and thin
+        lines, count = ndimage.label(faint & ~dark, np.ones((3, 3), bool))
+        for k, box in enumerate(ndimage.find_objects(lines)):
+            if box is not None and _ruled(box):
+                faint[box][lines[box] == k + 1] = False
+        grown = ndimage.maximum_filter(faint.view(np.uint8), size=2 * CLUSTER_REACH + 1)
+        labels, count = ndimage.label(grown)
+        labels[~faint] = 0  # each cluster's own ink: its box
+        index = np.arange(1, count + 1)
+        has_dark = np.asarray(ndimage.maximum(dark, labels, index), bool)
+        size = np.asarray(ndimage.sum(faint, labels, index))
+        boxes = []
+        for k, box in enumerate(ndimage.find_objects(labels)):
+            if box is not None and (has_dark[k] or size[k] >= FAINT_SPECK):
+                boxes.append(box)
+        return boxes, grey
+
     def _page_frames(
         self, pixels: np.ndarray
     ) -> tuple[list[tuple[int, int, int, int]] | None, float]:
-        """A page's cluster frames, (top, left, height, width) each (``CLUSTER_REACH``): the
+        """A page's cluster frames, (top, left, height, width) each (``_clusters``): the
         square of ``_span``, clipped to the page where the page is narrower (it still holds the
-        cluster's ink); None where the page runs in tiles; and its paper's grey (the median of
-        what is not ink)."""
-        ink = faint_ink_mask(pixels)
-        paper = pixels[~ink]
-        grey = float(np.median(paper)) if paper.size else 1.0
-        if not ink.any():
+        cluster's ink); None where the page runs in tiles; and its paper's grey."""
+        boxes, grey = self._clusters(pixels)
+        if not boxes:
             return None, grey
-        grown = ndimage.maximum_filter(ink.view(np.uint8), size=2 * CLUSTER_REACH + 1)
-        labels, _ = ndimage.label(grown)
-        labels[~ink] = 0  # each cluster's own ink: its box
         h, w = pixels.shape
         frames, area = [], 0
-        for box in ndimage.find_objects(labels):
-            if box is None:
-                continue
-            ys, xs = box
+        for ys, xs in boxes:
             side = self._span(max(ys.stop - ys.start, xs.stop - xs.start))
             side = -(-side // FRAME_STEP) * FRAME_STEP
             if side > self.tile:  # a drawing, a table, a line of joined words: tiles
@@ -452,24 +484,26 @@ class MapPredictor:
 
     def _frame(self, pixels: np.ndarray) -> tuple[tuple[int, int], tuple[int, int], float] | None:
         """((top, bottom), (left, right), paper grey) of the frame of a model-sized image (see
-        ``FRAME``): a square, as the training images are, centred on the ink's box (faint ink
-        included) and as wide as its longer side plus the margins (at least ``FRAME_MIN``,
-        rounded up to ``FRAME_STEP`` so that frames share forward passes), moved and clipped
-        into the image; None where that keeps more than ``FRAME_AREA`` of the image, or there is
-        no ink."""
-        ink = faint_ink_mask(pixels)
-        rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
-        if not rows.size:
+        ``FRAME``): a square, as the training images are, centred on the box of its clusters of
+        ink (``_clusters``) and as wide as its longer side plus the margins (at least
+        ``FRAME_MIN``, rounded up to ``FRAME_STEP`` so that frames share forward passes), moved
+        and clipped into the image; None where that keeps more than ``FRAME_AREA`` of the image,
+        or there is no ink."""
+        boxes, grey = self._clusters(pixels)
+        if not boxes:
             return None
-        span = self._span(max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1)
+        top_ = min(ys.start for ys, _ in boxes)
+        bottom_ = max(ys.stop for ys, _ in boxes)
+        left_ = min(xs.start for _, xs in boxes)
+        right_ = max(xs.stop for _, xs in boxes)
+        span = self._span(max(bottom_ - top_, right_ - left_))
         span = -(-span // FRAME_STEP) * FRAME_STEP
         h, w = pixels.shape
-        top, bottom = _centred(int(rows[0]), int(rows[-1]) + 1, span, h)
-        left, right = _centred(int(cols[0]), int(cols[-1]) + 1, span, w)
+        top, bottom = _centred(top_, bottom_, span, h)
+        left, right = _centred(left_, right_, span, w)
         if (bottom - top) * (right - left) > FRAME_AREA * h * w:
             return None  # little paper to cut: the image stays as the network was trained on
-        paper = pixels[~ink]
-        return (top, bottom), (left, right), float(np.median(paper)) if paper.size else 1.0
+        return (top, bottom), (left, right), grey
 
     def _unframed(self, job: _Job, blend: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """A framed image's maps (name -> (C, frame)) at its whole model size: the frame's, and
