@@ -373,19 +373,19 @@ class MapPredictor:
         its paper's grey (the median of what is not ink). Faint ink counts (``faint_ink_mask``:
         pencil, a hairline greyed by resampling), but faint ink alone is left to the paper where
         it is a speck (a cluster under ``FAINT_SPECK`` px: the paper's noise) or a ruled line (a
-        piece ``RULED`` times as long as broad: ``_ruled``)."""
+        row or column more than half faint ink alone, or a cluster of faint ink alone ``RULED``
+        times as long as broad: ``_ruled``)."""
         faint = faint_ink_mask(pixels)
         paper = pixels[~faint]
         grey = float(np.median(paper)) if paper.size else 1.0
         if not faint.any():
             return [], grey
         dark = ink_mask(pixels)
-        # ruled lines first, so that a character near one does not join it: pieces of faint ink
-        # alone, long and thin
-        lines, count = ndimage.label(faint & ~dark, np.ones((3, 3), bool))
-        for k, box in enumerate(ndimage.find_objects(lines)):
-            if box is not None and _ruled(box):
-                faint[box][lines[box] == k + 1] = False
+        # ruled lines first, so that a character near one does not join it: rows and columns
+        # more than half of faint ink alone
+        alone = faint & ~dark
+        faint[alone.mean(1) > 0.5] &= dark[alone.mean(1) > 0.5]
+        faint[:, alone.mean(0) > 0.5] &= dark[:, alone.mean(0) > 0.5]
         grown = ndimage.maximum_filter(faint.view(np.uint8), size=2 * CLUSTER_REACH + 1)
         labels, count = ndimage.label(grown)
         labels[~faint] = 0  # each cluster's own ink: its box
@@ -394,7 +394,7 @@ class MapPredictor:
         size = np.asarray(ndimage.sum(faint, labels, index))
         boxes = []
         for k, box in enumerate(ndimage.find_objects(labels)):
-            if box is not None and (has_dark[k] or size[k] >= FAINT_SPECK):
+            if box is not None and (has_dark[k] or (size[k] >= FAINT_SPECK and not _ruled(box))):
                 boxes.append(box)
         return boxes, grey
 
