@@ -73,7 +73,13 @@ from ..inference.images import (
 from ..inference.pipeline import DEFAULT_BATCH_SIZE, DEFAULT_TILE, MapPredictor, Prediction
 from ..inference.scale import GLYPH_SIZE, image_scale
 from .args import UsageError
-from .image_commands import ImageFailed, check_settings, make_predictor, plan_outputs
+from .image_commands import (
+    ImageFailed,
+    check_settings,
+    make_predictor,
+    plan_outputs,
+    scale_setting,
+)
 from .inputs import expand_inputs
 
 __all__ = [
@@ -477,7 +483,7 @@ def run_images(
 
 def _auto(args: Any) -> bool:
     """Whether the command line leaves the scale to the pipeline (``--scale auto``)."""
-    return args.scale is None or args.scale == "auto"
+    return scale_setting(args.scale) is None
 
 
 def _run_chunks(

@@ -140,7 +140,8 @@ def parse_intermixed(p: StrictParser, argv: Sequence[str] | None) -> argparse.Na
     return args
 
 
-def _scale(text: str | None) -> float | None:
+def scale_setting(text: str | None) -> float | None:
+    """``--scale``: None for auto, else the factor; a bad value is a UsageError."""
     if text is None or text == "auto":
         return None
     try:
@@ -157,7 +158,7 @@ def check_settings(args: argparse.Namespace) -> None:
     for name, value, low in (("--batch-size", args.batch_size, 1), ("--tile", args.tile, 16)):
         if value is not None and value < low:
             raise UsageError(f"{name} {value}: must be at least {low}")
-    _scale(args.scale)
+    scale_setting(args.scale)
     if args.precision not in (None, "auto", "fp32", "bf16"):
         raise UsageError(f"--precision {args.precision}: expected auto, fp32 or bf16")
 
@@ -173,7 +174,7 @@ def make_predictor(args: argparse.Namespace) -> MapPredictor:
     check_settings(args)
     settings: dict[str, Any] = {
         "device": args.device or "auto",
-        "scale": _scale(args.scale),
+        "scale": scale_setting(args.scale),
         "tile": args.tile or DEFAULT_TILE,
         "overlap": args.overlap,
         "batch_size": args.batch_size or DEFAULT_BATCH_SIZE,

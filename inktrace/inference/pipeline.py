@@ -54,7 +54,7 @@ from scipy import ndimage
 
 from .images import load_image, to_gray
 from .resample import ToInput, model_size, squeezed, to_input, to_model, unit
-from .scale import GLYPH_SIZE, faint_ink_mask, image_scale, ink_mask
+from .scale import GLYPH_SIZE, image_scale, ink_masks
 from .tiling import Stitcher, Tile
 
 __all__ = [
@@ -85,7 +85,7 @@ BLANK_REACH = 32  # px of the resampled image: twice any distance the tracer loo
 # training glyphs fill about 0.78 of their image (a margin of 0.14 of the ink's side), so a
 # character with wide margins came out worse: KanjiVG characters of 70 px (seed 1, 60 of them,
 # clean) pasted on 256 px of white traced 0.820 stroke F1 (inktrace-strokes; inktrace-small
-# 0.807) against 0.953 (0.869) on their own 70 px images, and framed 0.952 (0.868).
+# 0.807) against 0.953 (0.869) on their own 70 px images, and framed 0.948 (0.862).
 FRAME = 0.15
 FRAME_PX = 2
 FRAME_MIN = 64  # px: a frame is never smaller than the training images (model px)
@@ -107,6 +107,17 @@ RULED = 8  # a piece of faint ink alone this many times as long as broad, and lo
 # paper's, so a faint straight line of a drawing that long is not traced on a framed page
 FRAME_STEP = 16
 PAGE_BUDGET = 1.0
+
+
+def _finished(
+    result: dict[str, np.ndarray], size: tuple[int, int]
+) -> tuple[Mapping[str, np.ndarray], dict[str, np.ndarray] | None]:
+    """A page's model-sized maps (name -> (C, h, w)) as ``predict_many`` hands them on: (maps,
+    None) at the input's ``size``, else (an InputMaps of them, them)."""
+    maps = squeezed(result)
+    if next(iter(maps.values())).shape[-2:] == tuple(size):
+        return maps, None
+    return InputMaps(maps, size), maps
 
 
 def _ruled(box: tuple[slice, slice]) -> bool:
@@ -375,17 +386,17 @@ class MapPredictor:
         it is a speck (a cluster under ``FAINT_SPECK`` px: the paper's noise) or a ruled line (a
         row or column more than half faint ink alone, or a cluster of faint ink alone ``RULED``
         times as long as broad: ``_ruled``)."""
-        faint = faint_ink_mask(pixels)
+        dark, faint = ink_masks(pixels)
         paper = pixels[~faint]
         grey = float(np.median(paper)) if paper.size else 1.0
         if not faint.any():
             return [], grey
-        dark = ink_mask(pixels)
         # ruled lines first, so that a character near one does not join it: rows and columns
         # more than half of faint ink alone
         alone = faint & ~dark
-        faint[alone.mean(1) > 0.5] &= dark[alone.mean(1) > 0.5]
-        faint[:, alone.mean(0) > 0.5] &= dark[:, alone.mean(0) > 0.5]
+        rows, cols = alone.mean(1) > 0.5, alone.mean(0) > 0.5
+        faint[rows] &= dark[rows]
+        faint[:, cols] &= dark[:, cols]
         grown = ndimage.maximum_filter(faint.view(np.uint8), size=2 * CLUSTER_REACH + 1)
         labels, count = ndimage.label(grown)
         labels[~faint] = 0  # each cluster's own ink: its box
@@ -473,10 +484,7 @@ class MapPredictor:
                         result[name][:, t : t + fh, c : c + fw][:, deeper] = value[b][:, deeper]
         if "tangent" in result:
             result["tangent"] = unit(result["tangent"], out=result["tangent"])
-        maps_ = squeezed(result)
-        if (h, w) == tuple(size):
-            return maps_, None
-        return InputMaps(maps_, size), maps_
+        return _finished(result, size)
 
     def _tiling(self) -> tuple[int, int, int, int]:
         """The Stitcher's settings after the image's size: tile, overlap, margin, multiple."""
@@ -600,9 +608,6 @@ class MapPredictor:
                 channels = stitcher.channels()
                 result = {n: np.empty((c, *shape), np.float32) for n, c in channels.items()}
             band = stitcher.take(below, {n: v[:, rows] for n, v in result.items()})
-            if "tangent" in band:
+            if "tangent" in band:  # (a band at a time: memory, see the module docstring)
                 band["tangent"] = unit(band["tangent"], out=band["tangent"])
-        maps = squeezed(result)
-        if tuple(job.pixels.shape[-2:]) == tuple(size):
-            return maps, None
-        return InputMaps(maps, size), maps
+        return _finished(result, size)

@@ -127,6 +127,7 @@ __all__ = [
     "image_scale",
     "ink_mask",
     "faint_ink_mask",
+    "ink_masks",
     "close_gaps",
     "ridge_widths",
 ]
@@ -218,12 +219,18 @@ def faint_ink_mask(image: np.ndarray) -> np.ndarray:
     """Boolean ink pixels of a grayscale image in [0, 1], faint ink included: darker than the
     paper by ``FAINT`` or ``FAINT_MADS`` of its spread (pencil, a light pen, a hairline greyed by
     resampling, which Otsu's threshold between black ink and paper leaves out)."""
+    return ink_masks(image)[1]
+
+
+def ink_masks(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(``ink_mask``, ``faint_ink_mask``) of a grayscale image in [0, 1], from one Otsu pass."""
     image = np.asarray(image, dtype=np.float32)
     found = _ink(image)
     if found is None:
-        return np.zeros(image.shape, bool)
+        none = np.zeros(image.shape, bool)
+        return none, none.copy()
     ink, hist, first = found
-    return ink | (image < _faint_cut(hist, first))
+    return ink, ink | (image < _faint_cut(hist, first))
 
 
 def ridge_widths(ink: np.ndarray, inner: tuple[bool, bool, bool, bool] = (False,) * 4):
