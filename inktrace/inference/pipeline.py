@@ -365,7 +365,8 @@ class MapPredictor:
             raise ValueError(f"images[{index}]: scale must be a positive number, got {scale}")
         pixels = to_model(gray, model_size(gray.shape[0], gray.shape[1], scale))
         full = (int(pixels.shape[-2]), int(pixels.shape[-1]))
-        frame = self._frame(pixels[0]) if self.frame is not None else None
+        clusters = self._clusters(pixels[0]) if self.frame is not None else None
+        frame = self._frame(pixels[0], clusters) if clusters is not None else None
         if frame is not None:  # only where the frame is one tile: a glyph, a word, a drawing
             (top, bottom), (left, right), grey = frame
             framed = Stitcher(bottom - top, right - left, *self._tiling())
@@ -375,8 +376,8 @@ class MapPredictor:
                 return _Job(gray, scale, width, crop, framed, full=full, frame=corner, paper=grey)
         stitcher = Stitcher(*full, *self._tiling())
         job = _Job(gray, scale, width, pixels, stitcher, full=full)
-        if self.frame is not None and self.frame_pages and len(stitcher.tiles) > 1:
-            job.frames, job.paper = self._page_frames(pixels[0])
+        if clusters is not None and self.frame_pages and len(stitcher.tiles) > 1:
+            job.frames, job.paper = self._page_frames(pixels[0], clusters)
         return job
 
     def _clusters(self, pixels: np.ndarray) -> tuple[list[tuple[slice, slice]], float]:
@@ -410,12 +411,13 @@ class MapPredictor:
         return boxes, grey
 
     def _page_frames(
-        self, pixels: np.ndarray
+        self, pixels: np.ndarray, clusters: tuple[list[tuple[slice, slice]], float] | None = None
     ) -> tuple[list[tuple[int, int, int, int]] | None, float]:
-        """A page's cluster frames, (top, left, height, width) each (``_clusters``): the
-        square of ``_span``, clipped to the page where the page is narrower (it still holds the
-        cluster's ink); None where the page runs in tiles; and its paper's grey."""
-        boxes, grey = self._clusters(pixels)
+        """A model-sized page's cluster frames, (top, left, height, width) each, from its
+        ``clusters`` (or else ``_clusters`` of ``pixels``): the square of ``_span``, clipped to
+        the page where the page is narrower (it still holds the cluster's ink); None where the
+        page runs in tiles; and its paper's grey."""
+        boxes, grey = self._clusters(pixels) if clusters is None else clusters
         if not boxes:
             return None, grey
         h, w = pixels.shape
@@ -479,9 +481,11 @@ class MapPredictor:
                 for b, (t, c) in enumerate(chunk):
                     held = depth[t : t + fh, c : c + fw]
                     deeper = own > held
-                    held[deeper] = own[deeper]
+                    every = bool(deeper.all())  # no frame overlaps this one yet: a plain copy
+                    np.maximum(held, own, out=held)
                     for name, value in maps.items():
-                        result[name][:, t : t + fh, c : c + fw][:, deeper] = value[b][:, deeper]
+                        window = result[name][:, t : t + fh, c : c + fw]
+                        np.copyto(window, value[b], where=True if every else deeper)
         if "tangent" in result:
             result["tangent"] = unit(result["tangent"], out=result["tangent"])
         return _finished(result, size)
@@ -490,14 +494,16 @@ class MapPredictor:
         """The Stitcher's settings after the image's size: tile, overlap, margin, multiple."""
         return self.tile, self.overlap, self.margin, self.multiple
 
-    def _frame(self, pixels: np.ndarray) -> tuple[tuple[int, int], tuple[int, int], float] | None:
+    def _frame(
+        self, pixels: np.ndarray, clusters: tuple[list[tuple[slice, slice]], float] | None = None
+    ) -> tuple[tuple[int, int], tuple[int, int], float] | None:
         """((top, bottom), (left, right), paper grey) of the frame of a model-sized image (see
         ``FRAME``): a square, as the training images are, centred on the box of its clusters of
-        ink (``_clusters``) and as wide as its longer side plus the margins (at least
-        ``FRAME_MIN``, rounded up to ``FRAME_STEP`` so that frames share forward passes), moved
-        and clipped into the image; None where that keeps more than ``FRAME_AREA`` of the image,
-        or there is no ink."""
-        boxes, grey = self._clusters(pixels)
+        ink (``clusters``, or else ``_clusters`` of ``pixels``) and as wide as its longer side
+        plus the margins (at least ``FRAME_MIN``, rounded up to ``FRAME_STEP`` so that frames
+        share forward passes), moved and clipped into the image; None where that keeps more than
+        ``FRAME_AREA`` of the image, or there is no ink."""
+        boxes, grey = self._clusters(pixels) if clusters is None else clusters
         if not boxes:
             return None
         top_ = min(ys.start for ys, _ in boxes)
