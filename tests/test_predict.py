@@ -29,7 +29,7 @@ from inktrace.inference import (
     to_gray,
 )
 from inktrace.inference import scale as scale_module
-from inktrace.inference.pipeline import InputMaps, MapPredictor
+from inktrace.inference.pipeline import PAGE_BUDGET, InputMaps, MapPredictor, _lines
 from inktrace.inference.resample import ToInput, to_input, unit
 from inktrace.inference.tiling import Stitcher, plan_tiles, tile_length, tile_starts
 from inktrace.model import InkTraceNet
@@ -1326,3 +1326,38 @@ def test_a_faint_ruled_line_is_paper_to_the_frames_and_a_dark_one_sends_the_page
     assert not _covered(frames, page.shape)[380].all()
     page[380, :] = 0.0  # dark: it may be a drawn line, and is longer than a tile
     assert predictor._page_frames(page)[0] is None
+
+
+def test_a_ruled_line_across_two_rows_is_paper_and_screentone_runs_in_tiles():
+    # a skewed scan's ruled line, half of it in one row and half in the next (neither row more
+    # than half faint ink), crossing two of the characters: still paper, so each character keeps
+    # its own frame; without the pair rule the line joins them into one cluster wider than a tile
+    predictor = Predictor(tiny(), device="cpu", scale=1.0)
+    marks = _page_of_marks(700)
+    page = marks.copy()
+    page[69, :350] = np.minimum(marks[69, :350], 0.8)
+    page[70, 350:] = np.minimum(marks[70, 350:], 0.8)
+    frames, _ = predictor._page_frames(page)
+    assert frames is not None and len(frames) == 4
+    half = np.zeros((2, 700), bool)
+    half[0, :350] = half[1, 350:] = True
+    assert _lines(half).all() and not _lines(half[:1]).any()
+    assert not _lines(np.stack([half[0], np.zeros(700, bool)])).any()
+    # screentone: a dot every 24 px, each a cluster of its own; their frames would cover the
+    # page many times over (PAGE_BUDGET), so it runs in tiles
+    tone = np.ones((720, 720), np.float32)
+    for r in range(12, 720, 24):
+        for c in range(12, 720, 24):
+            tone[r - 2 : r + 2, c - 2 : c + 2] = 0.0
+    assert predictor._page_frames(tone)[0] is None
+    # characters close together: their frames overlap, covering 1.2 times the page, and still
+    # cost less than tiles would (about 1.3 times it): framed
+    dense = Image.new("L", (700, 700), 255)
+    d = ImageDraw.Draw(dense)
+    for cy in range(28, 700, 56):
+        for cx in range(28, 700, 56):
+            d.line([(cx - 19, cy), (cx + 19, cy)], fill=0, width=3)
+            d.line([(cx, cy - 19), (cx, cy + 19)], fill=0, width=3)
+    frames, _ = predictor._page_frames(np.asarray(dense, np.float32) / 255.0)
+    assert frames is not None and len(frames) == 144
+    assert 1.0 < sum(fh * fw for _, _, fh, fw in frames) / 700**2 < PAGE_BUDGET
