@@ -15,7 +15,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 import inktrace
 import inktrace.inference.predictor
@@ -401,3 +401,20 @@ def test_pages_are_framed_unless_tile_pages_is_given():
         args = module.build_parser("x").parse_args(["a.png", "--output", "o"])
         assert make_predictor(args).frame_pages
     assert evaluate.build_parser("x").parse_args(["--pages", "1", "--tile-pages"]).tile_pages
+    for module in (trace, predict):
+        args = module.build_parser("x").parse_args(["a.png", "--output", "o", "--no-frame"])
+        assert make_predictor(args).frame is None
+        args = module.build_parser("x").parse_args(["a.png", "--output", "o"])
+        assert make_predictor(args).frame is not None
+
+
+def test_predict_says_whether_an_image_ran_framed_and_no_frame_runs_it_whole(tmp_path, capsys):
+    # a small glyph in wide margins runs on a frame around its ink; --no-frame runs it whole
+    im = Image.new("L", (256, 256), 255)
+    ImageDraw.Draw(im).line([(110, 100), (146, 156)], fill=0, width=3)
+    im.save(tmp_path / "g.png")
+    argv = ["predict", str(tmp_path / "g.png"), "--output", str(tmp_path / "o"), "--scale", "1"]
+    assert inktrace_main(argv) == 0
+    assert "framed)" in capsys.readouterr().out
+    assert inktrace_main([*argv, "--no-frame"]) == 0
+    assert "framed" not in capsys.readouterr().out

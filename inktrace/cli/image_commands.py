@@ -102,6 +102,12 @@ def image_parser(prog: str, description: str, output_help: str) -> StrictParser:
     )
     flag(
         p,
+        "no_frame",
+        "run every image as it is: no frame around the ink of a glyph with wide margins, and "
+        "pages in tiles (framing: docs/using.md, Framing)",
+    )
+    flag(
+        p,
         "max_pixels",
         f"refuse images with more pixels, read from the file's header before decoding "
         f"(default {DEFAULT_MAX_PIXELS}, above A4 at 600 dpi)",
@@ -181,6 +187,8 @@ def make_predictor(args: argparse.Namespace) -> MapPredictor:
         "precision": args.precision or "auto",
         "frame_pages": not args.tile_pages,
     }
+    if args.no_frame:
+        settings["frame"] = None
     try:
         return open_predictor(args.checkpoint, report=_stderr, **settings)
     except ValueError as exc:

@@ -64,7 +64,9 @@ def _write(
         else f"scale {result.scale:.3g}"
     )
     blank = f", {result.blank} of them blank" if result.blank else ""
-    tiles = f", {result.tiles} tiles{blank}" if result.tiles > 1 else ""
+    unit = "frames" if result.framed else "tiles"
+    tiles = f", {result.tiles} {unit}{blank}" if result.tiles > 1 else ""
+    tiles += ", framed" if result.framed and result.tiles == 1 else ""
     return Written(f"wrote {written} ({w}x{h}; {how}{tiles})")
 
 

@@ -213,12 +213,13 @@ class Prediction:
     maps: Mapping[str, np.ndarray]
     scale: float  # factor applied to the image before the model
     stroke_width: float | None  # estimated typical stroke width in input px (None: not measured)
-    tiles: int  # tiles the image was cut into
+    tiles: int  # tiles the image was cut into, or the frames it ran on (``framed``)
     model_size: tuple[int, int]  # (h, w) of the resampled image the network saw
     blank: int = 0  # of those, blank tiles the network did not run on (see SKIP_BLANK)
     # the maps at model_size, in its pixels, where that differs from the input's (else None): what
     # the tracer traces a shrunk image at (tracing.py), rather than resampling ``maps`` back
     model_maps: dict[str, np.ndarray] | None = None
+    framed: bool = False  # the network ran on frames around the ink (``FRAME``), not tiles
 
     @property
     def size(self) -> tuple[int, int]:
@@ -349,7 +350,10 @@ class MapPredictor:
             else:
                 maps, model = self._stream(job, size)
             tiles = len(job.stitcher.tiles) if job.frames is None else len(job.frames)
-            out.append(Prediction(maps, job.scale, job.width, tiles, (h, w), job.blank, model))
+            framed = job.frames is not None or job.frame is not None
+            out.append(
+                Prediction(maps, job.scale, job.width, tiles, (h, w), job.blank, model, framed)
+            )
         return out
 
     def choose_scale(self, image: np.ndarray) -> tuple[float, float | None]:
