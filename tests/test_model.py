@@ -237,3 +237,34 @@ def test_channels_last_gives_the_contiguous_maps_and_no_batch_changes_an_image()
     assert (torch.sigmoid(cl) - plain).abs().max() < 0.02  # 0.89 before
     assert (torch.sigmoid(half.float()) - plain).abs().max() < 0.2  # bfloat16's own; 0.47 before
     assert torch.equal(alone[0], cl[1])  # each image is shifted by its own mean
+
+
+def test_the_exact_groupnorm_leaves_what_hooks_saw_alone():
+    # the shift goes in place only into a convolution output nobody watches; a hooked stem still
+    # runs its hooks (it then runs as it is, without the paper shift: in float32 GroupNorm's own
+    # shift still keeps its maps exact)
+    from inktrace.pretrained import load_pretrained
+
+    model = load_pretrained().to(memory_format=torch.channels_last)
+    image = torch.from_numpy(_lines_image(256, count=2)[None, None]).to(
+        memory_format=torch.channels_last
+    )
+    seen = {}
+
+    def keep(name):
+        def hook(module, args, out):
+            seen[name] = (out, out.clone())
+
+        return hook
+
+    model.enc_blocks[0].conv1.register_forward_hook(keep("conv1"))
+    model.stem[0].register_forward_hook(keep("stem"))
+    with torch.no_grad():
+        hooked = model(image)["skeleton_logits"]
+    assert set(seen) == {"conv1", "stem"}
+    for out, copy in seen.values():
+        assert torch.equal(out, copy)
+    plain = load_pretrained()
+    with torch.no_grad():
+        want = plain(image.contiguous())["skeleton_logits"]
+    assert (torch.sigmoid(hooked) - torch.sigmoid(want)).abs().max() < 0.02

@@ -29,7 +29,7 @@ from inktrace.inference import (
     to_gray,
 )
 from inktrace.inference import scale as scale_module
-from inktrace.inference.pipeline import PAGE_BUDGET, InputMaps, MapPredictor, _lines
+from inktrace.inference.pipeline import PAGE_BUDGET, InputMaps, MapPredictor
 from inktrace.inference.resample import ToInput, to_input, unit
 from inktrace.inference.tiling import Stitcher, plan_tiles, tile_length, tile_starts
 from inktrace.model import InkTraceNet
@@ -1328,21 +1328,8 @@ def test_a_faint_ruled_line_is_paper_to_the_frames_and_a_dark_one_sends_the_page
     assert predictor._page_frames(page)[0] is None
 
 
-def test_a_ruled_line_across_two_rows_is_paper_and_screentone_runs_in_tiles():
-    # a skewed scan's ruled line, half of it in one row and half in the next (neither row more
-    # than half faint ink), crossing two of the characters: still paper, so each character keeps
-    # its own frame; without the pair rule the line joins them into one cluster wider than a tile
+def test_screentone_runs_in_tiles_and_close_characters_are_framed():
     predictor = Predictor(tiny(), device="cpu", scale=1.0)
-    marks = _page_of_marks(700)
-    page = marks.copy()
-    page[69, :350] = np.minimum(marks[69, :350], 0.8)
-    page[70, 350:] = np.minimum(marks[70, 350:], 0.8)
-    frames, _ = predictor._page_frames(page)
-    assert frames is not None and len(frames) == 4
-    half = np.zeros((2, 700), bool)
-    half[0, :350] = half[1, 350:] = True
-    assert _lines(half).all() and not _lines(half[:1]).any()
-    assert not _lines(np.stack([half[0], np.zeros(700, bool)])).any()
     # screentone: a dot every 24 px, each a cluster of its own; their frames would cover the
     # page many times over (PAGE_BUDGET), so it runs in tiles
     tone = np.ones((720, 720), np.float32)

@@ -100,9 +100,11 @@ FRAME_AREA = 0.5  # an image is framed only where the frame is at most this part
 # character on its own clean image. A page whose cluster frames would not each fit in a tile (a
 # drawing, a table), or would cover more than PAGE_BUDGET times its pixels (screentone, noise),
 # runs in tiles. Tiles run about 1.3 times a page's pixels (their overlap), so a budget of 2 lets
-# frames cost at most about 1.5 times the tiles' work. At 1.0 the evaluation's page of 140 px
-# characters (seed 0), whose frames overlap where characters almost touch their neighbours, ran
-# in tiles: stroke F1 0.858 in 16.1 s against 0.900 in 12.3 s framed (0.898 one by one).
+# frames cost at most about 1.5 times the tiles' work (a 1024 px page of 3 px specks every 47 px,
+# 484 frames of 64 px covering 1.9 times the page: predict 1.5-1.7 s framed, 1.2-1.3 s in
+# tiles). At 1.0 the evaluation's page of 140 px characters (seed 0), whose frames overlap where
+# characters almost touch their neighbours, ran in tiles: stroke F1 0.858 in 16.1 s against 0.900
+# in 12.3 s framed (0.898 one by one).
 CLUSTER_REACH = 3
 FAINT_SPECK = 12  # px: a cluster of faint ink alone smaller than this is the paper's noise
 RULED = 8  # a piece of faint ink alone this many times as long as broad, and longer than twice
@@ -128,18 +130,6 @@ def _ruled(box: tuple[slice, slice]) -> bool:
     ys, xs = box
     long = max(ys.stop - ys.start, xs.stop - xs.start)
     return long > RULED * min(ys.stop - ys.start, xs.stop - xs.start) and long > 2 * FRAME_MIN
-
-
-def _lines(alone: np.ndarray) -> np.ndarray:
-    """The rows of ``alone`` (faint ink alone) that belong to a ruled line: a row more than half
-    of it, or one of two neighbouring rows that are together (a 1 px line resampled to a
-    fraction of a pixel falls across two rows, each holding part of it)."""
-    rows = alone.mean(1) > 0.5
-    if alone.shape[0] > 1:
-        pair = (alone[:-1] | alone[1:]).mean(1) > 0.5
-        rows[:-1] |= pair
-        rows[1:] |= pair
-    return rows
 
 
 def _centred(start: int, stop: int, span: int, length: int) -> tuple[int, int]:
@@ -404,18 +394,17 @@ class MapPredictor:
         its paper's grey (the median of what is not ink). Faint ink counts (``faint_ink_mask``:
         pencil, a hairline greyed by resampling), but faint ink alone is left to the paper where
         it is a speck (a cluster under ``FAINT_SPECK`` px: the paper's noise) or a ruled line (a
-        row or column more than half faint ink alone: ``_lines``; or a cluster of faint ink alone
-        ``RULED`` times as long as broad: ``_ruled``)."""
+        row or column more than half faint ink alone, or a cluster of faint ink alone ``RULED``
+        times as long as broad: ``_ruled``)."""
         dark, faint = ink_masks(pixels)
         paper = pixels[~faint]
         grey = float(np.median(paper)) if paper.size else 1.0
         if not faint.any():
             return [], grey
         # ruled lines first, so that a character near one does not join it: rows and columns
-        # more than half of faint ink alone, counting a line resampled across two rows (or
-        # columns) as one
+        # more than half of faint ink alone
         alone = faint & ~dark
-        rows, cols = _lines(alone), _lines(alone.T)
+        rows, cols = alone.mean(1) > 0.5, alone.mean(0) > 0.5
         faint[rows] &= dark[rows]
         faint[:, cols] &= dark[:, cols]
         grown = ndimage.maximum_filter(faint.view(np.uint8), size=2 * CLUSTER_REACH + 1)

@@ -82,15 +82,17 @@ class GroupNorm(nn.GroupNorm):
     """nn.GroupNorm, exact in channels-last float32 memory too (see ``ConvNormAct``, which
     explains the failure): there each image's groups are first shifted by their mean over one
     pixel in ``CENTRE_STRIDE`` x ``CENTRE_STRIDE`` (GroupNorm is the same after any shift of a
-    whole group), in place where nothing records gradients, so the statistics are taken near
-    zero. Only features larger than ``CENTRE_PIXELS`` are shifted: up to 128 x 128 px the
-    stem's shift alone leaves at most 0.001 in the skeleton (64 px: 0.0002), and the few small
-    operations per layer cost a glyph traced alone about 1 ms. In float32 on larger features it
-    costs nothing measurable; in bfloat16 the same pass cost 30-45 % of the network's time and
-    the error is bfloat16's own without it, so there only the stem's paper shift applies. The
-    same weights and state as nn.GroupNorm."""
+    whole group), so the statistics are taken near zero; in place only where the caller says its
+    input is a fresh convolution output nobody else sees (``fresh``: no hooks on that
+    convolution, nothing recording gradients), else in a new tensor. Only features larger than
+    ``CENTRE_PIXELS`` are shifted: up to 128 x 128 px the stem's shift alone leaves at most
+    0.001 in the skeleton (64 px: 0.0002), and the few small operations per layer cost a glyph
+    traced alone about 1 ms. In float32 on larger features it costs nothing measurable; in
+    bfloat16 the same pass cost 30-45 % of the network's time and the error is bfloat16's own
+    without it, so there only the stem's paper shift applies. The same weights and state as
+    nn.GroupNorm."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, fresh: bool = False) -> torch.Tensor:
         if (
             x.dtype == torch.float32
             and x.dim() == 4
@@ -103,12 +105,28 @@ class GroupNorm(nn.GroupNorm):
             mean = x[:, :, ::CENTRE_STRIDE, ::CENTRE_STRIDE].mean(dim=(2, 3))
             mean = mean.view(n, groups, c // groups).mean(2, keepdim=True)
             shift = mean.expand(n, groups, c // groups).reshape(n, c, 1, 1).detach()
-            x = x - shift if torch.is_grad_enabled() else x.sub_(shift)
+            x = x.sub_(shift) if fresh and not torch.is_grad_enabled() else x - shift
         return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
 
 CENTRE_STRIDE = 8  # GroupNorm's shift is the mean over one pixel in 8 x 8 ...
 CENTRE_PIXELS = 128 * 128  # ... of features larger than this (see GroupNorm)
+
+
+def _unhooked(conv: nn.Module) -> bool:
+    """Whether ``conv`` is a plain convolution that nothing watches (no forward hooks): its output
+    may be changed in place, and it may be run as F.conv2d with another bias."""
+    return (
+        type(conv) is nn.Conv2d
+        and conv.padding_mode == "zeros"
+        and not conv._forward_hooks
+        and not conv._forward_pre_hooks
+    )
+
+
+def _normed(norm: nn.Module, y: torch.Tensor, conv: nn.Module) -> torch.Tensor:
+    """``norm(y)``, ``y`` being ``conv``'s output (GroupNorm may shift it in place then)."""
+    return norm(y, fresh=_unhooked(conv)) if isinstance(norm, GroupNorm) else norm(y)
 
 
 def _norm(kind: str, channels: int) -> nn.Module:
@@ -166,8 +184,13 @@ class ConvNormAct(nn.Sequential):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv, norm, act = self
         assert isinstance(conv, nn.Conv2d)
-        if self.paper is None or not isinstance(norm, nn.GroupNorm) or not _channels_last(conv, x):
-            return act(norm(conv(x)))
+        if (
+            self.paper is None
+            or not isinstance(norm, nn.GroupNorm)
+            or not _unhooked(conv)
+            or not _channels_last(conv, x)
+        ):
+            return act(_normed(norm, conv(x), conv))
         with torch.no_grad():
             paper = torch.tensor(self.paper, dtype=torch.float32, device=conv.weight.device)
             mean = conv.weight.float().sum(dim=(2, 3)) @ paper  # the output on paper
@@ -179,7 +202,7 @@ class ConvNormAct(nn.Sequential):
         y = F.conv2d(
             x, conv.weight, bias.to(conv.weight.dtype), conv.stride, conv.padding, conv.dilation
         )
-        return act(norm(y))
+        return act(_normed(norm, y, conv))
 
 
 class ResBlock(nn.Module):
@@ -191,8 +214,8 @@ class ResBlock(nn.Module):
         self.norm2 = _norm(norm, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.silu(self.norm1(self.conv1(x)))
-        return F.silu(x + self.norm2(self.conv2(y)))
+        y = F.silu(_normed(self.norm1, self.conv1(x), self.conv1))
+        return F.silu(x + _normed(self.norm2, self.conv2(y), self.conv2))
 
 
 class Head(nn.Sequential):
