@@ -79,22 +79,23 @@ def group_count(kind: str, channels: int) -> int:
 
 
 class GroupNorm(nn.GroupNorm):
-    """nn.GroupNorm, exact in channels-last float32 memory too (see ``ConvNormAct``, which
-    explains the failure): there each image's groups are first shifted by their mean over one
-    pixel in ``CENTRE_STRIDE`` x ``CENTRE_STRIDE`` (GroupNorm is the same after any shift of a
-    whole group), so the statistics are taken near zero; in place only where the caller says its
-    input is a fresh convolution output nobody else sees (``fresh``: no hooks on that
-    convolution, nothing recording gradients), else in a new tensor. Only features larger than
+    """nn.GroupNorm, exact in channels-last memory too (see ``ConvNormAct``, which explains the
+    failure): there each image's groups are first shifted by their mean over one pixel in
+    ``CENTRE_STRIDE`` x ``CENTRE_STRIDE`` (GroupNorm is the same after any shift of a whole
+    group), so the statistics are taken near zero; in place only where the caller says its input
+    is a fresh convolution output nobody else sees (``fresh``: no hooks on that convolution,
+    nothing recording gradients), else in a new tensor. Only features larger than
     ``CENTRE_PIXELS`` are shifted: up to 128 x 128 px the stem's shift alone leaves at most
     0.001 in the skeleton (64 px: 0.0002), and the few small operations per layer cost a glyph
-    traced alone about 1 ms. In float32 on larger features it costs nothing measurable; in
-    bfloat16 the same pass cost 30-45 % of the network's time and the error is bfloat16's own
-    without it, so there only the stem's paper shift applies. The same weights and state as
+    traced alone about 1 ms. On larger features it costs nothing measurable in float32 and
+    10-25 % of the network's time in bfloat16 (4 tiles of 512 px; without it inktrace-strokes'
+    bfloat16 skeleton was 0.34 from float32's there, against 0.09 in the contiguous layout and
+    0.12 with it: ``benchmarks/bench_channels_last.py``). The same weights and state as
     nn.GroupNorm."""
 
     def forward(self, x: torch.Tensor, fresh: bool = False) -> torch.Tensor:
         if (
-            x.dtype == torch.float32
+            x.dtype in (torch.float32, torch.bfloat16)
             and x.dim() == 4
             and x.shape[2] * x.shape[3] > CENTRE_PIXELS
             and not x.is_contiguous()
@@ -102,9 +103,9 @@ class GroupNorm(nn.GroupNorm):
         ):
             n, c = x.shape[:2]
             groups = self.num_groups
-            mean = x[:, :, ::CENTRE_STRIDE, ::CENTRE_STRIDE].mean(dim=(2, 3))
+            mean = x[:, :, ::CENTRE_STRIDE, ::CENTRE_STRIDE].float().mean(dim=(2, 3))
             mean = mean.view(n, groups, c // groups).mean(2, keepdim=True)
-            shift = mean.expand(n, groups, c // groups).reshape(n, c, 1, 1).detach()
+            shift = mean.expand(n, groups, c // groups).reshape(n, c, 1, 1).to(x.dtype).detach()
             x = x.sub_(shift) if fresh and not torch.is_grad_enabled() else x - shift
         return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
@@ -161,10 +162,10 @@ class ConvNormAct(nn.Sequential):
     its bias minus the mean over each group of what it gives on paper: the constant is gone
     before the statistics are taken, in the same passes, and the shift depends on the weights
     alone (an image's maps do not depend on its batch). Deeper layers see paper as a constant
-    too; in float32 ``GroupNorm`` shifts each image by its own mean there. Together the maps
+    too; ``GroupNorm`` shifts each image by its own mean there. Together the maps
     agree with the contiguous layout's within 0.02 in float32 (one line on 400 px of paper:
-    0.07 with the stem's shift alone) and within bfloat16's own rounding in bfloat16
-    (tests/test_model.py)."""
+    0.07 with the stem's shift alone) and about as well as it in bfloat16
+    (tests/test_model.py, benchmarks/bench_channels_last.py)."""
 
     def __init__(
         self,
