@@ -65,8 +65,12 @@ handlers = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
 """
 CHECK = """
 def event_files_open():
-    names = [os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
-             if os.path.islink(f"/proc/self/fd/{fd}")]
+    names = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:  # another thread's descriptor may close between the listing and the read
+            names.append(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:
+            pass
     return [n for n in names if "tfevents" in n or n.endswith(".json")]
 print("restored", (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers)
 print("open", event_files_open())
