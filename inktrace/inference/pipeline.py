@@ -433,7 +433,6 @@ class MapPredictor:
         frames, area = [], 0
         for ys, xs in boxes:
             side = self._span(max(ys.stop - ys.start, xs.stop - xs.start))
-            side = -(-side // FRAME_STEP) * FRAME_STEP
             if side > self.tile:  # a drawing, a table, a line of joined words: tiles
                 return None, grey
             top, bottom = _centred(ys.start, ys.stop, side, h)
@@ -459,21 +458,28 @@ class MapPredictor:
         return self._papers[level]
 
     def _span(self, side: int) -> int:
-        """The side of the frame of ink whose box's longer side is ``side`` px (``FRAME``)."""
+        """The side of the frame of ink whose box's longer side is ``side`` px (``FRAME``),
+        rounded up to ``FRAME_STEP`` so that frames of similar size share forward passes."""
         margin = int(math.ceil(float(self.frame or 0.0) * side)) + FRAME_PX
-        return max(side + 2 * margin, FRAME_MIN)
+        span = max(side + 2 * margin, FRAME_MIN)
+        return -(-span // FRAME_STEP) * FRAME_STEP
+
+    def _paper_maps(self, grey: float, shape: tuple[int, int]) -> dict[str, np.ndarray]:
+        """name -> (C, *shape) maps of paper of one ``grey`` everywhere (``_paper``): what a
+        framed image's maps start from."""
+        out = {}
+        for name, value in self._paper(grey).items():
+            out[name] = np.empty((value.shape[0], *shape), np.float32)
+            out[name][:] = value[:, None, None]
+        return out
 
     def _framed_page(
         self, job: _Job, size: tuple[int, int]
     ) -> tuple[Mapping[str, np.ndarray], dict[str, np.ndarray] | None]:
         """A framed page's maps (see ``CLUSTER_REACH``), as ``_stream`` gives a tiled one's."""
         assert job.frames is not None
-        h, w = job.full
-        result: dict[str, np.ndarray] = {}
-        for name, value in self._paper(job.paper).items():
-            result[name] = np.empty((value.shape[0], h, w), np.float32)
-            result[name][:] = value[:, None, None]
-        depth = np.full((h, w), -1, np.int32)  # of each pixel in the frame its maps come from
+        result = self._paper_maps(job.paper, job.full)
+        depth = np.full(job.full, -1, np.int32)  # of each pixel in the frame its maps come from
         by_size: dict[tuple[int, int], list[tuple[int, int]]] = {}
         for top, left, fh, fw in job.frames:
             by_size.setdefault((fh, fw), []).append((top, left))
@@ -520,7 +526,6 @@ class MapPredictor:
         left_ = min(xs.start for _, xs in boxes)
         right_ = max(xs.stop for _, xs in boxes)
         span = self._span(max(bottom_ - top_, right_ - left_))
-        span = -(-span // FRAME_STEP) * FRAME_STEP
         h, w = pixels.shape
         top, bottom = _centred(top_, bottom_, span, h)
         left, right = _centred(left_, right_, span, w)
@@ -535,14 +540,10 @@ class MapPredictor:
             return blend
         top, left = job.frame
         fh, fw = job.pixels.shape[-2:]
-        paper = self._paper(job.paper)
-        out = {}
+        whole = self._paper_maps(job.paper, job.full)
         for name, value in blend.items():
-            whole = np.empty((value.shape[0], *job.full), np.float32)
-            whole[:] = paper[name][:, None, None]
-            whole[:, top : top + fh, left : left + fw] = value
-            out[name] = whole
-        return out
+            whole[name][:, top : top + fh, left : left + fw] = value
+        return whole
 
     def _run(self, jobs: Sequence[_Job]) -> None:
         """Every tile of every job through the network, tiles of one size together (as many as

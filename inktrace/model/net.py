@@ -98,8 +98,7 @@ class GroupNorm(nn.GroupNorm):
             x.dtype in (torch.float32, torch.bfloat16)
             and x.dim() == 4
             and x.shape[2] * x.shape[3] > CENTRE_PIXELS
-            and not x.is_contiguous()
-            and x.is_contiguous(memory_format=torch.channels_last)
+            and _is_channels_last(x)
         ):
             n, c = x.shape[:2]
             groups = self.num_groups
@@ -137,14 +136,19 @@ def _norm(kind: str, channels: int) -> nn.Module:
     return GroupNorm(groups, channels)
 
 
-def _channels_last(conv: nn.Conv2d, x: torch.Tensor) -> bool:
-    """Whether ``conv(x)`` comes out in channels-last memory: its input or its weights are."""
-    return any(
+def _is_channels_last(t: torch.Tensor) -> bool:
+    """Whether a 4-d tensor is in channels-last memory (and not also contiguous, as one of a
+    single channel or pixel is)."""
+    return (
         t.dim() == 4
         and not t.is_contiguous()
         and t.is_contiguous(memory_format=torch.channels_last)
-        for t in (x, conv.weight)
     )
+
+
+def _channels_last(conv: nn.Conv2d, x: torch.Tensor) -> bool:
+    """Whether ``conv(x)`` comes out in channels-last memory: its input or its weights are."""
+    return _is_channels_last(x) or _is_channels_last(conv.weight)
 
 
 class ConvNormAct(nn.Sequential):
