@@ -245,9 +245,10 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
     rows = evaluate_all(methods, sets, conditions, progress=progress)
     print(
         f"{printable(args.dataset)}: {len(files)} characters (seed {seed}); tolerances per 64 "
-        "px: skeleton 1 px, strokes 1.5 px; keypoints 3 px. Stroke errors (counts): +frag short "
-        "extra pieces, +cut extra pieces of a true stroke, +spur other extras; -merg true strokes "
-        "merged into a traced one, -cut cut with no piece matching, -lost not found"
+        "px: skeleton 1 px, strokes 1.5 px; keypoints and spurs 3 px at every size. Stroke "
+        "errors (counts): +frag short extra pieces, +cut extra pieces of a true stroke, +spur "
+        "other extras; -merg true strokes merged into a traced one, -cut cut with no piece "
+        "matching, -lost not found"
     )
     print(format_table(rows))
     return 0
