@@ -44,15 +44,39 @@ that ends on another. Where the model has the stroke heads, the tracer asks it i
   keypoint is a stroke's end when the heatmap there exceeds ``END_THRESHOLD``, else a corner or a
   hook inside one stroke.
 
-Without either map (an older model) the geometric rule decides alone.
+With both maps, two more rules let one stroke run an edge twice, which joins cannot (each edge
+end joins one other):
+
+- **retraces**: a dead-end edge whose tip the end map does not mark (the pen turned back there:
+  a cusp, an up-stroke retraced) is run there and back, and the stroke goes on into a free end
+  of its embedding at the edge's node (an n's stem, then its arch).
+- **one-stroke walks**: a connected part of the graph that the rules above leave in pieces, one
+  of them ending where the end map marks no end, is traced stroke by stroke as the pen ran it.
+  Its edges are grouped by embedding (within ``join`` of the longest edge of the group; each
+  group's connected pieces apart), and each group becomes one walk over all its edges: dead ends
+  without a marked end run there and back, and the shortest ways between the other nodes with an
+  odd number of edge ends run twice (the Chinese postman's pairing; the walk's two ends are
+  left where the end map marks ends, where it can), the ends at each node paired to turn least,
+  and the loops that pairing leaves spliced into the walk where they meet, at the least extra
+  turn. A cursive word is one stroke through its loops, cusps and retraced up-strokes, its
+  t-bars and i-dots their own. Where a group has too many odd nodes or a node too many ends to
+  pair (``_MAX_ODD``, ``_MAX_PAIRING``) its part is left to the joins.
+
+Without either map (an older model) the geometric rule decides alone; without the end map (or the
+embedding) the two rules above are not tried.
 """
 
 from __future__ import annotations
 
+import functools
+import heapq
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from .graph import Edge, Graph
 from .stroke import IDENTITY_JOIN
@@ -248,7 +272,7 @@ def _may_join(
 
 def _links(
     graph: Graph, max_turn: float, ends_map: np.ndarray | None, join: float
-) -> tuple[dict[End, End], dict[End, float], dict[End, End]]:
+) -> tuple[dict[End, End], dict[End, float], dict[End, End], dict[End, tuple[float, float]]]:
     """Which edge end continues into which, the turn at each join, and the bridges: for a join
     between ends at two nodes, the end of the edge between them that it runs along from the
     first (see ``_bridges``)."""
@@ -296,7 +320,59 @@ def _links(
         links[a] = b
     if graph.identity is not None:
         _tips(graph, ends_at, links, turns, dir_of, ident_of, max_turn, join)
-    return links, turns, {a: v for a, (_, v) in via.items()}
+    if graph.identity is not None and ends_map is not None:
+        back = _retraces(graph, ends_at, links, turns, dir_of, ident_of, ends_map, join)
+        for a, (b, _) in back.items():
+            links[a] = b
+        via.update(back)
+    return links, turns, {a: v for a, (_, v) in via.items()}, dir_of
+
+
+def _retraces(
+    graph: Graph,
+    ends_at: dict[int, list[End]],
+    links: dict[End, End],
+    turns: dict[End, float],
+    dir_of: dict[End, tuple[float, float]],
+    ident_of: dict[End, np.ndarray | None],
+    ends_map: np.ndarray,
+    join: float,
+) -> dict[End, tuple[End, End]]:
+    """Retraced strokes (see the module docstring): a dead-end edge that a stroke runs along
+    into and out of, where the stroke does not end at its tip (the end map there is under
+    ``END_THRESHOLD``), goes back along the same edge to its node and on into a free end there
+    of its embedding (closer than ``join``; the closest first). Per end, as ``_bridges``: (the
+    end it joins, the edge end the way back starts from); the turn at the tip is a cusp."""
+    deg = graph.degrees()
+    back: dict[End, tuple[End, End]] = {}
+    for node, ends in ends_at.items():
+        free = [u for u in ends if u not in links and ident_of.get(u) is not None]
+        if not free:
+            continue
+        candidates = []
+        for d in ends:
+            e = graph.edge(d[0])
+            tip = e.b if d[1] == 0 else e.a
+            ident = ident_of.get(d)
+            if d not in links or tip == node or deg[tip] != 1 or ident is None:
+                continue
+            if (_end_probability(ends_map, graph, tip) or 0.0) >= END_THRESHOLD:
+                continue  # the stroke ends there
+            for u in free:
+                other = ident_of[u]
+                assert other is not None
+                distance = float(np.linalg.norm(ident - other))
+                if u[0] != d[0] and distance < join:
+                    candidates.append((distance, d, u))
+        for _, d, u in sorted(candidates):
+            far = (d[0], 1 - d[1])  # the tip's end of the edge
+            if u in links or far in links:
+                continue
+            links[far], links[u] = u, far
+            back[far], back[u] = (u, far), (far, d)
+            turns[far] = 180.0
+            turns[u] = _turn(dir_of[d], dir_of[u])
+    return back
 
 
 def _tips(
@@ -392,17 +468,19 @@ def assemble(
     """The strokes of the graph (see the module docstring); ``ends``: the stroke-end heatmap
     (H, W) where the model has one (the identity embedding travels in the graph); ``join``: the
     embedding distance below which two ends are one stroke (``TraceOptions.identity_join``)."""
-    links, turns, via = _links(graph, max_turn, ends, join)
+    links, turns, via, dir_of = _links(graph, max_turn, ends, join)
     used: set[int] = set()
-    chains = []
+    pieces = []
     for i in graph.alive():
         for side in (0, 1):
             if i not in used and graph.edge(i).a >= 0 and (i, side) not in links:
-                chains.append(_follow(graph, links, turns, via, (i, side), used))
+                pieces.append(_follow(graph, links, turns, via, (i, side), used))
     for i in graph.alive():
         if i not in used:
-            chains.append(_follow(graph, links, turns, via, (i, 0), used))
-    return chains
+            pieces.append(_follow(graph, links, turns, via, (i, 0), used))
+    if graph.identity is not None and ends is not None:
+        return _rewalk(graph, pieces, dir_of, ends, join)
+    return [piece.chain for piece in pieces]
 
 
 def _follow(
@@ -412,7 +490,7 @@ def _follow(
     via: dict[End, End],
     start: End,
     used: set[int],
-) -> Chain:
+) -> Piece:
     """The chain of edges from ``start`` (an edge entered at that end) until a free end, or back
     to ``start`` (a loop); a join with a bridge (``via``) runs along the bridge edge, which stays
     its own stroke's too."""
@@ -420,10 +498,12 @@ def _follow(
     wid: list[np.ndarray] = []
     sharp: list[int] = []
     count = 0
+    run: list[int] = []
     end, closed = start, graph.edge(start[0]).a < 0
     while True:
         e = graph.edge(end[0])
         used.add(end[0])
+        run.append(end[0])
         p, w = graph.points(e), graph.widths(e)
         if end[1] == 1:
             p, w = p[::-1], w[::-1]
@@ -438,6 +518,8 @@ def _follow(
         if far not in links:
             break
         if far in via:
+            if turns.get(far, 0.0) > SHARP_TURN:  # a retrace's cusp, or its turn off the edge
+                sharp.append(count - 1)
             bridge = graph.edge(via[far][0])
             p, w = graph.points(bridge), graph.widths(bridge)
             if via[far][1] == 1:
@@ -451,4 +533,369 @@ def _follow(
             if turns.get(end, 0.0) > SHARP_TURN:
                 sharp.append(0)
             break
-    return Chain(np.concatenate(pts), np.concatenate(wid), closed, sharp)
+    chain = Chain(np.concatenate(pts), np.concatenate(wid), closed, sharp)
+    ends = () if closed else (_node_of(graph, start), _node_of(graph, far))
+    return Piece(chain, run, ends)
+
+
+# ---------------------------------------------------------------- strokes drawn as one pen walk
+
+Step = tuple[int, int, float]  # (edge, the side it is entered at, the turn into it)
+
+
+@dataclass
+class Walk:
+    """A stroke as the pen ran it: its edges in order (an edge run twice is listed twice), and
+    whether it ends where it started (then the first step's turn is the one that closes it)."""
+
+    steps: list[Step]
+    closed: bool
+
+
+Half = tuple[int, int, int]  # an edge end (edge, side) and which copy of the edge (0, or 1 twice)
+_MAX_PAIRING = 9  # ends at a node beyond which the walk is not tried (pairings grow factorially)
+_MAX_ODD = 12  # odd nodes beyond which it is not tried (their pairing is 2 ** this work)
+_MAX_WALK = 400  # edges of one group beyond which it is not tried (splicing is quadratic)
+_END_PAIRED = 1e6  # the cost of running on through an end of the end map (more than any length)
+
+
+@dataclass
+class Piece:
+    """A stroke the joins made: its chain, the edges it runs (bridges aside) and its two end
+    nodes (none for a loop)."""
+
+    chain: Chain
+    edges: list[int]
+    ends: tuple[int, ...]
+
+
+def _rewalk(
+    graph: Graph,
+    pieces: list[Piece],
+    dir_of: dict[End, tuple[float, float]],
+    ends_map: np.ndarray,
+    join: float,
+) -> list[Chain]:
+    """The joins' strokes, where some end where the end map marks no end, walked again as the
+    pen ran them (see the module docstring): a piece with such an end, and the pieces at that
+    node (and, for a dead end, at the node the pen comes back to) of an embedding within
+    ``join`` of its own, are one stroke; each group of two or more becomes one walk over their
+    edges, or, where none exists, stays as it was."""
+    ending: dict[int, bool] = {}
+
+    def ends_here(node: int) -> bool:
+        if node not in ending:
+            ending[node] = (_end_probability(ends_map, graph, node) or 0.0) >= END_THRESHOLD
+        return ending[node]
+
+    loose = [k for k, piece in enumerate(pieces) if any(not ends_here(n) for n in piece.ends)]
+    if not loose:
+        return [piece.chain for piece in pieces]
+    at: dict[int, set[int]] = {}
+    for k, piece in enumerate(pieces):
+        for i in piece.edges:
+            e = graph.edge(i)
+            if e.a >= 0:
+                at.setdefault(e.a, set()).add(k)
+                at.setdefault(e.b, set()).add(k)
+    idents: dict[int, np.ndarray | None] = {}
+
+    def identity(k: int) -> np.ndarray | None:
+        if k not in idents:
+            idents[k] = _piece_identity(graph, pieces[k], join)
+        return idents[k]
+
+    back = {}  # a dead end's node -> the node the pen comes back to
+    for i in graph.alive():
+        e = graph.edge(i)
+        if e.a >= 0 and e.a != e.b:
+            for tip, other in ((e.a, e.b), (e.b, e.a)):
+                back[tip] = other if tip not in back else -1  # -1: not a dead end
+    pairs = []
+    for k in loose:
+        for node in pieces[k].ends:
+            if ends_here(node):
+                continue
+            near = set(at.get(node, ()))
+            if back.get(node, -1) >= 0:
+                near |= at.get(back[node], set())
+            for q in near:
+                a, b = identity(k), identity(q)
+                if q != k and a is not None and b is not None and np.linalg.norm(a - b) < join:
+                    pairs.append((k, q))
+    if not pairs:
+        return [piece.chain for piece in pieces]
+    n = len(pieces)
+    link = np.array(pairs, dtype=np.int64)
+    adjacency = coo_matrix((np.ones(len(link)), (link[:, 0], link[:, 1])), shape=(n, n))
+    _, label = connected_components(adjacency, directed=False)
+    groups: dict[int, list[int]] = {}
+    for k in range(n):
+        groups.setdefault(int(label[k]), []).append(k)
+    chains: list[Chain | None] = [piece.chain for piece in pieces]
+    for members in groups.values():
+        edges = sorted({i for k in members for i in pieces[k].edges})
+        if len(members) < 2 or len(edges) > _MAX_WALK:
+            continue
+        count: dict[int, int] = {}
+        for i in edges:
+            e = graph.edge(i)
+            count[e.a] = count.get(e.a, 0) + 1
+            count[e.b] = count.get(e.b, 0) + 1
+        twice = {
+            i
+            for i in edges
+            for tip in (graph.edge(i).a, graph.edge(i).b)
+            if count[tip] == 1 and not ends_here(tip)
+        }
+        walk = _walk(graph, edges, twice, ends_here, dir_of)
+        if walk is None:
+            continue
+        chains[members[0]] = _walk_chain(graph, walk, set())
+        for k in members[1:]:
+            chains[k] = None
+    return [c for c in chains if c is not None]
+
+
+def _piece_identity(graph: Graph, piece: Piece, join: float) -> np.ndarray | None:
+    """A piece's embedding: the medoid reading of its edges' pixels (of the map under the first
+    edge's chord where they have none)."""
+    if graph.identity is None:
+        return None
+    pixels = [p for i in piece.edges for p in graph.edge(i).path]
+    if pixels:
+        return _medoid(graph.identity[pixels], join)
+    return _chord_identity(graph, graph.edge(piece.edges[0]), join)
+
+
+def _node_of(graph: Graph, end: End) -> int:
+    e = graph.edge(end[0])
+    return e.a if end[1] == 0 else e.b
+
+
+def _walk(
+    graph: Graph,
+    edges: list[int],
+    twice: set[int],
+    ends_here: Callable[[int], bool],
+    dir_of: dict[End, tuple[float, float]],
+) -> Walk | None:
+    """One walk over ``edges`` (``twice`` run there and back, and the shortest way between
+    nodes it must leave by another edge than it came run twice too), or None where none
+    exists: the ends at each node paired to turn least, then the walks that pairing makes
+    spliced into one where they meet, at the least extra turn."""
+    runs = {i: 2 if i in twice else 1 for i in edges}
+    count: dict[int, int] = {}
+    for i in edges:
+        e = graph.edge(i)
+        count[e.a] = count.get(e.a, 0) + runs[i]
+        count[e.b] = count.get(e.b, 0) + runs[i]
+    odd = [n for n, c in count.items() if c % 2]
+    extra = _retraced(graph, edges, odd, ends_here)
+    if extra is None:
+        return None
+    for i in extra:
+        runs[i] += 1
+    at: dict[int, list[Half]] = {}
+    for i in edges:
+        e = graph.edge(i)
+        for copy in range(runs[i]):
+            at.setdefault(e.a, []).append((i, 0, copy))
+            at.setdefault(e.b, []).append((i, 1, copy))
+    if max(len(h) for h in at.values()) > _MAX_PAIRING:
+        return None
+
+    def turn(p: Half, q: Half) -> float:
+        if p[:2] == q[:2]:
+            return 180.0  # an edge and its copy: straight back
+        dp, dq = dir_of.get(p[:2]), dir_of.get(q[:2])
+        return 180.0 if dp is None or dq is None else _turn(dp, dq)
+
+    pair: dict[Half, Half] = {}
+    for halves in at.values():
+        for p, q in _best_pairing(halves, turn):
+            pair[p], pair[q] = q, p
+    while True:
+        trails = _trails(at, pair)
+        if len(trails) == 1:
+            break
+        if not _splice(at, pair, trails, turn):
+            return None
+    trail = trails[0]
+    if _exit(trail[-1]) not in pair and _exit(trail[-1])[:2] < trail[0][:2]:
+        trail = [_exit(h) for h in reversed(trail)]  # from its first end, as the joins' strokes
+    steps = [(trail[0][0], trail[0][1], 0.0)]
+    steps += [(h[0], h[1], turn(_exit(g), h)) for g, h in zip(trail[:-1], trail[1:])]
+    closed = _exit(trail[-1]) in pair
+    if closed:
+        steps[0] = (trail[0][0], trail[0][1], turn(_exit(trail[-1]), trail[0]))
+    return Walk(steps, closed)
+
+
+def _retraced(
+    graph: Graph, edges: list[int], odd: list[int], ends_here: Callable[[int], bool]
+) -> list[int] | None:
+    """The edges a walk over ``edges`` runs once more so that it can run them all: the shortest
+    ways pairing up the nodes of odd degree ``odd`` (the Chinese postman's) but two, the walk's
+    ends, chosen where the end map says that a stroke ends where it can (each end-map node paired
+    costs more than any length). None where there are too many odd nodes to pair."""
+    if len(odd) <= 2:
+        return []
+    if len(odd) > _MAX_ODD:
+        return None
+    adjacent: dict[int, list[tuple[float, int, int]]] = {}
+    for i in edges:
+        e = graph.edge(i)
+        length = graph.length(e)
+        adjacent.setdefault(e.a, []).append((length, e.b, i))
+        adjacent.setdefault(e.b, []).append((length, e.a, i))
+    far: dict[int, dict[int, tuple[float, list[int]]]] = {}
+    for n in odd:  # Dijkstra from each odd node: distance and the edges of the way
+        best: dict[int, tuple[float, list[int]]] = {n: (0.0, [])}
+        heap = [(0.0, n)]
+        while heap:
+            d, u = heapq.heappop(heap)
+            if d > best[u][0]:
+                continue
+            for length, v, i in adjacent.get(u, []):
+                if v not in best or d + length < best[v][0]:
+                    best[v] = (d + length, best[u][1] + [i])
+                    heapq.heappush(heap, (d + length, v))
+        far[n] = best
+    penalty = [_END_PAIRED if ends_here(n) else 0.0 for n in odd]
+
+    @functools.cache
+    def cost(mask: int, free: int) -> tuple[float, tuple[int, ...]]:
+        """The least doubling that pairs the odd nodes in ``mask``, ``free`` of them unpaired."""
+        if not mask:
+            return 0.0, ()
+        k = (mask & -mask).bit_length() - 1
+        rest = mask & ~(1 << k)
+        options = [cost(rest, free - 1)] if free else []
+        for j in range(k + 1, len(odd)):
+            way = far[odd[k]].get(odd[j])
+            if rest >> j & 1 and way is not None:
+                c, ids = cost(rest & ~(1 << j), free)
+                options.append((c + way[0] + penalty[k] + penalty[j], ids + tuple(way[1])))
+        return min(options, default=(math.inf, ()))
+
+    total, ids = cost((1 << len(odd)) - 1, 2)
+    return None if math.isinf(total) else list(ids)
+
+
+def _exit(half: Half) -> Half:
+    """The far end of an edge entered at ``half``."""
+    return (half[0], 1 - half[1], half[2])
+
+
+def _best_pairing(
+    halves: list[Half], turn: Callable[[Half, Half], float]
+) -> list[tuple[Half, Half]]:
+    """The pairs of ``halves`` (one left over where their number is odd) of the least summed
+    turn."""
+    best: tuple[float, list[tuple[Half, Half]]] = (math.inf, [])
+
+    def search(rest: list[Half], cost: float, chosen: list[tuple[Half, Half]], spare: bool) -> None:
+        nonlocal best
+        if cost >= best[0]:
+            return
+        if not rest:
+            best = (cost, list(chosen))
+            return
+        first, others = rest[0], rest[1:]
+        if spare:  # leave the first unpaired
+            search(others, cost, chosen, False)
+        for k, q in enumerate(others):
+            chosen.append((first, q))
+            search(others[:k] + others[k + 1 :], cost + turn(first, q), chosen, spare)
+            chosen.pop()
+
+    search(list(halves), 0.0, [], len(halves) % 2 == 1)
+    return best[1]
+
+
+def _trails(at: dict[int, list[Half]], pair: dict[Half, Half]) -> list[list[Half]]:
+    """The walks that ``pair`` makes: each a list of the edge ends it enters its edges at, open
+    walks (from an unpaired end) first."""
+    seen: set[tuple[int, int]] = set()
+    trails = []
+    halves = [h for hs in at.values() for h in hs]
+    starts = [h for h in halves if h not in pair] + halves
+    for start in starts:
+        if (start[0], start[2]) in seen:
+            continue
+        trail, h = [], start
+        while (h[0], h[2]) not in seen:
+            seen.add((h[0], h[2]))
+            trail.append(h)
+            out = _exit(h)
+            if out not in pair:
+                break
+            h = pair[out]
+        trails.append(trail)
+    return trails
+
+
+def _splice(
+    at: dict[int, list[Half]],
+    pair: dict[Half, Half],
+    trails: list[list[Half]],
+    turn: Callable[[Half, Half], float],
+) -> bool:
+    """Join two of ``trails`` where they meet (two pairs of ends at one node, or a walk's
+    unpaired end and a pair of another's), re-pairing those ends at the least extra turn;
+    False where no two meet."""
+    owner = {}
+    for k, trail in enumerate(trails):
+        for h in trail:
+            owner[(h[0], h[2])] = k
+    best: tuple[float, list[tuple[Half, Half]], list[Half]] | None = None
+    for halves in at.values():
+        pairs = {tuple(sorted((h, pair[h]))) for h in halves if h in pair}
+        spare = [h for h in halves if h not in pair]
+        options = [(a, b) for a in pairs for b in pairs if a < b] + [
+            (a, (u,)) for a in pairs for u in spare
+        ]
+        for a, b in options:
+            if owner[(a[0][0], a[0][2])] == owner[(b[0][0], b[0][2])]:
+                continue
+            old = turn(*a) + (turn(*b) if len(b) == 2 else 0.0)
+            if len(b) == 2:
+                choices = [[(a[0], b[0]), (a[1], b[1])], [(a[0], b[1]), (a[1], b[0])]]
+            else:
+                choices = [[(a[0], b[0])], [(a[1], b[0])]]
+            for new in choices:
+                cost = sum(turn(p, q) for p, q in new) - old
+                if best is None or cost < best[0]:
+                    best = (cost, new, [*a, *b])
+    if best is None:
+        return False
+    for h in best[2]:
+        pair.pop(h, None)
+    for p, q in best[1]:
+        pair[p], pair[q] = q, p
+    return True
+
+
+def _walk_chain(graph: Graph, walk: Walk, used: set[int]) -> Chain:
+    """The chain of points a walk draws (sharp where it turns by more than ``SHARP_TURN``)."""
+    pts: list[np.ndarray] = []
+    wid: list[np.ndarray] = []
+    sharp: list[int] = []
+    count = 0
+    for i, side, into in walk.steps:
+        used.add(i)
+        e = graph.edge(i)
+        p, w = graph.points(e), graph.widths(e)
+        if side == 1:
+            p, w = p[::-1], w[::-1]
+        if pts:
+            if into > SHARP_TURN:
+                sharp.append(count - 1)
+            p, w = p[1:], w[1:]
+        pts.append(p)
+        wid.append(w)
+        count += len(p)
+    if walk.closed and walk.steps[0][2] > SHARP_TURN:
+        sharp.append(0)
+    return Chain(np.concatenate(pts), np.concatenate(wid), walk.closed, sharp)
