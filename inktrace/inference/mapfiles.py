@@ -4,7 +4,8 @@
 - ``npz16``: ``<stem>.npz`` compressed (zip deflate), every map float16: about a quarter of the
   size on a page; values within float16's precision (3 significant digits);
 - ``png``: one 16-bit grayscale PNG per map channel, ``<stem>.<map>.png`` for one-channel maps
-  and ``<stem>.<map>-<c>.png`` for channel c of the others. A value v of a map whose range is
+  and ``<stem>.<map>-<c>.png`` for channel c of the others (a model with the stroke heads adds
+  ``ends`` and ``identity-0`` .. ``identity-7``). A value v of a map whose range is
   [lo, hi] (``PNG_RANGES``) is stored as round((v - lo) / (hi - lo) * 65535), clipped to the
   range; the range is also in each PNG's text chunks (``inktrace.lo``, ``inktrace.hi``).
 
@@ -24,20 +25,26 @@ from ..fileio import atomic_write
 __all__ = ["MAP_FORMATS", "PNG_RANGES", "map_suffixes", "save_maps", "read_png_map"]
 
 MAP_FORMATS = ("npz", "npz16", "png")
-# name -> (channels, lo, hi): probabilities in [0, 1], unit vectors, widths and offsets in px
+# name -> (channels, lo, hi): probabilities in [0, 1], unit vectors, widths and offsets in px;
+# the stroke heads' end probability and identity embedding (its 8 channels: the losses keep a
+# trained model's within about +-4) last
 PNG_RANGES = {
     "skeleton": (1, 0.0, 1.0),
     "keypoints": (2, 0.0, 1.0),
     "tangent": (2, -1.0, 1.0),
     "width": (1, 0.0, 64.0),
     "offset": (2, -4.0, 4.0),
+    "ends": (1, 0.0, 1.0),
+    "identity": (8, -8.0, 8.0),
 }
+_STROKE_HEADS = ("ends", "identity")  # written where the model has them
 
 
 def _png_names() -> list[str]:
     names = []
     for name, (channels, _, _) in PNG_RANGES.items():
-        names += [name] if channels == 1 else [f"{name}-{c}" for c in range(channels)]
+        if name not in _STROKE_HEADS:
+            names += [name] if channels == 1 else [f"{name}-{c}" for c in range(channels)]
     return names
 
 
@@ -75,6 +82,9 @@ def save_maps(base: Path, maps: Mapping[str, np.ndarray], fmt: str) -> list[Path
         return [atomic_write(target, lambda f: np.savez_compressed(f, **half))]  # type: ignore[arg-type]
     if fmt != "png":
         raise ValueError(f"maps format {fmt!r}: expected one of {', '.join(MAP_FORMATS)}")
+    unknown = sorted(set(maps) - set(PNG_RANGES))
+    if unknown:  # before any file is written
+        raise ValueError(f"maps {', '.join(unknown)}: no PNG range for them; use npz or npz16")
     written = []
     for name, values in maps.items():
         _, lo, hi = PNG_RANGES[name]

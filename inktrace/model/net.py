@@ -1,9 +1,10 @@
 """InkTraceNet: a U-Net-style encoder-decoder with switchable skips and heads.
 
 Input: images (B, 1, H, W), dark ink on light paper in [0, 1], any H and W (padded inside to a
-multiple of 2**num_layers with paper, outputs cropped back). The network sees two channels: the
-ink (1 - image) with hidden pixels zeroed, and the visibility mask (1 where the pixel is seen), so
-the same weights serve masked (structural) and unmasked (dense) training.
+multiple of 2**num_layers, and to at least twice that, with paper; outputs cropped back). The
+network sees two channels: the ink (1 - image) with hidden pixels zeroed, and the visibility mask
+(1 where the pixel is seen), so the same weights serve masked (structural) and unmasked (dense)
+training.
 
 Encoder: a stem at full resolution, then ``num_layers`` times a residual block and a stride-2
 convolution (channels ``embed_dim * 2**level``, capped at 4x), then two bottleneck blocks.
@@ -380,7 +381,12 @@ class InkTraceNet(nn.Module):
         visible = visible.to(dtype=image.dtype, device=image.device)
         x = torch.cat([(1.0 - image) * visible, visible], 1)
         m = 2**self.num_layers
-        ph, pw = (-H) % m, (-W) % m
+        # at least two pixels a side at the bottleneck: PyTorch 2.13's CPU bfloat16 kernels gave
+        # NaN at random on features one pixel wide (images 8 px or narrower at 3 layers). In
+        # arithmetic alone, which the ONNX export keeps symbolic: (2m - 1) // (H + m - 1) is 1
+        # for H up to m, else 0
+        ph = (-H) % m + m * ((2 * m - 1) // (H + m - 1))
+        pw = (-W) % m + m * ((2 * m - 1) // (W + m - 1))
         if ph or pw:  # paper (no ink), seen, on the right and bottom
             x = torch.cat(
                 [
