@@ -434,6 +434,27 @@ def test_a_report_that_is_an_input_or_not_a_report_is_refused_and_kept(world, tm
     assert again.returncode == 0 and '"status": "skipped"' in earlier.read_text()
 
 
+def test_a_report_that_is_one_of_the_outputs_is_refused_before_anything(world, tmp_path):
+    """It was taken, and the image's output then replaced it: the report was lost."""
+    out = tmp_path / "o"
+    proc = run("-m", "inktrace", "trace", str(world["png"]), "--output", str(out),
+               "--report", str(out / (Path(world["png"]).stem + ".json")))  # fmt: skip
+    assert proc.returncode == 2 and "is one of the run's outputs" in one_line(proc)
+    assert not out.exists()  # refused before the model loads and the folder is made
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+def test_a_report_that_cannot_be_written_stops_the_report_not_the_images(world, tmp_path):
+    """/dev/full stands for a full disk: one line naming --report, every image traced, exit 1
+    (it stopped the batch after the first image with 'No space left on device', exit 2)."""
+    images = [shutil.copy(world["png"], tmp_path / f"s{k}.png") for k in range(3)]
+    proc = run("-m", "inktrace", "trace", *map(str, images), "--output", str(tmp_path / "o"),
+               "--report", "/dev/full", "--batch-size", "1")  # fmt: skip
+    assert proc.returncode == 1
+    assert "--report /dev/full: cannot write (No space left on device)" in one_line(proc)
+    assert sorted(p.name for p in (tmp_path / "o").glob("*.svg")) == ["s0.svg", "s1.svg", "s2.svg"]
+
+
 def test_svg_fifo_and_output_under_a_file_in_real_processes(world, tmp_path):
     os.mkfifo(tmp_path / "glyph.svg")
     proc = run("-m", "inktrace", "preview-data", "--svg", str(tmp_path / "glyph.svg"),

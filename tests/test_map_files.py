@@ -89,3 +89,19 @@ def test_an_unknown_maps_format_is_one_line(tmp_path, capsys):
     status = inktrace_main(["predict", "x.png", "--output", str(tmp_path), "--maps-format", "tif"])
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and "--maps-format" in err and "tif" in err
+
+
+def test_map_pngs_in_an_input_folder_are_not_taken_as_images(tmp_path, capsys):
+    """The maps written as PNGs beside their image are outputs, not inputs: a rerun over the
+    folder with --skip-existing skips the image and reads none of them (it traced the 8 maps
+    as images, writing 64 files, and refused the image)."""
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    _glyph(folder / "g.png")
+    args = ["predict", str(folder), "--output", str(folder), "--maps-format", "png"]
+    assert inktrace_main(args) == 0
+    before = sorted(p.name for p in folder.iterdir())
+    assert len(before) == 1 + 8
+    capsys.readouterr()
+    assert inktrace_main([*args, "--skip-existing"]) == 0, capsys.readouterr().err
+    assert sorted(p.name for p in folder.iterdir()) == before

@@ -36,7 +36,10 @@ die, the images are measured here, with the same result.
 **Report** (``--report FILE.jsonl``): one line per image in the images' order, written as the run
 goes (a killed run's report lists what was done): ``{"image": path, "status": "ok" | "skipped" |
 "error", "strokes": n (trace) or null, "seconds": s, "error": message or null}``. ``seconds`` is
-the image's reading, its share of its chunk's prediction and its writing.
+the image's reading, its share of its chunk's prediction and its writing. A report path that is
+a folder, an input, one of the run's outputs or a file that is not a report is refused before
+the model loads; a report that cannot be written as the run goes (a full disk) is said in one
+line, and the images go on (exit status 1).
 """
 
 from __future__ import annotations
@@ -340,9 +343,14 @@ class _Sink:
     report, in the images' order."""
 
     def __init__(
-        self, prog: str, report: IO[str] | None, bar: tqdm, ready: list[tuple[int, Outcome]]
+        self,
+        prog: str,
+        report: IO[str] | None,
+        path: str | None,
+        bar: tqdm,
+        ready: list[tuple[int, Outcome]],
     ) -> None:
-        self.prog, self.report, self.bar = prog, report, bar
+        self.prog, self.report, self.path, self.bar = prog, report, path, bar
         self.ready = ready[::-1]  # (jobs before it, outcome), the next one last
         self.jobs = 0  # job outcomes emitted so far
         self.worst = 0  # 1 beats 2 beats 0 (module docstring)
@@ -355,9 +363,28 @@ class _Sink:
         elif outcome.line is not None:
             self.bar.write(printable(outcome.line), file=sys.stdout)
         if self.report is not None:
-            self.report.write(outcome.record() + "\n")
-            self.report.flush()
+            try:
+                self.report.write(outcome.record() + "\n")
+                self.report.flush()
+            except OSError as exc:  # a full disk ...: said once; the images go on
+                self.failed(exc)
         self.bar.update(1)
+
+    def failed(self, exc: OSError) -> None:
+        """The report could not be written: one line, no more report, exit status 1."""
+        self.bar.write(
+            f"{self.prog}: error: --report {printable(str(self.path))}: cannot write "
+            f"({exc.strerror or exc}); the report stops there, the images go on",
+            file=sys.stderr,
+        )
+        self.report, self.worst = None, 1
+
+    def close(self) -> None:
+        if self.report is not None:
+            try:
+                self.report.close()
+            except OSError as exc:
+                self.failed(exc)
 
     def _ready_until(self, jobs: int) -> None:
         while self.ready and self.ready[-1][0] <= jobs:
@@ -388,14 +415,19 @@ def _is_report(path: str) -> bool:
     return isinstance(record, dict) and "image" in record
 
 
-def _open_stream(path: str) -> IO[str] | None:
-    """``path`` opened for writing when it is a device or a FIFO (``/dev/null``, ``/dev/stdout``,
-    a pipe such as ``>(jq .)``), without ever waiting for a reader; None for anything else."""
+def _is_stream(path: str) -> bool:
+    """Whether ``path`` is a device or a FIFO (``/dev/null``, ``/dev/stdout``, ``>(jq .)``)."""
     try:
         mode = os.stat(path).st_mode
     except OSError:
-        return None
-    if not (stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)):
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
+
+
+def _open_stream(path: str) -> IO[str] | None:
+    """``path`` opened for writing when it is a device or a FIFO (``_is_stream``), without ever
+    waiting for a reader; None for anything else."""
+    if not _is_stream(path):
         return None
     try:
         fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
@@ -406,23 +438,24 @@ def _open_stream(path: str) -> IO[str] | None:
     return os.fdopen(fd, "w", encoding="utf-8")
 
 
-def _open_report(path: str | None, inputs: Sequence[str]) -> IO[str] | None:
-    """The ``--report`` file, opened for writing; refused in one line where writing it would
-    block (a FIFO nobody reads), fail, or replace something that is not a report: one of the
-    ``inputs`` (the images, the checkpoint) or any other file that is not an earlier report."""
+def _check_report(path: str | None, inputs: Sequence[str], outputs: Sequence[str]) -> None:
+    """Refuse the ``--report`` path in one line, before the model loads, where writing it would
+    fail or replace what is not a report: a folder, one of the ``inputs`` (the images, the
+    checkpoint), one of the run's ``outputs``, or any other file that is not an earlier report."""
     if path is None:
-        return None
+        return
     if not path.endswith((".jsonl", ".json", ".ndjson")) and Path(path).is_dir():
         raise UsageError(f"--report {path}: is a folder (give a file, such as report.jsonl)")
-    stream = _open_stream(path)
-    if stream is not None:
-        return stream
+    if _is_stream(path):
+        return
     problem = output_problem(path)
     if problem is not None:
         raise UsageError(f"--report {path}: {problem}")
+    target = os.path.realpath(path)
+    if any(os.path.realpath(name) == target for name in outputs):
+        raise UsageError(f"--report {path}: is one of the run's outputs; choose another name")
     try:
         if os.path.isfile(path):
-            target = os.path.realpath(path)
             if any(os.path.realpath(name) == target for name in inputs):
                 raise UsageError(f"--report {path}: is one of the inputs; choose another name")
             if not _is_report(path):
@@ -430,6 +463,18 @@ def _open_report(path: str | None, inputs: Sequence[str]) -> IO[str] | None:
                     f"--report {path}: exists and is not a report (JSON lines); remove it or "
                     "choose another name"
                 )
+    except OSError as exc:
+        raise UsageError(f"--report {path}: cannot write ({exc.strerror or exc})") from None
+
+
+def _open_report(path: str | None) -> IO[str] | None:
+    """The ``--report`` file (checked by ``_check_report``), opened for writing."""
+    if path is None:
+        return None
+    stream = _open_stream(path)
+    if stream is not None:
+        return stream
+    try:
         return open(path, "w", encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"--report {path}: cannot write ({exc.strerror or exc})") from None
@@ -471,7 +516,9 @@ def run_images(
     measurer = _Measurer(chunks, max_pixels, args.invert) if here and _auto(args) else None
     try:
         inputs = [name for name, _ in expanded] + ([args.checkpoint] if args.checkpoint else [])
-        status = _run_chunks(prog, args, out, suffixes, factory, chunks, ready, inputs, measurer)
+        outputs = [f"{base}{s}" for _, base, _ in planned if base is not None for s in suffixes]
+        _check_report(args.report, inputs, outputs)
+        status = _run_chunks(prog, args, out, suffixes, factory, chunks, ready, measurer)
     except BaseException:  # a bad model, Ctrl-C ...: no waiting for a measure under way
         if measurer is not None:
             measurer.close(kill=True)
@@ -494,7 +541,6 @@ def _run_chunks(
     factory: WriterFactory,
     chunks: list[list[tuple[str, Path]]],
     ready: list[tuple[int, Outcome]],
-    inputs: list[str],
     measurer: _Measurer | None,
 ) -> int:
     """run_images once the images are planned: the model loaded, the chunks run here or in
@@ -507,11 +553,11 @@ def _run_chunks(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"--output {out}: cannot create ({exc.strerror or exc})") from None
-    report = _open_report(args.report, inputs)
+    report = _open_report(args.report)
     quiet = not sys.stderr.isatty()
     total = len(ready) + sum(len(chunk) for chunk in chunks)
     bar = tqdm(total=total, unit="image", disable=quiet, file=sys.stderr)
-    sink = _Sink(prog, report, bar, ready)
+    sink = _Sink(prog, report, args.report, bar, ready)
     try:
         if predictor is None:  # nothing to run: every outcome is ready
             pass
@@ -528,9 +574,8 @@ def _run_chunks(
             _run_pool(chunks, workers, factory, args, suffixes[0], sink)
         sink.finish()
     finally:
+        sink.close()
         bar.close()
-        if report is not None:
-            report.close()
     return sink.worst
 
 

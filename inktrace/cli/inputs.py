@@ -4,7 +4,8 @@ An argument is, in this order:
 
 - a folder: its images, sorted by name; not its subfolders, not hidden files (``.name``, such as
   the temporary files of an interrupted write) and not the pictures the commands themselves write
-  (``*.overlay.png``, ``*.panel.png``), so an output folder inside the input folder is harmless;
+  (``*.overlay.png``, ``*.panel.png``, the maps' ``*.skeleton.png``, ``*.tangent-0.png`` ...), so
+  an output folder inside the input folder is harmless;
   a folder without images is one error line;
 - an existing file (any name: a file called ``a[1].png`` is that file, not a pattern), or a name
   without glob characters (``*``, ``?``, ``[``), passed on as it is: load_image says in one line
@@ -23,11 +24,14 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..inference.mapfiles import map_suffixes
+
 __all__ = ["IMAGE_SUFFIXES", "OWN_OUTPUTS", "expand_inputs"]
 
 # what Pillow reads and people scan to; compared in lower case
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp", ".pgm", ".ppm")
-OWN_OUTPUTS = (".overlay.png", ".overlay.pdf", ".panel.png")  # pictures predict and trace write
+# pictures predict and trace write: overlays, panels and the maps as PNGs (--maps-format png)
+OWN_OUTPUTS = (".overlay.png", ".overlay.pdf", ".panel.png", *map_suffixes("png", True))
 
 
 def _is_image_name(name: str) -> bool:

@@ -40,18 +40,19 @@ PNG_RANGES = {
 _STROKE_HEADS = ("ends", "identity")  # written where the model has them
 
 
-def _png_names() -> list[str]:
+def _png_names(stroke_heads: bool = False) -> list[str]:
     names = []
     for name, (channels, _, _) in PNG_RANGES.items():
-        if name not in _STROKE_HEADS:
+        if stroke_heads or name not in _STROKE_HEADS:
             names += [name] if channels == 1 else [f"{name}-{c}" for c in range(channels)]
     return names
 
 
-def map_suffixes(fmt: str) -> tuple[str, ...]:
-    """The suffixes of the files ``fmt`` writes for one image of a dense model."""
+def map_suffixes(fmt: str, stroke_heads: bool = False) -> tuple[str, ...]:
+    """The suffixes of the files ``fmt`` writes for one image of a dense model (``stroke_heads``:
+    of a model with the stroke heads)."""
     if fmt == "png":
-        return tuple(f".{n}.png" for n in _png_names())
+        return tuple(f".{n}.png" for n in _png_names(stroke_heads))
     return (".npz",)
 
 
