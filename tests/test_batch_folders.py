@@ -341,3 +341,76 @@ def test_a_killed_run_leaves_no_measuring_process_holding_the_callers_pipes(tmp_
     while any(map(_alive, children)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(map(_alive, children))
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found |= {int(c) for c in (task / "children").read_text().split()}
+        except OSError:
+            pass
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _busy_folder(tmp_path, count: int = 16) -> Path:
+    d = tmp_path / "pages"
+    d.mkdir()
+    for k in range(count):
+        a = np.full((320, 320), 255, np.uint8)
+        for r in range(6):
+            for c in range(6):
+                _glyph_at(a, 8 + r * 52, 8 + c * 52, k + r + c)
+        Image.fromarray(a).save(d / f"p{k:02d}.png")
+    return d
+
+
+def _glyph_at(a, top: int, left: int, k: int) -> None:
+    a[top : top + 40, left + 4 + k % 5 : left + 7 + k % 5] = 0
+    for i in range(40):
+        j = left + 2 + i // 2 + k % 3
+        a[top + i, j : j + 3] = 0
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_stopped_run_with_workers_stops_its_workers_and_reports_what_it_wrote(tmp_path, sig):
+    """Ctrl-C: the workers are stopped at once (the chunks queued for them were traced on,
+    unreported); SIGTERM, which runs no cleanup: they end with the run (they lived on, holding
+    their memory). What is on disk is what the report lists."""
+    import signal
+
+    d = _busy_folder(tmp_path)
+    report = tmp_path / "r.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "inktrace", "trace", str(d), "--output", str(tmp_path / "o"),
+         "--workers", "2", "--batch-size", "1", "--report", str(report)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while not (report.is_file() and report.read_text().count("\n") >= 2):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.05)
+        children = _children(proc.pid)
+        proc.send_signal(getattr(signal, sig))
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    time.sleep(2)  # anything a worker still wrote would be there now
+    assert children and not any(_alive(c) for c in children)
+    traced = sorted(p.stem for p in (tmp_path / "o").glob("*.svg"))
+    if sig == "SIGINT":
+        assert proc.returncode == 1
+        listed = [Path(r["image"]).stem for r in _report(report) if r["status"] == "ok"]
+        assert traced == listed and len(traced) < 16
+    else:
+        assert len(traced) < 16

@@ -44,13 +44,10 @@ line, and the images go on (exit status 1).
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import json
 import multiprocessing
 import os
-import signal
 import stat
 import sys
 import time
@@ -64,6 +61,7 @@ from typing import IO, Any
 import numpy as np
 from tqdm import tqdm
 
+from ..children import end_with_parent
 from ..errors import printable
 from ..fileio import output_problem
 from ..inference.images import (
@@ -181,18 +179,9 @@ def measure_chunk(
 
 
 def _measuring_child(parent: int) -> None:
-    """The measuring process's start: it dies with its parent (Linux's parent-death signal, so
-    that a killed run leaves nothing waiting behind it, holding the caller's pipes), Ctrl-C is
-    the parent's to handle, and it writes nothing to the terminal (results come back through
-    the pool)."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent:  # the parent died before the signal was set
-        os._exit(0)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """The measuring process's start: it ends with its parent (children.py), and it writes
+    nothing to the terminal (results come back through the pool)."""
+    end_with_parent(parent)
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 1)
     os.dup2(null, 2)
@@ -248,11 +237,22 @@ class _Measurer:
         interruption: the run ends now)."""
         if self.pool is not None:
             if kill:
-                for process in list(getattr(self.pool, "_processes", {}).values()):
-                    process.kill()
-            self.pool.shutdown(wait=False, cancel_futures=True)
+                _kill(self.pool)
+            else:
+                self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = None
         self.futures.clear()
+
+
+def _kill(pool: ProcessPoolExecutor) -> None:
+    """Stop ``pool`` now: its processes killed (what they are running and what is queued for
+    them is lost: outputs are written whole or not at all), nothing waited for. The executor
+    keeps its processes in ``_processes`` (CPython 3.8-3.13); where it does not, they end with
+    this process (children.py)."""
+    processes = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def run_chunk(
@@ -309,9 +309,9 @@ def run_chunk(
 _WORKER: dict[str, Any] = {}
 
 
-def _start_worker(factory: WriterFactory, args: Any, threads: int) -> None:
-    """A worker's start: Ctrl-C is the parent's to handle; the model is loaded once."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _start_worker(factory: WriterFactory, args: Any, threads: int, parent: int) -> None:
+    """A worker's start: it ends with its parent (children.py); the model is loaded once."""
+    end_with_parent(parent)
     _WORKER["predictor"] = make_predictor(args)
     _WORKER["predictor"].set_threads(threads)
     _WORKER["write"] = factory(args, threads)
@@ -589,7 +589,7 @@ def _run_pool(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_start_worker,
-        initargs=(factory, args, threads),
+        initargs=(factory, args, threads, os.getpid()),
     )
     futures = {pool.submit(_worker_chunk, chunk, suffix): k for k, chunk in enumerate(chunks)}
     results: dict[int, list[Outcome]] = {}
@@ -612,5 +612,7 @@ def _run_pool(
                 for outcome in results.pop(following):
                     sink.emit(outcome)
                 following += 1
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    except BaseException:  # Ctrl-C, an error: the chunks queued and under way stop now
+        _kill(pool)
+        raise
+    pool.shutdown(wait=True)

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-import signal
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -46,6 +46,7 @@ from dataclasses import replace
 import numpy as np
 from scipy import ndimage
 
+from ..children import end_with_parent
 from .maps import Maps
 from .stroke import Stroke, TraceOptions
 
@@ -187,9 +188,9 @@ def _can_fork() -> bool:
     return sys.platform.startswith("linux") and not multiprocessing.current_process().daemon
 
 
-def _quiet() -> None:
-    """A forked tracer's start: Ctrl-C is the parent's to handle."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _quiet(parent: int) -> None:
+    """A forked tracer's start: it ends with its parent (children.py)."""
+    end_with_parent(parent)
 
 
 def trace_regions(m: Maps, opts: TraceOptions, tracer: Tracer, processes: int = 1) -> list[Stroke]:
@@ -206,7 +207,9 @@ def trace_regions(m: Maps, opts: TraceOptions, tracer: Tracer, processes: int = 
             _JOB["work"] = (m, regions, opts, tracer)
             context = multiprocessing.get_context("fork")
             try:
-                with ProcessPoolExecutor(use, mp_context=context, initializer=_quiet) as pool:
+                with ProcessPoolExecutor(
+                    use, mp_context=context, initializer=_quiet, initargs=(os.getpid(),)
+                ) as pool:
                     found = list(pool.map(_forked, range(len(regions))))
             except (BrokenProcessPool, OSError):  # a process died or could not start
                 found = None
