@@ -414,3 +414,14 @@ def test_a_stopped_run_with_workers_stops_its_workers_and_reports_what_it_wrote(
         assert traced == listed and len(traced) < 16
     else:
         assert len(traced) < 16
+
+
+def test_a_write_that_fails_names_the_file_that_failed(tmp_path):
+    """The JSON's place is taken by a folder: the error names a.json (it named a.svg, which
+    was written)."""
+    _glyph(tmp_path / "a.png", 0)
+    (tmp_path / "o" / "a.json").mkdir(parents=True)
+    run = _run("trace", "a.png", "--output", "o", cwd=tmp_path)
+    assert run.returncode == 1
+    line = run.stderr.strip()
+    assert "\n" not in line and "a.json: cannot write" in line and "a.svg" not in line, line

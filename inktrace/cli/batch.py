@@ -62,7 +62,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..children import end_with_parent
-from ..errors import printable
+from ..errors import WriteError, printable
 from ..fileio import output_problem
 from ..inference.images import (
     DEFAULT_MAX_PIXELS,
@@ -293,6 +293,10 @@ def run_chunk(
             t0 = time.perf_counter()
             try:
                 written = write(result, image, base)
+            except WriteError as exc:  # it names the file that failed
+                error = f"{name}: {exc}"
+                outcomes[name] = Outcome(name, "error", None, spent + share, error, 1)
+                continue
             except OSError as exc:
                 error = f"{name}: cannot write {base}{suffix} ({exc.strerror or exc})"
                 outcomes[name] = Outcome(name, "error", None, spent + share, error, 1)
