@@ -78,11 +78,22 @@ def test_a_huge_image_is_refused_from_its_header(tmp_path):
         load_image(tmp_path / "huge.png")
     assert 12000 * 12000 > DEFAULT_MAX_PIXELS > 4961 * 7016  # A4 at 600 dpi fits
     run = _predict(
-        [str(tmp_path / "huge.png"), str(_ink(tmp_path / "good.png")), "--max-pixels", "3000"],
+        [str(tmp_path / "huge.png"), str(_ink(tmp_path / "good.png")), "--max-pixels", "5000"],
         tmp_path,
     )
     err = run.stderr.decode()
     assert run.returncode == 2 and err.count("\n") == 1, err
-    assert "huge.png: 12000x12000 pixels is more than --max-pixels 3000" in err
-    assert (tmp_path / "out" / "good.npz").is_file()  # 48 x 48 = 2304 pixels: under the limit
+    assert "huge.png: 12000x12000 pixels is more than --max-pixels 5000" in err
+    assert (tmp_path / "out" / "good.npz").is_file()  # 48 x 48, counted as 64 x 64: under it
     assert load_image(tmp_path / "good.png", max_pixels=None).shape == (48, 48)
+
+
+def test_a_thin_strip_counts_each_side_as_64_px():
+    """The network works on at least 64 px of each side, so a 1 x 1,000,000 px strip costs what
+    64 x 1,000,000 px do (a 1 x 200,000 strip took 70 s): counted so, from the header."""
+    from inktrace.inference.images import _too_large
+
+    assert _too_large("s.png", 1, 700_000, 50_000_000) is None  # 44.8 M counted
+    refusal = _too_large("s.png", 1, 1_000_000, 50_000_000)
+    assert refusal is not None and "counted as 64000000" in refusal
+    assert _too_large("g.png", 48, 48, 4096) is None and _too_large("g.png", 48, 48, 4095)

@@ -145,11 +145,19 @@ def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
         return None
 
 
+MIN_SIDE = 64  # px: the network works on at least this much of each side (frames, tiles)
+
+
 def _too_large(name: str, width: int, height: int, max_pixels: int | None) -> str | None:
-    if max_pixels is None or width * height <= max_pixels:
+    """The refusal of an image over ``max_pixels``, counting each side as at least
+    ``MIN_SIDE`` px: a 1 x 1,000,000 px strip costs the network what 64 x 1,000,000 px do (it
+    took 70 s at 1 x 200,000 px, so the pixel count alone did not bound the time)."""
+    counted = max(width, MIN_SIDE) * max(height, MIN_SIDE)
+    if max_pixels is None or counted <= max_pixels:
         return None
+    padded = "" if counted == width * height else f", counted as {counted} (sides of 64 px or more)"
     return (
-        f"{name}: {width}x{height} pixels is more than --max-pixels {max_pixels} "
+        f"{name}: {width}x{height} pixels{padded} is more than --max-pixels {max_pixels} "
         "(decided from the header; raise --max-pixels to trace it)"
     )
 
