@@ -222,7 +222,27 @@ def test_a_walk_runs_through_an_end_only_where_it_must():
     batch = render_batch(Strokes.from_polylines([N_WORD]), 64, 64)
     maps = exact_maps(batch, 0)
     maps["ends"][10:19, 16:25] = 1.0
-    assert len(trace_maps(maps)) == 1
+    assert _ends(trace_maps(maps)) == [((8.0, 56.0), (44.0, 54.0))]
+
+
+# a "+" drawn as one stroke, each of its last three spokes out and back
+PLUS = [
+    ([(32.0, 10.0), (32.0, 32.0), (54.0, 32.0), (32.0, 32.0), (32.0, 54.0), (32.0, 32.0),
+      (10.0, 32.0)], 3.0)
+]  # fmt: skip
+
+
+def test_a_walk_keeps_its_ends_where_the_end_map_marks_too_few():
+    """Marked, the walk runs from one true end to the other (132 px of pen, two spokes twice).
+    With no end marked at all it still leaves two tips as its ends: an open stroke as long as
+    the pen's path (every tip run there and back made it a closed 175 px loop)."""
+    maps = exact_maps(render_batch(Strokes.from_polylines([PLUS]), 64, 64), 0)
+    (stroke,) = trace_maps(maps)
+    assert _ends([stroke]) == [((10.0, 32.0), (32.0, 10.0))]
+    assert abs(stroke.length - 132.0) < 4.0 and not stroke.closed
+    maps["ends"][:] = 0.0
+    (stroke,) = trace_maps(maps)
+    assert abs(stroke.length - 132.0) < 4.0 and not stroke.closed
 
 
 def test_cursive_words_trace_as_the_pen_wrote_them():

@@ -50,17 +50,20 @@ end joins one other):
 - **retraces**: a dead-end edge whose tip the end map does not mark (the pen turned back there:
   a cusp, an up-stroke retraced) is run there and back, and the stroke goes on into a free end
   of its embedding at the edge's node (an n's stem, then its arch).
-- **one-stroke walks**: a connected part of the graph that the rules above leave in pieces, one
-  of them ending where the end map marks no end, is traced stroke by stroke as the pen ran it.
-  Its edges are grouped by embedding (within ``join`` of the longest edge of the group; each
-  group's connected pieces apart), and each group becomes one walk over all its edges: dead ends
-  without a marked end run there and back, and the shortest ways between the other nodes with an
-  odd number of edge ends run twice (the Chinese postman's pairing; the walk's two ends are
-  left where the end map marks ends, where it can), the ends at each node paired to turn least,
-  and the loops that pairing leaves spliced into the walk where they meet, at the least extra
-  turn. A cursive word is one stroke through its loops, cusps and retraced up-strokes, its
-  t-bars and i-dots their own. Where a group has too many odd nodes or a node too many ends to
-  pair (``_MAX_ODD``, ``_MAX_PAIRING``) its part is left to the joins.
+- **one-stroke walks**: where a stroke the rules above made ends at a node the end map does not
+  mark, it and each stroke at that node (or, for a dead end, at the node at the other end of its
+  edge) whose embedding (the medoid reading of all its pixels) is within ``join`` of its own are
+  one stroke; so are their own such neighbours, in turn. Each such group of strokes is traced
+  again as one walk over all their edges: a bridge that two of them run along is run twice;
+  dead ends without a marked end are run there and back (but where fewer than two of the
+  group's nodes with an odd number of edge ends are marked ends, the likeliest dead ends are
+  left to end the walk); the shortest ways between the other odd nodes run twice too (the
+  Chinese postman's pairing, the walk's two ends left where the end map marks ends where it
+  can); the edge ends at each node are paired to turn least, and the loops that leaves spliced
+  into the walk where they meet, at the least extra turn. A cursive word is one stroke through
+  its loops, cusps and retraced up-strokes, its t-bars and i-dots their own. A group with more
+  than ``_MAX_ODD`` odd nodes, a node with more than ``_MAX_PAIRING`` edge ends, or more than
+  ``_MAX_WALK`` edge runs keeps the strokes the rules above made.
 
 Without either map (an older model) the geometric rule decides alone; without the end map (or the
 embedding) the two rules above are not tried.
@@ -498,7 +501,7 @@ def _follow(
     wid: list[np.ndarray] = []
     sharp: list[int] = []
     count = 0
-    run: list[int] = []
+    run: list[int] = []  # the edges entered, and the bridges run along (another stroke's too)
     end, closed = start, graph.edge(start[0]).a < 0
     while True:
         e = graph.edge(end[0])
@@ -521,6 +524,8 @@ def _follow(
             if turns.get(far, 0.0) > SHARP_TURN:  # a retrace's cusp, or its turn off the edge
                 sharp.append(count - 1)
             bridge = graph.edge(via[far][0])
+            if via[far][0] != end[0]:  # (a retrace runs back along its own edge)
+                run.append(via[far][0])
             p, w = graph.points(bridge), graph.widths(bridge)
             if via[far][1] == 1:
                 p, w = p[::-1], w[::-1]
@@ -553,7 +558,7 @@ class Walk:
 
 
 Half = tuple[int, int, int]  # an edge end (edge, side) and which copy of the edge (0, or 1 twice)
-_MAX_PAIRING = 9  # ends at a node beyond which the walk is not tried (pairings grow factorially)
+_MAX_PAIRING = 12  # ends at a node beyond which the walk is not tried (pairing them: 2 ** this)
 _MAX_ODD = 12  # odd nodes beyond which it is not tried (their pairing is 2 ** this work)
 _MAX_WALK = 400  # edges of one group beyond which it is not tried (splicing is quadratic)
 _END_PAIRED = 1e6  # the cost of running on through an end of the end map (more than any length)
@@ -561,8 +566,8 @@ _END_PAIRED = 1e6  # the cost of running on through an end of the end map (more 
 
 @dataclass
 class Piece:
-    """A stroke the joins made: its chain, the edges it runs (bridges aside) and its two end
-    nodes (none for a loop)."""
+    """A stroke the joins made: its chain, the edges it runs (a bridge it runs along too, though
+    another stroke holds it) and its two end nodes (none for a loop)."""
 
     chain: Chain
     edges: list[int]
@@ -581,12 +586,15 @@ def _rewalk(
     node (and, for a dead end, at the node the pen comes back to) of an embedding within
     ``join`` of its own, are one stroke; each group of two or more becomes one walk over their
     edges, or, where none exists, stays as it was."""
-    ending: dict[int, bool] = {}
+    chance: dict[int, float] = {}
+
+    def end_chance(node: int) -> float:
+        if node not in chance:
+            chance[node] = _end_probability(ends_map, graph, node) or 0.0
+        return chance[node]
 
     def ends_here(node: int) -> bool:
-        if node not in ending:
-            ending[node] = (_end_probability(ends_map, graph, node) or 0.0) >= END_THRESHOLD
-        return ending[node]
+        return end_chance(node) >= END_THRESHOLD
 
     loose = [k for k, piece in enumerate(pieces) if any(not ends_here(n) for n in piece.ends)]
     if not loose:
@@ -605,20 +613,19 @@ def _rewalk(
             idents[k] = _piece_identity(graph, pieces[k], join)
         return idents[k]
 
-    back = {}  # a dead end's node -> the node the pen comes back to
+    degree = graph.degrees()
+    base = {}  # a dead end's node -> the node at the other end of its edge
     for i in graph.alive():
         e = graph.edge(i)
-        if e.a >= 0 and e.a != e.b:
-            for tip, other in ((e.a, e.b), (e.b, e.a)):
-                back[tip] = other if tip not in back else -1  # -1: not a dead end
+        for tip, other in ((e.a, e.b), (e.b, e.a)):
+            if tip >= 0 and degree[tip] == 1:
+                base[tip] = other
     pairs = []
     for k in loose:
         for node in pieces[k].ends:
             if ends_here(node):
                 continue
-            near = set(at.get(node, ()))
-            if back.get(node, -1) >= 0:
-                near |= at.get(back[node], set())
+            near = at.get(node, set()) | at.get(base.get(node, -1), set())
             for q in near:
                 a, b = identity(k), identity(q)
                 if q != k and a is not None and b is not None and np.linalg.norm(a - b) < join:
@@ -634,27 +641,40 @@ def _rewalk(
         groups.setdefault(int(label[k]), []).append(k)
     chains: list[Chain | None] = [piece.chain for piece in pieces]
     for members in groups.values():
-        edges = sorted({i for k in members for i in pieces[k].edges})
-        if len(members) < 2 or len(edges) > _MAX_WALK:
+        runs = {i: 0 for k in members for i in pieces[k].edges}
+        for k in members:
+            for i in set(pieces[k].edges):
+                runs[i] += 1  # an edge two of them run (a bridge) is run twice
+        if len(members) < 2 or sum(runs.values()) > _MAX_WALK:
             continue
-        count: dict[int, int] = {}
-        for i in edges:
-            e = graph.edge(i)
-            count[e.a] = count.get(e.a, 0) + 1
-            count[e.b] = count.get(e.b, 0) + 1
-        twice = {
-            i
-            for i in edges
-            for tip in (graph.edge(i).a, graph.edge(i).b)
-            if count[tip] == 1 and not ends_here(tip)
-        }
-        walk = _walk(graph, edges, twice, ends_here, dir_of)
+        count = _edge_ends(graph, runs)
+        tips = sorted(
+            ((end_chance(tip), tip, i) for i in runs for tip in (graph.edge(i).a, graph.edge(i).b)
+             if count[tip] == 1 and not ends_here(tip)),
+            reverse=True,
+        )  # fmt: skip
+        # dead ends without a marked end are run there and back, but where fewer than two odd
+        # nodes are marked ends, the likeliest of them are left to be the walk's ends
+        marked = sum(1 for node, c in count.items() if c % 2 and ends_here(node))
+        for _, _, i in tips[max(0, 2 - marked) :]:
+            runs[i] += 1
+        walk = _walk(graph, runs, ends_here, dir_of)
         if walk is None:
             continue
-        chains[members[0]] = _walk_chain(graph, walk, set())
+        chains[members[0]] = _walk_chain(graph, walk)
         for k in members[1:]:
             chains[k] = None
     return [c for c in chains if c is not None]
+
+
+def _edge_ends(graph: Graph, runs: dict[int, int]) -> dict[int, int]:
+    """Per node, the edge ends there of edges run ``runs[edge]`` times."""
+    count: dict[int, int] = {}
+    for i, times in runs.items():
+        e = graph.edge(i)
+        count[e.a] = count.get(e.a, 0) + times
+        count[e.b] = count.get(e.b, 0) + times
+    return count
 
 
 def _piece_identity(graph: Graph, piece: Piece, join: float) -> np.ndarray | None:
@@ -675,31 +695,25 @@ def _node_of(graph: Graph, end: End) -> int:
 
 def _walk(
     graph: Graph,
-    edges: list[int],
-    twice: set[int],
+    runs: dict[int, int],
     ends_here: Callable[[int], bool],
     dir_of: dict[End, tuple[float, float]],
 ) -> Walk | None:
-    """One walk over ``edges`` (``twice`` run there and back, and the shortest way between
-    nodes it must leave by another edge than it came run twice too), or None where none
-    exists: the ends at each node paired to turn least, then the walks that pairing makes
+    """One walk over the edges of ``runs``, each run that many times or more (the shortest ways
+    between the nodes it must leave by another edge than it came run once more), or None where
+    none exists: the ends at each node paired to turn least, then the walks that pairing makes
     spliced into one where they meet, at the least extra turn."""
-    runs = {i: 2 if i in twice else 1 for i in edges}
-    count: dict[int, int] = {}
-    for i in edges:
-        e = graph.edge(i)
-        count[e.a] = count.get(e.a, 0) + runs[i]
-        count[e.b] = count.get(e.b, 0) + runs[i]
-    odd = [n for n, c in count.items() if c % 2]
-    extra = _retraced(graph, edges, odd, ends_here)
+    runs = dict(runs)
+    odd = [n for n, c in _edge_ends(graph, runs).items() if c % 2]
+    extra = _retraced(graph, list(runs), odd, ends_here)
     if extra is None:
         return None
     for i in extra:
         runs[i] += 1
     at: dict[int, list[Half]] = {}
-    for i in edges:
+    for i, times in runs.items():
         e = graph.edge(i)
-        for copy in range(runs[i]):
+        for copy in range(times):
             at.setdefault(e.a, []).append((i, 0, copy))
             at.setdefault(e.b, []).append((i, 1, copy))
     if max(len(h) for h in at.values()) > _MAX_PAIRING:
@@ -792,26 +806,26 @@ def _best_pairing(
     halves: list[Half], turn: Callable[[Half, Half], float]
 ) -> list[tuple[Half, Half]]:
     """The pairs of ``halves`` (one left over where their number is odd) of the least summed
-    turn."""
-    best: tuple[float, list[tuple[Half, Half]]] = (math.inf, [])
+    turn: a dynamic programme over the subsets still to pair (2 ** n work, n at most
+    ``_MAX_PAIRING``)."""
+    n = len(halves)
+    cost = [[turn(halves[i], halves[j]) for j in range(n)] for i in range(n)]
 
-    def search(rest: list[Half], cost: float, chosen: list[tuple[Half, Half]], spare: bool) -> None:
-        nonlocal best
-        if cost >= best[0]:
-            return
-        if not rest:
-            best = (cost, list(chosen))
-            return
-        first, others = rest[0], rest[1:]
-        if spare:  # leave the first unpaired
-            search(others, cost, chosen, False)
-        for k, q in enumerate(others):
-            chosen.append((first, q))
-            search(others[:k] + others[k + 1 :], cost + turn(first, q), chosen, spare)
-            chosen.pop()
+    @functools.cache
+    def best(mask: int, spare: bool) -> tuple[float, tuple[tuple[int, int], ...]]:
+        if not mask:
+            return 0.0, ()
+        i = (mask & -mask).bit_length() - 1
+        rest = mask & ~(1 << i)
+        options = [best(rest, False)] if spare else []
+        for j in range(i + 1, n):
+            if rest >> j & 1:
+                c, chosen = best(rest & ~(1 << j), spare)
+                options.append((c + cost[i][j], ((i, j), *chosen)))
+        return min(options, default=(math.inf, ()))
 
-    search(list(halves), 0.0, [], len(halves) % 2 == 1)
-    return best[1]
+    _, chosen = best((1 << n) - 1, n % 2 == 1)
+    return [(halves[i], halves[j]) for i, j in chosen]
 
 
 def _trails(at: dict[int, list[Half]], pair: dict[Half, Half]) -> list[list[Half]]:
@@ -877,14 +891,13 @@ def _splice(
     return True
 
 
-def _walk_chain(graph: Graph, walk: Walk, used: set[int]) -> Chain:
+def _walk_chain(graph: Graph, walk: Walk) -> Chain:
     """The chain of points a walk draws (sharp where it turns by more than ``SHARP_TURN``)."""
     pts: list[np.ndarray] = []
     wid: list[np.ndarray] = []
     sharp: list[int] = []
     count = 0
     for i, side, into in walk.steps:
-        used.add(i)
         e = graph.edge(i)
         p, w = graph.points(e), graph.widths(e)
         if side == 1:
