@@ -273,6 +273,26 @@ def _may_join(
     return turn <= max_turn
 
 
+@dataclass
+class _Joins:
+    """The joins ``_links`` makes, and what its rules read: the edge ends at each node, which
+    end continues into which (both ways), the turn at each join, and each end's direction and
+    embedding (where they were read: at nodes of two ends or more, the embedding only where the
+    joins may choose)."""
+
+    graph: Graph
+    join: float
+    ends_at: dict[int, list[End]]
+    links: dict[End, End] = field(default_factory=dict)
+    turns: dict[End, float] = field(default_factory=dict)
+    dir_of: dict[End, tuple[float, float]] = field(default_factory=dict)
+    ident_of: dict[End, np.ndarray | None] = field(default_factory=dict)
+
+    def link(self, p: End, q: End, turn: float) -> None:
+        self.links[p], self.links[q] = q, p
+        self.turns[p] = self.turns[q] = turn
+
+
 def _links(
     graph: Graph, max_turn: float, ends_map: np.ndarray | None, join: float
 ) -> tuple[dict[End, End], dict[End, float], dict[End, End], dict[End, tuple[float, float]]]:
@@ -285,10 +305,8 @@ def _links(
         if e.a >= 0:
             ends_at.setdefault(e.a, []).append((i, 0))
             ends_at.setdefault(e.b, []).append((i, 1))
-    links: dict[End, End] = {}
-    turns: dict[End, float] = {}
-    ident_of: dict[End, np.ndarray | None] = {}
-    dir_of: dict[End, tuple[float, float]] = {}
+    j = _Joins(graph, join, ends_at)
+    links, dir_of, ident_of = j.links, j.dir_of, j.ident_of
     chords: dict[int, np.ndarray | None] = {}
     points = graph.point.tolist()
     tangents = None if graph.tangent is None else graph.tangent.tolist()
@@ -316,39 +334,30 @@ def _links(
                 distance = float(np.linalg.norm(ident_p - ident_q))
             if not _may_join(choose, turn, max_turn, distance, end_p, join):
                 continue
-            links[ends[p]], links[ends[q]] = ends[q], ends[p]
-            turns[ends[p]] = turns[ends[q]] = turn
-    via = _bridges(graph, ends_at, links, ident_of, join) if graph.identity is not None else {}
+            j.link(ends[p], ends[q], turn)
+    via = _bridges(j) if graph.identity is not None else {}
     for a, (b, _) in via.items():
         links[a] = b
     if graph.identity is not None:
-        _tips(graph, ends_at, links, turns, dir_of, ident_of, max_turn, join)
+        _tips(j, max_turn)
     if graph.identity is not None and ends_map is not None:
-        back = _retraces(graph, ends_at, links, turns, dir_of, ident_of, ends_map, join)
+        back = _retraces(j, ends_map)
         for a, (b, _) in back.items():
             links[a] = b
         via.update(back)
-    return links, turns, {a: v for a, (_, v) in via.items()}, dir_of
+    return links, j.turns, {a: v for a, (_, v) in via.items()}, dir_of
 
 
-def _retraces(
-    graph: Graph,
-    ends_at: dict[int, list[End]],
-    links: dict[End, End],
-    turns: dict[End, float],
-    dir_of: dict[End, tuple[float, float]],
-    ident_of: dict[End, np.ndarray | None],
-    ends_map: np.ndarray,
-    join: float,
-) -> dict[End, tuple[End, End]]:
+def _retraces(j: _Joins, ends_map: np.ndarray) -> dict[End, tuple[End, End]]:
     """Retraced strokes (see the module docstring): a dead-end edge that a stroke runs along
     into and out of, where the stroke does not end at its tip (the end map there is under
     ``END_THRESHOLD``), goes back along the same edge to its node and on into a free end there
     of its embedding (closer than ``join``; the closest first). Per end, as ``_bridges``: (the
     end it joins, the edge end the way back starts from); the turn at the tip is a cusp."""
+    graph, links, ident_of = j.graph, j.links, j.ident_of
     deg = graph.degrees()
     back: dict[End, tuple[End, End]] = {}
-    for node, ends in ends_at.items():
+    for node, ends in j.ends_at.items():
         free = [u for u in ends if u not in links and ident_of.get(u) is not None]
         if not free:
             continue
@@ -365,36 +374,27 @@ def _retraces(
                 other = ident_of[u]
                 assert other is not None
                 distance = float(np.linalg.norm(ident - other))
-                if u[0] != d[0] and distance < join:
+                if u[0] != d[0] and distance < j.join:
                     candidates.append((distance, d, u))
         for _, d, u in sorted(candidates):
             far = (d[0], 1 - d[1])  # the tip's end of the edge
             if u in links or far in links:
                 continue
-            links[far], links[u] = u, far
+            j.link(far, u, 180.0)  # the cusp at the tip ...
+            j.turns[u] = _turn(j.dir_of[d], j.dir_of[u])  # ... and the turn off the edge
             back[far], back[u] = (u, far), (far, d)
-            turns[far] = 180.0
-            turns[u] = _turn(dir_of[d], dir_of[u])
     return back
 
 
-def _tips(
-    graph: Graph,
-    ends_at: dict[int, list[End]],
-    links: dict[End, End],
-    turns: dict[End, float],
-    dir_of: dict[End, tuple[float, float]],
-    ident_of: dict[End, np.ndarray | None],
-    max_turn: float,
-    join: float,
-) -> None:
+def _tips(j: _Joins, max_turn: float) -> None:
     """Overshoot tips (see the module docstring): at a node, a dead-end edge left free that is
     shorter than ``BRIDGE`` x the node's width (at least ``BRIDGE_MIN`` px) joins another free end
     there that it goes on from by at most ``max_turn``, unless their embeddings are surely apart
     (farther than ``2 * join - IDENTITY_SURE``); the straightest pairs first."""
-    apart = 2 * join - IDENTITY_SURE
+    graph, links, dir_of = j.graph, j.links, j.dir_of
+    apart = 2 * j.join - IDENTITY_SURE
     deg = graph.degrees()
-    for node, ends in ends_at.items():
+    for node, ends in j.ends_at.items():
         free = [end for end in ends if end not in links and end in dir_of]
         if len(free) < 2:
             continue
@@ -411,20 +411,13 @@ def _tips(
         for turn, t, o in pairs:
             if t in links or o in links or turn > max_turn:
                 continue
-            it, io = ident_of.get(t), ident_of.get(o)
+            it, io = j.ident_of.get(t), j.ident_of.get(o)
             if it is not None and io is not None and float(np.linalg.norm(it - io)) > apart:
                 continue
-            links[t], links[o] = o, t
-            turns[t] = turns[o] = turn
+            j.link(t, o, turn)
 
 
-def _bridges(
-    graph: Graph,
-    ends_at: dict[int, list[End]],
-    links: dict[End, End],
-    ident_of: dict[End, np.ndarray | None],
-    join: float,
-) -> dict[End, tuple[End, End]]:
+def _bridges(j: _Joins) -> dict[End, tuple[End, End]]:
     """Joins of a stroke across a short edge that another stroke holds: where two strokes share
     a stretch of centreline (a stroke that starts or ends on another, running along it for a few
     px before it leaves), the other stroke's ends at the two nodes of that edge are left without
@@ -432,9 +425,10 @@ def _bridges(
     ``BRIDGE`` x the wider node's width (at least ``BRIDGE_MIN`` px) whose embedding is not
     theirs, with embeddings closer than ``IDENTITY_SURE``, are joined through it (the closest
     pair first). Per end: (the end it joins, the bridge edge's end at its own node)."""
+    graph, ident_of = j.graph, j.ident_of
     free = {
-        node: [end for end in ends if end not in links and ident_of.get(end) is not None]
-        for node, ends in ends_at.items()
+        node: [end for end in ends if end not in j.links and ident_of.get(end) is not None]
+        for node, ends in j.ends_at.items()
     }
     candidates = []
     for i in graph.alive():
@@ -453,7 +447,7 @@ def _bridges(
                 assert ip is not None and iq is not None
                 distance = float(np.linalg.norm(ip - iq))
                 if distance >= IDENTITY_SURE or any(
-                    o is not None and float(np.linalg.norm(o - ip)) < join for o in own
+                    o is not None and float(np.linalg.norm(o - ip)) < j.join for o in own
                 ):
                     continue
                 candidates.append((distance, p, q, i))
