@@ -425,3 +425,13 @@ def test_a_write_that_fails_names_the_file_that_failed(tmp_path):
     assert run.returncode == 1
     line = run.stderr.strip()
     assert "\n" not in line and "a.json: cannot write" in line and "a.svg" not in line, line
+
+
+def test_an_image_given_twice_is_said_so(tmp_path):
+    _glyph(tmp_path / "a.png", 0)
+    run = _run("trace", "a.png", "./a.png", "--output", "o", cwd=tmp_path)
+    assert run.returncode == 2 and (tmp_path / "o" / "a.svg").is_file()
+    assert (
+        run.stderr.strip()
+        == "inktrace trace: error: ./a.png: given twice (its outputs are written once)"
+    )

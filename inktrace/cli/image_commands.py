@@ -229,7 +229,10 @@ def plan_outputs(
         base = out / Path(name).stem
         if base in taken:
             target = f"{base}{suffixes[0]}"
-            error = f"{name}: same output {target} as {taken[base]}; rename one of them"
+            if _resolved(Path(name)) == _resolved(Path(taken[base])):
+                error = f"{name}: given twice (its outputs are written once)"
+            else:
+                error = f"{name}: same output {target} as {taken[base]}; rename one of them"
             planned.append((name, None, error))
             continue
         clash = next((s for s in suffixes if _resolved(Path(f"{base}{s}")) in inputs), None)
