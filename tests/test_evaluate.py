@@ -120,18 +120,19 @@ def test_the_table_runs_end_to_end_on_kanjivg_with_a_tiny_model(tmp_path, capsys
     ckpt = tmp_path / "tiny.pth"
     torch.save(InkTraceNet(embed_dim=4, num_layers=2).state_dict(), ckpt)
     argv = ["evaluate", "--checkpoint", str(ckpt), "--dataset", "kanjivg", "--size", "64"]
-    argv += ["--count", "4", "--device", "cpu"]
+    argv += ["--count", "4", "--device", "cpu", "--cursive", "3"]
     if not baseline_module.available():
         argv.append("--no-baseline")
     assert inktrace_main(argv) == 0
     out = capsys.readouterr().out
     assert "kanjivg: 4 characters" in out and "strk F1" in out
     lines = [ln for ln in out.splitlines() if ln.startswith("64 ")]
-    # model and baseline on clean, degraded and the held-out pen; the ceiling on clean and pen
-    assert len(lines) == (8 if baseline_module.available() else 5)
+    # model and baseline on clean, degraded, the held-out pen and cursive words; the ceiling on
+    # clean, the pen and cursive
+    assert len(lines) == (11 if baseline_module.available() else 7)
     assert any("degraded" in ln for ln in lines) and any("model" in ln for ln in lines)
     ceiling = [ln.split() for ln in lines if "ceiling" in ln]
-    assert [c[1] for c in ceiling] == ["clean", "drybrush"]
+    assert [c[1] for c in ceiling] == ["clean", "drybrush", "cursive"]
     assert all(float(c[11]) >= 0.5 for c in ceiling)  # stroke F1 of the exact maps
     assert "+frag" in out and "-lost" in out
 
@@ -180,6 +181,8 @@ def test_missing_scikit_image_refuses_the_baseline_but_not_no_baseline(capsys, m
         (["--dataset", "kanjivg", "--size", "8"], ["--size 8"]),
         (["--dataset", "kanjivg", "--precision", "fp16"], ["--precision fp16"]),
         (["--dataset", "kanjivg", "--bogus"], ["unknown option"]),
+        (["--dataset", "kanjivg", "--cursive", "-1"], ["--cursive -1"]),
+        (["--dataset", "kanjivg", "--pages", "1", "--cursive", "5"], ["--cursive goes without"]),
         (["--dataset", "/no/such/folder", "--no-baseline", "--checkpoint", "x.ckpt"], []),
     ],
 )

@@ -1,12 +1,13 @@
 """``inktrace evaluate``: the model (``--checkpoint``), a classical baseline and the ceiling (the
 exact target maps through the same tracer) on KanjiVG characters rendered by the data engine,
-clean, scan-degraded and drawn with the held-out pen, in one table (inktrace/evaluation/)."""
+clean, scan-degraded and drawn with the held-out pen, and (``--cursive N``) on the engine's
+cursive words, in one table (inktrace/evaluation/)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..data.svg import SvgError, kanjivg_dir
@@ -14,10 +15,12 @@ from ..errors import printable
 from ..evaluation import (
     CONDITIONS,
     NO_SKIMAGE,
+    Method,
     baseline_available,
     baseline_method,
     ceiling_method,
     choose_files,
+    evaluate,
     evaluate_all,
     format_table,
     model_method,
@@ -118,6 +121,15 @@ def build_parser(prog: str) -> StrictParser:
     )
     flag(
         p,
+        "cursive",
+        "also score N cursive words of the data engine (joined letters, loops, retraced "
+        "up-strokes; dots and bars after the word: condition 'cursive', clean) at each size, "
+        "from a key stream no training draws (default 0: none)",
+        "N",
+        type=int,
+    )
+    flag(
+        p,
         "cursive_lines",
         "with --pages: how many of a page's 20 rows are lines of cursive words (default 4)",
         "N",
@@ -188,6 +200,27 @@ def _pages(args, prog: str) -> int:
     return 0
 
 
+def _with_cursive(
+    rows: list[dict],
+    methods: Sequence[Method],
+    sizes: Sequence[int],
+    count: int,
+    seed: int,
+    progress: Callable[[str], None],
+) -> list[dict]:
+    """``rows`` with each method's rows on ``count`` clean cursive words after each size's
+    (condition ``cursive``)."""
+    out = []
+    for size in sizes:
+        out += [row for row in rows if row["size"] == size]
+        words = render_cursive(count, size, seed)
+        for method in methods:
+            progress(f"{method.name} at {size} px, cursive")
+            row = {"method": method.name, "size": size, "condition": "cursive"}
+            out.append(row | evaluate(method, words, "clean"))
+    return out
+
+
 def _load(checkpoint: str | None) -> tuple[InkTraceNet, dict[str, Any]]:
     """The model of ``--checkpoint`` (default: the shipped one) and its card; what a legacy file
     could not recover goes to stderr."""
@@ -202,9 +235,13 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
     if args.dataset is None:
         raise UsageError("--dataset is required (kanjivg or a folder of SVGs)")
     if args.pages is not None:
+        if args.cursive is not None:
+            raise UsageError("--cursive goes without --pages (a page has --cursive-lines)")
         return _pages(args, prog)
     if args.cursive_lines is not None:
         raise UsageError("--cursive-lines goes with --pages")
+    if args.cursive is not None and args.cursive < 0:
+        raise UsageError(f"--cursive {args.cursive}: must be at least 0")
     sizes = args.size or [64, 128, 256]
     conditions = tuple(dict.fromkeys(args.conditions or CONDITIONS))
     count = 200 if args.count is None else args.count
@@ -243,6 +280,8 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
         print(f"{prog}: {text} ...", file=sys.stderr, flush=True)
 
     rows = evaluate_all(methods, sets, conditions, progress=progress)
+    if args.cursive:
+        rows = _with_cursive(rows, methods, sizes, args.cursive, seed, progress)
     print(
         f"{printable(args.dataset)}: {len(files)} characters (seed {seed}); tolerances per 64 "
         "px: skeleton 1 px, strokes 1.5 px; keypoints and spurs 3 px at every size. Stroke "
