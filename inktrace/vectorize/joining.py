@@ -51,11 +51,12 @@ end joins one other):
   a cusp, an up-stroke retraced) is run there and back, and the stroke goes on into a free end
   of its embedding at the edge's node (an n's stem, then its arch).
 - **one-stroke walks**: where a stroke the rules above made ends at a node the end map does not
-  mark, it and each stroke at that node (or, for a dead end, at the node at the other end of its
-  edge) whose embedding (the medoid reading of all its pixels) is within ``join`` of its own are
-  one stroke; so are their own such neighbours, in turn. Each such group of strokes is traced
-  again as one walk over all their edges: a bridge that two of them run along is run twice;
-  dead ends without a marked end are run there and back (but where fewer than two of the
+  mark, it and each stroke at that node or at the other end of its last edge (where a pen that
+  turned back at the end comes back to: at a dead end, or where a ruled line or another stroke
+  crosses the tip) whose embedding (the medoid reading of all its pixels) is within ``join`` of
+  its own are one stroke; so are their own such neighbours, in turn. Each such group of strokes
+  is traced again as one walk over all their edges: a bridge that two of them run along is run
+  twice; dead ends without a marked end are run there and back (but where fewer than two of the
   group's nodes with an odd number of edge ends are marked ends, the likeliest dead ends are
   left to end the walk); the shortest ways between the other odd nodes run twice too (the
   Chinese postman's pairing, the walk's two ends left where the end map marks ends where it
@@ -533,8 +534,12 @@ def _follow(
                 sharp.append(0)
             break
     chain = Chain(np.concatenate(pts), np.concatenate(wid), closed, sharp)
-    ends = () if closed else (_node_of(graph, start), _node_of(graph, far))
-    return Piece(chain, run, ends)
+    if closed:
+        return Piece(chain, run, (), ())
+    ends = (_node_of(graph, start), _node_of(graph, far))
+    return Piece(
+        chain, run, ends, (_node_of(graph, (start[0], 1 - start[1])), _node_of(graph, end))
+    )
 
 
 # ---------------------------------------------------------------- strokes drawn as one pen walk
@@ -561,11 +566,13 @@ _END_PAIRED = 1e6  # the cost of running on through an end of the end map (more 
 @dataclass
 class Piece:
     """A stroke the joins made: its chain, the edges it runs (a bridge it runs along too, though
-    another stroke holds it) and its two end nodes (none for a loop)."""
+    another stroke holds it), its two end nodes (none for a loop) and, for each, the node at the
+    other end of its edge there (where a pen that turned back at the end comes back to)."""
 
     chain: Chain
     edges: list[int]
     ends: tuple[int, ...]
+    back: tuple[int, ...]
 
 
 def _rewalk(
@@ -577,8 +584,8 @@ def _rewalk(
 ) -> list[Chain]:
     """The joins' strokes, where some end where the end map marks no end, walked again as the
     pen ran them (see the module docstring): a piece with such an end, and the pieces at that
-    node (and, for a dead end, at the node the pen comes back to) of an embedding within
-    ``join`` of its own, are one stroke; each group of two or more becomes one walk over their
+    node and at the other end of its last edge of an embedding within ``join`` of its own, are
+    one stroke; each group of two or more becomes one walk over their
     edges, or, where none exists, stays as it was."""
     chance: dict[int, float] = {}
 
@@ -607,20 +614,12 @@ def _rewalk(
             idents[k] = _piece_identity(graph, pieces[k], join)
         return idents[k]
 
-    degree = graph.degrees()
-    base = {}  # a dead end's node -> the node at the other end of its edge
-    for i in graph.alive():
-        e = graph.edge(i)
-        for tip, other in ((e.a, e.b), (e.b, e.a)):
-            if tip >= 0 and degree[tip] == 1:
-                base[tip] = other
     pairs = []
     for k in loose:
-        for node in pieces[k].ends:
+        for node, back in zip(pieces[k].ends, pieces[k].back):
             if ends_here(node):
                 continue
-            near = at.get(node, set()) | at.get(base.get(node, -1), set())
-            for q in near:
+            for q in at.get(node, set()) | at.get(back, set()):
                 a, b = identity(k), identity(q)
                 if q != k and a is not None and b is not None and np.linalg.norm(a - b) < join:
                     pairs.append((k, q))
