@@ -556,10 +556,10 @@ class Walk:
     closed: bool
 
 
-Half = tuple[int, int, int]  # an edge end (edge, side) and which copy of the edge (0, or 1 twice)
+Half = tuple[int, int, int]  # an edge end (edge, side) and which run of the edge (0, 1 ...)
 _MAX_PAIRING = 12  # ends at a node beyond which the walk is not tried (pairing them: 2 ** this)
 _MAX_ODD = 12  # odd nodes beyond which it is not tried (their pairing is 2 ** this work)
-_MAX_WALK = 400  # edges of one group beyond which it is not tried (splicing is quadratic)
+_MAX_WALK = 400  # edge runs of one group beyond which it is not tried (splicing: quadratic)
 _END_PAIRED = 1e6  # the cost of running on through an end of the end map (more than any length)
 
 
