@@ -419,3 +419,12 @@ def test_predict_says_whether_an_image_ran_framed_and_no_frame_runs_it_whole(tmp
     whole = np.load(tmp_path / "o" / "g.npz")["skeleton"]
     assert framed.shape == whole.shape == (256, 256)
     assert np.abs(framed - whole).max() > 0.01  # the network saw another image
+
+
+def test_a_setting_the_predictor_refuses_is_named_as_its_flag(tmp_path, capsys):
+    """The pipeline says 'overlap must be ...'; the command line's user typed --overlap."""
+    image = png(tmp_path / "a.png", drawing(1))
+    argv = ["trace", image, "--output", str(tmp_path / "out"), "--overlap", "999"]
+    assert inktrace_main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "inktrace trace: error: --overlap must be 0 to half the tile (256 px), got 999"

@@ -194,7 +194,14 @@ def make_predictor(args: argparse.Namespace) -> MapPredictor:
     except ValueError as exc:
         if type(exc) is not ValueError:  # CheckpointError, ConfigError: already one line
             raise
-        raise UsageError(str(exc)) from None
+        raise UsageError(_as_flag(str(exc), settings)) from None
+
+
+def _as_flag(message: str, settings: dict[str, Any]) -> str:
+    """A Predictor's refusal of one of ``settings`` ("overlap must be ...") named as the
+    command line's flag ("--overlap must be ...")."""
+    name = message.split(" ", 1)[0]
+    return f"--{name.replace('_', '-')}{message[len(name) :]}" if name in settings else message
 
 
 def output_folder(args: argparse.Namespace) -> Path:
