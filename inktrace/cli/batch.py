@@ -442,12 +442,10 @@ def _open_stream(path: str) -> IO[str] | None:
     return os.fdopen(fd, "w", encoding="utf-8")
 
 
-def _check_report(path: str | None, inputs: Sequence[str], outputs: Sequence[str]) -> None:
+def _check_report(path: str, inputs: Sequence[str], outputs: Sequence[str]) -> None:
     """Refuse the ``--report`` path in one line, before the model loads, where writing it would
     fail or replace what is not a report: a folder, one of the ``inputs`` (the images, the
     checkpoint), one of the run's ``outputs``, or any other file that is not an earlier report."""
-    if path is None:
-        return
     if not path.endswith((".jsonl", ".json", ".ndjson")) and Path(path).is_dir():
         raise UsageError(f"--report {path}: is a folder (give a file, such as report.jsonl)")
     if _is_stream(path):
@@ -520,8 +518,9 @@ def run_images(
     measurer = _Measurer(chunks, max_pixels, args.invert) if here and _auto(args) else None
     try:
         inputs = [name for name, _ in expanded] + ([args.checkpoint] if args.checkpoint else [])
-        outputs = [f"{base}{s}" for _, base, _ in planned if base is not None for s in suffixes]
-        _check_report(args.report, inputs, outputs)
+        if args.report is not None:
+            outputs = [f"{b}{s}" for _, b, _ in planned if b is not None for s in suffixes]
+            _check_report(args.report, inputs, outputs)
         status = _run_chunks(prog, args, out, suffixes, factory, chunks, ready, measurer)
     except BaseException:  # a bad model, Ctrl-C ...: no waiting for a measure under way
         if measurer is not None:

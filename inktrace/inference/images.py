@@ -145,7 +145,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
         return None
 
 
-MIN_SIDE = 64  # px: the network works on at least this much of each side (frames, tiles)
+MIN_SIDE = 64  # px: the network works on at least this much of a side (pipeline.FRAME_MIN)
 
 
 def _too_large(name: str, width: int, height: int, max_pixels: int | None) -> str | None:
@@ -155,7 +155,11 @@ def _too_large(name: str, width: int, height: int, max_pixels: int | None) -> st
     counted = max(width, MIN_SIDE) * max(height, MIN_SIDE)
     if max_pixels is None or counted <= max_pixels:
         return None
-    padded = "" if counted == width * height else f", counted as {counted} (sides of 64 px or more)"
+    padded = (
+        ""
+        if counted == width * height
+        else f", counted as {counted} (sides of {MIN_SIDE} px or more)"
+    )
     return (
         f"{name}: {width}x{height} pixels{padded} is more than --max-pixels {max_pixels} "
         "(decided from the header; raise --max-pixels to trace it)"

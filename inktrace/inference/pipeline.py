@@ -52,7 +52,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 from scipy import ndimage
 
-from .images import load_image, to_gray
+from .images import MIN_SIDE, load_image, to_gray
 from .resample import ToInput, model_size, squeezed, to_input, to_model, unit
 from .scale import GLYPH_SIZE, image_scale, ink_masks
 from .tiling import Stitcher, Tile
@@ -88,7 +88,7 @@ BLANK_REACH = 32  # px of the resampled image: twice any distance the tracer loo
 # 0.807) against 0.953 (0.869) on their own 70 px images, and framed 0.948 (0.862).
 FRAME = 0.15
 FRAME_PX = 2
-FRAME_MIN = 64  # px: a frame is never smaller than the training images (model px)
+FRAME_MIN = MIN_SIDE  # px: a frame is never smaller than the training images (64 model px)
 FRAME_AREA = 0.5  # an image is framed only where the frame is at most this part of it
 # An image of several tiles (a page) is framed per cluster of ink (``frame_pages``, the default;
 # in the same time as tiles on the bench pages): ink within 2 * CLUSTER_REACH model px is one

@@ -188,11 +188,6 @@ def _can_fork() -> bool:
     return sys.platform.startswith("linux") and not multiprocessing.current_process().daemon
 
 
-def _quiet(parent: int) -> None:
-    """A forked tracer's start: it ends with its parent (children.py)."""
-    end_with_parent(parent)
-
-
 def trace_regions(m: Maps, opts: TraceOptions, tracer: Tracer, processes: int = 1) -> list[Stroke]:
     """``tracer`` (the whole-image tracer) over the page's groups of regions, in up to
     ``processes`` forked processes, the strokes in group order. Should a process die (killed,
@@ -207,8 +202,8 @@ def trace_regions(m: Maps, opts: TraceOptions, tracer: Tracer, processes: int = 
             _JOB["work"] = (m, regions, opts, tracer)
             context = multiprocessing.get_context("fork")
             try:
-                with ProcessPoolExecutor(
-                    use, mp_context=context, initializer=_quiet, initargs=(os.getpid(),)
+                with ProcessPoolExecutor(  # forked tracers end with this process
+                    use, mp_context=context, initializer=end_with_parent, initargs=(os.getpid(),)
                 ) as pool:
                     found = list(pool.map(_forked, range(len(regions))))
             except (BrokenProcessPool, OSError):  # a process died or could not start
