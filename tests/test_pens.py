@@ -19,6 +19,7 @@ from inktrace.data.pens import (
     HELD_OUT,
     PEN_NAMES,
     TRAINING_PENS,
+    apply_texture,
     choose_pens,
     densify,
     pen_widths,
@@ -99,7 +100,7 @@ def test_felt_and_ballpoint_are_nearly_constant_and_thinner_than_a_brush():
 
 
 def test_textures_change_the_image_never_the_targets():
-    for pen in ("ballpoint", "felt", "pencil", "drybrush"):
+    for pen in ("ballpoint", "felt", "pencil", "drybrush", "charcoal"):
         ds = SyntheticInk(5, 64, 48, seed=2, pens=(pen,))
         got = ds.render(range(6))
         keys = ds.keys(range(6))
@@ -122,6 +123,43 @@ def test_pencil_is_grey_and_a_dry_brush_breaks_its_strokes():
     solid = dry["mask"] * (dry["width"] >= 4.0)  # broad strokes
     light = ((dry["image"][:, 0] > 0.6) & (solid > 0)).sum() / solid.sum()
     assert 0.05 < light < 0.6  # streaks and breaks: a real share of the body stays unpainted
+
+
+def _texture_of(pen: str, vertical: bool, n: int = 4, size: int = 48):
+    """``apply_texture`` of ``pen`` on ink covering the whole image: the maps of one broad stroke
+    through its middle, horizontal or vertical."""
+    ones = torch.ones(n, size, size)
+    c, s = (-1.0, 0.0) if vertical else (1.0, 0.0)  # tangent as (cos 2a, sin 2a)
+    to_mid = size / 2 - (torch.arange(size) + 0.5)
+    offset = torch.zeros(n, 2, size, size)
+    offset[:, 0 if vertical else 1] = to_mid[None, :] if vertical else to_mid[:, None]
+    maps = {
+        "offset": offset,
+        "tangent": torch.stack([ones * c, ones * s], 1),
+        "width": ones * 8.0,
+        "mask": ones,
+    }
+    keys = sample_keys(7, 6, 0, torch.arange(n))
+    return apply_texture(ones, maps, torch.full((n,), PEN_NAMES.index(pen)), keys)
+
+
+def test_charcoal_streaks_follow_the_paper_not_the_strokes():
+    along, across = _texture_of("charcoal", False), _texture_of("charcoal", True)
+    assert torch.equal(along, across)  # the stroke's direction does not move the grain
+    dry = _texture_of("drybrush", False)
+    assert not torch.equal(dry, _texture_of("drybrush", True))  # the brush's bristles do
+    bare = along < 0.3
+    assert 0.1 < bare.float().mean() < 0.8
+    # the bare lines run one way per sample: shifted 2 px along the grain the pattern agrees far
+    # more than shifted the other ways
+    for b in bare:
+        agree = [
+            (b == torch.roll(b, (round(2 * math.sin(a)), round(2 * math.cos(a))), (0, 1)))
+            .float()
+            .mean()
+            for a in torch.linspace(0, math.pi, 9)[:-1].tolist()
+        ]
+        assert max(agree) > 0.7 and min(agree) < max(agree) - 0.3, agree
 
 
 def test_pen_samples_are_the_same_in_any_batch_and_any_instance():

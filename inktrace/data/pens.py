@@ -6,8 +6,9 @@ A pen changes two things, kept strictly apart so that every target stays exact:
   tapered ends, a shoulder at turns, ink pooling where a slow pen turns. The targets are computed
   from this geometry (render.py), so they follow it exactly.
 - **texture**: what the ink coverage looks like (pencil grain and grey tone, ballpoint skips,
-  dry-brush bristle streaks and breaks). It changes only the image, before the scan
-  degradations (degrade.py), never a target: the network learns to bridge it.
+  dry-brush bristle streaks and breaks, charcoal's laid-paper streaks). It changes only the
+  image, before the scan degradations (degrade.py), never a target: the network learns to bridge
+  it.
 
 | pen | width (px at 64 px) | along the stroke | texture |
 |---|---|---|---|
@@ -17,10 +18,16 @@ A pen changes two things, kept strictly apart so that every target stays exact:
 | brush | the level's range | pressed start, long tapered end, shoulder at turns, pressure | none |
 | pencil | 0.9-2.6 | light pressure variation | grain, grey tone |
 | drybrush | the level's range | as brush, pressed harder | bristle streaks, dry breaks |
+| charcoal | the level's range | pressure, soft tapers | the paper's laid grain, grit, breaks |
 
 ``drybrush`` is the **held-out style** (``HELD_OUT``): the configuration refuses it for training
 (``data.pens``), so the evaluation can measure how the model generalises to a pen it never saw;
 render with it through ``SvgInk(..., pens=("drybrush",))`` or ``svg.render_glyphs``.
+
+``charcoal`` (stop 42) splits broad strokes too, but not along the stroke: its streaks follow the
+paper's laid lines, one direction for the whole sample, so a stroke running with them is streaked
+lengthwise and one across them dashed. It teaches that ink broken into slivers is still one
+stroke without drawing the held-out brush's streaks, which follow each stroke.
 
 Every number is drawn from the sample's key (rng.py) through forks of its own, so a sample's pen is
 the same in any batch, and the streams of the classic engine never move.
@@ -70,7 +77,7 @@ class PenModel:
     turn_len: float  # its half-length along the stroke, in stroke widths
     end_pool: tuple[float, float]  # extra width at both ends (a pen resting on the paper)
     swell: tuple[float, float]  # amplitude of the slow pressure wave
-    texture: str  # "none" | "ballpoint" | "felt" | "pencil" | "dry"
+    texture: str  # "none" | "ballpoint" | "felt" | "pencil" | "dry" | "laid"
     tone: tuple[float, float]  # darkness of the ink (1 = full)
 
 
@@ -160,6 +167,16 @@ PENS: dict[str, PenModel] = {
             swell=(0.08, 0.15),
             texture="dry",
             tone=(0.85, 1.0),
+        ),
+        _pen(  # after drybrush: the pens before it keep their ids
+            "charcoal",
+            start_tip=(0.6, 0.9),
+            end_tip=(0.3, 0.7),
+            taper=(0.1, 0.3),
+            press=(0.1, 0.5),
+            swell=(0.08, 0.2),
+            texture="laid",
+            tone=(0.75, 1.0),
         ),
     )
 }
@@ -447,7 +464,7 @@ def apply_texture(
     from_field = smooth_field(Draws(keys.cpu()).fork(_TEXTURE_FORK + 1), 6, H, W, dev, eased=True)
     tone_lo_hi = _table("tone", pen_ids.cpu()).to(dev, torch.float32)
     tone = tone_lo_hi[:, 0] + (tone_lo_hi[:, 1] - tone_lo_hi[:, 0]) * r[:, 0]
-    for kind in ("ballpoint", "felt", "pencil", "dry"):
+    for kind in ("ballpoint", "felt", "pencil", "dry", "laid"):
         ids = [i for i, k in enumerate(kinds) if k == kind]
         sel = (pen_ids[:, None] == torch.tensor(ids, device=dev)).any(-1).nonzero()[:, 0]
         if not sel.numel():
@@ -464,7 +481,7 @@ def apply_texture(
             grain = uniform_field(keys[sel], 0x9E1, H, W)
             amount = (0.3 + 0.35 * r[sel, 2])[:, None, None]
             cov = cov * t * (1.0 - amount * grain * grain) * (0.85 + 0.15 * field)
-        else:  # dry brush: bristle streaks along the stroke, and breaks where it runs dry
+        elif kind == "dry":  # dry brush: bristle streaks along the stroke, breaks where it runs dry
             off = maps["offset"][sel]
             tan = maps["tangent"][sel]
             theta = 0.5 * torch.atan2(tan[:, 1], tan[:, 0])
@@ -477,5 +494,19 @@ def apply_texture(
             dry &= maps["width"][sel] >= 2.5 * W / 64  # streaks show on broad strokes only
             broken = smoothstep((field - (0.78 + 0.15 * r[sel, 4])[:, None, None]) / 0.05)
             cov = cov * t * torch.where(dry, 0.2, 1.0) * (1.0 - 0.9 * broken)
+        elif kind == "laid":  # charcoal on laid paper: streaks one way across the whole sample
+            theta = math.pi * r[sel, 5][:, None, None]
+            period = (1.6 + 2.4 * r[sel, 6])[:, None, None] * (W / 64.0)
+            ys = torch.arange(H, device=dev, dtype=torch.float32)[None, :, None] + 0.5
+            xs = torch.arange(W, device=dev, dtype=torch.float32)[None, None, :] + 0.5
+            u = (xs * torch.cos(theta) + ys * torch.sin(theta)) / period
+            wave = torch.cos(2 * math.pi * (u + 1.5 * field))  # lines that wander a little
+            dryness = (0.2 + 0.5 * r[sel, 7])[:, None, None]  # share of each period left bare
+            bare = wave > 1.0 - 2.0 * dryness
+            bare &= maps["width"][sel] >= 2.0 * W / 64  # thin strokes keep their ink
+            grit = uniform_field(keys[sel], 0x9E2, H, W) < 0.12
+            broken = smoothstep((field - (0.8 + 0.15 * r[sel, 4])[:, None, None]) / 0.05)
+            keep = torch.where(bare, 0.15, 1.0) * torch.where(grit, 0.4, 1.0)
+            cov = cov * t * keep * (1.0 - 0.9 * broken)
         out[sel] = cov.to(out.dtype)
     return out
