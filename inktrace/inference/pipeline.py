@@ -410,9 +410,10 @@ class MapPredictor:
         grown = ndimage.maximum_filter(faint.view(np.uint8), size=2 * CLUSTER_REACH + 1)
         labels, count = ndimage.label(grown)
         labels[~faint] = 0  # each cluster's own ink: its box
-        index = np.arange(1, count + 1)
-        has_dark = np.asarray(ndimage.maximum(dark, labels, index), bool)
-        size = np.asarray(ndimage.sum(faint, labels, index))
+        # per cluster: whether it holds dark ink, and its ink's pixels (bincount: a tenth of
+        # ndimage.maximum / sum's time on a page)
+        has_dark = np.bincount(labels[dark], minlength=count + 1)[1:] > 0
+        size = np.bincount(labels.ravel(), minlength=count + 1)[1:]
         boxes = []
         for k, box in enumerate(ndimage.find_objects(labels)):
             if box is not None and (has_dark[k] or (size[k] >= FAINT_SPECK and not _ruled(box))):
