@@ -8,7 +8,14 @@ import inktrace.cli.evaluate as cli_evaluate
 from inktrace.cli.main import main as inktrace_main
 from inktrace.data.svg import SvgError, kanjivg_dir
 from inktrace.evaluation import choose_files, render_cursive, render_samples
-from inktrace.evaluation.pages import RULE, compose_page, evaluate_pages, format_pages, score_page
+from inktrace.evaluation.pages import (
+    NOISE,
+    RULE,
+    compose_page,
+    evaluate_pages,
+    format_pages,
+    score_page,
+)
 from inktrace.inference import Predictor
 from inktrace.pretrained import load_pretrained
 from inktrace.vectorize import Stroke
@@ -43,14 +50,19 @@ def test_evaluate_pages_scores_the_page_beside_one_by_one():
     samples = render_samples(choose_files("kanjivg", 6, 3), 64, 3)
     predictor = Predictor(load_pretrained(), device="cpu")
     result = evaluate_pages(predictor, samples, pages=2, columns=3, rows=1, tolerance=1.5)
-    page, one = result["page"], result["one by one"]
-    assert page["characters"] == one["characters"] == 6 and page["pages"] == 2
-    # the shipped model on clean held-out characters: both sides trace most strokes
+    page, one, cut = result["page"], result["one by one"], result["crops"]
+    assert page["characters"] == one["characters"] == cut["characters"] == 6
+    assert page["pages"] == 2
+    # the shipped model on clean held-out characters: every side traces most strokes
     assert page["f1"] > 0.6 and one["f1"] > 0.6 and abs(page["f1"] - one["f1"]) < 0.15
+    assert cut["f1"] > 0.6 and cut["seconds per page"] > 0
     assert 0.7 < page["traced/true"] < 1.3 and page["seconds per page"] > 0
     assert page["peak MB"] > 50
     table = format_pages(result, (240, 160))
-    assert f"| stroke F1, characters (P / R) | {page['f1']:.3f}" in table
+    row = next(line for line in table.splitlines() if "stroke F1, characters" in line)
+    assert row.rstrip(" |").split(" | ")[1:4] == [
+        f"{d['f1']:.3f} ({d['precision']:.3f} / {d['recall']:.3f})" for d in (page, cut, one)
+    ]
     assert "6 characters, 0 cursive words" in table and "cursive words (P" not in table
     with pytest.raises(ValueError, match="need 9 characters"):
         evaluate_pages(predictor, samples, pages=3, columns=3, rows=1, tolerance=1.5)
@@ -98,6 +110,16 @@ def test_cursive_lines_sit_under_the_characters_and_are_scored_apart():
     }
     assert score_page(page, chars, 1.0, "characters")["matched"] == len(chars)
     assert score_page(page, chars, 1.0, "cursive words")["matched"] == 0
+    # a box's crop: its sample's square of page pixels (the paper's noise in it), its strokes
+    # moved with it
+    for k, source, i in [(0, samples, 0), (2, samples, 2), (4, words, 1)]:
+        image, strokes = page.crop(k)
+        assert image.shape == (48, 48)
+        diff = np.abs(image - source.clean[i])  # the paper's noise, nothing else
+        assert diff.max() < 6 * NOISE and diff.mean() > 0.3 * NOISE
+        assert len(strokes) == len(source.strokes[i])
+        for a, b in zip(strokes, source.strokes[i]):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-9)
     predictor = Predictor(load_pretrained(), device="cpu")
     result = evaluate_pages(predictor, samples, 1, 3, 2, 1.5, words=words, word_rows=1)
     page_side, one = result["page"], result["one by one"]

@@ -15,10 +15,11 @@ reads as a line of handwriting; they are scored apart from the characters.
 
 ``evaluate_pages`` (``inktrace evaluate --pages N``) composes N pages of held-out characters and
 cursive lines, predicts and traces each page in one call, and the same characters and words one
-by one on their own clean images, and returns both sides' stroke F1, traced / true strokes (per
-kind of box) and seconds, with the process's
-peak resident memory (Linux ru_maxrss: the largest so far, the model and the one-by-one side
-included).
+by one twice: on their own clean images, and cut from the page (each sample's square of page
+pixels, the paper's noise in it: ``crop``), and returns the three sides' stroke F1, traced / true
+strokes (per kind of box) and seconds, with the process's peak resident memory (Linux ru_maxrss:
+the largest so far, the model and the one-by-one sides included). The page against the crops is
+what tracing a page in one call costs; the crops against the clean images, what its paper does.
 """
 
 from __future__ import annotations
@@ -55,16 +56,27 @@ NOISE = 0.03  # standard deviation of the paper noise
 @dataclass
 class Page:
     """One page: the image (H, W) float32 in [0, 1], the boxes (x0, y0, x1, y1) of its
-    characters, each box's true strokes ((n, 2) float64 polylines, page pixels) and what each box
-    holds (``CHARACTER`` or ``CURSIVE``)."""
+    characters, each box's true strokes ((n, 2) float64 polylines, page pixels), what each box
+    holds (``CHARACTER`` or ``CURSIVE``) and where each box's sample lies (x, y of its top left
+    corner; its side is ``size``)."""
 
     image: np.ndarray
     boxes: list[tuple[int, int, int, int]]
     strokes: list[list[np.ndarray]]
     kinds: list[str] = field(default_factory=list)
+    corners: list[tuple[int, int]] = field(default_factory=list)
+    size: int = 0
+
+    def crop(self, k: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Box ``k``'s sample as the page shows it (its ``size`` px square of page pixels) and
+        its true strokes in the crop's pixels."""
+        x, y = self.corners[k]
+        image = self.image[y : y + self.size, x : x + self.size].copy()
+        return image, [s - np.array([x, y], dtype=np.float64) for s in self.strokes[k]]
 
 
 CHARACTER, CURSIVE = "characters", "cursive words"
+SIDES = ("page", "one by one", "crops")  # evaluate_pages' sides (module docstring)
 
 
 def compose_page(
@@ -99,7 +111,7 @@ def compose_page(
     page = np.ones((height, width), np.float32)
     for r in range(rows):
         page[(r + 1) * cell - 2, :] = RULE
-    boxes, strokes, kinds = [], [], []
+    boxes, strokes, kinds, corners = [], [], [], []
     pad = (cell - size) // 2
     for k, (source, index, kind) in enumerate(items):
         y0, x0 = (k // columns) * cell, (k % columns) * cell
@@ -109,8 +121,9 @@ def compose_page(
         boxes.append((x0, y0, x0 + cell, y0 + cell))
         strokes.append([s + np.array([ix, iy], dtype=np.float64) for s in source.strokes[index]])
         kinds.append(kind)
+        corners.append((ix, iy))
     page += rng.normal(0.0, NOISE, page.shape).astype(np.float32)
-    return Page(np.clip(page, 0.0, 1.0), boxes, strokes, kinds)
+    return Page(np.clip(page, 0.0, 1.0), boxes, strokes, kinds, corners, size)
 
 
 def score_page(
@@ -159,12 +172,13 @@ def evaluate_pages(
     word_rows: int = 0,
 ) -> dict[str, dict[str, float]]:
     """``pages`` pages of ``columns`` x ``rows`` boxes, each traced in one call, beside the same
-    characters one by one: the first ``rows - word_rows`` rows hold characters of ``samples`` (in
-    order, which must hold enough), the last ``word_rows`` lines of cursive words of ``words``.
-    ``{"page": {...}, "one by one": {...}}`` with, per kind of box (CHARACTER, CURSIVE), f1,
-    precision, recall and traced/true (as ``"<kind> f1"`` ...; the characters' also as plain
-    ``f1`` ...), then seconds per page, pages, characters, words, and on the page side the peak
-    resident MB (module docstring)."""
+    characters one by one, clean and cut from the page (module docstring): the first ``rows -
+    word_rows`` rows hold characters of ``samples`` (in order, which must hold enough), the last
+    ``word_rows`` lines of cursive words of ``words``. ``{"page": {...}, "one by one": {...},
+    "crops": {...}}`` with, per kind of box (CHARACTER, CURSIVE), f1, precision, recall and
+    traced/true (as ``"<kind> f1"`` ...; the characters' also as plain ``f1`` ...), then seconds
+    per page, pages, characters, words, and on the page side the peak resident MB (module
+    docstring)."""
     if not 0 <= word_rows < rows or (word_rows and words is None):
         raise ValueError(f"word_rows {word_rows} must be below rows {rows}, with words given")
     per_page, per_line = columns * (rows - word_rows), columns * word_rows
@@ -174,8 +188,17 @@ def evaluate_pages(
         raise ValueError(f"{pages} pages of {per_line} words need {pages * per_line} words")
     kinds = (CHARACTER, CURSIVE) if word_rows else (CHARACTER,)
     zero = {"matched": 0, "traced": 0, "true": 0}
-    counts = {(side, kind): dict(zero) for side in ("page", "one by one") for kind in kinds}
-    seconds = {"page": 0.0, "one by one": 0.0}
+    counts = {(side, kind): dict(zero) for side in SIDES for kind in kinds}
+    seconds = dict.fromkeys(SIDES, 0.0)
+
+    def one_by_one(side: str, kind: str, image: np.ndarray, truth: list[np.ndarray]) -> None:
+        t0 = time.perf_counter()
+        traced = trace_prediction(predictor.predict_many([image])[0])
+        seconds[side] += time.perf_counter() - t0
+        m = match_strokes([s.points for s in traced], truth, tolerance)
+        for key, value in (("matched", m.matched), ("traced", m.traced), ("true", m.true)):
+            counts[side, kind][key] += value
+
     for k in range(pages):
         indices = list(range(k * per_page, (k + 1) * per_page))
         lines = list(range(k * per_line, (k + 1) * per_line))
@@ -190,17 +213,11 @@ def evaluate_pages(
                 counts["page", kind][key] += value
         singles = [(samples, i, CHARACTER) for i in indices]
         singles += [(words, i, CURSIVE) for i in lines if words is not None]
-        for source, i, kind in singles:
-            t0 = time.perf_counter()
-            traced = trace_prediction(predictor.predict_many([source.clean[i]])[0])
-            seconds["one by one"] += time.perf_counter() - t0
-            m = match_strokes([s.points for s in traced], source.strokes[i], tolerance)
-            one = counts["one by one", kind]
-            one["matched"] += m.matched
-            one["traced"] += m.traced
-            one["true"] += m.true
+        for box, (source, i, kind) in enumerate(singles):
+            one_by_one("one by one", kind, source.clean[i], source.strokes[i])
+            one_by_one("crops", kind, *page.crop(box))
     out: dict[str, dict[str, float]] = {}
-    for side in ("page", "one by one"):
+    for side in SIDES:
         out[side] = {}
         for kind in kinds:
             c = counts[side, kind]
@@ -228,12 +245,12 @@ def evaluate_pages(
 
 def format_pages(result: dict[str, dict[str, float]], size: tuple[int, int]) -> str:
     """The table of ``evaluate_pages`` (``size``: a page's width and height in px)."""
-    page, one = result["page"], result["one by one"]
+    page, one, cut = result["page"], result["one by one"], result["crops"]
     rows = [
         f"pages of {size[0]} x {size[1]} px: {page['pages']} pages, "
         f"{page['characters']} characters, {page.get('words', 0)} cursive words",
-        "| what | page in one call | one by one |",
-        "|---|---|---|",
+        "| what | page in one call | one by one, cut from the page | one by one, clean |",
+        "|---|---|---|---|",
     ]
     for kind in (CHARACTER, CURSIVE):
         if f"{kind} f1" not in page:
@@ -242,12 +259,17 @@ def format_pages(result: dict[str, dict[str, float]], size: tuple[int, int]) -> 
             f"{kind} {name}" for name in ("f1", "precision", "recall", "traced/true")
         )
         rows += [
-            f"| stroke F1, {kind} (P / R) | {page[f1]:.3f} ({page[p]:.3f} / {page[r]:.3f}) "
-            f"| {one[f1]:.3f} ({one[p]:.3f} / {one[r]:.3f}) |",
-            f"| traced / true strokes, {kind} | {page[ratio]:.2f} | {one[ratio]:.2f} |",
+            f"| stroke F1, {kind} (P / R) | "
+            + " | ".join(f"{d[f1]:.3f} ({d[p]:.3f} / {d[r]:.3f})" for d in (page, cut, one))
+            + " |",
+            f"| traced / true strokes, {kind} | "
+            + " | ".join(f"{d[ratio]:.2f}" for d in (page, cut, one))
+            + " |",
         ]
     rows += [
-        f"| seconds per page | {page['seconds per page']:.1f} | {one['seconds per page']:.1f} |",
-        f"| peak resident MB (the process) | {page['peak MB']:.0f} | - |",
+        "| seconds per page | "
+        + " | ".join(f"{d['seconds per page']:.1f}" for d in (page, cut, one))
+        + " |",
+        f"| peak resident MB (the process) | {page['peak MB']:.0f} | - | - |",
     ]
     return "\n".join(rows)
