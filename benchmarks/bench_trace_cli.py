@@ -7,11 +7,13 @@ A4 at 150 dpi (14 x 20 characters of 70 px: 1232 x 1760 px), A4 at 300 dpi (the 
 at 140 px: 2464 x 3520 px), a 4000 x 3000 page (32 x 24 characters of 100 px) and a sparse one (a
 block of 8 x 6 of them on exact white: blank tiles are not run); then a folder of
 ``--folder`` A4 150 dpi pages with ``--workers 1`` and ``--workers 2`` (their ratio), and a
-12000 x 12000 white PNG, which must be refused from its header. Peak memory is the command's
-process's high-water resident set (VmHWM of /proc/PID/status, read every 20 ms until it exits:
-the exec'd process's own; wait4's ru_maxrss is not used, as Linux carries the parent's peak into
-a forked child across exec). With --workers it is the main process's alone (the workers' are
-read the same way and printed beside it). Prints the figures; asserts nothing.
+12000 x 12000 white PNG, which must be refused from its header. Where ``taskset`` exists the
+folder also runs with ``--workers 1`` held to one core, to show what the other cores give (with
+``--workers 1`` the network's threads and the forked tracers already use every core). Peak
+memory is the command's process's high-water resident set (VmHWM of /proc/PID/status, read every
+20 ms until it exits: the exec'd process's own; wait4's ru_maxrss is not used, as Linux carries
+the parent's peak into a forked child across exec). With --workers it is the main process's alone
+(the workers' are read the same way and printed beside it). Prints the figures; asserts nothing.
 
 ``--precisions default,fp32`` traces each page once per precision (``default``: no flag, which is
 ``auto`` since issue 21; the others as ``inktrace trace --precision``).
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -173,10 +176,19 @@ def main() -> None:
             for k in range(args.folder):
                 w, h = page_png(pages / f"page{k}.png", 14, 20, 70, seed=10 + k)
             figures = {}
-            for workers in (1, 2):
+            one_core = ["taskset", "-c", "0"] if shutil.which("taskset") else None
+            for workers in (1, 2) if one_core is None else (0, 1, 2):
                 out = tmp / f"w{workers}"
-                cmd = [*trace, str(pages), "--output", str(out), "--workers", str(workers)]
-                figures[workers] = timed(cmd)
+                cmd = [*trace, str(pages), "--output", str(out), "--workers", str(max(workers, 1))]
+                figures[workers] = timed(cmd if workers else [*(one_core or []), *cmd])
+                if not workers:  # the same command held to one core (its affinity)
+                    s, mb, rc = figures[0][:3]
+                    print(
+                        f"| trace --workers 1 on one core (taskset -c 0), folder of "
+                        f"{args.folder} A4 150 dpi pages | {w} x {h} | {s:.1f} | {mb:.0f} | {rc} |",
+                        flush=True,
+                    )
+                    continue
                 s, mb, rc, _, worker_mb = figures[workers]
                 if workers > 1:
                     mb_text = f"{mb:.0f} (each worker up to {worker_mb:.0f})"
@@ -189,6 +201,13 @@ def main() -> None:
                 )
             ratio = figures[1][0] / figures[2][0]
             print(f"| --workers 2 speed-up over --workers 1 | | {ratio:.2f}x | | |")
+            if 0 in figures:  # what the second core gives, with one worker and with two
+                for workers in (1, 2):
+                    ratio = figures[0][0] / figures[workers][0]
+                    print(
+                        f"| --workers {workers} on every core over --workers 1 on one core "
+                        f"| | {ratio:.2f}x | | |"
+                    )
         white = tmp / "white.png"
         Image.new("L", (12000, 12000), 255).save(white, optimize=True)
         s, mb, rc, last, _ = timed([*trace, str(white), "--output", str(tmp / "out")])
