@@ -82,6 +82,76 @@ def test_export_refuses_to_overwrite_and_bad_sources_in_one_line(trained, tmp_pa
         export_weights(trained, out)
 
 
+def test_export_average_writes_the_weighted_mean_of_two_models(trained, tmp_path, capsys):
+    other = tmp_path / "other.ckpt"
+    data = load_checkpoint(trained)
+    torch.manual_seed(0)
+    moved = {
+        k: v + torch.randn_like(v) if v.is_floating_point() else v for k, v in data["model"].items()
+    }
+    torch.save({**data, "model": moved}, other)
+    out = tmp_path / "mean.ckpt"
+    argv = ["export", str(trained), str(out), "--average", str(other), "--weight", "0.7"]
+    assert inktrace_main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "averaged, 0.7 of it with other.ckpt" in printed
+    mean = load_checkpoint(out)
+    for k, v in data["model"].items():
+        want = (0.7 * v.double() + (1 - 0.7) * moved[k].double()).to(v.dtype)
+        assert torch.equal(mean["model"][k], want), k
+    card = mean["card"]
+    assert card["experiment"] == "tiny" and card["metrics"] == {}
+    assert card["monitored_value"] is None  # the source's validation did not measure the mean
+    assert card["averaged"] == {
+        "with": "other.ckpt",
+        "sha256": hashlib.sha256(other.read_bytes()).hexdigest(),
+        "weight": 0.7,
+    }
+    # an export of the export keeps the card's averaged section
+    again = tmp_path / "again.ckpt"
+    assert inktrace_main(["export", str(out), str(again)]) == 0
+    assert load_checkpoint(again)["card"]["averaged"] == card["averaged"]
+    # the default weight is an even mean; a weight of 1 gives the source's own weights
+    assert (
+        inktrace_main(["export", str(trained), str(out), "--average", str(other), "--force"]) == 0
+    )
+    k = next(iter(data["model"]))
+    assert torch.allclose(load_checkpoint(out)["model"][k], 0.5 * (data["model"][k] + moved[k]))
+    argv = ["export", str(trained), str(out), "--average", str(other), "--weight", "1", "--force"]
+    assert inktrace_main(argv) == 0
+    assert all(torch.equal(load_checkpoint(out)["model"][k], v) for k, v in data["model"].items())
+
+
+def test_export_average_refuses_another_architecture_in_one_line(trained, tmp_path, capsys):
+    data = load_checkpoint(trained)
+    wider = tmp_path / "wider.ckpt"
+    model = {k: torch.cat([v, v]) if k.endswith(".bias") else v for k, v in data["model"].items()}
+    torch.save({**data, "model": model}, wider)
+    fewer = tmp_path / "fewer.ckpt"
+    model = dict(data["model"])
+    gone = model.popitem()[0]
+    torch.save({**data, "model": model}, fewer)
+    deeper = tmp_path / "deeper.ckpt"
+    config = {**data["config"], "model": {**data["config"]["model"], "num_layers": 3}}
+    torch.save({**data, "config": config}, deeper)
+    out = tmp_path / "mean.ckpt"
+    cases = [
+        (["--average", str(wider)], "wider.ckpt: "),
+        (["--average", str(fewer)], f"1 tensors in one only, e.g. {gone}"),
+        (["--average", str(deeper)], "model.num_layers is 3"),
+        (["--average", str(tmp_path / "none.ckpt")], "no such checkpoint file"),
+        (["--average", str(wider), "--weight", "1.5"], "--weight 1.5: must be between 0 and 1"),
+        (["--average", str(wider), "--weight", "nan"], "must be between 0 and 1"),
+        (["--weight", "0.5"], "--weight goes with --average"),
+        (["--average", str(wider), "--format", "onnx"], "--average writes a .ckpt"),
+    ]
+    for extra, words in cases:
+        assert inktrace_main(["export", str(trained), str(out), *extra]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and words in err, err
+        assert not out.exists()
+
+
 # ----------------------------------------------------------------------------- the shipped model
 SHIPPED_SIZE = 64
 LINE = [[10.3, 12.2], [52.6, 47.9]]

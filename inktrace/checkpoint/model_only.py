@@ -12,6 +12,13 @@ The card carries plain, bounded values only: names cut to 200 characters with co
 characters escaped, at most 64 scalar validation metrics, the note cut to 1,000 characters. The
 file is loaded back before it is renamed into place (same tensors, a model that builds from
 them: the caller's ``verify``), so an export that exits 0 always loads.
+
+``average=(other, weight)`` writes a weighted average of two models instead: every weight
+``weight`` x the source's + (1 - ``weight``) x ``other``'s, as in WiSE-FT (a fine-tuned model
+averaged with the one it was fine-tuned from keeps most of what each does well) or model soups.
+Both must be one architecture (the same tensors, names and shapes, and no model setting that
+differs); the card is the source's, its validation metrics dropped (they measured the source
+alone) and an ``averaged`` section added: the other file's name and SHA-256, and the weight.
 """
 
 from __future__ import annotations
@@ -112,6 +119,9 @@ def _bounded(card: Mapping[str, Any]) -> dict[str, Any]:
     out["inktrace_version"] = _scalar(card.get("inktrace_version"))
     source = _dict(card.get("source"))
     out["source"] = {"name": _scalar(source.get("name")), "sha256": _scalar(source.get("sha256"))}
+    averaged = _dict(card.get("averaged"))
+    if averaged:
+        out["averaged"] = {k: _scalar(averaged.get(k)) for k in ("with", "sha256", "weight")}
     if isinstance(card.get("note"), str):
         out["note"] = printable(card["note"], _NOTE)
     return out
@@ -121,14 +131,69 @@ def _dict(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+def _weights(data: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    return {
+        k: v.detach().to("cpu", copy=True).contiguous()
+        for k, v in data["model"].items()
+        if isinstance(v, torch.Tensor)
+    }
+
+
+def _averaged(
+    source: str | os.PathLike,
+    data: Mapping[str, Any],
+    weights: dict[str, torch.Tensor],
+    other: str | os.PathLike,
+    weight: float,
+) -> dict[str, torch.Tensor]:
+    """``weight`` x ``weights`` + (1 - ``weight``) x ``other``'s (the module docstring), or
+    CheckpointError naming what differs."""
+    if not (isinstance(weight, (int, float)) and 0.0 <= weight <= 1.0):
+        raise CheckpointError(f"average weight must be between 0 and 1, got {weight}")
+    them = load_checkpoint(other)
+    theirs = _weights(them)
+    if theirs.keys() != weights.keys():
+        extra = sorted(theirs.keys() ^ weights.keys())
+        raise CheckpointError(
+            f"{other}: not the architecture of {source} ({len(extra)} tensors in one only, "
+            f"e.g. {printable(extra[0], _TEXT)})"
+        )
+    mine_cfg, their_cfg = _dict(data["config"].get("model")), _dict(them["config"].get("model"))
+    for key in sorted(mine_cfg.keys() & their_cfg.keys()):
+        if mine_cfg[key] != their_cfg[key]:
+            raise CheckpointError(
+                f"{other}: model.{key} is {their_cfg[key]!r}, {source}'s {mine_cfg[key]!r}: "
+                "not one architecture"
+            )
+    out = {}
+    for name, mine in weights.items():
+        other_t = theirs[name]
+        if other_t.shape != mine.shape or other_t.dtype != mine.dtype:
+            raise CheckpointError(
+                f"{other}: {printable(name, _TEXT)} is {tuple(other_t.shape)} "
+                f"{other_t.dtype}, {source}'s {tuple(mine.shape)} {mine.dtype}"
+            )
+        if mine.is_floating_point():
+            out[name] = (weight * mine.double() + (1.0 - weight) * other_t.double()).to(mine.dtype)
+        elif torch.equal(mine, other_t):
+            out[name] = mine
+        else:
+            raise CheckpointError(
+                f"{other}: {printable(name, _TEXT)} differs and cannot be averaged"
+            )
+    return out
+
+
 def export_weights(
     source: str | os.PathLike,
     target: str | os.PathLike,
     note: str | None = None,
     force: bool = False,
     verify: Callable[[dict[str, Any], Path], Any] | None = None,
+    average: tuple[str | os.PathLike, float] | None = None,
 ) -> dict[str, Any]:
-    """Write the weights of ``source`` and their card to ``target``; returns the card.
+    """Write the weights of ``source`` (or, with ``average=(other, weight)``, their average with
+    ``other``'s: the module docstring) and their card to ``target``; returns the card.
 
     Refuses to overwrite ``target`` unless ``force``, and never ``source`` itself. The written
     file is read back before it is renamed into place: the same tensors, and ``verify(checkpoint,
@@ -137,12 +202,19 @@ def export_weights(
     """
     check_output(source, target, force)
     data = load_checkpoint(source)
-    weights = {
-        k: v.detach().to("cpu", copy=True).contiguous()
-        for k, v in data["model"].items()
-        if isinstance(v, torch.Tensor)
-    }
+    weights = _weights(data)
     card = model_card(data, source)
+    if average is not None:
+        other, weight = average
+        if Path(other).resolve() == Path(target).resolve():
+            raise CheckpointError(f"{target}: the file to write is the one averaged with")
+        weights = _averaged(source, data, weights, other, weight)
+        card["metrics"], card["monitored_value"] = {}, None
+        card["averaged"] = {
+            "with": printable(Path(other).name, _TEXT),
+            "sha256": file_sha256(other),
+            "weight": float(weight),
+        }
     if note:
         card["note"] = printable(note, _NOTE)
     target = Path(target)

@@ -75,10 +75,32 @@ def _export(argv: Sequence[str] | None, prog: str) -> int:
         help="what to write (default: from OUT's suffix, .onnx -> onnx, else ckpt)",
     )
     p.add_argument("--note", help="a line stored in the card (e.g. the machine and time)")
+    p.add_argument(
+        "--average",
+        metavar="OTHER",
+        help="write the weighted average of CKPT's and OTHER's weights (one architecture; e.g. "
+        "a fine-tuned model and the one it started from, WiSE-FT); a .ckpt only",
+    )
+    p.add_argument(
+        "--weight",
+        type=float,
+        metavar="W",
+        help="with --average: CKPT's share, 0 to 1 (default 0.5); OTHER's is 1 - W",
+    )
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     args = p.parse_args(argv)
     onnx = args.format == "onnx" or (args.format is None and is_onnx(args.target))
     args.source = packaged_model(args.source) or args.source  # inktrace-strokes, inktrace-small
+    average = None
+    if args.weight is not None and args.average is None:
+        p.error("--weight goes with --average")
+    if args.average is not None:
+        if onnx:
+            p.error("--average writes a .ckpt: export the averaged file to ONNX after")
+        weight = 0.5 if args.weight is None else args.weight
+        if not 0.0 <= weight <= 1.0:  # (NaN too)
+            p.error(f"--weight {args.weight}: must be between 0 and 1")
+        average = (packaged_model(args.average) or args.average, weight)
     if onnx:  # export_onnx checks its file with onnx's checker before the rename
         card = export_onnx(args.source, args.target, note=args.note, force=args.force)
     else:
@@ -88,13 +110,17 @@ def _export(argv: Sequence[str] | None, prog: str) -> int:
             args.note,
             args.force,
             verify=partial(model_from_checkpoint, model_class=InkTraceNet),
+            average=average,
         )
     size = Path(args.target).stat().st_size
     value = card.get("monitored_value")
     best = f", {card['monitor']} {value:.4f}" if isinstance(value, float) else ""
+    mix = card.get("averaged")
+    mixed = f"; averaged, {mix['weight']:g} of it with {mix['with']}" if mix else ""
     print(  # the card's strings are escaped already; the path is the user's own
         f"written: {printable(args.target)} ({size / 1e6:.1f} MB{', ONNX' if onnx else ''}; "
-        f"{card.get('experiment')} {card.get('stage')}, epochs {card.get('epochs')}{best})"
+        f"{card.get('experiment')} {card.get('stage')}, epochs {card.get('epochs')}{best}"
+        f"{mixed})"
     )
     return 0
 
