@@ -13,9 +13,10 @@ it was trained on (see ``pretrained_card()``); docs/using.md gives its figures.
 ``inktrace-strokes.ckpt`` is the stroke model (the stroke heads: stroke ends and the
 stroke-identity embedding; twice as wide, ``configs/inktrace-strokes.yaml`` then
 ``configs/inktrace-wide.yaml``, since stop 42 averaged with its fine-tune on
-``configs/inktrace-charcoal.yaml``: ``inktrace export --average``): better strokes in every cell of the evaluation, a little lower
-skeleton F1 in two and 2.2 times the time per glyph, so it is chosen by name (``--checkpoint
-inktrace-strokes``, ``model="inktrace-strokes"``; ``packaged_model``), not by default.
+``configs/inktrace-charcoal.yaml``: ``inktrace export --average``): better strokes in every cell
+of the evaluation, a little lower skeleton F1 in two and 2.2 times the time per glyph, so it is
+chosen by name (``--checkpoint inktrace-strokes``, ``model="inktrace-strokes"``;
+``packaged_model``), not by default.
 """
 
 from __future__ import annotations
