@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from inktrace.checkpoint import CheckpointError, load_checkpoint
+from inktrace.checkpoint.format import save_checkpoint
 from inktrace.checkpoint.model_only import export_weights
 from inktrace.cli.main import main as inktrace_main
 from inktrace.config import Config
@@ -136,7 +137,7 @@ def test_export_average_refuses_another_architecture_in_one_line(trained, tmp_pa
     torch.save({**data, "config": config}, deeper)
     out = tmp_path / "mean.ckpt"
     cases = [
-        (["--average", str(wider)], "wider.ckpt: "),
+        (["--average", str(wider)], "wider.ckpt: stem.1.bias is (8,) torch.float32"),
         (["--average", str(fewer)], f"1 tensors in one only, e.g. {gone}"),
         (["--average", str(deeper)], "model.num_layers is 3"),
         (["--average", str(tmp_path / "none.ckpt")], "no such checkpoint file"),
@@ -150,6 +151,47 @@ def test_export_average_refuses_another_architecture_in_one_line(trained, tmp_pa
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and words in err, err
         assert not out.exists()
+    # the file to write may not be the one averaged with, --force or not, and is left as it was
+    before = wider.read_bytes()
+    for force in ([], ["--force"]):
+        assert (
+            inktrace_main(["export", str(trained), str(wider), "--average", str(wider), *force])
+            == 2
+        )
+        assert "the file to write is the one averaged with" in capsys.readouterr().err
+    assert wider.read_bytes() == before
+    with pytest.raises(CheckpointError, match="between 0 and 1, got True"):
+        export_weights(trained, out, average=(wider, True))
+
+
+def _saved(path, **settings):
+    model = InkTraceNet(embed_dim=4, num_layers=2, **settings)
+    save_checkpoint({"model": model.state_dict(), "config": {"model": model.hparams}}, path)
+    return model
+
+
+def test_export_average_keeps_counts_and_ignores_training_only_settings(tmp_path):
+    torch.manual_seed(1)
+    a = _saved(tmp_path / "a.ckpt", norm="batch")
+    b = InkTraceNet(embed_dim=4, num_layers=2, norm="batch", dropout=0.1)
+    b.train()
+    b(torch.rand(2, 1, 32, 32))  # BatchNorm counts batches: its integer tensors now differ
+    save_checkpoint({"model": b.state_dict(), "config": {"model": b.hparams}}, tmp_path / "b.ckpt")
+    card = export_weights(
+        tmp_path / "a.ckpt", tmp_path / "m.ckpt", average=(tmp_path / "b.ckpt", np.float32(0.25))
+    )
+    assert card["averaged"]["weight"] == 0.25
+    mean = load_checkpoint(tmp_path / "m.ckpt")["model"]
+    sa, sb = a.state_dict(), b.state_dict()
+    counts = [k for k, v in sa.items() if not v.is_floating_point()]
+    assert counts and all(torch.equal(mean[k], sa[k]) for k in counts)  # the source's counts
+    assert any(not torch.equal(sa[k], sb[k]) for k in counts)
+    w = next(k for k in sa if k.endswith("running_mean"))
+    assert torch.allclose(mean[w], 0.25 * sa[w] + 0.75 * sb[w])
+    _saved(tmp_path / "g.ckpt", norm="instance")  # the same tensors as group norm, another model
+    _saved(tmp_path / "h.ckpt", norm="group")
+    with pytest.raises(CheckpointError, match="model.norm is 'group'"):
+        export_weights(tmp_path / "g.ckpt", tmp_path / "n.ckpt", average=(tmp_path / "h.ckpt", 0.5))
 
 
 # ----------------------------------------------------------------------------- the shipped model

@@ -16,14 +16,17 @@ them: the caller's ``verify``), so an export that exits 0 always loads.
 ``average=(other, weight)`` writes a weighted average of two models instead: every weight
 ``weight`` x the source's + (1 - ``weight``) x ``other``'s, as in WiSE-FT (a fine-tuned model
 averaged with the one it was fine-tuned from keeps most of what each does well) or model soups.
-Both must be one architecture (the same tensors, names and shapes, and no model setting that
-differs); the card is the source's, its validation metrics dropped (they measured the source
-alone) and an ``averaged`` section added: the other file's name and SHA-256, and the weight.
+Both must be one architecture (the same tensors, names, shapes and dtypes, and the same model
+settings but those that only training reads: ``_TRAINING_ONLY``); integer tensors (a BatchNorm's
+count of batches) are the source's. The card is the source's, its validation metrics dropped
+(they measured the source alone) and an ``averaged`` section added: the other file's name and
+SHA-256, and the weight (an average of an averaged file records the last average only).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -40,6 +43,7 @@ _TEXT = 200  # characters of a name in the card
 _NOTE = 1000  # characters of the note
 _METRICS = 64  # validation metrics in the card
 
+_TRAINING_ONLY = ("dropout", "freeze_encoder", "mask_ratio", "mask_patch_size")  # model settings
 _DATA_KEYS = ("img_size", "svg_dir", "svg_fraction", "svg_holdout", "svg_holdout_seed")
 _CURRICULUM_KEYS = ("enabled", "start_stage", "end_stage", "epochs_per_stage")
 
@@ -148,8 +152,6 @@ def _averaged(
 ) -> dict[str, torch.Tensor]:
     """``weight`` x ``weights`` + (1 - ``weight``) x ``other``'s (the module docstring), or
     CheckpointError naming what differs."""
-    if not (isinstance(weight, (int, float)) and 0.0 <= weight <= 1.0):
-        raise CheckpointError(f"average weight must be between 0 and 1, got {weight}")
     them = load_checkpoint(other)
     theirs = _weights(them)
     if theirs.keys() != weights.keys():
@@ -159,7 +161,7 @@ def _averaged(
             f"e.g. {printable(extra[0], _TEXT)})"
         )
     mine_cfg, their_cfg = _dict(data["config"].get("model")), _dict(them["config"].get("model"))
-    for key in sorted(mine_cfg.keys() & their_cfg.keys()):
+    for key in sorted((mine_cfg.keys() & their_cfg.keys()) - set(_TRAINING_ONLY)):
         if mine_cfg[key] != their_cfg[key]:
             raise CheckpointError(
                 f"{other}: model.{key} is {their_cfg[key]!r}, {source}'s {mine_cfg[key]!r}: "
@@ -175,13 +177,20 @@ def _averaged(
             )
         if mine.is_floating_point():
             out[name] = (weight * mine.double() + (1.0 - weight) * other_t.double()).to(mine.dtype)
-        elif torch.equal(mine, other_t):
+        else:  # counts (BatchNorm's num_batches_tracked): the source's
             out[name] = mine
-        else:
-            raise CheckpointError(
-                f"{other}: {printable(name, _TEXT)} differs and cannot be averaged"
-            )
     return out
+
+
+def _weight(value: Any) -> float:
+    """An average's weight as a float in [0, 1], or CheckpointError."""
+    try:
+        weight = float(value) if not isinstance(value, (bool, str)) else math.nan
+    except (TypeError, ValueError):
+        weight = math.nan
+    if not 0.0 <= weight <= 1.0:  # NaN too
+        raise CheckpointError(f"average weight must be between 0 and 1, got {value!r}")
+    return weight + 0.0  # not -0.0
 
 
 def export_weights(
@@ -200,14 +209,14 @@ def export_weights(
     target)`` (e.g. building the model from it) must pass, else CheckpointError and ``target``
     is left as it was.
     """
+    if average is not None and Path(average[0]).resolve() == Path(target).resolve():
+        raise CheckpointError(f"{target}: the file to write is the one averaged with")
     check_output(source, target, force)
     data = load_checkpoint(source)
     weights = _weights(data)
     card = model_card(data, source)
     if average is not None:
-        other, weight = average
-        if Path(other).resolve() == Path(target).resolve():
-            raise CheckpointError(f"{target}: the file to write is the one averaged with")
+        other, weight = average[0], _weight(average[1])
         weights = _averaged(source, data, weights, other, weight)
         card["metrics"], card["monitored_value"] = {}, None
         card["averaged"] = {

@@ -100,7 +100,7 @@ def _export(argv: Sequence[str] | None, prog: str) -> int:
         weight = 0.5 if args.weight is None else args.weight
         if not 0.0 <= weight <= 1.0:  # (NaN too)
             p.error(f"--weight {args.weight}: must be between 0 and 1")
-        average = (packaged_model(args.average) or args.average, weight)
+        average = (packaged_model(args.average) or args.average, weight + 0.0)  # not -0
     if onnx:  # export_onnx checks its file with onnx's checker before the rename
         card = export_onnx(args.source, args.target, note=args.note, force=args.force)
     else:
@@ -115,8 +115,13 @@ def _export(argv: Sequence[str] | None, prog: str) -> int:
     size = Path(args.target).stat().st_size
     value = card.get("monitored_value")
     best = f", {card['monitor']} {value:.4f}" if isinstance(value, float) else ""
-    mix = card.get("averaged")
-    mixed = f"; averaged, {mix['weight']:g} of it with {mix['with']}" if mix else ""
+    mix = card.get("averaged") or {}
+    share = mix.get("weight")
+    mixed = (
+        f"; averaged, {share:g} of it with {mix.get('with')}"
+        if isinstance(share, (int, float))
+        else ""
+    )
     print(  # the card's strings are escaped already; the path is the user's own
         f"written: {printable(args.target)} ({size / 1e6:.1f} MB{', ONNX' if onnx else ''}; "
         f"{card.get('experiment')} {card.get('stage')}, epochs {card.get('epochs')}{best}"
