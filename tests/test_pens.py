@@ -281,7 +281,7 @@ def test_the_held_out_pen_is_never_drawn_in_training(tmp_path):
     ids = choose_pens(ds.keys(range(5000)), ds.pens)
     counts = torch.bincount(ids, minlength=len(PEN_NAMES))
     assert counts[PEN_NAMES.index("drybrush")] == 0
-    assert (counts[[PEN_NAMES.index(p) for p in TRAINING_PENS]] > 800).all()
+    assert (counts[[PEN_NAMES.index(p) for p in TRAINING_PENS]] > 700).all()  # 833 each
 
 
 def _glyphs(folder):

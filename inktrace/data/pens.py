@@ -501,8 +501,8 @@ def apply_texture(
             xs = torch.arange(W, device=dev, dtype=torch.float32)[None, None, :] + 0.5
             u = (xs * torch.cos(theta) + ys * torch.sin(theta)) / period
             wave = torch.cos(2 * math.pi * (u + 1.5 * field))  # lines that wander a little
-            dryness = (0.2 + 0.5 * r[sel, 7])[:, None, None]  # share of each period left bare
-            bare = wave > 1.0 - 2.0 * dryness
+            dryness = (0.2 + 0.5 * r[sel, 7])[:, None, None]  # bare: arccos(1 - 2d) / pi
+            bare = wave > 1.0 - 2.0 * dryness  # of each period, 0.30-0.63
             bare &= maps["width"][sel] >= 2.0 * W / 64  # thin strokes keep their ink
             grit = uniform_field(keys[sel], 0x9E2, H, W) < 0.12
             broken = smoothstep((field - (0.8 + 0.15 * r[sel, 4])[:, None, None]) / 0.05)
