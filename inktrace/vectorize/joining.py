@@ -492,48 +492,26 @@ def _follow(
     """The chain of edges from ``start`` (an edge entered at that end) until a free end, or back
     to ``start`` (a loop); a join with a bridge (``via``) runs along the bridge edge, which stays
     its own stroke's too."""
-    pts: list[np.ndarray] = []
-    wid: list[np.ndarray] = []
-    sharp: list[int] = []
-    count = 0
+    steps: list[Step] = []  # as a Walk's: the edges drawn, bridges included, and the turns
     run: list[int] = []  # the edges entered, and the bridges run along (another stroke's too)
     end, closed = start, graph.edge(start[0]).a < 0
     while True:
-        e = graph.edge(end[0])
         used.add(end[0])
         run.append(end[0])
-        p, w = graph.points(e), graph.widths(e)
-        if end[1] == 1:
-            p, w = p[::-1], w[::-1]
-        if pts:
-            if turns.get(end, 0.0) > SHARP_TURN:
-                sharp.append(count - 1)
-            p, w = p[1:], w[1:]
-        pts.append(p)
-        wid.append(w)
-        count += len(p)
+        steps.append((end[0], end[1], turns.get(end, 0.0) if steps else 0.0))
         far = (end[0], 1 - end[1])
         if far not in links:
             break
-        if far in via:
-            if turns.get(far, 0.0) > SHARP_TURN:  # a retrace's cusp, or its turn off the edge
-                sharp.append(count - 1)
-            bridge = graph.edge(via[far][0])
+        if far in via:  # its turn: a retrace's cusp, or its turn off the edge
             if via[far][0] != end[0]:  # (a retrace runs back along its own edge)
                 run.append(via[far][0])
-            p, w = graph.points(bridge), graph.widths(bridge)
-            if via[far][1] == 1:
-                p, w = p[::-1], w[::-1]
-            pts.append(p[1:])
-            wid.append(w[1:])
-            count += len(p) - 1
+            steps.append((*via[far], turns.get(far, 0.0)))
         end = links[far]
         if end[0] in used:
             closed = True
-            if turns.get(end, 0.0) > SHARP_TURN:
-                sharp.append(0)
+            steps[0] = (*steps[0][:2], turns.get(end, 0.0))  # the turn that closes the loop
             break
-    chain = Chain(np.concatenate(pts), np.concatenate(wid), closed, sharp)
+    chain = _walk_chain(graph, Walk(steps, closed))
     if closed:
         return Piece(chain, run, (), ())
     ends = (_node_of(graph, start), _node_of(graph, far))
