@@ -749,23 +749,14 @@ def _retraced(
         far[n] = best
     penalty = [_END_PAIRED if ends_here(n) else 0.0 for n in odd]
 
-    @functools.cache
-    def cost(mask: int, free: int) -> tuple[float, tuple[int, ...]]:
-        """The least doubling that pairs the odd nodes in ``mask``, ``free`` of them unpaired."""
-        if not mask:
-            return 0.0, ()
-        k = (mask & -mask).bit_length() - 1
-        rest = mask & ~(1 << k)
-        options = [cost(rest, free - 1)] if free else []
-        for j in range(k + 1, len(odd)):
-            way = far[odd[k]].get(odd[j])
-            if rest >> j & 1 and way is not None:
-                c, ids = cost(rest & ~(1 << j), free)
-                options.append((c + way[0] + penalty[k] + penalty[j], ids + tuple(way[1])))
-        return min(options, default=(math.inf, ()))
+    def doubling(k: int, j: int) -> float | None:
+        way = far[odd[k]].get(odd[j])
+        return None if way is None else way[0] + penalty[k] + penalty[j]
 
-    total, ids = cost((1 << len(odd)) - 1, 2)
-    return None if math.isinf(total) else list(ids)
+    total, pairs = _least_pairing(len(odd), doubling, 2)  # two odd nodes: the walk's ends
+    if math.isinf(total):
+        return None
+    return [i for k, j in pairs for i in far[odd[k]][odd[j]][1]]
 
 
 def _exit(half: Half) -> Half:
@@ -777,26 +768,35 @@ def _best_pairing(
     halves: list[Half], turn: Callable[[Half, Half], float]
 ) -> list[tuple[Half, Half]]:
     """The pairs of ``halves`` (one left over where their number is odd) of the least summed
-    turn: a dynamic programme over the subsets still to pair (2 ** n work, n at most
-    ``_MAX_PAIRING``)."""
+    turn (n at most ``_MAX_PAIRING``)."""
     n = len(halves)
-    cost = [[turn(halves[i], halves[j]) for j in range(n)] for i in range(n)]
+    _, chosen = _least_pairing(n, lambda i, j: turn(halves[i], halves[j]), n % 2)
+    return [(halves[i], halves[j]) for i, j in chosen]
+
+
+def _least_pairing(
+    n: int, weight: Callable[[int, int], float | None], unpaired: int
+) -> tuple[float, tuple[tuple[int, int], ...]]:
+    """Pairs (i, j), i < j, of 0 .. n - 1 of the least summed ``weight(i, j)`` (None: i and j do
+    not pair), at most ``unpaired`` of them left out, and that sum (inf, () where none pairs
+    them): a dynamic programme over the subsets still to pair, 2 ** n work."""
+    w = [[weight(i, j) if j > i else None for j in range(n)] for i in range(n)]
 
     @functools.cache
-    def best(mask: int, spare: bool) -> tuple[float, tuple[tuple[int, int], ...]]:
+    def best(mask: int, spare: int) -> tuple[float, tuple[tuple[int, int], ...]]:
         if not mask:
             return 0.0, ()
         i = (mask & -mask).bit_length() - 1
         rest = mask & ~(1 << i)
-        options = [best(rest, False)] if spare else []
+        options = [best(rest, spare - 1)] if spare else []
         for j in range(i + 1, n):
-            if rest >> j & 1:
+            cost = w[i][j]
+            if rest >> j & 1 and cost is not None:
                 c, chosen = best(rest & ~(1 << j), spare)
-                options.append((c + cost[i][j], ((i, j), *chosen)))
+                options.append((c + cost, ((i, j), *chosen)))
         return min(options, default=(math.inf, ()))
 
-    _, chosen = best((1 << n) - 1, n % 2 == 1)
-    return [(halves[i], halves[j]) for i, j in chosen]
+    return best((1 << n) - 1, unpaired)
 
 
 def _trails(at: dict[int, list[Half]], pair: dict[Half, Half]) -> list[list[Half]]:
